@@ -1,0 +1,20 @@
+//! The crate-wide error.
+
+use crate::IdError;
+use crate::line::ValidationError;
+
+/// Any error enishi returns. Each module also has its own, more precise error type,
+/// which converts into this one with `?`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An identifier did not have its required format.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    /// A request broke LINE's documented limits; nothing was sent.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+}
+
+/// `Result` with enishi's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,305 @@
+//! Identifier newtypes.
+//!
+//! Every ID in enishi is its own type so a customer ID can never be passed where a LINE
+//! user ID is expected. All of them are made by one macro and share the same surface:
+//! `as_str()`, `AsRef<str>`, `Display`, `FromStr`, serde (validated on the way in),
+//! `Hash` and `Ord`. Deliberately no `Deref` (API guideline C-DEREF).
+
+use std::fmt;
+
+/// An identifier failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {kind}: {reason} (got {value:?})")]
+#[non_exhaustive]
+pub struct IdError {
+    /// The ID type that rejected the value, e.g. `LineUserId`.
+    pub kind: &'static str,
+    /// What a valid value looks like.
+    pub reason: &'static str,
+    /// The rejected value, cut to 80 characters.
+    pub value: String,
+}
+
+impl IdError {
+    pub(crate) fn new(kind: &'static str, reason: &'static str, value: &str) -> Self {
+        Self { kind, reason, value: value.chars().take(80).collect() }
+    }
+}
+
+/// Defines an ID newtype over `String` whose values are checked by `$check`
+/// (a `fn(&str) -> Result<(), &'static str>` returning the reason on failure).
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident, $check:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Validates `value` and wraps it.
+            ///
+            /// # Errors
+            /// [`IdError`] when the value does not have this ID's format.
+            pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                let check: fn(&str) -> Result<(), &'static str> = $check;
+                match check(&value) {
+                    Ok(()) => Ok(Self(value)),
+                    Err(reason) => Err(IdError::new(stringify!($name), reason, &value)),
+                }
+            }
+
+            /// The ID as a string slice.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The owned string inside.
+            #[must_use]
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = IdError;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+/// `prefix` followed by exactly 32 lowercase hexadecimal digits (LINE's user, group and room IDs).
+fn prefixed_hex32(value: &str, prefix: char) -> bool {
+    let mut chars = value.chars();
+    chars.next() == Some(prefix)
+        && value.len() == 33
+        && chars.all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+fn non_empty(value: &str) -> Result<(), &'static str> {
+    if value.is_empty() {
+        Err("must not be empty")
+    } else if value.len() > 1024 {
+        Err("must be at most 1024 bytes")
+    } else if value.chars().any(char::is_control) {
+        Err("must not contain control characters")
+    } else {
+        Ok(())
+    }
+}
+
+id_type!(
+    /// A LINE user ID: `U` followed by 32 lowercase hex digits. Scoped to one LINE provider.
+    LineUserId,
+    |v| if prefixed_hex32(v, 'U') { Ok(()) } else { Err("expected `U` followed by 32 lowercase hex digits") }
+);
+
+id_type!(
+    /// A LINE group chat ID: `C` followed by 32 lowercase hex digits.
+    LineGroupId,
+    |v| if prefixed_hex32(v, 'C') { Ok(()) } else { Err("expected `C` followed by 32 lowercase hex digits") }
+);
+
+id_type!(
+    /// A LINE multi-person chat (room) ID: `R` followed by 32 lowercase hex digits.
+    LineRoomId,
+    |v| if prefixed_hex32(v, 'R') { Ok(()) } else { Err("expected `R` followed by 32 lowercase hex digits") }
+);
+
+id_type!(
+    /// A shop customer's ID in its commerce backend (opaque, non-empty).
+    CustomerId,
+    non_empty
+);
+
+id_type!(
+    /// The `x-line-request-id` LINE assigns to every API call (opaque, non-empty).
+    RequestId,
+    non_empty
+);
+
+id_type!(
+    /// A rich menu ID assigned by LINE (opaque, non-empty).
+    RichMenuId,
+    non_empty
+);
+
+id_type!(
+    /// A rich menu alias ID chosen by the shop: 1–32 characters of `[a-zA-Z0-9_-]`.
+    RichMenuAliasId,
+    |v| {
+        if (1..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            Ok(())
+        } else {
+            Err("expected 1 to 32 characters of [a-zA-Z0-9_-]")
+        }
+    }
+);
+
+id_type!(
+    /// A webhook event ID (`webhookEventId`, a ULID in practice; kept opaque).
+    WebhookEventId,
+    non_empty
+);
+
+id_type!(
+    /// A LINE message ID (opaque, non-empty).
+    MessageId,
+    non_empty
+);
+
+id_type!(
+    /// A custom aggregation unit name for per-unit statistics: `^[a-zA-Z0-9_]{1,30}$`.
+    AggregationUnit,
+    |v| {
+        if (1..=30).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            Ok(())
+        } else {
+            Err("expected 1 to 30 characters of [a-zA-Z0-9_]")
+        }
+    }
+);
+
+id_type!(
+    /// An `X-Line-Retry-Key`: a UUID in its lowercase hyphenated form.
+    ///
+    /// Create one per logical send with [`RetryKey::generate`], persist it before the first
+    /// attempt, and reuse it on every retry so LINE accepts the send at most once.
+    RetryKey,
+    |v| match uuid::Uuid::try_parse(v) {
+        Ok(u) if u.hyphenated().to_string() == v => Ok(()),
+        Ok(_) => Err("expected the lowercase hyphenated UUID form"),
+        Err(_) => Err("expected a UUID such as 123e4567-e89b-12d3-a456-426614174000"),
+    }
+);
+
+impl RetryKey {
+    /// A fresh random (v4) retry key.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    /// Wraps an existing UUID.
+    #[must_use]
+    pub fn from_uuid(uuid: uuid::Uuid) -> Self {
+        Self(uuid.hyphenated().to_string())
+    }
+}
+
+/// The numeric ID of an audience group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct AudienceGroupId(pub i64);
+
+impl fmt::Display for AudienceGroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_user_id_accepts_only_u_and_32_lowercase_hex() {
+        assert!(LineUserId::new(format!("U{}", "0123456789abcdef".repeat(2))).is_ok());
+        for bad in [
+            "",
+            "U",
+            &format!("u{}", "a".repeat(32)),
+            &format!("U{}", "A".repeat(32)),
+            &format!("U{}", "a".repeat(31)),
+            &format!("U{}", "a".repeat(33)),
+            &format!("C{}", "a".repeat(32)),
+            &format!("U{}g", "a".repeat(31)),
+        ] {
+            let err = LineUserId::new(bad).unwrap_err();
+            assert_eq!(err.kind, "LineUserId", "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_round_trip_through_serde_display_and_from_str() {
+        let id: LineUserId = format!("U{}", "f".repeat(32)).parse().unwrap();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<LineUserId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<LineUserId>("\"Unope\"").is_err());
+        assert_eq!(id.as_ref(), id.as_str());
+    }
+
+    #[test]
+    fn retry_key_is_a_lowercase_uuid() {
+        let key = RetryKey::generate();
+        assert_eq!(RetryKey::new(key.as_str()).unwrap(), key);
+        assert!(RetryKey::new("123e4567-e89b-12d3-a456-426614174000").is_ok());
+        assert!(RetryKey::new("123E4567-E89B-12D3-A456-426614174000").is_err());
+        assert!(RetryKey::new("not-a-uuid").is_err());
+        assert_ne!(RetryKey::generate(), RetryKey::generate());
+    }
+
+    #[test]
+    fn opaque_ids_reject_empty_and_control_characters() {
+        assert!(CustomerId::new("c-1").is_ok());
+        assert!(CustomerId::new("").is_err());
+        assert!(CustomerId::new("a\nb").is_err());
+        assert!(AggregationUnit::new("spring_sale_2026").is_ok());
+        assert!(AggregationUnit::new("spring-sale").is_err());
+        assert!(AggregationUnit::new("a".repeat(31)).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! enishi's integration tests: one binary, one module per area.
