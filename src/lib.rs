@@ -23,6 +23,10 @@
 mod error;
 mod ids;
 pub mod line;
+pub mod segment;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod testkit;
 
 pub use error::{Error, Result};
 pub use ids::{

@@ -1,0 +1,1 @@
+//! The LINE Messaging API client.

@@ -1,0 +1,1 @@
+//! Message objects (placeholder: filled by the messages work).

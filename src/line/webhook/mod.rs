@@ -1,0 +1,1 @@
+//! Webhooks: signature verification, forward-compatible parsing, de-duplication.

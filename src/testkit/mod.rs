@@ -1,0 +1,1 @@
+//! Fake LINE (and later ecforce) HTTP servers, so everything runs and is tested offline.

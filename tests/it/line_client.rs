@@ -1,0 +1,1 @@
+//! Tests: line_client.

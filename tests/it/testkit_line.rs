@@ -1,0 +1,1 @@
+//! Tests: testkit_line.
