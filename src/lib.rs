@@ -5,7 +5,7 @@
 //!
 //! ## Modules
 //!
-//! - [`line`]: the LINE Messaging API client, typed message objects with local validation of
+//! - [`line`](mod@line): the LINE Messaging API client, typed message objects with local validation of
 //!   LINE's limits, and webhooks.
 //!
 //! ## Optional features
