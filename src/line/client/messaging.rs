@@ -395,6 +395,23 @@ pub struct NarrowcastLimit {
     pub forbid_partial_delivery: bool,
 }
 
+impl NarrowcastLimit {
+    /// At most `max` recipients.
+    #[must_use]
+    pub fn max(max: u64) -> Self {
+        Self { max: Some(max), ..Self::default() }
+    }
+
+    /// Caps at the remaining monthly quota; with `forbid_partial`, delivers to nobody rather
+    /// than to part of the target.
+    #[must_use]
+    pub fn up_to_remaining_quota(mut self, forbid_partial: bool) -> Self {
+        self.up_to_remaining_quota = true;
+        self.forbid_partial_delivery = forbid_partial;
+        self
+    }
+}
+
 /// A narrowcast: an asynchronous send to audiences and/or demographic filters (60 calls/hour).
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a request does nothing until it is sent"]

@@ -183,6 +183,14 @@ pub struct RichMenuAlias {
     pub rich_menu_id: RichMenuId,
 }
 
+impl RichMenuAlias {
+    /// An alias pointing at a menu.
+    #[must_use]
+    pub fn new(alias: RichMenuAliasId, menu: RichMenuId) -> Self {
+        Self { rich_menu_alias_id: alias, rich_menu_id: menu }
+    }
+}
+
 /// The image formats LINE accepts for rich menus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
