@@ -77,16 +77,16 @@ pub struct FlexBubble {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<String>,
     /// Header block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "box_block")]
     pub header: Option<FlexBox>,
     /// Hero block (usually an image).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hero: Option<FlexComponent>,
     /// Body block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "box_block")]
     pub body: Option<FlexBox>,
     /// Footer block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "box_block")]
     pub footer: Option<FlexBox>,
     /// Block styles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +94,39 @@ pub struct FlexBubble {
     /// Action when the bubble is tapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
+}
+
+/// (De)serialises a bubble's header, body or footer: a box, with its `"type": "box"` tag.
+mod box_block {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::FlexBox;
+
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Ref<'a> {
+        Box(&'a FlexBox),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum Owned {
+        Box(FlexBox),
+    }
+
+    #[allow(clippy::ref_option)] // serde's `with` hands us `&Option<T>`.
+    pub(super) fn serialize<S: Serializer>(
+        value: &Option<FlexBox>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(Ref::Box).serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<FlexBox>, D::Error> {
+        Ok(Option::<Owned>::deserialize(deserializer)?.map(|Owned::Box(b)| b))
+    }
 }
 
 /// Bubble size.
