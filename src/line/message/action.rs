@@ -388,9 +388,10 @@ impl Action {
 pub enum ActionContext {
     /// A button of a buttons, confirm or carousel template (label required, ≤ 20).
     Template,
-    /// A template's or flex component's `defaultAction` / `action` on a tappable area
-    /// (label optional).
+    /// A template's `defaultAction` or a flex bubble's `action` (label optional, ≤ 20).
     DefaultAction,
+    /// The `action` of a flex box, text, image or video (label optional; LINE does not show it).
+    FlexArea,
     /// An image carousel column (label optional, ≤ 12).
     ImageCarousel,
     /// A quick reply button (label required, ≤ 20; camera, camera roll and location allowed).
@@ -408,6 +409,7 @@ impl ActionContext {
             Self::DefaultAction | Self::RichMenu => (false, Some(limits::ACTION_LABEL_MAX)),
             Self::ImageCarousel => (false, Some(limits::IMAGE_CAROUSEL_LABEL_MAX)),
             Self::FlexButton => (true, None),
+            Self::FlexArea => (false, None),
         }
     }
 
@@ -428,6 +430,7 @@ impl ActionContext {
             Self::ImageCarousel => "an image carousel column",
             Self::QuickReply => "a quick reply",
             Self::FlexButton => "a flex button",
+            Self::FlexArea => "a flex component",
             Self::RichMenu => "a rich menu",
         }
     }

@@ -65,3 +65,10 @@ pub(super) fn non_empty(v: &mut Validator, field: &str, value: &str) {
         v.violation_at(field, "must not be empty");
     }
 }
+
+/// An optional string that, when present, must not be empty.
+pub(super) fn opt_non_empty(v: &mut Validator, field: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        non_empty(v, field, value);
+    }
+}

@@ -723,7 +723,7 @@ impl FlexComponent {
 
 fn validate_tap_action(v: &mut Validator, action: Option<&Action>) {
     if let Some(action) = action {
-        v.field("action", |v| action.validate(v, ActionContext::DefaultAction));
+        v.field("action", |v| action.validate(v, ActionContext::FlexArea));
     }
 }
 

@@ -122,7 +122,7 @@ impl StickerMessage {
     pub(super) fn validate(&self, v: &mut Validator) {
         check::non_empty(v, "packageId", &self.package_id);
         check::non_empty(v, "stickerId", &self.sticker_id);
-        check::opt_text(v, "quoteToken", self.quote_token.as_deref(), usize::MAX);
+        check::opt_non_empty(v, "quoteToken", self.quote_token.as_deref());
     }
 }
 

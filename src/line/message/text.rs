@@ -95,7 +95,7 @@ impl TextMessage {
                 });
             }
         });
-        check::opt_text(v, "quoteToken", self.quote_token.as_deref(), usize::MAX);
+        check::opt_non_empty(v, "quoteToken", self.quote_token.as_deref());
     }
 }
 
@@ -236,7 +236,7 @@ impl TextMessageV2 {
                 });
             }
         });
-        check::opt_text(v, "quoteToken", self.quote_token.as_deref(), usize::MAX);
+        check::opt_non_empty(v, "quoteToken", self.quote_token.as_deref());
     }
 }
 
