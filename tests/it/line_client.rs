@@ -563,7 +563,7 @@ async fn rich_menu_lifecycle_uses_the_data_host_for_images() {
         .unwrap();
     let menu = RichMenu::new("link", "連携する", RichMenuSize::HALF).area(
         Bounds::new(0, 0, 2500, 843),
-        enishi::line::Action::Uri { label: None, uri: "https://shop.example/link".into() },
+        enishi::line::Action::uri("連携する", "https://shop.example/link"),
     );
     let id = c.create_rich_menu(&menu).await.unwrap();
     assert_eq!(id.as_str(), menu_id);

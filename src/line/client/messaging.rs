@@ -11,7 +11,7 @@ use super::line_client::{Answer, LineClient};
 use super::model::line_enum;
 use super::ratelimit::EndpointClass;
 use super::request::Request;
-use crate::line::{Message, Validator, validate_messages};
+use crate::line::{Message, Validator, validate_messages, validate_messages_at};
 use crate::{
     AggregationUnit, AudienceGroupId, LineGroupId, LineRoomId, LineUserId, MessageId, RequestId,
     RetryKey,
@@ -594,7 +594,7 @@ impl<'a> SendWire<'a> {
 
 /// Validates the messages of a request, reporting at `messages[...]`.
 fn check_messages(messages: &[Message], v: &mut Validator) {
-    v.absorb(validate_messages(messages));
+    validate_messages_at("messages", messages, v);
 }
 
 impl LineClient {

@@ -7,7 +7,7 @@ use super::error::LineError;
 use super::model::path_segment;
 use super::ratelimit::EndpointClass;
 use super::request::{Host, Request};
-use crate::line::{Action, Validator};
+use crate::line::{Action, ActionContext, Validator};
 use crate::{LineUserId, RichMenuAliasId, RichMenuId};
 
 /// The most users per bulk link or unlink call.
@@ -143,9 +143,13 @@ impl RichMenu {
         v.field("areas", |v| {
             for (i, a) in self.areas.iter().enumerate() {
                 let b = a.bounds;
-                if b.x.saturating_add(b.width) > width || b.y.saturating_add(b.height) > height {
-                    v.index(i, |v| v.violation_at("bounds", "must lie inside the menu's size"));
-                }
+                v.index(i, |v| {
+                    if b.x.saturating_add(b.width) > width || b.y.saturating_add(b.height) > height
+                    {
+                        v.violation_at("bounds", "must lie inside the menu's size");
+                    }
+                    v.field("action", |v| a.action.validate(v, ActionContext::RichMenu));
+                });
             }
         });
     }
