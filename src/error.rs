@@ -1,6 +1,8 @@
 //! The crate-wide error.
 
 use crate::IdError;
+#[cfg(feature = "client")]
+use crate::line::LineError;
 use crate::line::ValidationError;
 
 /// Any error enishi returns. Each module also has its own, more precise error type,
@@ -14,6 +16,10 @@ pub enum Error {
     /// A request broke LINE's documented limits; nothing was sent.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// A LINE Messaging API call failed.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Line(#[from] LineError),
 }
 
 /// `Result` with enishi's [`Error`] as the default error type.

@@ -105,7 +105,10 @@ impl Validator {
     pub fn utf16_len(&mut self, field: &str, value: &str, min: usize, max: usize) {
         let len = value.encode_utf16().count();
         if len < min || len > max {
-            self.violation_at(field, format!("must be {min} to {max} UTF-16 code units long (got {len})"));
+            self.violation_at(
+                field,
+                format!("must be {min} to {max} UTF-16 code units long (got {len})"),
+            );
         }
     }
 
@@ -131,6 +134,13 @@ impl Validator {
                 format!("scheme must be one of {} (got {})", schemes.join(", "), u.scheme()),
             ),
             Err(e) => self.violation_at(field, format!("must be an absolute URL ({e})")),
+        }
+    }
+
+    /// Takes over the violations of a finished validation (their paths are kept as they are).
+    pub fn absorb(&mut self, result: Result<(), ValidationError>) {
+        if let Err(e) = result {
+            self.violations.extend(e.violations);
         }
     }
 

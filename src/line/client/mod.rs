@@ -1,1 +1,32 @@
 //! The LINE Messaging API client.
+
+mod audience;
+mod error;
+mod insight;
+mod line_client;
+mod messaging;
+mod model;
+mod ratelimit;
+mod request;
+mod retry;
+mod richmenu;
+mod users;
+
+pub use audience::{AUDIENCE_UPLOAD_CHUNK, AudienceGroup, AudienceGroupStatus};
+pub use error::{ApiError, ErrorDetail, LineError};
+pub use insight::{
+    ClickStatistics, InteractionStatistics, MessageStatistics, Quota, QuotaType, StatisticsOverview,
+};
+pub use line_client::{DEFAULT_BASE_URL, DEFAULT_DATA_BASE_URL, LineClient, LineClientBuilder};
+pub use messaging::{
+    Accepted, BroadcastRequest, ChunkOutcome, MULTICAST_CHUNK, MulticastReport, MulticastRequest,
+    NarrowcastLimit, NarrowcastPhase, NarrowcastProgress, NarrowcastRecipient, NarrowcastRequest,
+    PushRequest, PushResponse, Recipient, ReplyRequest, ReplyResponse, SendKind, SentMessage,
+};
+pub use ratelimit::{EndpointClass, RateLimit, RateLimits};
+pub use retry::{Decision, Outcome, RetryPolicy, StopReason};
+pub use richmenu::{
+    Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,
+    RichMenuArea, RichMenuInfo, RichMenuSize,
+};
+pub use users::{BotInfo, ChatMode, LinkToken, MarkAsReadMode, Profile};

@@ -1,0 +1,360 @@
+//! `LineClient`, its builder, and the execution of described requests (pacing, retries,
+//! error mapping).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::error::{ACCEPTED_REQUEST_ID, ApiError, LineError, REQUEST_ID, header_id};
+use super::ratelimit::{Limiter, RateLimits};
+use super::request::{Body, Host, Replay, Request};
+use super::retry::{Decision, Outcome, RetryPolicy};
+use crate::RequestId;
+
+/// LINE's JSON API host.
+pub const DEFAULT_BASE_URL: &str = "https://api.line.me";
+/// LINE's host for binary uploads and downloads.
+pub const DEFAULT_DATA_BASE_URL: &str = "https://api-data.line.me";
+const RETRY_KEY_HEADER: &str = "x-line-retry-key";
+
+/// A LINE Messaging API client for one channel.
+///
+/// Cheap to clone: clones share one connection pool, one set of rate-limit buckets and one
+/// configuration, so there is no need to wrap it in an `Arc`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), enishi::line::LineError> {
+/// use enishi::line::{LineClient, Message, PushRequest};
+/// use enishi::LineUserId;
+///
+/// let client = LineClient::builder()
+///     .channel_access_token(std::env::var("LINE_CHANNEL_ACCESS_TOKEN").unwrap_or_default())
+///     .build()?;
+/// let user: LineUserId = "U0123456789abcdef0123456789abcdef".parse().expect("valid id");
+/// let sent = client.push(PushRequest::new(user, vec![Message::text("Thanks for linking!")])).await?;
+/// println!("accepted as {:?}", sent.accepted.request_id);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct LineClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// `Bearer <token>`, marked sensitive so hyper never logs it.
+    authorization: HeaderValue,
+    base_url: String,
+    data_base_url: String,
+    request_timeout: Duration,
+    retry: RetryPolicy,
+    limiter: Limiter,
+}
+
+impl fmt::Debug for LineClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineClient")
+            .field("base_url", &self.inner.base_url)
+            .field("data_base_url", &self.inner.data_base_url)
+            .field("channel_access_token", &"<redacted>")
+            .field("request_timeout", &self.inner.request_timeout)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`LineClient`]. Setters never fail; [`build`](Self::build) reports the first
+/// invalid value.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct LineClientBuilder {
+    token: Option<SecretString>,
+    base_url: String,
+    data_base_url: String,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    retry: RetryPolicy,
+    limits: RateLimits,
+    http: Option<reqwest::Client>,
+}
+
+impl fmt::Debug for LineClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineClientBuilder")
+            .field("channel_access_token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("base_url", &self.base_url)
+            .field("data_base_url", &self.data_base_url)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("retry", &self.retry)
+            .field("limits", &self.limits)
+            .field("http", &self.http.is_some())
+            .finish()
+    }
+}
+
+impl Default for LineClientBuilder {
+    fn default() -> Self {
+        Self {
+            token: None,
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            data_base_url: DEFAULT_DATA_BASE_URL.to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            limits: RateLimits::default(),
+            http: None,
+        }
+    }
+}
+
+impl LineClientBuilder {
+    /// The channel access token (required). Kept secret: never printed by `Debug`.
+    pub fn channel_access_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// The JSON API host (default [`DEFAULT_BASE_URL`]); point it at a fake server in tests.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The data host for uploads (default [`DEFAULT_DATA_BASE_URL`]).
+    pub fn data_base_url(mut self, url: impl Into<String>) -> Self {
+        self.data_base_url = url.into();
+        self
+    }
+
+    /// TCP connect timeout (default 5 s). Ignored when an own `reqwest::Client` is given.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Timeout of each attempt, from sending to the end of the body (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Client-side rate limits (default: LINE's documented limits).
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Uses a caller-supplied `reqwest::Client` (its own pool, proxy, TLS and timeouts).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Builds the client.
+    ///
+    /// # Errors
+    /// [`LineError::Config`] when the token is missing or not a valid header value, a base URL
+    /// is not an absolute http(s) URL, or the HTTP client cannot be built.
+    pub fn build(self) -> Result<LineClient, LineError> {
+        let token = self
+            .token
+            .ok_or_else(|| LineError::Config("a channel access token is required".into()))?;
+        if token.expose_secret().is_empty() {
+            return Err(LineError::Config("the channel access token is empty".into()));
+        }
+        let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| {
+                LineError::Config(
+                    "the channel access token has characters not allowed in a header".into(),
+                )
+            })?;
+        authorization.set_sensitive(true);
+        let base_url = check_base_url("base_url", &self.base_url)?;
+        let data_base_url = check_base_url("data_base_url", &self.data_base_url)?;
+        let http = match self.http {
+            Some(http) => http,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .user_agent(concat!("enishi/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| LineError::Config(format!("cannot build the HTTP client: {e}")))?,
+        };
+        Ok(LineClient {
+            inner: Arc::new(Inner {
+                http,
+                authorization,
+                base_url,
+                data_base_url,
+                request_timeout: self.request_timeout,
+                retry: self.retry,
+                limiter: Limiter::new(self.limits),
+            }),
+        })
+    }
+}
+
+fn check_base_url(name: &str, value: &str) -> Result<String, LineError> {
+    let url = url::Url::parse(value)
+        .map_err(|e| LineError::Config(format!("{name} {value:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(LineError::Config(format!("{name} {value:?} must be an http(s) URL")));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// A successful answer, before decoding.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) endpoint: &'static str,
+    pub(crate) status: StatusCode,
+    pub(crate) body: Vec<u8>,
+    pub(crate) request_id: Option<RequestId>,
+    pub(crate) accepted_request_id: Option<RequestId>,
+    /// A 409 to a request with a retry key: LINE had accepted it before.
+    pub(crate) already_accepted: bool,
+}
+
+impl Answer {
+    /// Decodes the body as `T`, keeping the raw body on failure.
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, LineError> {
+        let body: &[u8] = if self.body.is_empty() { b"{}" } else { &self.body };
+        serde_json::from_slice(body).map_err(|source| LineError::Decode {
+            endpoint: self.endpoint,
+            status: self.status,
+            request_id: self.request_id.clone(),
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+            source,
+        })
+    }
+}
+
+impl LineClient {
+    /// A builder; only the channel access token is required.
+    pub fn builder() -> LineClientBuilder {
+        LineClientBuilder::default()
+    }
+
+    /// A client with LINE's hosts and default settings.
+    ///
+    /// # Errors
+    /// [`LineError::Config`] when the token is empty or not a valid header value.
+    pub fn new(channel_access_token: impl Into<String>) -> Result<Self, LineError> {
+        Self::builder().channel_access_token(channel_access_token).build()
+    }
+
+    /// The JSON API base URL in use.
+    #[must_use]
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// Sends a described request: paces it, retries it when that is safe, maps errors.
+    pub(crate) async fn execute(&self, req: Request) -> Result<Answer, LineError> {
+        let inner = &*self.inner;
+        let base = match req.host {
+            Host::Api => &inner.base_url,
+            Host::Data => &inner.data_base_url,
+        };
+        let url = format!("{base}{}", req.path);
+        let started = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            inner.limiter.acquire(req.bucket, req.class).await;
+            let mut rb = inner
+                .http
+                .request(req.method.clone(), &url)
+                .header(http::header::AUTHORIZATION, inner.authorization.clone())
+                .timeout(req.timeout.unwrap_or(inner.request_timeout));
+            if !req.query.is_empty() {
+                rb = rb.query(&req.query);
+            }
+            if let Replay::RetryKey(key) = &req.replay {
+                rb = rb.header(RETRY_KEY_HEADER, key.as_str());
+            }
+            rb = match &req.body {
+                Body::None => rb,
+                Body::Json(bytes) => {
+                    rb.header(http::header::CONTENT_TYPE, "application/json").body(bytes.clone())
+                }
+                Body::Bytes { content_type, data } => {
+                    rb.header(http::header::CONTENT_TYPE, *content_type).body(data.clone())
+                }
+            };
+            let result = match rb.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    resp.bytes().await.map(|body| (status, headers, body.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, headers, body) = match result {
+                Ok(answer) => answer,
+                Err(source) => {
+                    let outcome =
+                        if source.is_timeout() { Outcome::Timeout } else { Outcome::Connection };
+                    if let Some(wait) = self.retry_wait(&req, outcome, attempts, started) {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(LineError::Transport { endpoint: req.endpoint, attempts, source });
+                }
+            };
+            let has_key = matches!(req.replay, Replay::RetryKey(_));
+            if status.is_success() || (status == StatusCode::CONFLICT && has_key) {
+                return Ok(Answer {
+                    endpoint: req.endpoint,
+                    status,
+                    request_id: header_id(&headers, REQUEST_ID),
+                    accepted_request_id: header_id(&headers, ACCEPTED_REQUEST_ID),
+                    already_accepted: status == StatusCode::CONFLICT,
+                    body,
+                });
+            }
+            let mut error = ApiError::from_answer(req.endpoint, status, &headers, &body);
+            let outcome = Outcome::Answer { status, headers: &headers, message: &error.message };
+            if let Some(wait) = self.retry_wait(&req, outcome, attempts, started) {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            error.attempts = attempts;
+            return Err(LineError::Api(Box::new(error)));
+        }
+    }
+
+    /// How long to wait before the next attempt, or `None` to stop.
+    fn retry_wait(
+        &self,
+        req: &Request,
+        outcome: Outcome<'_>,
+        attempts: u32,
+        started: Instant,
+    ) -> Option<Duration> {
+        if req.replay == Replay::Never {
+            return None;
+        }
+        match self.inner.retry.decide(outcome, attempts, started.elapsed()) {
+            Decision::RetryAfter(wait) => Some(wait),
+            Decision::Stop(_) => None,
+        }
+    }
+}
+
+// Compile-time guarantee that clients and errors cross threads and tasks.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<LineClient>();
+    assert_send_sync::<LineError>();
+};

@@ -1,0 +1,279 @@
+//! The retry decision: a pure function of what happened, so it can be tested as a table.
+
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode};
+use rand::Rng;
+
+/// What one attempt ended with, as far as the retry decision is concerned.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Outcome<'a> {
+    /// LINE answered with this status (2xx included).
+    Answer {
+        /// The status.
+        status: StatusCode,
+        /// The response headers (`Retry-After` is honoured).
+        headers: &'a HeaderMap,
+        /// LINE's error `message`, which tells a rate-limit 429 from a quota 429.
+        message: &'a str,
+    },
+    /// No answer within the request timeout.
+    Timeout,
+    /// The connection could not be made or broke before an answer arrived.
+    Connection,
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Send again after waiting this long (with the same retry key).
+    RetryAfter(Duration),
+    /// Do not send again.
+    Stop(StopReason),
+}
+
+/// Why no further attempt is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The attempt succeeded (2xx, or 409 "already accepted").
+    Done,
+    /// The failure is not transient (4xx other than a rate-limit 429, monthly quota).
+    NotRetryable,
+    /// The attempt budget is used up.
+    AttemptsExhausted,
+    /// Waiting again would pass the total retry time budget.
+    DeadlineExceeded,
+}
+
+/// When and how often a failed call is sent again.
+///
+/// Only idempotent calls are ever retried: GETs, and the sends that carry an
+/// `X-Line-Retry-Key` (push, multicast, narrowcast, broadcast), every attempt with the same key.
+/// Back-off is capped exponential with "equal jitter" (a random wait between half and all of the
+/// exponential step), bounded by both [`max_attempts`](Self::max_attempts) and
+/// [`max_elapsed`](Self::max_elapsed); a `Retry-After` header wins over the computed wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_elapsed: Duration,
+    retry_rate_limited: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 5 attempts, 200 ms doubling to at most 10 s, within 60 s in total, rate-limit 429s retried.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            max_elapsed: Duration::from_secs(60),
+            retry_rate_limited: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Never retry.
+    pub fn never() -> Self {
+        Self { max_attempts: 1, ..Self::default() }
+    }
+
+    /// The total number of attempts, the first included (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait before the second attempt; it doubles for each further attempt.
+    pub fn initial_backoff(mut self, wait: Duration) -> Self {
+        self.initial_backoff = wait;
+        self
+    }
+
+    /// The longest single wait.
+    pub fn max_backoff(mut self, wait: Duration) -> Self {
+        self.max_backoff = wait;
+        self
+    }
+
+    /// The total time budget, measured from the first attempt: no retry starts after it.
+    pub fn max_elapsed(mut self, budget: Duration) -> Self {
+        self.max_elapsed = budget;
+        self
+    }
+
+    /// Whether a rate-limit 429 is retried (default `true`). A monthly-quota 429 never is.
+    pub fn retry_rate_limited(mut self, retry: bool) -> Self {
+        self.retry_rate_limited = retry;
+        self
+    }
+
+    /// Decides what to do after `attempts` attempts taking `elapsed` in total, using the
+    /// thread-local RNG for jitter. See [`decide_with_rng`](Self::decide_with_rng).
+    #[must_use]
+    pub fn decide(&self, outcome: Outcome<'_>, attempts: u32, elapsed: Duration) -> Decision {
+        self.decide_with_rng(outcome, attempts, elapsed, &mut rand::rng())
+    }
+
+    /// Decides what to do after `attempts` attempts taking `elapsed` in total, drawing jitter
+    /// from `rng` (inject a seeded RNG in tests).
+    #[must_use]
+    pub fn decide_with_rng(
+        &self,
+        outcome: Outcome<'_>,
+        attempts: u32,
+        elapsed: Duration,
+        rng: &mut impl Rng,
+    ) -> Decision {
+        let retry_after = match outcome {
+            Outcome::Answer { status, headers, message } => {
+                if status.is_success() || status == StatusCode::CONFLICT {
+                    return Decision::Stop(StopReason::Done);
+                }
+                let transient = status.is_server_error()
+                    || (status == StatusCode::TOO_MANY_REQUESTS
+                        && self.retry_rate_limited
+                        && !message.contains("monthly limit"));
+                if !transient {
+                    return Decision::Stop(StopReason::NotRetryable);
+                }
+                retry_after(headers)
+            }
+            Outcome::Timeout | Outcome::Connection => None,
+        };
+        if attempts >= self.max_attempts {
+            return Decision::Stop(StopReason::AttemptsExhausted);
+        }
+        let wait = retry_after.unwrap_or_else(|| self.backoff(attempts, rng));
+        if elapsed.saturating_add(wait) > self.max_elapsed {
+            return Decision::Stop(StopReason::DeadlineExceeded);
+        }
+        Decision::RetryAfter(wait)
+    }
+
+    /// The jittered wait after `attempts` attempts: uniform in `[step/2, step]` where
+    /// `step = min(max_backoff, initial_backoff * 2^(attempts-1))`.
+    fn backoff(&self, attempts: u32, rng: &mut impl Rng) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(31);
+        let step = self.initial_backoff.saturating_mul(1 << doublings).min(self.max_backoff);
+        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rng.random_range(nanos / 2..=nanos))
+    }
+}
+
+/// `Retry-After` as delta-seconds. (LINE documents none; proxies in front of it may send one.)
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    fn answer<'a>(status: u16, headers: &'a HeaderMap, message: &'a str) -> Outcome<'a> {
+        Outcome::Answer { status: StatusCode::from_u16(status).unwrap(), headers, message }
+    }
+
+    #[test]
+    fn decision_table() {
+        let policy = RetryPolicy::default();
+        let none = HeaderMap::new();
+        let mut later = HeaderMap::new();
+        later.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
+        let rate = "The API rate limit has been exceeded. Try again later.";
+        let quota = "You have reached your monthly limit.";
+        let s = Duration::from_secs;
+        use Decision::*;
+        use StopReason::*;
+        // (outcome, attempts so far, elapsed) -> expected decision (None = any retry)
+        let table: Vec<(Outcome<'_>, u32, Duration, Option<Decision>)> = vec![
+            (answer(200, &none, ""), 1, s(0), Some(Stop(Done))),
+            (answer(202, &none, ""), 1, s(0), Some(Stop(Done))),
+            (answer(409, &none, "The retry key is already accepted"), 2, s(0), Some(Stop(Done))),
+            (answer(400, &none, "Invalid reply token"), 1, s(0), Some(Stop(NotRetryable))),
+            (answer(401, &none, ""), 1, s(0), Some(Stop(NotRetryable))),
+            (answer(404, &none, "Not found"), 1, s(0), Some(Stop(NotRetryable))),
+            (answer(429, &none, quota), 1, s(0), Some(Stop(NotRetryable))),
+            (answer(429, &none, rate), 1, s(0), None),
+            (answer(429, &later, rate), 1, s(0), Some(RetryAfter(s(3)))),
+            (answer(500, &none, ""), 1, s(0), None),
+            (answer(503, &later, ""), 2, s(0), Some(RetryAfter(s(3)))),
+            (Outcome::Timeout, 1, s(0), None),
+            (Outcome::Connection, 1, s(0), None),
+            (answer(500, &none, ""), 5, s(0), Some(Stop(AttemptsExhausted))),
+            (Outcome::Timeout, 5, s(0), Some(Stop(AttemptsExhausted))),
+            (answer(500, &later, ""), 2, s(58), Some(Stop(DeadlineExceeded))),
+        ];
+        let mut rng = StdRng::seed_from_u64(7);
+        for (i, (outcome, attempts, elapsed, expected)) in table.into_iter().enumerate() {
+            let got = policy.decide_with_rng(outcome, attempts, elapsed, &mut rng);
+            match expected {
+                Some(expected) => assert_eq!(got, expected, "row {i}"),
+                None => assert!(matches!(got, RetryAfter(_)), "row {i}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn quota_429_is_retried_never_and_rate_limit_429_only_when_enabled() {
+        let none = HeaderMap::new();
+        let rate = "The API rate limit has been exceeded. Try again later.";
+        let policy = RetryPolicy::default().retry_rate_limited(false);
+        let got = policy.decide(answer(429, &none, rate), 1, Duration::ZERO);
+        assert_eq!(got, Decision::Stop(StopReason::NotRetryable));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let policy = RetryPolicy::default()
+            .max_attempts(100)
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_secs(1))
+            .max_elapsed(Duration::from_secs(3600));
+        let mut rng = StdRng::seed_from_u64(1);
+        for attempts in 1..20 {
+            let step = Duration::from_millis(100 * (1 << (attempts - 1).min(10)))
+                .min(Duration::from_secs(1));
+            for _ in 0..50 {
+                let Decision::RetryAfter(wait) =
+                    policy.decide_with_rng(Outcome::Timeout, attempts, Duration::ZERO, &mut rng)
+                else {
+                    panic!("expected a retry");
+                };
+                assert!(
+                    wait >= step / 2 && wait <= step,
+                    "attempt {attempts}: {wait:?} vs {step:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn seeded_rng_makes_decisions_reproducible() {
+        let policy = RetryPolicy::default();
+        let run = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            (1..5)
+                .map(|a| policy.decide_with_rng(Outcome::Timeout, a, Duration::ZERO, &mut rng))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+
+    #[test]
+    fn never_stops_after_the_first_attempt() {
+        let got = RetryPolicy::never().decide(Outcome::Timeout, 1, Duration::ZERO);
+        assert_eq!(got, Decision::Stop(StopReason::AttemptsExhausted));
+    }
+}
