@@ -165,7 +165,9 @@ impl Faults {
         if total > 1.0 + f64::EPSILON {
             return Err(super::TestkitError::InvalidConfig {
                 field: "faults".into(),
-                reason: format!("server_error + rate_limited + dropped must be at most 1, got {total}"),
+                reason: format!(
+                    "server_error + rate_limited + dropped must be at most 1, got {total}"
+                ),
             });
         }
         Ok(())
@@ -176,7 +178,10 @@ impl Faults {
     }
 
     pub(crate) fn is_inert(&self) -> bool {
-        self.server_error == 0.0 && self.rate_limited == 0.0 && self.dropped == 0.0 && self.slow == 0.0
+        self.server_error == 0.0
+            && self.rate_limited == 0.0
+            && self.dropped == 0.0
+            && self.slow == 0.0
     }
 }
 

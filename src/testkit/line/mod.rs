@@ -201,7 +201,8 @@ impl FakeLine {
             return Err(TestkitError::InvalidUserId(user_id.to_owned()));
         }
         let n = self.app.next_seq();
-        let token = format!("{:016x}{:016x}", faults::mix(self.app.seed ^ n ^ 0x4E91), faults::mix(n));
+        let token =
+            format!("{:016x}{:016x}", faults::mix(self.app.seed ^ n ^ 0x4E91), faults::mix(n));
         lock(&self.app.sends).reply_tokens.insert(token.clone(), (user_id.to_owned(), false));
         Ok(token)
     }
@@ -228,7 +229,12 @@ impl FakeLine {
     #[must_use]
     pub fn messages_for(&self, to: &str) -> Vec<Value> {
         let sends = lock(&self.app.sends);
-        sends.deliveries.iter().filter(|d| d.to == to).flat_map(|d| d.messages.iter().cloned()).collect()
+        sends
+            .deliveries
+            .iter()
+            .filter(|d| d.to == to)
+            .flat_map(|d| d.messages.iter().cloned())
+            .collect()
     }
 
     /// Recipient/message pairs delivered more than once, with their counts: empty when every
@@ -236,10 +242,13 @@ impl FakeLine {
     #[must_use]
     pub fn duplicate_deliveries(&self) -> Vec<(String, Value, usize)> {
         let sends = lock(&self.app.sends);
-        let mut counts: std::collections::HashMap<(&str, String), (usize, &Value)> = std::collections::HashMap::new();
+        let mut counts: std::collections::HashMap<(&str, String), (usize, &Value)> =
+            std::collections::HashMap::new();
         for delivery in &sends.deliveries {
             for message in delivery.messages.iter() {
-                let entry = counts.entry((delivery.to.as_str(), message.to_string())).or_insert((0, message));
+                let entry = counts
+                    .entry((delivery.to.as_str(), message.to_string()))
+                    .or_insert((0, message));
                 entry.0 += 1;
             }
         }
@@ -248,7 +257,8 @@ impl FakeLine {
             .filter(|(_, (count, _))| *count > 1)
             .map(|((to, _), (count, message))| (to.to_owned(), message.clone(), count))
             .collect();
-        duplicates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
+        duplicates
+            .sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
         duplicates
     }
 
@@ -503,8 +513,18 @@ impl FakeLineBuilder {
         let data_addr = data.local_addr().map_err(TestkitError::Bind)?;
         let (shutdown, signal) = watch::channel(());
         let tasks = vec![
-            tokio::spawn(server::accept_loop(api, Arc::clone(&app), server::router(&app, false), signal.clone())),
-            tokio::spawn(server::accept_loop(data, Arc::clone(&app), server::router(&app, true), signal)),
+            tokio::spawn(server::accept_loop(
+                api,
+                Arc::clone(&app),
+                server::router(&app, false),
+                signal.clone(),
+            )),
+            tokio::spawn(server::accept_loop(
+                data,
+                Arc::clone(&app),
+                server::router(&app, true),
+                signal,
+            )),
         ];
         Ok(FakeLine { app, api_addr, data_addr, shutdown, tasks })
     }

@@ -33,7 +33,8 @@ impl Detail {
     }
 }
 
-pub(crate) const RATE_LIMIT_MESSAGE: &str = "The API rate limit has been exceeded. Try again later.";
+pub(crate) const RATE_LIMIT_MESSAGE: &str =
+    "The API rate limit has been exceeded. Try again later.";
 pub(crate) const QUOTA_MESSAGE: &str = "You have reached your monthly limit.";
 pub(crate) const CONFLICT_MESSAGE: &str = "The retry key is already accepted";
 
@@ -41,7 +42,9 @@ pub(crate) const CONFLICT_MESSAGE: &str = "The retry key is already accepted";
 pub(crate) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 

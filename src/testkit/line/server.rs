@@ -46,14 +46,21 @@ impl Input {
     /// The first value of query parameter `name`.
     pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         let query = self.query.as_deref()?;
-        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 
 pub(crate) type Handler = fn(&App, &Ctx, Input) -> Response;
 
 /// Handles one routed request: reads the body, runs the prologue, then the endpoint.
-async fn dispatch(app: Arc<App>, endpoint: Endpoint, handler: Handler, request: Request) -> Response {
+async fn dispatch(
+    app: Arc<App>,
+    endpoint: Endpoint,
+    handler: Handler,
+    request: Request,
+) -> Response {
     let (mut parts, body) = request.into_parts();
     // Read the body first so the connection stays reusable whatever the answer is.
     let body = axum::body::to_bytes(body, BODY_LIMIT).await.ok();
@@ -61,12 +68,14 @@ async fn dispatch(app: Arc<App>, endpoint: Endpoint, handler: Handler, request: 
         Ok(raw) => raw.iter().map(|(_, value)| value.to_owned()).collect(),
         Err(_) => Vec::new(),
     };
-    let request_id = parts.extensions.get::<ReqId>().map_or_else(|| app.new_request_id(), |r| Arc::clone(&r.0));
+    let request_id =
+        parts.extensions.get::<ReqId>().map_or_else(|| app.new_request_id(), |r| Arc::clone(&r.0));
     let ctx = match app.begin(endpoint, request_id, &parts.headers).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    let input = Input { headers: parts.headers, query: parts.uri.query().map(str::to_owned), params, body };
+    let input =
+        Input { headers: parts.headers, query: parts.uri.query().map(str::to_owned), params, body };
     let response = handler(&app, &ctx, input);
     ctx.finish(response)
 }
@@ -85,7 +94,9 @@ pub(crate) fn router(app: &Arc<App>, data_host: bool) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
     for &endpoint in Endpoint::ALL.iter().filter(|e| e.on_data_host() == data_host) {
         let handler = handlers::handler(endpoint);
-        let route = move |State(app): State<Arc<App>>, request: Request| dispatch(app, endpoint, handler, request);
+        let route = move |State(app): State<Arc<App>>, request: Request| {
+            dispatch(app, endpoint, handler, request)
+        };
         let filter = method_filter(endpoint.method());
         let method_router = match by_path.remove(endpoint.path()) {
             Some(existing) => existing.on(filter, route),

@@ -509,7 +509,10 @@ impl App {
     }
 
     /// Recipients among `candidates` who can receive messages (not known to have blocked us).
-    pub(crate) fn deliverable<'a>(&self, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    pub(crate) fn deliverable<'a>(
+        &self,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<String> {
         let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
         candidates.into_iter().filter(|id| !users.is_blocked(id)).map(str::to_owned).collect()
     }

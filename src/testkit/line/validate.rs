@@ -67,7 +67,12 @@ impl Check {
     }
 
     /// An optional boolean field.
-    pub(crate) fn optional_bool(&mut self, object: &Map<String, Value>, path: &str, field: &str) -> Option<bool> {
+    pub(crate) fn optional_bool(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+    ) -> Option<bool> {
         match object.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -79,7 +84,12 @@ impl Check {
     }
 
     /// A required integer field.
-    pub(crate) fn required_int(&mut self, object: &Map<String, Value>, path: &str, field: &str) -> Option<i64> {
+    pub(crate) fn required_int(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+    ) -> Option<i64> {
         match object.get(field) {
             None | Some(Value::Null) => {
                 self.add(&join(path, field), "must be specified");
@@ -136,7 +146,13 @@ impl Check {
         }
     }
 
-    fn array<'a>(&mut self, value: &'a Value, path: &str, min: usize, max: usize) -> Option<&'a Vec<Value>> {
+    fn array<'a>(
+        &mut self,
+        value: &'a Value,
+        path: &str,
+        min: usize,
+        max: usize,
+    ) -> Option<&'a Vec<Value>> {
         let Some(items) = value.as_array() else {
             self.add(path, "must be an array");
             return None;
@@ -172,18 +188,34 @@ impl Check {
         self.chars(path, value, 1, max);
         match url::Url::parse(value) {
             Ok(url) if schemes.contains(&url.scheme()) => {}
-            Ok(_) => self.add(path, format!("invalid uri scheme (allowed: {})", schemes.join(", "))),
+            Ok(_) => {
+                self.add(path, format!("invalid uri scheme (allowed: {})", schemes.join(", ")))
+            }
             Err(_) => self.add(path, "invalid uri"),
         }
     }
 
-    fn required_url(&mut self, object: &Map<String, Value>, path: &str, field: &str, schemes: &[&str], max: usize) {
+    fn required_url(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+        schemes: &[&str],
+        max: usize,
+    ) {
         if let Some(value) = self.required_str(object, path, field) {
             self.url(&join(path, field), value, schemes, max);
         }
     }
 
-    fn optional_url(&mut self, object: &Map<String, Value>, path: &str, field: &str, schemes: &[&str], max: usize) {
+    fn optional_url(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        field: &str,
+        schemes: &[&str],
+        max: usize,
+    ) {
         if let Some(value) = self.optional_str(object, path, field) {
             self.url(&join(path, field), value, schemes, max);
         }
@@ -236,7 +268,10 @@ const HTTPS: &[&str] = &["https"];
 const ACTION_URI_SCHEMES: &[&str] = &["http", "https", "line", "tel"];
 
 /// Validates `messages` (1 to 5 message objects) and `notificationDisabled`.
-pub(crate) fn messages<'a>(check: &mut Check, object: &'a Map<String, Value>) -> Option<&'a Vec<Value>> {
+pub(crate) fn messages<'a>(
+    check: &mut Check,
+    object: &'a Map<String, Value>,
+) -> Option<&'a Vec<Value>> {
     check.optional_bool(object, "", "notificationDisabled");
     let list = check.required_array(object, "", "messages", 1, 5)?;
     for (i, message_value) in list.iter().enumerate() {
@@ -352,7 +387,8 @@ fn text_v2_message(check: &mut Check, object: &Map<String, Value>, path: &str) {
                 }
                 match value.get("type").and_then(Value::as_str) {
                     Some("mention" | "emoji") => {}
-                    _ => check.add(&join(&join(&sub_path, key), "type"), "must be one of mention, emoji"),
+                    _ => check
+                        .add(&join(&join(&sub_path, key), "type"), "must be one of mention, emoji"),
                 }
             }
         }
@@ -382,7 +418,9 @@ fn imagemap_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
             check.add(&join(&action_path, "area"), "must be specified");
         }
         match check.required_str(action, &action_path, "type") {
-            Some("uri") => check.required_url(action, &action_path, "linkUri", ACTION_URI_SCHEMES, 1000),
+            Some("uri") => {
+                check.required_url(action, &action_path, "linkUri", ACTION_URI_SCHEMES, 1000)
+            }
             Some("message") => {
                 if let Some(text) = check.required_str(action, &action_path, "text") {
                     check.chars(&join(&action_path, "text"), text, 1, 400);
@@ -393,7 +431,9 @@ fn imagemap_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
                     check.chars(&join(&action_path, "clipboardText"), text, 1, 1000);
                 }
             }
-            Some(_) => check.add(&join(&action_path, "type"), "must be one of uri, message, clipboard"),
+            Some(_) => {
+                check.add(&join(&action_path, "type"), "must be one of uri, message, clipboard")
+            }
             None => {}
         }
     }
@@ -414,13 +454,19 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
     };
     match check.required_str(template, &template_path, "type") {
         Some("buttons") => {
-            let has_header = template.contains_key("thumbnailImageUrl") || template.contains_key("title");
+            let has_header =
+                template.contains_key("thumbnailImageUrl") || template.contains_key("title");
             check.optional_url(template, &template_path, "thumbnailImageUrl", HTTPS, 2000);
             if let Some(title) = check.optional_str(template, &template_path, "title") {
                 check.chars(&join(&template_path, "title"), title, 1, 40);
             }
             if let Some(text) = check.required_str(template, &template_path, "text") {
-                check.chars(&join(&template_path, "text"), text, 1, if has_header { 60 } else { 160 });
+                check.chars(
+                    &join(&template_path, "text"),
+                    text,
+                    1,
+                    if has_header { 60 } else { 160 },
+                );
             }
             if let Some(default) = template.get("defaultAction") {
                 action(check, default, &join(&template_path, "defaultAction"), false);
@@ -434,7 +480,8 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
             actions(check, template, &template_path, 2, 2);
         }
         Some("carousel") => {
-            let Some(columns) = check.required_array(template, &template_path, "columns", 1, 10) else {
+            let Some(columns) = check.required_array(template, &template_path, "columns", 1, 10)
+            else {
                 return;
             };
             let mut action_counts = Vec::new();
@@ -444,13 +491,19 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
                     check.add(&column_path, "must be an object");
                     continue;
                 };
-                let has_header = column.contains_key("thumbnailImageUrl") || column.contains_key("title");
+                let has_header =
+                    column.contains_key("thumbnailImageUrl") || column.contains_key("title");
                 check.optional_url(column, &column_path, "thumbnailImageUrl", HTTPS, 2000);
                 if let Some(title) = check.optional_str(column, &column_path, "title") {
                     check.chars(&join(&column_path, "title"), title, 1, 40);
                 }
                 if let Some(text) = check.required_str(column, &column_path, "text") {
-                    check.chars(&join(&column_path, "text"), text, 1, if has_header { 60 } else { 120 });
+                    check.chars(
+                        &join(&column_path, "text"),
+                        text,
+                        1,
+                        if has_header { 60 } else { 120 },
+                    );
                 }
                 if let Some(default) = column.get("defaultAction") {
                     action(check, default, &join(&column_path, "defaultAction"), false);
@@ -458,11 +511,15 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
                 action_counts.push(actions(check, column, &column_path, 1, 3));
             }
             if action_counts.windows(2).any(|pair| pair[0] != pair[1]) {
-                check.add(&join(&template_path, "columns"), "every column must have the same number of actions");
+                check.add(
+                    &join(&template_path, "columns"),
+                    "every column must have the same number of actions",
+                );
             }
         }
         Some("image_carousel") => {
-            let Some(columns) = check.required_array(template, &template_path, "columns", 1, 10) else {
+            let Some(columns) = check.required_array(template, &template_path, "columns", 1, 10)
+            else {
                 return;
             };
             for (i, column) in columns.iter().enumerate() {
@@ -478,13 +535,22 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
                 }
             }
         }
-        Some(_) => check.add(&join(&template_path, "type"), "must be one of buttons, confirm, carousel, image_carousel"),
+        Some(_) => check.add(
+            &join(&template_path, "type"),
+            "must be one of buttons, confirm, carousel, image_carousel",
+        ),
         None => {}
     }
 }
 
 /// Validates `object.actions` (`min..=max` items) and returns how many there were.
-fn actions(check: &mut Check, object: &Map<String, Value>, path: &str, min: usize, max: usize) -> usize {
+fn actions(
+    check: &mut Check,
+    object: &Map<String, Value>,
+    path: &str,
+    min: usize,
+    max: usize,
+) -> usize {
     let Some(list) = check.required_array(object, path, "actions", min, max) else { return 0 };
     for (i, item) in list.iter().enumerate() {
         action(check, item, &index(&join(path, "actions"), i), false);
@@ -558,10 +624,14 @@ fn flex_message(check: &mut Check, object: &Map<String, Value>, path: &str) {
     match check.required_str(contents, &contents_path, "type") {
         Some("bubble") => {}
         Some("carousel") => {
-            if let Some(bubbles) = check.required_array(contents, &contents_path, "contents", 1, 12) {
+            if let Some(bubbles) = check.required_array(contents, &contents_path, "contents", 1, 12)
+            {
                 for (i, bubble) in bubbles.iter().enumerate() {
                     if bubble.get("type").and_then(Value::as_str) != Some("bubble") {
-                        check.add(&join(&index(&join(&contents_path, "contents"), i), "type"), "must be bubble");
+                        check.add(
+                            &join(&index(&join(&contents_path, "contents"), i), "type"),
+                            "must be bubble",
+                        );
                     }
                 }
             }
@@ -622,7 +692,11 @@ mod tests {
         let mut check = Check::new();
         let object = body.as_object().cloned().unwrap_or_default();
         messages(&mut check, &object);
-        check.details.into_iter().map(|d| d.property.unwrap_or_default() + ": " + &d.message).collect()
+        check
+            .details
+            .into_iter()
+            .map(|d| d.property.unwrap_or_default() + ": " + &d.message)
+            .collect()
     }
 
     #[test]
@@ -640,10 +714,17 @@ mod tests {
     fn counts_and_required_fields_are_reported_with_paths() {
         assert_eq!(problems(json!({"messages": []})), ["messages: Size must be between 1 and 5"]);
         assert_eq!(problems(json!({})), ["messages: must be specified"]);
-        let six: Vec<Value> = (0..6).map(|_| json!({"type": "sticker", "packageId": "1", "stickerId": "1"})).collect();
-        assert_eq!(problems(json!({ "messages": six })), ["messages: Size must be between 1 and 5"]);
+        let six: Vec<Value> = (0..6)
+            .map(|_| json!({"type": "sticker", "packageId": "1", "stickerId": "1"}))
+            .collect();
         assert_eq!(
-            problems(json!({"messages": [{"type": "image", "originalContentUrl": "http://x.example/a.png"}]})),
+            problems(json!({ "messages": six })),
+            ["messages: Size must be between 1 and 5"]
+        );
+        assert_eq!(
+            problems(
+                json!({"messages": [{"type": "image", "originalContentUrl": "http://x.example/a.png"}]})
+            ),
             [
                 "messages[0].originalContentUrl: invalid uri scheme (allowed: https)",
                 "messages[0].previewImageUrl: must be specified"

@@ -121,7 +121,11 @@ pub(super) fn create(app: &App, _ctx: &Ctx, input: Input) -> Response {
         let ids = audience_ids(&body, is_ifa)?;
         let mut audiences = lock(&app.audiences);
         if audiences.groups.len() >= MAX_AUDIENCES {
-            return Err(audience_error("Too many audiences", "AUDIENCE_GROUP_COUNT_MAX_OVER", None));
+            return Err(audience_error(
+                "Too many audiences",
+                "AUDIENCE_GROUP_COUNT_MAX_OVER",
+                None,
+            ));
         }
         let id = 1_000_000_000_000 + i64::try_from(app.next_seq()).unwrap_or(0);
         let created = Utc::now().timestamp();
@@ -136,7 +140,14 @@ pub(super) fn create(app: &App, _ctx: &Ctx, input: Input) -> Response {
         };
         audiences.groups.insert(
             id,
-            AudienceGroup { id, description: description.clone(), is_ifa, created_unix: created, created_at: now, jobs: vec![job] },
+            AudienceGroup {
+                id,
+                description: description.clone(),
+                is_ifa,
+                created_unix: created,
+                created_at: now,
+                jobs: vec![job],
+            },
         );
         Ok(respond::json(
             StatusCode::ACCEPTED,
@@ -162,7 +173,8 @@ pub(super) fn add(app: &App, _ctx: &Ctx, input: Input) -> Response {
         let upload = upload_description(&mut check, &body);
         check.finish()?;
         let id = id.unwrap_or_default();
-        let is_ifa = lock(&app.audiences).groups.get(&id).map(|g| g.is_ifa).ok_or_else(not_found)?;
+        let is_ifa =
+            lock(&app.audiences).groups.get(&id).map(|g| g.is_ifa).ok_or_else(not_found)?;
         let ids = audience_ids(&body, is_ifa)?;
         let mut audiences = lock(&app.audiences);
         audiences.next_job += 1;

@@ -42,7 +42,8 @@ fn urls(message: &Value) -> Vec<String> {
                 for (key, item) in map {
                     match (key.as_str(), item) {
                         ("uri" | "linkUri", Value::String(url))
-                            if (url.starts_with("https://") || url.starts_with("http://")) && !out.contains(url) =>
+                            if (url.starts_with("https://") || url.starts_with("http://"))
+                                && !out.contains(url) =>
                         {
                             out.push(url.clone());
                         }
@@ -68,7 +69,8 @@ fn per_message(messages: &[Value], n: u64) -> (Vec<Value>, Vec<Value>) {
     let mut stats = Vec::new();
     let mut clicks = Vec::new();
     for (i, message) in messages.iter().enumerate() {
-        let media = |percent| if is_media(message) { private(share(n, percent)) } else { Value::Null };
+        let media =
+            |percent| if is_media(message) { private(share(n, percent)) } else { Value::Null };
         stats.push(json!({
             "seq": i + 1,
             "impression": private(share(n, 65)),
@@ -103,8 +105,14 @@ fn overview(messages: &[Value], n: u64) -> serde_json::Map<String, Value> {
     let mut map = serde_json::Map::new();
     map.insert("uniqueImpression".into(), private(share(n, 60)));
     map.insert("uniqueClick".into(), if any_url { private(share(n, 20)) } else { Value::Null });
-    map.insert("uniqueMediaPlayed".into(), if any_media { private(share(n, 30)) } else { Value::Null });
-    map.insert("uniqueMediaPlayed100Percent".into(), if any_media { private(share(n, 18)) } else { Value::Null });
+    map.insert(
+        "uniqueMediaPlayed".into(),
+        if any_media { private(share(n, 30)) } else { Value::Null },
+    );
+    map.insert(
+        "uniqueMediaPlayed100Percent".into(),
+        if any_media { private(share(n, 18)) } else { Value::Null },
+    );
     map
 }
 
@@ -114,16 +122,23 @@ pub(super) fn message_event(app: &App, _ctx: &Ctx, input: Input) -> Response {
     };
     let sends = lock(&app.sends);
     let Some(record) = sends.records.get(&request_id) else {
-        return bad_parameter("requestId", "must be the request ID of a narrowcast or broadcast message");
+        return bad_parameter(
+            "requestId",
+            "must be the request ID of a narrowcast or broadcast message",
+        );
     };
     let n = record.recipients.len() as u64;
-    let completed = record.endpoint == Endpoint::Broadcast || record.accepted_at.elapsed() >= app.narrowcast_duration;
+    let completed = record.endpoint == Endpoint::Broadcast
+        || record.accepted_at.elapsed() >= app.narrowcast_duration;
     let mut overview = overview(&record.messages, n);
     overview.insert("requestId".into(), json!(request_id));
     overview.insert("timestamp".into(), json!(record.accepted_wall.timestamp()));
     overview.insert("delivered".into(), if completed { json!(n) } else { Value::Null });
     let (messages, clicks) = per_message(&record.messages, n);
-    respond::json(StatusCode::OK, &json!({ "overview": overview, "messages": messages, "clicks": clicks }))
+    respond::json(
+        StatusCode::OK,
+        &json!({ "overview": overview, "messages": messages, "clicks": clicks }),
+    )
 }
 
 fn parse_date(input: &Input, name: &str) -> Result<NaiveDate, Response> {
@@ -143,14 +158,20 @@ pub(super) fn unit_statistics(app: &App, _ctx: &Ctx, input: Input) -> Response {
         let from = parse_date(&input, "from")?;
         let to = parse_date(&input, "to")?;
         if to < from || (to - from).num_days() > 30 {
-            return Err(bad_parameter("to", "must be on or after from, and at most 30 days after it"));
+            return Err(bad_parameter(
+                "to",
+                "must be on or after from, and at most 30 days after it",
+            ));
         }
         let sends = lock(&app.sends);
         let mut users = HashSet::new();
         let mut messages: Vec<Value> = Vec::new();
         for delivery in &sends.deliveries {
             let day = jst(delivery.at).date_naive();
-            if delivery.aggregation_unit.as_deref() == Some(unit.as_str()) && from <= day && day <= to {
+            if delivery.aggregation_unit.as_deref() == Some(unit.as_str())
+                && from <= day
+                && day <= to
+            {
                 users.insert(delivery.to.as_str());
                 // One representative message per position.
                 for (i, message) in delivery.messages.iter().enumerate() {
@@ -202,7 +223,9 @@ pub(super) fn unit_list(app: &App, _ctx: &Ctx, input: Input) -> Response {
         None => 0,
         Some(token) => match page_offset("units", &token) {
             Some(offset) => offset,
-            None => return bad_parameter("start", "is not a continuation token issued by this API"),
+            None => {
+                return bad_parameter("start", "is not a continuation token issued by this API");
+            }
         },
     };
     let units = units_this_month(app);

@@ -59,7 +59,9 @@ fn check_retry_key(sends: &mut Sends, ctx: &Ctx) -> Result<(), Response> {
 /// `Err(429)` when charging `count` messages would pass the monthly limit.
 fn check_quota(sends: &Sends, count: usize) -> Result<(), Response> {
     match sends.quota {
-        Quota::Limited(limit) if sends.used.saturating_add(count as u64) > limit => Err(respond::quota_exceeded()),
+        Quota::Limited(limit) if sends.used.saturating_add(count as u64) > limit => {
+            Err(respond::quota_exceeded())
+        }
         _ => Ok(()),
     }
 }
@@ -73,7 +75,10 @@ fn remaining_quota(sends: &Sends) -> Option<u64> {
 
 /// Message types LINE gives a quote token for.
 fn quotable(message: &Value) -> bool {
-    matches!(message.get("type").and_then(Value::as_str), Some("text" | "textV2" | "sticker" | "image" | "video"))
+    matches!(
+        message.get("type").and_then(Value::as_str),
+        Some("text" | "textV2" | "sticker" | "image" | "video")
+    )
 }
 
 /// `sentMessages` for `messages`, with fresh message IDs.
@@ -89,7 +94,8 @@ fn sent_messages(sends: &mut Sends, messages: &[Value]) -> Value {
                     .iter()
                     .flat_map(|n| n.to_be_bytes())
                     .collect();
-                sent["quoteToken"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+                sent["quoteToken"] =
+                    json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
             }
             sent
         })
@@ -290,7 +296,12 @@ enum Recipient {
 }
 
 /// Validates a recipient object and builds its tree; counts audience and redelivery leaves.
-fn recipient(check: &mut Check, value: &Value, path: &str, leaves: &mut usize) -> Option<Recipient> {
+fn recipient(
+    check: &mut Check,
+    value: &Value,
+    path: &str,
+    leaves: &mut usize,
+) -> Option<Recipient> {
     let Some(object) = value.as_object() else {
         check.add(path, "must be a recipient object");
         return None;
@@ -302,10 +313,13 @@ fn recipient(check: &mut Check, value: &Value, path: &str, leaves: &mut usize) -
         }
         "redelivery" => {
             *leaves += 1;
-            check.required_str(object, path, "requestId").map(|id| Recipient::Redelivery(id.to_owned()))
+            check
+                .required_str(object, path, "requestId")
+                .map(|id| Recipient::Redelivery(id.to_owned()))
         }
         "operator" => {
-            let present: Vec<&str> = ["and", "or", "not"].into_iter().filter(|k| object.contains_key(*k)).collect();
+            let present: Vec<&str> =
+                ["and", "or", "not"].into_iter().filter(|k| object.contains_key(*k)).collect();
             if present.len() != 1 {
                 check.add(path, "an operator needs exactly one of and, or, not");
                 return None;
@@ -319,7 +333,9 @@ fn recipient(check: &mut Check, value: &Value, path: &str, leaves: &mut usize) -
             let children: Vec<Recipient> = list
                 .iter()
                 .enumerate()
-                .filter_map(|(i, child)| recipient(check, child, &index(&join(path, op), i), leaves))
+                .filter_map(|(i, child)| {
+                    recipient(check, child, &index(&join(path, op), i), leaves)
+                })
                 .collect();
             Some(if op == "and" { Recipient::And(children) } else { Recipient::Or(children) })
         }
@@ -337,7 +353,11 @@ fn narrowcast_succeeded(app: &App, record: &SendRecord) -> bool {
 }
 
 /// Resolves a recipient tree to user IDs.
-fn resolve(app: &App, recipient: &Recipient, friends: &BTreeSet<String>) -> Result<BTreeSet<String>, Response> {
+fn resolve(
+    app: &App,
+    recipient: &Recipient,
+    friends: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, Response> {
     Ok(match recipient {
         Recipient::Audience(id) => {
             let audiences = lock(&app.audiences);
@@ -349,14 +369,19 @@ fn resolve(app: &App, recipient: &Recipient, friends: &BTreeSet<String>) -> Resu
                 ));
             };
             if !super::audience::is_ready(app, group) {
-                return Err(respond::error(StatusCode::BAD_REQUEST, "The audience group is not ready yet"));
+                return Err(respond::error(
+                    StatusCode::BAD_REQUEST,
+                    "The audience group is not ready yet",
+                ));
             }
             super::audience::members(app, group)
         }
         Recipient::Redelivery(request_id) => {
             let sends = lock(&app.sends);
             match sends.records.get(request_id) {
-                Some(record) if narrowcast_succeeded(app, record) => record.recipients.iter().cloned().collect(),
+                Some(record) if narrowcast_succeeded(app, record) => {
+                    record.recipients.iter().cloned().collect()
+                }
                 _ => {
                     return Err(respond::error_with(
                         StatusCode::BAD_REQUEST,
@@ -411,15 +436,23 @@ pub(super) fn narrowcast(app: &App, ctx: &Ctx, input: Input) -> Response {
                 Some(limit) => {
                     if limit.contains_key("max") {
                         match check.required_int(limit, "limit", "max") {
-                            Some(n) if n >= 1 => max = Some(usize::try_from(n).unwrap_or(usize::MAX)),
+                            Some(n) if n >= 1 => {
+                                max = Some(usize::try_from(n).unwrap_or(usize::MAX))
+                            }
                             Some(_) => check.add("limit.max", "must be at least 1"),
                             None => {}
                         }
                     }
-                    up_to_remaining = check.optional_bool(limit, "limit", "upToRemainingQuota").unwrap_or(false);
-                    forbid_partial = check.optional_bool(limit, "limit", "forbidPartialDelivery").unwrap_or(false);
+                    up_to_remaining =
+                        check.optional_bool(limit, "limit", "upToRemainingQuota").unwrap_or(false);
+                    forbid_partial = check
+                        .optional_bool(limit, "limit", "forbidPartialDelivery")
+                        .unwrap_or(false);
                     if forbid_partial && !up_to_remaining {
-                        check.add("limit.forbidPartialDelivery", "requires upToRemainingQuota to be true");
+                        check.add(
+                            "limit.forbidPartialDelivery",
+                            "requires upToRemainingQuota to be true",
+                        );
                     }
                 }
                 None => check.add("limit", "must be an object"),
@@ -451,7 +484,10 @@ pub(super) fn narrowcast(app: &App, ctx: &Ctx, input: Input) -> Response {
                 return Err(respond::quota_exceeded());
             }
             if forbid_partial {
-                failure = Some((5, "Message delivery was canceled to prevent delivery to only part of the target"));
+                failure = Some((
+                    5,
+                    "Message delivery was canceled to prevent delivery to only part of the target",
+                ));
             }
             recipients.truncate(usize::try_from(remaining).unwrap_or(usize::MAX));
         }
@@ -491,15 +527,20 @@ pub(super) fn narrowcast_progress(app: &App, _ctx: &Ctx, input: Input) -> Respon
         return bad_parameter("requestId", "must be specified");
     };
     let sends = lock(&app.sends);
-    let Some(record) = sends.records.get(&request_id).filter(|r| r.endpoint == Endpoint::Narrowcast) else {
+    let Some(record) =
+        sends.records.get(&request_id).filter(|r| r.endpoint == Endpoint::Narrowcast)
+    else {
         return respond::not_found();
     };
     let Some(job) = &record.narrowcast else { return respond::not_found() };
     let duration = app.narrowcast_duration;
     let elapsed = record.accepted_at.elapsed();
-    let millis = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::zero());
+    let millis = |d: std::time::Duration| {
+        chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::zero())
+    };
     let accepted = record.accepted_wall.to_rfc3339_opts(SecondsFormat::Millis, true);
-    let completed = (record.accepted_wall + millis(duration)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let completed =
+        (record.accepted_wall + millis(duration)).to_rfc3339_opts(SecondsFormat::Millis, true);
     let body = if elapsed >= duration {
         match job.failure {
             Some((code, description)) => json!({

@@ -77,11 +77,10 @@ fn json_body(input: &Input) -> Result<Value, Response> {
     let Some(body) = &input.body else {
         return Err(respond::error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
     };
-    let is_json = input
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    let is_json =
+        input.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json {
         return Err(respond::error_with(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

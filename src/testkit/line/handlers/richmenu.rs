@@ -61,8 +61,10 @@ fn rich_menu_object(check: &mut Check, object: &Map<String, Value>) {
                 Some(bounds) => {
                     let bounds_path = join(&path, "bounds");
                     for (field, min) in [("x", 0), ("y", 0), ("width", 1), ("height", 1)] {
-                        if check.required_int(bounds, &bounds_path, field).is_some_and(|v| v < min) {
-                            check.add(&join(&bounds_path, field), format!("must be at least {min}"));
+                        if check.required_int(bounds, &bounds_path, field).is_some_and(|v| v < min)
+                        {
+                            check
+                                .add(&join(&bounds_path, field), format!("must be at least {min}"));
                         }
                     }
                 }
@@ -115,7 +117,10 @@ pub(super) fn create(app: &App, _ctx: &Ctx, input: Input) -> Response {
         check.finish()?;
         let mut menus = lock(&app.menus);
         if menus.by_id.len() >= MAX_RICH_MENUS {
-            return Err(respond::error(StatusCode::BAD_REQUEST, "The maximum number of rich menus has been reached"));
+            return Err(respond::error(
+                StatusCode::BAD_REQUEST,
+                "The maximum number of rich menus has been reached",
+            ));
         }
         let n = app.next_seq();
         let id = format!("richmenu-{:016x}{:016x}", mix(app.seed ^ n), mix(n));
@@ -163,7 +168,8 @@ fn image_size(content_type: &str, bytes: &[u8]) -> Option<(u32, u32)> {
                     continue;
                 }
                 let length = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
-                let is_frame = (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+                let is_frame =
+                    (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
                 if is_frame {
                     let frame = bytes.get(at + 4..at + 9)?;
                     let height = u32::from(u16::from_be_bytes([frame[1], frame[2]]));
@@ -198,10 +204,16 @@ pub(super) fn upload_image(app: &App, _ctx: &Ctx, input: Input) -> Response {
             return Err(respond::error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
         };
         if bytes.len() > MAX_IMAGE_BYTES {
-            return Err(respond::error(StatusCode::BAD_REQUEST, "The image must be 1 MB or smaller"));
+            return Err(respond::error(
+                StatusCode::BAD_REQUEST,
+                "The image must be 1 MB or smaller",
+            ));
         }
         let Some((width, height)) = image_size(&content_type, &bytes) else {
-            return Err(respond::error(StatusCode::BAD_REQUEST, "The image is not a valid JPEG or PNG image"));
+            return Err(respond::error(
+                StatusCode::BAD_REQUEST,
+                "The image is not a valid JPEG or PNG image",
+            ));
         };
         let mut check = Check::new();
         if !(800..=2500).contains(&width) {
@@ -217,7 +229,10 @@ pub(super) fn upload_image(app: &App, _ctx: &Ctx, input: Input) -> Response {
         let mut menus = lock(&app.menus);
         let Some(menu) = menus.by_id.get_mut(&id) else { return Err(menu_not_found()) };
         if menu.image.is_some() {
-            return Err(respond::error(StatusCode::BAD_REQUEST, "An image has already been uploaded to the richmenu"));
+            return Err(respond::error(
+                StatusCode::BAD_REQUEST,
+                "An image has already been uploaded to the richmenu",
+            ));
         }
         menu.image = Some((content_type, bytes));
         Ok(respond::ok_empty())
@@ -226,7 +241,8 @@ pub(super) fn upload_image(app: &App, _ctx: &Ctx, input: Input) -> Response {
 
 pub(super) fn download_image(app: &App, _ctx: &Ctx, input: Input) -> Response {
     let menus = lock(&app.menus);
-    let Some((content_type, bytes)) = menus.by_id.get(input.param(0)).and_then(|m| m.image.clone()) else {
+    let Some((content_type, bytes)) = menus.by_id.get(input.param(0)).and_then(|m| m.image.clone())
+    else {
         return respond::not_found();
     };
     let mut response = Response::new(Body::from(bytes));
@@ -261,8 +277,11 @@ pub(super) fn delete(app: &App, _ctx: &Ctx, input: Input) -> Response {
 
 pub(super) fn list(app: &App, _ctx: &Ctx, _input: Input) -> Response {
     let menus = lock(&app.menus);
-    let list: Vec<Value> =
-        menus.order.iter().filter_map(|id| menus.by_id.get(id).map(|menu| menu_json(id, menu))).collect();
+    let list: Vec<Value> = menus
+        .order
+        .iter()
+        .filter_map(|id| menus.by_id.get(id).map(|menu| menu_json(id, menu)))
+        .collect();
     respond::json(StatusCode::OK, &json!({ "richmenus": list }))
 }
 
@@ -368,7 +387,9 @@ pub(super) fn bulk_unlink(app: &App, _ctx: &Ctx, input: Input) -> Response {
 /// `^[a-z0-9_-]{1,32}$` (the spec's pattern: lowercase only).
 fn is_alias_id(value: &str) -> bool {
     (1..=32).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn alias_not_found() -> Response {
@@ -422,7 +443,9 @@ pub(super) fn alias_get(app: &App, _ctx: &Ctx, input: Input) -> Response {
     let menus = lock(&app.menus);
     let alias = input.param(0);
     match menus.aliases.get(alias) {
-        Some(id) => respond::json(StatusCode::OK, &json!({ "richMenuAliasId": alias, "richMenuId": id })),
+        Some(id) => {
+            respond::json(StatusCode::OK, &json!({ "richMenuAliasId": alias, "richMenuId": id }))
+        }
         None => respond::error(StatusCode::NOT_FOUND, "richmenu alias not found"),
     }
 }
@@ -458,7 +481,8 @@ mod tests {
         assert_eq!(image_size("image/jpeg", &png), None);
         // SOI, an APP0 segment of length 4, then SOF0 with height 1686 and width 2500.
         let jpeg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x06, 0x96, 0x09, 0xC4,
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x06,
+            0x96, 0x09, 0xC4,
         ];
         assert_eq!(image_size("image/jpeg", &jpeg), Some((2500, 1686)));
         assert_eq!(image_size("image/jpeg", &jpeg[..12]), None);

@@ -41,7 +41,10 @@ pub(super) fn profile(app: &App, _ctx: &Ctx, input: Input) -> Response {
 
 pub(super) fn follower_ids(app: &App, _ctx: &Ctx, input: Input) -> Response {
     if !app.verified {
-        return respond::error(StatusCode::FORBIDDEN, "Access to this API is not available for your account");
+        return respond::error(
+            StatusCode::FORBIDDEN,
+            "Access to this API is not available for your account",
+        );
     }
     let limit = match input.query_param("limit") {
         None => 300,
@@ -54,7 +57,9 @@ pub(super) fn follower_ids(app: &App, _ctx: &Ctx, input: Input) -> Response {
         None => 0,
         Some(token) => match page_offset("followers", &token) {
             Some(offset) => offset,
-            None => return bad_parameter("start", "is not a continuation token issued by this API"),
+            None => {
+                return bad_parameter("start", "is not a continuation token issued by this API");
+            }
         },
     };
     let users = app.users.read().unwrap_or_else(PoisonError::into_inner);
