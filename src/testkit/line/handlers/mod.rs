@@ -1,0 +1,133 @@
+//! Endpoint handlers. Each is a plain function: the prologue (auth, rate limit, faults) already
+//! ran, and nothing here awaits, so no lock is ever held across an await.
+
+mod audience;
+mod insight;
+mod messaging;
+mod richmenu;
+mod users;
+
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value};
+
+use super::endpoint::Endpoint;
+use super::respond::{self, Detail};
+use super::server::{Handler, Input};
+use super::validate::Check;
+
+/// The handler for `endpoint`.
+pub(crate) fn handler(endpoint: Endpoint) -> Handler {
+    match endpoint {
+        Endpoint::Reply => messaging::reply,
+        Endpoint::Push => messaging::push,
+        Endpoint::Multicast => messaging::multicast,
+        Endpoint::Narrowcast => messaging::narrowcast,
+        Endpoint::NarrowcastProgress => messaging::narrowcast_progress,
+        Endpoint::Broadcast => messaging::broadcast,
+        Endpoint::ValidateReply
+        | Endpoint::ValidatePush
+        | Endpoint::ValidateMulticast
+        | Endpoint::ValidateNarrowcast
+        | Endpoint::ValidateBroadcast => messaging::validate_messages,
+        Endpoint::Quota => messaging::quota,
+        Endpoint::QuotaConsumption => messaging::quota_consumption,
+        Endpoint::Profile => users::profile,
+        Endpoint::FollowerIds => users::follower_ids,
+        Endpoint::BotInfo => users::bot_info,
+        Endpoint::LinkToken => users::link_token,
+        Endpoint::RichMenuCreate => richmenu::create,
+        Endpoint::RichMenuValidate => richmenu::validate,
+        Endpoint::RichMenuUploadImage => richmenu::upload_image,
+        Endpoint::RichMenuDownloadImage => richmenu::download_image,
+        Endpoint::RichMenuGet => richmenu::get,
+        Endpoint::RichMenuDelete => richmenu::delete,
+        Endpoint::RichMenuList => richmenu::list,
+        Endpoint::DefaultRichMenuSet => richmenu::set_default,
+        Endpoint::DefaultRichMenuGet => richmenu::get_default,
+        Endpoint::DefaultRichMenuCancel => richmenu::cancel_default,
+        Endpoint::UserRichMenuLink => richmenu::link_user,
+        Endpoint::UserRichMenuGet => richmenu::get_user,
+        Endpoint::UserRichMenuUnlink => richmenu::unlink_user,
+        Endpoint::RichMenuBulkLink => richmenu::bulk_link,
+        Endpoint::RichMenuBulkUnlink => richmenu::bulk_unlink,
+        Endpoint::RichMenuAliasCreate => richmenu::alias_create,
+        Endpoint::RichMenuAliasUpdate => richmenu::alias_update,
+        Endpoint::RichMenuAliasGet => richmenu::alias_get,
+        Endpoint::RichMenuAliasList => richmenu::alias_list,
+        Endpoint::RichMenuAliasDelete => richmenu::alias_delete,
+        Endpoint::AudienceCreate => audience::create,
+        Endpoint::AudienceAdd => audience::add,
+        Endpoint::AudienceGet => audience::get,
+        Endpoint::AudienceDelete => audience::delete,
+        Endpoint::InsightMessageEvent => insight::message_event,
+        Endpoint::InsightUnitStatistics => insight::unit_statistics,
+        Endpoint::AggregationUnitInfo => insight::unit_info,
+        Endpoint::AggregationUnitList => insight::unit_list,
+    }
+}
+
+/// Lets handlers use `?` on `Result<_, Response>`.
+fn respond_with(f: impl FnOnce() -> Result<Response, Response>) -> Response {
+    f().unwrap_or_else(|response| response)
+}
+
+/// The request body as JSON, or LINE's 413 / 415 / 400.
+fn json_body(input: &Input) -> Result<Value, Response> {
+    let Some(body) = &input.body else {
+        return Err(respond::error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
+    };
+    let is_json =
+        input.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if !is_json {
+        return Err(respond::error_with(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            &[Detail::new("Content-Type", "must be application/json")],
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        respond::error_with(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be parsed as JSON",
+            &[Detail::message_only(e.to_string())],
+        )
+    })
+}
+
+/// The body as a JSON object, or a 400 saying it is not one.
+fn json_object(input: &Input) -> Result<Map<String, Value>, Response> {
+    match json_body(input)? {
+        Value::Object(map) => Ok(map),
+        _ => {
+            let mut check = Check::new();
+            check.add("", "The request body must be a JSON object");
+            Err(check.finish().err().unwrap_or_else(respond::server_error))
+        }
+    }
+}
+
+/// A 400 for a path or query parameter with a bad value.
+fn bad_parameter(name: &str, message: &str) -> Response {
+    respond::error_with(
+        StatusCode::BAD_REQUEST,
+        &format!("The value for the '{name}' parameter is invalid"),
+        &[Detail::new(name, message)],
+    )
+}
+
+/// Encodes a paging position as an opaque `next` token.
+fn page_token(kind: &str, offset: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{offset}"))
+}
+
+/// Decodes a `start` token made by [`page_token`] for the same `kind`.
+fn page_offset(kind: &str, token: &str) -> Option<usize> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix(kind)?.strip_prefix(':')?.parse().ok()
+}

@@ -1,0 +1,531 @@
+//! A fake LINE Messaging API server.
+
+// Handlers return `Result<_, Response>` so `?` can short-circuit with a LINE error; the large
+// `Err` is fine on this cold path of a test server.
+#![allow(clippy::result_large_err)]
+
+mod config;
+mod endpoint;
+mod faults;
+mod handlers;
+mod respond;
+mod server;
+mod state;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{FakeUser, FaultTiming, Faults, Quota, RateLimit, user_id};
+pub use endpoint::{Endpoint, EndpointClass};
+pub use state::{Counters, Delivery, IssuedLinkToken};
+
+use state::{App, Settings, lock};
+
+/// The channel access token a [`FakeLine`] accepts unless configured otherwise.
+pub const DEFAULT_CHANNEL_ACCESS_TOKEN: &str = "fake-channel-access-token";
+
+/// Errors from starting or configuring a [`FakeLine`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestkitError {
+    /// A listener could not be bound on 127.0.0.1.
+    #[error("could not bind the fake server on 127.0.0.1")]
+    Bind(#[source] std::io::Error),
+    /// A configuration value is out of range.
+    #[error("invalid fake server configuration `{field}`: {reason}")]
+    InvalidConfig {
+        /// The setting, e.g. `faults.server_error`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A user ID does not match `^U[0-9a-f]{32}$`.
+    #[error("invalid LINE user ID {0:?}: expected `U` followed by 32 lowercase hex digits")]
+    InvalidUserId(String),
+}
+
+/// A fake LINE Messaging API server on 127.0.0.1, for offline tests, examples and benchmarks.
+///
+/// It listens on two ephemeral ports, one for the API host ([`api_base_url`](Self::api_base_url),
+/// standing in for `https://api.line.me`) and one for the data host
+/// ([`data_base_url`](Self::data_base_url), `https://api-data.line.me`); each serves only the
+/// endpoints LINE serves there, so a client that uploads a rich menu image to the wrong host
+/// gets a 404 as it would from LINE.
+///
+/// The fake parses request bodies itself (it shares no types with enishi's client) and behaves
+/// as LINE documents: bearer-token authentication, LINE-style error bodies with `details`,
+/// `x-line-request-id` on every response, per-endpoint token-bucket rate limits, retry keys
+/// answered with 409 and `x-line-accepted-request-id`, a monthly quota, and seeded fault
+/// injection. Every accepted message is recorded per recipient ([`deliveries`](Self::deliveries)).
+///
+/// It stops when dropped (in-flight requests finish), and runs on whatever tokio runtime
+/// [`FakeLineBuilder::start`] is awaited on, including a plain `#[tokio::test]`.
+///
+/// # Example
+///
+/// ```
+/// use enishi::testkit::{EndpointClass, FakeLine, RateLimit};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let line = FakeLine::builder()
+///     .channel_access_token("test-token")
+///     .rate_limit(EndpointClass::Push, RateLimit::per_second(2000))
+///     .start()
+///     .await?;
+/// let user = enishi::testkit::user_id(1);
+///
+/// let response = reqwest::Client::new()
+///     .post(format!("{}/v2/bot/message/push", line.api_base_url()))
+///     .bearer_auth("test-token")
+///     .json(&serde_json::json!({ "to": user, "messages": [{ "type": "text", "text": "hi" }] }))
+///     .send()
+///     .await?;
+/// assert_eq!(response.status(), 200);
+/// assert!(response.headers().contains_key("x-line-request-id"));
+/// assert_eq!(line.messages_for(&user), [serde_json::json!({ "type": "text", "text": "hi" })]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct FakeLine {
+    app: Arc<App>,
+    api_addr: SocketAddr,
+    data_addr: SocketAddr,
+    shutdown: watch::Sender<()>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for FakeLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeLine")
+            .field("api_addr", &self.api_addr)
+            .field("data_addr", &self.data_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeLine {
+    fn drop(&mut self) {
+        // Tells the accept loops and every connection to shut down gracefully.
+        let _ = self.shutdown.send(());
+    }
+}
+
+impl FakeLine {
+    /// A builder with LINE's default rate limits, no quota, no faults and seed 0.
+    pub fn builder() -> FakeLineBuilder {
+        FakeLineBuilder::default()
+    }
+
+    /// Starts a fake with the default configuration.
+    ///
+    /// # Errors
+    /// [`TestkitError::Bind`] when no port could be bound.
+    pub async fn start() -> Result<Self, TestkitError> {
+        Self::builder().start().await
+    }
+
+    /// Base URL of the API host, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    #[must_use]
+    pub fn api_base_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+
+    /// Base URL of the data host (rich menu images), e.g. `http://127.0.0.1:41235`.
+    #[must_use]
+    pub fn data_base_url(&self) -> String {
+        format!("http://{}", self.data_addr)
+    }
+
+    /// The channel access token the fake accepts.
+    #[must_use]
+    pub fn channel_access_token(&self) -> &str {
+        &self.app.token
+    }
+
+    /// Registers a user (or replaces one with the same ID).
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidUserId`] when the ID is not a LINE user ID.
+    pub fn add_user(&self, user: FakeUser) -> Result<(), TestkitError> {
+        if !validate::is_user_id(&user.user_id) {
+            return Err(TestkitError::InvalidUserId(user.user_id));
+        }
+        self.app.users.write().unwrap_or_else(PoisonError::into_inner).insert(user);
+        Ok(())
+    }
+
+    /// Registers friends with default profiles.
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidUserId`] for the first ID that is not a LINE user ID (those before
+    /// it are registered).
+    pub fn add_friends<I>(&self, user_ids: I) -> Result<(), TestkitError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        user_ids.into_iter().try_for_each(|id| self.add_user(FakeUser::new(id.as_ref())))
+    }
+
+    /// Marks a user as having blocked (`true`) or unblocked (`false`) the account; registers
+    /// the user if unknown. Blocked users get no profile, are not followers, and receive nothing.
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidUserId`] when the ID is not a LINE user ID.
+    pub fn set_blocked(&self, user_id: &str, blocked: bool) -> Result<(), TestkitError> {
+        if !validate::is_user_id(user_id) {
+            return Err(TestkitError::InvalidUserId(user_id.to_owned()));
+        }
+        let mut users = self.app.users.write().unwrap_or_else(PoisonError::into_inner);
+        let user = users.by_id.get(user_id).cloned().unwrap_or_else(|| FakeUser::new(user_id));
+        users.insert(user.blocked(blocked));
+        Ok(())
+    }
+
+    /// Issues a single-use reply token for `user_id`, as a webhook event would carry. The reply
+    /// endpoint answers `400 Invalid reply token` for tokens not issued here or already used.
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidUserId`] when the ID is not a LINE user ID.
+    pub fn issue_reply_token(&self, user_id: &str) -> Result<String, TestkitError> {
+        if !validate::is_user_id(user_id) {
+            return Err(TestkitError::InvalidUserId(user_id.to_owned()));
+        }
+        let n = self.app.next_seq();
+        let token =
+            format!("{:016x}{:016x}", faults::mix(self.app.seed ^ n ^ 0x4E91), faults::mix(n));
+        lock(&self.app.sends).reply_tokens.insert(token.clone(), (user_id.to_owned(), false));
+        Ok(token)
+    }
+
+    /// Every delivery so far, in acceptance order (one per recipient per accepted request).
+    #[must_use]
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        lock(&self.app.sends).deliveries.clone()
+    }
+
+    /// The number of deliveries so far.
+    #[must_use]
+    pub fn delivery_count(&self) -> usize {
+        lock(&self.app.sends).deliveries.len()
+    }
+
+    /// The deliveries to one recipient.
+    #[must_use]
+    pub fn deliveries_to(&self, to: &str) -> Vec<Delivery> {
+        lock(&self.app.sends).deliveries.iter().filter(|d| d.to == to).cloned().collect()
+    }
+
+    /// Every message object `to` received, in order, flattened across requests.
+    #[must_use]
+    pub fn messages_for(&self, to: &str) -> Vec<Value> {
+        let sends = lock(&self.app.sends);
+        sends
+            .deliveries
+            .iter()
+            .filter(|d| d.to == to)
+            .flat_map(|d| d.messages.iter().cloned())
+            .collect()
+    }
+
+    /// Recipient/message pairs delivered more than once, with their counts: empty when every
+    /// recipient got each distinct message object at most once.
+    #[must_use]
+    pub fn duplicate_deliveries(&self) -> Vec<(String, Value, usize)> {
+        let sends = lock(&self.app.sends);
+        let mut counts: std::collections::HashMap<(&str, String), (usize, &Value)> =
+            std::collections::HashMap::new();
+        for delivery in &sends.deliveries {
+            for message in delivery.messages.iter() {
+                let entry = counts
+                    .entry((delivery.to.as_str(), message.to_string()))
+                    .or_insert((0, message));
+                entry.0 += 1;
+            }
+        }
+        let mut duplicates: Vec<(String, Value, usize)> = counts
+            .into_iter()
+            .filter(|(_, (count, _))| *count > 1)
+            .map(|((to, _), (count, message))| (to.to_owned(), message.clone(), count))
+            .collect();
+        duplicates
+            .sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.to_string().cmp(&b.1.to_string())));
+        duplicates
+    }
+
+    /// Requests routed to `endpoint` (counted before authentication, so rejected ones count).
+    #[must_use]
+    pub fn request_count(&self, endpoint: Endpoint) -> u64 {
+        self.app.stats.endpoint_count(endpoint)
+    }
+
+    /// Requests whose path is exactly `path`, e.g. `/v2/bot/message/push`, on either host.
+    #[must_use]
+    pub fn path_count(&self, path: &str) -> u64 {
+        self.app.path_count(path)
+    }
+
+    /// Responses sent with HTTP status `status` (dropped connections are not responses).
+    #[must_use]
+    pub fn status_count(&self, status: u16) -> u64 {
+        self.app.stats.status_count(status)
+    }
+
+    /// A snapshot of the response counters.
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        self.app.stats.snapshot()
+    }
+
+    /// Messages counted against the monthly quota so far (as `quota/consumption` reports).
+    #[must_use]
+    pub fn quota_used(&self) -> u64 {
+        lock(&self.app.sends).used
+    }
+
+    /// Changes the monthly quota.
+    pub fn set_quota(&self, quota: Quota) {
+        lock(&self.app.sends).quota = quota;
+    }
+
+    /// Replaces the fault configuration and restarts its draw sequence.
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidConfig`] when a fraction is out of range.
+    pub fn set_faults(&self, faults: Faults) -> Result<(), TestkitError> {
+        faults.validate()?;
+        self.app.set_faults(faults);
+        Ok(())
+    }
+
+    /// Changes the rate limit of a class; its buckets start full again.
+    pub fn set_rate_limit(&self, class: EndpointClass, limit: RateLimit) {
+        self.app.set_rate_limit(class, limit);
+    }
+
+    /// Link tokens issued so far.
+    #[must_use]
+    pub fn issued_link_tokens(&self) -> Vec<IssuedLinkToken> {
+        lock(&self.app.link_tokens).clone()
+    }
+
+    /// The rich menu linked to `user_id` through the API, if any.
+    #[must_use]
+    pub fn rich_menu_of(&self, user_id: &str) -> Option<String> {
+        lock(&self.app.menus).links.get(user_id).cloned()
+    }
+
+    /// The default rich menu set through the API, if any.
+    #[must_use]
+    pub fn default_rich_menu(&self) -> Option<String> {
+        lock(&self.app.menus).default.clone()
+    }
+
+    /// Forgets deliveries, retry keys, counters, quota usage, reply and link tokens, rich menus
+    /// and audiences, and refills every rate-limit bucket. Keeps the configuration and users.
+    pub fn reset(&self) {
+        self.app.reset();
+    }
+
+    /// Stops the server and waits for the accept loops to end.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(());
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Configures and starts a [`FakeLine`]. Setters never fail; [`start`](Self::start) reports
+/// the first bad value.
+#[must_use = "a FakeLineBuilder does nothing until you call `start`"]
+pub struct FakeLineBuilder {
+    token: String,
+    seed: u64,
+    verified: bool,
+    narrowcast_duration: Duration,
+    narrowcast_min_recipients: usize,
+    audience_ready_after: Duration,
+    limits: Vec<RateLimit>,
+    faults: Faults,
+    quota: Quota,
+    users: Vec<FakeUser>,
+}
+
+impl fmt::Debug for FakeLineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeLineBuilder")
+            .field("token", &"<redacted>")
+            .field("seed", &self.seed)
+            .field("verified", &self.verified)
+            .field("narrowcast_duration", &self.narrowcast_duration)
+            .field("narrowcast_min_recipients", &self.narrowcast_min_recipients)
+            .field("audience_ready_after", &self.audience_ready_after)
+            .field("limits", &self.limits)
+            .field("faults", &self.faults)
+            .field("quota", &self.quota)
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+impl Default for FakeLineBuilder {
+    fn default() -> Self {
+        Self {
+            token: DEFAULT_CHANNEL_ACCESS_TOKEN.to_owned(),
+            seed: 0,
+            verified: true,
+            narrowcast_duration: Duration::from_millis(300),
+            narrowcast_min_recipients: 0,
+            audience_ready_after: Duration::from_millis(200),
+            limits: EndpointClass::ALL.iter().map(|c| c.line_default()).collect(),
+            faults: Faults::default(),
+            quota: Quota::Unlimited,
+            users: Vec::new(),
+        }
+    }
+}
+
+impl FakeLineBuilder {
+    /// The channel access token requests must carry as `Authorization: Bearer <token>`
+    /// (default [`DEFAULT_CHANNEL_ACCESS_TOKEN`]).
+    pub fn channel_access_token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into();
+        self
+    }
+
+    /// The rate limit of one class of endpoints (default: [`EndpointClass::line_default`]).
+    pub fn rate_limit(mut self, class: EndpointClass, limit: RateLimit) -> Self {
+        self.limits[class.index()] = limit;
+        self
+    }
+
+    /// Turns every rate limit off.
+    pub fn no_rate_limits(mut self) -> Self {
+        self.limits.iter_mut().for_each(|limit| *limit = RateLimit::unlimited());
+        self
+    }
+
+    /// The monthly message quota (default unlimited).
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quota = quota;
+        self
+    }
+
+    /// Faults to inject (default none).
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The seed for fault draws and generated IDs (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Registers a user.
+    pub fn user(mut self, user: FakeUser) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// Registers friends with default profiles.
+    pub fn friends<I>(mut self, user_ids: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        self.users.extend(user_ids.into_iter().map(|id| FakeUser::new(id.as_ref())));
+        self
+    }
+
+    /// How long a narrowcast takes from `waiting` through `sending` to `succeeded`
+    /// (default 300 ms; each phase lasts a third of it).
+    pub fn narrowcast_duration(mut self, duration: Duration) -> Self {
+        self.narrowcast_duration = duration;
+        self
+    }
+
+    /// The fewest recipients a narrowcast may end up with before it fails with `errorCode` 2.
+    /// LINE's figure is 50; the default is 0 so small tests can narrowcast.
+    pub fn narrowcast_min_recipients(mut self, count: usize) -> Self {
+        self.narrowcast_min_recipients = count;
+        self
+    }
+
+    /// How long an upload audience (and each job adding IDs) stays `IN_PROGRESS` before
+    /// `READY` (default 200 ms).
+    pub fn audience_ready_after(mut self, duration: Duration) -> Self {
+        self.audience_ready_after = duration;
+        self
+    }
+
+    /// Whether the account is verified or premium (default true). Unverified accounts get 403
+    /// from the followers endpoint, as on LINE.
+    pub fn verified_account(mut self, verified: bool) -> Self {
+        self.verified = verified;
+        self
+    }
+
+    /// Binds both hosts on 127.0.0.1 (ephemeral ports) and starts serving on the current tokio
+    /// runtime.
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidConfig`] for bad fault fractions or an empty token,
+    /// [`TestkitError::InvalidUserId`] for a bad registered user,
+    /// [`TestkitError::Bind`] when no port could be bound.
+    pub async fn start(self) -> Result<FakeLine, TestkitError> {
+        self.faults.validate()?;
+        if self.token.is_empty() || self.token.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            return Err(TestkitError::InvalidConfig {
+                field: "channel_access_token".into(),
+                reason: "must be non-empty, without spaces or control characters".into(),
+            });
+        }
+        if let Some(user) = self.users.iter().find(|u| !validate::is_user_id(&u.user_id)) {
+            return Err(TestkitError::InvalidUserId(user.user_id.clone()));
+        }
+        let app = Arc::new(App::new(Settings {
+            token: self.token,
+            seed: self.seed,
+            verified: self.verified,
+            narrowcast_duration: self.narrowcast_duration,
+            narrowcast_min_recipients: self.narrowcast_min_recipients,
+            audience_ready_after: self.audience_ready_after,
+            limits: self.limits,
+            faults: self.faults,
+            quota: self.quota,
+            users: self.users,
+        }));
+        let api = TcpListener::bind(("127.0.0.1", 0)).await.map_err(TestkitError::Bind)?;
+        let data = TcpListener::bind(("127.0.0.1", 0)).await.map_err(TestkitError::Bind)?;
+        let api_addr = api.local_addr().map_err(TestkitError::Bind)?;
+        let data_addr = data.local_addr().map_err(TestkitError::Bind)?;
+        let (shutdown, signal) = watch::channel(());
+        let tasks = vec![
+            tokio::spawn(server::accept_loop(
+                api,
+                Arc::clone(&app),
+                server::router(&app, false),
+                signal.clone(),
+            )),
+            tokio::spawn(server::accept_loop(
+                data,
+                Arc::clone(&app),
+                server::router(&app, true),
+                signal,
+            )),
+        ];
+        Ok(FakeLine { app, api_addr, data_addr, shutdown, tasks })
+    }
+}
