@@ -407,6 +407,27 @@ async fn testkit_rate_limit_429_records_nothing() {
 }
 
 #[tokio::test]
+async fn testkit_default_limits_are_lines() {
+    assert_eq!(EndpointClass::Push.line_default(), RateLimit::per_second(2000));
+    assert_eq!(EndpointClass::Multicast.line_default(), RateLimit::per_second(200));
+    assert_eq!(EndpointClass::Broadcast.line_default(), RateLimit::per_hour(60));
+    assert_eq!(EndpointClass::Audience.line_default(), RateLimit::per_minute(60));
+    assert_eq!(EndpointClass::RichMenuCreate.line_default(), RateLimit::per_hour(100));
+    assert_eq!(Endpoint::RichMenuAliasDelete.class(), EndpointClass::RichMenuDelete);
+    assert_eq!(RateLimit::per_second(2000).capacity(), 2000);
+    // Broadcast's default bucket holds 60: the 61st broadcast in a burst is refused.
+    let h = Harness::new().await;
+    let body = json!({ "messages": [{ "type": "text", "text": "b" }] });
+    for _ in 0..60 {
+        assert_eq!(h.post("/v2/bot/message/broadcast", body.clone()).await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        h.post("/v2/bot/message/broadcast", body).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
 async fn testkit_audience_endpoints_share_one_bucket() {
     let h = Harness::with(
         FakeLine::builder().rate_limit(EndpointClass::Audience, RateLimit::per_minute(2)),

@@ -103,7 +103,7 @@ endpoints! {
     /// `DELETE /v2/bot/richmenu/{richMenuId}`
     RichMenuDelete => "DELETE" "/v2/bot/richmenu/{richMenuId}", RichMenuDelete, Api;
     /// `GET /v2/bot/richmenu/list`
-    RichMenuList => "GET" "/v2/bot/richmenu/list", General, Api;
+    RichMenuList => "GET" "/v2/bot/richmenu/list", RichMenuList, Api;
     /// `POST /v2/bot/user/all/richmenu/{richMenuId}`
     DefaultRichMenuSet => "POST" "/v2/bot/user/all/richmenu/{richMenuId}", General, Api;
     /// `GET /v2/bot/user/all/richmenu`
@@ -194,6 +194,9 @@ pub enum EndpointClass {
     RichMenuCreate,
     /// Delete rich menu and delete rich menu alias: 100 requests per hour each.
     RichMenuDelete,
+    /// Get rich menu list: 10 requests per second since 2026-05-26 (a third-party figure LINE
+    /// has not confirmed).
+    RichMenuList,
     /// Statistics (insight) endpoints: 60 requests per hour each.
     Insight,
     /// Everything else: 2,000 requests per second each.
@@ -211,6 +214,7 @@ impl EndpointClass {
         Self::Audience,
         Self::RichMenuCreate,
         Self::RichMenuDelete,
+        Self::RichMenuList,
         Self::Insight,
         Self::General,
     ];
@@ -222,6 +226,7 @@ impl EndpointClass {
         match self {
             Self::Reply | Self::Push | Self::General => RateLimit::per_second(2000),
             Self::Multicast => RateLimit::per_second(200),
+            Self::RichMenuList => RateLimit::per_second(10),
             Self::Narrowcast | Self::Broadcast | Self::Insight => RateLimit::per_hour(60),
             Self::Audience => RateLimit::per_minute(60),
             Self::RichMenuCreate | Self::RichMenuDelete => RateLimit::per_hour(100),
