@@ -178,13 +178,14 @@ id_type!(
 );
 
 id_type!(
-    /// A rich menu alias ID chosen by the shop: 1–32 characters of `[a-zA-Z0-9_-]`.
+    /// A rich menu alias ID chosen by the shop: 1–32 characters of `[a-z0-9_-]` (LINE's pattern).
     RichMenuAliasId,
     |v| {
-        if (1..=32).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-';
+        if (1..=32).contains(&v.len()) && v.bytes().all(allowed) {
             Ok(())
         } else {
-            Err("expected 1 to 32 characters of [a-zA-Z0-9_-]")
+            Err("expected 1 to 32 characters of [a-z0-9_-]")
         }
     }
 );
@@ -302,6 +303,8 @@ mod tests {
         assert!(CustomerId::new("a\nb").is_err());
         assert!(AggregationUnit::new("spring_sale_2026").is_ok());
         assert!(AggregationUnit::new("spring-sale").is_err());
+        assert!(RichMenuAliasId::new("link-menu_2").is_ok());
+        assert!(RichMenuAliasId::new("Upper").is_err());
         assert!(AggregationUnit::new("a".repeat(31)).is_err());
     }
 }
