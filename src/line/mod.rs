@@ -4,11 +4,15 @@
 
 #[cfg(feature = "client")]
 mod client;
+#[cfg(feature = "client")]
+mod image;
 mod message;
 mod validate;
 pub mod webhook;
 
 #[cfg(feature = "client")]
 pub use client::*;
+#[cfg(feature = "client")]
+pub(crate) use image::image_size;
 pub use message::*;
 pub use validate::{ValidationError, Validator, Violation};

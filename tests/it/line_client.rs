@@ -570,7 +570,7 @@ async fn rich_menu_lifecycle_uses_the_data_host_for_images() {
     let created = json_of(&hits(&api, "/v2/bot/richmenu").await[0]);
     assert_eq!(created["chatBarText"], "連携する");
     assert_eq!(created["areas"][0]["action"]["uri"], "https://shop.example/link");
-    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 64]].concat();
+    let png = png_header(2500, 843);
     c.upload_rich_menu_image(&id, png).await.unwrap();
     c.set_default_rich_menu(&id).await.unwrap();
     c.link_rich_menu(&user(1), &id).await.unwrap();
@@ -803,4 +803,29 @@ async fn clones_share_the_rate_limit_buckets() {
     futures_util::future::join_all(calls).await;
     // 1 immediately, then 5 more at 20/s: at least 250 ms when the bucket is shared.
     assert!(started.elapsed() >= Duration::from_millis(240), "{:?}", started.elapsed());
+}
+
+mod against_fake;
+
+/// The first bytes of a PNG of the given size: enough for LINE's (and our) header checks.
+pub(crate) fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    png
+}
+
+#[tokio::test]
+async fn rich_menu_images_of_the_wrong_size_are_rejected_locally() {
+    let server = MockServer::start().await;
+    unexpected(&server).await;
+    let id = RichMenuId::new("richmenu-1").unwrap();
+    let err =
+        client(&server).upload_rich_menu_image(&id, png_header(1000, 1000)).await.unwrap_err();
+    assert!(err.to_string().contains("1.45"), "{err}");
+    let err =
+        client(&server).upload_rich_menu_image(&id, png_header(3000, 1000)).await.unwrap_err();
+    assert!(err.to_string().contains("2500"), "{err}");
+    assert!(server.received_requests().await.unwrap().is_empty());
 }

@@ -155,6 +155,19 @@ impl RichMenu {
     }
 }
 
+/// LINE's rules for a rich menu's size and its image: width 800–2,500 px, height ≥ 250 px,
+/// width/height ≥ 1.45.
+fn check_menu_size(v: &mut Validator, field: &str, width: u32, height: u32) {
+    if !(800..=2500).contains(&width) {
+        v.violation_at(field, format!("width must be 800 to 2500 px (got {width})"));
+    }
+    if height < 250 {
+        v.violation_at(field, format!("height must be at least 250 px (got {height})"));
+    } else if f64::from(width) / f64::from(height) < 1.45 {
+        v.violation_at(field, format!("width/height must be at least 1.45 (got {width}x{height})"));
+    }
+}
+
 /// A rich menu as LINE returns it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -276,6 +289,12 @@ impl super::LineClient {
         let kind = ImageType::sniff(&image);
         if kind.is_none() {
             v.violation_at("image", "must be a JPEG or PNG image");
+        }
+        let size = kind.and_then(|k| crate::line::image_size(k.content_type(), &image));
+        match (kind, size) {
+            (Some(_), None) => v.violation_at("image", "has no readable image header"),
+            (_, Some((width, height))) => check_menu_size(&mut v, "image", width, height),
+            (None, None) => {}
         }
         if image.len() > RICH_MENU_IMAGE_MAX_BYTES {
             v.violation_at("image", format!("must be at most 1 MB (got {} bytes)", image.len()));
