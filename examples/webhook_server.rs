@@ -44,11 +44,13 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("LINE_CHANNEL_SECRET").map_err(|_| "set LINE_CHANNEL_SECRET to the channel secret")?;
+    let secret = std::env::var("LINE_CHANNEL_SECRET")
+        .map_err(|_| "set LINE_CHANNEL_SECRET to the channel secret")?;
     let addr = std::env::var("ENISHI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
 
-    let service =
-        WebhookService::builder(ChannelSecret::new(secret)).dedup(MemoryDedup::default()).build(print_event);
+    let service = WebhookService::builder(ChannelSecret::new(secret))
+        .dedup(MemoryDedup::default())
+        .build(print_event);
     let app = service.router("/webhook");
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -85,7 +85,10 @@ fn webhook_fixtures_round_trip_exactly_through_the_typed_model() {
         // Typed -> JSON gives back exactly what LINE sent (our fixtures have no unknown fields).
         assert_eq!(serde_json::to_value(&payload).unwrap(), original, "{name}");
         let event = &payload.events[0];
-        assert!(!matches!(event.kind, EventKind::Unknown(_) | EventKind::Malformed { .. }), "{name}");
+        assert!(
+            !matches!(event.kind, EventKind::Unknown(_) | EventKind::Malformed { .. }),
+            "{name}"
+        );
         // ... and the serialised event reads back into the same typed event.
         let again = parse_event(&serde_json::to_string(event).unwrap()).unwrap();
         assert_eq!(again.kind, event.kind, "{name}");
@@ -112,14 +115,19 @@ fn webhook_text_message_fields() {
     assert_eq!(t.id.as_deref(), Some("532904521318612993"));
     assert_eq!(t.emojis.as_ref().unwrap()[0].product_id, "5ac1bfd5040ab15980c9b435");
     let m = &t.mention.as_ref().unwrap().mentionees[0];
-    assert_eq!((m.mentionee_type.clone(), m.index, m.length, m.is_self), (MentioneeType::User, 0, 5, Some(true)));
+    assert_eq!(
+        (m.mentionee_type.clone(), m.index, m.length, m.is_self),
+        (MentioneeType::User, 0, 5, Some(true))
+    );
     assert_eq!(e.kind.type_str(), "message");
 }
 
 #[test]
 fn webhook_group_room_and_media_messages() {
     let e = one("message-text-group-quoted");
-    assert!(matches!(&e.source, Some(Source::Group { group_id, user_id: Some(_) }) if group_id.starts_with('C')));
+    assert!(
+        matches!(&e.source, Some(Source::Group { group_id, user_id: Some(_) }) if group_id.starts_with('C'))
+    );
     assert_eq!(e.source.as_ref().unwrap().chat_id(), Some("Cd4e5f60718293a4b5c6d7e8f9a0b1c2d"));
     let EventKind::Message(MessageContent::Text(t)) = &e.kind else { panic!() };
     assert_eq!(t.quoted_message_id.as_deref(), Some("532904521318612993"));
@@ -140,7 +148,9 @@ fn webhook_group_room_and_media_messages() {
     let EventKind::Message(MessageContent::File(f)) = one("message-file").kind else { panic!() };
     assert_eq!((f.file_name.as_deref(), f.file_size), (Some("receipt.pdf"), Some(2138)));
 
-    let EventKind::Message(MessageContent::Location(l)) = one("message-location").kind else { panic!() };
+    let EventKind::Message(MessageContent::Location(l)) = one("message-location").kind else {
+        panic!()
+    };
     assert!((l.latitude - 35.67966).abs() < 1e-9 && (l.longitude - 139.73669).abs() < 1e-9);
 
     let e = one("message-sticker");
@@ -159,13 +169,17 @@ fn webhook_standby_redelivery_and_edited_messages() {
     assert!(one("message-redelivered").is_redelivery());
     let e = one("message-edited");
     assert_eq!(e.type_str(), "messageEdited");
-    assert!(matches!(&e.kind, EventKind::MessageEdited(m) if m.text() == Some("注文番号は12346です（訂正）")));
+    assert!(
+        matches!(&e.kind, EventKind::MessageEdited(m) if m.text() == Some("注文番号は12346です（訂正）"))
+    );
 }
 
 #[test]
 fn webhook_friendship_and_chat_events() {
     assert!(matches!(one("follow").kind, EventKind::Follow(f) if f.is_unblocked == Some(false)));
-    assert!(matches!(one("follow-unblocked").kind, EventKind::Follow(f) if f.is_unblocked == Some(true)));
+    assert!(
+        matches!(one("follow-unblocked").kind, EventKind::Follow(f) if f.is_unblocked == Some(true))
+    );
     let e = one("unfollow");
     assert!(matches!(e.kind, EventKind::Unfollow) && e.reply_token.is_none());
     assert!(matches!(one("join").kind, EventKind::Join));
@@ -186,7 +200,10 @@ fn webhook_postback_video_beacon_membership_delivery() {
     assert_eq!(p.params.unwrap().datetime.as_deref(), Some("2026-10-01T10:30"));
     let EventKind::Postback(p) = one("postback-richmenu").kind else { panic!() };
     let params = p.params.unwrap();
-    assert_eq!((params.new_rich_menu_alias_id.as_deref(), params.status.as_deref()), (Some("orders"), Some("SUCCESS")));
+    assert_eq!(
+        (params.new_rich_menu_alias_id.as_deref(), params.status.as_deref()),
+        (Some("orders"), Some("SUCCESS"))
+    );
     assert!(matches!(one("postback-plain").kind, EventKind::Postback(p) if p.params.is_none()));
     let EventKind::VideoPlayComplete(v) = one("video-play-complete").kind else { panic!() };
     assert_eq!(v.tracking_id, "spring-sale-movie");
@@ -202,7 +219,10 @@ fn webhook_postback_video_beacon_membership_delivery() {
 fn webhook_account_link_ok_and_failed_without_source() {
     let e = one("account-link-ok");
     let EventKind::AccountLink(l) = &e.kind else { panic!() };
-    assert_eq!((&l.result, l.nonce.as_str()), (&LinkResult::Ok, "xFgRhGvCmK2nT7qLpZ0wVb3sYdJ5eA1u"));
+    assert_eq!(
+        (&l.result, l.nonce.as_str()),
+        (&LinkResult::Ok, "xFgRhGvCmK2nT7qLpZ0wVb3sYdJ5eA1u")
+    );
     assert!(e.user_id().is_some() && e.reply_token.is_some());
     let e = one("account-link-failed");
     assert!(matches!(&e.kind, EventKind::AccountLink(l) if l.result == LinkResult::Failed));
@@ -211,11 +231,19 @@ fn webhook_account_link_ok_and_failed_without_source() {
 
 #[test]
 fn webhook_module_channel_and_things_events() {
-    let EventKind::Module(ModuleContent::Attached { bot_id, scopes }) = one("module-attached").kind else { panic!() };
+    let EventKind::Module(ModuleContent::Attached { bot_id, scopes }) = one("module-attached").kind
+    else {
+        panic!()
+    };
     assert_eq!((bot_id.len(), scopes.len()), (33, 2));
-    let EventKind::Module(ModuleContent::Detached { reason, .. }) = one("module-detached").kind else { panic!() };
+    let EventKind::Module(ModuleContent::Detached { reason, .. }) = one("module-detached").kind
+    else {
+        panic!()
+    };
     assert_eq!(reason, DetachReason::BotDeleted);
-    assert!(matches!(one("activated").kind, EventKind::Activated(c) if c.expire_at == 1_760_003_600_000));
+    assert!(
+        matches!(one("activated").kind, EventKind::Activated(c) if c.expire_at == 1_760_003_600_000)
+    );
     assert!(matches!(one("deactivated").kind, EventKind::Deactivated));
     assert!(matches!(one("bot-suspended").kind, EventKind::BotSuspended));
     assert!(matches!(one("bot-resumed").kind, EventKind::BotResumed));
@@ -240,13 +268,18 @@ fn webhook_unknown_event_type_keeps_common_fields_and_raw_json() {
     assert_eq!(e.kind, EventKind::Unknown("couponUsed".into()));
     assert_eq!(e.type_str(), "couponUsed");
     assert_eq!(e.webhook_event_id.as_ref().unwrap().as_str(), "01JABCDEF");
-    assert_eq!((e.timestamp, e.is_redelivery(), e.reply_token.as_deref()), (Some(1_760_000_000_000), true, Some("rt")));
+    assert_eq!(
+        (e.timestamp, e.is_redelivery(), e.reply_token.as_deref()),
+        (Some(1_760_000_000_000), true, Some("rt"))
+    );
     assert_eq!(e.user_id(), Some("U4af4980629a1b2c3d4e5f60718293a4b"));
     assert_eq!(e.to_value(), raw);
     // Serialising an unknown event gives back exactly what was received.
     assert_eq!(serde_json::to_value(&e).unwrap(), raw);
     // A field of an unknown type that clashes with a known field name does not make it malformed.
-    let e = event(json!({"type":"newThing","message":"a string, not an object","webhookEventId":"01X"}));
+    let e = event(
+        json!({"type":"newThing","message":"a string, not an object","webhookEventId":"01X"}),
+    );
     assert_eq!(e.kind, EventKind::Unknown("newThing".into()));
     assert_eq!(e.webhook_event_id.unwrap().as_str(), "01X");
 }
@@ -266,38 +299,58 @@ fn webhook_unknown_message_and_source_types_are_kept_with_their_json() {
     assert_eq!(back["message"], json!({"id":"m1","type":"hologram","frames":[1,2,3]}));
     assert_eq!(back["source"]["openChatId"], "O123");
     // Unknown member sources inside memberJoined too.
-    let e = event(json!({"type":"memberJoined","joined":{"members":[{"type":"bot","botId":"B1"}]}}));
+    let e =
+        event(json!({"type":"memberJoined","joined":{"members":[{"type":"bot","botId":"B1"}]}}));
     let EventKind::MemberJoined(m) = e.kind else { panic!() };
     assert!(matches!(&m.members[0], Source::Unknown { raw, .. } if raw["botId"] == "B1"));
 }
 
 #[test]
 fn webhook_unknown_enum_values_are_kept_not_rejected() {
-    let e = event(json!({"type":"accountLink","mode":"shadow","link":{"result":"pending","nonce":"n"}}));
+    let e = event(
+        json!({"type":"accountLink","mode":"shadow","link":{"result":"pending","nonce":"n"}}),
+    );
     assert_eq!(e.mode, Some(Mode::Unknown("shadow".into())));
-    assert!(matches!(&e.kind, EventKind::AccountLink(l) if l.result == LinkResult::Unknown("pending".into())));
-    let e = event(json!({"type":"message","message":{"id":"1","type":"image","contentProvider":{"type":"cdn"}}}));
+    assert!(
+        matches!(&e.kind, EventKind::AccountLink(l) if l.result == LinkResult::Unknown("pending".into()))
+    );
+    let e = event(
+        json!({"type":"message","message":{"id":"1","type":"image","contentProvider":{"type":"cdn"}}}),
+    );
     let EventKind::Message(MessageContent::Image(i)) = e.kind else { panic!() };
     assert_eq!(i.content_provider.unwrap().provider_type.as_str(), "cdn");
-    let e = event(json!({"type":"message","message":{"id":"1","type":"sticker","packageId":"1","stickerId":"2","stickerResourceType":"HOLOGRAM"}}));
+    let e = event(
+        json!({"type":"message","message":{"id":"1","type":"sticker","packageId":"1","stickerId":"2","stickerResourceType":"HOLOGRAM"}}),
+    );
     assert!(matches!(e.kind, EventKind::Message(MessageContent::Sticker(s))
         if s.sticker_resource_type == Some(StickerResourceType::Unknown("HOLOGRAM".into()))));
     let e = event(json!({"type":"beacon","beacon":{"hwid":"h","type":"leave"}}));
     assert!(matches!(e.kind, EventKind::Beacon(b) if b.beacon_type.as_str() == "leave"));
     let e = event(json!({"type":"membership","membership":{"type":"paused","membershipId":1}}));
-    assert!(matches!(e.kind, EventKind::Membership(m) if m.membership_type.to_string() == "paused"));
+    assert!(
+        matches!(e.kind, EventKind::Membership(m) if m.membership_type.to_string() == "paused")
+    );
     let e = event(json!({"type":"module","module":{"type":"renamed","botId":"b","newName":"x"}}));
-    assert!(matches!(e.kind, EventKind::Module(ModuleContent::Unknown { module_type, raw }) if module_type == "renamed" && raw["newName"] == "x"));
-    let e = event(json!({"type":"message","message":{"id":"1","type":"text","text":"hi","mention":{"mentionees":[{"type":"role","index":0,"length":2}]}}}));
+    assert!(
+        matches!(e.kind, EventKind::Module(ModuleContent::Unknown { module_type, raw }) if module_type == "renamed" && raw["newName"] == "x")
+    );
+    let e = event(
+        json!({"type":"message","message":{"id":"1","type":"text","text":"hi","mention":{"mentionees":[{"type":"role","index":0,"length":2}]}}}),
+    );
     assert!(matches!(e.kind, EventKind::Message(MessageContent::Text(t))
         if t.mention.as_ref().unwrap().mentionees[0].mentionee_type == MentioneeType::Unknown("role".into())));
-    let e = event(json!({"type":"module","module":{"type":"detached","botId":"b","reason":"moved"}}));
-    assert!(matches!(e.kind, EventKind::Module(ModuleContent::Detached { reason, .. }) if reason.as_str() == "moved"));
+    let e =
+        event(json!({"type":"module","module":{"type":"detached","botId":"b","reason":"moved"}}));
+    assert!(
+        matches!(e.kind, EventKind::Module(ModuleContent::Detached { reason, .. }) if reason.as_str() == "moved")
+    );
 }
 
 #[test]
 fn webhook_unknown_fields_are_ignored_by_the_model_but_kept_in_raw_json() {
-    let e = event(json!({"type":"follow","follow":{"isUnblocked":false,"via":"qr"},"newTopLevel":{"a":1}}));
+    let e = event(
+        json!({"type":"follow","follow":{"isUnblocked":false,"via":"qr"},"newTopLevel":{"a":1}}),
+    );
     assert!(matches!(e.kind, EventKind::Follow(_)));
     assert_eq!(e.to_value()["newTopLevel"], json!({"a":1}));
     assert_eq!(e.to_value()["follow"]["via"], "qr");
@@ -324,14 +377,28 @@ fn webhook_a_malformed_event_is_reported_alone_and_the_rest_parse() {
 
     // Bad timestamp: the other common fields are still read.
     let e = &payload.events[1];
-    assert!(matches!(e.error(), Some(EventError::Invalid { event_type, .. }) if event_type == "message"));
-    assert!(e.error().unwrap().to_string().contains("timestamp") || e.error().unwrap().to_string().contains("invalid type"));
+    assert!(
+        matches!(e.error(), Some(EventError::Invalid { event_type, .. }) if event_type == "message")
+    );
+    assert!(
+        e.error().unwrap().to_string().contains("timestamp")
+            || e.error().unwrap().to_string().contains("invalid type")
+    );
     assert_eq!(e.type_str(), "message");
-    assert_eq!((e.webhook_event_id.as_ref().unwrap().as_str(), e.reply_token.as_deref()), ("01B", Some("r")));
+    assert_eq!(
+        (e.webhook_event_id.as_ref().unwrap().as_str(), e.reply_token.as_deref()),
+        ("01B", Some("r"))
+    );
     assert_eq!((e.timestamp, e.user_id()), (None, Some("U9")));
     // Missing required fields say which.
-    assert!(matches!(payload.events[2].error(), Some(EventError::MissingField { field: "message.text", .. })));
-    assert!(matches!(payload.events[3].error(), Some(EventError::MissingField { field: "postback", .. })));
+    assert!(matches!(
+        payload.events[2].error(),
+        Some(EventError::MissingField { field: "message.text", .. })
+    ));
+    assert!(matches!(
+        payload.events[3].error(),
+        Some(EventError::MissingField { field: "postback", .. })
+    ));
     assert!(matches!(payload.events[4].error(), Some(EventError::NotAnObject)));
     assert!(matches!(payload.events[5].error(), Some(EventError::MissingType)));
     assert_eq!(payload.events[5].webhook_event_id.as_ref().unwrap().as_str(), "01E");
@@ -366,11 +433,16 @@ fn webhook_verify_is_byte_exact_whatever_the_json_formatting() {
     let secret = ChannelSecret::new("a1b2c3d4e5f60718293a4b5c6d7e8f90");
     let body = "{\n  \"destination\" : \"U0\",\n\t\"events\":[ {\"type\":\"message\",\"message\":{\"id\":\"1\",\"type\":\"text\",\"text\":\"\\uD83E\\uDD28 hi\"}} ]\n}\n";
     let sig = sign(&secret, body.as_bytes());
-    let payload = verify_and_parse(&ChannelSecrets::new(secret.clone()), Some(&sig), body.as_bytes()).unwrap();
+    let payload =
+        verify_and_parse(&ChannelSecrets::new(secret.clone()), Some(&sig), body.as_bytes())
+            .unwrap();
     let EventKind::Message(m) = &payload.events[0].kind else { panic!() };
     assert_eq!(m.text(), Some("\u{1F928} hi"));
     let reserialised = serde_json::to_vec(&serde_json::from_str::<Value>(body).unwrap()).unwrap();
-    assert!(matches!(verify(&secret, Some(&sig), &reserialised), Err(WebhookError::SignatureMismatch)));
+    assert!(matches!(
+        verify(&secret, Some(&sig), &reserialised),
+        Err(WebhookError::SignatureMismatch)
+    ));
     assert!(matches!(
         verify_and_parse(&ChannelSecrets::new(secret.clone()), Some(&sign(&secret, b"[]")), b"[]"),
         Err(WebhookError::Parse(_))
