@@ -231,7 +231,8 @@ pub struct Event {
     pub delivery_context: Option<DeliveryContext>,
     /// The type-specific part.
     pub kind: EventKind,
-    pub(super) raw: Box<RawValue>,
+    /// The event's JSON text exactly as received (always valid JSON).
+    pub(super) raw: Box<str>,
 }
 
 impl PartialEq for Event {
@@ -243,7 +244,7 @@ impl PartialEq for Event {
             && self.reply_token == other.reply_token
             && self.delivery_context == other.delivery_context
             && self.kind == other.kind
-            && self.raw.get() == other.raw.get()
+            && self.raw == other.raw
     }
 }
 
@@ -263,14 +264,14 @@ impl Event {
     /// The event's JSON exactly as it appeared in the request body.
     #[must_use]
     pub fn raw_json(&self) -> &str {
-        self.raw.get()
+        &self.raw
     }
 
     /// The event's JSON as a [`serde_json::Value`], including fields enishi does not model.
     #[must_use]
     pub fn to_value(&self) -> serde_json::Value {
         // The raw text was valid JSON when it was parsed, so this cannot fail.
-        serde_json::from_str(self.raw.get()).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&self.raw).unwrap_or(serde_json::Value::Null)
     }
 
     /// `timestamp` as a UTC date-time.
@@ -1098,7 +1099,10 @@ pub struct ActionResult {
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if matches!(self.kind, EventKind::Unknown(_) | EventKind::Malformed { .. }) {
-            return self.raw.serialize(s);
+            // `raw` was read as JSON, so this re-check cannot fail.
+            let raw: &RawValue =
+                serde_json::from_str(&self.raw).map_err(serde::ser::Error::custom)?;
+            return raw.serialize(s);
         }
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("type", self.type_str())?;
@@ -1159,6 +1163,6 @@ impl<'de> Deserialize<'de> for Event {
     /// malformed event becomes [`EventKind::Malformed`], never an error.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
-        Ok(super::parse::event_from_raw(raw))
+        Ok(super::parse::event_from_raw(raw.get()))
     }
 }
