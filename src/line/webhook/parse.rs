@@ -22,7 +22,8 @@ pub enum ParseError {
     /// The body is not UTF-8.
     #[error("the webhook body is not UTF-8")]
     NotUtf8(#[source] std::str::Utf8Error),
-    /// The body is not a JSON object with an `events` array (the error gives line and column).
+    /// The body is not a JSON object with an `events` array. The error says what was found
+    /// and where (positions are counted from the start of the value being read).
     #[error("the webhook body is not a webhook payload: {0}")]
     Json(#[source] serde_json::Error),
 }

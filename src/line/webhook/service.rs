@@ -200,7 +200,6 @@ impl WebhookService {
     }
 
     /// A router answering `POST path` (e.g. `/webhook`); merge it into the host's router.
-    #[must_use]
     pub fn router(&self, path: &str) -> Router {
         Router::new()
             .route(path, post(endpoint))

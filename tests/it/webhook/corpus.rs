@@ -154,18 +154,17 @@ fn webhook_corpus_every_single_byte_flip_of_a_signed_body_is_rejected() {
         assert!(verify(&secret, Some(&sig), &body).is_ok(), "{name}");
         let mut flipped = body.clone();
         for i in 0..flipped.len() {
-            for bit in [0x01u8] {
-                flipped[i] ^= bit;
-                assert!(
-                    matches!(
-                        verify(&secret, Some(&sig), &flipped),
-                        Err(WebhookError::SignatureMismatch)
-                    ),
-                    "{name}: flip of byte {i} accepted"
-                );
-                flipped[i] ^= bit;
-                flips += 1;
-            }
+            // One flipped bit per byte: every 1-byte change of the body must be rejected.
+            flipped[i] ^= 0x01;
+            assert!(
+                matches!(
+                    verify(&secret, Some(&sig), &flipped),
+                    Err(WebhookError::SignatureMismatch)
+                ),
+                "{name}: flip of byte {i} accepted"
+            );
+            flipped[i] ^= 0x01;
+            flips += 1;
         }
         // Appending or dropping a byte (e.g. a trailing newline) changes the signature too.
         let mut longer = body.clone();
