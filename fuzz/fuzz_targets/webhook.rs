@@ -12,7 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let split = usize::from(data.first().copied().unwrap_or(0)).min(data.len().saturating_sub(1));
     let (head, body) = data.split_at(split.max(usize::from(!data.is_empty())));
     let secret = ChannelSecret::new(String::from_utf8_lossy(head).into_owned());
-    let header = String::from_utf8_lossy(body.get(..body.len().min(64)).unwrap_or_default()).into_owned();
+    let header =
+        String::from_utf8_lossy(body.get(..body.len().min(64)).unwrap_or_default()).into_owned();
     let _ = verify(&secret, Some(&header), body);
     let _ = verify(&secret, None, body);
     assert!(verify(&secret, Some(&sign(&secret, body)), body).is_ok());

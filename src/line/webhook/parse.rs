@@ -386,7 +386,8 @@ fn event_from_wire(wire: Result<EventWire<'_>, serde_json::Error>, raw: &str) ->
                 reply_token: wire.reply_token.take(),
                 delivery_context: wire.delivery_context,
             };
-            let source = wire.source.take().map(|s| source_from_wire(&s, &mut lazy, "/source"));
+            let source =
+                wire.source.take().map(|s| source_from_wire(s, &mut lazy, || "/source".to_owned()));
             let type_ = wire.type_.clone();
             let kind = match kind_from_wire(wire, &mut lazy) {
                 Ok(kind) => kind,
@@ -451,7 +452,7 @@ fn malformed(raw: &str, err: serde_json::Error) -> (Common, Option<Source>, Even
     let source = obj.get("source").and_then(|v| {
         let wire = SourceWire::deserialize(v).ok()?;
         let mut lazy = LazyValue { raw, value: None };
-        Some(source_from_wire(&wire, &mut lazy, "/source"))
+        Some(source_from_wire(wire, &mut lazy, || "/source".to_owned()))
     });
     let kind = match event_type {
         None => EventKind::Malformed { event_type: None, error: EventError::MissingType },
@@ -466,13 +467,18 @@ fn malformed(raw: &str, err: serde_json::Error) -> (Common, Option<Source>, Even
     (common, source, kind)
 }
 
-fn source_from_wire(w: &SourceWire<'_>, lazy: &mut LazyValue<'_>, path: &str) -> Source {
-    match (&*w.type_, &w.group_id, &w.room_id) {
-        ("user", _, _) => Source::User { user_id: w.user_id.clone() },
-        ("group", Some(g), _) => Source::Group { group_id: g.clone(), user_id: w.user_id.clone() },
-        ("room", _, Some(r)) => Source::Room { room_id: r.clone(), user_id: w.user_id.clone() },
+/// `path` (the JSON pointer of the source) is built only for an unknown source.
+fn source_from_wire(
+    w: SourceWire<'_>,
+    lazy: &mut LazyValue<'_>,
+    path: impl FnOnce() -> String,
+) -> Source {
+    match (&*w.type_, w.group_id, w.room_id) {
+        ("user", _, _) => Source::User { user_id: w.user_id },
+        ("group", Some(group_id), _) => Source::Group { group_id, user_id: w.user_id },
+        ("room", _, Some(room_id)) => Source::Room { room_id, user_id: w.user_id },
         // Unknown types, and a group/room without its ID, keep the whole object.
-        _ => Source::Unknown { source_type: w.type_.to_string(), raw: lazy.pointer(path) },
+        _ => Source::Unknown { source_type: w.type_.into_owned(), raw: lazy.pointer(&path()) },
     }
 }
 
@@ -484,9 +490,9 @@ fn members(
     let w = w.ok_or(if key == "joined" { "joined.members" } else { "left.members" })?;
     let members = w
         .members
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, m)| source_from_wire(m, lazy, &format!("/{key}/members/{i}")))
+        .map(|(i, m)| source_from_wire(m, lazy, || format!("/{key}/members/{i}")))
         .collect();
     Ok(Members { members })
 }
