@@ -4,6 +4,7 @@ use crate::IdError;
 #[cfg(feature = "client")]
 use crate::line::LineError;
 use crate::line::ValidationError;
+use crate::line::webhook::{DedupError, ParseError, WebhookError};
 
 /// Any error enishi returns. Each module also has its own, more precise error type,
 /// which converts into this one with `?`.
@@ -16,6 +17,15 @@ pub enum Error {
     /// A request broke LINE's documented limits; nothing was sent.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// A webhook request was refused (signature or body).
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    /// A webhook body is not a webhook payload.
+    #[error(transparent)]
+    WebhookParse(#[from] ParseError),
+    /// A webhook de-duplication store failed.
+    #[error(transparent)]
+    Dedup(#[from] DedupError),
     /// A LINE Messaging API call failed.
     #[cfg(feature = "client")]
     #[error(transparent)]

@@ -1,0 +1,61 @@
+//! A LINE webhook endpoint that prints one JSON line per handled event, e.g.
+//! `{"type":"message","webhookEventId":"01H...","redelivery":false}` (the raw type string for
+//! event types enishi does not know). Useful as a debugging tool.
+//!
+//! ```text
+//! LINE_CHANNEL_SECRET=... ENISHI_ADDR=127.0.0.1:8080 cargo run --features axum --example webhook_server
+//! ```
+//!
+//! It listens on `ENISHI_ADDR` (default `127.0.0.1:8080`) at `POST /webhook`, de-duplicates
+//! events in memory, and on Ctrl-C or SIGTERM stops accepting requests and finishes the events
+//! already accepted before exiting.
+
+use std::io::Write as _;
+
+use enishi::line::webhook::{ChannelSecret, Delivery, HandlerError, MemoryDedup, WebhookService};
+
+async fn print_event(delivery: Delivery) -> Result<(), HandlerError> {
+    let event = &delivery.event;
+    let line = serde_json::json!({
+        "type": event.type_str(),
+        "webhookEventId": event.webhook_event_id.as_ref().map(|id| id.as_str()),
+        "redelivery": event.is_redelivery(),
+    });
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let secret = std::env::var("LINE_CHANNEL_SECRET")
+        .map_err(|_| "set LINE_CHANNEL_SECRET to the channel secret")?;
+    let addr = std::env::var("ENISHI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+
+    let service = WebhookService::builder(ChannelSecret::new(secret))
+        .dedup(MemoryDedup::default())
+        .build(print_event);
+    let app = service.router("/webhook");
+
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    eprintln!("listening on http://{addr}/webhook");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    service.drain().await;
+    Ok(())
+}
