@@ -135,6 +135,45 @@ pub struct ReplyResponse {
     pub sent_messages: Vec<SentMessage>,
 }
 
+/// The options every send request shares, written once: `notification_disabled`, and where the
+/// endpoint supports them `aggregation_unit` and `retry_key`.
+macro_rules! send_options {
+    ($ty:ident: $($option:ident),+) => {
+        impl $ty {
+            $(send_options!(@$option);)+
+        }
+    };
+    (@notification_disabled) => {
+        /// Deliver without a notification sound.
+        pub fn notification_disabled(mut self, disabled: bool) -> Self {
+            self.notification_disabled = disabled;
+            self
+        }
+    };
+    (@aggregation_unit) => {
+        /// Tags the send (every chunk of it) with a custom aggregation unit, for per-unit
+        /// statistics.
+        pub fn aggregation_unit(mut self, unit: AggregationUnit) -> Self {
+            self.aggregation_unit = Some(unit);
+            self
+        }
+    };
+    (@retry_key) => {
+        /// The retry key to send with. Persist it before sending to survive a crash; without
+        /// one, a fresh key is generated for this call and reused by its retries.
+        pub fn retry_key(mut self, key: RetryKey) -> Self {
+            self.retry_key = Some(key);
+            self
+        }
+    };
+}
+
+send_options!(ReplyRequest: notification_disabled);
+send_options!(PushRequest: notification_disabled, aggregation_unit, retry_key);
+send_options!(MulticastRequest: notification_disabled, aggregation_unit);
+send_options!(BroadcastRequest: notification_disabled, retry_key);
+send_options!(NarrowcastRequest: notification_disabled, retry_key);
+
 /// A reply to a webhook event, with its single-use reply token (never retried).
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a request does nothing until it is sent"]
@@ -148,12 +187,6 @@ impl ReplyRequest {
     /// A reply with these messages (1 to 5).
     pub fn new(reply_token: impl Into<String>, messages: Vec<Message>) -> Self {
         Self { reply_token: reply_token.into(), messages, notification_disabled: false }
-    }
-
-    /// Deliver without a notification sound.
-    pub fn notification_disabled(mut self, disabled: bool) -> Self {
-        self.notification_disabled = disabled;
-        self
     }
 }
 
@@ -178,25 +211,6 @@ impl PushRequest {
             aggregation_unit: None,
             retry_key: None,
         }
-    }
-
-    /// Deliver without a notification sound.
-    pub fn notification_disabled(mut self, disabled: bool) -> Self {
-        self.notification_disabled = disabled;
-        self
-    }
-
-    /// Tags the send with a custom aggregation unit, for per-unit statistics.
-    pub fn aggregation_unit(mut self, unit: AggregationUnit) -> Self {
-        self.aggregation_unit = Some(unit);
-        self
-    }
-
-    /// The retry key to send with (persist it before sending to survive a crash). Without one,
-    /// a fresh key is generated for this call and reused by its retries.
-    pub fn retry_key(mut self, key: RetryKey) -> Self {
-        self.retry_key = Some(key);
-        self
     }
 }
 
@@ -224,18 +238,6 @@ impl MulticastRequest {
             retry_keys: Vec::new(),
             concurrency: 4,
         }
-    }
-
-    /// Deliver without a notification sound.
-    pub fn notification_disabled(mut self, disabled: bool) -> Self {
-        self.notification_disabled = disabled;
-        self
-    }
-
-    /// Tags every chunk with a custom aggregation unit, for per-unit statistics.
-    pub fn aggregation_unit(mut self, unit: AggregationUnit) -> Self {
-        self.aggregation_unit = Some(unit);
-        self
     }
 
     /// One retry key per chunk of 500 recipients, in order (see [`chunk_count`](Self::chunk_count)).
@@ -313,18 +315,6 @@ impl BroadcastRequest {
     /// A broadcast of these messages (1 to 5).
     pub fn new(messages: Vec<Message>) -> Self {
         Self { messages, notification_disabled: false, retry_key: None }
-    }
-
-    /// Deliver without a notification sound.
-    pub fn notification_disabled(mut self, disabled: bool) -> Self {
-        self.notification_disabled = disabled;
-        self
-    }
-
-    /// The retry key to send with; generated when not given.
-    pub fn retry_key(mut self, key: RetryKey) -> Self {
-        self.retry_key = Some(key);
-        self
     }
 }
 
@@ -453,18 +443,6 @@ impl NarrowcastRequest {
     /// Caps on the recipients.
     pub fn limit(mut self, limit: NarrowcastLimit) -> Self {
         self.limit = Some(limit);
-        self
-    }
-
-    /// Deliver without a notification sound.
-    pub fn notification_disabled(mut self, disabled: bool) -> Self {
-        self.notification_disabled = disabled;
-        self
-    }
-
-    /// The retry key to send with; generated when not given.
-    pub fn retry_key(mut self, key: RetryKey) -> Self {
-        self.retry_key = Some(key);
         self
     }
 }
