@@ -7,9 +7,11 @@
 //! - [`segment`]: the pure segment engine.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod commerce;
 mod error;
 mod ids;
 pub mod line;
+pub mod link;
 pub mod segment;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]

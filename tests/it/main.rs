@@ -1,6 +1,8 @@
 //! enishi's integration tests: one binary, one module per area.
 
+mod commerce;
 mod line_client;
+mod link;
 mod message;
 mod segment;
 mod testkit_line;
