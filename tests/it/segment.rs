@@ -1,1 +1,5 @@
-//! Tests: segment.
+//! Tests: segment (language, semantics, engine, SQL).
+
+mod arb;
+mod lang;
+mod semantics;
