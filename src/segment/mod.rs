@@ -35,6 +35,7 @@
 mod ast;
 mod data;
 mod dsl;
+mod engine;
 mod error;
 mod eval;
 mod print;
@@ -49,9 +50,11 @@ pub use data::{
     AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
     ProductStatus, SavedItem, Subscription,
 };
+pub use engine::{Changes, CustomerColumns, Engine, Funnel, OrderColumns, Overlap};
 pub use error::{ParseError, SegmentError};
 pub use eval::{
     Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, bucket, evaluate, matches,
     next_change,
 };
+pub use roaring::RoaringBitmap;
 pub use time::{Span, tokyo};

@@ -1,5 +1,6 @@
 //! Tests: segment (language, semantics, engine, SQL).
 
 mod arb;
+mod engine;
 mod lang;
 mod semantics;

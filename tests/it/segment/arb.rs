@@ -291,7 +291,7 @@ fn line_item() -> impl Strategy<Value = LineItem> {
         })
 }
 
-fn order(i: usize) -> impl Strategy<Value = Order> {
+pub(super) fn order(i: usize) -> impl Strategy<Value = Order> {
     (instant(), 300i64..20_000, order_kind(), vec(line_item(), 0..3)).prop_map(
         move |(placed_at, amount, kind, items)| Order {
             id: format!("o{i}"),
@@ -303,7 +303,7 @@ fn order(i: usize) -> impl Strategy<Value = Order> {
     )
 }
 
-fn saved() -> impl Strategy<Value = SavedItem> {
+pub(super) fn saved() -> impl Strategy<Value = SavedItem> {
     (pick(PRODUCTS), instant(), 500i64..5000)
         .prop_map(|(product, added_at, price_at_add)| SavedItem { product, added_at, price_at_add })
 }
