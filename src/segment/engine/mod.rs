@@ -15,15 +15,14 @@
 
 mod store;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use roaring::RoaringBitmap;
 
 use self::store::{Aggregates, Customers, Interner, NONE, Orders, RowView, Side, SymFilter};
-use super::ast::{
-    CmpOp, Condition, DateField, DateTest, LineState, Measure, SegmentDefinition, Window,
-};
+use super::ast::{CmpOp, Condition, DateField, DateTest, Measure, SegmentDefinition, Window};
 use super::data::{
     Context, CustomerFacts, LineStatus, MessageEvent, Order, ProductStatus, SavedItem,
 };
@@ -97,9 +96,9 @@ pub struct Changes {
 
 #[derive(Debug, Clone)]
 enum Plan {
-    And(Vec<Plan>),
-    Or(Vec<Plan>),
-    Not(Box<Plan>),
+    And(Vec<Self>),
+    Or(Vec<Self>),
+    Not(Box<Self>),
     Leaf(usize),
 }
 
@@ -318,6 +317,7 @@ impl Engine {
         os.item_category = vec![NONE; m];
         os.item_value = os.amount.clone();
         os.max_ts = os.ts.iter().copied().max().unwrap_or(i64::MIN);
+        os.refresh_single();
         for row in 0..self.customers.len() {
             self.refresh_aggregates(row);
         }
@@ -874,15 +874,82 @@ impl Engine {
     /// [`SegmentError::UnknownSegment`].
     pub fn evaluate_from_state(&self, name: &str) -> Result<RoaringBitmap, SegmentError> {
         let s = self.registered(name)?;
-        let leaves: Vec<&Condition> = s.root.leaves();
-        let bits: Vec<RoaringBitmap> = leaves
-            .iter()
-            .map(|c| {
-                self.state_kernel(c)
-                    .unwrap_or_else(|| self.leaves[self.leaf_index[&c.to_string()]].bits.clone())
+        let mut leaf_ids = Vec::new();
+        collect_leaves(&s.plan, &mut leaf_ids);
+        let lits: Vec<Lit<'_>> = s
+            .root
+            .leaves()
+            .into_iter()
+            .zip(leaf_ids)
+            .map(|(c, id)| {
+                self.state_kernel(c).unwrap_or(Lit::Pos(Cow::Borrowed(&self.leaves[id].bits)))
             })
             .collect();
-        Ok(self.combine_with(&s.root, &leaves, &bits))
+        let mut next = 0;
+        Ok(match self.combine_lits(&s.root, &lits, &mut next) {
+            Lit::Pos(b) => b.into_owned(),
+            Lit::Neg(b) => &self.all - b.as_ref(),
+        })
+    }
+
+    /// Combines leaf literals (in depth-first order) without materialising complements:
+    /// `and` intersects positives smallest first and subtracts negatives.
+    fn combine_lits<'b>(&self, c: &Condition, lits: &'b [Lit<'_>], next: &mut usize) -> Lit<'b> {
+        match c {
+            Condition::Not { child } => match self.combine_lits(child, lits, next) {
+                Lit::Pos(b) => Lit::Neg(b),
+                Lit::Neg(b) => Lit::Pos(b),
+            },
+            Condition::And { children } | Condition::Or { children } => {
+                let kids: Vec<Lit<'b>> =
+                    children.iter().map(|ch| self.combine_lits(ch, lits, next)).collect();
+                let (mut pos, mut neg) = (Vec::new(), Vec::new());
+                for k in kids {
+                    match k {
+                        Lit::Pos(b) => pos.push(b),
+                        Lit::Neg(b) => neg.push(b),
+                    }
+                }
+                if matches!(c, Condition::And { .. }) {
+                    pos.sort_by_key(|b| b.len());
+                    let mut acc = match pos.first() {
+                        Some(b) => b.as_ref().clone(),
+                        None => self.all.clone(),
+                    };
+                    for b in pos.iter().skip(1) {
+                        acc &= b.as_ref();
+                    }
+                    for b in &neg {
+                        acc -= b.as_ref();
+                    }
+                    Lit::Pos(Cow::Owned(acc))
+                } else {
+                    // a ∨ ¬b ∨ ¬c = ¬((b ∧ c) − a)
+                    let mut union = RoaringBitmap::new();
+                    for b in &pos {
+                        union |= b.as_ref();
+                    }
+                    if neg.is_empty() {
+                        return Lit::Pos(Cow::Owned(union));
+                    }
+                    neg.sort_by_key(|b| b.len());
+                    let mut inner = neg[0].as_ref().clone();
+                    for b in neg.iter().skip(1) {
+                        inner &= b.as_ref();
+                    }
+                    inner -= &union;
+                    Lit::Neg(Cow::Owned(inner))
+                }
+            }
+            _ => {
+                let l = match &lits[*next] {
+                    Lit::Pos(b) => Lit::Pos(Cow::Borrowed(b.as_ref())),
+                    Lit::Neg(b) => Lit::Neg(Cow::Borrowed(b.as_ref())),
+                };
+                *next += 1;
+                l
+            }
+        }
     }
 
     fn combine_with(
@@ -914,7 +981,7 @@ impl Engine {
     }
 
     /// A leaf's bitmap computed from maintained aggregates, if it has such a kernel.
-    fn state_kernel(&self, c: &Condition) -> Option<RoaringBitmap> {
+    fn state_kernel(&self, c: &Condition) -> Option<Lit<'_>> {
         let n = self.customers.len();
         let now = self.now;
         match c {
@@ -923,9 +990,9 @@ impl Engine {
             {
                 let (cnt, sum) = (&self.agg.count, &self.agg.sum);
                 let (m, op, v) = (*measure, *op, *value);
-                Some(dense(n, self.threads, |r| {
+                Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
                     measure_test(i64::from(cnt[r]), i128::from(sum[r]), m, op, v)
-                }))
+                }))))
             }
             Condition::Orders {
                 filter,
@@ -947,7 +1014,7 @@ impl Engine {
                         u |= b;
                     }
                 }
-                Some(if any { u } else { &self.all - &u })
+                Some(if any { Lit::Pos(Cow::Owned(u)) } else { Lit::Neg(Cow::Owned(u)) })
             }
             Condition::Date {
                 field: DateField::LastOrder { filter } | DateField::FirstOrder { filter },
@@ -963,22 +1030,23 @@ impl Engine {
                 if let DateTest::Age { op, value } = test {
                     let (op, v) = (*op, value.as_secs());
                     // No order is stored as i64::MIN / i64::MAX: such rows never match.
-                    Some(dense(n, self.threads, |r| {
+                    Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
                         let t = col[r];
                         t != i64::MIN && t != i64::MAX && op.apply(now - t, v)
-                    }))
+                    }))))
                 } else {
-                    Some(dense(n, self.threads, |r| {
+                    Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
                         let t = col[r];
                         t != i64::MIN && t != i64::MAX && date_test(Some(t), test, now, tz).0
-                    }))
+                    }))))
                 }
             }
             _ => None,
         }
     }
 
-    /// Leaf bitmaps from the raw columns at `now`.
+    /// Leaf bitmaps from the raw columns at `now`. Order leaves are grouped by (filter,
+    /// window) and all groups are computed in one pass over the clustered orders.
     fn raw_leaves(
         &self,
         leaves: &[&Condition],
@@ -987,127 +1055,349 @@ impl Engine {
         let n = self.customers.len();
         let tz = self.tz;
         let env = Env::new(&self.ctx, now);
-        let mut out = Vec::with_capacity(leaves.len());
-        for c in leaves {
-            let b = match c {
-                Condition::Line { state } => {
-                    let (line, s) = (&self.customers.line, *state);
-                    dense(n, self.threads, |r| line_test(line[r], s))
-                }
-                Condition::Date { field: DateField::Birthday, test } => {
-                    let birth = &self.customers.birth;
-                    if let DateTest::MonthIs { month } = test {
-                        let m = *month;
-                        dense(n, self.threads, |r| {
-                            birth[r].is_some_and(|d| chrono::Datelike::month(&d) == m)
-                        })
-                    } else {
-                        dense(n, self.threads, |r| {
-                            let t = birth[r].map(|d| day_start(date_to_day(d), tz));
-                            date_test(t, test, now, tz).0
-                        })
-                    }
-                }
+        let mut out: Vec<Option<RoaringBitmap>> = vec![None; leaves.len()];
+        let mut groups: Vec<(String, Group)> = Vec::new();
+        let mut order_leaves: Vec<(usize, usize, OrderTest<'_>)> = Vec::new();
+        for (i, c) in leaves.iter().enumerate() {
+            let (filter, window, test) = match c {
                 Condition::Orders { filter, window, measure, op, value } => {
-                    let sf = SymFilter::new(filter, &self.syms);
-                    let (lo, hi) = window_bounds(window, now, tz);
-                    let (m, op, v) = (*measure, *op, *value);
-                    self.scan(&sf, lo, hi, |a| measure_test(a.0, a.1, m, op, v))
+                    (filter, window.clone(), OrderTest::Measure(*measure, *op, *value))
                 }
-                Condition::Date {
-                    field: DateField::FirstOrder { filter } | DateField::LastOrder { filter },
-                    test,
-                } => {
-                    let sf = SymFilter::new(filter, &self.syms);
-                    let last =
-                        matches!(c, Condition::Date { field: DateField::LastOrder { .. }, .. });
-                    self.scan(&sf, i64::MIN, now, |a| {
-                        let t = if a.0 == 0 {
-                            None
-                        } else if last {
-                            Some(a.3)
-                        } else {
-                            Some(a.2)
-                        };
+                Condition::Date { field: DateField::FirstOrder { filter }, test } => {
+                    (filter, Window::AllTime, OrderTest::Date(false, test))
+                }
+                Condition::Date { field: DateField::LastOrder { filter }, test } => {
+                    (filter, Window::AllTime, OrderTest::Date(true, test))
+                }
+                _ => {
+                    out[i] = Some(self.raw_other(c, now, &env)?);
+                    continue;
+                }
+            };
+            let (lo, hi) = window_bounds(&window, now, tz);
+            let key = format!("{filter}|{lo}|{hi}");
+            let g = match groups.iter().position(|(k, _)| *k == key) {
+                Some(g) => g,
+                None => {
+                    let filter = SymFilter::new(filter, &self.syms);
+                    let shape = if filter.is_unfiltered() {
+                        Shape::All
+                    } else if let Some(&[p]) = filter.products_only() {
+                        Shape::Product(p)
+                    } else {
+                        Shape::General
+                    };
+                    groups.push((key, Group { filter, shape, needs: Needs::default(), lo, hi }));
+                    groups.len() - 1
+                }
+            };
+            let needs = &mut groups[g].1.needs;
+            match &test {
+                OrderTest::Measure(Measure::Count, ..) => {}
+                OrderTest::Measure(..) => needs.sum = true,
+                OrderTest::Date(true, _) => needs.last = true,
+                OrderTest::Date(false, _) => needs.first = true,
+            }
+            order_leaves.push((i, g, test));
+        }
+        if !order_leaves.is_empty() {
+            let groups: Vec<Group> = groups.into_iter().map(|(_, g)| g).collect();
+            let bits = self.scan_groups(&groups, &order_leaves, now);
+            for ((i, _, _), b) in order_leaves.iter().zip(bits) {
+                out[*i] = Some(b);
+            }
+        }
+        let _ = n;
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// A non-order leaf from the customer columns (or per customer for side facts).
+    fn raw_other(
+        &self,
+        c: &Condition,
+        now: i64,
+        env: &Env<'_>,
+    ) -> Result<RoaringBitmap, SegmentError> {
+        let n = self.customers.len();
+        let tz = self.tz;
+        Ok(match c {
+            Condition::Line { state } => {
+                let (line, s) = (&self.customers.line, *state);
+                dense(n, self.threads, |r| line_test(line[r], s))
+            }
+            Condition::Date { field: DateField::Birthday, test } => {
+                let birth = &self.customers.birth;
+                if let DateTest::MonthIs { month } = test {
+                    let m = *month;
+                    dense(n, self.threads, |r| {
+                        birth[r].is_some_and(|d| chrono::Datelike::month(&d) == m)
+                    })
+                } else {
+                    dense(n, self.threads, |r| {
+                        let t = birth[r].map(|d| day_start(date_to_day(d), tz));
                         date_test(t, test, now, tz).0
                     })
                 }
-                other => {
-                    if let Condition::InList { name } = other
-                        && !self.ctx.lists.contains_key(name)
-                    {
-                        return Err(SegmentError::UnknownList(name.clone()));
-                    }
-                    let mut rows = Vec::new();
-                    for row in 0..n {
-                        if eval(other, &self.view(row), &env, false, 0)?.result {
-                            rows.push(row);
-                        }
-                    }
-                    RoaringBitmap::from_sorted_iter(rows).unwrap_or_default()
-                }
-            };
-            out.push(b);
-        }
-        Ok(out)
-    }
-
-    /// Scans every customer's orders matching `f` inside `[lo, hi]`, giving
-    /// `(count, sum, first, last)` to `pred`.
-    fn scan(
-        &self,
-        f: &SymFilter,
-        lo: i64,
-        hi: i64,
-        pred: impl Fn((i64, i128, i64, i64)) -> bool + Sync,
-    ) -> RoaringBitmap {
-        let n = self.customers.len();
-        let o = &self.orders;
-        let has_delta = !o.delta.is_empty() || !o.dead.is_empty();
-        let all_in = lo == i64::MIN && hi >= o.max_ts;
-        let unfiltered = f.is_unfiltered();
-        let products = f.products_only().filter(|p| p.len() == 1).map(|p| p[0]);
-        dense(n, self.threads, |r| {
-            let row = u32::try_from(r).unwrap_or(u32::MAX);
-            let mut a = (0i64, 0i128, i64::MAX, i64::MIN);
-            if has_delta {
-                o.for_each(row, f, &mut |ts, v| {
-                    if ts >= lo && ts <= hi {
-                        a = (a.0 + 1, a.1 + i128::from(v), a.2.min(ts), a.3.max(ts));
-                    }
-                });
-                return pred(a);
             }
-            let (s, e) = (o.start[r] as usize, o.start[r + 1] as usize);
-            if unfiltered {
-                let (mut c, mut sum, mut first, mut last) = (0i64, 0i64, i64::MAX, i64::MIN);
-                for i in s..e {
-                    let t = o.ts[i];
-                    let inw = all_in || (t >= lo && t <= hi);
-                    c += i64::from(inw);
-                    sum += if inw { o.amount[i] } else { 0 };
-                    first = first.min(if inw { t } else { i64::MAX });
-                    last = last.max(if inw { t } else { i64::MIN });
+            other => {
+                if let Condition::InList { name } = other
+                    && !self.ctx.lists.contains_key(name)
+                {
+                    return Err(SegmentError::UnknownList(name.clone()));
                 }
-                return pred((c, i128::from(sum), first, last));
+                let mut rows = Vec::new();
+                for row in 0..n {
+                    if eval(other, &self.view(row), env, false, 0)?.result {
+                        rows.push(row);
+                    }
+                }
+                RoaringBitmap::from_sorted_iter(rows).unwrap_or_default()
             }
-            if let Some(p) = products
-                && all_in
-            {
-                // Single product, every order in the window: scan the item column only.
-                let (is, ie) = (o.item_start[s] as usize, o.item_start[e] as usize);
-                if o.item_product[is..ie].iter().all(|&x| x != p) {
-                    return pred((0, 0, i64::MAX, i64::MIN));
-                }
-            }
-            o.for_each(row, f, &mut |ts, v| {
-                if ts >= lo && ts <= hi {
-                    a = (a.0 + 1, a.1 + i128::from(v), a.2.min(ts), a.3.max(ts));
-                }
-            });
-            pred(a)
         })
     }
+
+    /// Evaluates every order leaf: for each group, one pass over the customers computes
+    /// `(count, sum, first, last)` per customer and tests the group's leaves on it at once.
+    fn scan_groups(
+        &self,
+        groups: &[Group],
+        leaves: &[(usize, usize, OrderTest<'_>)],
+        now: i64,
+    ) -> Vec<RoaringBitmap> {
+        let o = &self.orders;
+        let fast = o.dead.is_empty()
+            && o.delta.is_empty()
+            && o.single_item()
+            && groups.len() <= 8
+            && groups.iter().all(|g| matches!(g.shape, Shape::All | Shape::Product(_)));
+        if fast {
+            let n = self.customers.len();
+            let tz = self.tz;
+            let max_ts = o.max_ts;
+            return dense_bytes(n, self.threads, leaves.len(), |b0, outs| {
+                fused_kernel(o, groups, leaves, now, tz, max_ts, b0, n as usize, outs);
+            });
+        }
+        let mut out: Vec<Option<RoaringBitmap>> = vec![None; leaves.len()];
+        for (gi, g) in groups.iter().enumerate() {
+            let idx: Vec<usize> = (0..leaves.len()).filter(|&j| leaves[j].1 == gi).collect();
+            let tests: Vec<&OrderTest<'_>> = idx.iter().map(|&j| &leaves[j].2).collect();
+            for (j, b) in idx.into_iter().zip(self.group_bits(g, &tests, now)) {
+                out[j] = Some(b);
+            }
+        }
+        out.into_iter().map(Option::unwrap_or_default).collect()
+    }
+
+    fn group_bits(&self, g: &Group, tests: &[&OrderTest<'_>], now: i64) -> Vec<RoaringBitmap> {
+        let o = &self.orders;
+        let tz = self.tz;
+        let all_in = g.lo == i64::MIN && g.hi >= o.max_ts;
+        let single = o.single_item();
+        let mut special = o.dead.clone();
+        special.extend(o.delta.keys().copied());
+        let (lo, hi) = (g.lo, g.hi);
+        let row_agg = |r: usize| -> (i64, i64, i64, i64) {
+            let row = u32::try_from(r).unwrap_or(u32::MAX);
+            let (a, b) = (o.start[r] as usize, o.start[r + 1] as usize);
+            let (mut c, mut sum, mut first, mut last) = (0i64, 0i64, i64::MAX, i64::MIN);
+            if !special.is_empty() && special.contains(row) {
+                o.for_each(row, &g.filter, &mut |t, v| {
+                    if t >= lo && t <= hi {
+                        c += 1;
+                        sum = sum.saturating_add(v);
+                        first = first.min(t);
+                        last = last.max(t);
+                    }
+                });
+                return (c, sum, first, last);
+            }
+            match g.shape {
+                Shape::All if all_in => {
+                    let ts = &o.ts[a..b];
+                    c = i64::try_from(b - a).unwrap_or(i64::MAX);
+                    sum = o.amount[a..b].iter().sum();
+                    first = ts.iter().copied().min().unwrap_or(i64::MAX);
+                    last = ts.iter().copied().max().unwrap_or(i64::MIN);
+                }
+                Shape::All => {
+                    for (&t, &x) in o.ts[a..b].iter().zip(&o.amount[a..b]) {
+                        if t >= lo && t <= hi {
+                            c += 1;
+                            sum += x;
+                            first = first.min(t);
+                            last = last.max(t);
+                        }
+                    }
+                }
+                Shape::Product(p) if single => {
+                    let ps = &o.item_product[a..b];
+                    if ps.contains(&p) {
+                        for (k, &x) in ps.iter().enumerate() {
+                            let t = o.ts[a + k];
+                            if x == p && t >= lo && t <= hi {
+                                c += 1;
+                                sum += o.item_value[a + k];
+                                first = first.min(t);
+                                last = last.max(t);
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    o.for_each(row, &g.filter, &mut |t, v| {
+                        if t >= lo && t <= hi {
+                            c += 1;
+                            sum = sum.saturating_add(v);
+                            first = first.min(t);
+                            last = last.max(t);
+                        }
+                    });
+                }
+            }
+            (c, sum, first, last)
+        };
+        let test = |t: &OrderTest<'_>, (c, sum, first, last): (i64, i64, i64, i64)| match t {
+            OrderTest::Measure(m, op, v) => measure_test(c, i128::from(sum), *m, *op, *v),
+            OrderTest::Date(is_last, DateTest::Age { op, value }) => {
+                c > 0 && op.apply(now - if *is_last { last } else { first }, value.as_secs())
+            }
+            OrderTest::Date(is_last, dt) => {
+                c > 0 && date_test(Some(if *is_last { last } else { first }), dt, now, tz).0
+            }
+        };
+        dense_k(self.customers.len(), self.threads, tests.len(), |r, bits| {
+            let a = row_agg(r);
+            for (j, t) in tests.iter().enumerate() {
+                bits[j] = test(t, a);
+            }
+        })
+    }
+}
+
+/// The fused scan over clustered single-item orders: one pass over the customers computes
+/// every group (all orders / one product) and tests every order leaf, writing whole bytes of
+/// the outputs for the customers `b0 * 8 ..`.
+#[allow(clippy::too_many_arguments)]
+fn fused_kernel(
+    o: &Orders,
+    groups: &[Group],
+    leaves: &[(usize, usize, OrderTest<'_>)],
+    now: i64,
+    tz: FixedOffset,
+    max_ts: i64,
+    b0: usize,
+    n: usize,
+    outs: &mut [&mut [u8]],
+) {
+    let len = outs.first().map_or(0, |x| x.len());
+    let (start, ts, amount, product, value) =
+        (&o.start, &o.ts, &o.amount, &o.item_product, &o.item_value);
+    let mut aggs = [(0i64, 0i64, i64::MAX, i64::MIN); 8];
+    for byte in 0..len {
+        let base = (b0 + byte) * 8;
+        for r in base..(base + 8).min(n) {
+            let (a, b) = (start[r] as usize, start[r + 1] as usize);
+            for (g, agg) in groups.iter().zip(aggs.iter_mut()) {
+                let (lo, hi) = (g.lo, g.hi);
+                let all_in = lo == i64::MIN && hi >= max_ts;
+                *agg = (0, 0, i64::MAX, i64::MIN);
+                match g.shape {
+                    Shape::All if all_in => {
+                        let t = &ts[a..b];
+                        // Only the instants some leaf looks at are computed.
+                        *agg = (
+                            i64::try_from(b - a).unwrap_or(i64::MAX),
+                            if g.needs.sum { amount[a..b].iter().sum() } else { 0 },
+                            if g.needs.first {
+                                t.iter().copied().min().unwrap_or(i64::MAX)
+                            } else {
+                                i64::MAX
+                            },
+                            if g.needs.last {
+                                t.iter().copied().max().unwrap_or(i64::MIN)
+                            } else {
+                                i64::MIN
+                            },
+                        );
+                    }
+                    Shape::Product(p) if !product[a..b].contains(&p) => {}
+                    Shape::Product(p)
+                        if all_in && !(g.needs.sum || g.needs.first || g.needs.last) =>
+                    {
+                        // Counting only: the instants and values are never read.
+                        agg.0 = i64::try_from(product[a..b].iter().filter(|&&x| x == p).count())
+                            .unwrap_or(i64::MAX);
+                    }
+                    _ => {
+                        let want = if let Shape::Product(p) = g.shape { Some(p) } else { None };
+                        for i in a..b {
+                            let t = ts[i];
+                            if t >= lo && t <= hi && want.is_none_or(|p| product[i] == p) {
+                                let v = if want.is_some() { value[i] } else { amount[i] };
+                                *agg = (agg.0 + 1, agg.1 + v, agg.2.min(t), agg.3.max(t));
+                            }
+                        }
+                    }
+                }
+            }
+            for ((_, g, test), out) in leaves.iter().zip(outs.iter_mut()) {
+                let (c, sum, first, last) = aggs[*g];
+                let hit = match test {
+                    OrderTest::Measure(m, op, v) => measure_test(c, i128::from(sum), *m, *op, *v),
+                    OrderTest::Date(is_last, DateTest::Age { op, value }) => {
+                        c > 0
+                            && op.apply(now - if *is_last { last } else { first }, value.as_secs())
+                    }
+                    OrderTest::Date(is_last, dt) => {
+                        c > 0 && date_test(Some(if *is_last { last } else { first }), dt, now, tz).0
+                    }
+                };
+                out[byte] |= u8::from(hit) << (r - base);
+            }
+        }
+    }
+}
+
+/// A leaf's customers, or their complement (kept implicit until needed).
+enum Lit<'a> {
+    Pos(Cow<'a, RoaringBitmap>),
+    Neg(Cow<'a, RoaringBitmap>),
+}
+
+/// Orders matching one filter inside `[lo, hi]`.
+struct Group {
+    filter: SymFilter,
+    shape: Shape,
+    needs: Needs,
+    lo: i64,
+    hi: i64,
+}
+
+/// Which aggregates a group's leaves read.
+#[derive(Clone, Copy, Default)]
+struct Needs {
+    sum: bool,
+    first: bool,
+    last: bool,
+}
+
+/// The shape of a group's filter, for specialised scan loops.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// Every order.
+    All,
+    /// Orders containing one product.
+    Product(u32),
+    /// Anything else.
+    General,
+}
+
+/// What an order leaf tests on its group's aggregate.
+enum OrderTest<'a> {
+    Measure(Measure, CmpOp, i64),
+    /// (last order?, test).
+    Date(bool, &'a DateTest),
 }
 
 fn row_in(p: &Plan, leaves: &[LeafCache], row: u32) -> bool {
@@ -1127,34 +1417,83 @@ fn collect_leaves(p: &Plan, out: &mut Vec<usize>) {
     }
 }
 
-/// A bitmap of the rows `0..n` where `pred` holds, built 64 rows at a time on `threads`
-/// threads.
+/// A bitmap of the rows `0..n` where `pred` holds, computed on `threads` threads.
 fn dense(n: u32, threads: usize, pred: impl Fn(usize) -> bool + Sync) -> RoaringBitmap {
-    let n = n as usize;
-    let words = n.div_ceil(64);
-    let fill = |ws: &mut [u64], first_word: usize| {
-        for (k, w) in ws.iter_mut().enumerate() {
-            let base = (first_word + k) * 64;
-            let end = (base + 64).min(n);
-            let mut x = 0u64;
-            for r in base..end {
-                x |= u64::from(pred(r)) << (r - base);
+    let nn = n as usize;
+    dense_bytes(n, threads, 1, |b0, outs| {
+        let Some(out) = outs.first_mut() else { return };
+        for (byte, x) in out.iter_mut().enumerate() {
+            let base = (b0 + byte) * 8;
+            if base + 8 <= nn {
+                let mut v = 0u8;
+                for j in 0..8 {
+                    v |= u8::from(pred(base + j)) << j;
+                }
+                *x = v;
+            } else {
+                for r in base..nn {
+                    *x |= u8::from(pred(r)) << (r - base);
+                }
             }
-            *w = x;
         }
-    };
-    let mut buf = vec![0u64; words];
-    if threads <= 1 || n < 100_000 {
-        fill(&mut buf, 0);
+    })
+    .pop()
+    .unwrap_or_default()
+}
+
+/// Bitmaps of the rows `0..n` for `k` predicates computed together by `f(row, results)`.
+fn dense_k(
+    n: u32,
+    threads: usize,
+    k: usize,
+    f: impl Fn(usize, &mut [bool]) + Sync,
+) -> Vec<RoaringBitmap> {
+    let nn = n as usize;
+    dense_bytes(n, threads, k, |b0, outs| {
+        let mut res = vec![false; k];
+        let len = outs.first().map_or(0, |o| o.len());
+        for byte in 0..len {
+            let base = (b0 + byte) * 8;
+            for r in base..(base + 8).min(nn) {
+                f(r, &mut res);
+                for (o, &b) in outs.iter_mut().zip(&res) {
+                    o[byte] |= u8::from(b) << (r - base);
+                }
+            }
+        }
+    })
+}
+
+/// Runs `fill(first_byte, outputs)` on `threads` threads, each owning a byte range of all `k`
+/// bitsets over rows `0..n`, and converts the bitsets to Roaring bitmaps.
+fn dense_bytes(
+    n: u32,
+    threads: usize,
+    k: usize,
+    fill: impl Fn(usize, &mut [&mut [u8]]) + Sync,
+) -> Vec<RoaringBitmap> {
+    let n = n as usize;
+    let nbytes = n.div_ceil(8);
+    let mut bufs: Vec<Vec<u8>> = (0..k).map(|_| vec![0u8; nbytes]).collect();
+    let parts = if threads <= 1 || n < 100_000 { 1 } else { threads };
+    let chunk = nbytes.div_ceil(parts).max(1);
+    let mut slices: Vec<Vec<&mut [u8]>> = (0..parts).map(|_| Vec::with_capacity(k)).collect();
+    for b in &mut bufs {
+        for (p, c) in b.chunks_mut(chunk).enumerate() {
+            slices[p].push(c);
+        }
+    }
+    if parts == 1 {
+        if let Some(s) = slices.first_mut() {
+            fill(0, s);
+        }
     } else {
-        let chunk = words.div_ceil(threads);
-        std::thread::scope(|s| {
-            for (i, part) in buf.chunks_mut(chunk).enumerate() {
+        std::thread::scope(|sc| {
+            for (p, mut s) in slices.into_iter().enumerate() {
                 let fill = &fill;
-                s.spawn(move || fill(part, i * chunk));
+                sc.spawn(move || fill(p * chunk, &mut s));
             }
         });
     }
-    let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_le_bytes()).collect();
-    RoaringBitmap::from_lsb0_bytes(0, &bytes)
+    bufs.iter().map(|b| RoaringBitmap::from_lsb0_bytes(0, b)).collect()
 }

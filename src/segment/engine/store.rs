@@ -133,11 +133,30 @@ pub(crate) struct Orders {
     pub(crate) dead: RoaringBitmap,
     /// Latest order instant stored.
     pub(crate) max_ts: i64,
+    /// Every base order has exactly one item.
+    single: bool,
 }
 
 impl Orders {
     pub(crate) fn new() -> Self {
-        Self { start: vec![0], item_start: vec![0], max_ts: i64::MIN, ..Self::default() }
+        Self {
+            start: vec![0],
+            item_start: vec![0],
+            max_ts: i64::MIN,
+            single: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether every base order has exactly one item (then item `i` belongs to order `i`).
+    pub(crate) fn single_item(&self) -> bool {
+        self.single
+    }
+
+    /// Recomputes [`Orders::single_item`] after the base changed.
+    pub(crate) fn refresh_single(&mut self) {
+        self.single = self.item_start.len() == self.ts.len() + 1
+            && self.item_start.windows(2).all(|w| w[1] == w[0] + 1);
     }
 
     /// Base order range of a customer.
