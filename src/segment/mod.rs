@@ -39,6 +39,7 @@ mod engine;
 mod error;
 mod eval;
 mod print;
+mod sql;
 mod time;
 
 pub use ast::{
@@ -57,4 +58,5 @@ pub use eval::{
     next_change,
 };
 pub use roaring::RoaringBitmap;
+pub use sql::{Dialect, SqlTarget, compile_sql};
 pub use time::{Span, tokyo};

@@ -4,3 +4,4 @@ mod arb;
 mod engine;
 mod lang;
 mod semantics;
+mod sql;

@@ -40,6 +40,10 @@ fn subset(options: &'static [&'static str]) -> impl Strategy<Value = Vec<String>
 /// boundaries (±1 s) so window edges are exercised.
 pub(super) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
     prop_oneof![
+        // Whole days from `now` (03:00Z) or Tokyo midnights (15:00Z), ±1 s: window and
+        // calendar boundaries are hit exactly.
+        (-60i64..10, proptest::sample::select(vec![0i64, 12]), -1i64..=1)
+            .prop_map(|(d, h, j)| now() + TimeDelta::seconds(d * 86_400 + h * 3600 + j)),
         (-400i64 * 24..30 * 24, -1i64..=1)
             .prop_map(|(h, j)| now() + TimeDelta::seconds(h * 3600 + j)),
         (-400i64 * 86_400..30 * 86_400).prop_map(|s| now() + TimeDelta::seconds(s)),
@@ -53,6 +57,7 @@ fn op() -> impl Strategy<Value = CmpOp> {
 fn span() -> impl Strategy<Value = Span> {
     prop_oneof![
         (1i64..60).prop_map(|d| Span::days(d).unwrap()),
+        (1i64..10).prop_map(|d| Span::days(d).unwrap()),
         (1i64..72).prop_map(|h| Span::hours(h).unwrap()),
         (1i64..100_000).prop_map(|s| Span::from_secs(s).unwrap()),
     ]
