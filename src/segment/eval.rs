@@ -399,9 +399,13 @@ fn eval_leaf<V: View>(
         Condition::Date { field, test } => {
             let (t, field_h) = date_field(field, v, env);
             let (result, h) = date_test(t, test, now, tz);
+            let shown = match (field, v.birth_date()) {
+                (DateField::Birthday, Some(d)) => d.to_string(),
+                _ => t.map_or("missing".into(), fmt_ts),
+            };
             Leaf {
                 result,
-                observed: ex!(explain, "{}", t.map_or("missing".into(), fmt_ts)),
+                observed: ex!(explain, "{shown}"),
                 comparison: ex!(explain, "{}", describe_date_test(t, test, now, tz)),
                 horizon: min_opt(field_h, h),
             }
@@ -807,7 +811,7 @@ fn describe_date_test(t: Option<i64>, test: &DateTest, now: i64, tz: FixedOffset
     let Some(t) = t else { return "missing: false".into() };
     match test {
         DateTest::Age { op, value } => {
-            format!("age {}s {} {}s", now - t, op.symbol(), value.as_secs())
+            format!("age {} {} {value}", fmt_age(now - t), op.symbol())
         }
         DateTest::DaysAgo { op, days } => {
             format!("{} days ago {} {days}", local_day(now, tz) - local_day(t, tz), op.symbol())
@@ -825,6 +829,19 @@ fn describe_date_test(t: Option<i64>, test: &DateTest, now: i64, tz: FixedOffset
             format!("{m:02}-{d:02} vs today {tm:02}-{td:02}")
         }
     }
+}
+
+/// An age in seconds as `12d 3h 4m 5s` (only the non-zero parts; `-` for the future).
+fn fmt_age(secs: i64) -> String {
+    let sign = if secs < 0 { "-" } else { "" };
+    let s = secs.unsigned_abs();
+    let parts: Vec<String> =
+        [(s / 86_400, "d"), (s % 86_400 / 3600, "h"), (s % 3600 / 60, "m"), (s % 60, "s")]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, u)| format!("{n}{u}"))
+            .collect();
+    if parts.is_empty() { "0s".into() } else { format!("{sign}{}", parts.join(" ")) }
 }
 
 /// Inclusive bounds `[lo, hi]` in whole seconds of a window at `now`.

@@ -158,3 +158,17 @@ fn segment_dsl_sugar_is_canonical_orders() {
     let Condition::Orders { value, op, .. } = never.condition() else { panic!() };
     assert_eq!((*op, *value), (CmpOp::Eq, 0));
 }
+
+#[test]
+fn segment_docs_use_cases_all_parse_and_round_trip() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/segments.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/segments.md exists");
+    let blocks: Vec<&str> =
+        doc.split("```seg\n").skip(1).map(|b| b.split("```").next().unwrap()).collect();
+    assert!(blocks.len() >= 25, "only {} segment examples", blocks.len());
+    for b in blocks {
+        let def = SegmentDefinition::parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+        assert_eq!(SegmentDefinition::parse(&def.to_string()).unwrap(), def);
+        assert_eq!(SegmentDefinition::from_json(&def.to_json()).unwrap(), def);
+    }
+}
