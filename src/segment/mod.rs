@@ -21,7 +21,7 @@
 //!
 //! Evaluators, all pure and all agreeing on the same semantics:
 //!
-//! - [`evaluate`] / [`matches`] / [`next_change`]: the reference evaluator over one customer's
+//! - [`evaluate`] / [`matches()`] / [`next_change`]: the reference evaluator over one customer's
 //!   [`CustomerFacts`], with an [`Explain`] tree;
 //! - [`Engine`]: columnar per-customer state with maintained aggregates and cached Roaring
 //!   bitmaps per leaf, updated incrementally (counts, funnels, overlaps, entered/left, as-of);

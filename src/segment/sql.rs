@@ -652,3 +652,47 @@ fn tz_of(off: i64) -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(i32::try_from(off).unwrap_or(0))
         .unwrap_or_else(super::time::tokyo)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str, target: &SqlTarget, tz_hours: i32) -> String {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-02-28T03:00:00Z").unwrap().to_utc();
+        let ctx =
+            Context::new(now).with_tz(chrono::FixedOffset::east_opt(tz_hours * 3600).unwrap());
+        compile_sql(&SegmentDefinition::parse(text).unwrap(), &ctx, target).unwrap()
+    }
+
+    #[test]
+    fn postgres_local_parts_use_the_context_offset() {
+        let sql = compile("registered month = 2", &SqlTarget::postgres(), 9);
+        assert!(
+            sql.contains("(c.registered_at AT TIME ZONE 'UTC') + INTERVAL '32400 seconds'"),
+            "{sql}"
+        );
+        let sql = compile("registered month = 2", &SqlTarget::bigquery(), -7);
+        assert!(sql.contains("AT TIME ZONE '-07:00'"), "{sql}");
+    }
+
+    #[test]
+    fn feb_29_anniversaries_are_added_on_feb_28_of_common_years() {
+        let sql = compile("birthday anniversary today", &SqlTarget::postgres(), 9);
+        assert!(
+            sql.contains(
+                "EXTRACT(MONTH FROM c.birth_date) = 2 AND EXTRACT(DAY FROM c.birth_date) = 29"
+            ),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn string_literals_are_escaped_per_dialect() {
+        let pg =
+            compile(r#"attr rank = "o'neil\\""#, &SqlTarget::postgres().with_schema("s\"x"), 9);
+        assert!(pg.contains(r#"'o''neil\'"#), "{pg}");
+        assert!(pg.contains(r#""s""x".customers"#), "{pg}");
+        let bq = compile(r#"attr rank = "o'neil\\""#, &SqlTarget::bigquery(), 9);
+        assert!(bq.contains(r"'o\'neil\\'"), "{bq}");
+    }
+}

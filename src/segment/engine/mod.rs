@@ -1497,3 +1497,24 @@ fn dense_bytes(
     }
     bufs.iter().map(|b| RoaringBitmap::from_lsb0_bytes(0, b)).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_bitmaps_match_the_predicate_across_thread_splits() {
+        for (n, threads) in [(0u32, 2usize), (7, 1), (100_003, 2), (250_001, 3)] {
+            let pred = |r: usize| r % 7 == 3 || r % 64 == 0;
+            let got = dense(n, threads, pred);
+            let want: RoaringBitmap = (0..n).filter(|&r| pred(r as usize)).collect();
+            assert_eq!(got, want, "n={n} threads={threads}");
+            let ks = dense_k(n, threads, 2, |r, out| {
+                out[0] = pred(r);
+                out[1] = !pred(r);
+            });
+            assert_eq!(ks[0], want);
+            assert_eq!(ks[1].len(), u64::from(n) - want.len());
+        }
+    }
+}
