@@ -193,6 +193,13 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     );
 
+    if std::env::var_os("SEGMENT_BENCH_PROFILE").is_some() {
+        // Only the raw Q3 path, for profilers.
+        for _ in 0..40 {
+            let _ = engine.evaluate_as_of(&q3, now);
+        }
+        return;
+    }
     // Each Q3 leaf alone from the raw columns (wall median, and CPU of both threads).
     for leaf in [
         "line linked",

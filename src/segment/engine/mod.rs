@@ -306,6 +306,12 @@ impl Engine {
             order_of[pos[r as usize] as usize] = u32::try_from(i).unwrap_or(u32::MAX);
             pos[r as usize] += 1;
         }
+        // Within a customer, orders are kept in time order: first and last orders are then the
+        // ends of the customer's range, and windows are binary searches.
+        for r in 0..n {
+            order_of[start[r] as usize..start[r + 1] as usize]
+                .sort_by_key(|&i| o.placed_at[i as usize]);
+        }
         let os = &mut self.orders;
         os.start = start;
         os.ts = order_of.iter().map(|&i| o.placed_at[i as usize]).collect();
@@ -990,9 +996,17 @@ impl Engine {
             {
                 let (cnt, sum) = (&self.agg.count, &self.agg.sum);
                 let (m, op, v) = (*measure, *op, *value);
-                Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
-                    measure_test(i64::from(cnt[r]), i128::from(sum[r]), m, op, v)
-                }))))
+                // One thread: a 1M-row column scan is faster than waking a second one.
+                Some(Lit::Pos(Cow::Owned(match (m, op) {
+                    (Measure::Sum, CmpOp::Ge) => dense(n, 1, |r| sum[r] >= v),
+                    (Measure::Sum, CmpOp::Gt) => dense(n, 1, |r| sum[r] > v),
+                    (Measure::Sum, CmpOp::Lt) => dense(n, 1, |r| sum[r] < v),
+                    (Measure::Sum, CmpOp::Le) => dense(n, 1, |r| sum[r] <= v),
+                    (Measure::Count, CmpOp::Ge) => dense(n, 1, |r| i64::from(cnt[r]) >= v),
+                    _ => dense(n, 1, |r| {
+                        measure_test(i64::from(cnt[r]), i128::from(sum[r]), m, op, v)
+                    }),
+                })))
             }
             Condition::Orders {
                 filter,
@@ -1030,10 +1044,16 @@ impl Engine {
                 if let DateTest::Age { op, value } = test {
                     let (op, v) = (*op, value.as_secs());
                     // No order is stored as i64::MIN / i64::MAX: such rows never match.
-                    Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
-                        let t = col[r];
-                        t != i64::MIN && t != i64::MAX && op.apply(now - t, v)
-                    }))))
+                    // `now - t op v` is `t op' now - v`: one comparison per customer.
+                    let b = now - v;
+                    let ok = |t: i64| t != i64::MIN && t != i64::MAX;
+                    Some(Lit::Pos(Cow::Owned(match op {
+                        CmpOp::Gt => dense(n, 1, |r| ok(col[r]) && col[r] < b),
+                        CmpOp::Ge => dense(n, 1, |r| ok(col[r]) && col[r] <= b),
+                        CmpOp::Lt => dense(n, 1, |r| ok(col[r]) && col[r] > b),
+                        CmpOp::Le => dense(n, 1, |r| ok(col[r]) && col[r] >= b),
+                        _ => dense(n, 1, |r| ok(col[r]) && op.apply(now - col[r], v)),
+                    })))
                 } else {
                     Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
                         let t = col[r];
@@ -1294,32 +1314,61 @@ fn fused_kernel(
     let (start, ts, amount, product, value) =
         (&o.start, &o.ts, &o.amount, &o.item_product, &o.item_value);
     let mut aggs = [(0i64, 0i64, i64::MAX, i64::MIN); 8];
+    // Product groups that only count over all time share one pass over the product column.
+    let count_only: Vec<(usize, u32)> = groups
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| match g.shape {
+            Shape::Product(p)
+                if g.lo == i64::MIN
+                    && g.hi >= max_ts
+                    && !(g.needs.sum || g.needs.first || g.needs.last) =>
+            {
+                Some((i, p))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut counts = [0i64; 8];
     for byte in 0..len {
         let base = (b0 + byte) * 8;
         for r in base..(base + 8).min(n) {
             let (a, b) = (start[r] as usize, start[r + 1] as usize);
-            for (g, agg) in groups.iter().zip(aggs.iter_mut()) {
+            if !count_only.is_empty() {
+                counts = [0; 8];
+                for &x in &product[a..b] {
+                    for (k, &(_, p)) in count_only.iter().enumerate() {
+                        counts[k] += i64::from(x == p);
+                    }
+                }
+                for (k, &(i, _)) in count_only.iter().enumerate() {
+                    aggs[i] = (counts[k], 0, i64::MAX, i64::MIN);
+                }
+            }
+            for (gi, (g, agg)) in groups.iter().zip(aggs.iter_mut()).enumerate() {
+                if count_only.iter().any(|&(i, _)| i == gi) {
+                    continue;
+                }
                 let (lo, hi) = (g.lo, g.hi);
                 let all_in = lo == i64::MIN && hi >= max_ts;
                 *agg = (0, 0, i64::MAX, i64::MIN);
                 match g.shape {
-                    Shape::All if all_in => {
+                    Shape::All => {
+                        // Orders are in time order within a customer (see `load_columns`).
                         let t = &ts[a..b];
-                        // Only the instants some leaf looks at are computed.
-                        *agg = (
-                            i64::try_from(b - a).unwrap_or(i64::MAX),
-                            if g.needs.sum { amount[a..b].iter().sum() } else { 0 },
-                            if g.needs.first {
-                                t.iter().copied().min().unwrap_or(i64::MAX)
-                            } else {
-                                i64::MAX
-                            },
-                            if g.needs.last {
-                                t.iter().copied().max().unwrap_or(i64::MIN)
-                            } else {
-                                i64::MIN
-                            },
-                        );
+                        let (s0, e0) = if all_in {
+                            (0, t.len())
+                        } else {
+                            (t.partition_point(|&x| x < lo), t.partition_point(|&x| x <= hi))
+                        };
+                        if e0 > s0 {
+                            *agg = (
+                                i64::try_from(e0 - s0).unwrap_or(i64::MAX),
+                                if g.needs.sum { amount[a + s0..a + e0].iter().sum() } else { 0 },
+                                t[s0],
+                                t[e0 - 1],
+                            );
+                        }
                     }
                     Shape::Product(p) if !product[a..b].contains(&p) => {}
                     Shape::Product(p)
