@@ -1329,13 +1329,12 @@ fn fused_kernel(
             _ => None,
         })
         .collect();
-    let mut counts = [0i64; 8];
     for byte in 0..len {
         let base = (b0 + byte) * 8;
         for r in base..(base + 8).min(n) {
             let (a, b) = (start[r] as usize, start[r + 1] as usize);
             if !count_only.is_empty() {
-                counts = [0; 8];
+                let mut counts = [0i64; 8];
                 for &x in &product[a..b] {
                     for (k, &(_, p)) in count_only.iter().enumerate() {
                         counts[k] += i64::from(x == p);
@@ -1554,7 +1553,7 @@ mod tests {
     #[test]
     fn dense_bitmaps_match_the_predicate_across_thread_splits() {
         for (n, threads) in [(0u32, 2usize), (7, 1), (100_003, 2), (250_001, 3)] {
-            let pred = |r: usize| r % 7 == 3 || r % 64 == 0;
+            let pred = |r: usize| r % 7 == 3 || r.is_multiple_of(64);
             let got = dense(n, threads, pred);
             let want: RoaringBitmap = (0..n).filter(|&r| pred(r as usize)).collect();
             assert_eq!(got, want, "n={n} threads={threads}");
