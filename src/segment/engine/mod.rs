@@ -21,7 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use roaring::RoaringBitmap;
 
-use self::store::{Aggregates, Customers, Interner, NONE, Orders, RowView, Side, SymFilter};
+use self::store::{
+    Aggregates, Customers, IntCol, Interner, NONE, Orders, RowView, Side, SymFilter,
+};
 use super::ast::{CmpOp, Condition, DateField, DateTest, Measure, SegmentDefinition, Window};
 use super::data::{
     Context, CustomerFacts, LineStatus, MessageEvent, Order, ProductStatus, SavedItem,
@@ -315,13 +317,14 @@ impl Engine {
         let os = &mut self.orders;
         os.start = start;
         os.ts = order_of.iter().map(|&i| o.placed_at[i as usize]).collect();
-        os.amount = order_of.iter().map(|&i| o.amount[i as usize]).collect();
+        let amounts: Vec<i64> = order_of.iter().map(|&i| o.amount[i as usize]).collect();
+        os.amount = IntCol::new(amounts.clone());
         os.kind = vec![0; m];
         os.item_start = (0..=u32::try_from(m).unwrap_or(u32::MAX)).collect();
         os.item_product = order_of.iter().map(|&i| psym[o.product[i as usize] as usize]).collect();
         os.item_sku = vec![NONE; m];
         os.item_category = vec![NONE; m];
-        os.item_value = os.amount.clone();
+        os.item_value = IntCol::new(amounts);
         os.max_ts = os.ts.iter().copied().max().unwrap_or(i64::MIN);
         os.refresh_single();
         for row in 0..self.customers.len() {
@@ -768,31 +771,57 @@ impl Engine {
     }
 
     fn combine(&self, p: &Plan) -> RoaringBitmap {
+        match self.combine_plan(p) {
+            Lit::Pos(b) => b.into_owned(),
+            Lit::Neg(b) => &self.all - b.as_ref(),
+        }
+    }
+
+    /// Combines cached leaf bitmaps without copying leaves or materialising complements:
+    /// `and` starts from its smallest positive child and subtracts negated ones.
+    fn combine_plan(&self, p: &Plan) -> Lit<'_> {
         match p {
-            Plan::Leaf(i) => self.leaves[*i].bits.clone(),
-            Plan::Not(c) => &self.all - &self.combine(c),
-            Plan::And(cs) => {
-                let Some((first, rest)) = cs.split_first() else { return self.all.clone() };
-                let mut acc = self.combine(first);
-                for c in rest {
-                    if let Plan::Leaf(i) = c {
-                        acc &= &self.leaves[*i].bits;
-                    } else {
-                        acc &= self.combine(c);
-                    }
-                }
-                acc
-            }
-            Plan::Or(cs) => {
-                let mut acc = RoaringBitmap::new();
+            Plan::Leaf(i) => Lit::Pos(Cow::Borrowed(&self.leaves[*i].bits)),
+            Plan::Not(c) => match self.combine_plan(c) {
+                Lit::Pos(b) => Lit::Neg(b),
+                Lit::Neg(b) => Lit::Pos(b),
+            },
+            Plan::And(cs) | Plan::Or(cs) => {
+                let (mut pos, mut neg) = (Vec::new(), Vec::new());
                 for c in cs {
-                    if let Plan::Leaf(i) = c {
-                        acc |= &self.leaves[*i].bits;
-                    } else {
-                        acc |= self.combine(c);
+                    match self.combine_plan(c) {
+                        Lit::Pos(b) => pos.push(b),
+                        Lit::Neg(b) => neg.push(b),
                     }
                 }
-                acc
+                if matches!(p, Plan::And(_)) {
+                    pos.sort_by_key(|b| b.len());
+                    let mut acc =
+                        pos.first().map_or_else(|| self.all.clone(), |b| b.as_ref().clone());
+                    for b in pos.iter().skip(1) {
+                        acc &= b.as_ref();
+                    }
+                    for b in &neg {
+                        acc -= b.as_ref();
+                    }
+                    Lit::Pos(Cow::Owned(acc))
+                } else {
+                    // a ∨ ¬b ∨ ¬c = ¬((b ∧ c) − a)
+                    let mut union = RoaringBitmap::new();
+                    for b in &pos {
+                        union |= b.as_ref();
+                    }
+                    if neg.is_empty() {
+                        return Lit::Pos(Cow::Owned(union));
+                    }
+                    neg.sort_by_key(|b| b.len());
+                    let mut inner = neg[0].as_ref().clone();
+                    for b in neg.iter().skip(1) {
+                        inner &= b.as_ref();
+                    }
+                    inner -= &union;
+                    Lit::Neg(Cow::Owned(inner))
+                }
             }
         }
     }
@@ -1236,12 +1265,13 @@ impl Engine {
                 Shape::All if all_in => {
                     let ts = &o.ts[a..b];
                     c = i64::try_from(b - a).unwrap_or(i64::MAX);
-                    sum = o.amount[a..b].iter().sum();
+                    sum = o.amount.sum(a..b);
                     first = ts.iter().copied().min().unwrap_or(i64::MAX);
                     last = ts.iter().copied().max().unwrap_or(i64::MIN);
                 }
                 Shape::All => {
-                    for (&t, &x) in o.ts[a..b].iter().zip(&o.amount[a..b]) {
+                    for (k, &t) in o.ts[a..b].iter().enumerate() {
+                        let x = o.amount.get(a + k);
                         if t >= lo && t <= hi {
                             c += 1;
                             sum += x;
@@ -1257,7 +1287,7 @@ impl Engine {
                             let t = o.ts[a + k];
                             if x == p && t >= lo && t <= hi {
                                 c += 1;
-                                sum += o.item_value[a + k];
+                                sum += o.item_value.get(a + k);
                                 first = first.min(t);
                                 last = last.max(t);
                             }
@@ -1335,9 +1365,25 @@ fn fused_kernel(
             let (a, b) = (start[r] as usize, start[r + 1] as usize);
             if !count_only.is_empty() {
                 let mut counts = [0i64; 8];
-                for &x in &product[a..b] {
-                    for (k, &(_, p)) in count_only.iter().enumerate() {
-                        counts[k] += i64::from(x == p);
+                let ps = &product[a..b];
+                // Fixed-arity loops vectorise; the general one does not.
+                match *count_only.as_slice() {
+                    [(_, p0)] => counts[0] = ps.iter().map(|&x| i64::from(x == p0)).sum(),
+                    [(_, p0), (_, p1)] => {
+                        let (mut c0, mut c1) = (0u32, 0u32);
+                        for &x in ps {
+                            c0 += u32::from(x == p0);
+                            c1 += u32::from(x == p1);
+                        }
+                        counts[0] = i64::from(c0);
+                        counts[1] = i64::from(c1);
+                    }
+                    _ => {
+                        for &x in ps {
+                            for (k, &(_, p)) in count_only.iter().enumerate() {
+                                counts[k] += i64::from(x == p);
+                            }
+                        }
                     }
                 }
                 for (k, &(i, _)) in count_only.iter().enumerate() {
@@ -1363,7 +1409,7 @@ fn fused_kernel(
                         if e0 > s0 {
                             *agg = (
                                 i64::try_from(e0 - s0).unwrap_or(i64::MAX),
-                                if g.needs.sum { amount[a + s0..a + e0].iter().sum() } else { 0 },
+                                if g.needs.sum { amount.sum(a + s0..a + e0) } else { 0 },
                                 t[s0],
                                 t[e0 - 1],
                             );
@@ -1382,7 +1428,7 @@ fn fused_kernel(
                         for i in a..b {
                             let t = ts[i];
                             if t >= lo && t <= hi && want.is_none_or(|p| product[i] == p) {
-                                let v = if want.is_some() { value[i] } else { amount[i] };
+                                let v = if want.is_some() { value.get(i) } else { amount.get(i) };
                                 *agg = (agg.0 + 1, agg.1 + v, agg.2.min(t), agg.3.max(t));
                             }
                         }

@@ -113,20 +113,68 @@ impl SymFilter {
     }
 }
 
+/// An integer column stored as `i32` when every value fits (halving the bytes a scan reads),
+/// `i64` otherwise.
+#[derive(Debug, Clone)]
+pub(crate) enum IntCol {
+    Narrow(Vec<i32>),
+    Wide(Vec<i64>),
+}
+
+impl Default for IntCol {
+    fn default() -> Self {
+        Self::Narrow(Vec::new())
+    }
+}
+
+impl IntCol {
+    pub(crate) fn new(v: Vec<i64>) -> Self {
+        if v.iter().all(|&x| i32::try_from(x).is_ok()) {
+            Self::Narrow(v.into_iter().map(|x| i32::try_from(x).unwrap_or_default()).collect())
+        } else {
+            Self::Wide(v)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> i64 {
+        match self {
+            Self::Narrow(v) => i64::from(v[i]),
+            Self::Wide(v) => v[i],
+        }
+    }
+
+    /// Sum of a range.
+    #[inline]
+    pub(crate) fn sum(&self, r: std::ops::Range<usize>) -> i64 {
+        match self {
+            Self::Narrow(v) => v[r].iter().map(|&x| i64::from(x)).sum(),
+            Self::Wide(v) => v[r].iter().sum(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Narrow(v) => v.capacity() * 4,
+            Self::Wide(v) => v.capacity() * 8,
+        }
+    }
+}
+
 /// Orders clustered by customer.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Orders {
     /// Per customer, its first order (length = customers + 1).
     pub(crate) start: Vec<u32>,
     pub(crate) ts: Vec<i64>,
-    pub(crate) amount: Vec<i64>,
+    pub(crate) amount: IntCol,
     pub(crate) kind: Vec<u8>,
     /// Per order, its first item (length = orders + 1).
     pub(crate) item_start: Vec<u32>,
     pub(crate) item_product: Vec<u32>,
     pub(crate) item_sku: Vec<u32>,
     pub(crate) item_category: Vec<u32>,
-    pub(crate) item_value: Vec<i64>,
+    pub(crate) item_value: IntCol,
     /// Orders appended since the base was built.
     pub(crate) delta: HashMap<u32, Vec<DeltaOrder>>,
     /// Customers whose base orders were replaced (their base rows are ignored).
@@ -176,14 +224,14 @@ impl Orders {
                 continue;
             }
             if !filter.has_items {
-                f(self.ts[o], self.amount[o]);
+                f(self.ts[o], self.amount.get(o));
                 continue;
             }
             let (mut hit, mut total) = (false, 0i64);
             for i in self.item_start[o] as usize..self.item_start[o + 1] as usize {
                 if filter.item(self.item_product[i], self.item_sku[i], self.item_category[i]) {
                     hit = true;
-                    total = total.saturating_add(self.item_value[i]);
+                    total = total.saturating_add(self.item_value.get(i));
                 }
             }
             if hit {
@@ -251,13 +299,13 @@ impl Orders {
     pub(crate) fn bytes(&self) -> usize {
         self.start.capacity() * 4
             + self.ts.capacity() * 8
-            + self.amount.capacity() * 8
+            + self.amount.bytes()
             + self.kind.capacity()
             + self.item_start.capacity() * 4
             + self.item_product.capacity() * 4
             + self.item_sku.capacity() * 4
             + self.item_category.capacity() * 4
-            + self.item_value.capacity() * 8
+            + self.item_value.bytes()
             + self.delta.values().map(|v| 64 + v.len() * 64).sum::<usize>()
             + self.dead.serialized_size()
     }
