@@ -246,7 +246,7 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
 
 /// Parses a DSL text into a condition (not yet validated).
 pub(crate) fn parse(src: &str) -> Result<Condition, ParseError> {
-    let mut p = Parser { toks: lex(src)?, pos: 0 };
+    let mut p = Parser { toks: lex(src)?, pos: 0, depth: 0 };
     let c = p.or()?;
     p.expect_eof()?;
     Ok(c)
@@ -255,7 +255,12 @@ pub(crate) fn parse(src: &str) -> Result<Condition, ParseError> {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    /// Current nesting, bounded so hostile input cannot overflow the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses, `not`, groups and expressions the parser accepts.
+const MAX_NESTING: usize = 200;
 
 const LEAF_KEYWORDS: &str = "a condition (attr, line, registered, birthday, linked_at, first_order, last_order, date_attr, orders, bought, never, subscription, cart, favourites, saved, messages, segment, list, bucket, calc, all, any, not, `(`)";
 
@@ -343,7 +348,22 @@ impl Parser {
         Ok(if items.len() == 1 { items.remove(0) } else { Condition::And { children: items } })
     }
 
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return self.fail(format!("at most {MAX_NESTING} levels of nesting"));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Condition, ParseError> {
+        self.enter()?;
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Result<Condition, ParseError> {
         if self.eat_kw("not") {
             return Ok(Condition::Not { child: Box::new(self.unary()?) });
         }
@@ -888,6 +908,13 @@ impl Parser {
     }
 
     fn factor(&mut self) -> Result<Expr, ParseError> {
+        self.enter()?;
+        let r = self.factor_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn factor_inner(&mut self) -> Result<Expr, ParseError> {
         match self.peek().clone() {
             Tok::Int(_) | Tok::Minus => Ok(Expr::Number { value: self.int()? }),
             Tok::LParen => {
@@ -923,6 +950,19 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_nesting_is_an_error_not_a_stack_overflow() {
+        let deep = format!("{}line linked{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.expected.contains("levels of nesting"), "{e}");
+        let nots = format!("{}line linked", "not ".repeat(100_000));
+        assert!(parse(&nots).is_err());
+        let calc = format!("calc {}1{} > 0", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&calc).is_err());
+        let fine = format!("{}line linked{}", "(".repeat(50), ")".repeat(50));
+        assert!(parse(&fine).is_ok());
+    }
 
     #[test]
     fn errors_point_at_line_and_column() {
