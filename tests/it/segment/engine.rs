@@ -189,3 +189,161 @@ fn segment_engine_time_wheel_moves_dormant_customers() {
     assert_eq!(e.count("dormant").unwrap(), 0);
     let _ = Condition::And { children: vec![] };
 }
+
+/// Bulk-loaded columns take the fused scan path; it agrees with the reference too.
+mod columns {
+    use chrono::{NaiveDate, TimeDelta};
+    use enishi::CustomerId;
+    use enishi::segment::{
+        CmpOp, Condition, Context, CustomerColumns, CustomerFacts, DateField, DateTest, Engine,
+        LineItem, Measure, Order, OrderColumns, OrderFilter, OrderKind, SegmentDefinition, Span,
+        Window, matches,
+    };
+    use proptest::prelude::*;
+
+    use super::super::arb;
+
+    fn orders() -> impl Strategy<Value = Vec<(usize, i64, i64, usize)>> {
+        proptest::collection::vec((0usize..20, -400i64..30, 300i64..20_000, 0usize..5), 0..80)
+            .prop_map(|v| {
+                // Whole days before `now` (and a few after) so boundaries are hit.
+                v.into_iter()
+                    .map(|(c, d, a, p)| (c, d * 86_400 + (c as i64 % 3 - 1), a, p))
+                    .collect()
+            })
+    }
+
+    /// Order leaves the fused scan handles: no filter or one product, all time or rolling.
+    fn fused_leaf() -> impl Strategy<Value = Condition> {
+        let filter = prop_oneof![
+            Just(OrderFilter::default()),
+            proptest::sample::select(arb::PRODUCTS.to_vec())
+                .prop_map(|p| OrderFilter { products: vec![p.to_string()], ..Default::default() }),
+        ];
+        let window = prop_oneof![
+            Just(Window::AllTime),
+            (1i64..40).prop_map(|d| Window::Last { span: Span::days(d).unwrap() })
+        ];
+        let op = proptest::sample::select(CmpOp::ALL.to_vec());
+        prop_oneof![
+            (
+                filter.clone(),
+                window,
+                prop_oneof![Just(Measure::Count), Just(Measure::Sum), Just(Measure::Avg)],
+                op.clone(),
+                prop_oneof![0i64..3, 0i64..30_000]
+            )
+                .prop_map(|(filter, window, measure, op, value)| Condition::Orders {
+                    filter,
+                    window,
+                    measure,
+                    op,
+                    value
+                }),
+            (filter, any::<bool>(), op, 0i64..60).prop_map(|(filter, last, op, d)| {
+                Condition::Date {
+                    field: if last {
+                        DateField::LastOrder { filter }
+                    } else {
+                        DateField::FirstOrder { filter }
+                    },
+                    test: if d % 2 == 0 {
+                        DateTest::Age { op, value: Span::days(d / 2).unwrap() }
+                    } else {
+                        DateTest::DaysAgo { op, days: (d / 2) as i32 }
+                    },
+                }
+            }),
+        ]
+    }
+
+    /// Q3's shape: two product counts side by side (they share one pass over the products).
+    fn product_pair() -> impl Strategy<Value = Condition> {
+        let count = |p: &str, op: CmpOp, value: i64| Condition::Orders {
+            filter: OrderFilter { products: vec![p.to_string()], ..Default::default() },
+            window: Window::AllTime,
+            measure: Measure::Count,
+            op,
+            value,
+        };
+        let prod = proptest::sample::select(arb::PRODUCTS.to_vec());
+        let op = proptest::sample::select(CmpOp::ALL.to_vec());
+        (prod.clone(), prod, op.clone(), op, 0i64..3, 0i64..3).prop_map(
+            move |(a, b, o1, o2, v1, v2)| Condition::And {
+                children: vec![count(a, o1, v1), count(b, o2, v2)],
+            },
+        )
+    }
+
+    fn fused_condition() -> impl Strategy<Value = Condition> {
+        fused_leaf().prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 1..4)
+                    .prop_map(|children| Condition::And { children }),
+                proptest::collection::vec(inner.clone(), 1..4)
+                    .prop_map(|children| Condition::Or { children }),
+                inner.prop_map(|c| Condition::Not { child: Box::new(c) }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn segment_engine_columns_agree_with_reference(
+            linked in proptest::collection::vec(any::<bool>(), 20),
+            months in proptest::collection::vec(1u32..=12, 20),
+            rows in orders(),
+            c in prop_oneof![arb::condition(false), fused_condition(), fused_condition(), product_pair()],
+            past in 0i64..100 * 86_400,
+        ) {
+            let def = SegmentDefinition::new(c).unwrap();
+            let now = arb::now();
+            let mut cols = CustomerColumns::default();
+            let mut facts = Vec::new();
+            for i in 0..20 {
+                let id = CustomerId::new(format!("c{i}")).unwrap();
+                cols.ids.push(id.clone());
+                cols.line_linked.push(linked[i]);
+                let birth = NaiveDate::from_ymd_opt(1990, months[i], 1);
+                cols.birth_date.push(birth);
+                let mut f = CustomerFacts::new(id);
+                f.line.linked = linked[i];
+                f.birth_date = birth;
+                facts.push(f);
+            }
+            let mut oc = OrderColumns { product_names: arb::PRODUCTS.iter().map(|p| p.to_string()).collect(), ..Default::default() };
+            for (k, &(c, off, amount, p)) in rows.iter().enumerate() {
+                oc.customer.push(c as u32);
+                oc.placed_at.push(now.timestamp() + off);
+                oc.amount.push(amount);
+                oc.product.push(p as u32);
+                facts[c].orders.push(Order {
+                    id: format!("o{k}"),
+                    placed_at: now + TimeDelta::seconds(off),
+                    amount,
+                    kind: OrderKind::OneOff,
+                    items: vec![LineItem { product: arb::PRODUCTS[p].into(), sku: None, category: None, quantity: 1, unit_price: amount }],
+                });
+            }
+            let ctx = arb::context(&[], &facts, None);
+            let mut e = Engine::new(Context::new(now));
+            e.set_list("vip", facts.iter().step_by(3).map(|c| c.id.clone()));
+            e.load_columns(cols, oc).unwrap();
+            for t in [now, now - TimeDelta::seconds(past)] {
+                let got = e.evaluate_as_of(&def, t).unwrap();
+                let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx.at(t)).unwrap()).collect();
+                let have: Vec<bool> = facts.iter().map(|f| got.contains(e.row_of(&f.id).unwrap())).collect();
+                prop_assert_eq!(have, want, "raw at {}", t);
+            }
+            e.register("s", def.clone()).unwrap();
+            let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx).unwrap()).collect();
+            let state = e.evaluate_from_state("s").unwrap();
+            let have: Vec<bool> = facts.iter().map(|f| state.contains(e.row_of(&f.id).unwrap())).collect();
+            prop_assert_eq!(have, want.clone(), "state");
+            let cached: Vec<bool> = facts.iter().map(|f| e.members("s").unwrap().contains(e.row_of(&f.id).unwrap())).collect();
+            prop_assert_eq!(cached, want, "cached");
+        }
+    }
+}
