@@ -911,20 +911,153 @@ impl Engine {
         let s = self.registered(name)?;
         let mut leaf_ids = Vec::new();
         collect_leaves(&s.plan, &mut leaf_ids);
-        let lits: Vec<Lit<'_>> = s
+        let leaves: Vec<StateLeaf<'_>> = s
             .root
             .leaves()
             .into_iter()
             .zip(leaf_ids)
-            .map(|(c, id)| {
-                self.state_kernel(c).unwrap_or(Lit::Pos(Cow::Borrowed(&self.leaves[id].bits)))
+            .map(|(c, id)| match self.state_pred(c) {
+                Some(p) => StateLeaf::Pred(p),
+                None => StateLeaf::Lit(
+                    self.state_kernel(c).unwrap_or(Lit::Pos(Cow::Borrowed(&self.leaves[id].bits))),
+                ),
             })
             .collect();
         let mut next = 0;
-        Ok(match self.combine_lits(&s.root, &lits, &mut next) {
+        Ok(match self.combine_state(&s.root, &leaves, &mut next) {
             Lit::Pos(b) => b.into_owned(),
             Lit::Neg(b) => &self.all - b.as_ref(),
         })
+    }
+
+    /// Like [`Engine::combine_lits`], but column predicates under an `and` only test the
+    /// customers its bitmap children leave (candidate-driven), instead of scanning every row.
+    fn combine_state<'b>(
+        &self,
+        c: &Condition,
+        leaves: &'b [StateLeaf<'_>],
+        next: &mut usize,
+    ) -> Lit<'b> {
+        let n = self.customers.len();
+        let take = |next: &mut usize| {
+            let l = &leaves[*next];
+            *next += 1;
+            l
+        };
+        match c {
+            Condition::And { children } => {
+                let (mut pos, mut neg, mut preds) = (Vec::new(), Vec::new(), Vec::new());
+                for ch in children {
+                    if ch.is_leaf() {
+                        match take(next) {
+                            StateLeaf::Pred(p) => preds.push(p),
+                            StateLeaf::Lit(Lit::Pos(b)) => pos.push(Cow::Borrowed(b.as_ref())),
+                            StateLeaf::Lit(Lit::Neg(b)) => neg.push(Cow::Borrowed(b.as_ref())),
+                        }
+                    } else {
+                        match self.combine_state(ch, leaves, next) {
+                            Lit::Pos(b) => pos.push(b),
+                            Lit::Neg(b) => neg.push(b),
+                        }
+                    }
+                }
+                pos.sort_by_key(|b| b.len());
+                let mut acc = match (pos.first(), preds.first()) {
+                    (Some(b), _) => b.as_ref().clone(),
+                    (None, Some(p)) => dense(n, 1, |r| p(r)),
+                    (None, None) => self.all.clone(),
+                };
+                for b in pos.iter().skip(1) {
+                    acc &= b.as_ref();
+                }
+                for b in &neg {
+                    acc -= b.as_ref();
+                }
+                if !preds.is_empty() {
+                    acc = RoaringBitmap::from_sorted_iter(
+                        acc.iter().filter(|&r| preds.iter().all(|p| p(r as usize))),
+                    )
+                    .unwrap_or_default();
+                }
+                Lit::Pos(Cow::Owned(acc))
+            }
+            Condition::Or { .. } | Condition::Not { .. } => {
+                // Materialise this subtree's leaves as bitmaps and reuse the general combiner.
+                let start = *next;
+                let count = c.leaves().len();
+                *next += count;
+                let lits: Vec<Lit<'b>> = leaves[start..start + count]
+                    .iter()
+                    .map(|l| match l {
+                        StateLeaf::Pred(p) => Lit::Pos(Cow::Owned(dense(n, 1, |r| p(r)))),
+                        StateLeaf::Lit(Lit::Pos(b)) => Lit::Pos(Cow::Borrowed(b.as_ref())),
+                        StateLeaf::Lit(Lit::Neg(b)) => Lit::Neg(Cow::Borrowed(b.as_ref())),
+                    })
+                    .collect();
+                let mut k = 0;
+                match self.combine_lits(c, &lits, &mut k) {
+                    Lit::Pos(b) => Lit::Pos(Cow::Owned(b.into_owned())),
+                    Lit::Neg(b) => Lit::Neg(Cow::Owned(b.into_owned())),
+                }
+            }
+            _ => match take(next) {
+                StateLeaf::Pred(p) => Lit::Pos(Cow::Owned(dense(n, 1, |r| p(r)))),
+                StateLeaf::Lit(Lit::Pos(b)) => Lit::Pos(Cow::Borrowed(b.as_ref())),
+                StateLeaf::Lit(Lit::Neg(b)) => Lit::Neg(Cow::Borrowed(b.as_ref())),
+            },
+        }
+    }
+
+    /// A per-customer predicate over maintained aggregate columns, for order leaves that
+    /// have one (all-time unfiltered counts and sums; first / last order tests).
+    fn state_pred<'a>(
+        &'a self,
+        c: &'a Condition,
+    ) -> Option<Box<dyn Fn(usize) -> bool + Sync + 'a>> {
+        let now = self.now;
+        let tz = self.tz;
+        match c {
+            Condition::Orders { filter, window: Window::AllTime, measure, op, value }
+                if filter.is_empty() =>
+            {
+                let (cnt, sum) = (&self.agg.count, &self.agg.sum);
+                let (m, op, v) = (*measure, *op, *value);
+                Some(match (m, op) {
+                    (Measure::Sum, CmpOp::Ge) => Box::new(move |r| sum[r] >= v),
+                    (Measure::Sum, CmpOp::Gt) => Box::new(move |r| sum[r] > v),
+                    (Measure::Count, CmpOp::Ge) => Box::new(move |r| i64::from(cnt[r]) >= v),
+                    _ => Box::new(move |r| {
+                        measure_test(i64::from(cnt[r]), i128::from(sum[r]), m, op, v)
+                    }),
+                })
+            }
+            Condition::Date {
+                field: DateField::LastOrder { filter } | DateField::FirstOrder { filter },
+                test,
+            } if filter.is_empty() => {
+                let col = if matches!(c, Condition::Date { field: DateField::LastOrder { .. }, .. })
+                {
+                    &self.agg.last
+                } else {
+                    &self.agg.first
+                };
+                // No order is stored as i64::MIN / i64::MAX: such rows never match.
+                let ok = |t: i64| t != i64::MIN && t != i64::MAX;
+                Some(match test {
+                    // `now - t op v` is `t op' now - v`: one comparison per customer.
+                    DateTest::Age { op: CmpOp::Gt, value } => {
+                        let b = now - value.as_secs();
+                        Box::new(move |r| ok(col[r]) && col[r] < b)
+                    }
+                    DateTest::Age { op: CmpOp::Ge, value } => {
+                        let b = now - value.as_secs();
+                        Box::new(move |r| ok(col[r]) && col[r] <= b)
+                    }
+                    t => Box::new(move |r| ok(col[r]) && date_test(Some(col[r]), t, now, tz).0),
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Combines leaf literals (in depth-first order) without materialising complements:
@@ -1017,26 +1150,7 @@ impl Engine {
 
     /// A leaf's bitmap computed from maintained aggregates, if it has such a kernel.
     fn state_kernel(&self, c: &Condition) -> Option<Lit<'_>> {
-        let n = self.customers.len();
-        let now = self.now;
         match c {
-            Condition::Orders { filter, window: Window::AllTime, measure, op, value }
-                if filter.is_empty() =>
-            {
-                let (cnt, sum) = (&self.agg.count, &self.agg.sum);
-                let (m, op, v) = (*measure, *op, *value);
-                // One thread: a 1M-row column scan is faster than waking a second one.
-                Some(Lit::Pos(Cow::Owned(match (m, op) {
-                    (Measure::Sum, CmpOp::Ge) => dense(n, 1, |r| sum[r] >= v),
-                    (Measure::Sum, CmpOp::Gt) => dense(n, 1, |r| sum[r] > v),
-                    (Measure::Sum, CmpOp::Lt) => dense(n, 1, |r| sum[r] < v),
-                    (Measure::Sum, CmpOp::Le) => dense(n, 1, |r| sum[r] <= v),
-                    (Measure::Count, CmpOp::Ge) => dense(n, 1, |r| i64::from(cnt[r]) >= v),
-                    _ => dense(n, 1, |r| {
-                        measure_test(i64::from(cnt[r]), i128::from(sum[r]), m, op, v)
-                    }),
-                })))
-            }
             Condition::Orders {
                 filter,
                 window: Window::AllTime,
@@ -1058,37 +1172,6 @@ impl Engine {
                     }
                 }
                 Some(if any { Lit::Pos(Cow::Owned(u)) } else { Lit::Neg(Cow::Owned(u)) })
-            }
-            Condition::Date {
-                field: DateField::LastOrder { filter } | DateField::FirstOrder { filter },
-                test,
-            } if filter.is_empty() => {
-                let col = if matches!(c, Condition::Date { field: DateField::LastOrder { .. }, .. })
-                {
-                    &self.agg.last
-                } else {
-                    &self.agg.first
-                };
-                let tz = self.tz;
-                if let DateTest::Age { op, value } = test {
-                    let (op, v) = (*op, value.as_secs());
-                    // No order is stored as i64::MIN / i64::MAX: such rows never match.
-                    // `now - t op v` is `t op' now - v`: one comparison per customer.
-                    let b = now - v;
-                    let ok = |t: i64| t != i64::MIN && t != i64::MAX;
-                    Some(Lit::Pos(Cow::Owned(match op {
-                        CmpOp::Gt => dense(n, 1, |r| ok(col[r]) && col[r] < b),
-                        CmpOp::Ge => dense(n, 1, |r| ok(col[r]) && col[r] <= b),
-                        CmpOp::Lt => dense(n, 1, |r| ok(col[r]) && col[r] > b),
-                        CmpOp::Le => dense(n, 1, |r| ok(col[r]) && col[r] >= b),
-                        _ => dense(n, 1, |r| ok(col[r]) && op.apply(now - col[r], v)),
-                    })))
-                } else {
-                    Some(Lit::Pos(Cow::Owned(dense(n, self.threads, |r| {
-                        let t = col[r];
-                        t != i64::MIN && t != i64::MAX && date_test(Some(t), test, now, tz).0
-                    }))))
-                }
             }
             _ => None,
         }
@@ -1451,6 +1534,12 @@ fn fused_kernel(
             }
         }
     }
+}
+
+/// A leaf in the state path: a bitmap, or a per-customer test over maintained columns.
+enum StateLeaf<'a> {
+    Lit(Lit<'a>),
+    Pred(Box<dyn Fn(usize) -> bool + Sync + 'a>),
 }
 
 /// A leaf's customers, or their complement (kept implicit until needed).
