@@ -964,7 +964,7 @@ impl Engine {
                 pos.sort_by_key(|b| b.len());
                 let mut acc = match (pos.first(), preds.first()) {
                     (Some(b), _) => b.as_ref().clone(),
-                    (None, Some(p)) => dense(n, 1, |r| p(r)),
+                    (None, Some(p)) => dense(n, 1, p),
                     (None, None) => self.all.clone(),
                 };
                 for b in pos.iter().skip(1) {
@@ -989,7 +989,7 @@ impl Engine {
                 let lits: Vec<Lit<'b>> = leaves[start..start + count]
                     .iter()
                     .map(|l| match l {
-                        StateLeaf::Pred(p) => Lit::Pos(Cow::Owned(dense(n, 1, |r| p(r)))),
+                        StateLeaf::Pred(p) => Lit::Pos(Cow::Owned(dense(n, 1, p))),
                         StateLeaf::Lit(Lit::Pos(b)) => Lit::Pos(Cow::Borrowed(b.as_ref())),
                         StateLeaf::Lit(Lit::Neg(b)) => Lit::Neg(Cow::Borrowed(b.as_ref())),
                     })
@@ -1001,7 +1001,7 @@ impl Engine {
                 }
             }
             _ => match take(next) {
-                StateLeaf::Pred(p) => Lit::Pos(Cow::Owned(dense(n, 1, |r| p(r)))),
+                StateLeaf::Pred(p) => Lit::Pos(Cow::Owned(dense(n, 1, p))),
                 StateLeaf::Lit(Lit::Pos(b)) => Lit::Pos(Cow::Borrowed(b.as_ref())),
                 StateLeaf::Lit(Lit::Neg(b)) => Lit::Neg(Cow::Borrowed(b.as_ref())),
             },
