@@ -1,1 +1,62 @@
 //! The segment engine: a pure query engine over customer data (no I/O, no tokio, no reqwest).
+//!
+//! A segment is one [`SegmentDefinition`]: a tree of `and` / `or` / `not` over typed leaf
+//! conditions (attributes, LINE state, dates and birthdays, orders with line-item filters,
+//! subscriptions, carts and favourites, message engagement, other segments, uploaded lists,
+//! random buckets and integer arithmetic). It has two surfaces that print and parse each other:
+//! strict versioned JSON (serde) and a readable text DSL.
+//!
+//! ```
+//! use enishi::segment::SegmentDefinition;
+//!
+//! let q3 = SegmentDefinition::parse(
+//!     "line linked and birthday month = 6 and orders sum >= 50000
+//!      and last_order age > 30d and bought {product = \"1\"} and never bought {product = \"2\"}",
+//! )?;
+//! let json = q3.to_json();
+//! assert_eq!(SegmentDefinition::from_json(&json)?, q3);
+//! assert_eq!(SegmentDefinition::parse(&q3.to_string())?, q3);
+//! # Ok::<(), enishi::segment::SegmentError>(())
+//! ```
+//!
+//! Evaluators, all pure and all agreeing on the same semantics:
+//!
+//! - [`evaluate`] / [`matches()`] / [`next_change`]: the reference evaluator over one customer's
+//!   [`CustomerFacts`], with an [`Explain`] tree;
+//! - [`Engine`]: columnar per-customer state with maintained aggregates and cached Roaring
+//!   bitmaps per leaf, updated incrementally (counts, funnels, overlaps, entered/left, as-of);
+//! - [`compile_sql`]: the same definition as PostgreSQL or BigQuery SQL over a documented
+//!   table layout.
+//!
+//! Semantics (time zone, `now`, windows, boundaries, missing values, leap days) are written
+//! down in `docs/segments.md`; `now` and the time zone are always explicit inputs (default
+//! Asia/Tokyo, a fixed +09:00 offset: Japan has no daylight saving time).
+
+mod ast;
+mod data;
+mod dsl;
+mod engine;
+mod error;
+mod eval;
+mod print;
+mod sql;
+mod time;
+
+pub use ast::{
+    AttrTest, BUCKETS, CmpOp, Condition, CountTest, DateField, DateTest, Expr, FORMAT_VERSION,
+    ItemChangeKind, ItemSource, LineState, Measure, MessageKind, OrderFilter, OrderKind,
+    SegmentDefinition, SubscriptionState, Value, Window,
+};
+pub use data::{
+    AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
+    ProductStatus, SavedItem, Subscription,
+};
+pub use engine::{Changes, CustomerColumns, Engine, Funnel, OrderColumns, Overlap};
+pub use error::{ParseError, SegmentError};
+pub use eval::{
+    Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, bucket, evaluate, matches,
+    next_change,
+};
+pub use roaring::RoaringBitmap;
+pub use sql::{Dialect, SqlTarget, compile_sql};
+pub use time::{Span, tokyo};

@@ -1,1 +1,7 @@
-//! Tests: segment.
+//! Tests: segment (language, semantics, engine, SQL).
+
+mod arb;
+mod engine;
+mod lang;
+mod semantics;
+mod sql;

@@ -1,0 +1,254 @@
+//! Evaluate a segment written in the DSL over a snapshot and print the count, sample customer
+//! IDs, the per-leaf funnel and, on request, why one customer is (not) in it.
+//!
+//! ```text
+//! cargo run --example segment -- SEGMENT.seg SNAPSHOT.json [--explain ID] [--now RFC3339] [--sample N]
+//! cargo run --release --example segment -- SEGMENT.seg --csv DIR [--explain ID] [--now RFC3339]
+//! ```
+//!
+//! `SNAPSHOT.json` is `{"now": "...", "customers": [CustomerFacts...], "products": {id:
+//! ProductStatus}, "lists": {name: [customer ids]}, "segments": {name: "DSL text"}}` (every key
+//! but `customers` optional). `--csv DIR` reads `customers.csv` and `orders.csv` as written by
+//! `segment_bench --export DIR`.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use enishi::CustomerId;
+use enishi::segment::{
+    Context, CustomerColumns, CustomerFacts, Engine, LineItem, Order, OrderColumns, OrderKind,
+    ProductStatus, SegmentDefinition, evaluate,
+};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Snapshot {
+    #[serde(default)]
+    now: Option<DateTime<Utc>>,
+    customers: Vec<CustomerFacts>,
+    #[serde(default)]
+    products: HashMap<String, ProductStatus>,
+    #[serde(default)]
+    lists: HashMap<String, Vec<CustomerId>>,
+    #[serde(default)]
+    segments: HashMap<String, String>,
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: segment SEGMENT.seg (SNAPSHOT.json | --csv DIR) [--explain ID] [--now RFC3339] [--sample N]"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e == "usage" => usage(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag =
+        |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let positional: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .map(|(_, a)| a)
+        .collect();
+    let seg_file = positional.first().ok_or("usage")?;
+    let text = std::fs::read_to_string(seg_file).map_err(|e| format!("{seg_file}: {e}"))?;
+    let def = SegmentDefinition::parse(&text).map_err(|e| format!("{seg_file}: {e}"))?;
+    let sample: usize = flag("--sample").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let now_flag = flag("--now")
+        .map(|s| {
+            DateTime::parse_from_rfc3339(&s).map(|d| d.to_utc()).map_err(|e| format!("--now: {e}"))
+        })
+        .transpose()?;
+
+    let (engine, ctx, facts) = if let Some(dir) = flag("--csv") {
+        let now = now_flag.unwrap_or_else(Utc::now);
+        let (engine, facts) = load_csv(&dir, now, flag("--explain").as_deref())?;
+        (engine, Context::new(now), facts)
+    } else {
+        let path = positional.get(1).ok_or("usage")?;
+        let raw = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let snap: Snapshot = serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?;
+        let now = now_flag.or(snap.now).unwrap_or_else(Utc::now);
+        let mut ctx = Context::new(now);
+        let mut engine = Engine::new(Context::new(now));
+        for (p, s) in snap.products {
+            ctx.set_product(p.clone(), s);
+            engine.set_product(p, s);
+        }
+        for (name, ids) in snap.lists {
+            ctx.set_list(name.clone(), ids.clone());
+            engine.set_list(name, ids);
+        }
+        for c in &snap.customers {
+            engine.upsert_customer(c.clone());
+        }
+        // Named segments may refer to each other: register until no progress is made.
+        let mut pending: Vec<(String, SegmentDefinition)> = snap
+            .segments
+            .into_iter()
+            .map(|(n, t)| {
+                SegmentDefinition::parse(&t)
+                    .map(|d| (n.clone(), d))
+                    .map_err(|e| format!("segment {n}: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut rest = Vec::new();
+            for (n, d) in pending {
+                if ctx.define_segment(n.clone(), d.clone()).is_ok() {
+                    engine.register(n, d).map_err(|e| e.to_string())?;
+                } else {
+                    rest.push((n, d));
+                }
+            }
+            if rest.len() == before {
+                return Err(format!(
+                    "segments {:?} refer to unknown segments or to each other",
+                    rest.iter().map(|r| &r.0).collect::<Vec<_>>()
+                ));
+            }
+            pending = rest;
+        }
+        (engine, ctx, snap.customers)
+    };
+
+    let mut engine = engine;
+    engine.register("__cli", def.clone()).map_err(|e| e.to_string())?;
+    println!("now:     {}", engine.now().to_rfc3339());
+    println!("segment: {def}");
+    println!("count:   {} of {}", engine.count("__cli").map_err(|e| e.to_string())?, engine.len());
+    let members = engine.members("__cli").map_err(|e| e.to_string())?;
+    let ids: Vec<String> = members
+        .iter()
+        .take(sample)
+        .filter_map(|r| engine.customer_id(r).map(ToString::to_string))
+        .collect();
+    println!("sample:  {}", ids.join(", "));
+    let funnel = engine.funnel("__cli").map_err(|e| e.to_string())?;
+    println!("funnel:");
+    for (leaf, n) in &funnel.leaves {
+        println!("  {n:>10}  {leaf}");
+    }
+    if !funnel.steps.is_empty() {
+        println!("steps (and):");
+        for (leaf, n) in &funnel.steps {
+            println!("  {n:>10}  after {leaf}");
+        }
+    }
+    if let Some(id) = flag("--explain") {
+        let c = facts
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .ok_or(format!("--explain: no customer {id:?}"))?;
+        let e = evaluate(&def, c, &ctx).map_err(|e| e.to_string())?;
+        println!("explain {id}: {}", if e.result { "IN" } else { "OUT" });
+        print!("{}", e.explain);
+        let next = engine.next_change("__cli", &c.id).map_err(|e| e.to_string())?;
+        println!("next change: {next:?}");
+    }
+    Ok(())
+}
+
+/// Loads the bench's CSV export; returns the engine and the facts of the explained customer.
+fn load_csv(
+    dir: &str,
+    now: DateTime<Utc>,
+    explain: Option<&str>,
+) -> Result<(Engine, Vec<CustomerFacts>), String> {
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{dir}/{name}")).map_err(|e| format!("{dir}/{name}: {e}"))
+    };
+    let mut cols = CustomerColumns::default();
+    let mut facts = Vec::new();
+    let mut rows: HashMap<String, u32> = HashMap::new();
+    for (i, line) in read("customers.csv")?.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = || {
+            format!(
+                "customers.csv line {}: expected customer_id,birth_month,line_linked,sub_active",
+                i + 1
+            )
+        };
+        if f.len() != 4 {
+            return Err(bad());
+        }
+        let id = CustomerId::new(f[0]).map_err(|e| e.to_string())?;
+        let month: u32 = f[1].parse().map_err(|_| bad())?;
+        let birth = NaiveDate::from_ymd_opt(1990, month, 1);
+        rows.insert(f[0].to_owned(), u32::try_from(cols.ids.len()).map_err(|_| bad())?);
+        cols.ids.push(id.clone());
+        cols.line_linked.push(f[2] == "1");
+        cols.birth_date.push(birth);
+        if explain == Some(f[0]) {
+            let mut c = CustomerFacts::new(id);
+            c.line.linked = f[2] == "1";
+            c.birth_date = birth;
+            facts.push(c);
+        }
+    }
+    let mut orders = OrderColumns::default();
+    let mut products: HashMap<String, u32> = HashMap::new();
+    for (i, line) in read("orders.csv")?.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let bad = || {
+            format!(
+                "orders.csv line {}: expected order_id,customer_id,ordered_at,amount,product_id",
+                i + 1
+            )
+        };
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        let row = *rows
+            .get(f[1])
+            .ok_or_else(|| format!("orders.csv line {}: unknown customer {}", i + 1, f[1]))?;
+        let at: i64 = f[2].parse().map_err(|_| bad())?;
+        let amount: i64 = f[3].parse().map_err(|_| bad())?;
+        let next = u32::try_from(products.len()).map_err(|_| bad())?;
+        let p = *products.entry(f[4].to_owned()).or_insert(next);
+        orders.customer.push(row);
+        orders.placed_at.push(at);
+        orders.amount.push(amount);
+        orders.product.push(p);
+        if let Some(c) = facts.first_mut()
+            && c.id.as_str() == f[1]
+        {
+            c.orders.push(Order {
+                id: f[0].to_owned(),
+                placed_at: DateTime::from_timestamp(at, 0).ok_or_else(bad)?,
+                amount,
+                kind: OrderKind::OneOff,
+                items: vec![LineItem {
+                    product: f[4].to_owned(),
+                    sku: None,
+                    category: None,
+                    quantity: 1,
+                    unit_price: amount,
+                }],
+            });
+        }
+    }
+    let mut names = vec![String::new(); products.len()];
+    for (name, i) in products {
+        names[i as usize] = name;
+    }
+    orders.product_names = names;
+    let mut engine = Engine::new(Context::new(now));
+    engine.load_columns(cols, orders).map_err(|e| e.to_string())?;
+    Ok((engine, facts))
+}

@@ -1,0 +1,336 @@
+//! Printing conditions as DSL text. `parse(print(c)) == c` for every valid condition.
+
+use std::fmt::{self, Display, Formatter, Write as _};
+
+use chrono::{DateTime, Utc};
+
+use super::ast::{
+    AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource, LineState,
+    Measure, MessageKind, OrderFilter, OrderKind, SubscriptionState, Value, Window,
+};
+
+/// Words that must be quoted when used as names.
+const RESERVED: &[&str] =
+    &["and", "or", "not", "all", "any", "true", "false", "in", "exists", "missing", "contains"];
+
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn name(s: &str) -> String {
+    let mut chars = s.chars();
+    let ok_start = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let ok_rest = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok_start && ok_rest && !RESERVED.contains(&s) { s.to_owned() } else { quote(s) }
+}
+
+fn time(t: &DateTime<Utc>) -> String {
+    format!("@{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+fn str_list(v: &[String]) -> String {
+    format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+}
+
+fn str_set(v: &[String]) -> String {
+    if v.len() == 1 { format!("= {}", quote(&v[0])) } else { format!("in {}", str_list(v)) }
+}
+
+impl Display for Value {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Int(n) => write!(f, "{n}"),
+            Self::Text(s) => f.write_str(&quote(s)),
+            Self::Time { time: t } => f.write_str(&time(t)),
+        }
+    }
+}
+
+impl Display for OrderFilter {
+    /// `{product = "1", kind = subscription}`, or nothing when empty.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let mut terms = Vec::new();
+        if !self.products.is_empty() {
+            terms.push(format!("product {}", str_set(&self.products)));
+        }
+        if !self.skus.is_empty() {
+            terms.push(format!("sku {}", str_set(&self.skus)));
+        }
+        if !self.categories.is_empty() {
+            terms.push(format!("category {}", str_set(&self.categories)));
+        }
+        if let Some(k) = self.kind {
+            terms.push(format!(
+                "kind = {}",
+                match k {
+                    OrderKind::OneOff => "one_off",
+                    OrderKind::Subscription => "subscription",
+                }
+            ));
+        }
+        write!(f, "{{{}}}", terms.join(", "))
+    }
+}
+
+impl Display for Window {
+    /// `last 30d`, `calendar 7d`, `between @a and @b`, or nothing for all time.
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AllTime => Ok(()),
+            Self::Last { span } => write!(f, "last {span}"),
+            Self::CalendarDays { days } => write!(f, "calendar {days}d"),
+            Self::Between { from, to } => write!(f, "between {} and {}", time(from), time(to)),
+        }
+    }
+}
+
+impl Display for DateTest {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Age { op, value } => write!(f, "age {} {value}", op.symbol()),
+            Self::DaysAgo { op, days } => write!(f, "days_ago {} {days}", op.symbol()),
+            Self::Between { from, to } => write!(f, "between {} and {}", time(from), time(to)),
+            Self::MonthIs { month } => write!(f, "month = {month}"),
+            Self::InCurrentMonth => f.write_str("month = current"),
+            Self::AnniversaryToday => f.write_str("anniversary today"),
+        }
+    }
+}
+
+impl Display for DateField {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Registered => f.write_str("registered"),
+            Self::Birthday => f.write_str("birthday"),
+            Self::LinkedAt => f.write_str("linked_at"),
+            Self::FirstOrder { filter } => join(f, &["first_order".into(), filter.to_string()]),
+            Self::LastOrder { filter } => join(f, &["last_order".into(), filter.to_string()]),
+            Self::Attribute { name: n } => write!(f, "date_attr {}", name(n)),
+        }
+    }
+}
+
+/// Writes the non-empty parts separated by single spaces.
+fn join(f: &mut Formatter<'_>, parts: &[String]) -> fmt::Result {
+    let parts: Vec<&str> = parts.iter().map(String::as_str).filter(|p| !p.is_empty()).collect();
+    f.write_str(&parts.join(" "))
+}
+
+fn sub_state(s: SubscriptionState) -> &'static str {
+    match s {
+        SubscriptionState::Active => "active",
+        SubscriptionState::Paused => "paused",
+        SubscriptionState::Canceled => "canceled",
+    }
+}
+
+impl Display for Expr {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        fn operand(e: &Expr) -> String {
+            match e {
+                Expr::Add { .. } | Expr::Sub { .. } | Expr::Mul { .. } => format!("({e})"),
+                _ => e.to_string(),
+            }
+        }
+        match self {
+            Self::Number { value } => write!(f, "{value}"),
+            Self::Attribute { name: n } => write!(f, "attr {}", name(n)),
+            Self::OrderCount { filter, window } => {
+                f.write_str("count(")?;
+                join(f, &["orders".into(), filter.to_string(), window.to_string()])?;
+                f.write_str(")")
+            }
+            Self::OrderSum { filter, window } => {
+                f.write_str("sum(")?;
+                join(f, &["orders".into(), filter.to_string(), window.to_string()])?;
+                f.write_str(")")
+            }
+            Self::Add { left, right } => write!(f, "{} + {}", operand(left), operand(right)),
+            Self::Sub { left, right } => write!(f, "{} - {}", operand(left), operand(right)),
+            Self::Mul { left, right } => write!(f, "{} * {}", operand(left), operand(right)),
+        }
+    }
+}
+
+impl Display for Condition {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::And { children } | Self::Or { children } if children.len() < 2 => {
+                let head = if matches!(self, Self::And { .. }) { "all" } else { "any" };
+                write!(f, "{head}(")?;
+                if let Some(c) = children.first() {
+                    write!(f, "{c}")?;
+                }
+                f.write_str(")")
+            }
+            Self::And { children } => {
+                let parts: Vec<String> = children
+                    .iter()
+                    .map(|c| match c {
+                        Self::And { children: g } | Self::Or { children: g } if g.len() >= 2 => {
+                            format!("({c})")
+                        }
+                        _ => c.to_string(),
+                    })
+                    .collect();
+                f.write_str(&parts.join(" and "))
+            }
+            Self::Or { children } => {
+                let parts: Vec<String> = children
+                    .iter()
+                    .map(|c| match c {
+                        Self::Or { children: g } if g.len() >= 2 => format!("({c})"),
+                        _ => c.to_string(),
+                    })
+                    .collect();
+                f.write_str(&parts.join(" or "))
+            }
+            Self::Not { child } => match &**child {
+                Self::And { children: g } | Self::Or { children: g } if g.len() >= 2 => {
+                    write!(f, "not ({child})")
+                }
+                _ => write!(f, "not {child}"),
+            },
+            Self::Attribute { name: n, test } => {
+                let t = match test {
+                    AttrTest::Compare { op, value } => format!("{} {value}", op.symbol()),
+                    AttrTest::Exists => "exists".into(),
+                    AttrTest::Missing => "missing".into(),
+                    AttrTest::In { values } => format!("in [{}]", values_list(values)),
+                    AttrTest::NotIn { values } => format!("not in [{}]", values_list(values)),
+                    AttrTest::Contains { value } => format!("contains {}", quote(value)),
+                };
+                write!(f, "attr {} {t}", name(n))
+            }
+            Self::Line { state } => f.write_str(match state {
+                LineState::Linked => "line linked",
+                LineState::Following => "line following",
+                LineState::Blocked => "line blocked",
+            }),
+            Self::Date { field, test } => write!(f, "{field} {test}"),
+            Self::Orders { filter, window, measure, op, value } => {
+                if *measure == Measure::Count && *op == CmpOp::Ge && *value == 1 {
+                    return join(f, &["bought".into(), filter.to_string(), window.to_string()]);
+                }
+                if *measure == Measure::Count && *op == CmpOp::Eq && *value == 0 {
+                    return join(
+                        f,
+                        &["never bought".into(), filter.to_string(), window.to_string()],
+                    );
+                }
+                let m = match measure {
+                    Measure::Count => "count",
+                    Measure::Sum => "sum",
+                    Measure::Avg => "avg",
+                };
+                join(
+                    f,
+                    &[
+                        "orders".into(),
+                        filter.to_string(),
+                        window.to_string(),
+                        format!("{m} {} {value}", op.symbol()),
+                    ],
+                )
+            }
+            Self::Subscription {
+                state,
+                products,
+                cancel_reasons,
+                deliveries,
+                started,
+                canceled,
+                next_delivery,
+            } => {
+                let mut terms = Vec::new();
+                if let Some(s) = state {
+                    terms.push(format!("state = {}", sub_state(*s)));
+                }
+                if !products.is_empty() {
+                    terms.push(format!("product {}", str_set(products)));
+                }
+                if !cancel_reasons.is_empty() {
+                    terms.push(format!("reason {}", str_set(cancel_reasons)));
+                }
+                if let Some(d) = deliveries {
+                    terms.push(format!("deliveries {} {}", d.op.symbol(), d.value));
+                }
+                if let Some(t) = started {
+                    terms.push(format!("started {t}"));
+                }
+                if let Some(t) = canceled {
+                    terms.push(format!("canceled {t}"));
+                }
+                if let Some(t) = next_delivery {
+                    terms.push(format!("next_delivery {t}"));
+                }
+                write!(f, "subscription {{{}}}", terms.join(", "))
+            }
+            Self::CartAbandoned { after, min_items } => {
+                write!(f, "cart abandoned {after} items >= {min_items}")
+            }
+            Self::ItemChange { source, change, products } => {
+                let s = match source {
+                    ItemSource::Cart => "cart",
+                    ItemSource::Favourites => "favourites",
+                    ItemSource::Saved => "saved",
+                };
+                let c = match change {
+                    ItemChangeKind::Restocked => "restocked",
+                    ItemChangeKind::PriceDropped => "price_dropped",
+                    ItemChangeKind::LastOne => "last_one",
+                };
+                if products.is_empty() {
+                    write!(f, "{s} {c}")
+                } else {
+                    write!(f, "{s} {c} {}", str_list(products))
+                }
+            }
+            Self::Messages { kind, campaigns, window, op, value } => {
+                let k = match kind {
+                    MessageKind::Received => "received",
+                    MessageKind::Opened => "opened",
+                    MessageKind::Clicked => "clicked",
+                };
+                let c = if campaigns.is_empty() { String::new() } else { str_list(campaigns) };
+                join(
+                    f,
+                    &[
+                        format!("messages {k}"),
+                        c,
+                        window.to_string(),
+                        format!("count {} {value}", op.symbol()),
+                    ],
+                )
+            }
+            Self::InSegment { name: n } => write!(f, "segment {}", quote(n)),
+            Self::InList { name: n } => write!(f, "list {}", quote(n)),
+            Self::Bucket { salt, from, to } => write!(f, "bucket {} in {from}..{to}", quote(salt)),
+            Self::Compare { left, op, right } => write!(f, "calc {left} {} {right}", op.symbol()),
+        }
+    }
+}
+
+fn values_list(v: &[Value]) -> String {
+    v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}

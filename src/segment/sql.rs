@@ -1,0 +1,698 @@
+//! Compiling a segment to SQL (PostgreSQL, BigQuery) over the documented table layout.
+//!
+//! Compilation is pure: `now` and the time zone come from the [`Context`] and every calendar
+//! boundary is computed here and written as a literal instant, so the database's clock and
+//! session time zone never matter. Every leaf is wrapped in `COALESCE(..., FALSE)` so SQL's
+//! three-valued logic cannot change the meaning of `not`.
+//!
+//! Tables (`docs/segments.md` has the full layout): `customers`, `customer_attributes`,
+//! `orders`, `order_items`, `subscriptions`, `cart_items`, `favourites`, `products`,
+//! `message_events`, `list_members`.
+
+use std::fmt::Write as _;
+
+use chrono::Datelike;
+
+use super::ast::{
+    AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource, LineState,
+    Measure, MessageKind, OrderFilter, OrderKind, SegmentDefinition, SubscriptionState, Value,
+    Window,
+};
+use super::data::Context;
+use super::error::SegmentError;
+use super::eval::window_bounds;
+use super::time::{DAY, day_start, day_to_date, is_leap, local_day, local_month_day, secs};
+
+/// A SQL dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dialect {
+    /// PostgreSQL 11 or later.
+    Postgres,
+    /// Google BigQuery (GoogleSQL).
+    BigQuery,
+}
+
+impl Dialect {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::BigQuery => "BigQuery",
+        }
+    }
+}
+
+/// Where to compile to: a dialect and an optional schema (PostgreSQL) or dataset (BigQuery)
+/// that qualifies every table name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct SqlTarget {
+    dialect: Dialect,
+    schema: Option<String>,
+}
+
+impl SqlTarget {
+    /// PostgreSQL with unqualified table names.
+    pub fn postgres() -> Self {
+        Self { dialect: Dialect::Postgres, schema: None }
+    }
+
+    /// BigQuery with unqualified table names.
+    pub fn bigquery() -> Self {
+        Self { dialect: Dialect::BigQuery, schema: None }
+    }
+
+    /// Qualifies table names with a schema or dataset (quoted as an identifier).
+    pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+}
+
+/// Compiles `def` into a query returning the `customer_id` of every member at `ctx.now()`.
+///
+/// # Errors
+/// [`SegmentError::UnknownSegment`] / [`SegmentError::Cycle`] for references `ctx` cannot
+/// resolve, and [`SegmentError::NotExpressible`] for conditions the dialect cannot express.
+pub fn compile_sql(
+    def: &SegmentDefinition,
+    ctx: &Context,
+    target: &SqlTarget,
+) -> Result<String, SegmentError> {
+    let c = Compiler {
+        ctx,
+        t: target,
+        now: secs(&ctx.now()),
+        off: i64::from(ctx.tz().local_minus_utc()),
+    };
+    let pred = c.cond(def.condition(), 0)?;
+    Ok(format!(
+        "SELECT c.customer_id FROM {} c WHERE {pred} ORDER BY c.customer_id",
+        c.table("customers")
+    ))
+}
+
+struct Compiler<'a> {
+    ctx: &'a Context,
+    t: &'a SqlTarget,
+    now: i64,
+    off: i64,
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        o => o,
+    }
+}
+
+impl Compiler<'_> {
+    fn pg(&self) -> bool {
+        self.t.dialect == Dialect::Postgres
+    }
+
+    fn table(&self, name: &str) -> String {
+        match (&self.t.schema, self.t.dialect) {
+            (Some(s), Dialect::Postgres) => format!("\"{}\".{name}", s.replace('"', "\"\"")),
+            (Some(s), Dialect::BigQuery) => format!("`{}`.{name}", s.replace('`', "")),
+            (None, _) => name.to_owned(),
+        }
+    }
+
+    fn s(&self, v: &str) -> String {
+        if self.pg() {
+            format!("'{}'", v.replace('\'', "''"))
+        } else {
+            let mut out = String::from("'");
+            for ch in v.chars() {
+                match ch {
+                    '\'' => out.push_str("\\'"),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    c if c.is_control() => {
+                        let _ = write!(out, "\\u{:04x}", c as u32);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+            out
+        }
+    }
+
+    fn list(&self, v: &[String]) -> String {
+        v.iter().map(|x| self.s(x)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// A literal instant.
+    fn ts(&self, t: i64) -> String {
+        let text = chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M:%S+00").to_string())
+            .unwrap_or_else(|| "1970-01-01 00:00:00+00".into());
+        if self.pg() { format!("TIMESTAMPTZ '{text}'") } else { format!("TIMESTAMP '{text}'") }
+    }
+
+    fn date(&self, day: i64) -> String {
+        format!("DATE '{}'", day_to_date(day).format("%Y-%m-%d"))
+    }
+
+    fn trunc(&self, e: &str) -> String {
+        if self.pg() {
+            format!("date_trunc('second', {e})")
+        } else {
+            format!("TIMESTAMP_TRUNC({e}, SECOND)")
+        }
+    }
+
+    /// Local month / day of an instant expression.
+    fn local_part(&self, e: &str, part: &str) -> String {
+        if self.pg() {
+            format!(
+                "EXTRACT({part} FROM ({e} AT TIME ZONE 'UTC') + INTERVAL '{} seconds')",
+                self.off
+            )
+        } else {
+            let sign = if self.off < 0 { '-' } else { '+' };
+            let a = self.off.abs();
+            format!(
+                "EXTRACT({part} FROM {e} AT TIME ZONE '{sign}{:02}:{:02}')",
+                a / 3600,
+                a % 3600 / 60
+            )
+        }
+    }
+
+    /// `floor(e) op b` for an instant expression and whole seconds `b`, as half-open ranges.
+    fn instant_cmp(&self, e: &str, op: CmpOp, b: i64) -> String {
+        match op {
+            CmpOp::Le => format!("{e} < {}", self.ts(b + 1)),
+            CmpOp::Lt => format!("{e} < {}", self.ts(b)),
+            CmpOp::Ge => format!("{e} >= {}", self.ts(b)),
+            CmpOp::Gt => format!("{e} >= {}", self.ts(b + 1)),
+            CmpOp::Eq => format!("({e} >= {} AND {e} < {})", self.ts(b), self.ts(b + 1)),
+            CmpOp::Ne => format!("NOT ({e} >= {} AND {e} < {})", self.ts(b), self.ts(b + 1)),
+        }
+    }
+
+    /// `local_day(e) op k` as instant ranges.
+    fn day_cmp(&self, e: &str, op: CmpOp, k: i64) -> String {
+        let start = |d: i64| self.ts(day_start(d, tz_of(self.off)));
+        match op {
+            CmpOp::Le => format!("{e} < {}", start(k + 1)),
+            CmpOp::Lt => format!("{e} < {}", start(k)),
+            CmpOp::Ge => format!("{e} >= {}", start(k)),
+            CmpOp::Gt => format!("{e} >= {}", start(k + 1)),
+            CmpOp::Eq => format!("({e} >= {} AND {e} < {})", start(k), start(k + 1)),
+            CmpOp::Ne => format!("NOT ({e} >= {} AND {e} < {})", start(k), start(k + 1)),
+        }
+    }
+
+    fn window(&self, col: &str, w: &Window) -> String {
+        let (lo, hi) = window_bounds(w, self.now, tz_of(self.off));
+        if lo == i64::MIN {
+            format!("{col} < {}", self.ts(hi + 1))
+        } else if lo > hi {
+            "FALSE".into()
+        } else {
+            format!("{col} >= {} AND {col} < {}", self.ts(lo), self.ts(hi + 1))
+        }
+    }
+
+    fn cond(&self, c: &Condition, depth: usize) -> Result<String, SegmentError> {
+        if depth > 64 {
+            return Err(SegmentError::Cycle(vec!["segment references nested too deeply".into()]));
+        }
+        Ok(match c {
+            Condition::And { children } if children.is_empty() => "TRUE".into(),
+            Condition::Or { children } if children.is_empty() => "FALSE".into(),
+            Condition::And { children } | Condition::Or { children } => {
+                let j = if matches!(c, Condition::And { .. }) { " AND " } else { " OR " };
+                let parts: Result<Vec<_>, _> =
+                    children.iter().map(|x| self.cond(x, depth + 1)).collect();
+                format!("({})", parts?.join(j))
+            }
+            Condition::Not { child } => format!("(NOT {})", self.cond(child, depth + 1)?),
+            Condition::InSegment { name } => {
+                let d = self
+                    .ctx
+                    .segment(name)
+                    .ok_or_else(|| SegmentError::UnknownSegment(name.clone()))?;
+                self.cond(d.condition(), depth + 1)?
+            }
+            leaf => format!("COALESCE(({}), FALSE)", self.leaf(leaf)?),
+        })
+    }
+
+    fn attr_rows(&self, name: &str) -> String {
+        format!(
+            "FROM {} a WHERE a.customer_id = c.customer_id AND a.name = {}",
+            self.table("customer_attributes"),
+            self.s(name)
+        )
+    }
+
+    fn typed_eq(&self, v: &Value, op: CmpOp) -> String {
+        let (kind, col, lit) = match v {
+            Value::Int(n) => ("int", "a.int_value".to_string(), n.to_string()),
+            Value::Bool(b) => ("bool", "a.bool_value".to_string(), b.to_string().to_uppercase()),
+            Value::Text(t) => (
+                "text",
+                if self.pg() { "a.text_value COLLATE \"C\"".into() } else { "a.text_value".into() },
+                self.s(t),
+            ),
+            Value::Time { time } => ("time", self.trunc("a.time_value"), self.ts(secs(time))),
+        };
+        format!("a.kind = '{kind}' AND {col} {} {lit}", op.symbol().replace("!=", "<>"))
+    }
+
+    fn leaf(&self, c: &Condition) -> Result<String, SegmentError> {
+        let cust = self.table("customers");
+        let _ = cust;
+        Ok(match c {
+            Condition::Attribute { name, test } => {
+                let rows = self.attr_rows(name);
+                match test {
+                    AttrTest::Exists => format!("EXISTS (SELECT 1 {rows})"),
+                    AttrTest::Missing => format!("NOT EXISTS (SELECT 1 {rows})"),
+                    AttrTest::Compare { op: CmpOp::Ne, value } => {
+                        format!(
+                            "NOT EXISTS (SELECT 1 {rows} AND {})",
+                            self.typed_eq(value, CmpOp::Eq)
+                        )
+                    }
+                    AttrTest::Compare { op, value } => {
+                        format!("EXISTS (SELECT 1 {rows} AND {})", self.typed_eq(value, *op))
+                    }
+                    AttrTest::In { values } | AttrTest::NotIn { values } => {
+                        let any = values
+                            .iter()
+                            .map(|v| format!("({})", self.typed_eq(v, CmpOp::Eq)))
+                            .collect::<Vec<_>>()
+                            .join(" OR ");
+                        let e = format!("EXISTS (SELECT 1 {rows} AND ({any}))");
+                        if matches!(test, AttrTest::In { .. }) { e } else { format!("NOT {e}") }
+                    }
+                    AttrTest::Contains { value } => {
+                        format!(
+                            "EXISTS (SELECT 1 {rows} AND a.kind = 'list' AND a.text_value = {})",
+                            self.s(value)
+                        )
+                    }
+                }
+            }
+            Condition::Line { state } => match state {
+                LineState::Linked => "c.line_linked".into(),
+                LineState::Following => "c.line_linked AND c.line_friendship = 'following'".into(),
+                LineState::Blocked => "c.line_linked AND c.line_friendship = 'blocked'".into(),
+            },
+            Condition::Date { field: DateField::Birthday, test } => self.birthday(test)?,
+            Condition::Date { field, test } => {
+                let e = match field {
+                    DateField::Registered => "c.registered_at".to_string(),
+                    DateField::LinkedAt => "c.line_linked_at".to_string(),
+                    DateField::Attribute { name } => {
+                        format!(
+                            "(SELECT a.time_value {} AND a.kind = 'time')",
+                            self.attr_rows(name)
+                        )
+                    }
+                    DateField::FirstOrder { filter } | DateField::LastOrder { filter } => {
+                        let f = if matches!(field, DateField::FirstOrder { .. }) {
+                            "MIN"
+                        } else {
+                            "MAX"
+                        };
+                        format!(
+                            "(SELECT {f}(x.placed_at) FROM ({}) x)",
+                            self.matching_orders(filter, &Window::AllTime)
+                        )
+                    }
+                    DateField::Birthday => String::new(),
+                };
+                self.date_test(&e, test)
+            }
+            Condition::Orders { filter, window, measure, op, value } => {
+                let pred = match measure {
+                    Measure::Count => format!("q.n {} {value}", sym(*op)),
+                    Measure::Sum => format!("q.s {} {value}", sym(*op)),
+                    Measure::Avg => format!("q.n > 0 AND q.s {} {value} * q.n", sym(*op)),
+                };
+                format!(
+                    "EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM ({}) x) q WHERE {pred})",
+                    self.matching_orders(filter, window)
+                )
+            }
+            Condition::Subscription {
+                state,
+                products,
+                cancel_reasons,
+                deliveries,
+                started,
+                canceled,
+                next_delivery,
+            } => {
+                let mut w = vec![
+                    "s.customer_id = c.customer_id".to_string(),
+                    format!("s.started_at < {}", self.ts(self.now + 1)),
+                ];
+                if let Some(st) = state {
+                    w.push(format!("s.state = '{}'", sub_state(*st)));
+                }
+                if !products.is_empty() {
+                    w.push(format!("s.product_id IN ({})", self.list(products)));
+                }
+                if !cancel_reasons.is_empty() {
+                    w.push(format!("s.cancel_reason IN ({})", self.list(cancel_reasons)));
+                }
+                if let Some(d) = deliveries {
+                    w.push(format!("s.deliveries {} {}", sym(d.op), d.value));
+                }
+                for (t, col) in [
+                    (started, "s.started_at"),
+                    (canceled, "s.canceled_at"),
+                    (next_delivery, "s.next_delivery_at"),
+                ] {
+                    if let Some(t) = t {
+                        w.push(format!("COALESCE(({}), FALSE)", self.date_test(col, t)));
+                    }
+                }
+                format!(
+                    "EXISTS (SELECT 1 FROM {} s WHERE {})",
+                    self.table("subscriptions"),
+                    w.join(" AND ")
+                )
+            }
+            Condition::CartAbandoned { after, min_items } => {
+                let now1 = self.ts(self.now + 1);
+                format!(
+                    "EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, MAX(ci.added_at) AS t FROM {cart} ci \
+                     WHERE ci.customer_id = c.customer_id AND ci.added_at < {now1}) q \
+                     WHERE q.n >= {min_items} AND q.t < {limit} AND NOT EXISTS (SELECT 1 FROM {orders} o \
+                     WHERE o.customer_id = c.customer_id AND {to} >= {tq} AND o.placed_at < {now1}))",
+                    cart = self.table("cart_items"),
+                    orders = self.table("orders"),
+                    limit = self.ts(self.now - after.as_secs() + 1),
+                    to = self.trunc("o.placed_at"),
+                    tq = self.trunc("q.t"),
+                )
+            }
+            Condition::ItemChange { source, change, products } => {
+                let one = |t: &str| {
+                    format!(
+                        "SELECT product_id, added_at, price_at_add FROM {} WHERE customer_id = c.customer_id",
+                        self.table(t)
+                    )
+                };
+                let items = match source {
+                    ItemSource::Cart => one("cart_items"),
+                    ItemSource::Favourites => one("favourites"),
+                    ItemSource::Saved => {
+                        format!("{} UNION ALL {}", one("cart_items"), one("favourites"))
+                    }
+                };
+                let now1 = self.ts(self.now + 1);
+                let mut w = vec![format!("it.added_at < {now1}")];
+                if !products.is_empty() {
+                    w.push(format!("it.product_id IN ({})", self.list(products)));
+                }
+                w.push(match change {
+                    ItemChangeKind::Restocked => format!(
+                        "p.stock > 0 AND p.restocked_at IS NOT NULL AND {} >= {} AND p.restocked_at < {now1}",
+                        self.trunc("p.restocked_at"),
+                        self.trunc("it.added_at")
+                    ),
+                    ItemChangeKind::PriceDropped => "p.price < it.price_at_add".into(),
+                    ItemChangeKind::LastOne => "p.stock = 1".into(),
+                });
+                format!(
+                    "EXISTS (SELECT 1 FROM ({items}) it JOIN {} p ON p.product_id = it.product_id WHERE {})",
+                    self.table("products"),
+                    w.join(" AND ")
+                )
+            }
+            Condition::Messages { kind, campaigns, window, op, value } => {
+                let k = match kind {
+                    MessageKind::Received => "received",
+                    MessageKind::Opened => "opened",
+                    MessageKind::Clicked => "clicked",
+                };
+                let camp = if campaigns.is_empty() {
+                    String::new()
+                } else {
+                    format!(" AND m.campaign IN ({})", self.list(campaigns))
+                };
+                format!(
+                    "EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM {} m WHERE m.customer_id = c.customer_id \
+                     AND m.kind = '{k}'{camp} AND {}) q WHERE q.n {} {value})",
+                    self.table("message_events"),
+                    self.window("m.at", window),
+                    sym(*op)
+                )
+            }
+            Condition::InList { name } => format!(
+                "EXISTS (SELECT 1 FROM {} l WHERE l.list_name = {} AND l.customer_id = c.customer_id)",
+                self.table("list_members"),
+                self.s(name)
+            ),
+            Condition::Bucket { salt, from, to } => {
+                let b = if self.pg() {
+                    format!(
+                        "(('x' || substr(encode(sha256(convert_to({} || ':' || c.customer_id, 'UTF8')), 'hex'), 1, 14))::bit(56)::bigint % 10000)",
+                        self.s(salt)
+                    )
+                } else {
+                    format!(
+                        "MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(CONCAT({}, ':', c.customer_id))), 1, 14)) AS INT64), 10000)",
+                        self.s(salt)
+                    )
+                };
+                format!("{b} >= {from} AND {b} < {to}")
+            }
+            Condition::Compare { left, op, right } => {
+                format!("{} {} {}", self.expr(left), sym(*op), self.expr(right))
+            }
+            Condition::And { .. }
+            | Condition::Or { .. }
+            | Condition::Not { .. }
+            | Condition::InSegment { .. } => {
+                return Err(SegmentError::NotExpressible {
+                    dialect: self.t.dialect.name(),
+                    construct: c.to_string(),
+                    reason: "combinators are not leaves".into(),
+                });
+            }
+        })
+    }
+
+    /// Orders of the customer matching `filter` in `window`, as rows `(placed_at, v)`.
+    fn matching_orders(&self, f: &OrderFilter, w: &Window) -> String {
+        let orders = self.table("orders");
+        let mut cond =
+            vec!["o.customer_id = c.customer_id".to_string(), self.window("o.placed_at", w)];
+        if let Some(k) = f.kind {
+            cond.push(format!(
+                "o.kind = '{}'",
+                match k {
+                    OrderKind::OneOff => "one_off",
+                    _ => "subscription",
+                }
+            ));
+        }
+        if !f.has_items() {
+            return format!(
+                "SELECT o.placed_at, o.amount AS v FROM {orders} o WHERE {}",
+                cond.join(" AND ")
+            );
+        }
+        cond.push("i.order_id = o.order_id AND i.customer_id = o.customer_id".into());
+        if !f.products.is_empty() {
+            cond.push(format!("i.product_id IN ({})", self.list(&f.products)));
+        }
+        if !f.skus.is_empty() {
+            cond.push(format!("i.sku IN ({})", self.list(&f.skus)));
+        }
+        if !f.categories.is_empty() {
+            cond.push(format!("i.category IN ({})", self.list(&f.categories)));
+        }
+        format!(
+            "SELECT o.order_id, MIN(o.placed_at) AS placed_at, SUM(i.quantity * i.unit_price) AS v \
+             FROM {orders} o, {} i WHERE {} GROUP BY o.order_id",
+            self.table("order_items"),
+            cond.join(" AND ")
+        )
+    }
+
+    fn date_test(&self, e: &str, t: &DateTest) -> String {
+        let tz = tz_of(self.off);
+        match t {
+            DateTest::Age { op, value } => {
+                self.instant_cmp(e, flip(*op), self.now - value.as_secs())
+            }
+            DateTest::DaysAgo { op, days } => {
+                self.day_cmp(e, flip(*op), local_day(self.now, tz) - i64::from(*days))
+            }
+            DateTest::Between { from, to } => {
+                format!("{e} >= {} AND {e} < {}", self.ts(secs(from)), self.ts(secs(to)))
+            }
+            DateTest::MonthIs { month } => format!("{} = {month}", self.local_part(e, "MONTH")),
+            DateTest::InCurrentMonth => {
+                format!("{} = {}", self.local_part(e, "MONTH"), local_month_day(self.now, tz).0)
+            }
+            DateTest::AnniversaryToday => {
+                let (m, d) = local_month_day(self.now, tz);
+                let (me, de) = (self.local_part(e, "MONTH"), self.local_part(e, "DAY"));
+                let mut s = format!("({me} = {m} AND {de} = {d})");
+                if self.feb28_common() {
+                    s = format!("({s} OR ({me} = 2 AND {de} = 29))");
+                }
+                s
+            }
+        }
+    }
+
+    fn feb28_common(&self) -> bool {
+        let today = day_to_date(local_day(self.now, tz_of(self.off)));
+        today.month() == 2 && today.day() == 28 && !is_leap(today.year())
+    }
+
+    /// Birthday tests in date space: the birthday's instant is local midnight of the date.
+    fn birthday(&self, t: &DateTest) -> Result<String, SegmentError> {
+        let b = "c.birth_date";
+        let today = local_day(self.now, tz_of(self.off));
+        // `day(b) * DAY - off  op  x`  ⇔  a condition on the day number.
+        let day_cmp = |op: CmpOp, x: i64| -> String {
+            let y = x + self.off;
+            let (fl, ce) = (y.div_euclid(DAY), -((-y).div_euclid(DAY)));
+            match op {
+                CmpOp::Lt => format!("{b} <= {}", self.date(ce - 1)),
+                CmpOp::Le => format!("{b} <= {}", self.date(fl)),
+                CmpOp::Gt => format!("{b} >= {}", self.date(fl + 1)),
+                CmpOp::Ge => format!("{b} >= {}", self.date(ce)),
+                CmpOp::Eq if y % DAY == 0 => format!("{b} = {}", self.date(fl)),
+                CmpOp::Eq => "FALSE".into(),
+                CmpOp::Ne if y % DAY == 0 => format!("{b} <> {}", self.date(fl)),
+                CmpOp::Ne => format!("{b} IS NOT NULL"),
+            }
+        };
+        Ok(match t {
+            DateTest::Age { op, value } => day_cmp(flip(*op), self.now - value.as_secs()),
+            DateTest::DaysAgo { op, days } => {
+                let k = today - i64::from(*days);
+                format!("{b} {} {}", sym(flip(*op)), self.date(k))
+            }
+            DateTest::Between { from, to } => {
+                format!("{} AND {}", day_cmp(CmpOp::Ge, secs(from)), day_cmp(CmpOp::Lt, secs(to)))
+            }
+            DateTest::MonthIs { month } => format!("EXTRACT(MONTH FROM {b}) = {month}"),
+            DateTest::InCurrentMonth => {
+                format!("EXTRACT(MONTH FROM {b}) = {}", day_to_date(today).month())
+            }
+            DateTest::AnniversaryToday => {
+                let d = day_to_date(today);
+                let mut s = format!(
+                    "(EXTRACT(MONTH FROM {b}) = {} AND EXTRACT(DAY FROM {b}) = {})",
+                    d.month(),
+                    d.day()
+                );
+                if self.feb28_common() {
+                    s = format!(
+                        "({s} OR (EXTRACT(MONTH FROM {b}) = 2 AND EXTRACT(DAY FROM {b}) = 29))"
+                    );
+                }
+                s
+            }
+        })
+    }
+
+    fn expr(&self, e: &Expr) -> String {
+        let num = if self.pg() { "NUMERIC" } else { "BIGNUMERIC" };
+        match e {
+            Expr::Number { value } => format!("CAST({value} AS {num})"),
+            Expr::Attribute { name } => {
+                format!(
+                    "(SELECT CAST(a.int_value AS {num}) {} AND a.kind = 'int')",
+                    self.attr_rows(name)
+                )
+            }
+            Expr::OrderCount { filter, window } => {
+                format!(
+                    "(SELECT CAST(COUNT(*) AS {num}) FROM ({}) x)",
+                    self.matching_orders(filter, window)
+                )
+            }
+            Expr::OrderSum { filter, window } => format!(
+                "(SELECT CAST(COALESCE(SUM(x.v), 0) AS {num}) FROM ({}) x)",
+                self.matching_orders(filter, window)
+            ),
+            Expr::Add { left, right } => format!("({} + {})", self.expr(left), self.expr(right)),
+            Expr::Sub { left, right } => format!("({} - {})", self.expr(left), self.expr(right)),
+            Expr::Mul { left, right } => format!("({} * {})", self.expr(left), self.expr(right)),
+        }
+    }
+}
+
+fn sym(op: CmpOp) -> &'static str {
+    if op == CmpOp::Ne { "<>" } else { op.symbol() }
+}
+
+fn sub_state(s: SubscriptionState) -> &'static str {
+    match s {
+        SubscriptionState::Active => "active",
+        SubscriptionState::Paused => "paused",
+        SubscriptionState::Canceled => "canceled",
+    }
+}
+
+fn tz_of(off: i64) -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(i32::try_from(off).unwrap_or(0))
+        .unwrap_or_else(super::time::tokyo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(text: &str, target: &SqlTarget, tz_hours: i32) -> String {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-02-28T03:00:00Z").unwrap().to_utc();
+        let ctx =
+            Context::new(now).with_tz(chrono::FixedOffset::east_opt(tz_hours * 3600).unwrap());
+        compile_sql(&SegmentDefinition::parse(text).unwrap(), &ctx, target).unwrap()
+    }
+
+    #[test]
+    fn postgres_local_parts_use_the_context_offset() {
+        let sql = compile("registered month = 2", &SqlTarget::postgres(), 9);
+        assert!(
+            sql.contains("(c.registered_at AT TIME ZONE 'UTC') + INTERVAL '32400 seconds'"),
+            "{sql}"
+        );
+        let sql = compile("registered month = 2", &SqlTarget::bigquery(), -7);
+        assert!(sql.contains("AT TIME ZONE '-07:00'"), "{sql}");
+    }
+
+    #[test]
+    fn feb_29_anniversaries_are_added_on_feb_28_of_common_years() {
+        let sql = compile("birthday anniversary today", &SqlTarget::postgres(), 9);
+        assert!(
+            sql.contains(
+                "EXTRACT(MONTH FROM c.birth_date) = 2 AND EXTRACT(DAY FROM c.birth_date) = 29"
+            ),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn string_literals_are_escaped_per_dialect() {
+        let pg =
+            compile(r#"attr rank = "o'neil\\""#, &SqlTarget::postgres().with_schema("s\"x"), 9);
+        assert!(pg.contains(r#"'o''neil\'"#), "{pg}");
+        assert!(pg.contains(r#""s""x".customers"#), "{pg}");
+        let bq = compile(r#"attr rank = "o'neil\\""#, &SqlTarget::bigquery(), 9);
+        assert!(bq.contains(r"'o\'neil\\'"), "{bq}");
+    }
+}
