@@ -1,1 +1,31 @@
 //! ID linking: the account-link flow (link token + nonce), LINE Login (OIDC + PKCE), link stores.
+//!
+//! - [`LinkStore`]: links (one LINE user ↔ one customer per channel), pending one-time tickets
+//!   (link tokens, nonces, login states), follow status and an audit trail; implemented by
+//!   [`MemoryLinkStore`], `SqliteLinkStore` (feature `sqlite`) and `PostgresLinkStore`
+//!   (feature `postgres`), which all pass one conformance suite.
+//! - Secrets ([`OneTimeSecret`]) are 256-bit CSPRNG values, URL-safe Base64; stores keep only
+//!   their SHA-256 ([`TicketKey`]).
+//!
+//! See `docs/linking.md` for the setup and a sequence diagram.
+//! Tests: link.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+mod secret;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod store;
+
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresLinkStore;
+pub use secret::{OneTimeSecret, SECRET_BYTES, TicketKey, pkce_challenge};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteLinkStore;
+pub use store::{
+    AuditAction, AuditRecord, ConflictPolicy, DEFAULT_TICKET_TTL, FollowStatus, Link, LinkConflict,
+    LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed, RejectReason,
+    Ticket, TicketKind,
+};

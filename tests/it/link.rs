@@ -1,1 +1,3 @@
-//! Tests: link.
+//! ID linking: store conformance (memory, SQLite, PostgreSQL), the account-link flow, LINE Login.
+
+mod conformance;
