@@ -10,6 +10,8 @@
 //! See `docs/linking.md` for the setup and a sequence diagram.
 //! Tests: link.
 
+#[cfg(feature = "client")]
+mod flow;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod secret;
@@ -17,6 +19,13 @@ mod secret;
 mod sqlite;
 mod store;
 
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use flow::{
+    AccountLinker, AccountLinkerBuilder, DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkError,
+    LinkEventOutcome, LinkHook, LinkStarted, LinkWriteBack, NonceIssued, WriteBackError,
+    WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
+};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresLinkStore;
