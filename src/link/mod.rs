@@ -12,6 +12,9 @@
 
 #[cfg(feature = "client")]
 mod flow;
+mod idtoken;
+#[cfg(feature = "client")]
+mod login;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod secret;
@@ -25,6 +28,15 @@ pub use flow::{
     AccountLinker, AccountLinkerBuilder, DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkError,
     LinkEventOutcome, LinkHook, LinkStarted, LinkWriteBack, NonceIssued, WriteBackError,
     WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
+};
+pub use idtoken::{
+    IdTokenClaims, IdTokenError, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
+};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use login::{
+    BotPrompt, CallbackParams, DEFAULT_AUTHORIZE_URL, DEFAULT_TOKEN_URL, LineLogin,
+    LineLoginBuilder, LoginError, LoginLinked,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
