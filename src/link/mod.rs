@@ -18,6 +18,8 @@ mod login;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod secret;
+#[cfg(feature = "axum")]
+mod service;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
@@ -42,6 +44,9 @@ pub use login::{
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresLinkStore;
 pub use secret::{OneTimeSecret, SECRET_BYTES, TicketKey, pkce_challenge};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use service::LinkEventHandler;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteLinkStore;
