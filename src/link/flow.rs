@@ -148,7 +148,7 @@ impl WriteBackTask {
 }
 
 /// Step 1 done: a link token was issued for a LINE user.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct LinkStarted {
     /// The LINE user.
@@ -157,6 +157,16 @@ pub struct LinkStarted {
     pub link_url: Url,
     /// When the link token (and this URL) stops working.
     pub expires_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for LinkStarted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkStarted")
+            .field("line_user", &self.line_user)
+            .field("link_url", &"<redacted: carries the link token>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 impl LinkStarted {

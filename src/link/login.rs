@@ -97,7 +97,7 @@ impl LoginError {
 
 /// The query of the callback request (`?code=…&state=…` or `?error=…&state=…`).
 /// Lenient: LINE owns it and may add parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[non_exhaustive]
 pub struct CallbackParams {
     /// The authorization code.
@@ -110,6 +110,19 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
     /// `true`/`false` when the add-friend option was shown.
     pub friendship_status_changed: Option<bool>,
+}
+
+impl fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("CallbackParams")
+            .field("code", &redact(&self.code))
+            .field("state", &redact(&self.state))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .field("friendship_status_changed", &self.friendship_status_changed)
+            .finish()
+    }
 }
 
 /// The login state's secrets, kept (server-side) in the ticket's data.

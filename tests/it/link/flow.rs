@@ -163,6 +163,8 @@ async fn link_flow_start_issues_token_and_link_url() {
     assert_eq!(issued[0].user_id, user_id(1));
     assert!(started.link_url.as_str().starts_with(&format!("{LINK_PAGE}?linkToken=")));
     assert_eq!(token_of(&started.link_url).expose(), issued[0].link_token);
+    let debug = format!("{started:?}");
+    assert!(!debug.contains(&issued[0].link_token), "{debug}");
     let json = serde_json::to_value(started.message("連携しますか?", "連携する")).unwrap();
     assert_eq!(json["template"]["actions"][0]["uri"], started.link_url.as_str());
 }

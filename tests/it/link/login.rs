@@ -90,6 +90,7 @@ async fn link_login_end_to_end_with_pkce_links_sub_to_customer() {
     let login = login(store.clone(), &server.uri());
     let params: CallbackParams =
         serde_urlencoded_query(&format!("code=abc&state={state}&friendship_status_changed=true"));
+    assert!(!format!("{params:?}").contains(&state), "state redacted in Debug");
     let linked = login.callback(&params, &cust(), t0()).await.unwrap();
     assert_eq!(linked.claims.line_user.as_str(), sub());
     assert_eq!(linked.friendship_status_changed, Some(true));
