@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::flow::{AccountLinker, LinkError, WriteBackTask};
-use super::idtoken::{IdTokenClaims, IdTokenError, verify_id_token};
+use super::idtoken::{IdTokenClaims, IdTokenError, Jwks, verify_id_token, verify_id_token_es256};
 use super::secret::{OneTimeSecret, pkce_challenge};
 use super::store::{
     ConflictPolicy, LinkOutcome, LinkSource, LinkStore, LinkStoreError, RejectReason, Ticket,
@@ -22,6 +22,12 @@ use crate::CustomerId;
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://access.line.me/oauth2/v2.1/authorize";
 /// LINE Login's token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://api.line.me/oauth2/v2.1/token";
+/// LINE Login's JWKS (keys of ES256 ID tokens from the native SDKs and LIFF).
+pub const DEFAULT_JWKS_URL: &str = "https://api.line.me/oauth2/v2.1/certs";
+
+/// How long a fetched JWKS is reused before it is fetched again (a token with an unknown `kid`
+/// triggers a refetch at once).
+const JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// The add-friend option shown during login (`bot_prompt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +74,9 @@ pub enum LoginError {
     /// Calling the token endpoint failed.
     #[error("calling the LINE Login token endpoint failed")]
     Transport(#[source] reqwest::Error),
+    /// The JWKS endpoint answered an error status.
+    #[error("the JWKS endpoint answered {0}")]
+    JwksEndpoint(u16),
     /// The ID token failed verification.
     #[error(transparent)]
     IdToken(#[from] IdTokenError),
@@ -172,6 +181,8 @@ struct LoginInner {
     redirect_uri: Url,
     authorize_url: Url,
     token_url: Url,
+    jwks_url: Url,
+    jwks: std::sync::Mutex<Option<(std::time::Instant, Jwks)>>,
     scope: String,
     bot_prompt: Option<BotPrompt>,
     ttl: Duration,
@@ -199,6 +210,7 @@ pub struct LineLoginBuilder {
     redirect_uri: String,
     authorize_url: String,
     token_url: String,
+    jwks_url: String,
     scope: String,
     bot_prompt: Option<BotPrompt>,
     ttl: Duration,
@@ -226,6 +238,11 @@ impl LineLoginBuilder {
     /// The token endpoint (default [`DEFAULT_TOKEN_URL`]; tests point it at a fake).
     pub fn token_url(mut self, url: impl Into<String>) -> Self {
         self.token_url = url.into();
+        self
+    }
+    /// The JWKS endpoint (default [`DEFAULT_JWKS_URL`]).
+    pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
+        self.jwks_url = url.into();
         self
     }
     /// Scopes (default `profile openid`; `openid` is required).
@@ -283,6 +300,8 @@ impl LineLoginBuilder {
                 redirect_uri: parse("redirect URI", &self.redirect_uri)?,
                 authorize_url: parse("authorize URL", &self.authorize_url)?,
                 token_url: parse("token URL", &self.token_url)?,
+                jwks_url: parse("JWKS URL", &self.jwks_url)?,
+                jwks: std::sync::Mutex::new(None),
                 channel_id: self.channel_id,
                 channel_secret: self.channel_secret,
                 scope: self.scope,
@@ -312,6 +331,7 @@ impl LineLogin {
             redirect_uri: redirect_uri.into(),
             authorize_url: DEFAULT_AUTHORIZE_URL.into(),
             token_url: DEFAULT_TOKEN_URL.into(),
+            jwks_url: DEFAULT_JWKS_URL.into(),
             scope: "profile openid".into(),
             bot_prompt: None,
             ttl: super::store::DEFAULT_TICKET_TTL,
@@ -433,6 +453,52 @@ impl LineLogin {
             write_back,
             friendship_status_changed: params.friendship_status_changed,
         })
+    }
+
+    /// Verifies an ES256 ID token from the LINE SDKs or LIFF (sent by the app to the server)
+    /// against LINE's JWKS (cached for an hour, refetched when the `kid` is unknown), and
+    /// returns its claims. Link the claims' user with [`AccountLinker::link_direct`].
+    ///
+    /// # Errors
+    /// [`LoginError::IdToken`], or JWKS fetch errors.
+    pub async fn verify_sdk_id_token(
+        &self,
+        id_token: &str,
+        expected_nonce: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IdTokenClaims, LoginError> {
+        let i = &self.inner;
+        let cached = {
+            let guard = i.jwks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            guard.as_ref().filter(|(at, _)| at.elapsed() < JWKS_MAX_AGE).map(|(_, j)| j.clone())
+        };
+        if let Some(jwks) = cached {
+            match verify_id_token_es256(id_token, &jwks, &i.channel_id, expected_nonce, now) {
+                Err(IdTokenError::UnknownKey(_)) => {} // LINE rotated its keys: refetch.
+                other => return Ok(other?),
+            }
+        }
+        let jwks = self.fetch_jwks().await?;
+        let claims = verify_id_token_es256(id_token, &jwks, &i.channel_id, expected_nonce, now)?;
+        Ok(claims)
+    }
+
+    async fn fetch_jwks(&self) -> Result<Jwks, LoginError> {
+        let i = &self.inner;
+        let response = i
+            .http
+            .get(i.jwks_url.clone())
+            .send()
+            .await
+            .map_err(|e| LoginError::Transport(e.without_url()))?;
+        if !response.status().is_success() {
+            return Err(LoginError::JwksEndpoint(response.status().as_u16()));
+        }
+        let body = response.bytes().await.map_err(|e| LoginError::Transport(e.without_url()))?;
+        let jwks = Jwks::parse(&body)?;
+        *i.jwks.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), jwks.clone()));
+        Ok(jwks)
     }
 
     async fn exchange(&self, code: &str, verifier: &str) -> Result<String, LoginError> {

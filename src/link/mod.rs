@@ -32,13 +32,14 @@ pub use flow::{
     WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
 };
 pub use idtoken::{
-    IdTokenClaims, IdTokenError, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
+    IdTokenClaims, IdTokenError, Jwks, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
+    verify_id_token_es256,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use login::{
-    BotPrompt, CallbackParams, DEFAULT_AUTHORIZE_URL, DEFAULT_TOKEN_URL, LineLogin,
-    LineLoginBuilder, LoginError, LoginLinked,
+    BotPrompt, CallbackParams, DEFAULT_AUTHORIZE_URL, DEFAULT_JWKS_URL, DEFAULT_TOKEN_URL,
+    LineLogin, LineLoginBuilder, LoginError, LoginLinked,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

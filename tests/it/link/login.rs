@@ -247,3 +247,101 @@ fn link_id_token_refuses_alg_none_and_es256() {
         );
     }
 }
+
+mod es256 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use p256::ecdsa::signature::Signer as _;
+    use p256::ecdsa::{Signature, SigningKey};
+
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32].into()).unwrap()
+    }
+
+    fn jwk(k: &SigningKey, kid: &str) -> Value {
+        let point = k.verifying_key().to_encoded_point(false);
+        json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+               "x": B64.encode(point.x().unwrap()), "y": B64.encode(point.y().unwrap())})
+    }
+
+    fn sign(k: &SigningKey, kid: &str, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            B64.encode(json!({"alg": "ES256", "typ": "JWT", "kid": kid}).to_string()),
+            B64.encode(claims.to_string())
+        );
+        let sig: Signature = k.sign(input.as_bytes());
+        format!("{input}.{}", B64.encode(sig.to_bytes()))
+    }
+
+    fn jwks(keys: &[Value]) -> enishi::link::Jwks {
+        enishi::link::Jwks::parse(json!({ "keys": keys }).to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn link_es256_id_token_verifies_against_jwks() {
+        use enishi::link::verify_id_token_es256 as verify;
+        let (k1, k2) = (key(1), key(2));
+        let set = jwks(&[jwk(&k1, "k1"), json!({"kty": "RSA", "kid": "rsa"})]);
+        assert_eq!(set.len(), 1, "non-P-256 keys are skipped");
+        let token = sign(&k1, "k1", &claims("n1"));
+        let c = verify(&token, &set, CHANNEL_ID, Some("n1"), t0()).unwrap();
+        assert_eq!(c.line_user.as_str(), sub());
+        verify(&token, &set, CHANNEL_ID, None, t0()).unwrap();
+        assert_eq!(
+            verify(&token, &set, CHANNEL_ID, Some("n2"), t0()).unwrap_err(),
+            IdTokenError::NonceMismatch
+        );
+        assert_eq!(
+            verify(&token, &set, "other", None, t0()).unwrap_err(),
+            IdTokenError::WrongAudience
+        );
+        // Signed by a key that is not k1 but claims to be k1.
+        let forged = sign(&k2, "k1", &claims("n1"));
+        assert_eq!(
+            verify(&forged, &set, CHANNEL_ID, None, t0()).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+        let unknown = sign(&k1, "k9", &claims("n1"));
+        assert_eq!(
+            verify(&unknown, &set, CHANNEL_ID, None, t0()).unwrap_err(),
+            IdTokenError::UnknownKey(Some("k9".into()))
+        );
+        // No algorithm confusion: an HS256 token is refused by the ES256 verifier.
+        let hs = sign_id_token_hs256(&claims("n1"), SECRET);
+        assert_eq!(
+            verify(&hs, &set, CHANNEL_ID, None, t0()).unwrap_err(),
+            IdTokenError::UnsupportedAlgorithm("HS256".into())
+        );
+        assert!(enishi::link::Jwks::parse(b"{}").is_err());
+    }
+
+    #[tokio::test]
+    async fn link_sdk_id_token_fetches_caches_and_refetches_jwks() {
+        let (k1, k2) = (key(3), key(4));
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/oauth2/v2.1/certs"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"keys": [jwk(&k1, "k1"), jwk(&k2, "k2")]})),
+            )
+            .mount(&server)
+            .await;
+        let login =
+            LineLogin::builder(CHANNEL_ID, SECRET, REDIRECT, Arc::new(MemoryLinkStore::new()))
+                .jwks_url(format!("{}/oauth2/v2.1/certs", server.uri()))
+                .build()
+                .unwrap();
+        let t1 = sign(&k1, "k1", &claims("n"));
+        login.verify_sdk_id_token(&t1, Some("n"), t0()).await.unwrap();
+        login.verify_sdk_id_token(&t1, Some("n"), t0()).await.unwrap();
+        assert_eq!(server.received_requests().await.unwrap().len(), 1, "cached");
+        let t3 = sign(&k1, "k3", &claims("n"));
+        let e = login.verify_sdk_id_token(&t3, Some("n"), t0()).await.unwrap_err();
+        assert!(matches!(e, LoginError::IdToken(IdTokenError::UnknownKey(_))), "{e:?}");
+        assert_eq!(server.received_requests().await.unwrap().len(), 2, "unknown kid refetches");
+    }
+}
