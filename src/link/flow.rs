@@ -575,7 +575,9 @@ impl AccountLinker {
     }
 
     /// Links directly (LINE Login, backend sync, admin), firing the hook and write-back for a
-    /// new link like the account-link flow does.
+    /// new link like the account-link flow does. Links read from the commerce backend during
+    /// sync (e.g. ecforce's own LINE ID field) use [`LinkSource::Backend`]: they are recorded
+    /// with that source and not written back.
     ///
     /// # Errors
     /// [`LinkError::Store`] (a conflict under the reject policy; store errors).
@@ -636,6 +638,10 @@ impl AccountLinker {
         }
         if let Some(hook) = &self.inner.hook {
             hook.on_new_link(outcome).await;
+        }
+        // A link read from the backend is already there: writing it back would be a no-op.
+        if outcome.link().source == LinkSource::Backend {
+            return None;
         }
         self.inner
             .write_back

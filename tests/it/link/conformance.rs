@@ -12,6 +12,42 @@ use enishi::{CustomerId, LineUserId};
 
 type Stores = Vec<Arc<dyn LinkStore>>;
 
+/// What to remove after a case: nothing, an SQLite file, or a PostgreSQL schema.
+pub(super) enum Cleanup {
+    None,
+    #[cfg(feature = "sqlite")]
+    File(std::path::PathBuf),
+    #[cfg(feature = "postgres")]
+    Schema(String),
+}
+
+pub(super) async fn cleanup(c: Cleanup) {
+    match c {
+        Cleanup::None => {}
+        #[cfg(feature = "sqlite")]
+        Cleanup::File(path) => {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        #[cfg(feature = "postgres")]
+        Cleanup::Schema(schema) => {
+            let (client, conn) =
+                tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn pg_url() -> String {
+    std::env::var("ENISHI_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
 }
@@ -41,27 +77,27 @@ fn reason(e: LinkStoreError) -> RejectReason {
     e.reject_reason().unwrap_or_else(|| panic!("expected a rejection, got {e:?}"))
 }
 
-pub(super) async fn memory_stores(n: usize) -> Stores {
+pub(super) async fn memory_stores(n: usize) -> (Stores, Cleanup) {
     let s = MemoryLinkStore::new();
-    (0..n).map(|_| Arc::new(s.clone()) as Arc<dyn LinkStore>).collect()
+    ((0..n).map(|_| Arc::new(s.clone()) as Arc<dyn LinkStore>).collect(), Cleanup::None)
 }
 
 #[cfg(feature = "sqlite")]
-pub(super) async fn sqlite_stores(n: usize) -> Stores {
+pub(super) async fn sqlite_stores(n: usize) -> (Stores, Cleanup) {
     // Several connections to one file: the races then cross connections, as between processes.
     let path = std::env::temp_dir().join(format!("enishi-link-{}.sqlite", uuid::Uuid::new_v4()));
-    (0..n)
+    let stores = (0..n)
         .map(|_| {
             Arc::new(enishi::link::SqliteLinkStore::open(&path, "1650000000").unwrap())
                 as Arc<dyn LinkStore>
         })
-        .collect()
+        .collect();
+    (stores, Cleanup::File(path))
 }
 
 #[cfg(feature = "postgres")]
-pub(super) async fn postgres_stores(n: usize) -> Stores {
-    let url = std::env::var("ENISHI_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+pub(super) async fn postgres_stores(n: usize) -> (Stores, Cleanup) {
+    let url = pg_url();
     let schema = format!("enishi_link_it_{}", uuid::Uuid::new_v4().simple());
     let mut out: Stores = Vec::new();
     for _ in 0..n {
@@ -76,7 +112,7 @@ pub(super) async fn postgres_stores(n: usize) -> Stores {
             });
         out.push(Arc::new(store));
     }
-    out
+    (out, Cleanup::Schema(schema))
 }
 
 pub(super) async fn ticket_is_single_use(s: Stores) {
@@ -393,7 +429,9 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
-                super::$case($factory(4).await).await;
+                let (stores, c) = $factory(4).await;
+                super::$case(stores).await;
+                super::cleanup(c).await;
             }
         )*
     };

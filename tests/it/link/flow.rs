@@ -443,3 +443,15 @@ fn link_rich_menu_carries_the_link_postback() {
     assert_eq!(json["areas"][0]["action"]["type"], "postback");
     assert_eq!(json["areas"][0]["action"]["data"], "enishi:link");
 }
+
+#[tokio::test]
+async fn link_flow_backend_link_is_recorded_with_source_and_not_written_back() {
+    let wb = Arc::new(FlakyWriteBack::default());
+    let s = setup(|b| b.write_back(wb.clone(), WriteBackRetry::default())).await;
+    let (outcome, task) =
+        s.linker.link_direct(&uid(9), &cust(9), LinkSource::Backend, now()).await.unwrap();
+    assert!(outcome.is_new() && task.is_none());
+    assert_eq!(s.store.link_of_user(&uid(9)).await.unwrap().unwrap().source, LinkSource::Backend);
+    assert_eq!(s.hook.0.load(Ordering::SeqCst), 1);
+    assert_eq!(wb.calls.load(Ordering::SeqCst), 0);
+}
