@@ -230,3 +230,141 @@ async fn link_e2e_forged_webhook_signature_is_refused() {
     assert_eq!(status, 401);
     assert!(shop.store.audit_trail(10).await.unwrap().is_empty());
 }
+
+mod line_login {
+    use std::sync::Mutex;
+
+    use axum::extract::Query;
+    use axum::routing::get;
+    use enishi::link::{CallbackParams, LineLogin, sign_id_token_hs256};
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    use super::*;
+
+    const CHANNEL: &str = "1660000002";
+    const SECRET: &str = "e2e-login-secret";
+
+    #[derive(Clone)]
+    struct App {
+        login: LineLogin,
+        linker: AccountLinker,
+    }
+
+    /// The shop's session says who is logged in; this demo takes it from a header.
+    fn customer(headers: &axum::http::HeaderMap) -> CustomerId {
+        CustomerId::new(headers["x-demo-customer"].to_str().unwrap()).unwrap()
+    }
+
+    async fn start(State(app): State<App>, headers: axum::http::HeaderMap) -> Response {
+        let url = app.login.authorize(&customer(&headers), Utc::now()).await.unwrap();
+        Redirect::to(url.as_str()).into_response()
+    }
+
+    async fn callback(
+        State(app): State<App>,
+        headers: axum::http::HeaderMap,
+        Query(params): Query<CallbackParams>,
+    ) -> Response {
+        match app.login.callback(&params, &customer(&headers), Utc::now()).await {
+            Ok(_) => {
+                let to =
+                    app.linker.checked_redirect("https://shop.example/mypage?linked=1").unwrap();
+                Redirect::to(to.as_str()).into_response()
+            }
+            Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        }
+    }
+
+    #[tokio::test]
+    async fn link_e2e_line_login_over_http() {
+        let line = FakeLine::builder().no_rate_limits().start().await.unwrap();
+        let store = Arc::new(MemoryLinkStore::new());
+        let hook = Arc::new(CountingHook::default());
+        let linker =
+            AccountLinker::builder(client(&line), store.clone(), "https://shop.example/link")
+                .allow_redirect("https://shop.example/mypage")
+                .hook(hook.clone())
+                .build()
+                .unwrap();
+        // LINE Login's token endpoint: signs an ID token with the nonce LINE got at authorize.
+        let nonce = Arc::new(Mutex::new(String::new()));
+        let token_server = MockServer::start().await;
+        let n = nonce.clone();
+        Mock::given(method("POST"))
+            .respond_with(move |_: &Request| {
+                let claims = json!({"iss": "https://access.line.me", "sub": user_id(5), "aud": CHANNEL,
+                    "exp": Utc::now().timestamp() + 600, "iat": Utc::now().timestamp(),
+                    "nonce": *n.lock().unwrap()});
+                ResponseTemplate::new(200).set_body_json(json!({"access_token": "a", "token_type": "Bearer",
+                    "expires_in": 1, "id_token": sign_id_token_hs256(&claims, SECRET)}))
+            })
+            .mount(&token_server)
+            .await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let login =
+            LineLogin::builder(CHANNEL, SECRET, format!("{base}/line/callback"), store.clone())
+                .token_url(format!("{}/oauth2/v2.1/token", token_server.uri()))
+                .linker(linker.clone())
+                .build()
+                .unwrap();
+        let app = Router::new()
+            .route("/line/login", get(start))
+            .route("/line/callback", get(callback))
+            .with_state(App { login, linker });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let http =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+        let r = http
+            .get(format!("{base}/line/login"))
+            .header("x-demo-customer", "C-hanako")
+            .send()
+            .await
+            .unwrap();
+        let authorize = url::Url::parse(&location(&r)).unwrap();
+        let q = |k: &str| authorize.query_pairs().find(|(n, _)| n == k).unwrap().1.into_owned();
+        // At LINE: the user consents; LINE remembers the nonce and redirects with a code.
+        *nonce.lock().unwrap() = q("nonce");
+        let callback = format!(
+            "{}?code=c0de&state={}&friendship_status_changed=true",
+            q("redirect_uri"),
+            q("state")
+        );
+
+        // A different shop session presenting the callback (login CSRF) is refused.
+        let r = http.get(&callback).header("x-demo-customer", "C-mallory").send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(
+            store.link_of_customer(&CustomerId::new("C-mallory").unwrap()).await.unwrap(),
+            None
+        );
+
+        // The state was spent by that attempt: start again, as the user would.
+        let r = http
+            .get(format!("{base}/line/login"))
+            .header("x-demo-customer", "C-hanako")
+            .send()
+            .await
+            .unwrap();
+        let authorize = url::Url::parse(&location(&r)).unwrap();
+        let q = |k: &str| authorize.query_pairs().find(|(n, _)| n == k).unwrap().1.into_owned();
+        *nonce.lock().unwrap() = q("nonce");
+        let callback = format!("{}?code=c0de&state={}", q("redirect_uri"), q("state"));
+        let r = http.get(&callback).header("x-demo-customer", "C-hanako").send().await.unwrap();
+        assert_eq!(location(&r), "https://shop.example/mypage?linked=1");
+        let link =
+            store.link_of_customer(&CustomerId::new("C-hanako").unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            (link.line_user.as_str(), link.source),
+            (user_id(5).as_str(), LinkSource::LineLogin)
+        );
+        assert_eq!(hook.0.load(Ordering::SeqCst), 1);
+
+        // Replaying the callback URL is refused.
+        let r = http.get(&callback).header("x-demo-customer", "C-hanako").send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.text().await.unwrap().contains("already used"));
+    }
+}
