@@ -26,6 +26,17 @@ pub enum Error {
     /// A webhook de-duplication store failed.
     #[error(transparent)]
     Dedup(#[from] DedupError),
+    /// A link store failed or refused a change.
+    #[error(transparent)]
+    LinkStore(#[from] crate::link::LinkStoreError),
+    /// An ID-link flow step failed.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Link(#[from] crate::link::LinkError),
+    /// A LINE Login step failed.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Login(#[from] crate::link::LoginError),
     /// A LINE Messaging API call failed.
     #[cfg(feature = "client")]
     #[error(transparent)]

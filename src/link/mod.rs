@@ -1,1 +1,58 @@
 //! ID linking: the account-link flow (link token + nonce), LINE Login (OIDC + PKCE), link stores.
+//!
+//! - [`LinkStore`]: links (one LINE user ↔ one customer per channel), pending one-time tickets
+//!   (link tokens, nonces, login states), follow status and an audit trail; implemented by
+//!   [`MemoryLinkStore`], `SqliteLinkStore` (feature `sqlite`) and `PostgresLinkStore`
+//!   (feature `postgres`), which all pass one conformance suite.
+//! - Secrets ([`OneTimeSecret`]) are 256-bit CSPRNG values, URL-safe Base64; stores keep only
+//!   their SHA-256 ([`TicketKey`]).
+//!
+//! See `docs/linking.md` for the setup and a sequence diagram.
+//! Tests: link.
+
+#[cfg(feature = "client")]
+mod flow;
+mod idtoken;
+#[cfg(feature = "client")]
+mod login;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod secret;
+#[cfg(feature = "axum")]
+mod service;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod store;
+
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use flow::{
+    AccountLinker, AccountLinkerBuilder, DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkError,
+    LinkEventOutcome, LinkHook, LinkStarted, LinkWriteBack, NonceIssued, WriteBackError,
+    WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
+};
+pub use idtoken::{
+    IdTokenClaims, IdTokenError, Jwks, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
+    verify_id_token_es256,
+};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use login::{
+    BotPrompt, CallbackParams, DEFAULT_AUTHORIZE_URL, DEFAULT_JWKS_URL, DEFAULT_TOKEN_URL,
+    LineLogin, LineLoginBuilder, LoginError, LoginLinked,
+};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresLinkStore;
+pub use secret::{OneTimeSecret, SECRET_BYTES, TicketKey, pkce_challenge};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use service::LinkEventHandler;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteLinkStore;
+pub use store::{
+    AuditAction, AuditRecord, ConflictPolicy, DEFAULT_TICKET_TTL, FollowStatus, Link, LinkConflict,
+    LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed, RejectReason,
+    Ticket, TicketKind,
+};

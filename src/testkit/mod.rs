@@ -25,7 +25,7 @@
 mod line;
 
 pub use line::{
-    Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, Delivery, Endpoint, EndpointClass, FakeLine,
-    FakeLineBuilder, FakeUser, FaultTiming, Faults, IssuedLinkToken, Quota, RateLimit,
+    Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, Delivery, DialogOutcome, Endpoint, EndpointClass,
+    FakeLine, FakeLineBuilder, FakeUser, FaultTiming, Faults, IssuedLinkToken, Quota, RateLimit,
     TestkitError, user_id,
 };

@@ -1,1 +1,7 @@
-//! Tests: link.
+//! ID linking: store conformance (memory, SQLite, PostgreSQL), the account-link flow, LINE Login.
+
+mod conformance;
+#[cfg(feature = "axum")]
+mod e2e;
+mod flow;
+mod login;

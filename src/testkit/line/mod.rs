@@ -4,6 +4,7 @@
 // `Err` is fine on this cold path of a test server.
 #![allow(clippy::result_large_err)]
 
+mod account_link;
 mod config;
 mod endpoint;
 mod faults;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use account_link::DialogOutcome;
 pub use config::{FakeUser, FaultTiming, Faults, Quota, RateLimit, user_id};
 pub use endpoint::{Endpoint, EndpointClass};
 pub use state::{Counters, Delivery, IssuedLinkToken};

@@ -313,6 +313,8 @@ pub(crate) struct App {
     pub(crate) menus: Mutex<Menus>,
     pub(crate) audiences: Mutex<Audiences>,
     pub(crate) link_tokens: Mutex<Vec<IssuedLinkToken>>,
+    /// Link tokens spent at the account-link dialog (single use).
+    pub(crate) used_link_tokens: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What the builder hands to [`App::new`].
@@ -397,6 +399,7 @@ impl App {
             menus: Mutex::new(Menus::default()),
             audiences: Mutex::new(Audiences::default()),
             link_tokens: Mutex::new(Vec::new()),
+            used_link_tokens: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -451,6 +454,7 @@ impl App {
         *lock(&self.menus) = Menus::default();
         *lock(&self.audiences) = Audiences::default();
         lock(&self.link_tokens).clear();
+        lock(&self.used_link_tokens).clear();
         lock(&self.paths).clear();
         self.stats.reset();
         self.fault_seq.store(0, Ordering::Relaxed);

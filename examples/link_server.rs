@@ -1,0 +1,251 @@
+//! An account-link server: the LINE webhook, the link start, a minimal shop login page and the
+//! completion page.
+//!
+//! ```text
+//! cargo run --features testkit,sqlite --example link_server
+//! ```
+//!
+//! By default everything is offline: a fake LINE server (testkit) issues link tokens, and this
+//! server also plays LINE's account-link dialog at `/dialog/bot/accountLink`, which sends the
+//! signed `accountLink` webhook back to `/webhook`. Open the printed `/link/start` URL in a
+//! browser and log in as `demo@example.jp` / `demo`.
+//!
+//! Environment (all optional):
+//! - `LINE_CHANNEL_SECRET` + `LINE_CHANNEL_ACCESS_TOKEN`: use the real LINE platform (and
+//!   `https://access.line.me`); register `https://<your host>/webhook` in the console.
+//! - `DATABASE_URL`: `postgres://…` (feature `postgres`) or an SQLite file path (feature
+//!   `sqlite`); in-memory otherwise.
+//! - `ECFORCE_BASE_URL`, `ECFORCE_API_TOKEN`: reserved for ecforce customer sign-in through the
+//!   commerce backend's `CustomerAuthenticator`; until that backend is wired in here, the demo
+//!   authenticator is used and a warning is printed.
+//! - `LINE_CHANNEL_ID` (store scope, default `demo`), `ENISHI_ADDR` (default `127.0.0.1:8080`),
+//!   `PUBLIC_URL` (default `http://ENISHI_ADDR`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::Utc;
+use enishi::commerce::{AuthError, CustomerAuthenticator, Password};
+use enishi::line::LineClient;
+use enishi::line::webhook::{ChannelSecret, MemoryDedup, WebhookService};
+use enishi::link::{AccountLinker, LinkError, LinkEventHandler, LinkStore, MemoryLinkStore};
+use enishi::testkit::FakeLine;
+use enishi::{CustomerId, LineUserId};
+
+/// Demo customers (replace with the commerce backend's authenticator).
+#[derive(Debug)]
+struct DemoCustomers;
+
+#[async_trait::async_trait]
+impl CustomerAuthenticator for DemoCustomers {
+    async fn authenticate(
+        &self,
+        email: &str,
+        password: &Password,
+    ) -> Result<CustomerId, AuthError> {
+        match (email, password.expose()) {
+            ("demo@example.jp", "demo") => Ok(CustomerId::new("C-1001").expect("non-empty")),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    linker: AccountLinker,
+    fake: Option<Arc<FakeLine>>,
+    secret: ChannelSecret,
+    public_url: String,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn page(title: &str, body: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content='width=device-width'>\
+         <title>{title}</title><h1>{title}</h1>{body}"
+    ))
+}
+
+/// Demo stand-in for the rich-menu postback: issues a link token for `?user=U…`.
+async fn link_start(
+    State(app): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let user = q.iter().find(|(k, _)| k == "user").map(|(_, v)| v.as_str()).unwrap_or_default();
+    let Ok(user) = LineUserId::new(user) else {
+        return (StatusCode::BAD_REQUEST, page("Bad request", "<p>?user=U… is required</p>"))
+            .into_response();
+    };
+    match app.linker.start(&user, Utc::now()).await {
+        Ok(started) => Redirect::to(started.link_url.as_str()).into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, page("Error", &escape(&e.to_string()))).into_response(),
+    }
+}
+
+/// The shop's login page for linking.
+async fn login_page(Query(q): Query<Vec<(String, String)>>) -> Html<String> {
+    let token =
+        q.iter().find(|(k, _)| k == "linkToken").map(|(_, v)| v.as_str()).unwrap_or_default();
+    page(
+        "ショップアカウントと連携",
+        &format!(
+            "<p>ログインすると LINE アカウントと連携します。連携はいつでも解除できます。</p>\
+             <form method=post action=/link><input type=hidden name=linkToken value=\"{}\">\
+             <p><input name=email type=email placeholder=email></p>\
+             <p><input name=password type=password placeholder=password></p>\
+             <button>ログインして連携</button></form>",
+            escape(token)
+        ),
+    )
+}
+
+async fn login_submit(State(app): State<AppState>, body: String) -> Response {
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let get =
+        |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let token = enishi::line::LinkToken::from_received(get("linkToken"));
+    let password = Password::new(get("password"));
+    match app.linker.complete_with_password(&token, &get("email"), &password, Utc::now()).await {
+        // 303: the browser GETs LINE's dialog, which checks the LINE user and calls the webhook.
+        Ok(issued) => Redirect::to(issued.redirect.as_str()).into_response(),
+        Err(LinkError::Auth(_)) => (
+            StatusCode::UNAUTHORIZED,
+            page("ログインできません", "<p>メールアドレスかパスワードが違います。</p>"),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, page("連携できません", &escape(&e.to_string())))
+            .into_response(),
+    }
+}
+
+/// Offline only: plays LINE's account-link dialog. The opener is the token's own user.
+async fn fake_dialog(State(app): State<AppState>, uri: axum::http::Uri) -> Response {
+    let Some(fake) = &app.fake else { return StatusCode::NOT_FOUND.into_response() };
+    let url = format!("{}{}", app.public_url, uri);
+    let token = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.query_pairs().find(|(k, _)| k == "linkToken").map(|(_, v)| v.into_owned()))
+        .unwrap_or_default();
+    let opener = fake
+        .issued_link_tokens()
+        .into_iter()
+        .find(|t| t.link_token == token)
+        .map(|t| t.user_id)
+        .unwrap_or_default();
+    let webhook = format!("{}/webhook", app.public_url);
+    match fake.open_account_link_dialog(&url, &opener, &webhook, &app.secret).await {
+        Ok(outcome) => {
+            eprintln!("fake LINE dialog: {outcome:?}");
+            Redirect::to("/link/done").into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, page("Error", &escape(&e.to_string()))).into_response(),
+    }
+}
+
+async fn done() -> Html<String> {
+    page("連携しました", "<p>LINE アプリに戻ってください。</p>")
+}
+
+async fn store_from_env(channel: &str) -> Result<Arc<dyn LinkStore>, Box<dyn std::error::Error>> {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return Ok(Arc::new(MemoryLinkStore::new()));
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(
+            enishi::link::PostgresLinkStore::connect(&url, "enishi", channel).await?,
+        ));
+        #[cfg(not(feature = "postgres"))]
+        return Err("DATABASE_URL is PostgreSQL: build with --features postgres".into());
+    }
+    #[cfg(feature = "sqlite")]
+    return Ok(Arc::new(enishi::link::SqliteLinkStore::open(
+        url.trim_start_matches("sqlite:"),
+        channel,
+    )?));
+    #[cfg(not(feature = "sqlite"))]
+    Err("DATABASE_URL is an SQLite path: build with --features sqlite".into())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::var("ENISHI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));
+    let channel = std::env::var("LINE_CHANNEL_ID").unwrap_or_else(|_| "demo".into());
+    if std::env::var("ECFORCE_BASE_URL").is_ok() {
+        eprintln!(
+            "warning: ecforce sign-in is not wired into this example yet; using demo customers"
+        );
+    }
+    let real =
+        match (std::env::var("LINE_CHANNEL_SECRET"), std::env::var("LINE_CHANNEL_ACCESS_TOKEN")) {
+            (Ok(secret), Ok(token)) => Some((secret, token)),
+            _ => None,
+        };
+    let (client, secret, fake, access) = match real {
+        Some((secret, token)) => (
+            LineClient::new(token)?,
+            ChannelSecret::new(secret),
+            None,
+            enishi::link::DEFAULT_ACCESS_BASE_URL.to_owned(),
+        ),
+        None => {
+            let fake = FakeLine::start().await?;
+            let client = LineClient::builder()
+                .channel_access_token(fake.channel_access_token())
+                .base_url(fake.api_base_url())
+                .data_base_url(fake.data_base_url())
+                .build()?;
+            (
+                client,
+                ChannelSecret::new("demo-channel-secret"),
+                Some(Arc::new(fake)),
+                public_url.clone(),
+            )
+        }
+    };
+    let linker = AccountLinker::builder(
+        client,
+        store_from_env(&channel).await?,
+        format!("{public_url}/link"),
+    )
+    .access_base_url(access)
+    .authenticator(Arc::new(DemoCustomers))
+    .build()?;
+    let webhook = WebhookService::builder(secret.clone())
+        .dedup(MemoryDedup::default())
+        .handle_before_responding(true)
+        .build(LinkEventHandler::new(linker.clone()));
+    let offline = fake.is_some();
+    let state = AppState { linker, fake, secret, public_url: public_url.clone() };
+    let app = Router::new()
+        .route("/link/start", get(link_start))
+        .route("/link", get(login_page).post(login_submit))
+        .route("/link/done", get(done))
+        .route("/dialog/bot/accountLink", get(fake_dialog))
+        .route(
+            "/",
+            get(|| async { ([(header::CONTENT_TYPE, "text/plain")], "enishi link_server\n") }),
+        )
+        .with_state(state)
+        .merge(webhook.router("/webhook"));
+
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    eprintln!("webhook: {public_url}/webhook");
+    if offline {
+        eprintln!(
+            "offline demo: open {public_url}/link/start?user=U{:032x} and log in as demo@example.jp / demo",
+            1
+        );
+    }
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,602 @@
+//! PostgreSQL link store (feature `postgres`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls, Row, Transaction};
+
+use super::secret::TicketKey;
+use super::store::{
+    AuditAction, AuditRecord, ConflictPolicy, FollowStatus, Link, LinkOutcome, LinkSource,
+    LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind, check_ticket,
+    customer, failed_audit, from_ms, plan_link, unlink_audit, user,
+};
+use crate::{CustomerId, LineUserId};
+
+const BACKEND: &str = "postgres";
+
+fn pg(e: tokio_postgres::Error) -> LinkStoreError {
+    LinkStoreError::backend(BACKEND, e)
+}
+
+/// Schema migrations, applied in order and recorded in `<schema>.enishi_link_migrations`.
+/// `{s}` is replaced by the schema name.
+const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.enishi_links (
+        channel TEXT NOT NULL,
+        line_user_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        linked_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (channel, line_user_id),
+        UNIQUE (channel, customer_id)
+    );
+    CREATE TABLE {s}.enishi_link_tickets (
+        channel TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        customer_id TEXT,
+        line_user_id TEXT,
+        data TEXT,
+        created_at_ms BIGINT NOT NULL,
+        expires_at_ms BIGINT NOT NULL,
+        consumed_at_ms BIGINT,
+        PRIMARY KEY (channel, key)
+    );
+    CREATE TABLE {s}.enishi_link_follow (
+        channel TEXT NOT NULL,
+        line_user_id TEXT NOT NULL,
+        following BOOLEAN NOT NULL,
+        updated_at_ms BIGINT NOT NULL,
+        PRIMARY KEY (channel, line_user_id)
+    );
+    CREATE TABLE {s}.enishi_link_audit (
+        id BIGSERIAL PRIMARY KEY,
+        channel TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        action TEXT NOT NULL,
+        line_user_id TEXT,
+        customer_id TEXT,
+        source TEXT,
+        detail TEXT
+    );"];
+
+/// A link store in PostgreSQL tables under one schema.
+///
+/// Migrations are applied on connect (under an advisory lock, so concurrent starts are safe).
+/// Every write is a transaction that first takes a transaction-scoped advisory lock for the
+/// schema and channel, so any number of processes sharing the database agree on exactly one
+/// winner per ticket and per link. One store holds one connection; open several stores (or
+/// processes) for parallelism.
+#[derive(Clone)]
+pub struct PostgresLinkStore {
+    client: Arc<Mutex<Client>>,
+    schema: Arc<str>,
+    channel: Arc<str>,
+}
+
+impl fmt::Debug for PostgresLinkStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresLinkStore")
+            .field("schema", &self.schema)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Schema names are input we own: lowercase identifiers only, so they never need quoting.
+fn check_schema(schema: &str) -> Result<(), LinkStoreError> {
+    let ok = (1..=63).contains(&schema.len())
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(LinkStoreError::InvalidConfig {
+            what: "schema name",
+            value: schema.to_owned(),
+            reason: "expected 1 to 63 characters of [a-z0-9_], not starting with a digit",
+        })
+    }
+}
+
+impl PostgresLinkStore {
+    /// Connects to `url` without TLS (use [`PostgresLinkStore::new`] with your own client for
+    /// TLS), spawns the connection task, and migrates `schema`.
+    ///
+    /// # Errors
+    /// As [`PostgresLinkStore::new`], or [`LinkStoreError::Backend`] when the connection fails.
+    pub async fn connect(url: &str, schema: &str, channel: &str) -> Result<Self, LinkStoreError> {
+        check_schema(schema)?;
+        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(pg)?;
+        // The connection task ends when the client is dropped; its error then has no reader.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Self::new(client, schema, channel).await
+    }
+
+    /// Uses a connected client: creates `schema` if needed and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`LinkStoreError::InvalidConfig`] for a schema outside `[a-z_][a-z0-9_]*` (≤ 63 bytes)
+    /// or an empty channel; [`LinkStoreError::Backend`] when PostgreSQL fails.
+    pub async fn new(
+        mut client: Client,
+        schema: &str,
+        channel: &str,
+    ) -> Result<Self, LinkStoreError> {
+        check_schema(schema)?;
+        if channel.is_empty() {
+            return Err(LinkStoreError::InvalidConfig {
+                what: "channel",
+                value: String::new(),
+                reason: "expected the LINE channel ID",
+            });
+        }
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("enishi_link_migrate:{schema}")],
+        )
+        .await
+        .map_err(pg)?;
+        tx.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {schema}.enishi_link_migrations (
+                 version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);"
+        ))
+        .await
+        .map_err(pg)?;
+        let done: i64 = tx
+            .query_one(
+                &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.enishi_link_migrations"),
+                &[],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
+            if version > done {
+                tx.batch_execute(&sql.replace("{s}", schema)).await.map_err(pg)?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {schema}.enishi_link_migrations (version, applied_at_ms) VALUES ($1, $2)"
+                    ),
+                    &[&version, &Utc::now().timestamp_millis()],
+                )
+                .await
+                .map_err(pg)?;
+            }
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(Self {
+            client: Arc::new(Mutex::new(client)),
+            schema: schema.into(),
+            channel: channel.into(),
+        })
+    }
+
+    fn t(&self, table: &str) -> String {
+        format!("{}.{table}", self.schema)
+    }
+
+    /// Begins a transaction holding this schema+channel's advisory lock.
+    async fn begin<'c>(&self, client: &'c mut Client) -> Result<Transaction<'c>, LinkStoreError> {
+        let tx = client.transaction().await.map_err(pg)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))",
+            &[&format!("enishi_link:{}:{}", self.schema, self.channel)],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(tx)
+    }
+
+    async fn read(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>, LinkStoreError> {
+        self.client.lock().await.query(sql, params).await.map_err(pg)
+    }
+
+    async fn link_where(
+        &self,
+        tx: &Transaction<'_>,
+        column: &str,
+        value: &str,
+    ) -> Result<Option<Link>, LinkStoreError> {
+        let sql = format!(
+            "SELECT line_user_id, customer_id, source, linked_at_ms FROM {}
+             WHERE channel = $1 AND {column} = $2",
+            self.t("enishi_links")
+        );
+        tx.query_opt(&sql, &[&&*self.channel, &value]).await.map_err(pg)?.map(to_link).transpose()
+    }
+
+    async fn insert_audit(
+        &self,
+        tx: &Transaction<'_>,
+        a: &AuditRecord,
+    ) -> Result<(), LinkStoreError> {
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (channel, at_ms, action, line_user_id, customer_id, source, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                self.t("enishi_link_audit")
+            ),
+            &[
+                &&*self.channel,
+                &a.at.timestamp_millis(),
+                &a.action.as_str(),
+                &a.line_user.as_ref().map(LineUserId::as_str),
+                &a.customer.as_ref().map(CustomerId::as_str),
+                &a.source.map(LinkSource::as_str),
+                &a.detail,
+            ],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn delete_link(
+        &self,
+        tx: &Transaction<'_>,
+        u: &LineUserId,
+    ) -> Result<(), LinkStoreError> {
+        tx.execute(
+            &format!(
+                "DELETE FROM {} WHERE channel = $1 AND line_user_id = $2",
+                self.t("enishi_links")
+            ),
+            &[&&*self.channel, &u.as_str()],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn do_link(
+        &self,
+        tx: &Transaction<'_>,
+        u: &LineUserId,
+        c: &CustomerId,
+        source: LinkSource,
+        policy: ConflictPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<LinkOutcome, LinkStoreError> {
+        let by_user = self.link_where(tx, "line_user_id", u.as_str()).await?;
+        let by_customer =
+            self.link_where(tx, "customer_id", c.as_str()).await?.filter(|l| &l.line_user != u);
+        let plan = plan_link(by_user, by_customer, u, c, source, policy, now);
+        for l in &plan.delete {
+            self.delete_link(tx, &l.line_user).await?;
+        }
+        if let Some(l) = &plan.insert {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {} (channel, line_user_id, customer_id, source, linked_at_ms)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    self.t("enishi_links")
+                ),
+                &[
+                    &&*self.channel,
+                    &l.line_user.as_str(),
+                    &l.customer.as_str(),
+                    &l.source.as_str(),
+                    &l.linked_at.timestamp_millis(),
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        for a in &plan.audit {
+            self.insert_audit(tx, a).await?;
+        }
+        plan.outcome.map_err(LinkStoreError::Conflict)
+    }
+
+    async fn take(
+        &self,
+        tx: &Transaction<'_>,
+        kind: TicketKind,
+        key: &TicketKey,
+        line_user: Option<&LineUserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError> {
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT kind, customer_id, line_user_id, data, created_at_ms, expires_at_ms,
+                     consumed_at_ms FROM {} WHERE channel = $1 AND key = $2",
+                    self.t("enishi_link_tickets")
+                ),
+                &[&&*self.channel, &key.as_str()],
+            )
+            .await
+            .map_err(pg)?;
+        let row = match row {
+            None => None,
+            Some(r) => Some((
+                Ticket {
+                    kind: TicketKind::parse(r.get(0))?,
+                    key: key.clone(),
+                    customer: r.get::<_, Option<String>>(1).map(customer).transpose()?,
+                    line_user: r.get::<_, Option<String>>(2).map(user).transpose()?,
+                    data: r.get(3),
+                    created_at: from_ms(r.get(4)),
+                    expires_at: from_ms(r.get(5)),
+                },
+                r.get::<_, Option<i64>>(6),
+            )),
+        };
+        let ticket = check_ticket(kind, row, line_user, now)?;
+        tx.execute(
+            &format!(
+                "UPDATE {} SET consumed_at_ms = $3 WHERE channel = $1 AND key = $2",
+                self.t("enishi_link_tickets")
+            ),
+            &[&&*self.channel, &key.as_str(), &now.timestamp_millis()],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(ticket)
+    }
+
+    async fn unlink_where(
+        &self,
+        column: &'static str,
+        value: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Link>, LinkStoreError> {
+        let mut client = self.client.lock().await;
+        let tx = self.begin(&mut client).await?;
+        let value = async {
+            let link = self.link_where(&tx, column, &value).await?;
+            if let Some(l) = &link {
+                self.delete_link(&tx, &l.line_user).await?;
+                self.insert_audit(&tx, &unlink_audit(l, now)).await?;
+            }
+            Ok(link)
+        }
+        .await;
+        finish(tx, value).await
+    }
+
+    async fn read_link(&self, column: &str, value: &str) -> Result<Option<Link>, LinkStoreError> {
+        let sql = format!(
+            "SELECT line_user_id, customer_id, source, linked_at_ms FROM {}
+             WHERE channel = $1 AND {column} = $2",
+            self.t("enishi_links")
+        );
+        self.read(&sql, &[&&*self.channel, &value])
+            .await?
+            .into_iter()
+            .next()
+            .map(to_link)
+            .transpose()
+    }
+}
+
+/// Commits on success and on a conflict (its audit record and consumed nonce persist);
+/// otherwise rolls back so nothing is half-written.
+async fn finish<T>(
+    tx: Transaction<'_>,
+    value: Result<T, LinkStoreError>,
+) -> Result<T, LinkStoreError> {
+    if matches!(value, Ok(_) | Err(LinkStoreError::Conflict(_))) {
+        tx.commit().await.map_err(pg)?;
+    } else {
+        tx.rollback().await.map_err(pg)?;
+    }
+    value
+}
+
+fn to_link(r: Row) -> Result<Link, LinkStoreError> {
+    Ok(Link::new(
+        user(r.get(0))?,
+        customer(r.get(1))?,
+        LinkSource::parse(r.get(2))?,
+        from_ms(r.get(3)),
+    ))
+}
+
+#[async_trait::async_trait]
+impl LinkStore for PostgresLinkStore {
+    async fn put_ticket(&self, ticket: &Ticket) -> Result<(), LinkStoreError> {
+        let sql = format!(
+            "INSERT INTO {} (channel, key, kind, customer_id, line_user_id, data, created_at_ms,
+             expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (channel, key) DO NOTHING",
+            self.t("enishi_link_tickets")
+        );
+        let n = self
+            .client
+            .lock()
+            .await
+            .execute(
+                &sql,
+                &[
+                    &&*self.channel,
+                    &ticket.key.as_str(),
+                    &ticket.kind.as_str(),
+                    &ticket.customer.as_ref().map(CustomerId::as_str),
+                    &ticket.line_user.as_ref().map(LineUserId::as_str),
+                    &ticket.data,
+                    &ticket.created_at.timestamp_millis(),
+                    &ticket.expires_at.timestamp_millis(),
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        if n == 0 { Err(LinkStoreError::DuplicateTicket(ticket.kind)) } else { Ok(()) }
+    }
+
+    async fn take_ticket(
+        &self,
+        kind: TicketKind,
+        key: &TicketKey,
+        line_user: Option<&LineUserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError> {
+        let mut client = self.client.lock().await;
+        let tx = self.begin(&mut client).await?;
+        let value = self.take(&tx, kind, key, line_user, now).await;
+        finish(tx, value).await
+    }
+
+    async fn redeem_nonce(
+        &self,
+        key: &TicketKey,
+        line_user: &LineUserId,
+        policy: ConflictPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<Redeemed, LinkStoreError> {
+        let mut client = self.client.lock().await;
+        let tx = self.begin(&mut client).await?;
+        let value = async {
+            let ticket = self.take(&tx, TicketKind::Nonce, key, Some(line_user), now).await?;
+            let Some(cust) = ticket.customer.clone() else {
+                return Err(LinkStoreError::Corrupt("a nonce without a customer".into()));
+            };
+            let outcome =
+                self.do_link(&tx, line_user, &cust, LinkSource::AccountLink, policy, now).await?;
+            Ok(Redeemed { ticket, outcome })
+        }
+        .await;
+        finish(tx, value).await
+    }
+
+    async fn fail_nonce(
+        &self,
+        key: &TicketKey,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError> {
+        let mut client = self.client.lock().await;
+        let tx = self.begin(&mut client).await?;
+        let value = async {
+            let ticket = self.take(&tx, TicketKind::Nonce, key, None, now).await?;
+            self.insert_audit(&tx, &failed_audit(&ticket, now)).await?;
+            Ok(ticket)
+        }
+        .await;
+        finish(tx, value).await
+    }
+
+    async fn link(
+        &self,
+        line_user: &LineUserId,
+        customer: &CustomerId,
+        source: LinkSource,
+        policy: ConflictPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<LinkOutcome, LinkStoreError> {
+        let mut client = self.client.lock().await;
+        let tx = self.begin(&mut client).await?;
+        let value = self.do_link(&tx, line_user, customer, source, policy, now).await;
+        finish(tx, value).await
+    }
+
+    async fn unlink_user(
+        &self,
+        line_user: &LineUserId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Link>, LinkStoreError> {
+        self.unlink_where("line_user_id", line_user.as_str().to_owned(), now).await
+    }
+
+    async fn unlink_customer(
+        &self,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Link>, LinkStoreError> {
+        self.unlink_where("customer_id", customer.as_str().to_owned(), now).await
+    }
+
+    async fn link_of_user(&self, line_user: &LineUserId) -> Result<Option<Link>, LinkStoreError> {
+        self.read_link("line_user_id", line_user.as_str()).await
+    }
+
+    async fn link_of_customer(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Link>, LinkStoreError> {
+        self.read_link("customer_id", customer.as_str()).await
+    }
+
+    async fn set_following(
+        &self,
+        line_user: &LineUserId,
+        following: bool,
+        at: DateTime<Utc>,
+    ) -> Result<(), LinkStoreError> {
+        let sql = format!(
+            "INSERT INTO {t} AS f (channel, line_user_id, following, updated_at_ms)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (channel, line_user_id) DO UPDATE
+             SET following = EXCLUDED.following, updated_at_ms = EXCLUDED.updated_at_ms
+             WHERE EXCLUDED.updated_at_ms >= f.updated_at_ms",
+            t = self.t("enishi_link_follow")
+        );
+        self.client
+            .lock()
+            .await
+            .execute(
+                &sql,
+                &[&&*self.channel, &line_user.as_str(), &following, &at.timestamp_millis()],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn follow_status(
+        &self,
+        line_user: &LineUserId,
+    ) -> Result<Option<FollowStatus>, LinkStoreError> {
+        let sql = format!(
+            "SELECT following, updated_at_ms FROM {} WHERE channel = $1 AND line_user_id = $2",
+            self.t("enishi_link_follow")
+        );
+        Ok(self
+            .read(&sql, &[&&*self.channel, &line_user.as_str()])
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| FollowStatus { following: r.get(0), updated_at: from_ms(r.get(1)) }))
+    }
+
+    async fn audit_trail(&self, limit: usize) -> Result<Vec<AuditRecord>, LinkStoreError> {
+        let sql = format!(
+            "SELECT at_ms, action, line_user_id, customer_id, source, detail FROM {}
+             WHERE channel = $1 ORDER BY id DESC LIMIT $2",
+            self.t("enishi_link_audit")
+        );
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(&sql, &[&&*self.channel, &limit])
+            .await?
+            .into_iter()
+            .map(|r| {
+                let mut a = AuditRecord::new(from_ms(r.get(0)), AuditAction::parse(r.get(1))?);
+                a.line_user = r.get::<_, Option<String>>(2).map(user).transpose()?;
+                a.customer = r.get::<_, Option<String>>(3).map(customer).transpose()?;
+                a.source = r.get::<_, Option<&str>>(4).map(LinkSource::parse).transpose()?;
+                a.detail = r.get(5);
+                Ok(a)
+            })
+            .collect()
+    }
+
+    async fn purge_tickets(&self, now: DateTime<Utc>) -> Result<u64, LinkStoreError> {
+        let cutoff = now.timestamp_millis().saturating_sub(TICKET_GRACE_MS);
+        let sql = format!(
+            "DELETE FROM {} WHERE channel = $1 AND (expires_at_ms <= $2 OR consumed_at_ms <= $2)",
+            self.t("enishi_link_tickets")
+        );
+        self.client.lock().await.execute(&sql, &[&&*self.channel, &cutoff]).await.map_err(pg)
+    }
+}
