@@ -1,0 +1,493 @@
+//! The cold path: a segment evaluated straight from unsorted customer and order columns,
+//! with no engine state built first.
+//!
+//! Customer leaves become dense bitsets; the children of a top-level `and` that read no orders
+//! are combined first into a candidate set, so one pass over the order columns only
+//! accumulates (count, sum, first, last) per (filter, window) group for candidates, in compact
+//! arrays indexed by the candidate's rank. Order leaves are then tested on those aggregates
+//! with the same helpers the engine's scans use, and the tree is combined word by word.
+
+use std::cell::Cell;
+
+use roaring::RoaringBitmap;
+
+use super::{CustomerColumns, OrderColumns, OrderTest, birthday_hit, expand};
+use crate::CustomerId;
+use crate::segment::ast::{
+    Condition, DateField, Expr, OrderFilter, OrderKind, SegmentDefinition, Window,
+};
+use crate::segment::data::{AttrValue, Context, LineStatus, MessageEvent, SavedItem, Subscription};
+use crate::segment::error::SegmentError;
+use crate::segment::eval::{Env, View, eval, line_test, window_bounds};
+use crate::segment::time::secs;
+
+const EVALUATOR: &str = "evaluate_columns";
+
+/// Orders below this are scanned on one thread (spawning costs more than it saves).
+const PARALLEL_ORDERS: usize = 1 << 20;
+
+/// Evaluates a segment directly from bulk columns, without building an [`Engine`](super::Engine):
+/// row `i` of `customers` is customer `i`, and each row of `orders` is a confirmed one-off order
+/// with a single line item (quantity 1, unit price = amount), exactly as
+/// [`Engine::load_columns`](super::Engine::load_columns) reads them. Order rows need not be
+/// sorted. `ctx` gives `now`, the time zone, lists and named segments. Returns the rows of the
+/// members.
+///
+/// Customer facts the columns do not carry are missing (no attributes, registration, LINE
+/// friendship, subscriptions, cart, favourites or messages), as in an engine loaded from the
+/// same columns. Customer IDs are used as given (for lists and buckets); they are not checked
+/// for uniqueness.
+///
+/// Work is one pass over the order columns (two threads for large inputs), accumulating only
+/// what the definition's order leaves need, and only for customers that pass the top-level
+/// `and`'s customer conditions.
+///
+/// # Errors
+/// [`SegmentError::Invalid`] when column lengths differ or an order names an unknown customer
+/// row or product; [`SegmentError::Unsupported`] for conditions that need per-customer order
+/// lists (`cart abandoned`, `calc` over order counts or sums): evaluate those with an
+/// [`Engine`](super::Engine) or the reference evaluator; [`SegmentError::UnknownSegment`],
+/// [`SegmentError::UnknownList`] and [`SegmentError::Cycle`] as the other evaluators.
+pub fn evaluate_columns(
+    def: &SegmentDefinition,
+    customers: &CustomerColumns,
+    orders: &OrderColumns,
+    ctx: &Context,
+) -> Result<RoaringBitmap, SegmentError> {
+    let c = customers;
+    let n = c.ids.len();
+    if c.line_linked.len() != n || c.birth_date.len() != n {
+        return Err(SegmentError::invalid("customer columns have different lengths"));
+    }
+    let m = orders.customer.len();
+    if orders.placed_at.len() != m || orders.amount.len() != m || orders.product.len() != m {
+        return Err(SegmentError::invalid("order columns have different lengths"));
+    }
+    if u32::try_from(n).is_err() {
+        return Err(SegmentError::invalid("more than 2^32 customers"));
+    }
+    let now = secs(&ctx.now());
+    let tz = ctx.tz();
+    let env = Env::new(ctx, now);
+    let root = expand(ctx, def.condition(), 0)?;
+    let mut leaves: Vec<&Condition> = Vec::new();
+    for l in root.leaves() {
+        if !leaves.contains(&l) {
+            leaves.push(l);
+        }
+    }
+
+    // Classify leaves: order leaves join a (filter, window) group; customer leaves become bits.
+    let mut groups: Vec<GroupSpec<'_>> = Vec::new();
+    let mut bits: Vec<Option<Bits>> = vec![None; leaves.len()];
+    let mut order_leaves: Vec<(usize, usize, OrderTest<'_>)> = Vec::new();
+    for (i, leaf) in leaves.iter().enumerate() {
+        let (filter, window, test) = match leaf {
+            Condition::Orders { filter, window, measure, op, value } => {
+                (filter, window, OrderTest::Measure(*measure, *op, *value))
+            }
+            Condition::Date { field: DateField::FirstOrder { filter }, test } => {
+                (filter, &Window::AllTime, OrderTest::Date(false, test))
+            }
+            Condition::Date { field: DateField::LastOrder { filter }, test } => {
+                (filter, &Window::AllTime, OrderTest::Date(true, test))
+            }
+            Condition::CartAbandoned { .. } => {
+                return Err(unsupported(leaf, "it compares each customer's orders with the cart"));
+            }
+            Condition::Compare { left, right, .. } if reads_orders(left) || reads_orders(right) => {
+                return Err(unsupported(
+                    leaf,
+                    "`calc` over order counts or sums is not aggregated here",
+                ));
+            }
+            other => {
+                bits[i] = Some(customer_leaf(other, c, &env)?);
+                continue;
+            }
+        };
+        let (lo, hi) = window_bounds(window, now, tz);
+        let g = match groups.iter().position(|g| g.filter == filter && g.lo == lo && g.hi == hi) {
+            Some(g) => g,
+            None => {
+                groups.push(GroupSpec { filter, lo, hi, sum: false, first: false, last: false });
+                groups.len() - 1
+            }
+        };
+        match test {
+            OrderTest::Measure(..) => groups[g].sum = true,
+            OrderTest::Date(true, _) => groups[g].last = true,
+            OrderTest::Date(false, _) => groups[g].first = true,
+        }
+        order_leaves.push((i, g, test));
+    }
+    let is_order = |l: &Condition| order_leaves.iter().any(|(i, ..)| leaves[*i] == l);
+    let reads = |c: &Condition| c.leaves().into_iter().any(is_order);
+
+    // Candidates: the customers every order-free child of a top-level `and` accepts.
+    let (pre, rest): (Vec<&Condition>, Vec<&Condition>) = match &root {
+        Condition::And { children } => children.iter().partition(|ch| !reads(ch)),
+        r if reads(r) => (vec![], vec![r]),
+        r => (vec![r], vec![]),
+    };
+    let mut cand = ones(n);
+    for ch in pre {
+        and_in(&mut cand, &combine(ch, &leaves, &bits, n));
+    }
+    // Index checks cover every order row, candidate or not, as `Engine::load_columns` does.
+    if !rest.is_empty() {
+        let rank = ranks(&cand);
+        let k = rank.last().copied().unwrap_or(0) as usize
+            + cand.last().map_or(0, |w| w.count_ones() as usize);
+        let specs: Vec<Group> =
+            groups.iter().map(|g| Group::new(g, &orders.product_names, k)).collect();
+        let accs = scan(orders, n, &cand, &rank, specs)?;
+        for (i, g, test) in &order_leaves {
+            let a = &accs[*g];
+            let mut out = vec![0u64; cand.len()];
+            let mut slot = 0usize;
+            for (&word, o) in cand.iter().zip(out.iter_mut()) {
+                let mut x = word;
+                while x != 0 {
+                    let b = x.trailing_zeros();
+                    x &= x - 1;
+                    let hit = test.hit(
+                        a.count[slot],
+                        a.sum.get(slot).copied().unwrap_or(0),
+                        a.first.get(slot).copied().unwrap_or(i64::MAX),
+                        a.last.get(slot).copied().unwrap_or(i64::MIN),
+                        now,
+                        tz,
+                    );
+                    *o |= u64::from(hit) << b;
+                    slot += 1;
+                }
+            }
+            bits[*i] = Some(out);
+        }
+        for ch in rest {
+            and_in(&mut cand, &combine(ch, &leaves, &bits, n));
+        }
+    } else if let Some(bad) = first_bad_index(orders, n) {
+        return Err(bad);
+    }
+    let bytes: Vec<u8> = cand.iter().flat_map(|w| w.to_le_bytes()).collect();
+    Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+}
+
+fn unsupported(leaf: &Condition, why: &str) -> SegmentError {
+    SegmentError::Unsupported {
+        evaluator: EVALUATOR,
+        construct: leaf.to_string(),
+        reason: format!("{why}; evaluate it with an Engine or the reference evaluator"),
+    }
+}
+
+fn reads_orders(e: &Expr) -> bool {
+    match e {
+        Expr::Number { .. } | Expr::Attribute { .. } => false,
+        Expr::OrderCount { .. } | Expr::OrderSum { .. } => true,
+        Expr::Add { left, right } | Expr::Sub { left, right } | Expr::Mul { left, right } => {
+            reads_orders(left) || reads_orders(right)
+        }
+    }
+}
+
+fn bad_index() -> SegmentError {
+    SegmentError::invalid("an order refers to an unknown customer row or product")
+}
+
+fn first_bad_index(o: &OrderColumns, n: usize) -> Option<SegmentError> {
+    let np = o.product_names.len();
+    let max_c = o.customer.iter().copied().max();
+    let max_p = o.product.iter().copied().max();
+    (max_c.is_some_and(|c| c as usize >= n) || max_p.is_some_and(|p| p as usize >= np))
+        .then(bad_index)
+}
+
+/// A dense bitset over rows `0..n` (bit `r % 64` of word `r / 64`).
+type Bits = Vec<u64>;
+
+fn ones(n: usize) -> Bits {
+    let mut b = vec![u64::MAX; n.div_ceil(64)];
+    if let Some(last) = b.last_mut()
+        && !n.is_multiple_of(64)
+    {
+        *last = (1u64 << (n % 64)) - 1;
+    }
+    b
+}
+
+fn and_in(acc: &mut Bits, other: &Bits) {
+    acc.iter_mut().zip(other).for_each(|(a, b)| *a &= b);
+}
+
+fn bits_where(n: usize, pred: impl Fn(usize) -> bool) -> Bits {
+    let mut b = vec![0u64; n.div_ceil(64)];
+    for (w, word) in b.iter_mut().enumerate() {
+        let base = w * 64;
+        for r in base..(base + 64).min(n) {
+            *word |= u64::from(pred(r)) << (r - base);
+        }
+    }
+    b
+}
+
+/// Number of set bits before each word.
+fn ranks(b: &Bits) -> Vec<u32> {
+    let mut acc = 0u32;
+    b.iter()
+        .map(|w| {
+            let r = acc;
+            acc += w.count_ones();
+            r
+        })
+        .collect()
+}
+
+/// Combines leaf bitsets word by word.
+fn combine(c: &Condition, leaves: &[&Condition], bits: &[Option<Bits>], n: usize) -> Bits {
+    match c {
+        Condition::And { children } => {
+            let mut acc = ones(n);
+            for ch in children {
+                and_in(&mut acc, &combine(ch, leaves, bits, n));
+            }
+            acc
+        }
+        Condition::Or { children } => {
+            let mut acc = vec![0u64; n.div_ceil(64)];
+            for ch in children {
+                let b = combine(ch, leaves, bits, n);
+                acc.iter_mut().zip(&b).for_each(|(a, b)| *a |= b);
+            }
+            acc
+        }
+        Condition::Not { child } => {
+            let mut acc = combine(child, leaves, bits, n);
+            acc.iter_mut().zip(ones(n)).for_each(|(a, m)| *a = !*a & m);
+            acc
+        }
+        leaf => leaves
+            .iter()
+            .position(|l| *l == leaf)
+            .and_then(|i| bits[i].clone())
+            .unwrap_or_else(|| vec![0u64; n.div_ceil(64)]),
+    }
+}
+
+/// A leaf that reads no orders, for every customer row.
+fn customer_leaf(
+    leaf: &Condition,
+    c: &CustomerColumns,
+    env: &Env<'_>,
+) -> Result<Bits, SegmentError> {
+    let n = c.ids.len();
+    let (now, tz) = (env.now, env.tz);
+    Ok(match leaf {
+        Condition::Line { state } => bits_where(n, |r| {
+            line_test(LineStatus { linked: c.line_linked[r], ..Default::default() }, *state)
+        }),
+        Condition::Date { field: DateField::Birthday, test } => {
+            bits_where(n, |r| birthday_hit(c.birth_date[r], test, now, tz))
+        }
+        other => {
+            if let Condition::InList { name } = other
+                && !env.ctx.lists.contains_key(name)
+            {
+                return Err(SegmentError::UnknownList(name.clone()));
+            }
+            let read_orders = Cell::new(false);
+            let mut b = vec![0u64; n.div_ceil(64)];
+            for r in 0..n {
+                let v = ColumnRow { c, row: r, read_orders: &read_orders };
+                if eval(other, &v, env, false, 0)?.result {
+                    b[r / 64] |= 1 << (r % 64);
+                }
+            }
+            // Guard: a leaf whose semantics read orders would have seen none here.
+            if read_orders.get() {
+                return Err(unsupported(other, "it reads each customer's order list"));
+            }
+            b
+        }
+    })
+}
+
+/// One customer row as the leaf semantics see it (no orders: order leaves are aggregated).
+struct ColumnRow<'a> {
+    c: &'a CustomerColumns,
+    row: usize,
+    read_orders: &'a Cell<bool>,
+}
+
+impl View for ColumnRow<'_> {
+    fn id(&self) -> &CustomerId {
+        &self.c.ids[self.row]
+    }
+    fn attribute(&self, _: &str) -> Option<&AttrValue> {
+        None
+    }
+    fn birth_date(&self) -> Option<chrono::NaiveDate> {
+        self.c.birth_date[self.row]
+    }
+    fn registered_at(&self) -> Option<i64> {
+        None
+    }
+    fn line(&self) -> LineStatus {
+        LineStatus { linked: self.c.line_linked[self.row], ..Default::default() }
+    }
+    fn subscriptions(&self) -> &[Subscription] {
+        &[]
+    }
+    fn cart(&self) -> &[SavedItem] {
+        &[]
+    }
+    fn favourites(&self) -> &[SavedItem] {
+        &[]
+    }
+    fn messages(&self) -> &[MessageEvent] {
+        &[]
+    }
+    fn orders(&self, _: &OrderFilter, _: &mut dyn FnMut(i64, i64)) {
+        self.read_orders.set(true);
+    }
+}
+
+/// Orders matching one filter inside `[lo, hi]`, and which aggregates its leaves read.
+struct GroupSpec<'a> {
+    filter: &'a OrderFilter,
+    lo: i64,
+    hi: i64,
+    sum: bool,
+    first: bool,
+    last: bool,
+}
+
+/// A group resolved against the product names, with its accumulators (one slot per
+/// candidate; the optional aggregates are empty when no leaf reads them).
+struct Group {
+    /// Whether an order of product `p` matches the filter.
+    matches: Vec<bool>,
+    lo: i64,
+    hi: i64,
+    count: Vec<i64>,
+    sum: Vec<i128>,
+    first: Vec<i64>,
+    last: Vec<i64>,
+}
+
+impl Group {
+    fn new(g: &GroupSpec<'_>, names: &[String], k: usize) -> Self {
+        // Column orders are one-off orders with one item: the filter's kind and item rules
+        // decide per product, once.
+        let kind_ok = g.filter.kind.is_none_or(|x| x == OrderKind::OneOff);
+        let matches = names
+            .iter()
+            .map(|p| kind_ok && (!g.filter.has_items() || g.filter.matches_item(p, None, None)))
+            .collect();
+        Self {
+            matches,
+            lo: g.lo,
+            hi: g.hi,
+            count: vec![0; k],
+            sum: if g.sum { vec![0; k] } else { Vec::new() },
+            first: if g.first { vec![i64::MAX; k] } else { Vec::new() },
+            last: if g.last { vec![i64::MIN; k] } else { Vec::new() },
+        }
+    }
+
+    fn merge(&mut self, o: &Self) {
+        self.count.iter_mut().zip(&o.count).for_each(|(a, b)| *a += b);
+        self.sum.iter_mut().zip(&o.sum).for_each(|(a, b)| *a += b);
+        self.first.iter_mut().zip(&o.first).for_each(|(a, b)| *a = (*a).min(*b));
+        self.last.iter_mut().zip(&o.last).for_each(|(a, b)| *a = (*a).max(*b));
+    }
+}
+
+/// One pass over the orders (split in two halves on two threads when large), accumulating
+/// every group for the candidate customers; checks every row's customer and product index.
+fn scan(
+    o: &OrderColumns,
+    n: usize,
+    cand: &Bits,
+    rank: &[u32],
+    groups: Vec<Group>,
+) -> Result<Vec<Group>, SegmentError> {
+    let m = o.customer.len();
+    if m < PARALLEL_ORDERS {
+        let mut g = groups;
+        return scan_range(o, 0..m, n, cand, rank, &mut g).map(|()| g);
+    }
+    let mid = m / 2;
+    let mut second: Vec<Group> = groups
+        .iter()
+        .map(|g| Group {
+            matches: g.matches.clone(),
+            lo: g.lo,
+            hi: g.hi,
+            count: vec![0; g.count.len()],
+            sum: vec![0; g.sum.len()],
+            first: vec![i64::MAX; g.first.len()],
+            last: vec![i64::MIN; g.last.len()],
+        })
+        .collect();
+    let mut first = groups;
+    let (a, b) = std::thread::scope(|s| {
+        let h = s.spawn(|| scan_range(o, mid..m, n, cand, rank, &mut second));
+        let a = scan_range(o, 0..mid, n, cand, rank, &mut first);
+        // A panic in the scan is a bug; surface it rather than hide it.
+        (a, h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    });
+    a?;
+    b?;
+    for (x, y) in first.iter_mut().zip(&second) {
+        x.merge(y);
+    }
+    Ok(first)
+}
+
+fn scan_range(
+    o: &OrderColumns,
+    range: std::ops::Range<usize>,
+    n: usize,
+    cand: &Bits,
+    rank: &[u32],
+    groups: &mut [Group],
+) -> Result<(), SegmentError> {
+    let np = o.product_names.len();
+    let cs = &o.customer[range.clone()];
+    let ps = &o.product[range.clone()];
+    let (ts, am) = (&o.placed_at[range.clone()], &o.amount[range]);
+    // Index checks as maxima: branch-free, and they vectorise.
+    let max_c = cs.iter().copied().max().unwrap_or(0);
+    let max_p = ps.iter().copied().max();
+    if max_c as usize >= n || max_p.is_some_and(|p| p as usize >= np) {
+        return Err(bad_index());
+    }
+    for (i, &c) in cs.iter().enumerate() {
+        let c = c as usize;
+        let w = cand[c >> 6];
+        let bit = c & 63;
+        if (w >> bit) & 1 == 0 {
+            continue;
+        }
+        let slot = rank[c >> 6] as usize + (w & ((1u64 << bit) - 1)).count_ones() as usize;
+        let (p, t, a) = (ps[i] as usize, ts[i], am[i]);
+        for g in groups.iter_mut() {
+            if g.matches[p] && t >= g.lo && t <= g.hi {
+                g.count[slot] += 1;
+                if let Some(s) = g.sum.get_mut(slot) {
+                    *s += i128::from(a);
+                }
+                if let Some(f) = g.first.get_mut(slot) {
+                    *f = (*f).min(t);
+                }
+                if let Some(l) = g.last.get_mut(slot) {
+                    *l = (*l).max(t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
