@@ -14,7 +14,7 @@ use roaring::RoaringBitmap;
 use super::{CustomerColumns, OrderColumns, OrderTest, birthday_hit, expand};
 use crate::CustomerId;
 use crate::segment::ast::{
-    Condition, DateField, Expr, OrderFilter, OrderKind, SegmentDefinition, Window,
+    Condition, DateField, Expr, Measure, OrderFilter, OrderKind, SegmentDefinition, Window,
 };
 use crate::segment::data::{AttrValue, Context, LineStatus, MessageEvent, SavedItem, Subscription};
 use crate::segment::error::SegmentError;
@@ -115,6 +115,7 @@ pub fn evaluate_columns(
             }
         };
         match test {
+            OrderTest::Measure(Measure::Count, ..) => {}
             OrderTest::Measure(..) => groups[g].sum = true,
             OrderTest::Date(true, _) => groups[g].last = true,
             OrderTest::Date(false, _) => groups[g].first = true,
@@ -139,11 +140,10 @@ pub fn evaluate_columns(
         let rank = ranks(&cand);
         let k = rank.last().copied().unwrap_or(0) as usize
             + cand.last().map_or(0, |w| w.count_ones() as usize);
-        let specs: Vec<Group> =
-            groups.iter().map(|g| Group::new(g, &orders.product_names, k)).collect();
-        let accs = scan(orders, n, &cand, &rank, specs)?;
+        let (specs, stride) = layout(&groups, &orders.product_names);
+        let accs = scan(orders, n, &cand, &rank, &specs, stride, k)?;
         for (i, g, test) in &order_leaves {
-            let a = &accs[*g];
+            let g = &specs[*g];
             let mut out = vec![0u64; cand.len()];
             let mut slot = 0usize;
             for (&word, o) in cand.iter().zip(out.iter_mut()) {
@@ -151,11 +151,12 @@ pub fn evaluate_columns(
                 while x != 0 {
                     let b = x.trailing_zeros();
                     x &= x - 1;
+                    let r = accs.record(slot);
                     let hit = test.hit(
-                        a.count[slot],
-                        a.sum.get(slot).copied().unwrap_or(0),
-                        a.first.get(slot).copied().unwrap_or(i64::MAX),
-                        a.last.get(slot).copied().unwrap_or(i64::MIN),
+                        r[g.count],
+                        g.sum.map_or(0, |s| get_sum(r, s)),
+                        g.first.map_or(i64::MAX, |f| r[f]),
+                        g.last.map_or(i64::MIN, |l| r[l]),
                         now,
                         tz,
                     );
@@ -364,88 +365,158 @@ struct GroupSpec<'a> {
     last: bool,
 }
 
-/// A group resolved against the product names, with its accumulators (one slot per
-/// candidate; the optional aggregates are empty when no leaf reads them).
+/// A group resolved against the product names, with the offsets of its aggregates in a
+/// customer's accumulator record (`None` when no leaf reads that aggregate).
 struct Group {
     /// Whether an order of product `p` matches the filter.
     matches: Vec<bool>,
     lo: i64,
     hi: i64,
-    count: Vec<i64>,
-    sum: Vec<i128>,
-    first: Vec<i64>,
-    last: Vec<i64>,
+    count: usize,
+    /// Two words: low 64 bits, then high 64 bits of an `i128`.
+    sum: Option<usize>,
+    first: Option<usize>,
+    last: Option<usize>,
 }
 
-impl Group {
-    fn new(g: &GroupSpec<'_>, names: &[String], k: usize) -> Self {
-        // Column orders are one-off orders with one item: the filter's kind and item rules
-        // decide per product, once.
-        let kind_ok = g.filter.kind.is_none_or(|x| x == OrderKind::OneOff);
-        let matches = names
-            .iter()
-            .map(|p| kind_ok && (!g.filter.has_items() || g.filter.matches_item(p, None, None)))
-            .collect();
-        Self {
-            matches,
-            lo: g.lo,
-            hi: g.hi,
-            count: vec![0; k],
-            sum: if g.sum { vec![0; k] } else { Vec::new() },
-            first: if g.first { vec![i64::MAX; k] } else { Vec::new() },
-            last: if g.last { vec![i64::MIN; k] } else { Vec::new() },
+/// Per-candidate accumulators: one record of `stride` words per candidate, all groups side by
+/// side, so an order touches one cache line (records are padded to 64 bytes when they fit).
+struct Accs {
+    words: Vec<i64>,
+    /// Index of the first record (aligns records to cache lines).
+    base: usize,
+    stride: usize,
+}
+
+impl Accs {
+    fn new(groups: &[Group], stride: usize, k: usize) -> Self {
+        let mut tmpl = vec![0i64; stride];
+        for g in groups {
+            if let Some(f) = g.first {
+                tmpl[f] = i64::MAX;
+            }
+            if let Some(l) = g.last {
+                tmpl[l] = i64::MIN;
+            }
+        }
+        // Start records on a 64-byte boundary: capacity is reserved first, so the buffer
+        // never moves (the address is only inspected).
+        let mut words: Vec<i64> = Vec::with_capacity(k * stride + 8);
+        let base = (8 - (words.as_ptr() as usize / 8) % 8) % 8;
+        words.resize(base, 0);
+        for _ in 0..k {
+            words.extend_from_slice(&tmpl);
+        }
+        Self { words, base, stride }
+    }
+
+    fn record(&self, slot: usize) -> &[i64] {
+        let a = self.base + slot * self.stride;
+        &self.words[a..a + self.stride]
+    }
+
+    fn merge(&mut self, o: &Self, groups: &[Group]) {
+        let k = (self.words.len() - self.base) / self.stride;
+        for slot in 0..k {
+            let a = self.base + slot * self.stride;
+            let b = o.base + slot * o.stride;
+            let (x, y) = (&mut self.words[a..a + self.stride], &o.words[b..b + o.stride]);
+            for g in groups {
+                x[g.count] += y[g.count];
+                if let Some(s) = g.sum {
+                    put_sum(x, s, get_sum(x, s) + get_sum(y, s));
+                }
+                if let Some(f) = g.first {
+                    x[f] = x[f].min(y[f]);
+                }
+                if let Some(l) = g.last {
+                    x[l] = x[l].max(y[l]);
+                }
+            }
         }
     }
+}
 
-    fn merge(&mut self, o: &Self) {
-        self.count.iter_mut().zip(&o.count).for_each(|(a, b)| *a += b);
-        self.sum.iter_mut().zip(&o.sum).for_each(|(a, b)| *a += b);
-        self.first.iter_mut().zip(&o.first).for_each(|(a, b)| *a = (*a).min(*b));
-        self.last.iter_mut().zip(&o.last).for_each(|(a, b)| *a = (*a).max(*b));
+fn get_sum(r: &[i64], at: usize) -> i128 {
+    (i128::from(r[at + 1]) << 64) | i128::from(r[at] as u64)
+}
+
+fn put_sum(r: &mut [i64], at: usize, v: i128) {
+    // Splitting an i128 into its two halves: truncation is the point.
+    #[allow(clippy::cast_possible_truncation)]
+    {
+        r[at] = v as u64 as i64;
+        r[at + 1] = (v >> 64) as i64;
     }
 }
 
-/// One pass over the orders (split in two halves on two threads when large), accumulating
-/// every group for the candidate customers; checks every row's customer and product index.
+/// Resolves the groups and lays out their aggregates in one record; returns the stride.
+fn layout(specs: &[GroupSpec<'_>], names: &[String]) -> (Vec<Group>, usize) {
+    let mut w = 0usize;
+    let mut take = |on: bool, size: usize| {
+        on.then(|| {
+            w += size;
+            w - size
+        })
+    };
+    let groups = specs
+        .iter()
+        .map(|g| {
+            // Column orders are one-off orders with one item: the filter's kind and item rules
+            // decide per product, once.
+            let kind_ok = g.filter.kind.is_none_or(|x| x == OrderKind::OneOff);
+            let matches = names
+                .iter()
+                .map(|p| kind_ok && (!g.filter.has_items() || g.filter.matches_item(p, None, None)))
+                .collect();
+            let count = take(true, 1).unwrap_or(0);
+            Group {
+                matches,
+                lo: g.lo,
+                hi: g.hi,
+                count,
+                sum: take(g.sum, 2),
+                first: take(g.first, 1),
+                last: take(g.last, 1),
+            }
+        })
+        .collect();
+    let stride = if w <= 8 { 8 } else { w };
+    (groups, stride)
+}
+
+/// One pass over the orders (two halves on two threads when large), accumulating every group
+/// for the candidate customers; checks every row's customer and product index.
 fn scan(
     o: &OrderColumns,
     n: usize,
     cand: &Bits,
     rank: &[u32],
-    groups: Vec<Group>,
-) -> Result<Vec<Group>, SegmentError> {
+    groups: &[Group],
+    stride: usize,
+    k: usize,
+) -> Result<Accs, SegmentError> {
     let m = o.customer.len();
     if m < PARALLEL_ORDERS {
-        let mut g = groups;
-        return scan_range(o, 0..m, n, cand, rank, &mut g).map(|()| g);
+        let mut a = Accs::new(groups, stride, k);
+        return scan_range(o, 0..m, n, cand, rank, groups, &mut a).map(|()| a);
     }
     let mid = m / 2;
-    let mut second: Vec<Group> = groups
-        .iter()
-        .map(|g| Group {
-            matches: g.matches.clone(),
-            lo: g.lo,
-            hi: g.hi,
-            count: vec![0; g.count.len()],
-            sum: vec![0; g.sum.len()],
-            first: vec![i64::MAX; g.first.len()],
-            last: vec![i64::MIN; g.last.len()],
-        })
-        .collect();
-    let mut first = groups;
+    let (mut x, mut y) = (Accs::new(groups, stride, k), Accs::new(groups, stride, k));
     let (a, b) = std::thread::scope(|s| {
-        let h = s.spawn(|| scan_range(o, mid..m, n, cand, rank, &mut second));
-        let a = scan_range(o, 0..mid, n, cand, rank, &mut first);
+        let h = s.spawn(|| scan_range(o, mid..m, n, cand, rank, groups, &mut y));
+        let a = scan_range(o, 0..mid, n, cand, rank, groups, &mut x);
         // A panic in the scan is a bug; surface it rather than hide it.
         (a, h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     a?;
     b?;
-    for (x, y) in first.iter_mut().zip(&second) {
-        x.merge(y);
-    }
-    Ok(first)
+    x.merge(&y, groups);
+    Ok(x)
 }
+
+/// Orders per block: the block's hit list stays in L1.
+const BLOCK: usize = 4096;
 
 fn scan_range(
     o: &OrderColumns,
@@ -453,38 +524,48 @@ fn scan_range(
     n: usize,
     cand: &Bits,
     rank: &[u32],
-    groups: &mut [Group],
+    groups: &[Group],
+    acc: &mut Accs,
 ) -> Result<(), SegmentError> {
     let np = o.product_names.len();
-    let cs = &o.customer[range.clone()];
-    let ps = &o.product[range.clone()];
+    let (cs, ps) = (&o.customer[range.clone()], &o.product[range.clone()]);
     let (ts, am) = (&o.placed_at[range.clone()], &o.amount[range]);
-    // Index checks as maxima: branch-free, and they vectorise.
-    let max_c = cs.iter().copied().max().unwrap_or(0);
-    let max_p = ps.iter().copied().max();
-    if max_c as usize >= n || max_p.is_some_and(|p| p as usize >= np) {
-        return Err(bad_index());
-    }
-    for (i, &c) in cs.iter().enumerate() {
-        let c = c as usize;
-        let w = cand[c >> 6];
-        let bit = c & 63;
-        if (w >> bit) & 1 == 0 {
-            continue;
+    let (mut max_c, mut max_p) = (0u32, 0u32);
+    let mut hits = [0u16; BLOCK];
+    for (b0, (cb, pb)) in cs.chunks(BLOCK).zip(ps.chunks(BLOCK)).enumerate() {
+        // Phase 1, branch-free: note the block's orders of candidates (and the index maxima).
+        let mut k = 0usize;
+        for (j, (&c, &p)) in cb.iter().zip(pb).enumerate() {
+            max_c = max_c.max(c);
+            max_p = max_p.max(p);
+            let w = cand.get(c as usize >> 6).copied().unwrap_or(0);
+            hits[k] = j as u16;
+            k += ((w >> (c & 63)) & 1) as usize;
         }
-        let slot = rank[c >> 6] as usize + (w & ((1u64 << bit) - 1)).count_ones() as usize;
-        let (p, t, a) = (ps[i] as usize, ts[i], am[i]);
-        for g in groups.iter_mut() {
-            if g.matches[p] && t >= g.lo && t <= g.hi {
-                g.count[slot] += 1;
-                if let Some(s) = g.sum.get_mut(slot) {
-                    *s += i128::from(a);
-                }
-                if let Some(f) = g.first.get_mut(slot) {
-                    *f = (*f).min(t);
-                }
-                if let Some(l) = g.last.get_mut(slot) {
-                    *l = (*l).max(t);
+        if max_c as usize >= n || (!cb.is_empty() && max_p as usize >= np) {
+            return Err(bad_index());
+        }
+        // Phase 2: the hits' loads are independent, so their cache misses overlap.
+        for &j in &hits[..k] {
+            let i = b0 * BLOCK + usize::from(j);
+            let c = cs[i] as usize;
+            let (w, bit) = (cand[c >> 6], c & 63);
+            let slot = rank[c >> 6] as usize + (w & ((1u64 << bit) - 1)).count_ones() as usize;
+            let (p, t, a) = (ps[i] as usize, ts[i], am[i]);
+            let at = acc.base + slot * acc.stride;
+            let r = &mut acc.words[at..at + acc.stride];
+            for g in groups {
+                if g.matches[p] && t >= g.lo && t <= g.hi {
+                    r[g.count] += 1;
+                    if let Some(s) = g.sum {
+                        put_sum(r, s, get_sum(r, s) + i128::from(a));
+                    }
+                    if let Some(f) = g.first {
+                        r[f] = r[f].min(t);
+                    }
+                    if let Some(l) = g.last {
+                        r[l] = r[l].max(t);
+                    }
                 }
             }
         }
