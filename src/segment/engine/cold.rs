@@ -54,6 +54,17 @@ pub fn evaluate_columns(
     orders: &OrderColumns,
     ctx: &Context,
 ) -> Result<RoaringBitmap, SegmentError> {
+    evaluate_with(def, customers, orders, ctx, PARALLEL_ORDERS)
+}
+
+/// [`evaluate_columns`] using two threads from `parallel_from` orders on.
+fn evaluate_with(
+    def: &SegmentDefinition,
+    customers: &CustomerColumns,
+    orders: &OrderColumns,
+    ctx: &Context,
+    parallel_from: usize,
+) -> Result<RoaringBitmap, SegmentError> {
     let c = customers;
     let n = c.ids.len();
     if c.line_linked.len() != n || c.birth_date.len() != n {
@@ -141,7 +152,7 @@ pub fn evaluate_columns(
         let k = rank.last().copied().unwrap_or(0) as usize
             + cand.last().map_or(0, |w| w.count_ones() as usize);
         let (specs, stride) = layout(&groups, &orders.product_names);
-        let accs = scan(orders, n, &cand, &rank, &specs, stride, k)?;
+        let accs = scan(orders, n, &cand, &rank, &specs, stride, k, parallel_from)?;
         for (i, g, test) in &order_leaves {
             let g = &specs[*g];
             let mut out = vec![0u64; cand.len()];
@@ -151,7 +162,9 @@ pub fn evaluate_columns(
                 while x != 0 {
                     let b = x.trailing_zeros();
                     x &= x - 1;
-                    let r = accs.record(slot);
+                    // Parts hold ascending slot ranges: the last one starting at or before.
+                    let part = accs.iter().rev().find(|a| a.from <= slot).unwrap_or(&accs[0]);
+                    let r = part.record(slot);
                     let hit = test.hit(
                         r[g.count],
                         g.sum.map_or(0, |s| get_sum(r, s)),
@@ -382,6 +395,8 @@ struct Group {
 /// Per-candidate accumulators: one record of `stride` words per candidate, all groups side by
 /// side, so an order touches one cache line (records are padded to 64 bytes when they fit).
 struct Accs {
+    /// First candidate slot held.
+    from: usize,
     words: Vec<i64>,
     /// Index of the first record (aligns records to cache lines).
     base: usize,
@@ -389,7 +404,7 @@ struct Accs {
 }
 
 impl Accs {
-    fn new(groups: &[Group], stride: usize, k: usize) -> Self {
+    fn new(groups: &[Group], stride: usize, from: usize, k: usize) -> Self {
         let mut tmpl = vec![0i64; stride];
         for g in groups {
             if let Some(f) = g.first {
@@ -407,33 +422,12 @@ impl Accs {
         for _ in 0..k {
             words.extend_from_slice(&tmpl);
         }
-        Self { words, base, stride }
+        Self { from, words, base, stride }
     }
 
     fn record(&self, slot: usize) -> &[i64] {
-        let a = self.base + slot * self.stride;
+        let a = self.base + (slot - self.from) * self.stride;
         &self.words[a..a + self.stride]
-    }
-
-    fn merge(&mut self, o: &Self, groups: &[Group]) {
-        let k = (self.words.len() - self.base) / self.stride;
-        for slot in 0..k {
-            let a = self.base + slot * self.stride;
-            let b = o.base + slot * o.stride;
-            let (x, y) = (&mut self.words[a..a + self.stride], &o.words[b..b + o.stride]);
-            for g in groups {
-                x[g.count] += y[g.count];
-                if let Some(s) = g.sum {
-                    put_sum(x, s, get_sum(x, s) + get_sum(y, s));
-                }
-                if let Some(f) = g.first {
-                    x[f] = x[f].min(y[f]);
-                }
-                if let Some(l) = g.last {
-                    x[l] = x[l].max(y[l]);
-                }
-            }
-        }
     }
 }
 
@@ -485,8 +479,10 @@ fn layout(specs: &[GroupSpec<'_>], names: &[String]) -> (Vec<Group>, usize) {
     (groups, stride)
 }
 
-/// One pass over the orders (two halves on two threads when large), accumulating every group
-/// for the candidate customers; checks every row's customer and product index.
+/// One pass over the orders accumulating every group for the candidate customers; on two
+/// threads for large inputs, each owning half of the candidates (so each thread's records
+/// are half as many and stay closer in cache). Checks every row's customer and product index.
+#[allow(clippy::too_many_arguments)]
 fn scan(
     o: &OrderColumns,
     n: usize,
@@ -495,24 +491,32 @@ fn scan(
     groups: &[Group],
     stride: usize,
     k: usize,
-) -> Result<Accs, SegmentError> {
-    let m = o.customer.len();
-    if m < PARALLEL_ORDERS {
-        let mut a = Accs::new(groups, stride, k);
-        return scan_range(o, 0..m, n, cand, rank, groups, &mut a).map(|()| a);
+    parallel_from: usize,
+) -> Result<Vec<Accs>, SegmentError> {
+    if o.customer.len() < parallel_from || cand.len() < 2 {
+        let mut a = Accs::new(groups, stride, 0, k);
+        let all = 0..o.product.len();
+        return scan_range(o, n, cand, rank, groups, all, &mut a).map(|()| vec![a]);
     }
-    let mid = m / 2;
-    let (mut x, mut y) = (Accs::new(groups, stride, k), Accs::new(groups, stride, k));
+    let half = cand.len() / 2;
+    let (mut c0, mut c1) = (cand.clone(), cand.clone());
+    c0[half..].iter_mut().for_each(|w| *w = 0);
+    c1[..half].iter_mut().for_each(|w| *w = 0);
+    let split = rank[half] as usize;
+    let mut x = Accs::new(groups, stride, 0, split);
+    let mut y = Accs::new(groups, stride, split, k - split);
+    let (c1, y_ref) = (&c1, &mut y);
     let (a, b) = std::thread::scope(|s| {
-        let h = s.spawn(|| scan_range(o, mid..m, n, cand, rank, groups, &mut y));
-        let a = scan_range(o, 0..mid, n, cand, rank, groups, &mut x);
+        // Each thread checks the product indexes of half of the rows.
+        let mid = o.product.len() / 2;
+        let h = s.spawn(move || scan_range(o, n, c1, rank, groups, mid..o.product.len(), y_ref));
+        let a = scan_range(o, n, &c0, rank, groups, 0..mid, &mut x);
         // A panic in the scan is a bug; surface it rather than hide it.
         (a, h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
     });
     a?;
     b?;
-    x.merge(&y, groups);
-    Ok(x)
+    Ok(vec![x, y])
 }
 
 /// Orders per block: the block's hit list stays in L1.
@@ -520,29 +524,30 @@ const BLOCK: usize = 4096;
 
 fn scan_range(
     o: &OrderColumns,
-    range: std::ops::Range<usize>,
     n: usize,
     cand: &Bits,
     rank: &[u32],
     groups: &[Group],
+    check_products: std::ops::Range<usize>,
     acc: &mut Accs,
 ) -> Result<(), SegmentError> {
     let np = o.product_names.len();
-    let (cs, ps) = (&o.customer[range.clone()], &o.product[range.clone()]);
-    let (ts, am) = (&o.placed_at[range.clone()], &o.amount[range]);
-    let (mut max_c, mut max_p) = (0u32, 0u32);
+    if o.product[check_products].iter().max().is_some_and(|&p| p as usize >= np) {
+        return Err(bad_index());
+    }
+    let (cs, ps, ts, am) = (&o.customer, &o.product, &o.placed_at, &o.amount);
+    let mut max_c = 0u32;
     let mut hits = [0u16; BLOCK];
-    for (b0, (cb, pb)) in cs.chunks(BLOCK).zip(ps.chunks(BLOCK)).enumerate() {
-        // Phase 1, branch-free: note the block's orders of candidates (and the index maxima).
+    for (b0, cb) in cs.chunks(BLOCK).enumerate() {
+        // Phase 1, branch-free: note the block's orders of candidates (and the index maximum).
         let mut k = 0usize;
-        for (j, (&c, &p)) in cb.iter().zip(pb).enumerate() {
+        for (j, &c) in cb.iter().enumerate() {
             max_c = max_c.max(c);
-            max_p = max_p.max(p);
             let w = cand.get(c as usize >> 6).copied().unwrap_or(0);
             hits[k] = j as u16;
             k += ((w >> (c & 63)) & 1) as usize;
         }
-        if max_c as usize >= n || (!cb.is_empty() && max_p as usize >= np) {
+        if max_c as usize >= n {
             return Err(bad_index());
         }
         // Phase 2: the hits' loads are independent, so their cache misses overlap.
@@ -552,10 +557,11 @@ fn scan_range(
             let (w, bit) = (cand[c >> 6], c & 63);
             let slot = rank[c >> 6] as usize + (w & ((1u64 << bit) - 1)).count_ones() as usize;
             let (p, t, a) = (ps[i] as usize, ts[i], am[i]);
-            let at = acc.base + slot * acc.stride;
+            let at = acc.base + (slot - acc.from) * acc.stride;
             let r = &mut acc.words[at..at + acc.stride];
             for g in groups {
-                if g.matches[p] && t >= g.lo && t <= g.hi {
+                // A product out of range fails the other thread's check: skip it here.
+                if g.matches.get(p).copied().unwrap_or(false) && t >= g.lo && t <= g.hi {
                     r[g.count] += 1;
                     if let Some(s) = g.sum {
                         put_sum(r, s, get_sum(r, s) + i128::from(a));
@@ -571,4 +577,57 @@ fn scan_range(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDate};
+
+    use super::*;
+    use crate::segment::Engine;
+
+    /// The two-thread split (each thread owning half of the candidates) gives the same
+    /// members as one thread and as the engine.
+    #[test]
+    fn two_thread_split_matches_one_thread_and_the_engine() {
+        let (n, m) = (3_000usize, 40_000usize);
+        let now = 1_751_295_600i64;
+        let mut x = 0x5eed_u64;
+        let mut next = |k: u64| {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) % k
+        };
+        let mut c = CustomerColumns::default();
+        for i in 0..n {
+            c.ids.push(CustomerId::new(format!("c{i}")).unwrap());
+            c.line_linked.push(next(10) < 7);
+            c.birth_date.push(NaiveDate::from_ymd_opt(1990, 1 + next(12) as u32, 1));
+        }
+        let mut o = OrderColumns {
+            product_names: (0..50).map(|p| p.to_string()).collect(),
+            ..Default::default()
+        };
+        for _ in 0..m {
+            o.customer.push(next(n as u64) as u32);
+            o.placed_at.push(now - next(400 * 86_400) as i64 + 86_400);
+            o.amount.push(300 + next(20_000) as i64);
+            o.product.push(next(50) as u32);
+        }
+        let ctx = Context::new(DateTime::from_timestamp(now, 0).unwrap());
+        let mut engine = Engine::new(ctx.clone());
+        engine.load_columns(c.clone(), o.clone()).unwrap();
+        for text in [
+            "line linked and birthday month = 6 and orders sum >= 50000 and last_order age > 30d \
+             and bought {product = \"1\"} and never bought {product = \"2\"}",
+            "orders count >= 17 or not (last_order age < 20d and orders avg > 9000)",
+            "line linked and (orders last 30d sum >= 10000 or bought {product = \"7\"})",
+        ] {
+            let def = SegmentDefinition::parse(text).unwrap();
+            let one = evaluate_with(&def, &c, &o, &ctx, usize::MAX).unwrap();
+            let two = evaluate_with(&def, &c, &o, &ctx, 0).unwrap();
+            assert_eq!(one, two, "{text}");
+            assert_eq!(one, engine.evaluate_as_of(&def, ctx.now()).unwrap(), "{text}");
+            assert!(!one.is_empty() && one.len() < n as u64, "{text}: {}", one.len());
+        }
+    }
 }
