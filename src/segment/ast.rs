@@ -475,6 +475,20 @@ impl OrderFilter {
     pub fn has_items(&self) -> bool {
         !(self.products.is_empty() && self.skus.is_empty() && self.categories.is_empty())
     }
+
+    /// Whether one line item matches the item lists (every non-empty list must contain it;
+    /// a missing SKU or category never matches a non-empty list).
+    pub(crate) fn matches_item(
+        &self,
+        product: &str,
+        sku: Option<&str>,
+        category: Option<&str>,
+    ) -> bool {
+        (self.products.is_empty() || self.products.iter().any(|p| p == product))
+            && (self.skus.is_empty() || sku.is_some_and(|s| self.skus.iter().any(|x| x == s)))
+            && (self.categories.is_empty()
+                || category.is_some_and(|c| self.categories.iter().any(|x| x == c)))
+    }
 }
 
 /// One-off or subscription (定期) order.

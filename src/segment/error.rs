@@ -38,6 +38,17 @@ pub enum SegmentError {
         /// Why it cannot be expressed.
         reason: String,
     },
+    /// An evaluator cannot answer a condition from the data it was given (it would need
+    /// facts its input does not carry); use another evaluator for it.
+    #[error("{evaluator} cannot evaluate {construct}: {reason}")]
+    Unsupported {
+        /// The evaluator, e.g. `evaluate_columns`.
+        evaluator: &'static str,
+        /// The condition (its DSL text).
+        construct: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
 }
 
 impl SegmentError {

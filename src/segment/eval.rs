@@ -81,12 +81,7 @@ impl View for CustomerFacts {
             let mut hit = false;
             let mut total = 0i64;
             for it in &o.items {
-                let ok = (filter.products.is_empty() || filter.products.contains(&it.product))
-                    && (filter.skus.is_empty()
-                        || it.sku.as_ref().is_some_and(|s| filter.skus.contains(s)))
-                    && (filter.categories.is_empty()
-                        || it.category.as_ref().is_some_and(|c| filter.categories.contains(c)));
-                if ok {
+                if filter.matches_item(&it.product, it.sku.as_deref(), it.category.as_deref()) {
                     hit = true;
                     total =
                         total.saturating_add(it.unit_price.saturating_mul(i64::from(it.quantity)));

@@ -51,7 +51,9 @@ pub use data::{
     AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
     ProductStatus, SavedItem, Subscription,
 };
-pub use engine::{Changes, CustomerColumns, Engine, Funnel, OrderColumns, Overlap};
+pub use engine::{
+    Changes, CustomerColumns, Engine, Funnel, OrderColumns, Overlap, evaluate_columns,
+};
 pub use error::{ParseError, SegmentError};
 pub use eval::{
     Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, bucket, evaluate, matches,

@@ -13,7 +13,10 @@
 //! Every leaf keeps a time wheel of the instants its value may change per customer, so
 //! [`Engine::advance_to`] re-evaluates only the customers whose leaves are due.
 
+mod cold;
 mod store;
+
+pub use self::cold::evaluate_columns;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -523,43 +526,11 @@ impl Engine {
     ) -> Result<(), SegmentError> {
         let name = name.into();
         self.ctx.define_segment(name.clone(), def.clone())?;
-        let root = self.expand(def.condition(), 0)?;
+        let root = expand(&self.ctx, def.condition(), 0)?;
         let plan = self.plan(&root)?;
         let members = self.combine(&plan);
         self.segments.insert(name, Registered { root, plan, snapshot: members.clone(), members });
         Ok(())
-    }
-
-    /// Inlines `segment "x"` references.
-    fn expand(&self, c: &Condition, depth: usize) -> Result<Condition, SegmentError> {
-        if depth > 64 {
-            return Err(SegmentError::Cycle(vec!["segment references nested too deeply".into()]));
-        }
-        Ok(match c {
-            Condition::And { children } => Condition::And {
-                children: children
-                    .iter()
-                    .map(|c| self.expand(c, depth + 1))
-                    .collect::<Result<_, _>>()?,
-            },
-            Condition::Or { children } => Condition::Or {
-                children: children
-                    .iter()
-                    .map(|c| self.expand(c, depth + 1))
-                    .collect::<Result<_, _>>()?,
-            },
-            Condition::Not { child } => {
-                Condition::Not { child: Box::new(self.expand(child, depth + 1)?) }
-            }
-            Condition::InSegment { name } => {
-                let d = self
-                    .ctx
-                    .segment(name)
-                    .ok_or_else(|| SegmentError::UnknownSegment(name.clone()))?;
-                self.expand(d.condition(), depth + 1)?
-            }
-            leaf => leaf.clone(),
-        })
     }
 
     fn plan(&mut self, c: &Condition) -> Result<Plan, SegmentError> {
@@ -894,7 +865,7 @@ impl Engine {
         def: &SegmentDefinition,
         now: DateTime<Utc>,
     ) -> Result<RoaringBitmap, SegmentError> {
-        let root = self.expand(def.condition(), 0)?;
+        let root = expand(&self.ctx, def.condition(), 0)?;
         let t = secs(&now);
         let mut leaves: Vec<&Condition> = root.leaves();
         leaves.dedup_by(|a, b| a == b);
@@ -1259,17 +1230,7 @@ impl Engine {
             }
             Condition::Date { field: DateField::Birthday, test } => {
                 let birth = &self.customers.birth;
-                if let DateTest::MonthIs { month } = test {
-                    let m = *month;
-                    dense(n, self.threads, |r| {
-                        birth[r].is_some_and(|d| chrono::Datelike::month(&d) == m)
-                    })
-                } else {
-                    dense(n, self.threads, |r| {
-                        let t = birth[r].map(|d| day_start(date_to_day(d), tz));
-                        date_test(t, test, now, tz).0
-                    })
-                }
+                dense(n, self.threads, |r| birthday_hit(birth[r], test, now, tz))
             }
             other => {
                 if let Condition::InList { name } = other
@@ -1390,14 +1351,8 @@ impl Engine {
             }
             (c, sum, first, last)
         };
-        let test = |t: &OrderTest<'_>, (c, sum, first, last): (i64, i64, i64, i64)| match t {
-            OrderTest::Measure(m, op, v) => measure_test(c, i128::from(sum), *m, *op, *v),
-            OrderTest::Date(is_last, DateTest::Age { op, value }) => {
-                c > 0 && op.apply(now - if *is_last { last } else { first }, value.as_secs())
-            }
-            OrderTest::Date(is_last, dt) => {
-                c > 0 && date_test(Some(if *is_last { last } else { first }), dt, now, tz).0
-            }
+        let test = |t: &OrderTest<'_>, (c, sum, first, last): (i64, i64, i64, i64)| {
+            t.hit(c, i128::from(sum), first, last, now, tz)
         };
         dense_k(self.customers.len(), self.threads, tests.len(), |r, bits| {
             let a = row_agg(r);
@@ -1520,16 +1475,7 @@ fn fused_kernel(
             }
             for ((_, g, test), out) in leaves.iter().zip(outs.iter_mut()) {
                 let (c, sum, first, last) = aggs[*g];
-                let hit = match test {
-                    OrderTest::Measure(m, op, v) => measure_test(c, i128::from(sum), *m, *op, *v),
-                    OrderTest::Date(is_last, DateTest::Age { op, value }) => {
-                        c > 0
-                            && op.apply(now - if *is_last { last } else { first }, value.as_secs())
-                    }
-                    OrderTest::Date(is_last, dt) => {
-                        c > 0 && date_test(Some(if *is_last { last } else { first }), dt, now, tz).0
-                    }
-                };
+                let hit = test.hit(c, i128::from(sum), first, last, now, tz);
                 out[byte] |= u8::from(hit) << (r - base);
             }
         }
@@ -1581,6 +1527,54 @@ enum OrderTest<'a> {
     Measure(Measure, CmpOp, i64),
     /// (last order?, test).
     Date(bool, &'a DateTest),
+}
+
+/// Inlines `segment "x"` references from the context's named segments.
+fn expand(ctx: &Context, c: &Condition, depth: usize) -> Result<Condition, SegmentError> {
+    if depth > 64 {
+        return Err(SegmentError::Cycle(vec!["segment references nested too deeply".into()]));
+    }
+    let kids = |cs: &[Condition]| -> Result<Vec<Condition>, SegmentError> {
+        cs.iter().map(|c| expand(ctx, c, depth + 1)).collect()
+    };
+    Ok(match c {
+        Condition::And { children } => Condition::And { children: kids(children)? },
+        Condition::Or { children } => Condition::Or { children: kids(children)? },
+        Condition::Not { child } => {
+            Condition::Not { child: Box::new(expand(ctx, child, depth + 1)?) }
+        }
+        Condition::InSegment { name } => {
+            let d = ctx.segment(name).ok_or_else(|| SegmentError::UnknownSegment(name.clone()))?;
+            expand(ctx, d.condition(), depth + 1)?
+        }
+        leaf => leaf.clone(),
+    })
+}
+
+/// Whether a birthday test holds (the birth date's instant is local midnight in `tz`).
+fn birthday_hit(birth: Option<NaiveDate>, test: &DateTest, now: i64, tz: FixedOffset) -> bool {
+    match test {
+        // The local month of local midnight is the date's month: no time-zone arithmetic.
+        DateTest::MonthIs { month } => birth.is_some_and(|d| chrono::Datelike::month(&d) == *month),
+        t => date_test(birth.map(|d| day_start(date_to_day(d), tz)), t, now, tz).0,
+    }
+}
+
+impl OrderTest<'_> {
+    /// The leaf's value on its group's `(count, sum, first, last)` (first/last are
+    /// `i64::MAX` / `i64::MIN` when there is no matching order).
+    #[inline]
+    fn hit(&self, c: i64, sum: i128, first: i64, last: i64, now: i64, tz: FixedOffset) -> bool {
+        match self {
+            Self::Measure(m, op, v) => measure_test(c, sum, *m, *op, *v),
+            Self::Date(is_last, DateTest::Age { op, value }) => {
+                c > 0 && op.apply(now - if *is_last { last } else { first }, value.as_secs())
+            }
+            Self::Date(is_last, dt) => {
+                c > 0 && date_test(Some(if *is_last { last } else { first }), dt, now, tz).0
+            }
+        }
+    }
 }
 
 fn row_in(p: &Plan, leaves: &[LeafCache], row: u32) -> bool {

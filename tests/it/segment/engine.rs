@@ -191,7 +191,7 @@ fn segment_engine_time_wheel_moves_dormant_customers() {
 }
 
 /// Bulk-loaded columns take the fused scan path; it agrees with the reference too.
-mod columns {
+pub(super) mod columns {
     use chrono::{NaiveDate, TimeDelta};
     use enishi::CustomerId;
     use enishi::segment::{
@@ -203,7 +203,7 @@ mod columns {
 
     use super::super::arb;
 
-    fn orders() -> impl Strategy<Value = Vec<(usize, i64, i64, usize)>> {
+    pub(in super::super) fn orders() -> impl Strategy<Value = Vec<(usize, i64, i64, usize)>> {
         proptest::collection::vec((0usize..20, -400i64..30, 300i64..20_000, 0usize..5), 0..80)
             .prop_map(|v| {
                 // Whole days before `now` (and a few after) so boundaries are hit.
@@ -258,7 +258,7 @@ mod columns {
     }
 
     /// Q3's shape: two product counts side by side (they share one pass over the products).
-    fn product_pair() -> impl Strategy<Value = Condition> {
+    pub(in super::super) fn product_pair() -> impl Strategy<Value = Condition> {
         let count = |p: &str, op: CmpOp, value: i64| Condition::Orders {
             filter: OrderFilter { products: vec![p.to_string()], ..Default::default() },
             window: Window::AllTime,
@@ -275,7 +275,7 @@ mod columns {
         )
     }
 
-    fn fused_condition() -> impl Strategy<Value = Condition> {
+    pub(in super::super) fn fused_condition() -> impl Strategy<Value = Condition> {
         fused_leaf().prop_recursive(2, 8, 3, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 1..4)
