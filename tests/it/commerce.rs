@@ -1,1 +1,3 @@
-//! Tests: commerce.
+//! Tests: commerce (the backend trait, in-memory backend, ecforce adapter, sync).
+
+mod conformance;
