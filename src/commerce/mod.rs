@@ -16,6 +16,8 @@ mod cart;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod conformance;
+#[cfg(feature = "ecforce")]
+mod ecforce;
 mod error;
 mod memory;
 mod model;
@@ -27,6 +29,9 @@ pub use backend::{
     PageStream, collect_pages, next_item, not_implemented_stream,
 };
 pub use cart::{CartBook, CartEvent, CartEventKind, CartLine, SavedList};
+#[cfg(feature = "ecforce")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ecforce")))]
+pub use ecforce::*;
 pub use error::{BoxError, CommerceError};
 pub use memory::InMemoryBackend;
 pub use model::{

@@ -1,3 +1,6 @@
 //! Tests: commerce (the backend trait, in-memory backend, ecforce adapter, sync).
 
+#[cfg(feature = "testkit")]
 mod conformance;
+#[cfg(all(feature = "testkit", feature = "ecforce"))]
+mod ecforce;

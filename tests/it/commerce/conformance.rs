@@ -43,3 +43,8 @@ mod memory_minimal {
         enishi::commerce::Capabilities::none()
     ));
 }
+
+#[cfg(feature = "ecforce")]
+mod ecforce {
+    all_conformance_tests!(super::super::ecforce::EcforceHarness::start().await);
+}
