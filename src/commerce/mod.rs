@@ -21,6 +21,7 @@ mod ecforce;
 mod error;
 mod memory;
 mod model;
+pub mod sync;
 mod time;
 
 pub use auth::{AuthError, CustomerAuthenticator, Password};

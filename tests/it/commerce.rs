@@ -4,3 +4,5 @@
 mod conformance;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod ecforce;
+#[cfg(all(feature = "testkit", feature = "ecforce"))]
+mod sync;
