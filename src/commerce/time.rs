@@ -26,12 +26,40 @@ fn jst() -> FixedOffset {
 #[must_use]
 pub fn parse_jst_datetime(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
+    if let Some(naive) = fixed_layout(text.as_bytes()) {
+        return jst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc));
+    }
     let naive = NaiveDateTime::parse_from_str(text, "%Y/%m/%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"));
     match naive {
         Ok(naive) => jst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc)),
         Err(_) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc)),
     }
+}
+
+/// The common case without chrono's format interpreter (ecforce pages hold several datetimes
+/// per record): exactly `YYYY?MM?DD HH:MM:SS` with `?` one of `/` and `-`.
+fn fixed_layout(b: &[u8]) -> Option<NaiveDateTime> {
+    if b.len() != 19
+        || !matches!(b[4], b'/' | b'-')
+        || b[7] != b[4]
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range]
+            .iter()
+            .try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)?.and_hms_opt(
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )
 }
 
 /// Parses an ecforce date (`YYYY/MM/DD` in responses, `YYYY-MM-DD` in requests).

@@ -42,6 +42,17 @@ pub struct EcforcePage<T> {
 
 #[derive(Deserialize)]
 struct Document<'a> {
+    #[serde(borrow, default)]
+    data: Vec<&'a RawValue>,
+    #[serde(borrow, default)]
+    included: Vec<&'a RawValue>,
+    #[serde(default)]
+    meta: Option<Meta>,
+}
+
+/// A show response: `data` is one object (or null).
+#[derive(Deserialize)]
+struct SingleDocument<'a> {
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -64,8 +75,27 @@ struct Resource<'a> {
     kind: Cow<'a, str>,
     #[serde(borrow)]
     attributes: Option<&'a RawValue>,
-    #[serde(default)]
-    relationships: HashMap<Cow<'a, str>, Relationship<'a>>,
+    #[serde(borrow, default)]
+    relationships: Option<Rels<'a>>,
+}
+
+/// A record decoded in one pass: attributes typed.
+#[derive(Deserialize)]
+struct Typed<'a, A> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    attributes: Option<A>,
+    #[serde(borrow, default)]
+    relationships: Option<Rels<'a>>,
+}
+
+/// The relationships enishi reads; others are ignored.
+#[derive(Deserialize, Default)]
+struct Rels<'a> {
+    #[serde(borrow, default)]
+    order_items: Option<Relationship<'a>>,
+    #[serde(borrow, default)]
+    variants: Option<Relationship<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -89,12 +119,17 @@ struct Ref<'a> {
     kind: Cow<'a, str>,
 }
 
-impl<'a> Resource<'a> {
-    fn related(&self, name: &str) -> Vec<&Ref<'a>> {
-        match self.relationships.get(name).and_then(|r| r.data.as_ref()) {
-            Some(Linkage::Many(refs)) => refs.iter().collect(),
-            Some(Linkage::One(r)) => vec![r],
-            None => Vec::new(),
+impl<'a> Rels<'a> {
+    fn related(&self, name: &str) -> &[Ref<'a>] {
+        let rel = match name {
+            "order_items" => self.order_items.as_ref(),
+            "variants" => self.variants.as_ref(),
+            _ => None,
+        };
+        match rel.and_then(|r| r.data.as_ref()) {
+            Some(Linkage::Many(refs)) => refs,
+            Some(Linkage::One(r)) => std::slice::from_ref(r),
+            None => &[],
         }
     }
 }
@@ -112,12 +147,16 @@ fn body_error(e: &serde_json::Error, body: &str) -> CommerceError {
 /// Decodes `raw` as `T`, naming the failing field under `prefix`.
 fn attrs<T: DeserializeOwned>(
     raw: &RawValue,
-    prefix: &str,
+    prefix: impl FnOnce() -> String,
     record: &str,
 ) -> Result<T, CommerceError> {
+    // Plain serde first (fast); only a failure pays for tracking the field path.
+    if let Ok(value) = serde_json::from_str(raw.get()) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let field = format!("{prefix}.{}", e.path());
+        let field = format!("{}.{}", prefix(), e.path());
         decode_error(field, e.into_inner().to_string(), record)
     })
 }
@@ -133,22 +172,42 @@ struct Stamp {
 type Included<'a> = HashMap<(&'a str, &'a str), &'a RawValue>;
 
 trait FromResource: Sized {
+    type Attrs: DeserializeOwned;
+
+    fn build(
+        id: &str,
+        attrs: Self::Attrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError>;
+
+    /// The slow path: decode the attributes naming the failing field.
     fn from_resource(
         res: &Resource<'_>,
         included: &Included<'_>,
         raw: &str,
-    ) -> Result<Self, CommerceError>;
+    ) -> Result<Self, CommerceError> {
+        let attrs: Self::Attrs = attrs(attributes(res, raw)?, || "attributes".into(), raw)?;
+        let rels = res.relationships.as_ref();
+        let empty = Rels::default();
+        Self::build(&res.id, attrs, rels.unwrap_or(&empty), included, raw)
+    }
 }
 
 fn parse_page<T: FromResource + Record>(body: &str) -> Result<EcforcePage<T>, CommerceError> {
-    let doc: Document<'_> = serde_json::from_str(body).map_err(|e| body_error(&e, body))?;
-    let data: Vec<&RawValue> = match doc.data {
-        None => Vec::new(),
-        Some(raw) if raw.get().trim_start().starts_with('[') => {
-            serde_json::from_str(raw.get()).map_err(|e| body_error(&e, body))?
-        }
-        Some(raw) => vec![raw],
+    let doc: Document<'_> = match serde_json::from_str(body) {
+        Ok(doc) => doc,
+        Err(list_error) => match serde_json::from_str::<SingleDocument<'_>>(body) {
+            Ok(single) => Document {
+                data: single.data.into_iter().collect(),
+                included: single.included,
+                meta: single.meta,
+            },
+            Err(_) => return Err(body_error(&list_error, body)),
+        },
     };
+    let data = doc.data;
     let mut included_res = Vec::with_capacity(doc.included.len());
     for raw in &doc.included {
         // An included object that is not even a resource is dropped: the record that refers
@@ -172,6 +231,18 @@ fn parse_page<T: FromResource + Record>(body: &str) -> Result<EcforcePage<T>, Co
         total_pages: doc.meta.and_then(|m| m.total_pages).and_then(|n| u64::try_from(n).ok()),
     };
     for raw in data {
+        // Fast path: the whole record in one typed pass.
+        if let Ok(typed) = serde_json::from_str::<Typed<'_, T::Attrs>>(raw.get())
+            && let Some(attrs) = typed.attributes
+        {
+            let rels = typed.relationships.unwrap_or_default();
+            // On failure fall through: the slow path names the failing field.
+            if let Ok(record) = T::build(&typed.id, attrs, &rels, &included, raw.get()) {
+                page.last = Some(record.cursor());
+                page.records.push(record);
+                continue;
+            }
+        }
         let res: Resource<'_> = match serde_json::from_str(raw.get()) {
             Ok(res) => res,
             Err(e) => {
@@ -264,14 +335,16 @@ fn coded(code: Option<String>, label: Option<String>) -> Option<Coded> {
 }
 
 impl FromResource for Customer {
-    fn from_resource(
-        res: &Resource<'_>,
+    type Attrs = CustomerAttrs;
+
+    fn build(
+        id: &str,
+        a: CustomerAttrs,
+        _: &Rels<'_>,
         _: &Included<'_>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let a: CustomerAttrs = attrs(attributes(res, raw)?, "attributes", raw)?;
-        let id = CustomerId::new(res.id.as_ref())
-            .map_err(|e| decode_error("id".into(), e.to_string(), raw))?;
+        let id = CustomerId::new(id).map_err(|e| decode_error("id".into(), e.to_string(), raw))?;
         let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
         let mut c = Self::new(id, updated_at);
         c.email = a.email;
@@ -340,19 +413,19 @@ fn order_state(raw: Option<String>) -> OrderState {
 }
 
 fn items(
-    res: &Resource<'_>,
+    rels: &Rels<'_>,
     relationship: &str,
     included: &Included<'_>,
     raw: &str,
 ) -> Result<Vec<LineItem>, CommerceError> {
-    res.related(relationship)
-        .into_iter()
+    rels.related(relationship)
+        .iter()
         .map(|r| {
-            let prefix = format!("included.{}[{}]", r.kind, r.id);
-            let a = included.get(&(r.kind.as_ref(), r.id.as_ref())).ok_or_else(|| {
-                decode_error(prefix.clone(), "referenced but not included".into(), raw)
-            })?;
-            let a: ItemAttrs = attrs(a, &prefix, raw)?;
+            let prefix = || format!("included.{}[{}]", r.kind, r.id);
+            let a = included
+                .get(&(r.kind.as_ref(), r.id.as_ref()))
+                .ok_or_else(|| decode_error(prefix(), "referenced but not included".into(), raw))?;
+            let a: ItemAttrs = attrs(a, prefix, raw)?;
             let mut item = LineItem::new(a.variant_sku, a.quantity.unwrap_or(1));
             item.product = a.product_number;
             item.name = a.product_name;
@@ -363,14 +436,17 @@ fn items(
 }
 
 impl FromResource for Order {
-    fn from_resource(
-        res: &Resource<'_>,
+    type Attrs = OrderAttrs;
+
+    fn build(
+        id: &str,
+        a: OrderAttrs,
+        rels: &Rels<'_>,
         included: &Included<'_>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let a: OrderAttrs = attrs(attributes(res, raw)?, "attributes", raw)?;
         let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
-        let mut o = Self::new(res.id.as_ref(), order_state(a.state), updated_at);
+        let mut o = Self::new(id, order_state(a.state), updated_at);
         o.customer_id = a
             .customer_id
             .map(CustomerId::new)
@@ -380,7 +456,7 @@ impl FromResource for Order {
         o.ordered_at = a.created_at;
         o.completed_at = a.completed_at;
         o.subscription_id = a.subs_order_id;
-        o.items = items(res, "order_items", included, raw)?;
+        o.items = items(rels, "order_items", included, raw)?;
         for item in &mut o.items {
             item.subscription_id.clone_from(&o.subscription_id);
         }
@@ -413,12 +489,15 @@ struct SubAttrs {
 }
 
 impl FromResource for Subscription {
-    fn from_resource(
-        res: &Resource<'_>,
+    type Attrs = SubAttrs;
+
+    fn build(
+        id: &str,
+        a: SubAttrs,
+        rels: &Rels<'_>,
         included: &Included<'_>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let a: SubAttrs = attrs(attributes(res, raw)?, "attributes", raw)?;
         let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
         let state = match a.state.as_deref() {
             Some("active") => SubscriptionState::Active,
@@ -427,7 +506,7 @@ impl FromResource for Subscription {
             Some(other) => SubscriptionState::Other(other.to_owned()),
             None => SubscriptionState::Other(String::new()),
         };
-        let mut s = Self::new(res.id.as_ref(), state, updated_at);
+        let mut s = Self::new(id, state, updated_at);
         s.customer = a.customer_number;
         s.started_at = a.created_at;
         s.paused_at = a.suspended_at;
@@ -436,7 +515,7 @@ impl FromResource for Subscription {
         s.next_delivery_at = a.scheduled_to_be_delivered_at;
         s.deliveries = a.times;
         s.cycle = a.payment_schedule;
-        s.items = items(res, "order_items", included, raw)?;
+        s.items = items(rels, "order_items", included, raw)?;
         Ok(s)
     }
 }
@@ -470,24 +549,27 @@ struct VariantAttrs {
 }
 
 impl FromResource for Product {
-    fn from_resource(
-        res: &Resource<'_>,
+    type Attrs = ProductAttrs;
+
+    fn build(
+        id: &str,
+        a: ProductAttrs,
+        rels: &Rels<'_>,
         included: &Included<'_>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let a: ProductAttrs = attrs(attributes(res, raw)?, "attributes", raw)?;
         let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
-        let mut p = Self::new(res.id.as_ref(), updated_at);
+        let mut p = Self::new(id, updated_at);
         p.code = a.number;
         p.name = a.name;
         p.price = yen(a.master_sales_price);
         p.is_recurring = a.is_recurring;
-        for r in res.related("variants") {
+        for r in rels.related("variants") {
             let mut v = Variant::new(r.id.as_ref(), None);
             // Variants are often not side-loaded; keep the reference alone then.
             if let Some(raw_attrs) = included.get(&(r.kind.as_ref(), r.id.as_ref())) {
                 let va: VariantAttrs =
-                    attrs(raw_attrs, &format!("included.variant[{}]", r.id), raw)?;
+                    attrs(raw_attrs, || format!("included.variant[{}]", r.id), raw)?;
                 v.sku = va.sku;
                 v.name = va.name;
                 v.price = yen(va.sales_price);

@@ -52,16 +52,19 @@ impl FakeLogin {
 struct Table<T> {
     feed: BTreeMap<Cursor, T>,
     by_id: HashMap<String, Cursor>,
+    /// The feed's keys in order, rebuilt after changes, to count matches without a scan.
+    index: Option<Vec<Cursor>>,
 }
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Self { feed: BTreeMap::new(), by_id: HashMap::new() }
+        Self { feed: BTreeMap::new(), by_id: HashMap::new(), index: None }
     }
 }
 
 impl<T: Record> Table<T> {
     fn upsert(&mut self, record: T) {
+        self.index = None;
         let cursor = record.cursor();
         if let Some(old) = self.by_id.insert(record.record_id().to_owned(), cursor.clone()) {
             self.feed.remove(&old);
@@ -74,6 +77,7 @@ impl<T: Record> Table<T> {
     }
 
     fn remove(&mut self, id: &str) -> Option<T> {
+        self.index = None;
         let cursor = self.by_id.remove(id)?;
         self.feed.remove(&cursor)
     }
@@ -98,9 +102,16 @@ impl<T: Record> Table<T> {
         }
     }
 
-    fn filtered_count(&self, filter: &Filter) -> usize {
-        let unpaged = Filter { page: 1, per: usize::MAX, ..filter.clone() };
-        self.select(&unpaged).len()
+    fn filtered_count(&mut self, filter: &Filter) -> usize {
+        if filter.id_gt.is_some() {
+            // Only used within one second: a short range.
+            let unpaged = Filter { page: 1, per: usize::MAX, ..filter.clone() };
+            return self.select(&unpaged).len();
+        }
+        let index = self.index.get_or_insert_with(|| self.feed.keys().cloned().collect());
+        let lo = filter.gteq.map_or(0, |t| index.partition_point(|c| c.updated_at < t));
+        let hi = filter.lt.map_or(index.len(), |t| index.partition_point(|c| c.updated_at < t));
+        hi.saturating_sub(lo)
     }
 }
 
@@ -337,13 +348,13 @@ fn filter(query: &HashMap<String, String>) -> Filter {
 }
 
 fn list<T: Record>(
-    table: &Table<T>,
+    table: &mut Table<T>,
     query: &HashMap<String, String>,
     render: impl Fn(&T) -> (Value, Vec<Value>),
 ) -> Value {
     let filter = filter(query);
-    let rows = table.select(&filter);
     let total = table.filtered_count(&filter);
+    let rows = table.select(&filter);
     let mut data = Vec::with_capacity(rows.len());
     let mut included = Vec::new();
     for row in &rows {
@@ -409,20 +420,20 @@ async fn handle(
             let malformed = data.malformed.clone();
             reply(
                 StatusCode::OK,
-                &list(&data.customers, &query, |c| {
+                &list(&mut data.customers, &query, |c| {
                     (render::customer(c, malformed.contains(c.id.as_str())), Vec::new())
                 }),
             )
         }
         (&Method::GET, ["orders"]) => {
-            reply(StatusCode::OK, &list(&data.orders, &query, render::order))
+            reply(StatusCode::OK, &list(&mut data.orders, &query, render::order))
         }
         (&Method::GET, ["subs_orders"]) => reply(
             StatusCode::OK,
-            &list(&data.subscriptions, &query, |s| (render::subscription(s), Vec::new())),
+            &list(&mut data.subscriptions, &query, |s| (render::subscription(s), Vec::new())),
         ),
         (&Method::GET, ["products"]) => {
-            reply(StatusCode::OK, &list(&data.products, &query, render::product))
+            reply(StatusCode::OK, &list(&mut data.products, &query, render::product))
         }
         (&Method::GET, ["customers", id]) => match data.customers.get(id) {
             Some(c) => reply(
