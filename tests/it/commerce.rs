@@ -4,5 +4,7 @@
 mod conformance;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod ecforce;
+#[cfg(feature = "ecforce")]
+mod fixtures;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod sync;

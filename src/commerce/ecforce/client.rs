@@ -467,6 +467,19 @@ impl EcforceClient {
                         .collect();
                     let advanced = page.last.filter(|l| walk.after.as_ref().is_none_or(|a| l > a));
                     if walk.drain_ties {
+                        if full && advanced.is_none() {
+                            // A full page none of whose records has a readable position:
+                            // there is no way forward without skipping blindly.
+                            walk.done = true;
+                            let e = CommerceError::Decode {
+                                backend: BACKEND,
+                                field: "attributes.updated_at".into(),
+                                reason: "a full page without a readable position; cannot advance"
+                                    .into(),
+                                body: String::new(),
+                            };
+                            return Some((Err(e), walk));
+                        }
                         if !full {
                             // The second is exhausted: continue after it.
                             walk.drain_ties = false;
