@@ -293,3 +293,19 @@ impl CommerceBackend for InMemoryBackend {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_customers_from_json_with_only_the_required_fields() {
+        let shop = InMemoryBackend::new();
+        let json = r#"[{"id":"1","updated_at":"2026-01-01T00:00:00Z","email":"a@example.com"},
+                       {"id":"2","updated_at":"2026-01-02T00:00:00Z","labels":["VIP"]}]"#;
+        assert_eq!(shop.load_customers_json(json).unwrap(), 2);
+        assert!(shop.load_customers_json(r#"[{"id":""}]"#).is_err());
+        let data = shop.lock();
+        assert_eq!(data.customers.by_id["2"].labels, ["VIP"]);
+    }
+}

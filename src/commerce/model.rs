@@ -194,6 +194,7 @@ pub struct Customer {
     /// Marketing opt-in.
     pub opt_in: Option<bool>,
     /// Labels / tags.
+    #[serde(default)]
     pub labels: Vec<String>,
     /// The LINE user linked on the backend's record.
     pub line_user_id: Option<LineUserId>,
@@ -302,6 +303,7 @@ pub struct Order {
     /// The subscription that produced the order.
     pub subscription_id: Option<String>,
     /// Line items.
+    #[serde(default)]
     pub items: Vec<LineItem>,
     /// Last updated (the change-feed key).
     pub updated_at: DateTime<Utc>,
@@ -373,6 +375,7 @@ pub struct Subscription {
     /// The delivery cycle as the backend words it.
     pub cycle: Option<String>,
     /// Items.
+    #[serde(default)]
     pub items: Vec<LineItem>,
     /// Last updated (the change-feed key).
     pub updated_at: DateTime<Utc>,
@@ -447,6 +450,7 @@ pub struct Product {
     /// Whether it is sold as a subscription.
     pub is_recurring: Option<bool>,
     /// Variants.
+    #[serde(default)]
     pub variants: Vec<Variant>,
     /// Last updated (the change-feed key).
     pub updated_at: DateTime<Utc>,
