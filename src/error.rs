@@ -26,6 +26,12 @@ pub enum Error {
     /// A webhook de-duplication store failed.
     #[error(transparent)]
     Dedup(#[from] DedupError),
+    /// A commerce backend call failed.
+    #[error(transparent)]
+    Commerce(#[from] crate::commerce::CommerceError),
+    /// A customer could not be authenticated.
+    #[error(transparent)]
+    Auth(#[from] crate::commerce::AuthError),
     /// A link store failed or refused a change.
     #[error(transparent)]
     LinkStore(#[from] crate::link::LinkStoreError),

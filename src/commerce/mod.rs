@@ -1,6 +1,42 @@
 //! Commerce backends: the shop data (customers, orders, subscriptions, products) enishi segments
 //! and messages on, and the customer authentication the link flow uses.
+//!
+//! - [`CommerceBackend`]: one object-safe trait every cart implements (ecforce built in behind
+//!   the `ecforce` feature; [`InMemoryBackend`] for tests and self-loaded data), with helpers in
+//!   [`CommerceBackendExt`] and one semantic error, [`CommerceError`].
+//! - [`CustomerAuthenticator`]: email + password → customer ID, for the ID-link flow.
+//! - [`CartBook`]: carts and favourites, which no cart API exposes, fed by the host.
+//! - [`sync`](mod@sync): incremental pull into a local dataset, resumable after a crash.
+//!
+//! See `docs/commerce.md` for implementing the trait for another cart.
 
 mod auth;
+mod backend;
+mod cart;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod conformance;
+#[cfg(feature = "ecforce")]
+mod ecforce;
+mod error;
+mod memory;
+mod model;
+pub mod sync;
+mod time;
 
 pub use auth::{AuthError, CustomerAuthenticator, Password};
+pub use backend::{
+    BoxStream, Capabilities, CommerceBackend, CommerceBackendExt, CommerceResult, ListQuery, Page,
+    PageStream, collect_pages, next_item, not_implemented_stream,
+};
+pub use cart::{CartBook, CartEvent, CartEventKind, CartLine, SavedList};
+#[cfg(feature = "ecforce")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ecforce")))]
+pub use ecforce::*;
+pub use error::{BoxError, CommerceError};
+pub use memory::InMemoryBackend;
+pub use model::{
+    Coded, Currency, Cursor, Customer, LineItem, Money, Order, OrderState, Product, Record,
+    Subscription, SubscriptionState, Variant, compare_ids,
+};
+pub use time::{format_jst_filter, format_jst_response, parse_ecforce_date, parse_jst_datetime};

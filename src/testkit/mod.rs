@@ -22,8 +22,12 @@
 //! # }
 //! ```
 
+#[cfg(feature = "ecforce")]
+mod ecforce;
 mod line;
 
+#[cfg(feature = "ecforce")]
+pub use ecforce::{DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeEcforceBuilder, FakeLogin};
 pub use line::{
     Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, Delivery, DialogOutcome, Endpoint, EndpointClass,
     FakeLine, FakeLineBuilder, FakeUser, FaultTiming, Faults, IssuedLinkToken, Quota, RateLimit,

@@ -24,6 +24,7 @@ pub use messaging::{
     PushRequest, PushResponse, Recipient, ReplyRequest, ReplyResponse, SendKind, SentMessage,
 };
 pub use ratelimit::{EndpointClass, RateLimit, RateLimits};
+pub(crate) use retry::retry_after;
 pub use retry::{Decision, Outcome, RetryPolicy, StopReason};
 pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,

@@ -1,0 +1,197 @@
+//! Commerce benchmark: how fast ecforce pages parse, and how long a first sync of a large shop
+//! takes from the fake ecforce server (no pacing: the fake is local).
+//!
+//! ```text
+//! cargo run --release --example commerce_bench --features testkit [-- CUSTOMERS ORDERS]
+//! ```
+//!
+//! Defaults: 100,000 customers and 1,000,000 orders. The last line is
+//! `parse_records_per_s=<f> sync_s=<f>`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeDelta};
+use enishi::commerce::sync::{Dataset, SyncResource, Syncer};
+use enishi::commerce::{
+    Coded, Customer, EcforceClient, LineItem, Money, Order, OrderState, parse_customers_page,
+    parse_orders_page,
+};
+use enishi::testkit::{DEFAULT_ECFORCE_TOKEN, FakeEcforce};
+use enishi::{CustomerId, LineUserId};
+
+fn customers(n: u64) -> impl Iterator<Item = Customer> {
+    let base = DateTime::from_timestamp(1_735_657_200, 0).unwrap_or_default(); // 2025-01-01 JST
+    (1..=n).map(move |i| {
+        let mut c = Customer::new(
+            CustomerId::new(i.to_string()).unwrap_or_else(|_| unreachable!()),
+            base + TimeDelta::seconds((i * 7) as i64),
+        );
+        c.email = Some(format!("customer{i}@example.com"));
+        c.name = Some(format!("顧客 {i}"));
+        c.birth_date = NaiveDate::from_ymd_opt(
+            1960 + (i % 45) as i32,
+            1 + (i % 12) as u32,
+            1 + (i % 28) as u32,
+        );
+        c.sex = Some(Coded {
+            code: Some((1 + i % 2).to_string()),
+            label: Some(if i % 2 == 0 { "男性" } else { "女性" }.into()),
+        });
+        c.rank = Some(Coded {
+            code: Some((i % 4).to_string()),
+            label: Some(format!("ランク{}", i % 4)),
+        });
+        c.points = Some((i % 5000) as i64);
+        c.total_spent = Some(Money::jpy((i % 200_000) as i64));
+        c.order_count = Some((i % 20) as u32);
+        c.first_order_at = Some(base - TimeDelta::days((i % 700) as i64));
+        c.last_order_at = Some(base - TimeDelta::days((i % 90) as i64));
+        c.opt_in = Some(i % 3 != 0);
+        c.labels =
+            if i % 5 == 0 { vec!["VIP".into(), "リピーター".into()] } else { Vec::new() };
+        if i % 4 == 0 {
+            c.line_user_id = LineUserId::new(format!("U{i:032x}")).ok();
+            c.line_linked_at = c.last_order_at;
+        }
+        c.created_at = c.first_order_at;
+        c
+    })
+}
+
+fn orders(n: u64, customers: u64) -> impl Iterator<Item = Order> {
+    let base = DateTime::from_timestamp(1_735_657_200, 0).unwrap_or_default();
+    (1..=n).map(move |i| {
+        let at = base + TimeDelta::seconds(i as i64);
+        let mut o = Order::new(i.to_string(), OrderState::Completed, at);
+        o.customer_id = CustomerId::new(((i * 7919) % customers + 1).to_string()).ok();
+        o.ordered_at = Some(at);
+        o.completed_at = Some(at);
+        o.items = (0..(1 + i % 3))
+            .map(|k| {
+                let mut item =
+                    LineItem::new(Some(format!("SKU-{:05}", (i + k) % 500)), 1 + (k as u32));
+                item.product = Some(format!("P{:04}", (i + k) % 120));
+                item.name = Some(format!("商品 {}", (i + k) % 120));
+                item.unit_price = Some(Money::jpy(1980));
+                item
+            })
+            .collect();
+        o.total = Some(Money::jpy(1980 * o.items.len() as i64));
+        if i % 6 == 0 {
+            o.subscription_id = Some((i / 6).to_string());
+        }
+        o
+    })
+}
+
+async fn raw_pages(
+    shop: &FakeEcforce,
+    resource: &str,
+    include: Option<&str>,
+    pages: u32,
+) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut out = Vec::new();
+    for page in 1..=pages {
+        let mut query = vec![
+            ("page", page.to_string()),
+            ("per", "100".into()),
+            ("sort", "updated_at,id".into()),
+        ];
+        if let Some(include) = include {
+            query.push(("include", include.into()));
+        }
+        let body = http
+            .get(format!("{}/api/v2/admin/{resource}.json", shop.base_url()))
+            .query(&query)
+            .header("Authorization", format!("Token token=\"{DEFAULT_ECFORCE_TOKEN}\""))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        match body {
+            Ok(response) => out.push(response.text().await.unwrap_or_default()),
+            Err(e) => panic!("fetching a {resource} page from the fake failed: {e}"),
+        }
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
+    let n_customers = args.next().transpose()?.unwrap_or(100_000).max(1);
+    let n_orders = args.next().transpose()?.unwrap_or(1_000_000);
+
+    let shop = FakeEcforce::builder().start().await?;
+    let started = Instant::now();
+    shop.insert_customers(customers(n_customers));
+    shop.insert_orders(orders(n_orders, n_customers));
+    eprintln!(
+        "fake shop: {n_customers} customers, {n_orders} orders loaded in {:.1?}",
+        started.elapsed()
+    );
+
+    // Parsing: real pages from the fake (100 records each), parsed over and over.
+    let customer_pages = raw_pages(&shop, "customers", None, 10).await;
+    let order_pages = raw_pages(&shop, "orders", Some("order_items"), 10).await;
+    let bytes: usize = customer_pages.iter().chain(&order_pages).map(String::len).sum();
+    let started = Instant::now();
+    let mut records = 0u64;
+    let mut rounds = 0u64;
+    while started.elapsed() < Duration::from_millis(1500) {
+        for body in &customer_pages {
+            let page = parse_customers_page(body)?;
+            assert!(page.rejected.is_empty(), "{:?}", page.rejected);
+            records += page.records.len() as u64;
+        }
+        for body in &order_pages {
+            let page = parse_orders_page(body)?;
+            assert!(page.rejected.is_empty(), "{:?}", page.rejected);
+            records += page.records.len() as u64;
+        }
+        rounds += 1;
+    }
+    let parse_secs = started.elapsed().as_secs_f64();
+    let parse_rate = records as f64 / parse_secs;
+    println!(
+        "parse: {records} records ({} pages, {:.1} MB per round, {rounds} rounds) in {parse_secs:.2} s = {parse_rate:.0} records/s",
+        customer_pages.len() + order_pages.len(),
+        bytes as f64 / 1e6
+    );
+
+    // First sync: everything, unpaced, through the real client and keyset paging.
+    let client = EcforceClient::builder(shop.base_url(), DEFAULT_ECFORCE_TOKEN)
+        .min_interval(Duration::ZERO)
+        .build()?;
+    let dataset = Dataset::new();
+    let mut last_report = Instant::now();
+    let report = Syncer::new(&client)
+        .resources(&[SyncResource::Customers, SyncResource::Orders])
+        .on_progress(|p| {
+            if last_report.elapsed() >= Duration::from_secs(5) {
+                last_report = Instant::now();
+                eprintln!(
+                    "  sync {:?}: {} pages, {} records, {:.0} records/s",
+                    p.resource,
+                    p.pages,
+                    p.records,
+                    p.records_per_s()
+                );
+            }
+        })
+        .run(&dataset)
+        .await?;
+    let sync_secs = report.elapsed.as_secs_f64();
+    assert_eq!(dataset.customer_count() as u64, n_customers, "customers lost in sync");
+    assert_eq!(dataset.order_count() as u64, n_orders, "orders lost in sync");
+    println!(
+        "sync: {} customers + {} orders, {} pages in {sync_secs:.2} s = {:.0} records/s ({} rejected)",
+        dataset.customer_count(),
+        dataset.order_count(),
+        report.pages,
+        report.total_records() as f64 / sync_secs,
+        report.rejected.len()
+    );
+    println!("parse_records_per_s={parse_rate:.0} sync_s={sync_secs:.2}");
+    Ok(())
+}

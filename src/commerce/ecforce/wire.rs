@@ -1,0 +1,699 @@
+//! Decoding ecforce's JSON:API pages into the common model.
+//!
+//! Two passes: the document is split into raw resources first (cheap), then each record is
+//! decoded on its own, so one malformed record becomes a [`CommerceError::Decode`] naming its
+//! field while the rest of the page still decodes.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use super::de;
+use crate::commerce::error::CommerceError;
+use crate::commerce::model::{
+    Coded, Cursor, Customer, LineItem, Money, Order, OrderState, Product, Record, Subscription,
+    SubscriptionState, Variant,
+};
+use crate::{CustomerId, LineUserId};
+
+pub(super) const BACKEND: &str = "ecforce";
+
+/// One decoded ecforce list page.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EcforcePage<T> {
+    /// Records decoded.
+    pub records: Vec<T>,
+    /// Records that failed to decode: each a [`CommerceError::Decode`] naming the field.
+    pub rejected: Vec<CommerceError>,
+    /// The position of the last record on the page (decoded or not), when it could be read.
+    pub last: Option<Cursor>,
+    /// How many resources the page held.
+    pub count: usize,
+    /// Where each rejected record sits in the feed (same order as `rejected`).
+    pub(super) rejected_at: Vec<Option<Cursor>>,
+    /// `meta.total_pages`, when present.
+    pub total_pages: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Document<'a> {
+    #[serde(borrow, default)]
+    data: Vec<&'a RawValue>,
+    #[serde(borrow, default)]
+    included: Vec<&'a RawValue>,
+    #[serde(default)]
+    meta: Option<Meta>,
+}
+
+/// A show response: `data` is one object (or null).
+#[derive(Deserialize)]
+struct SingleDocument<'a> {
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    included: Vec<&'a RawValue>,
+    #[serde(default)]
+    meta: Option<Meta>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    total_pages: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Resource<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    attributes: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    relationships: Option<Rels<'a>>,
+}
+
+/// A record decoded in one pass: attributes typed.
+#[derive(Deserialize)]
+struct Typed<'a, A> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    attributes: Option<A>,
+    #[serde(borrow, default)]
+    relationships: Option<Rels<'a>>,
+}
+
+/// The relationships enishi reads; others are ignored.
+#[derive(Deserialize, Default)]
+struct Rels<'a> {
+    #[serde(borrow, default)]
+    order_items: Option<Relationship<'a>>,
+    #[serde(borrow, default)]
+    variants: Option<Relationship<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Relationship<'a> {
+    #[serde(borrow, default)]
+    data: Option<Linkage<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Linkage<'a> {
+    Many(#[serde(borrow)] Vec<Ref<'a>>),
+    One(#[serde(borrow)] Ref<'a>),
+}
+
+#[derive(Deserialize)]
+struct Ref<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
+
+impl<'a> Rels<'a> {
+    fn related(&self, name: &str) -> &[Ref<'a>] {
+        let rel = match name {
+            "order_items" => self.order_items.as_ref(),
+            "variants" => self.variants.as_ref(),
+            _ => None,
+        };
+        match rel.and_then(|r| r.data.as_ref()) {
+            Some(Linkage::Many(refs)) => refs,
+            Some(Linkage::One(r)) => std::slice::from_ref(r),
+            None => &[],
+        }
+    }
+}
+
+fn decode_error(field: String, reason: String, body: &str) -> CommerceError {
+    CommerceError::Decode { backend: BACKEND, field, reason, body: body.to_owned() }
+}
+
+fn body_error(e: &serde_json::Error, body: &str) -> CommerceError {
+    // Keep at most 2 KiB of a broken body (it may be a Cloudflare HTML page).
+    let cut = body.char_indices().nth(2048).map_or(body.len(), |(i, _)| i);
+    decode_error("(document)".into(), e.to_string(), &body[..cut])
+}
+
+/// Decodes `raw` as `T`, naming the failing field under `prefix`.
+fn attrs<T: DeserializeOwned>(
+    raw: &RawValue,
+    prefix: impl FnOnce() -> String,
+    record: &str,
+) -> Result<T, CommerceError> {
+    // Plain serde first (fast); only a failure pays for tracking the field path.
+    if let Ok(value) = serde_json::from_str(raw.get()) {
+        return Ok(value);
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = format!("{}.{}", prefix(), e.path());
+        decode_error(field, e.into_inner().to_string(), record)
+    })
+}
+
+/// Shared attributes every list record has, read first so even a broken record has a
+/// position in the feed.
+#[derive(Deserialize)]
+struct Stamp {
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+type Included<'a> = HashMap<(&'a str, &'a str), &'a RawValue>;
+
+trait FromResource: Sized {
+    type Attrs: DeserializeOwned;
+
+    fn build(
+        id: &str,
+        attrs: Self::Attrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError>;
+
+    /// The slow path: decode the attributes naming the failing field.
+    fn from_resource(
+        res: &Resource<'_>,
+        included: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let attrs: Self::Attrs = attrs(attributes(res, raw)?, || "attributes".into(), raw)?;
+        let rels = res.relationships.as_ref();
+        let empty = Rels::default();
+        Self::build(&res.id, attrs, rels.unwrap_or(&empty), included, raw)
+    }
+}
+
+fn parse_page<T: FromResource + Record>(body: &str) -> Result<EcforcePage<T>, CommerceError> {
+    let doc: Document<'_> = match serde_json::from_str(body) {
+        Ok(doc) => doc,
+        Err(list_error) => match serde_json::from_str::<SingleDocument<'_>>(body) {
+            Ok(single) => Document {
+                data: single.data.into_iter().collect(),
+                included: single.included,
+                meta: single.meta,
+            },
+            Err(_) => return Err(body_error(&list_error, body)),
+        },
+    };
+    let data = doc.data;
+    let mut included_res = Vec::with_capacity(doc.included.len());
+    for raw in &doc.included {
+        // An included object that is not even a resource is dropped: the record that refers
+        // to it fails on the missing reference instead.
+        if let Ok(res) = serde_json::from_str::<Resource<'_>>(raw.get()) {
+            included_res.push(res);
+        }
+    }
+    let mut included: Included<'_> = HashMap::with_capacity(included_res.len());
+    for res in &included_res {
+        if let Some(a) = res.attributes {
+            included.insert((&res.kind, &res.id), a);
+        }
+    }
+    let mut page = EcforcePage {
+        records: Vec::with_capacity(data.len()),
+        rejected: Vec::new(),
+        last: None,
+        rejected_at: Vec::new(),
+        count: data.len(),
+        total_pages: doc.meta.and_then(|m| m.total_pages).and_then(|n| u64::try_from(n).ok()),
+    };
+    for raw in data {
+        // Fast path: the whole record in one typed pass.
+        if let Ok(typed) = serde_json::from_str::<Typed<'_, T::Attrs>>(raw.get())
+            && let Some(attrs) = typed.attributes
+        {
+            let rels = typed.relationships.unwrap_or_default();
+            // On failure fall through: the slow path names the failing field.
+            if let Ok(record) = T::build(&typed.id, attrs, &rels, &included, raw.get()) {
+                page.last = Some(record.cursor());
+                page.records.push(record);
+                continue;
+            }
+        }
+        let res: Resource<'_> = match serde_json::from_str(raw.get()) {
+            Ok(res) => res,
+            Err(e) => {
+                page.rejected.push(decode_error("data[]".into(), e.to_string(), raw.get()));
+                page.rejected_at.push(None);
+                continue;
+            }
+        };
+        let position = match T::from_resource(&res, &included, raw.get()) {
+            Ok(record) => {
+                let position = record.cursor();
+                page.records.push(record);
+                Some(position)
+            }
+            Err(e) => {
+                // Even a broken record keeps its place in the feed when its stamp is readable.
+                let position = res
+                    .attributes
+                    .and_then(|a| serde_json::from_str::<Stamp>(a.get()).ok())
+                    .and_then(|s| s.updated_at)
+                    .map(|t| Cursor::new(t, res.id.as_ref()));
+                page.rejected.push(e);
+                page.rejected_at.push(position.clone());
+                position
+            }
+        };
+        if position.is_some() {
+            page.last = position;
+        }
+    }
+    Ok(page)
+}
+
+fn required<T>(value: Option<T>, field: &str, raw: &str) -> Result<T, CommerceError> {
+    value.ok_or_else(|| decode_error(field.to_owned(), "missing".into(), raw))
+}
+
+fn attributes<'r>(res: &'r Resource<'_>, raw: &str) -> Result<&'r RawValue, CommerceError> {
+    res.attributes.ok_or_else(|| decode_error("attributes".into(), "missing".into(), raw))
+}
+
+fn yen(v: Option<i64>) -> Option<Money> {
+    v.map(Money::jpy)
+}
+
+#[derive(Deserialize)]
+struct CustomerAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_date")]
+    birth: Option<chrono::NaiveDate>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    sex_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    sex: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_rank_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_rank_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    point: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    buy_total: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    buy_times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    first_order_completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    last_order_completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    optin: Option<bool>,
+    #[serde(default, deserialize_with = "de::labels")]
+    labels: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    line_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    line_id_linked_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+fn coded(code: Option<String>, label: Option<String>) -> Option<Coded> {
+    (code.is_some() || label.is_some()).then_some(Coded { code, label })
+}
+
+impl FromResource for Customer {
+    type Attrs = CustomerAttrs;
+
+    fn build(
+        id: &str,
+        a: CustomerAttrs,
+        _: &Rels<'_>,
+        _: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let id = CustomerId::new(id).map_err(|e| decode_error("id".into(), e.to_string(), raw))?;
+        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let mut c = Self::new(id, updated_at);
+        c.email = a.email;
+        c.name = a.name;
+        c.birth_date = a.birth;
+        c.sex = coded(a.sex_id, a.sex);
+        c.rank = coded(a.customer_rank_id, a.customer_rank_name);
+        c.points = a.point;
+        c.total_spent = yen(a.buy_total);
+        c.order_count = a.buy_times;
+        c.first_order_at = a.first_order_completed_at;
+        c.last_order_at = a.last_order_completed_at;
+        c.opt_in = a.optin;
+        c.labels = a.labels;
+        // `line_id` is free text on ecforce's side; only a real LINE user ID is kept.
+        c.line_user_id = a.line_id.and_then(|l| LineUserId::new(l).ok());
+        c.line_linked_at = a.line_id_linked_at.filter(|_| c.line_user_id.is_some());
+        c.created_at = a.created_at;
+        c.deleted_at = a.deleted_at;
+        Ok(c)
+    }
+}
+
+#[derive(Deserialize)]
+struct OrderAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    total: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    subs_order_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    variant_sku: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    product_number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    product_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    quantity: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    price: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    sales_price: Option<i64>,
+}
+
+fn order_state(raw: Option<String>) -> OrderState {
+    match raw.as_deref() {
+        Some("complete" | "completed" | "shipped" | "delivered") => OrderState::Completed,
+        Some("new" | "pending" | "processing" | "confirm" | "in_progress") => OrderState::Pending,
+        Some("canceled" | "cancelled" | "cancel") => OrderState::Canceled,
+        Some(other) => OrderState::Other(other.to_owned()),
+        None => OrderState::Other(String::new()),
+    }
+}
+
+fn items(
+    rels: &Rels<'_>,
+    relationship: &str,
+    included: &Included<'_>,
+    raw: &str,
+) -> Result<Vec<LineItem>, CommerceError> {
+    rels.related(relationship)
+        .iter()
+        .map(|r| {
+            let prefix = || format!("included.{}[{}]", r.kind, r.id);
+            let a = included
+                .get(&(r.kind.as_ref(), r.id.as_ref()))
+                .ok_or_else(|| decode_error(prefix(), "referenced but not included".into(), raw))?;
+            let a: ItemAttrs = attrs(a, prefix, raw)?;
+            let mut item = LineItem::new(a.variant_sku, a.quantity.unwrap_or(1));
+            item.product = a.product_number;
+            item.name = a.product_name;
+            item.unit_price = yen(a.price.or(a.sales_price));
+            Ok(item)
+        })
+        .collect()
+}
+
+impl FromResource for Order {
+    type Attrs = OrderAttrs;
+
+    fn build(
+        id: &str,
+        a: OrderAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let mut o = Self::new(id, order_state(a.state), updated_at);
+        o.customer_id = a
+            .customer_id
+            .map(CustomerId::new)
+            .transpose()
+            .map_err(|e| decode_error("attributes.customer_id".into(), e.to_string(), raw))?;
+        o.total = yen(a.total);
+        o.ordered_at = a.created_at;
+        o.completed_at = a.completed_at;
+        o.subscription_id = a.subs_order_id;
+        o.items = items(rels, "order_items", included, raw)?;
+        for item in &mut o.items {
+            item.subscription_id.clone_from(&o.subscription_id);
+        }
+        Ok(o)
+    }
+}
+
+#[derive(Deserialize)]
+struct SubAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    payment_schedule: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    scheduled_to_be_delivered_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    suspended_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    canceled_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    cancel_reasons: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl FromResource for Subscription {
+    type Attrs = SubAttrs;
+
+    fn build(
+        id: &str,
+        a: SubAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let state = match a.state.as_deref() {
+            Some("active") => SubscriptionState::Active,
+            Some("suspend" | "suspended") => SubscriptionState::Paused,
+            Some("canceled" | "cancelled" | "cancel") => SubscriptionState::Canceled,
+            Some(other) => SubscriptionState::Other(other.to_owned()),
+            None => SubscriptionState::Other(String::new()),
+        };
+        let mut s = Self::new(id, state, updated_at);
+        s.customer = a.customer_number;
+        s.started_at = a.created_at;
+        s.paused_at = a.suspended_at;
+        s.canceled_at = a.canceled_at;
+        s.cancel_reason = a.cancel_reasons;
+        s.next_delivery_at = a.scheduled_to_be_delivered_at;
+        s.deliveries = a.times;
+        s.cycle = a.payment_schedule;
+        s.items = items(rels, "order_items", included, raw)?;
+        Ok(s)
+    }
+}
+
+#[derive(Deserialize)]
+struct ProductAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    master_sales_price: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    is_recurring: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct VariantAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    sku: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    sales_price: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    stock: Option<i64>,
+}
+
+impl FromResource for Product {
+    type Attrs = ProductAttrs;
+
+    fn build(
+        id: &str,
+        a: ProductAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let mut p = Self::new(id, updated_at);
+        p.code = a.number;
+        p.name = a.name;
+        p.price = yen(a.master_sales_price);
+        p.is_recurring = a.is_recurring;
+        for r in rels.related("variants") {
+            let mut v = Variant::new(r.id.as_ref(), None);
+            // Variants are often not side-loaded; keep the reference alone then.
+            if let Some(raw_attrs) = included.get(&(r.kind.as_ref(), r.id.as_ref())) {
+                let va: VariantAttrs =
+                    attrs(raw_attrs, || format!("included.variant[{}]", r.id), raw)?;
+                v.sku = va.sku;
+                v.name = va.name;
+                v.price = yen(va.sales_price);
+                v.stock = va.stock;
+            }
+            p.variants.push(v);
+        }
+        Ok(p)
+    }
+}
+
+/// Decodes an ecforce customer list page (`GET /api/v2/admin/customers`).
+///
+/// # Errors
+/// [`CommerceError::Decode`] when the body is not a JSON:API document; malformed records are
+/// in [`EcforcePage::rejected`] instead.
+pub fn parse_customers_page(body: &str) -> Result<EcforcePage<Customer>, CommerceError> {
+    parse_page(body)
+}
+
+/// Decodes an ecforce order list page with `include=order_items`.
+///
+/// # Errors
+/// As [`parse_customers_page`].
+pub fn parse_orders_page(body: &str) -> Result<EcforcePage<Order>, CommerceError> {
+    parse_page(body)
+}
+
+/// Decodes an ecforce subscription-order (`sub_order`) list page.
+///
+/// # Errors
+/// As [`parse_customers_page`].
+pub fn parse_subscriptions_page(body: &str) -> Result<EcforcePage<Subscription>, CommerceError> {
+    parse_page(body)
+}
+
+/// Decodes an ecforce product list page with `include=variants`.
+///
+/// # Errors
+/// As [`parse_customers_page`].
+pub fn parse_products_page(body: &str) -> Result<EcforcePage<Product>, CommerceError> {
+    parse_page(body)
+}
+
+/// ecforce's error envelope: `{"errors":[{"code","message"}]}`.
+#[derive(Deserialize)]
+pub(super) struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorEntry>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEntry {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    code: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    message: Option<String>,
+}
+
+/// `"ACU2001: customerが見つかりません。"`, or the start of a non-JSON body.
+pub(super) fn error_message(body: &str) -> String {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(b) if !b.errors.is_empty() => b
+            .errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.code.as_deref().unwrap_or("?"),
+                    e.message.as_deref().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => body.chars().take(200).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_record_names_field_and_rest_decodes() {
+        let body = r#"{"data":[
+            {"id":"1","type":"customer","attributes":{"id":1,"buy_total":"1200","optin":"1","updated_at":"2026/01/15 09:30:00"}},
+            {"id":"2","type":"customer","attributes":{"id":2,"buy_total":"lots","updated_at":"2026/01/15 09:30:01"}},
+            {"id":"3","type":"customer","attributes":{"id":3,"tbc":0,"optin":null,"updated_at":"2026/01/15 09:30:02"}}
+        ],"meta":{"total_pages":1}}"#;
+        let page = parse_customers_page(body).unwrap();
+        assert_eq!(page.records.len(), 2);
+        assert_eq!(page.records[0].total_spent, Some(Money::jpy(1200)));
+        assert_eq!(page.records[0].opt_in, Some(true));
+        assert_eq!(page.records[0].updated_at.to_rfc3339(), "2026-01-15T00:30:00+00:00");
+        match &page.rejected[..] {
+            [CommerceError::Decode { field, body, .. }] => {
+                assert_eq!(field, "attributes.buy_total");
+                assert!(body.contains("lots"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(page.last.unwrap().id, "3");
+        assert_eq!(page.count, 3);
+    }
+
+    #[test]
+    fn missing_updated_at_is_a_decode_error() {
+        let body = r#"{"data":[{"id":"1","type":"customer","attributes":{"email":"a@b"}}]}"#;
+        let page = parse_customers_page(body).unwrap();
+        assert!(
+            matches!(&page.rejected[0], CommerceError::Decode { field, .. } if field == "attributes.updated_at")
+        );
+    }
+
+    #[test]
+    fn html_body_is_a_document_error() {
+        let e = parse_orders_page("<html><title>Just a moment</title></html>").unwrap_err();
+        assert!(matches!(e, CommerceError::Decode { ref field, .. } if field == "(document)"));
+    }
+
+    #[test]
+    fn error_envelope() {
+        let m =
+            error_message(r#"{"errors":[{"code":"ASS1001","message":"認証に失敗しました。"}]}"#);
+        assert_eq!(m, "ASS1001: 認証に失敗しました。");
+    }
+}
