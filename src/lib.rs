@@ -12,6 +12,8 @@ mod error;
 mod ids;
 pub mod line;
 pub mod link;
+#[cfg(feature = "postgres")]
+mod postgres_util;
 pub mod segment;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]

@@ -87,16 +87,13 @@ impl fmt::Debug for PostgresLinkStore {
 
 /// Schema names are input we own: lowercase identifiers only, so they never need quoting.
 fn check_schema(schema: &str) -> Result<(), LinkStoreError> {
-    let ok = (1..=63).contains(&schema.len())
-        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if ok {
+    if crate::postgres_util::is_valid_schema_name(schema) {
         Ok(())
     } else {
         Err(LinkStoreError::InvalidConfig {
             what: "schema name",
             value: schema.to_owned(),
-            reason: "expected 1 to 63 characters of [a-z0-9_], not starting with a digit",
+            reason: crate::postgres_util::SCHEMA_NAME_RULE,
         })
     }
 }
