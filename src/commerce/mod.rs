@@ -19,6 +19,7 @@ pub mod conformance;
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod error;
+mod facts;
 mod memory;
 mod model;
 pub mod sync;
@@ -34,6 +35,7 @@ pub use cart::{CartBook, CartEvent, CartEventKind, CartLine, SavedList};
 #[cfg_attr(docsrs, doc(cfg(feature = "ecforce")))]
 pub use ecforce::*;
 pub use error::{BoxError, CommerceError};
+pub use facts::customer_facts;
 pub use memory::InMemoryBackend;
 pub use model::{
     Coded, Currency, Cursor, Customer, LineItem, Money, Order, OrderState, Product, Record,

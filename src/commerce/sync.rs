@@ -404,6 +404,40 @@ impl Dataset {
         orders
     }
 
+    /// Every customer's facts for the segment engine, sorted by customer ID (see
+    /// [`customer_facts`](super::customer_facts) for the mapping). Subscriptions are matched by
+    /// the customer reference they carry (ecforce gives a customer number there, so a host
+    /// whose numbers differ from the IDs maps them itself).
+    #[must_use]
+    pub fn segment_facts(&self) -> Vec<crate::segment::CustomerFacts> {
+        let state = self.lock();
+        let mut orders: HashMap<&CustomerId, Vec<&Order>> = HashMap::new();
+        for o in state.orders.values() {
+            if let Some(id) = &o.customer_id {
+                orders.entry(id).or_default().push(o);
+            }
+        }
+        let mut subscriptions: HashMap<&str, Vec<&Subscription>> = HashMap::new();
+        for sub in state.subscriptions.values() {
+            if let Some(c) = &sub.customer {
+                subscriptions.entry(c.as_str()).or_default().push(sub);
+            }
+        }
+        let mut facts: Vec<_> = state
+            .customers
+            .values()
+            .map(|c| {
+                super::customer_facts(
+                    c,
+                    orders.get(&c.id).into_iter().flatten().copied(),
+                    subscriptions.get(c.id.as_str()).into_iter().flatten().copied(),
+                )
+            })
+            .collect();
+        facts.sort_by(|a, b| a.id.cmp(&b.id));
+        facts
+    }
+
     /// Calls `f` for every customer (iteration order unspecified).
     pub fn for_each_customer(&self, mut f: impl FnMut(&Customer)) {
         self.lock().customers.values().for_each(&mut f);

@@ -134,3 +134,61 @@ async fn commerce_sync_skips_unsupported_resources() {
     let report = Syncer::new(&shop).run(&Dataset::new()).await.unwrap();
     assert_eq!(report.skipped, [SyncResource::Subscriptions, SyncResource::Products]);
 }
+
+/// Sync feeds the segment engine: a segment over `Dataset::segment_facts` selects exactly the
+/// customers the shop data says it should.
+#[tokio::test]
+async fn commerce_sync_feeds_the_segment_engine() {
+    use enishi::commerce::{Customer, InMemoryBackend};
+    use enishi::segment::{Context, SegmentDefinition, matches};
+
+    let now = chrono::Utc::now();
+    let backend = InMemoryBackend::new();
+    for (n, (orders, linked)) in
+        [(0u32, true), (1, true), (2, true), (2, false)].into_iter().enumerate()
+    {
+        let id = CustomerId::new(format!("c{n}")).unwrap();
+        let mut customer = Customer::new(id.clone(), now - TimeDelta::days(30));
+        if linked {
+            customer.line_user_id = Some(format!("U{:032x}", n).parse().unwrap());
+        }
+        backend.upsert_customer(customer);
+        for k in 0..orders {
+            let mut order =
+                Order::new(format!("o{n}-{k}"), OrderState::Completed, now - TimeDelta::days(5));
+            order.customer_id = Some(id.clone());
+            order.ordered_at = Some(now - TimeDelta::days(10 + i64::from(k)));
+            order.total = Some(Money::jpy(3_000));
+            let mut item = LineItem::new(Some("SKU-A".into()), 1);
+            item.product = Some("A".into());
+            item.unit_price = Some(Money::jpy(3_000));
+            order.items.push(item);
+            backend.upsert_order(order);
+        }
+    }
+    // A canceled order never counts.
+    let mut canceled = Order::new("o-x", OrderState::Canceled, now);
+    canceled.customer_id = Some(CustomerId::new("c1").unwrap());
+    canceled.ordered_at = Some(now - TimeDelta::days(1));
+    backend.upsert_order(canceled);
+
+    let dataset = Dataset::new();
+    Syncer::new(&backend)
+        .resources(&[SyncResource::Customers, SyncResource::Orders])
+        .run(&dataset)
+        .await
+        .unwrap();
+    let facts = dataset.segment_facts();
+    assert_eq!(facts.len(), 4);
+    assert_eq!(facts[1].orders.len(), 1, "the canceled order is left out");
+    assert_eq!(facts[2].orders[0].items[0].product, "A");
+
+    let def = SegmentDefinition::parse(
+        r#"line linked and bought {product = "A"} and orders sum >= 6000"#,
+    )
+    .unwrap();
+    let ctx = Context::new(now);
+    let selected: Vec<&str> =
+        facts.iter().filter(|f| matches(&def, f, &ctx).unwrap()).map(|f| f.id.as_str()).collect();
+    assert_eq!(selected, vec!["c2"], "linked, bought A, and ¥6,000 in total");
+}

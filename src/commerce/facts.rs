@@ -1,0 +1,106 @@
+//! From synced shop data to the segment engine's input ([`crate::segment::CustomerFacts`]).
+//!
+//! The mapping, field by field:
+//! - attributes: `rank` and `sex` (code, else label) as text, `points`, `total_spent` (minor
+//!   units), `order_count` as integers, `opt_in` as a boolean, `labels` as a list;
+//! - `birth_date`; `registered_at` from the record's creation time;
+//! - LINE: linked when the record carries a LINE user ID, with its link time (friendship is not
+//!   in the shop's data: the link store's follow status supplies it);
+//! - orders that are not canceled and have an order time; amounts in minor units (yen);
+//!   line items by product (else SKU, else name); an order is a subscription order when it
+//!   references a subscription;
+//! - subscriptions that name the customer and have a start time.
+
+use std::collections::BTreeMap;
+
+use super::model::{Coded, Customer, Order, OrderState, Subscription, SubscriptionState};
+use crate::segment::{self, AttrValue, CustomerFacts, OrderKind};
+
+/// The segment engine's facts for one customer, from the shop's records.
+#[must_use]
+pub fn customer_facts<'a>(
+    customer: &Customer,
+    orders: impl IntoIterator<Item = &'a Order>,
+    subscriptions: impl IntoIterator<Item = &'a Subscription>,
+) -> CustomerFacts {
+    let mut facts = CustomerFacts::new(customer.id.clone());
+    facts.attributes = attributes(customer);
+    facts.birth_date = customer.birth_date;
+    facts.registered_at = customer.created_at;
+    facts.line.linked = customer.line_user_id.is_some();
+    facts.line.linked_at = customer.line_linked_at;
+    facts.orders = orders.into_iter().filter_map(order).collect();
+    facts.orders.sort_by(|a, b| (a.placed_at, &a.id).cmp(&(b.placed_at, &b.id)));
+    facts.subscriptions = subscriptions.into_iter().filter_map(subscription).collect();
+    facts
+}
+
+fn coded(value: &Coded) -> Option<AttrValue> {
+    value.code.clone().or_else(|| value.label.clone()).map(AttrValue::Text)
+}
+
+fn attributes(c: &Customer) -> BTreeMap<String, AttrValue> {
+    let mut a = BTreeMap::new();
+    let mut put = |name: &str, value: Option<AttrValue>| {
+        if let Some(value) = value {
+            a.insert(name.to_owned(), value);
+        }
+    };
+    put("rank", c.rank.as_ref().and_then(coded));
+    put("sex", c.sex.as_ref().and_then(coded));
+    put("points", c.points.map(AttrValue::Int));
+    put("total_spent", c.total_spent.map(|m| AttrValue::Int(m.minor)));
+    put("order_count", c.order_count.map(|n| AttrValue::Int(i64::from(n))));
+    put("opt_in", c.opt_in.map(AttrValue::Bool));
+    put("labels", Some(AttrValue::List(c.labels.clone())));
+    a
+}
+
+fn order(o: &Order) -> Option<segment::Order> {
+    if o.state == OrderState::Canceled {
+        return None;
+    }
+    let placed_at = o.ordered_at?;
+    let items = o
+        .items
+        .iter()
+        .filter_map(|i| {
+            let product = i.product.clone().or_else(|| i.sku.clone()).or_else(|| i.name.clone())?;
+            Some(segment::LineItem {
+                product,
+                sku: i.sku.clone(),
+                category: None,
+                quantity: i.quantity,
+                unit_price: i.unit_price.map_or(0, |m| m.minor),
+            })
+        })
+        .collect();
+    let kind =
+        if o.subscription_id.is_some() { OrderKind::Subscription } else { OrderKind::OneOff };
+    Some(segment::Order {
+        id: o.id.clone(),
+        placed_at,
+        amount: o.total.map_or(0, |m| m.minor),
+        kind,
+        items,
+    })
+}
+
+fn subscription(s: &Subscription) -> Option<segment::Subscription> {
+    let state = match &s.state {
+        SubscriptionState::Active => segment::SubscriptionState::Active,
+        SubscriptionState::Paused => segment::SubscriptionState::Paused,
+        SubscriptionState::Canceled => segment::SubscriptionState::Canceled,
+        SubscriptionState::Other(_) => return None,
+    };
+    Some(segment::Subscription {
+        id: s.id.clone(),
+        state,
+        product: s.items.iter().find_map(|i| i.product.clone().or_else(|| i.sku.clone())),
+        started_at: s.started_at?,
+        canceled_at: s.canceled_at,
+        cancel_reason: s.cancel_reason.clone(),
+        deliveries: s.deliveries.unwrap_or(0),
+        next_delivery_at: s.next_delivery_at,
+    })
+}
