@@ -753,47 +753,12 @@ impl Engine {
     fn combine_plan(&self, p: &Plan) -> Lit<'_> {
         match p {
             Plan::Leaf(i) => Lit::Pos(Cow::Borrowed(&self.leaves[*i].bits)),
-            Plan::Not(c) => match self.combine_plan(c) {
-                Lit::Pos(b) => Lit::Neg(b),
-                Lit::Neg(b) => Lit::Pos(b),
-            },
-            Plan::And(cs) | Plan::Or(cs) => {
-                let (mut pos, mut neg) = (Vec::new(), Vec::new());
-                for c in cs {
-                    match self.combine_plan(c) {
-                        Lit::Pos(b) => pos.push(b),
-                        Lit::Neg(b) => neg.push(b),
-                    }
-                }
-                if matches!(p, Plan::And(_)) {
-                    pos.sort_by_key(|b| b.len());
-                    let mut acc =
-                        pos.first().map_or_else(|| self.all.clone(), |b| b.as_ref().clone());
-                    for b in pos.iter().skip(1) {
-                        acc &= b.as_ref();
-                    }
-                    for b in &neg {
-                        acc -= b.as_ref();
-                    }
-                    Lit::Pos(Cow::Owned(acc))
-                } else {
-                    // a ∨ ¬b ∨ ¬c = ¬((b ∧ c) − a)
-                    let mut union = RoaringBitmap::new();
-                    for b in &pos {
-                        union |= b.as_ref();
-                    }
-                    if neg.is_empty() {
-                        return Lit::Pos(Cow::Owned(union));
-                    }
-                    neg.sort_by_key(|b| b.len());
-                    let mut inner = neg[0].as_ref().clone();
-                    for b in neg.iter().skip(1) {
-                        inner &= b.as_ref();
-                    }
-                    inner -= &union;
-                    Lit::Neg(Cow::Owned(inner))
-                }
-            }
+            Plan::Not(c) => self.combine_plan(c).negate(),
+            Plan::And(cs) | Plan::Or(cs) => Lit::join(
+                &self.all,
+                matches!(p, Plan::And(_)),
+                cs.iter().map(|c| self.combine_plan(c)),
+            ),
         }
     }
 
@@ -1035,50 +1000,11 @@ impl Engine {
     /// `and` intersects positives smallest first and subtracts negatives.
     fn combine_lits<'b>(&self, c: &Condition, lits: &'b [Lit<'_>], next: &mut usize) -> Lit<'b> {
         match c {
-            Condition::Not { child } => match self.combine_lits(child, lits, next) {
-                Lit::Pos(b) => Lit::Neg(b),
-                Lit::Neg(b) => Lit::Pos(b),
-            },
+            Condition::Not { child } => self.combine_lits(child, lits, next).negate(),
             Condition::And { children } | Condition::Or { children } => {
                 let kids: Vec<Lit<'b>> =
                     children.iter().map(|ch| self.combine_lits(ch, lits, next)).collect();
-                let (mut pos, mut neg) = (Vec::new(), Vec::new());
-                for k in kids {
-                    match k {
-                        Lit::Pos(b) => pos.push(b),
-                        Lit::Neg(b) => neg.push(b),
-                    }
-                }
-                if matches!(c, Condition::And { .. }) {
-                    pos.sort_by_key(|b| b.len());
-                    let mut acc = match pos.first() {
-                        Some(b) => b.as_ref().clone(),
-                        None => self.all.clone(),
-                    };
-                    for b in pos.iter().skip(1) {
-                        acc &= b.as_ref();
-                    }
-                    for b in &neg {
-                        acc -= b.as_ref();
-                    }
-                    Lit::Pos(Cow::Owned(acc))
-                } else {
-                    // a ∨ ¬b ∨ ¬c = ¬((b ∧ c) − a)
-                    let mut union = RoaringBitmap::new();
-                    for b in &pos {
-                        union |= b.as_ref();
-                    }
-                    if neg.is_empty() {
-                        return Lit::Pos(Cow::Owned(union));
-                    }
-                    neg.sort_by_key(|b| b.len());
-                    let mut inner = neg[0].as_ref().clone();
-                    for b in neg.iter().skip(1) {
-                        inner &= b.as_ref();
-                    }
-                    inner -= &union;
-                    Lit::Neg(Cow::Owned(inner))
-                }
+                Lit::join(&self.all, matches!(c, Condition::And { .. }), kids)
             }
             _ => {
                 let l = match &lits[*next] {
@@ -1492,6 +1418,54 @@ enum StateLeaf<'a> {
 enum Lit<'a> {
     Pos(Cow<'a, RoaringBitmap>),
     Neg(Cow<'a, RoaringBitmap>),
+}
+
+impl<'a> Lit<'a> {
+    fn negate(self) -> Self {
+        match self {
+            Self::Pos(b) => Self::Neg(b),
+            Self::Neg(b) => Self::Pos(b),
+        }
+    }
+
+    /// `and` (or `or`) of literals without materialising complements: `and` intersects the
+    /// positives smallest first and subtracts the negatives; `or` uses
+    /// `a ∨ ¬b ∨ ¬c = ¬((b ∧ c) − a)`. `all` is the universe, for an `and` of negatives only.
+    fn join(all: &RoaringBitmap, and: bool, kids: impl IntoIterator<Item = Self>) -> Self {
+        let (mut pos, mut neg) = (Vec::new(), Vec::new());
+        for k in kids {
+            match k {
+                Self::Pos(b) => pos.push(b),
+                Self::Neg(b) => neg.push(b),
+            }
+        }
+        if and {
+            pos.sort_by_key(|b| b.len());
+            let mut acc = pos.first().map_or_else(|| all.clone(), |b| b.as_ref().clone());
+            for b in pos.iter().skip(1) {
+                acc &= b.as_ref();
+            }
+            for b in &neg {
+                acc -= b.as_ref();
+            }
+            Self::Pos(Cow::Owned(acc))
+        } else {
+            let mut union = RoaringBitmap::new();
+            for b in &pos {
+                union |= b.as_ref();
+            }
+            if neg.is_empty() {
+                return Self::Pos(Cow::Owned(union));
+            }
+            neg.sort_by_key(|b| b.len());
+            let mut inner = neg[0].as_ref().clone();
+            for b in neg.iter().skip(1) {
+                inner &= b.as_ref();
+            }
+            inner -= &union;
+            Self::Neg(Cow::Owned(inner))
+        }
+    }
 }
 
 /// Orders matching one filter inside `[lo, hi]`.
