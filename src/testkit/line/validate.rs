@@ -454,24 +454,7 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
     };
     match check.required_str(template, &template_path, "type") {
         Some("buttons") => {
-            let has_header =
-                template.contains_key("thumbnailImageUrl") || template.contains_key("title");
-            check.optional_url(template, &template_path, "thumbnailImageUrl", HTTPS, 2000);
-            if let Some(title) = check.optional_str(template, &template_path, "title") {
-                check.chars(&join(&template_path, "title"), title, 1, 40);
-            }
-            if let Some(text) = check.required_str(template, &template_path, "text") {
-                check.chars(
-                    &join(&template_path, "text"),
-                    text,
-                    1,
-                    if has_header { 60 } else { 160 },
-                );
-            }
-            if let Some(default) = template.get("defaultAction") {
-                action(check, default, &join(&template_path, "defaultAction"), false);
-            }
-            actions(check, template, &template_path, 1, 4);
+            card(check, template, &template_path, 160, 4);
         }
         Some("confirm") => {
             if let Some(text) = check.required_str(template, &template_path, "text") {
@@ -491,24 +474,7 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
                     check.add(&column_path, "must be an object");
                     continue;
                 };
-                let has_header =
-                    column.contains_key("thumbnailImageUrl") || column.contains_key("title");
-                check.optional_url(column, &column_path, "thumbnailImageUrl", HTTPS, 2000);
-                if let Some(title) = check.optional_str(column, &column_path, "title") {
-                    check.chars(&join(&column_path, "title"), title, 1, 40);
-                }
-                if let Some(text) = check.required_str(column, &column_path, "text") {
-                    check.chars(
-                        &join(&column_path, "text"),
-                        text,
-                        1,
-                        if has_header { 60 } else { 120 },
-                    );
-                }
-                if let Some(default) = column.get("defaultAction") {
-                    action(check, default, &join(&column_path, "defaultAction"), false);
-                }
-                action_counts.push(actions(check, column, &column_path, 1, 3));
+                action_counts.push(card(check, column, &column_path, 120, 3));
             }
             if action_counts.windows(2).any(|pair| pair[0] != pair[1]) {
                 check.add(
@@ -541,6 +507,30 @@ fn template_message(check: &mut Check, object: &Map<String, Value>, path: &str) 
         ),
         None => {}
     }
+}
+
+/// Validates a buttons template or a carousel column: optional thumbnail and title (≤ 40),
+/// text of at most `plain_text_max` characters (60 with a thumbnail or title), an optional
+/// default action, and 1 to `max_actions` actions. Returns how many actions there were.
+fn card(
+    check: &mut Check,
+    object: &Map<String, Value>,
+    path: &str,
+    plain_text_max: usize,
+    max_actions: usize,
+) -> usize {
+    let has_header = object.contains_key("thumbnailImageUrl") || object.contains_key("title");
+    check.optional_url(object, path, "thumbnailImageUrl", HTTPS, 2000);
+    if let Some(title) = check.optional_str(object, path, "title") {
+        check.chars(&join(path, "title"), title, 1, 40);
+    }
+    if let Some(text) = check.required_str(object, path, "text") {
+        check.chars(&join(path, "text"), text, 1, if has_header { 60 } else { plain_text_max });
+    }
+    if let Some(default) = object.get("defaultAction") {
+        action(check, default, &join(path, "defaultAction"), false);
+    }
+    actions(check, object, path, 1, max_actions)
 }
 
 /// Validates `object.actions` (`min..=max` items) and returns how many there were.
