@@ -49,6 +49,16 @@ pub enum EcforceBuildError {
     Http(#[source] reqwest::Error),
 }
 
+/// The admin API's `Authorization` header, marked sensitive so it is never logged.
+fn authorization_header(
+    token: &SecretString,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    let mut auth =
+        http::HeaderValue::try_from(format!("Token token=\"{}\"", token.expose_secret()))?;
+    auth.set_sensitive(true);
+    Ok(auth)
+}
+
 /// An unexpected HTTP answer (kept as the source of [`CommerceError::Transport`]).
 #[derive(Debug, thiserror::Error)]
 #[error("ecforce answered {status}: {message}")]
@@ -167,6 +177,7 @@ impl EcforceClientBuilder {
             inner: Arc::new(Inner {
                 http,
                 base,
+                authorization: authorization_header(&self.token).ok(),
                 token: self.token,
                 min_interval: self.min_interval,
                 next_slot: tokio::sync::Mutex::new(None),
@@ -184,6 +195,9 @@ impl EcforceClientBuilder {
 struct Inner {
     http: reqwest::Client,
     base: url::Url,
+    /// `Token token="…"`, built once and marked sensitive (`None` if the token cannot be a
+    /// header value: each request then reports why).
+    authorization: Option<http::HeaderValue>,
     token: SecretString,
     min_interval: Duration,
     next_slot: tokio::sync::Mutex<Option<Instant>>,
@@ -329,12 +343,12 @@ impl EcforceClient {
                 .timeout(self.inner.timeout)
                 .header(http::header::ACCEPT, "application/json");
             if admin {
-                let mut auth = http::HeaderValue::try_from(format!(
-                    "Token token=\"{}\"",
-                    self.inner.token.expose_secret()
-                ))
-                .map_err(|e| CommerceError::Transport { backend: BACKEND, source: Box::new(e) })?;
-                auth.set_sensitive(true);
+                let auth = match &self.inner.authorization {
+                    Some(auth) => auth.clone(),
+                    None => authorization_header(&self.inner.token).map_err(|e| {
+                        CommerceError::Transport { backend: BACKEND, source: Box::new(e) }
+                    })?,
+                };
                 request = request.header(http::header::AUTHORIZATION, auth);
             }
             if let Some(body) = body {
