@@ -215,6 +215,31 @@ id_type!(
 );
 
 id_type!(
+    /// A campaign's ID, chosen by the shop: 1–64 characters of `[A-Za-z0-9_.:-]`.
+    ///
+    /// Scenarios use `scenario.<name>` so their sends share the journal with campaigns.
+    CampaignId,
+    slug64
+);
+
+id_type!(
+    /// A delivery batch's ID: unique in the delivery journal (at most 200 bytes, no control
+    /// characters). Campaign batches use `<campaign>#<seq>`; scenario sends use
+    /// `<scenario>/<step>/<customer>/<occurrence>`, so planning twice never sends twice.
+    BatchId,
+    |v| if v.len() > 200 { Err("must be at most 200 bytes") } else { non_empty(v) }
+);
+
+fn slug64(v: &str) -> Result<(), &'static str> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-');
+    if (1..=64).contains(&v.len()) && v.bytes().all(allowed) {
+        Ok(())
+    } else {
+        Err("expected 1 to 64 characters of [A-Za-z0-9_.:-]")
+    }
+}
+
+id_type!(
     /// An `X-Line-Retry-Key`: a UUID in its lowercase hyphenated form.
     ///
     /// Create one per logical send with [`RetryKey::generate`], persist it before the first
@@ -238,6 +263,17 @@ impl RetryKey {
     #[must_use]
     pub fn from_uuid(uuid: uuid::Uuid) -> Self {
         Self(uuid.hyphenated().to_string())
+    }
+
+    /// A retry key derived from a stable name (SHA-256, shaped as a v4 UUID): the same name
+    /// always gives the same key, so a re-planned batch keeps the key its first plan had.
+    #[must_use]
+    pub fn derive(name: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self::from_uuid(uuid::Builder::from_random_bytes(bytes).into_uuid())
     }
 }
 

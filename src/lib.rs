@@ -7,6 +7,7 @@
 //! - [`segment`]: the pure segment engine.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod campaign;
 pub mod commerce;
 mod error;
 mod ids;
@@ -21,6 +22,7 @@ pub mod testkit;
 
 pub use error::{Error, Result};
 pub use ids::{
-    AggregationUnit, AudienceGroupId, CustomerId, IdError, LineGroupId, LineRoomId, LineUserId,
-    MessageId, RequestId, RetryKey, RichMenuAliasId, RichMenuId, WebhookEventId,
+    AggregationUnit, AudienceGroupId, BatchId, CampaignId, CustomerId, IdError, LineGroupId,
+    LineRoomId, LineUserId, MessageId, RequestId, RetryKey, RichMenuAliasId, RichMenuId,
+    WebhookEventId,
 };

@@ -1,0 +1,19 @@
+//! Campaign delivery: plan recipients, personalise messages and send them through LINE, once
+//! each, within LINE's rate limits.
+//!
+//! The parts, in the order data flows through them:
+//! - planning turns a segment (or a list) into [`Batch`]es: recipients = segment ∩ linked ∩
+//!   following ∩ consent, minus frequency-capped, holdout and quiet-hour exclusions;
+//! - the [`DeliveryJournal`] stores every batch, with its `X-Line-Retry-Key`, before it is
+//!   sent, and its outcome after;
+//! - the dispatcher claims due batches from the journal and sends them with bounded
+//!   concurrency under the client's (optionally Redis-shared) rate limiter.
+
+mod batch;
+mod journal;
+
+pub use batch::{
+    Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
+    JournalCounts, SendRecord, Transport,
+};
+pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
