@@ -10,7 +10,12 @@
 //!   concurrency under the client's (optionally Redis-shared) rate limiter.
 
 mod batch;
+#[cfg(feature = "client")]
+mod dispatch;
 mod journal;
+mod measure;
+mod plan;
+pub mod scenario;
 
 pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,

@@ -1,5 +1,6 @@
 //! enishi's integration tests: one binary, one module per area.
 
+mod campaign;
 mod commerce;
 mod line_client;
 mod link;

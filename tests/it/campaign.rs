@@ -1,0 +1,7 @@
+//! Campaign delivery and scenarios.
+
+mod dispatch;
+mod journal;
+mod measure;
+mod plan;
+mod scenario;
