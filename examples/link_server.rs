@@ -15,9 +15,10 @@
 //!   `https://access.line.me`); register `https://<your host>/webhook` in the console.
 //! - `DATABASE_URL`: `postgres://…` (feature `postgres`) or an SQLite file path (feature
 //!   `sqlite`); in-memory otherwise.
-//! - `ECFORCE_BASE_URL`, `ECFORCE_API_TOKEN`: reserved for ecforce customer sign-in through the
-//!   commerce backend's `CustomerAuthenticator`; until that backend is wired in here, the demo
-//!   authenticator is used and a warning is printed.
+//! - `ECFORCE_BASE_URL` + `ECFORCE_API_TOKEN` (feature `ecforce`, on by default): customers log
+//!   in with their ecforce shop account (the ecforce client is the `CustomerAuthenticator`), and
+//!   every new link is written back to the customer's `line_id` field (retried; it never blocks
+//!   storing the link). Without them, the demo customer below is used.
 //! - `LINE_CHANNEL_ID` (store scope, default `demo`), `ENISHI_ADDR` (default `127.0.0.1:8080`),
 //!   `PUBLIC_URL` (default `http://ENISHI_ADDR`).
 
@@ -154,6 +155,33 @@ async fn done() -> Html<String> {
     page("連携しました", "<p>LINE アプリに戻ってください。</p>")
 }
 
+/// The shop login: ecforce sign-in plus link write-back when `ECFORCE_BASE_URL` and
+/// `ECFORCE_API_TOKEN` are set, the demo customer otherwise.
+fn with_shop_login(
+    linker: enishi::link::AccountLinkerBuilder,
+) -> Result<enishi::link::AccountLinkerBuilder, Box<dyn std::error::Error>> {
+    match (std::env::var("ECFORCE_BASE_URL"), std::env::var("ECFORCE_API_TOKEN")) {
+        #[cfg(feature = "ecforce")]
+        (Ok(base_url), Ok(token)) => {
+            eprintln!("shop login: ecforce at {base_url}");
+            let shop = Arc::new(enishi::commerce::EcforceClient::builder(base_url, token).build()?);
+            let backend: Arc<dyn enishi::commerce::CommerceBackend> = shop.clone();
+            Ok(linker
+                .authenticator(shop)
+                .write_back(Arc::new(backend), enishi::link::WriteBackRetry::default()))
+        }
+        #[cfg(not(feature = "ecforce"))]
+        (Ok(_), Ok(_)) => Err("ECFORCE_BASE_URL is set: build with --features ecforce".into()),
+        (Ok(_), Err(_)) | (Err(_), Ok(_)) => {
+            Err("set both ECFORCE_BASE_URL and ECFORCE_API_TOKEN (or neither, for the demo)".into())
+        }
+        (Err(_), Err(_)) => {
+            eprintln!("shop login: demo customer demo@example.jp / demo");
+            Ok(linker.authenticator(Arc::new(DemoCustomers)))
+        }
+    }
+}
+
 async fn store_from_env(channel: &str) -> Result<Arc<dyn LinkStore>, Box<dyn std::error::Error>> {
     let Ok(url) = std::env::var("DATABASE_URL") else {
         return Ok(Arc::new(MemoryLinkStore::new()));
@@ -180,11 +208,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("ENISHI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));
     let channel = std::env::var("LINE_CHANNEL_ID").unwrap_or_else(|_| "demo".into());
-    if std::env::var("ECFORCE_BASE_URL").is_ok() {
-        eprintln!(
-            "warning: ecforce sign-in is not wired into this example yet; using demo customers"
-        );
-    }
     let real =
         match (std::env::var("LINE_CHANNEL_SECRET"), std::env::var("LINE_CHANNEL_ACCESS_TOKEN")) {
             (Ok(secret), Ok(token)) => Some((secret, token)),
@@ -217,9 +240,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store_from_env(&channel).await?,
         format!("{public_url}/link"),
     )
-    .access_base_url(access)
-    .authenticator(Arc::new(DemoCustomers))
-    .build()?;
+    .access_base_url(access);
+    let linker = with_shop_login(linker)?.build()?;
     let webhook = WebhookService::builder(secret.clone())
         .dedup(MemoryDedup::default())
         .handle_before_responding(true)

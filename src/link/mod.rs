@@ -13,6 +13,7 @@
 #[cfg(feature = "client")]
 mod flow;
 mod idtoken;
+mod import;
 #[cfg(feature = "client")]
 mod login;
 #[cfg(feature = "postgres")]
@@ -37,6 +38,7 @@ pub use idtoken::{
     IdTokenClaims, IdTokenError, Jwks, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
     verify_id_token_es256,
 };
+pub use import::{BackendLinkImport, ImportCounts};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use login::{

@@ -4,5 +4,6 @@ mod conformance;
 #[cfg(feature = "axum")]
 mod e2e;
 mod flow;
+mod import;
 mod login;
 mod write_back;
