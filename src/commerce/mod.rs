@@ -22,6 +22,8 @@ mod error;
 mod facts;
 mod memory;
 mod model;
+#[cfg(feature = "sqlite")]
+mod sqlite_dataset;
 pub mod sync;
 mod time;
 

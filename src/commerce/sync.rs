@@ -9,6 +9,9 @@
 //! [`Dataset`] is an in-memory sink holding the customer facts and orders the segment engine
 //! reads; hosts with their own store implement [`SyncSink`].
 
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use super::sqlite_dataset::SqliteDataset;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};

@@ -192,3 +192,32 @@ async fn commerce_sync_feeds_the_segment_engine() {
         facts.iter().filter(|f| matches(&def, f, &ctx).unwrap()).map(|f| f.id.as_str()).collect();
     assert_eq!(selected, vec!["c2"], "linked, bought A, and ¥6,000 in total");
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commerce_sync_into_sqlite_survives_reopen_and_resumes() {
+    use enishi::commerce::sync::SqliteDataset;
+    let h = EcforceHarness::start().await;
+    h.shop.insert_customers(sample_customers(120));
+    h.shop.insert_orders(orders(200, 120));
+    let path = std::env::temp_dir().join(format!("enishi-shop-{}.sqlite", uuid::Uuid::new_v4()));
+    {
+        let file = SqliteDataset::open(&path).unwrap();
+        let report = Syncer::new(&h.client).page_size(50).run(&file).await.unwrap();
+        assert_eq!(report.total_records(), 320);
+    }
+    // A new process opens the file: the data and the cursors are there.
+    let file = SqliteDataset::open(&path).unwrap();
+    assert_eq!(file.count(SyncResource::Customers).await.unwrap(), 120);
+    assert_eq!(file.count(SyncResource::Orders).await.unwrap(), 200);
+    let loaded = file.load().await.unwrap();
+    let memory = Dataset::new();
+    Syncer::new(&h.client).run(&memory).await.unwrap();
+    assert_eq!(loaded.segment_facts(), memory.segment_facts());
+    assert!(loaded.stored_cursor(SyncResource::Orders).is_some());
+    // Nothing changed: the next sync from the file reads nothing.
+    let report = Syncer::new(&h.client).run(&file).await.unwrap();
+    assert_eq!(report.total_records(), 0, "{report:?}");
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+}

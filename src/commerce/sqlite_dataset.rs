@@ -1,0 +1,189 @@
+//! The synced shop kept in an SQLite file (feature `sqlite`): the embedded default sink.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::BoxError;
+use super::model::Cursor;
+use super::sync::{Dataset, SyncBatch, SyncResource, SyncSink};
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS enishi_shop_records (
+        resource TEXT NOT NULL,
+        id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (resource, id)
+    );
+    CREATE TABLE IF NOT EXISTS enishi_shop_cursors (
+        resource TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL
+    );";
+
+/// A [`SyncSink`] that keeps the synced shop (customers, orders, subscriptions, products, each
+/// as its JSON record) and the sync cursors in one SQLite file. Each page and its cursor are
+/// written in one transaction, so a crash never stores one without the other and the next sync
+/// resumes where the last committed page ended.
+///
+/// [`load`](Self::load) reads everything back into a [`Dataset`] (for
+/// [`Dataset::segment_facts`]).
+#[derive(Debug, Clone)]
+pub struct SqliteDataset {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn resource_name(r: SyncResource) -> &'static str {
+    match r {
+        SyncResource::Customers => "customers",
+        SyncResource::Orders => "orders",
+        SyncResource::Subscriptions => "subscriptions",
+        SyncResource::Products => "products",
+    }
+}
+
+impl SqliteDataset {
+    /// Opens (or creates) the file; the schema is created when missing.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or the schema cannot be created.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, rusqlite::Error> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, BoxError> + Send + 'static,
+    ) -> Result<T, BoxError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panicking call rolled its transaction back: the connection is still usable.
+            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| Box::new(e) as BoxError)?
+    }
+
+    /// Number of records of a resource.
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub async fn count(&self, resource: SyncResource) -> Result<u64, BoxError> {
+        self.run(move |c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM enishi_shop_records WHERE resource = ?1",
+                params![resource_name(resource)],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Everything in the file, as an in-memory [`Dataset`] with the same cursors.
+    ///
+    /// # Errors
+    /// When the file cannot be read or holds records this version cannot decode.
+    pub async fn load(&self) -> Result<Dataset, BoxError> {
+        let dataset = Dataset::new();
+        for resource in SyncResource::ALL {
+            let (bodies, cursor) = self
+                .run(move |c| {
+                    let name = resource_name(resource);
+                    let mut stmt =
+                        c.prepare("SELECT body FROM enishi_shop_records WHERE resource = ?1")?;
+                    let bodies = stmt
+                        .query_map(params![name], |r| r.get::<_, String>(0))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let cursor: Option<String> = c
+                        .query_row(
+                            "SELECT cursor FROM enishi_shop_cursors WHERE resource = ?1",
+                            params![name],
+                            |r| r.get(0),
+                        )
+                        .optional()?;
+                    Ok((bodies, cursor))
+                })
+                .await?;
+            let Some(cursor) = cursor else { continue };
+            let cursor: Cursor = serde_json::from_str(&cursor)?;
+            let batch = match resource {
+                SyncResource::Customers => SyncBatch::Customers(decode_all(&bodies)?),
+                SyncResource::Orders => SyncBatch::Orders(decode_all(&bodies)?),
+                SyncResource::Subscriptions => SyncBatch::Subscriptions(decode_all(&bodies)?),
+                SyncResource::Products => SyncBatch::Products(decode_all(&bodies)?),
+            };
+            dataset.apply(batch, cursor).await?;
+        }
+        Ok(dataset)
+    }
+}
+
+fn decode_all<T: DeserializeOwned>(bodies: &[String]) -> Result<Vec<T>, BoxError> {
+    bodies.iter().map(|b| serde_json::from_str(b).map_err(Into::into)).collect()
+}
+
+fn encode_all<T: Serialize>(
+    records: &[T],
+    id: impl Fn(&T) -> String,
+) -> Result<Vec<(String, String)>, BoxError> {
+    records.iter().map(|r| Ok((id(r), serde_json::to_string(r)?))).collect()
+}
+
+#[async_trait]
+impl SyncSink for SqliteDataset {
+    async fn cursor(&self, resource: SyncResource) -> Result<Option<Cursor>, BoxError> {
+        let stored: Option<String> = self
+            .run(move |c| {
+                Ok(c.query_row(
+                    "SELECT cursor FROM enishi_shop_cursors WHERE resource = ?1",
+                    params![resource_name(resource)],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        Ok(stored.map(|s| serde_json::from_str(&s)).transpose()?)
+    }
+
+    async fn apply(&self, batch: SyncBatch, cursor: Cursor) -> Result<(), BoxError> {
+        let resource = batch.resource();
+        let rows = match &batch {
+            SyncBatch::Customers(r) => encode_all(r, |c| c.id.as_str().to_owned())?,
+            SyncBatch::Orders(r) => encode_all(r, |o| o.id.clone())?,
+            SyncBatch::Subscriptions(r) => encode_all(r, |s| s.id.clone())?,
+            SyncBatch::Products(r) => encode_all(r, |p| p.id.clone())?,
+        };
+        let cursor = serde_json::to_string(&cursor)?;
+        self.run(move |c| {
+            let name = resource_name(resource);
+            let tx = c.transaction()?;
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO enishi_shop_records (resource, id, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (resource, id) DO UPDATE SET body = excluded.body",
+                )?;
+                for (id, body) in &rows {
+                    put.execute(params![name, id, body])?;
+                }
+                tx.execute(
+                    "INSERT INTO enishi_shop_cursors (resource, cursor) VALUES (?1, ?2)
+                     ON CONFLICT (resource) DO UPDATE SET cursor = excluded.cursor",
+                    params![name, cursor],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
