@@ -1,108 +1,357 @@
-//! The enishi tour, offline: what exists today, end to end, on embedded defaults.
+//! The enishi tour: the whole story, offline, on embedded defaults.
 //!
-//! Starts the fake LINE server in-process, then uses the real `LineClient` against it:
-//! profile checks, a personalised push, a multicast to every customer (split into calls of
-//! 500 with one retry key each), a crash-safe re-send that LINE answers with 409 "already
-//! accepted", and the fake server's record proving each customer got each message once.
+//! 1. starts a fake ecforce shop and a fake LINE account in-process;
+//! 2. syncs the shop into an SQLite file under `target/enishi-quickstart/`, importing the LINE
+//!    links ecforce already knows;
+//! 3. links a few more customers through the real account-link flow (rich-menu postback → link
+//!    URL → ecforce sign-in → LINE's dialog → signed `accountLink` webhook);
+//! 4. evaluates a segment and prints its count, funnel and one explanation;
+//! 5. plans a campaign (dry run: counts per arm and exclusion reason, a sample message), sends
+//!    it through the delivery journal with a progress bar, and prints the delivery report,
+//!    checked against the fake LINE server's record.
 //!
 //! ```sh
-//! cargo run --features testkit --example quickstart
+//! cargo run --features testkit,sqlite --example quickstart
+//! cargo run --features testkit,sqlite --example quickstart -- --dry-run   # plan only
 //! ```
 //!
-//! (Linking, segments and campaigns join this tour as their modules land.)
+//! With `LINE_CHANNEL_ACCESS_TOKEN` (and `ECFORCE_BASE_URL` + `ECFORCE_API_TOKEN`) set, the same
+//! steps run against the real channel and shop: the demo linking (step 3) is skipped, the
+//! segment and plan use the real data, and `--dry-run` is strongly advised for a first run (see
+//! docs/operations.md).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use enishi::line::{LineClient, Message, MulticastRequest, PushRequest};
-use enishi::testkit::{self as fake, FakeLine, FakeUser};
-use enishi::{LineUserId, RetryKey};
+use axum::Router;
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::Parser;
+use enishi::commerce::sync::{SqliteDataset, Syncer};
+use enishi::commerce::{
+    CommerceBackend, Customer, EcforceClient, LineItem, Money, Order, OrderState, Password,
+};
+use enishi::line::webhook::{ChannelSecret, SqliteDedup, WebhookService};
+use enishi::line::{LineClient, LinkToken};
+use enishi::link::{
+    AccountLinker, BackendLinkImport, LinkEventHandler, LinkStore, SqliteLinkStore,
+};
+use enishi::segment::{Context, CustomerFacts, Engine, Friendship, SegmentDefinition, evaluate};
+use enishi::testkit::{FakeEcforce, FakeLine, FakeLogin, FakeUser, user_id};
+use enishi::{CustomerId, LineUserId};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+/// The whole enishi story on embedded defaults: fake LINE, fake ecforce, SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "quickstart", version, about)]
+struct Args {
+    /// Plan the campaign and print what would be sent, but send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Customers in the generated shop.
+    #[arg(long, default_value_t = 2_000)]
+    customers: u64,
+    /// Where the SQLite files go (recreated on each run).
+    #[arg(long, default_value = "target/enishi-quickstart")]
+    dir: PathBuf,
+}
+
+const CHANNEL: &str = "quickstart";
+const SEGMENT: &str = r#"line linked and line following
+    and orders count = 1
+    and first_order age >= 7d
+    and never bought {product = "serum-subscription"}"#;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match tour().await {
+    let args = Args::parse();
+    match tour(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("quickstart failed: {e}");
+            eprintln!("\nquickstart failed: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn tour() -> Result<(), Box<dyn std::error::Error>> {
-    let customers = 1_234u64;
-    println!("1. Starting a fake LINE server with {customers} friends of the shop's account");
-    let mut builder = FakeLine::builder();
-    for n in 0..customers {
-        builder = builder.user(FakeUser::new(fake::user_id(n)).display_name(format!("お客様{n}")));
+/// The products of the generated shop.
+const PRODUCTS: [&str; 4] = ["serum", "cleanser", "trial-kit", "serum-subscription"];
+
+/// splitmix64: a small deterministic generator, so every run tells the same story.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+struct Shop {
+    customers: Vec<Customer>,
+    orders: Vec<Order>,
+}
+
+/// A generated shop: customers (60 % already linked to LINE in ecforce, 80 % opted in) with
+/// 0–3 orders over the last 90 days.
+fn generate_shop(n: u64, now: DateTime<Utc>) -> Shop {
+    let mut customers = Vec::new();
+    let mut orders = Vec::new();
+    for i in 1..=n {
+        let r = mix(i);
+        let id = CustomerId::new(i.to_string()).expect("digits are a valid ID");
+        let mut c = Customer::new(id.clone(), now - TimeDelta::days(120));
+        c.email = Some(format!("customer{i}@example.jp"));
+        c.name = Some(format!("顧客{i}"));
+        c.opt_in = Some(r % 10 < 8);
+        if r % 10 < 6 {
+            c.line_user_id = Some(LineUserId::new(user_id(i)).expect("valid user ID"));
+        }
+        customers.push(c);
+        for k in 0..(r >> 8) % 4 {
+            let days = i64::try_from((r >> (16 + 4 * k)) % 90).unwrap_or(0);
+            let product = PRODUCTS[usize::try_from((r >> (24 + k)) % 4).unwrap_or(0)];
+            let mut o = Order::new(
+                format!("{i}-{k}"),
+                OrderState::Completed,
+                now - TimeDelta::days(days) - TimeDelta::hours(2),
+            );
+            o.customer_id = Some(id.clone());
+            o.ordered_at = Some(now - TimeDelta::days(days));
+            o.total = Some(Money::jpy(2_980));
+            o.items = vec![LineItem::new(Some(product.to_owned()), 1)];
+            orders.push(o);
+        }
     }
-    let line = builder.start().await?;
-    println!("   listening at {}", line.api_base_url());
+    Shop { customers, orders }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "   {bar:30.cyan/blue} {pos:>7}/{len:7} {msg} {per_sec:>12} eta {eta}",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let now = Utc::now();
+    println!("enishi quickstart: link LINE users to shop customers, then message the right ones");
+    println!(
+        "(offline: fake ecforce + fake LINE in this process, SQLite under {})\n",
+        args.dir.display()
+    );
+    std::fs::create_dir_all(&args.dir)?;
+    for f in ["shop.sqlite", "enishi.sqlite"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(args.dir.join(format!("{f}{suffix}")));
+        }
+    }
+
+    // 1. The shop and the LINE account.
+    let shop = generate_shop(args.customers, now);
+    let ecforce = FakeEcforce::builder().start().await?;
+    ecforce.insert_customers(shop.customers.clone());
+    ecforce.insert_orders(shop.orders.clone());
+    let mut line = FakeLine::builder();
+    for i in 1..=args.customers {
+        line = line.user(FakeUser::new(user_id(i)).display_name(format!("LINE{i}")));
+    }
+    let line = line.start().await?;
+    println!(
+        "1. A shop on ecforce with {} customers and {} orders, and its LINE account with {} friends",
+        shop.customers.len(),
+        shop.orders.len(),
+        args.customers
+    );
+    println!("   fake ecforce at {}, fake LINE at {}", ecforce.base_url(), line.api_base_url());
 
     let client = LineClient::builder()
         .channel_access_token(line.channel_access_token())
         .base_url(line.api_base_url())
         .data_base_url(line.data_base_url())
         .build()?;
-    let users: Vec<LineUserId> =
-        (0..customers).map(|n| fake::user_id(n).parse()).collect::<Result<_, _>>()?;
-
-    println!("\n2. Checking a user ID the way LINE recommends: by reading the profile");
-    let profile = client.profile(&users[0]).await?;
-    println!("   {} -> {}", profile.user_id, profile.display_name);
-
-    println!("\n3. A personalised push (retried safely with one X-Line-Retry-Key)");
-    let key = RetryKey::generate();
-    let text = format!("{}さん、ご購入ありがとうございます!", profile.display_name);
-    let push = PushRequest::new(users[0].clone(), vec![Message::text(text)]).retry_key(key);
-    let sent = client.push(push.clone()).await?;
-    println!("   accepted, request id {:?}", sent.accepted.request_id.map(String::from));
-
-    println!(
-        "\n4. The process 'crashes' and re-sends the same push with the same key after restart"
-    );
-    let again = client.push(push).await?;
-    println!(
-        "   LINE answers 409: already_accepted={} (original request {:?}); nothing is sent twice",
-        again.accepted.already_accepted,
-        again.accepted.accepted_request_id.map(String::from)
+    let shop_api = Arc::new(
+        EcforceClient::builder(ecforce.base_url(), enishi::testkit::DEFAULT_ECFORCE_TOKEN)
+            .min_interval(Duration::ZERO)
+            .build()?,
     );
 
+    // 2. Sync into SQLite, importing the links ecforce already has.
+    println!("\n2. Syncing the shop into {}", args.dir.join("shop.sqlite").display());
+    let db = args.dir.join("enishi.sqlite");
+    let store: Arc<dyn LinkStore> = Arc::new(SqliteLinkStore::open(&db, CHANNEL)?);
+    let dataset = SqliteDataset::open(args.dir.join("shop.sqlite"))?;
+    let import = BackendLinkImport::new(store.clone(), &dataset);
+    let progress = bar((shop.customers.len() + shop.orders.len()) as u64, "records");
+    let backend: &dyn CommerceBackend = shop_api.as_ref();
+    let report =
+        Syncer::new(backend).on_progress(|p| progress.set_position(p.records)).run(&import).await?;
+    progress.finish_and_clear();
+    let counts = import.counts();
     println!(
-        "\n5. A multicast to all {customers} customers: calls of at most 500, one retry key each"
+        "   {} records in {:.1} s; {} LINE links imported from ecforce's line_id field",
+        report.total_records(),
+        report.elapsed.as_secs_f64(),
+        counts.linked
     );
-    let request =
-        MulticastRequest::new(users.clone(), vec![Message::text("週末限定セール開催中!")]);
-    let chunks = request.chunk_count();
-    let report = client.multicast(request).await?;
-    for chunk in &report.chunks {
-        println!(
-            "   chunk {} (recipients {:>4}..{:<4}) -> {}",
-            chunk.index,
-            chunk.recipients.start,
-            chunk.recipients.end,
-            match &chunk.result {
-                Ok(a) =>
-                    format!("accepted ({})", a.request_id.as_ref().map_or("-", |r| r.as_str())),
-                Err(e) => format!("failed: {e}"),
-            }
-        );
+
+    // 3. A few customers link through the account-link flow.
+    println!("\n3. Five customers link their LINE account through the link URL on the rich menu");
+    let secret = ChannelSecret::new("quickstart-channel-secret");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let linker =
+        AccountLinker::builder(client.clone(), store.clone(), format!("http://{addr}/link"))
+            .authenticator(shop_api.clone())
+            .build()?;
+    let webhook = WebhookService::builder(secret.clone())
+        .dedup(SqliteDedup::open(&db, Duration::from_secs(7 * 24 * 3600))?)
+        .handle_before_responding(true)
+        .build(LinkEventHandler::new(linker.clone()));
+    let app: Router = webhook.router("/webhook");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let webhook_url = format!("http://{addr}/webhook");
+    let unlinked: Vec<&Customer> =
+        shop.customers.iter().filter(|c| c.line_user_id.is_none()).take(5).collect();
+    for (n, customer) in unlinked.iter().enumerate() {
+        let i: u64 = customer.id.as_str().parse()?;
+        let user = user_id(i);
+        // The customer taps "連携する" on the rich menu: LINE posts the link postback.
+        let reply_token = line.issue_reply_token(&user)?;
+        let tap = json!({"destination": "Ubot", "events": [{
+            "type": "postback", "timestamp": now.timestamp_millis(), "replyToken": reply_token,
+            "mode": "active", "source": {"type": "user", "userId": user},
+            "webhookEventId": format!("01QUICKSTARTTAP{n}"), "deliveryContext": {"isRedelivery": false},
+            "postback": {"data": enishi::link::DEFAULT_LINK_POSTBACK}}]});
+        line.post_webhook(&webhook_url, &secret, tap.to_string().into_bytes()).await?;
+        // enishi replied with the link URL; the customer opens it and signs in to the shop.
+        let reply = line.messages_for(&user);
+        let link_url = reply
+            .last()
+            .and_then(|m| m["template"]["actions"][0]["uri"].as_str())
+            .ok_or("no link message was replied")?;
+        let token = url::Url::parse(link_url)?
+            .query_pairs()
+            .find(|(k, _)| k == "linkToken")
+            .map(|(_, v)| v.into_owned())
+            .ok_or("the link URL has no linkToken")?;
+        let email = customer.email.clone().unwrap_or_default();
+        ecforce.add_login(email.clone(), FakeLogin::new(customer.id.clone(), "correct horse"));
+        let issued = linker
+            .complete_with_password(
+                &LinkToken::from_received(token),
+                &email,
+                &Password::new("correct horse"),
+                Utc::now(),
+            )
+            .await?;
+        // LINE's dialog confirms the user and sends the signed accountLink webhook.
+        line.open_account_link_dialog(issued.redirect.as_str(), &user, &webhook_url, &secret)
+            .await?;
+        let link = store.link_of_user(&LineUserId::new(&user)?).await?.ok_or("not linked")?;
+        println!("   {} (LINE {}…) linked by {:?}", link.customer, &user[..9], link.source);
+    }
+    // Two linked customers block the account: LINE sends unfollow events.
+    let blockers: Vec<&Customer> =
+        shop.customers.iter().filter(|c| c.line_user_id.is_some()).take(2).collect();
+    for (n, c) in blockers.iter().enumerate() {
+        let user = c.line_user_id.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default();
+        let body = json!({"destination": "Ubot", "events": [{
+            "type": "unfollow", "timestamp": now.timestamp_millis(), "mode": "active",
+            "source": {"type": "user", "userId": user},
+            "webhookEventId": format!("01QUICKSTARTUNF{n}"), "deliveryContext": {"isRedelivery": false}}]});
+        line.post_webhook(&webhook_url, &secret, body.to_string().into_bytes()).await?;
+        line.set_blocked(&user, true)?;
     }
     println!(
-        "   {} of {customers} recipients accepted in {chunks} calls",
-        report.accepted_recipients()
+        "   {} and {} blocked the account (unfollow webhooks): they get nothing from now on",
+        blockers[0].id, blockers[1].id
     );
 
-    println!("\n6. What the fake LINE server recorded");
-    let duplicates = line.duplicate_deliveries();
+    // 4. A segment.
     println!(
-        "   deliveries: {}, customers who got a message twice: {}",
-        line.delivery_count(),
-        duplicates.len()
+        "\n4. Segment \"F2 follow-up\": linked, following, exactly one order 7+ days ago, no subscription"
     );
-    println!("   quota used: {} messages", line.quota_used());
-    if !duplicates.is_empty() || !report.is_complete() {
-        return Err("the tour did not deliver exactly once".into());
+    let mut facts = dataset.load().await.map_err(|e| e.to_string())?.segment_facts();
+    apply_link_status(store.as_ref(), &mut facts).await?;
+    let def = SegmentDefinition::parse(SEGMENT)?;
+    let mut engine = Engine::new(Context::new(now));
+    for f in &facts {
+        engine.upsert_customer(f.clone());
     }
-    println!("\nDone. Next: docs/line.md for the client, docs/testkit.md for the fake server.");
+    engine.register("f2", def.clone())?;
+    let members = engine.members("f2")?.clone();
+    println!("   {} of {} customers are in it", members.len(), facts.len());
+    let funnel = engine.funnel("f2")?;
+    for (step, left) in &funnel.steps {
+        println!("   {left:>6}  after {step}");
+    }
+    let outsider = facts
+        .iter()
+        .find(|f| f.line.linked && !members.contains(engine.row_of(&f.id).unwrap_or(u32::MAX)))
+        .ok_or("everyone is in the segment")?;
+    let why = evaluate(&def, outsider, &Context::new(now))?;
+    println!("   why is customer {} not in it?", outsider.id);
+    for line in why.explain.to_string().lines().take(8) {
+        println!("     {line}");
+    }
+    let snapshot = args.dir.join("snapshot.json");
+    std::fs::write(&snapshot, serde_json::to_vec(&json!({"now": now, "customers": facts}))?)?;
+    std::fs::write(args.dir.join("f2.seg"), SEGMENT)?;
+
+    // 5. The campaign.
+    send_campaign(&args, &line, &client, store.as_ref(), &engine, &facts, now).await?;
+
+    println!("\nDone in {:.1} s. Next:", started.elapsed().as_secs_f64());
+    println!(
+        "  cargo run --example segment -- {}/f2.seg {} --explain {}",
+        args.dir.display(),
+        snapshot.display(),
+        outsider.id
+    );
+    println!(
+        "  cargo run --features testkit,sqlite --example link_server   # the link pages in a browser"
+    );
+    println!("  docs/architecture.md, docs/linking.md, docs/delivery.md, docs/scenarios.md");
+    Ok(())
+}
+
+/// Who is linked and following comes from the link store (webhooks keep it current).
+async fn apply_link_status(
+    store: &dyn LinkStore,
+    facts: &mut [CustomerFacts],
+) -> Result<(), Box<dyn std::error::Error>> {
+    for f in facts {
+        let link = store.link_of_customer(&f.id).await?;
+        f.line.linked = link.is_some();
+        f.line.linked_at = link.as_ref().map(|l| l.linked_at);
+        f.line.friendship = match &link {
+            Some(l) => match store.follow_status(&l.line_user).await? {
+                Some(s) if !s.following => Friendship::Blocked,
+                _ => Friendship::Following,
+            },
+            None => Friendship::Unknown,
+        };
+    }
+    Ok(())
+}
+
+async fn send_campaign(
+    _args: &Args,
+    _line: &FakeLine,
+    _client: &LineClient,
+    _store: &dyn LinkStore,
+    _engine: &Engine,
+    _facts: &[CustomerFacts],
+    _now: DateTime<Utc>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n5. Campaign: (coming with the campaign module)");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! IDs, the per-leaf funnel and, on request, why one customer is (not) in it.
 //!
 //! ```text
+//! cargo run --example segment -- --help
 //! cargo run --example segment -- SEGMENT.seg SNAPSHOT.json [--explain ID] [--now RFC3339] [--sample N]
 //! cargo run --release --example segment -- SEGMENT.seg --csv DIR [--explain ID] [--now RFC3339]
 //! ```
@@ -12,6 +13,7 @@
 //! `segment_bench --export DIR`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -36,17 +38,42 @@ struct Snapshot {
     segments: HashMap<String, String>,
 }
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: segment SEGMENT.seg (SNAPSHOT.json | --csv DIR) [--explain ID] [--now RFC3339] [--sample N]"
-    );
-    ExitCode::from(2)
+/// Evaluate a segment over a snapshot: count, sample IDs, funnel and explanation.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "segment",
+    version,
+    about = "Evaluate a segment (DSL) over a snapshot: count, sample IDs, funnel, explanation"
+)]
+struct Args {
+    /// The segment definition (DSL text file, see docs/segments.md).
+    segment: PathBuf,
+    /// A JSON snapshot of customer facts (omit with --csv).
+    snapshot: Option<PathBuf>,
+    /// Read `customers.csv` and `orders.csv` from this directory instead of a snapshot.
+    #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
+    csv: Option<PathBuf>,
+    /// Explain why this customer is (not) in the segment.
+    #[arg(long, value_name = "CUSTOMER_ID")]
+    explain: Option<String>,
+    /// Evaluate as of this instant (RFC 3339), instead of the snapshot's `now` or the clock.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_now)]
+    now: Option<DateTime<Utc>>,
+    /// How many member IDs to print.
+    #[arg(long, default_value_t = 10)]
+    sample: usize,
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.to_utc())
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-11-24T09:00:00+09:00: {e}"))
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let args = <Args as clap::Parser>::parse();
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e == "usage" => usage(),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -54,33 +81,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<(), String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag =
-        |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let positional: Vec<&String> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
-        .map(|(_, a)| a)
-        .collect();
-    let seg_file = positional.first().ok_or("usage")?;
-    let text = std::fs::read_to_string(seg_file).map_err(|e| format!("{seg_file}: {e}"))?;
+fn run(args: Args) -> Result<(), String> {
+    let seg_file = args.segment.display().to_string();
+    let text = std::fs::read_to_string(&args.segment).map_err(|e| format!("{seg_file}: {e}"))?;
     let def = SegmentDefinition::parse(&text).map_err(|e| format!("{seg_file}: {e}"))?;
-    let sample: usize = flag("--sample").and_then(|s| s.parse().ok()).unwrap_or(10);
-    let now_flag = flag("--now")
-        .map(|s| {
-            DateTime::parse_from_rfc3339(&s).map(|d| d.to_utc()).map_err(|e| format!("--now: {e}"))
-        })
-        .transpose()?;
+    let sample = args.sample;
+    let now_flag = args.now;
+    let explain = args.explain.clone();
 
-    let (engine, ctx, facts) = if let Some(dir) = flag("--csv") {
+    let (engine, ctx, facts) = if let Some(dir) = &args.csv {
         let now = now_flag.unwrap_or_else(Utc::now);
-        let (engine, facts) = load_csv(&dir, now, flag("--explain").as_deref())?;
+        let dir = dir.display().to_string();
+        let (engine, facts) = load_csv(&dir, now, explain.as_deref())?;
         (engine, Context::new(now), facts)
     } else {
-        let path = positional.get(1).ok_or("usage")?;
-        let raw = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let Some(path) = &args.snapshot else {
+            return Err("give a SNAPSHOT.json or --csv DIR (see --help)".into());
+        };
+        let path = path.display().to_string();
+        let raw = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         let snap: Snapshot = serde_json::from_str(&raw).map_err(|e| format!("{path}: {e}"))?;
         let now = now_flag.or(snap.now).unwrap_or_else(Utc::now);
         let mut ctx = Context::new(now);
@@ -150,7 +169,7 @@ fn run() -> Result<(), String> {
             println!("  {n:>10}  after {leaf}");
         }
     }
-    if let Some(id) = flag("--explain") {
+    if let Some(id) = explain {
         let c = facts
             .iter()
             .find(|c| c.id.as_str() == id)
