@@ -116,11 +116,22 @@ async fn raw_pages(
     out
 }
 
+/// ecforce page parsing speed and first-sync time against the fake ecforce server.
+#[derive(Debug, clap::Parser)]
+#[command(name = "commerce_bench", version)]
+struct Args {
+    /// Customers in the fake shop.
+    #[arg(default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    customers: u64,
+    /// Orders in the fake shop.
+    #[arg(default_value_t = 1_000_000)]
+    orders: u64,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<u64>());
-    let n_customers = args.next().transpose()?.unwrap_or(100_000).max(1);
-    let n_orders = args.next().transpose()?.unwrap_or(1_000_000);
+    let args = <Args as clap::Parser>::parse();
+    let (n_customers, n_orders) = (args.customers, args.orders);
 
     let shop = FakeEcforce::builder().start().await?;
     let started = Instant::now();

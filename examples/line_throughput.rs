@@ -23,37 +23,26 @@ use enishi::LineUserId;
 use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
 use enishi::testkit::{self as fake, FakeLine};
 
+/// Sustained push throughput against the fake LINE server.
+#[derive(Debug, clap::Parser)]
+#[command(name = "line_throughput", version)]
 struct Args {
+    /// How long to push.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
+    /// The push rate limit (requests/s) the fake enforces and the client paces to.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     rate: u32,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = positive)]
     concurrency: usize,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args { seconds: 10, rate: 2000, concurrency: 64 };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .filter(|v| *v > 0)
-                .ok_or_else(|| format!("{name} needs a positive whole number"))
-        };
-        match flag.as_str() {
-            "--seconds" => args.seconds = value("--seconds")?,
-            "--rate" => {
-                args.rate = u32::try_from(value("--rate")?).map_err(|_| "--rate is too large")?
-            }
-            "--concurrency" => args.concurrency = value("--concurrency")? as usize,
-            "-h" | "--help" => {
-                return Err(
-                    "usage: line_throughput [--seconds N] [--rate N] [--concurrency N]".into()
-                );
-            }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
-        }
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive whole number".into()),
     }
-    Ok(args)
 }
 
 /// What the server saw, read on its own thread after the run.
@@ -64,13 +53,7 @@ struct ServerReport {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = <Args as clap::Parser>::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -46,7 +46,7 @@ use serde_json::json;
 
 /// The whole enishi story on embedded defaults: fake LINE, fake ecforce, SQLite.
 #[derive(Debug, Parser)]
-#[command(name = "quickstart", version, about)]
+#[command(name = "quickstart", version)]
 struct Args {
     /// Plan the campaign and print what would be sent, but send nothing.
     #[arg(long)]

@@ -163,13 +163,28 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
     (median(ts), out)
 }
 
+/// Segment engine benchmark on generated data.
+#[derive(Debug, clap::Parser)]
+#[command(name = "segment_bench", version)]
+struct Args {
+    /// Skew orders towards few customers (Zipf 1.3) instead of uniform.
+    #[arg(long)]
+    zipf: bool,
+    /// Write customers.csv and orders.csv to this directory (input for the `segment` CLI).
+    #[arg(long, value_name = "DIR")]
+    export: Option<String>,
+    /// Customers to generate.
+    #[arg(long, default_value_t = 1_000_000)]
+    customers: usize,
+    /// Orders to generate.
+    #[arg(long, default_value_t = 10_000_000)]
+    orders: usize,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag =
-        |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
-    let zipf = args.iter().any(|a| a == "--zipf");
-    let n: usize = flag("--customers").and_then(|x| x.parse().ok()).unwrap_or(1_000_000);
-    let m: usize = flag("--orders").and_then(|x| x.parse().ok()).unwrap_or(10_000_000);
+    let args = <Args as clap::Parser>::parse();
+    let zipf = args.zipf;
+    let (n, m) = (args.customers, args.orders);
     let now = DateTime::<Utc>::from_timestamp(NOW, 0).expect("valid now");
     println!(
         "now={} ({NOW}) customers={n} orders={m} distribution={}",
@@ -180,7 +195,7 @@ fn main() {
     let t = Instant::now();
     let data = generate(n, m, zipf);
     println!("generated in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
-    if let Some(dir) = flag("--export") {
+    if let Some(dir) = args.export {
         export(&dir, &data).expect("export CSV files");
         println!("exported customers.csv and orders.csv to {dir}");
     }
