@@ -21,4 +21,10 @@ pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
     JournalCounts, SendRecord, Transport,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use journal::PostgresJournal;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use journal::SqliteJournal;
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
