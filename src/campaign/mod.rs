@@ -28,3 +28,7 @@ pub use journal::PostgresJournal;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use journal::SqliteJournal;
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
+pub use plan::{
+    DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours, RenderError, SendHistory,
+    TemplateError, TextTemplate, Vars, arm_index, bucket, salted_hash,
+};
