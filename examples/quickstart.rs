@@ -52,7 +52,7 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Customers in the generated shop.
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = 1_000)]
     customers: u64,
     /// Where the SQLite files go (recreated on each run).
     #[arg(long, default_value = "target/enishi-quickstart")]
