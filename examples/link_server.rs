@@ -203,11 +203,26 @@ async fn store_from_env(channel: &str) -> Result<Arc<dyn LinkStore>, Box<dyn std
     Err("DATABASE_URL is an SQLite path: build with --features sqlite".into())
 }
 
+/// An account-link server (webhook, link start, shop login, completion page); offline by
+/// default. The real services are configured through the environment (see the source's header).
+#[derive(clap::Parser)]
+#[command(name = "link_server", version)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, env = "ENISHI_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// The URL browsers and LINE reach this server at (default: http://ADDR).
+    #[arg(long, env = "PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The LINE channel the link store is scoped to.
+    #[arg(long, env = "LINE_CHANNEL_ID", default_value = "demo")]
+    channel: String,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let addr = std::env::var("ENISHI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let public_url = std::env::var("PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));
-    let channel = std::env::var("LINE_CHANNEL_ID").unwrap_or_else(|_| "demo".into());
+    let Args { addr, public_url, channel } = clap::Parser::parse();
+    let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let real =
         match (std::env::var("LINE_CHANNEL_SECRET"), std::env::var("LINE_CHANNEL_ACCESS_TOKEN")) {
             (Ok(secret), Ok(token)) => Some((secret, token)),

@@ -42,11 +42,23 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// A LINE webhook endpoint that prints one JSON line per handled event. The channel secret is
+/// read from LINE_CHANNEL_SECRET (never from the command line, where other users could see it).
+#[derive(clap::Parser)]
+#[command(name = "webhook_server", version)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, env = "ENISHI_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = std::env::var("LINE_CHANNEL_SECRET")
-        .map_err(|_| "set LINE_CHANNEL_SECRET to the channel secret")?;
-    let addr = std::env::var("ENISHI_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let Args { addr } = clap::Parser::parse();
+    let Ok(secret) = std::env::var("LINE_CHANNEL_SECRET") else {
+        eprintln!("error: set LINE_CHANNEL_SECRET to the channel secret (LINE Developers console)");
+        std::process::exit(2);
+    };
 
     let service = WebhookService::builder(ChannelSecret::new(secret))
         .dedup(MemoryDedup::default())
