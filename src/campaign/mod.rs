@@ -21,4 +21,9 @@ pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
     JournalCounts, SendRecord, Transport,
 };
+#[cfg(feature = "client")]
+pub use dispatch::{
+    CampaignControl, DeliveryReport, DispatchError, Dispatcher, DispatcherBuilder, FailedBatch,
+    Progress, RunStats, RunStatus, classify, pause_reason,
+};
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
