@@ -26,4 +26,10 @@ pub use dispatch::{
     CampaignControl, DeliveryReport, DispatchError, Dispatcher, DispatcherBuilder, FailedBatch,
     Progress, RunStats, RunStatus, classify, pause_reason,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use journal::PostgresJournal;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use journal::SqliteJournal;
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};

@@ -45,7 +45,11 @@ impl MemoryJournal {
 }
 
 fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+    // Saturating: `now + TimeDelta::MAX` would panic, and a huge lease means "never expires".
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 #[async_trait]

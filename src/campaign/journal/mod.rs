@@ -11,8 +11,20 @@ use super::batch::{Batch, BatchOutcome, BatchRecord, CampaignState, JournalCount
 use crate::{BatchId, CampaignId};
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod row;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 pub use memory::MemoryJournal;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresJournal;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteJournal;
 
 /// A delivery journal failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +69,8 @@ impl JournalError {
 /// Where batches and their outcomes are kept. Object-safe; share it as `Arc<dyn DeliveryJournal>`.
 ///
 /// Implementations: [`MemoryJournal`] (tests, one process), `SqliteJournal` (the embedded
-/// default, feature `sqlite`) and `PostgresJournal` (several workers, feature `postgres`). The
-/// conformance suite in `enishi::testkit::journal_conformance` checks all of them.
+/// default, feature `sqlite`) and `PostgresJournal` (several workers, feature `postgres`). One
+/// conformance suite (the crate's `tests/it/campaign/journal.rs`) checks all of them.
 ///
 /// The guarantees the dispatcher builds on:
 /// - `enqueue` is insert-if-absent by [`BatchId`]: enqueueing the same batch twice (a re-run
