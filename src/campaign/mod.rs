@@ -21,6 +21,11 @@ pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
     JournalCounts, SendRecord, Transport,
 };
+#[cfg(feature = "client")]
+pub use dispatch::{
+    CampaignControl, DeliveryReport, DispatchError, Dispatcher, DispatcherBuilder, FailedBatch,
+    Progress, RunStats, RunStatus, classify, pause_reason,
+};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use journal::PostgresJournal;

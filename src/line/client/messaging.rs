@@ -686,6 +686,9 @@ impl LineClient {
                     }
                 }
             });
+        // Built eagerly: a lazy `map` held across the await hides that the future is `Send`
+        // (rustc's higher-ranked closure limitation), so it could not be spawned.
+        let sends: Vec<_> = sends.collect();
         let chunks = futures_util::stream::iter(sends).buffered(req.concurrency).collect().await;
         Ok(MulticastReport { chunks })
     }
