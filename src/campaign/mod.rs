@@ -34,6 +34,8 @@ pub use journal::PostgresJournal;
 pub use journal::SqliteJournal;
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
 pub use plan::{
-    DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours, RenderError, SendHistory,
+    AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DeliveryPolicy, DryRun, ExclusionReason,
+    FrequencyCap, Holdout, MULTICAST_MAX_RECIPIENTS, MessageTemplate, MissingVariable,
+    OnRenderError, Plan, PlanError, Planner, QuietHours, RenderError, Sample, SendHistory,
     TemplateError, TextTemplate, Vars, arm_index, bucket, salted_hash,
 };

@@ -1,9 +1,20 @@
 //! Campaign planning: who gets which message when, as [`Batch`](super::Batch)es, without I/O.
+//!
+//! Recipients = candidates (a segment's members or an explicit list) ∩ linked ∩ following ∩
+//! consenting, minus the campaign's exclusion list, the global holdout group and users at
+//! their frequency cap. Sends due in quiet hours are deferred to their end. Identical content
+//! goes out by multicast in chunks of 500, personalised content by push. LINE's narrowcast to
+//! an uploaded audience is not used.
 
+mod planner;
 mod policy;
 mod split;
 mod template;
 
+pub use planner::{
+    AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DryRun, ExclusionReason,
+    MULTICAST_MAX_RECIPIENTS, MissingVariable, OnRenderError, Plan, PlanError, Planner, Sample,
+};
 pub use policy::{DeliveryPolicy, FrequencyCap, Holdout, QuietHours, SendHistory};
 pub use split::{arm_index, bucket, salted_hash};
 pub use template::{MessageTemplate, RenderError, TemplateError, TextTemplate, Vars};

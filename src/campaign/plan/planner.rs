@@ -1,0 +1,969 @@
+//! The planner: candidates + campaign + policy + history → batches and a dry-run summary.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{DeliveryPolicy, SendHistory};
+use super::split;
+use super::template::{MessageTemplate, RenderError, Vars};
+use crate::campaign::{Batch, BatchRecipient, SendRecord, Transport};
+use crate::line::{Message, ValidationError, validate_messages};
+use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId};
+
+/// Most recipients of one multicast request (LINE's limit).
+pub const MULTICAST_MAX_RECIPIENTS: usize = 500;
+
+/// How many affected customers an error lists by ID (the rest are counted).
+const LISTED_CUSTOMERS: usize = 10;
+
+/// One candidate recipient: a segment member or an entry of an explicit list, with what
+/// decides whether (and with what) a message may reach them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Contact {
+    /// The shop customer.
+    pub customer: CustomerId,
+    /// The linked LINE user, if the customer linked their account.
+    pub line_user: Option<LineUserId>,
+    /// The LINE user follows the official account (added it and has not blocked it).
+    pub following: bool,
+    /// The customer agreed to receive marketing messages.
+    pub consent: bool,
+    /// Personal template variables (name, rank gap, product, coupon code, ...).
+    pub vars: Vars,
+}
+
+impl Contact {
+    /// A customer not linked to LINE, not following, without consent: set what applies.
+    #[must_use]
+    pub fn new(customer: CustomerId) -> Self {
+        Self { customer, line_user: None, following: false, consent: false, vars: Vars::new() }
+    }
+
+    /// A customer linked to `line_user`, following the account and consenting.
+    #[must_use]
+    pub fn reachable(customer: CustomerId, line_user: LineUserId) -> Self {
+        Self::new(customer).linked_to(line_user).with_following(true).with_consent(true)
+    }
+
+    /// Sets the linked LINE user.
+    #[must_use]
+    pub fn linked_to(mut self, line_user: LineUserId) -> Self {
+        self.line_user = Some(line_user);
+        self
+    }
+
+    /// Sets whether the LINE user follows the account (`false`: blocked or never added).
+    #[must_use]
+    pub fn with_following(mut self, following: bool) -> Self {
+        self.following = following;
+        self
+    }
+
+    /// Sets marketing consent.
+    #[must_use]
+    pub fn with_consent(mut self, consent: bool) -> Self {
+        self.consent = consent;
+        self
+    }
+
+    /// Adds a template variable.
+    #[must_use]
+    pub fn with_var(mut self, name: impl AsRef<str>, value: impl fmt::Display) -> Self {
+        self.vars.insert(name, value.to_string());
+        self
+    }
+
+    /// Replaces the template variables.
+    #[must_use]
+    pub fn with_vars(mut self, vars: Vars) -> Self {
+        self.vars = vars;
+        self
+    }
+}
+
+/// One variant of an A/B test: its share of recipients and its messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    name: String,
+    weight: u32,
+    messages: Vec<MessageTemplate>,
+}
+
+impl Arm {
+    /// Arm `name` receiving `weight / (sum of weights)` of the recipients, with 1 to 5
+    /// messages.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        weight: u32,
+        messages: impl IntoIterator<Item = MessageTemplate>,
+    ) -> Self {
+        Self { name: name.into(), weight, messages: messages.into_iter().collect() }
+    }
+
+    /// The arm's name (stored on its batches).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The arm's weight.
+    #[must_use]
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+}
+
+/// What to do with a recipient whose message cannot be rendered (a variable without value or
+/// default, or a result breaking LINE's limits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OnRenderError {
+    /// Planning fails, listing the affected customers (the default).
+    #[default]
+    Fail,
+    /// The recipient is left out and counted under the reason.
+    Exclude,
+}
+
+/// A campaign: messages (or A/B arms), schedule and options. The audience is the contacts
+/// given to [`Planner::plan`] (a segment's members or an explicit list).
+///
+/// ```
+/// use enishi::CampaignId;
+/// use enishi::campaign::{Arm, Campaign, MessageTemplate};
+///
+/// let spring = Campaign::new(
+///     CampaignId::new("spring-2026")?,
+///     [MessageTemplate::text("{{ name | お客様 }}、春のセールは {{ coupon }} で10%オフ")?],
+/// )
+/// .with_var("coupon", "SPRING10");
+///
+/// let test = Campaign::ab(
+///     CampaignId::new("cart-reminder-test")?,
+///     [
+///         Arm::new("video", 1, [MessageTemplate::text("動画で見る使い方")?]),
+///         Arm::new("coupon", 1, [MessageTemplate::text("本日限定クーポン")?]),
+///     ],
+/// );
+/// # let _ = (spring, test);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    id: CampaignId,
+    arms: Vec<Arm>,
+    ab: bool,
+    send_at: Option<DateTime<Utc>>,
+    vars: Vars,
+    salt: Option<String>,
+    on_render_error: OnRenderError,
+    aggregation_unit: Option<AggregationUnit>,
+    excluded: HashSet<CustomerId>,
+    samples: usize,
+}
+
+impl Campaign {
+    /// A campaign sending `messages` (1 to 5) to every recipient.
+    #[must_use]
+    pub fn new(id: CampaignId, messages: impl IntoIterator<Item = MessageTemplate>) -> Self {
+        let arm = Arm::new("", 1, messages);
+        Self::with_arms(id, vec![arm], false)
+    }
+
+    /// An A/B test: each recipient gets the messages of one arm, chosen by a salted hash of the
+    /// customer ID (the salt is the campaign ID unless [`Campaign::with_salt`] says otherwise).
+    #[must_use]
+    pub fn ab(id: CampaignId, arms: impl IntoIterator<Item = Arm>) -> Self {
+        Self::with_arms(id, arms.into_iter().collect(), true)
+    }
+
+    fn with_arms(id: CampaignId, arms: Vec<Arm>, ab: bool) -> Self {
+        Self {
+            id,
+            arms,
+            ab,
+            send_at: None,
+            vars: Vars::new(),
+            salt: None,
+            on_render_error: OnRenderError::Fail,
+            aggregation_unit: None,
+            excluded: HashSet::new(),
+            samples: 3,
+        }
+    }
+
+    /// Sends at `at` (or when planned, if later). Without it, sends when planned.
+    #[must_use]
+    pub fn send_at(mut self, at: DateTime<Utc>) -> Self {
+        self.send_at = Some(at);
+        self
+    }
+
+    /// A campaign-wide template variable (a coupon code, a sale's end date, ...). It fills its
+    /// placeholders for every recipient, before personal variables are looked at.
+    #[must_use]
+    pub fn with_var(mut self, name: impl AsRef<str>, value: impl fmt::Display) -> Self {
+        self.vars.insert(name, value.to_string());
+        self
+    }
+
+    /// Salts the arm split: a new salt reshuffles recipients between arms.
+    #[must_use]
+    pub fn with_salt(mut self, salt: impl Into<String>) -> Self {
+        self.salt = Some(salt.into());
+        self
+    }
+
+    /// What to do with a recipient whose message cannot be rendered.
+    #[must_use]
+    pub fn on_render_error(mut self, on_render_error: OnRenderError) -> Self {
+        self.on_render_error = on_render_error;
+        self
+    }
+
+    /// Counts opens and clicks of every batch under this aggregation unit.
+    #[must_use]
+    pub fn with_aggregation_unit(mut self, unit: AggregationUnit) -> Self {
+        self.aggregation_unit = Some(unit);
+        self
+    }
+
+    /// Leaves these customers out (a suppression list, recent complainers, ...).
+    #[must_use]
+    pub fn exclude(mut self, customers: impl IntoIterator<Item = CustomerId>) -> Self {
+        self.excluded.extend(customers);
+        self
+    }
+
+    /// How many rendered samples per arm the dry run shows (default 3).
+    #[must_use]
+    pub fn with_samples(mut self, samples: usize) -> Self {
+        self.samples = samples;
+        self
+    }
+
+    /// The campaign's ID.
+    #[must_use]
+    pub fn id(&self) -> &CampaignId {
+        &self.id
+    }
+
+    /// The arms (one unnamed arm for a campaign without A/B test).
+    #[must_use]
+    pub fn arms(&self) -> &[Arm] {
+        &self.arms
+    }
+
+    /// The salt of the arm split.
+    #[must_use]
+    pub fn salt(&self) -> &str {
+        self.salt.as_deref().unwrap_or(self.id.as_str())
+    }
+}
+
+/// Why a candidate gets no message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ExclusionReason {
+    /// The customer has not linked a LINE account.
+    NotLinked,
+    /// The LINE user blocked the account or never added it.
+    NotFollowing,
+    /// No marketing consent.
+    NoConsent,
+    /// On the campaign's exclusion list.
+    Excluded,
+    /// An earlier candidate has the same LINE user (listed twice, or two customers linked to
+    /// one LINE account): one message is enough.
+    DuplicateLineUser,
+    /// In the global holdout group.
+    Holdout,
+    /// The frequency cap is reached.
+    FrequencyCap,
+    /// A template variable has no value and no default ([`OnRenderError::Exclude`]).
+    MissingVariable,
+    /// The rendered message breaks LINE's limits ([`OnRenderError::Exclude`]).
+    InvalidMessage,
+}
+
+impl ExclusionReason {
+    /// Every reason, in the order they are checked.
+    pub const ALL: [Self; 9] = [
+        Self::NotLinked,
+        Self::NotFollowing,
+        Self::NoConsent,
+        Self::Excluded,
+        Self::DuplicateLineUser,
+        Self::Holdout,
+        Self::FrequencyCap,
+        Self::MissingVariable,
+        Self::InvalidMessage,
+    ];
+
+    /// The snake_case name used in reports.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotLinked => "not_linked",
+            Self::NotFollowing => "not_following",
+            Self::NoConsent => "no_consent",
+            Self::Excluded => "excluded",
+            Self::DuplicateLineUser => "duplicate_line_user",
+            Self::Holdout => "holdout",
+            Self::FrequencyCap => "frequency_cap",
+            Self::MissingVariable => "missing_variable",
+            Self::InvalidMessage => "invalid_message",
+        }
+    }
+}
+
+impl fmt::Display for ExclusionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Some customers by ID, and how many there are in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AffectedCustomers {
+    /// The first few, in candidate order.
+    pub first: Vec<CustomerId>,
+    /// How many in all.
+    pub count: u64,
+}
+
+impl AffectedCustomers {
+    fn add(&mut self, customer: &CustomerId) {
+        if self.first.len() < LISTED_CUSTOMERS {
+            self.first.push(customer.clone());
+        }
+        self.count += 1;
+    }
+}
+
+impl fmt::Display for AffectedCustomers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} customer{}", self.count, if self.count == 1 { "" } else { "s" })?;
+        for (i, c) in self.first.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { ", " })?;
+            f.write_str(c.as_str())?;
+        }
+        let more = self.count.saturating_sub(self.first.len() as u64);
+        if more > 0 {
+            write!(f, " and {more} more")?;
+        }
+        Ok(())
+    }
+}
+
+/// A variable some recipients have no value for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MissingVariable {
+    /// The variable.
+    pub name: String,
+    /// The customers without it.
+    pub customers: AffectedCustomers,
+}
+
+impl fmt::Display for MissingVariable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` missing for {}", self.name, self.customers)
+    }
+}
+
+/// Planning failed; nothing was planned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The campaign definition cannot be planned (no arms, bad weights, 0 or more than 5
+    /// messages, a static message breaking LINE's limits, ...).
+    #[error("campaign `{campaign}` cannot be planned: {reason}")]
+    InvalidCampaign {
+        /// The campaign.
+        campaign: CampaignId,
+        /// What is wrong.
+        reason: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// Template variables without value or default, by variable.
+    #[error("campaign `{campaign}`: template variables without value or default: {}", list(.missing))]
+    MissingVariables {
+        /// The campaign.
+        campaign: CampaignId,
+        /// One entry per variable, in order of first occurrence.
+        missing: Vec<MissingVariable>,
+    },
+    /// Rendered messages break LINE's limits for some recipients.
+    #[error("campaign `{campaign}`: rendered messages break LINE's limits for {customers}")]
+    InvalidMessages {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The affected customers.
+        customers: AffectedCustomers,
+        /// The first violation found.
+        #[source]
+        source: ValidationError,
+    },
+}
+
+fn list(missing: &[MissingVariable]) -> String {
+    missing.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
+
+impl PlanError {
+    fn invalid(campaign: &CampaignId, reason: impl Into<String>) -> Self {
+        Self::InvalidCampaign { campaign: campaign.clone(), reason: reason.into(), source: None }
+    }
+}
+
+/// Plans campaigns under a [`DeliveryPolicy`] and a [`SendHistory`]. Pure: no I/O, no clock
+/// (`now` is an argument), the same inputs always give the same plan.
+///
+/// ```
+/// use chrono::Utc;
+/// use enishi::campaign::{Campaign, Contact, DeliveryPolicy, MessageTemplate, Planner, SendHistory};
+/// use enishi::{CampaignId, CustomerId, LineUserId};
+///
+/// let contacts = vec![Contact::reachable(
+///     CustomerId::new("c-1")?,
+///     LineUserId::new(format!("U{}", "0".repeat(32)))?,
+/// )
+/// .with_var("name", "花子")];
+/// let campaign = Campaign::new(
+///     CampaignId::new("welcome")?,
+///     [MessageTemplate::text("{{ name }}さん、ようこそ")?],
+/// );
+/// let policy = DeliveryPolicy::recommended();
+/// let history = SendHistory::new(); // from the journal's `sends_since`
+/// let plan = Planner::new(&policy).with_history(&history).plan(&campaign, &contacts, Utc::now())?;
+/// println!("{}", plan.dry_run());
+/// assert_eq!(plan.dry_run().recipients, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Planner<'a> {
+    policy: &'a DeliveryPolicy,
+    history: Option<&'a SendHistory>,
+}
+
+impl<'a> Planner<'a> {
+    /// A planner applying `policy`, without send history.
+    #[must_use]
+    pub fn new(policy: &'a DeliveryPolicy) -> Self {
+        Self { policy, history: None }
+    }
+
+    /// Counts these past and planned sends against the frequency cap.
+    #[must_use]
+    pub fn with_history(mut self, history: &'a SendHistory) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// Plans `campaign` for `contacts` (in this order: it decides batch composition, so keep
+    /// it stable, e.g. sorted by customer, to re-plan identically).
+    ///
+    /// Candidates are checked in the order of [`ExclusionReason::ALL`] and counted under the
+    /// first reason that applies. Holdout comes before the frequency cap, so the holdout group
+    /// depends on nothing but the customer ID.
+    ///
+    /// # Errors
+    /// [`PlanError::InvalidCampaign`] for a campaign that cannot be planned;
+    /// [`PlanError::MissingVariables`] / [`PlanError::InvalidMessages`] when messages cannot
+    /// be rendered for some recipients and the campaign says [`OnRenderError::Fail`].
+    pub fn plan(
+        &self,
+        campaign: &Campaign,
+        contacts: &[Contact],
+        now: DateTime<Utc>,
+    ) -> Result<Plan, PlanError> {
+        let id = &campaign.id;
+        let arms = prepare_arms(campaign)?;
+        let weights: Vec<u32> = arms.iter().map(|a| a.weight).collect();
+        let total_weight: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+        let salt = campaign.salt();
+
+        let send_at = campaign.send_at.map_or(now, |at| at.max(now));
+        let not_before = self.policy.quiet_hours.map_or(send_at, |q| q.defer(send_at));
+        let empty = SendHistory::new();
+        let history = self.history.unwrap_or(&empty);
+        let cap = self.policy.frequency_cap.filter(|c| !history.is_empty() || c.max_sends() == 0);
+        let holdout = self.policy.holdout.as_ref().filter(|h| h.share_basis_points() > 0);
+
+        let mut b = Builder {
+            campaign,
+            not_before,
+            batches: Vec::new(),
+            chunks: arms.iter().map(|_| Vec::new()).collect(),
+            arms_out: arms
+                .iter()
+                .map(|a| ArmSummary {
+                    name: a.name.clone(),
+                    weight: a.weight,
+                    transport: if a.statics.is_some() {
+                        Transport::Multicast
+                    } else {
+                        Transport::Push
+                    },
+                    recipients: 0,
+                    batches: 0,
+                })
+                .collect(),
+            samples: Vec::new(),
+            failing: false,
+        };
+        let mut excluded = [0u64; ExclusionReason::ALL.len()];
+        let mut missing: Vec<MissingVariable> = Vec::new();
+        let mut invalid: Option<(AffectedCustomers, ValidationError)> = None;
+        let mut seen: HashSet<&LineUserId> = HashSet::with_capacity(contacts.len());
+
+        'contacts: for contact in contacts {
+            let reason = 'check: {
+                let Some(user) = &contact.line_user else {
+                    break 'check ExclusionReason::NotLinked;
+                };
+                if !contact.following {
+                    break 'check ExclusionReason::NotFollowing;
+                }
+                if !contact.consent {
+                    break 'check ExclusionReason::NoConsent;
+                }
+                if !campaign.excluded.is_empty() && campaign.excluded.contains(&contact.customer) {
+                    break 'check ExclusionReason::Excluded;
+                }
+                if !seen.insert(user) {
+                    break 'check ExclusionReason::DuplicateLineUser;
+                }
+                if holdout.is_some_and(|h| h.contains(&contact.customer)) {
+                    break 'check ExclusionReason::Holdout;
+                }
+                if cap.is_some_and(|c| !c.allows(history, user, not_before)) {
+                    break 'check ExclusionReason::FrequencyCap;
+                }
+                let arm = if arms.len() == 1 {
+                    0
+                } else {
+                    let hash = split::salted_hash(salt, contact.customer.as_str());
+                    let point = split::scale(hash, total_weight);
+                    split::pick(&weights, point).unwrap_or(0)
+                };
+                let recipient =
+                    BatchRecipient { customer: contact.customer.clone(), line_user: user.clone() };
+                match &arms[arm].statics {
+                    Some(_) => {
+                        b.multicast(arm, &arms, recipient)?;
+                        continue 'contacts;
+                    }
+                    None => match render(&arms[arm].templates, &contact.vars) {
+                        Ok(messages) => {
+                            b.push(arm, recipient, messages)?;
+                            continue 'contacts;
+                        }
+                        Err(RenderError::MissingVariable { name }) => {
+                            if campaign.on_render_error == OnRenderError::Fail {
+                                b.failing = true;
+                                match missing.iter_mut().find(|m| m.name == name) {
+                                    Some(m) => m.customers.add(&contact.customer),
+                                    None => {
+                                        let mut customers = AffectedCustomers::default();
+                                        customers.add(&contact.customer);
+                                        missing.push(MissingVariable { name, customers });
+                                    }
+                                }
+                            }
+                            ExclusionReason::MissingVariable
+                        }
+                        Err(RenderError::Invalid(e)) => {
+                            if campaign.on_render_error == OnRenderError::Fail {
+                                b.failing = true;
+                                let (customers, _) = invalid
+                                    .get_or_insert_with(|| (AffectedCustomers::default(), e));
+                                customers.add(&contact.customer);
+                            }
+                            ExclusionReason::InvalidMessage
+                        }
+                        Err(e) => {
+                            let reason = "a template renders to something that is not a message";
+                            return Err(PlanError::InvalidCampaign {
+                                campaign: id.clone(),
+                                reason: reason.to_owned(),
+                                source: Some(Box::new(e)),
+                            });
+                        }
+                    },
+                }
+            };
+            excluded[reason as usize] += 1;
+        }
+        if !missing.is_empty() {
+            return Err(PlanError::MissingVariables { campaign: id.clone(), missing });
+        }
+        if let Some((customers, source)) = invalid {
+            return Err(PlanError::InvalidMessages { campaign: id.clone(), customers, source });
+        }
+        for arm in 0..arms.len() {
+            b.flush(arm, &arms)?;
+        }
+
+        let recipients = b.arms_out.iter().map(|a| a.recipients).sum();
+        let summary = DryRun {
+            campaign: id.clone(),
+            planned_at: now,
+            send_at,
+            not_before,
+            candidates: contacts.len() as u64,
+            recipients,
+            deferred: if not_before > send_at { recipients } else { 0 },
+            batches: b.batches.len() as u64,
+            arms: b.arms_out,
+            excluded: ExclusionReason::ALL
+                .iter()
+                .zip(excluded)
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| (*r, n))
+                .collect(),
+            samples: b.samples,
+        };
+        Ok(Plan { batches: b.batches, summary })
+    }
+}
+
+/// An arm ready to plan: campaign variables bound, static messages checked.
+struct PreparedArm {
+    name: String,
+    weight: u32,
+    templates: Vec<MessageTemplate>,
+    /// The messages when every template is static: identical content, multicast.
+    statics: Option<Vec<Message>>,
+}
+
+fn prepare_arms(campaign: &Campaign) -> Result<Vec<PreparedArm>, PlanError> {
+    let id = &campaign.id;
+    if campaign.arms.is_empty() {
+        return Err(PlanError::invalid(id, "an A/B campaign needs at least one arm"));
+    }
+    if campaign.arms.iter().all(|a| a.weight == 0) {
+        return Err(PlanError::invalid(id, "every arm has weight 0"));
+    }
+    let mut names = HashSet::new();
+    campaign
+        .arms
+        .iter()
+        .map(|arm| {
+            let which = if campaign.ab { format!("arm `{}`", arm.name) } else { "the campaign".to_owned() };
+            if campaign.ab && (arm.name.is_empty() || !names.insert(arm.name.as_str())) {
+                return Err(PlanError::invalid(id, format!("{which}: arm names must be non-empty and distinct")));
+            }
+            if !(1..=crate::line::limits::MESSAGES_MAX).contains(&arm.messages.len()) {
+                return Err(PlanError::invalid(
+                    id,
+                    format!("{which} has {} messages; 1 to 5 can be sent at once", arm.messages.len()),
+                ));
+            }
+            let templates = arm
+                .messages
+                .iter()
+                .map(|t| t.bind(&campaign.vars))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| PlanError::InvalidCampaign {
+                    campaign: id.clone(),
+                    reason: format!("{which}: a message breaks LINE's limits once campaign variables are filled in"),
+                    source: Some(Box::new(e)),
+                })?;
+            let statics = templates
+                .iter()
+                .map(|t| t.as_static().cloned())
+                .collect::<Option<Vec<_>>>();
+            if let Some(messages) = &statics {
+                validate_messages(messages).map_err(|e| PlanError::InvalidCampaign {
+                    campaign: id.clone(),
+                    reason: format!("{which}: a message breaks LINE's limits"),
+                    source: Some(Box::new(e)),
+                })?;
+            }
+            Ok(PreparedArm { name: arm.name.clone(), weight: arm.weight, templates, statics })
+        })
+        .collect()
+}
+
+fn render(templates: &[MessageTemplate], vars: &Vars) -> Result<Vec<Message>, RenderError> {
+    templates.iter().map(|t| t.render(vars)).collect()
+}
+
+/// Accumulates batches in a stable order.
+struct Builder<'c> {
+    campaign: &'c Campaign,
+    not_before: DateTime<Utc>,
+    batches: Vec<Batch>,
+    /// The multicast chunk being filled, per arm.
+    chunks: Vec<Vec<BatchRecipient>>,
+    arms_out: Vec<ArmSummary>,
+    samples: Vec<Sample>,
+    /// A render error means planning fails: stop building, keep counting.
+    failing: bool,
+}
+
+impl Builder<'_> {
+    fn multicast(
+        &mut self,
+        arm: usize,
+        arms: &[PreparedArm],
+        recipient: BatchRecipient,
+    ) -> Result<(), PlanError> {
+        self.arms_out[arm].recipients += 1;
+        if self.failing {
+            return Ok(());
+        }
+        if self.arms_out[arm].recipients == 1 && self.campaign.samples > 0 {
+            let messages = arms[arm].statics.clone().unwrap_or_default();
+            self.sample(arm, &recipient.customer, messages);
+        }
+        let chunk = &mut self.chunks[arm];
+        if chunk.capacity() == 0 {
+            chunk.reserve_exact(MULTICAST_MAX_RECIPIENTS);
+        }
+        chunk.push(recipient);
+        if chunk.len() == MULTICAST_MAX_RECIPIENTS {
+            self.flush(arm, arms)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, arm: usize, arms: &[PreparedArm]) -> Result<(), PlanError> {
+        let Some(messages) = &arms[arm].statics else { return Ok(()) };
+        if self.chunks[arm].is_empty() || self.failing {
+            return Ok(());
+        }
+        let recipients = std::mem::take(&mut self.chunks[arm]);
+        self.emit(arm, Transport::Multicast, recipients, messages.clone())
+    }
+
+    fn push(
+        &mut self,
+        arm: usize,
+        recipient: BatchRecipient,
+        messages: Vec<Message>,
+    ) -> Result<(), PlanError> {
+        self.arms_out[arm].recipients += 1;
+        if self.failing {
+            return Ok(());
+        }
+        if self.arms_out[arm].recipients <= self.campaign.samples as u64 {
+            self.sample(arm, &recipient.customer, messages.clone());
+        }
+        self.emit(arm, Transport::Push, vec![recipient], messages)
+    }
+
+    fn sample(&mut self, arm: usize, customer: &CustomerId, messages: Vec<Message>) {
+        let name = self.campaign.ab.then(|| self.arms_out[arm].name.clone());
+        self.samples.push(Sample { arm: name, customer: customer.clone(), messages });
+    }
+
+    fn emit(
+        &mut self,
+        arm: usize,
+        transport: Transport,
+        recipients: Vec<BatchRecipient>,
+        messages: Vec<Message>,
+    ) -> Result<(), PlanError> {
+        let campaign = &self.campaign.id;
+        // Fixed width: IDs sort in plan order up to 10 million batches and do not change
+        // when a re-plan has a few more candidates.
+        let id =
+            BatchId::new(format!("{campaign}#{:07}", self.batches.len() + 1)).map_err(|e| {
+                PlanError::InvalidCampaign {
+                    campaign: campaign.clone(),
+                    reason: "batch IDs cannot be formed from the campaign ID".to_owned(),
+                    source: Some(Box::new(e)),
+                }
+            })?;
+        let mut batch =
+            Batch::new(id, campaign.clone(), transport, recipients, messages, self.not_before);
+        if self.campaign.ab {
+            batch = batch.with_arm(self.arms_out[arm].name.clone());
+        }
+        if let Some(unit) = &self.campaign.aggregation_unit {
+            batch = batch.with_aggregation_unit(unit.clone());
+        }
+        self.arms_out[arm].batches += 1;
+        self.batches.push(batch);
+        Ok(())
+    }
+}
+
+/// The outcome of planning: the batches to enqueue and what they amount to.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Plan {
+    /// The batches, IDs `<campaign>#0000001` upwards, to enqueue in the delivery journal.
+    pub batches: Vec<Batch>,
+    /// Counts, exclusions and samples.
+    pub summary: DryRun,
+}
+
+impl Plan {
+    /// The summary a dry run shows: counts per arm and per exclusion reason, deferral and
+    /// sample messages. Nothing is sent by planning; enqueue [`Plan::batches`] to send.
+    #[must_use]
+    pub fn dry_run(&self) -> &DryRun {
+        &self.summary
+    }
+
+    /// The batches, to enqueue.
+    #[must_use]
+    pub fn into_batches(self) -> Vec<Batch> {
+        self.batches
+    }
+
+    /// One send record per recipient, timed at the batch's `not_before`: add them to a
+    /// [`SendHistory`] to plan another campaign before these batches reach the journal.
+    pub fn send_records(&self) -> impl Iterator<Item = SendRecord> + '_ {
+        self.batches.iter().flat_map(|b| {
+            b.recipients.iter().map(|r| SendRecord {
+                line_user: r.line_user.clone(),
+                campaign: b.campaign.clone(),
+                at: b.not_before,
+            })
+        })
+    }
+}
+
+/// What a plan amounts to, without its batches: serialisable, and readable when displayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DryRun {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// When the plan was made.
+    pub planned_at: DateTime<Utc>,
+    /// When the campaign was to be sent (its schedule, or the planning time if later).
+    pub send_at: DateTime<Utc>,
+    /// When its batches become due: `send_at` moved past quiet hours.
+    pub not_before: DateTime<Utc>,
+    /// Contacts considered.
+    pub candidates: u64,
+    /// Contacts who get a message.
+    pub recipients: u64,
+    /// Recipients whose send was deferred by quiet hours (deferred, not dropped).
+    pub deferred: u64,
+    /// Batches (LINE requests).
+    pub batches: u64,
+    /// Per arm (one unnamed entry for a campaign without A/B test).
+    pub arms: Vec<ArmSummary>,
+    /// Contacts left out, by the first reason that applied (reasons with none are left out).
+    pub excluded: BTreeMap<ExclusionReason, u64>,
+    /// A few rendered messages per arm.
+    pub samples: Vec<Sample>,
+}
+
+impl DryRun {
+    /// Contacts left out for `reason`.
+    #[must_use]
+    pub fn excluded(&self, reason: ExclusionReason) -> u64 {
+        self.excluded.get(&reason).copied().unwrap_or(0)
+    }
+
+    /// Contacts left out for any reason.
+    #[must_use]
+    pub fn excluded_total(&self) -> u64 {
+        self.excluded.values().sum()
+    }
+
+    /// The summary of arm `name`.
+    #[must_use]
+    pub fn arm(&self, name: &str) -> Option<&ArmSummary> {
+        self.arms.iter().find(|a| a.name == name)
+    }
+}
+
+/// Counts of one arm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ArmSummary {
+    /// The arm's name (empty for a campaign without A/B test).
+    pub name: String,
+    /// Its weight.
+    pub weight: u32,
+    /// Multicast (identical content) or push (personalised).
+    pub transport: Transport,
+    /// Recipients.
+    pub recipients: u64,
+    /// Batches.
+    pub batches: u64,
+}
+
+/// One recipient's rendered messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Sample {
+    /// The arm, for an A/B test.
+    pub arm: Option<String>,
+    /// The recipient.
+    pub customer: CustomerId,
+    /// The messages as they will be sent.
+    pub messages: Vec<Message>,
+}
+
+impl fmt::Display for DryRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        writeln!(f, "campaign {} (dry run, planned {})", self.campaign, t(self.planned_at))?;
+        write!(f, "  send at      {}", t(self.send_at))?;
+        if self.not_before > self.send_at {
+            write!(f, ", deferred by quiet hours to {}", t(self.not_before))?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  candidates   {:>10}", self.candidates)?;
+        writeln!(f, "  recipients   {:>10}  in {} batches", self.recipients, self.batches)?;
+        if self.deferred > 0 {
+            writeln!(f, "  deferred     {:>10}", self.deferred)?;
+        }
+        for arm in &self.arms {
+            let name = if arm.name.is_empty() { "(all)" } else { &arm.name };
+            writeln!(
+                f,
+                "  arm {name:<12} weight {:<4} {:>10} recipients  {:>8} {} batches",
+                arm.weight,
+                arm.recipients,
+                arm.batches,
+                arm.transport.as_str()
+            )?;
+        }
+        if !self.excluded.is_empty() {
+            writeln!(f, "  excluded     {:>10}", self.excluded_total())?;
+            for (reason, n) in &self.excluded {
+                writeln!(f, "    {:<20} {n:>10}", reason.as_str())?;
+            }
+        }
+        for sample in &self.samples {
+            let arm = sample.arm.as_deref().map(|a| format!("[{a}] ")).unwrap_or_default();
+            for m in &sample.messages {
+                writeln!(f, "  sample {arm}{}: {}", sample.customer, preview(m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A one-line preview of a message: a text's text, else its JSON, cut to 100 characters.
+fn preview(message: &Message) -> String {
+    let full = match message {
+        Message::Text(t) => format!("text {:?}", t.text),
+        Message::TextV2(t) => format!("textV2 {:?}", t.text),
+        other => serde_json::to_string(other).unwrap_or_else(|_| other.type_name().to_owned()),
+    };
+    let mut chars = full.chars();
+    let cut: String = chars.by_ref().take(100).collect();
+    if chars.next().is_some() { format!("{cut}…") } else { cut }
+}
