@@ -53,7 +53,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let campaign = CampaignId::new("earlier")?;
             for days in [1, 2] {
                 let at = now - TimeDelta::days(days);
-                records.push(SendRecord { line_user: user.clone(), campaign: campaign.clone(), at });
+                records.push(SendRecord {
+                    line_user: user.clone(),
+                    campaign: campaign.clone(),
+                    at,
+                });
             }
         }
         contacts.push(contact);
@@ -91,9 +95,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             drop(plan);
         }
     }
-    println!(
-        "plan_identical_ms={:.1} plan_personalised_ms={:.1} recipients={n}",
-        best[0], best[1]
-    );
+    println!("plan_identical_ms={:.1} plan_personalised_ms={:.1} recipients={n}", best[0], best[1]);
     Ok(())
 }

@@ -20,6 +20,10 @@
 //! segment and plan use the real data, and `--dry-run` is strongly advised for a first run (see
 //! docs/operations.md).
 
+#[path = "support/demo.rs"]
+mod demo;
+
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,20 +31,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::Utc;
 use clap::Parser;
-use enishi::commerce::sync::{SqliteDataset, Syncer};
-use enishi::commerce::{
-    CommerceBackend, Customer, EcforceClient, LineItem, Money, Order, OrderState, Password,
+use enishi::campaign::{
+    Arm, Campaign, DeliveryJournal, DeliveryPolicy, Holdout, MessageTemplate, Planner, SendHistory,
+    SqliteJournal,
 };
+use enishi::commerce::sync::{SqliteDataset, Syncer};
+use enishi::commerce::{CommerceBackend, Customer, EcforceClient, Password};
 use enishi::line::webhook::{ChannelSecret, SqliteDedup, WebhookService};
 use enishi::line::{LineClient, LinkToken};
 use enishi::link::{
     AccountLinker, BackendLinkImport, LinkEventHandler, LinkStore, SqliteLinkStore,
 };
-use enishi::segment::{Context, CustomerFacts, Engine, Friendship, SegmentDefinition, evaluate};
+use enishi::segment::{Context, CustomerFacts, Engine, SegmentDefinition, evaluate};
 use enishi::testkit::{FakeEcforce, FakeLine, FakeLogin, FakeUser, user_id};
-use enishi::{CustomerId, LineUserId};
+use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -77,56 +83,6 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The products of the generated shop.
-const PRODUCTS: [&str; 4] = ["serum", "cleanser", "trial-kit", "serum-subscription"];
-
-/// splitmix64: a small deterministic generator, so every run tells the same story.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
-struct Shop {
-    customers: Vec<Customer>,
-    orders: Vec<Order>,
-}
-
-/// A generated shop: customers (60 % already linked to LINE in ecforce, 80 % opted in) with
-/// 0–3 orders over the last 90 days.
-fn generate_shop(n: u64, now: DateTime<Utc>) -> Shop {
-    let mut customers = Vec::new();
-    let mut orders = Vec::new();
-    for i in 1..=n {
-        let r = mix(i);
-        let id = CustomerId::new(i.to_string()).expect("digits are a valid ID");
-        let mut c = Customer::new(id.clone(), now - TimeDelta::days(120));
-        c.email = Some(format!("customer{i}@example.jp"));
-        c.name = Some(format!("顧客{i}"));
-        c.opt_in = Some(r % 10 < 8);
-        if r % 10 < 6 {
-            c.line_user_id = Some(LineUserId::new(user_id(i)).expect("valid user ID"));
-        }
-        customers.push(c);
-        for k in 0..(r >> 8) % 4 {
-            let days = i64::try_from((r >> (16 + 4 * k)) % 90).unwrap_or(0);
-            let product = PRODUCTS[usize::try_from((r >> (24 + k)) % 4).unwrap_or(0)];
-            let mut o = Order::new(
-                format!("{i}-{k}"),
-                OrderState::Completed,
-                now - TimeDelta::days(days) - TimeDelta::hours(2),
-            );
-            o.customer_id = Some(id.clone());
-            o.ordered_at = Some(now - TimeDelta::days(days));
-            o.total = Some(Money::jpy(2_980));
-            o.items = vec![LineItem::new(Some(product.to_owned()), 1)];
-            orders.push(o);
-        }
-    }
-    Shop { customers, orders }
-}
-
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
@@ -155,7 +111,7 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // 1. The shop and the LINE account.
-    let shop = generate_shop(args.customers, now);
+    let shop = demo::generate_shop(args.customers, now);
     let ecforce = FakeEcforce::builder().start().await?;
     ecforce.insert_customers(shop.customers.clone());
     ecforce.insert_orders(shop.orders.clone());
@@ -280,7 +236,7 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "\n4. Segment \"F2 follow-up\": linked, following, exactly one order 7+ days ago, no subscription"
     );
     let mut facts = dataset.load().await.map_err(|e| e.to_string())?.segment_facts();
-    apply_link_status(store.as_ref(), &mut facts).await?;
+    demo::apply_link_status(store.as_ref(), &mut facts).await?;
     let def = SegmentDefinition::parse(SEGMENT)?;
     let mut engine = Engine::new(Context::new(now));
     for f in &facts {
@@ -307,7 +263,10 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(args.dir.join("f2.seg"), SEGMENT)?;
 
     // 5. The campaign.
-    send_campaign(&args, &line, &client, store.as_ref(), &engine, &facts, now).await?;
+    let names: HashMap<CustomerId, String> =
+        shop.customers.iter().filter_map(|c| c.name.clone().map(|n| (c.id.clone(), n))).collect();
+    let member_ids = engine.ids(&members);
+    send_campaign(&args, &line, &client, store.as_ref(), &member_ids, &facts, &names).await?;
 
     println!("\nDone in {:.1} s. Next:", started.elapsed().as_secs_f64());
     println!(
@@ -323,35 +282,71 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Who is linked and following comes from the link store (webhooks keep it current).
-async fn apply_link_status(
-    store: &dyn LinkStore,
-    facts: &mut [CustomerFacts],
-) -> Result<(), Box<dyn std::error::Error>> {
-    for f in facts {
-        let link = store.link_of_customer(&f.id).await?;
-        f.line.linked = link.is_some();
-        f.line.linked_at = link.as_ref().map(|l| l.linked_at);
-        f.line.friendship = match &link {
-            Some(l) => match store.follow_status(&l.line_user).await? {
-                Some(s) if !s.following => Friendship::Blocked,
-                _ => Friendship::Following,
-            },
-            None => Friendship::Unknown,
-        };
-    }
-    Ok(())
-}
-
 async fn send_campaign(
-    _args: &Args,
-    _line: &FakeLine,
-    _client: &LineClient,
-    _store: &dyn LinkStore,
-    _engine: &Engine,
-    _facts: &[CustomerFacts],
-    _now: DateTime<Utc>,
+    args: &Args,
+    line: &FakeLine,
+    client: &LineClient,
+    store: &dyn LinkStore,
+    members: &[CustomerId],
+    facts: &[CustomerFacts],
+    names: &HashMap<CustomerId, String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    println!("\n5. Campaign: (coming with the campaign module)");
+    let now = Utc::now();
+    println!("\n5. Campaign \"f2-week1\" to that segment: an A/B test of two texts");
+    println!(
+        "   policy: ≤ 2 messages per user per 7 days, quiet 21:00–09:00 JST, 10 % global holdout"
+    );
+    let id = CampaignId::new("f2-week1")?;
+    let contacts = demo::contacts(store, members, facts, names).await?;
+    let campaign = Campaign::ab(
+        id.clone(),
+        [
+            // Personalised: one push per customer.
+            Arm::new("name", 1, [MessageTemplate::text(
+                "{{name}}さま、ご購入から1週間。使い心地はいかがですか？ 2回目のご注文は送料無料です。",
+            )?]),
+            // Identical for everyone: multicast, 500 recipients per request.
+            Arm::new("plain", 1, [MessageTemplate::text(
+                "ご購入から1週間。使い心地はいかがですか？ 2回目のご注文は送料無料です。",
+            )?]),
+        ],
+    )
+    .with_aggregation_unit(AggregationUnit::new("f2_week1")?);
+    let journal: Arc<dyn DeliveryJournal> =
+        Arc::new(SqliteJournal::open(args.dir.join("enishi.sqlite"))?);
+    let mut policy = DeliveryPolicy::recommended().with_holdout(Holdout::percent("quickstart", 10));
+    let history =
+        SendHistory::from_records(&journal.sends_since(now - chrono::TimeDelta::days(7)).await?);
+    let mut plan = Planner::new(&policy).with_history(&history).plan(&campaign, &contacts, now)?;
+    if plan.dry_run().deferred > 0 {
+        println!(
+            "   it is quiet hours in Japan now: a real run would wait until 09:00 JST; this demo \
+             plans again without quiet hours so you see it send"
+        );
+        policy.quiet_hours = None;
+        plan = Planner::new(&policy).with_history(&history).plan(&campaign, &contacts, now)?;
+    }
+    demo::print_dry_run(&plan);
+    if args.dry_run {
+        println!("   --dry-run: nothing was sent");
+        return Ok(());
+    }
+    let planned = plan.dry_run().recipients;
+    println!(
+        "   sending {planned} messages (journal: {}):",
+        args.dir.join("enishi.sqlite").display()
+    );
+    let report = demo::send(client, journal, &id, plan).await?;
+    for line in report.to_string().lines() {
+        println!("   {line}");
+    }
+    let duplicates = line.duplicate_deliveries().len();
+    println!(
+        "   the fake LINE server recorded {} deliveries in all (the campaign and the 5 link replies), {duplicates} duplicates",
+        line.delivery_count()
+    );
+    if duplicates > 0 || report.sent != planned {
+        return Err(format!("expected {planned} deliveries once each").into());
+    }
     Ok(())
 }
