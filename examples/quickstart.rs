@@ -95,23 +95,19 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let started = Instant::now();
-    let now = Utc::now();
-    println!("enishi quickstart: link LINE users to shop customers, then message the right ones");
-    println!(
-        "(offline: fake ecforce + fake LINE in this process, SQLite under {})\n",
-        args.dir.display()
-    );
-    std::fs::create_dir_all(&args.dir)?;
-    for f in ["shop.sqlite", "enishi.sqlite"] {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(args.dir.join(format!("{f}{suffix}")));
-        }
-    }
+/// The shop, the LINE channel and the databases: fakes and files under `--dir` by default,
+/// the real services when the environment names them.
+struct Services {
+    client: LineClient,
+    shop_api: Arc<EcforceClient>,
+    /// The link store, webhook de-duplication and delivery journal file.
+    db: PathBuf,
+    /// The in-process fakes, with the generated shop (offline only).
+    fakes: Option<(FakeLine, FakeEcforce, demo::Shop)>,
+}
 
-    // 1. The shop and the LINE account.
-    let shop = demo::generate_shop(args.customers, now);
+async fn offline(args: &Args) -> Result<Services, Box<dyn std::error::Error>> {
+    let shop = demo::generate_shop(args.customers, Utc::now());
     let ecforce = FakeEcforce::builder().start().await?;
     ecforce.insert_customers(shop.customers.clone());
     ecforce.insert_orders(shop.orders.clone());
@@ -127,7 +123,6 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.customers
     );
     println!("   fake ecforce at {}, fake LINE at {}", ecforce.base_url(), line.api_base_url());
-
     let client = LineClient::builder()
         .channel_access_token(line.channel_access_token())
         .base_url(line.api_base_url())
@@ -138,17 +133,68 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .min_interval(Duration::ZERO)
             .build()?,
     );
+    let db = args.dir.join("enishi.sqlite");
+    Ok(Services { client, shop_api, db, fakes: Some((line, ecforce, shop)) })
+}
+
+fn real(token: String) -> Result<Services, Box<dyn std::error::Error>> {
+    let need = |name: &str| {
+        std::env::var(name)
+            .map_err(|_| format!("{name} must be set when LINE_CHANNEL_ACCESS_TOKEN is"))
+    };
+    let (base_url, api_token) = (need("ECFORCE_BASE_URL")?, need("ECFORCE_API_TOKEN")?);
+    let db = PathBuf::from(need("DATABASE_URL")?.trim_start_matches("sqlite:"));
+    println!(
+        "1. The real shop at {base_url} and the real LINE channel; links and journal in {}",
+        db.display()
+    );
+    let client = LineClient::new(token)?;
+    let shop_api = Arc::new(EcforceClient::builder(base_url, api_token).build()?);
+    Ok(Services { client, shop_api, db, fakes: None })
+}
+
+async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let now = Utc::now();
+    println!("enishi quickstart: link LINE users to shop customers, then message the right ones");
+    std::fs::create_dir_all(&args.dir)?;
+    let services = match std::env::var("LINE_CHANNEL_ACCESS_TOKEN") {
+        Ok(token) => {
+            println!(
+                "(real services from the environment; shop data cached under {})\n",
+                args.dir.display()
+            );
+            real(token)?
+        }
+        Err(_) => {
+            println!(
+                "(offline: fake ecforce + fake LINE in this process, SQLite under {})\n",
+                args.dir.display()
+            );
+            for f in ["shop.sqlite", "enishi.sqlite"] {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(args.dir.join(format!("{f}{suffix}")));
+                }
+            }
+            offline(&args).await?
+        }
+    };
+    let Services { client, shop_api, db, fakes } = services;
 
     // 2. Sync into SQLite, importing the links ecforce already has.
     println!("\n2. Syncing the shop into {}", args.dir.join("shop.sqlite").display());
-    let db = args.dir.join("enishi.sqlite");
     let store: Arc<dyn LinkStore> = Arc::new(SqliteLinkStore::open(&db, CHANNEL)?);
     let dataset = SqliteDataset::open(args.dir.join("shop.sqlite"))?;
     let import = BackendLinkImport::new(store.clone(), &dataset);
-    let progress = bar((shop.customers.len() + shop.orders.len()) as u64, "records");
+    let progress = bar(0, "records");
     let backend: &dyn CommerceBackend = shop_api.as_ref();
-    let report =
-        Syncer::new(backend).on_progress(|p| progress.set_position(p.records)).run(&import).await?;
+    let report = Syncer::new(backend)
+        .on_progress(|p| {
+            progress.set_length(p.records);
+            progress.set_position(p.records);
+        })
+        .run(&import)
+        .await?;
     progress.finish_and_clear();
     let counts = import.counts();
     println!(
@@ -158,7 +204,89 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         counts.linked
     );
 
-    // 3. A few customers link through the account-link flow.
+    // 3. A few customers link through the account-link flow (offline: the fakes play LINE
+    // and the customers).
+    let store_for_demo = store.clone();
+    match &fakes {
+        Some((line, ecforce, shop)) => {
+            link_demo(line, ecforce, shop, &client, store_for_demo, &shop_api, &db).await?;
+        }
+        None => println!(
+            "\n3. Linking: customers link through your link URL (examples/link_server.rs); \
+             {} links are in the store",
+            counts.linked + counts.unchanged
+        ),
+    }
+
+    // 4. A segment.
+    println!(
+        "\n4. Segment \"F2 follow-up\": linked, following, exactly one order 7+ days ago, no subscription"
+    );
+    let loaded = dataset.load().await.map_err(|e| e.to_string())?;
+    let mut facts = loaded.segment_facts();
+    demo::apply_link_status(store.as_ref(), &mut facts).await?;
+    let def = SegmentDefinition::parse(SEGMENT)?;
+    let mut engine = Engine::new(Context::new(now));
+    for f in &facts {
+        engine.upsert_customer(f.clone());
+    }
+    engine.register("f2", def.clone())?;
+    let members = engine.members("f2")?.clone();
+    println!("   {} of {} customers are in it", members.len(), facts.len());
+    let funnel = engine.funnel("f2")?;
+    for (step, left) in &funnel.steps {
+        println!("   {left:>6}  after {step}");
+    }
+    let outsider = facts
+        .iter()
+        .find(|f| f.line.linked && !members.contains(engine.row_of(&f.id).unwrap_or(u32::MAX)))
+        .ok_or("everyone is in the segment")?;
+    let why = evaluate(&def, outsider, &Context::new(now))?;
+    println!("   why is customer {} not in it?", outsider.id);
+    for line in why.explain.to_string().lines().take(8) {
+        println!("     {line}");
+    }
+    let snapshot = args.dir.join("snapshot.json");
+    std::fs::write(&snapshot, serde_json::to_vec(&json!({"now": now, "customers": facts}))?)?;
+    std::fs::write(args.dir.join("f2.seg"), SEGMENT)?;
+
+    // 5. The campaign.
+    let mut names: HashMap<CustomerId, String> = HashMap::new();
+    loaded.for_each_customer(|c| {
+        if let Some(n) = &c.name {
+            names.insert(c.id.clone(), n.clone());
+        }
+    });
+    let member_ids = engine.ids(&members);
+    let line = fakes.as_ref().map(|(line, _, _)| line);
+    send_campaign(&args, line, &client, store.as_ref(), &member_ids, &facts, &names).await?;
+
+    println!("\nDone in {:.1} s. Next:", started.elapsed().as_secs_f64());
+    println!(
+        "  cargo run --example segment -- {}/f2.seg {} --explain {}",
+        args.dir.display(),
+        snapshot.display(),
+        outsider.id
+    );
+    println!(
+        "  cargo run --features testkit,sqlite --example link_server   # the link pages in a browser"
+    );
+    println!("  docs/architecture.md, docs/linking.md, docs/delivery.md, docs/scenarios.md");
+    Ok(())
+}
+
+/// Five customers link through the real account-link flow over signed webhooks; two linked
+/// customers block the account.
+async fn link_demo(
+    line: &FakeLine,
+    ecforce: &FakeEcforce,
+    shop: &demo::Shop,
+    client: &LineClient,
+    store: Arc<dyn LinkStore>,
+    shop_api: &Arc<EcforceClient>,
+    db: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let now = Utc::now();
     println!("\n3. Five customers link their LINE account through the link URL on the rich menu");
     let secret = ChannelSecret::new("quickstart-channel-secret");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -168,7 +296,7 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .authenticator(shop_api.clone())
             .build()?;
     let webhook = WebhookService::builder(secret.clone())
-        .dedup(SqliteDedup::open(&db, Duration::from_secs(7 * 24 * 3600))?)
+        .dedup(SqliteDedup::open(db, Duration::from_secs(7 * 24 * 3600))?)
         .handle_before_responding(true)
         .build(LinkEventHandler::new(linker.clone()));
     let app: Router = webhook.router("/webhook");
@@ -231,60 +359,12 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         blockers[0].id, blockers[1].id
     );
 
-    // 4. A segment.
-    println!(
-        "\n4. Segment \"F2 follow-up\": linked, following, exactly one order 7+ days ago, no subscription"
-    );
-    let mut facts = dataset.load().await.map_err(|e| e.to_string())?.segment_facts();
-    demo::apply_link_status(store.as_ref(), &mut facts).await?;
-    let def = SegmentDefinition::parse(SEGMENT)?;
-    let mut engine = Engine::new(Context::new(now));
-    for f in &facts {
-        engine.upsert_customer(f.clone());
-    }
-    engine.register("f2", def.clone())?;
-    let members = engine.members("f2")?.clone();
-    println!("   {} of {} customers are in it", members.len(), facts.len());
-    let funnel = engine.funnel("f2")?;
-    for (step, left) in &funnel.steps {
-        println!("   {left:>6}  after {step}");
-    }
-    let outsider = facts
-        .iter()
-        .find(|f| f.line.linked && !members.contains(engine.row_of(&f.id).unwrap_or(u32::MAX)))
-        .ok_or("everyone is in the segment")?;
-    let why = evaluate(&def, outsider, &Context::new(now))?;
-    println!("   why is customer {} not in it?", outsider.id);
-    for line in why.explain.to_string().lines().take(8) {
-        println!("     {line}");
-    }
-    let snapshot = args.dir.join("snapshot.json");
-    std::fs::write(&snapshot, serde_json::to_vec(&json!({"now": now, "customers": facts}))?)?;
-    std::fs::write(args.dir.join("f2.seg"), SEGMENT)?;
-
-    // 5. The campaign.
-    let names: HashMap<CustomerId, String> =
-        shop.customers.iter().filter_map(|c| c.name.clone().map(|n| (c.id.clone(), n))).collect();
-    let member_ids = engine.ids(&members);
-    send_campaign(&args, &line, &client, store.as_ref(), &member_ids, &facts, &names).await?;
-
-    println!("\nDone in {:.1} s. Next:", started.elapsed().as_secs_f64());
-    println!(
-        "  cargo run --example segment -- {}/f2.seg {} --explain {}",
-        args.dir.display(),
-        snapshot.display(),
-        outsider.id
-    );
-    println!(
-        "  cargo run --features testkit,sqlite --example link_server   # the link pages in a browser"
-    );
-    println!("  docs/architecture.md, docs/linking.md, docs/delivery.md, docs/scenarios.md");
     Ok(())
 }
 
 async fn send_campaign(
     args: &Args,
-    line: &FakeLine,
+    line: Option<&FakeLine>,
     client: &LineClient,
     store: &dyn LinkStore,
     members: &[CustomerId],
@@ -340,13 +420,16 @@ async fn send_campaign(
     for line in report.to_string().lines() {
         println!("   {line}");
     }
-    let duplicates = line.duplicate_deliveries().len();
-    println!(
-        "   the fake LINE server recorded {} deliveries in all (the campaign and the 5 link replies), {duplicates} duplicates",
-        line.delivery_count()
-    );
-    if duplicates > 0 || report.sent != planned {
-        return Err(format!("expected {planned} deliveries once each").into());
+    if let Some(line) = line {
+        let duplicates = line.duplicate_deliveries().len();
+        println!(
+            "   the fake LINE server recorded {} deliveries in all (the campaign and the 5 link \
+             replies), {duplicates} duplicates",
+            line.delivery_count()
+        );
+        if duplicates > 0 || report.sent != planned {
+            return Err(format!("expected {planned} deliveries once each").into());
+        }
     }
     Ok(())
 }
