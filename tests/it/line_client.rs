@@ -806,6 +806,8 @@ async fn clones_share_the_rate_limit_buckets() {
 }
 
 mod against_fake;
+#[cfg(feature = "redis")]
+mod redis_limit;
 
 /// The first bytes of a PNG of the given size: enough for LINE's (and our) header checks.
 pub(crate) fn png_header(width: u32, height: u32) -> Vec<u8> {

@@ -51,6 +51,18 @@ pub enum LineError {
     /// The client was configured with an invalid value.
     #[error("invalid LINE client configuration: {0}")]
     Config(String),
+    /// The rate limiter could not pace the request (e.g. its Redis was unreachable), so the
+    /// request was not sent in this attempt. Retryable: nothing reached LINE.
+    #[error("pacing LINE {endpoint} failed (attempt {attempts}): {source}")]
+    RateLimiter {
+        /// The endpoint that was to be called.
+        endpoint: &'static str,
+        /// The attempt that could not be paced (earlier attempts did reach LINE).
+        attempts: u32,
+        /// The limiter's error.
+        #[source]
+        source: super::ratelimit::RateLimiterError,
+    },
 }
 
 impl LineError {
@@ -61,7 +73,7 @@ impl LineError {
             Self::Api(e) => Some(e.status),
             Self::Decode { status, .. } => Some(*status),
             Self::Transport { source, .. } => source.status(),
-            Self::Validation(_) | Self::Config(_) => None,
+            Self::Validation(_) | Self::Config(_) | Self::RateLimiter { .. } => None,
         }
     }
 
@@ -94,6 +106,7 @@ impl LineError {
             Self::Transport { source, .. } => {
                 source.is_timeout() || source.is_connect() || source.is_request()
             }
+            Self::RateLimiter { .. } => true,
             Self::Decode { .. } | Self::Validation(_) | Self::Config(_) => false,
         }
     }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::error::{ACCEPTED_REQUEST_ID, ApiError, LineError, REQUEST_ID, header_id};
-use super::ratelimit::{Limiter, RateLimits};
+use super::ratelimit::{LocalRateLimiter, RateLimiter, RateLimits};
 use super::request::{Body, Host, Replay, Request};
 use super::retry::{Decision, Outcome, RetryPolicy};
 use crate::RequestId;
@@ -53,7 +53,8 @@ struct Inner {
     data_base_url: String,
     request_timeout: Duration,
     retry: RetryPolicy,
-    limiter: Limiter,
+    limits: RateLimits,
+    limiter: Arc<dyn RateLimiter>,
 }
 
 impl fmt::Debug for LineClient {
@@ -64,6 +65,8 @@ impl fmt::Debug for LineClient {
             .field("channel_access_token", &"<redacted>")
             .field("request_timeout", &self.inner.request_timeout)
             .field("retry", &self.inner.retry)
+            .field("limits", &self.inner.limits)
+            .field("limiter", &self.inner.limiter)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +82,7 @@ pub struct LineClientBuilder {
     request_timeout: Duration,
     retry: RetryPolicy,
     limits: RateLimits,
+    limiter: Option<Arc<dyn RateLimiter>>,
     http: Option<reqwest::Client>,
 }
 
@@ -92,6 +96,7 @@ impl fmt::Debug for LineClientBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
             .field("limits", &self.limits)
+            .field("limiter", &self.limiter)
             .field("http", &self.http.is_some())
             .finish()
     }
@@ -107,6 +112,7 @@ impl Default for LineClientBuilder {
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             limits: RateLimits::default(),
+            limiter: None,
             http: None,
         }
     }
@@ -155,6 +161,16 @@ impl LineClientBuilder {
         self
     }
 
+    /// Where the rate-limit buckets live (default: a [`LocalRateLimiter`] in this process,
+    /// shared by the client's clones). Give every process of a channel the same shared
+    /// limiter (e.g. `RedisRateLimiter`, feature `redis`) so that together they stay under
+    /// LINE's channel-wide limits; [`rate_limits`](Self::rate_limits) still says which
+    /// classes are paced and how fast.
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
     /// Uses a caller-supplied `reqwest::Client` (its own pool, proxy, TLS and timeouts).
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
@@ -198,7 +214,8 @@ impl LineClientBuilder {
                 data_base_url,
                 request_timeout: self.request_timeout,
                 retry: self.retry,
-                limiter: Limiter::new(self.limits),
+                limits: self.limits,
+                limiter: self.limiter.unwrap_or_else(|| Arc::new(LocalRateLimiter::new())),
             }),
         })
     }
@@ -271,7 +288,11 @@ impl LineClient {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            inner.limiter.acquire(req.bucket, req.class).await;
+            if let Some(limit) = inner.limits.get(req.class) {
+                inner.limiter.acquire(req.bucket, req.class, limit).await.map_err(|source| {
+                    LineError::RateLimiter { endpoint: req.endpoint, attempts, source }
+                })?;
+            }
             let mut rb = inner
                 .http
                 .request(req.method.clone(), &url)

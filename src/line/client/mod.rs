@@ -7,6 +7,8 @@ mod line_client;
 mod messaging;
 mod model;
 mod ratelimit;
+#[cfg(feature = "redis")]
+mod redis_limit;
 mod request;
 mod retry;
 mod richmenu;
@@ -23,7 +25,12 @@ pub use messaging::{
     NarrowcastLimit, NarrowcastPhase, NarrowcastProgress, NarrowcastRecipient, NarrowcastRequest,
     PushRequest, PushResponse, Recipient, ReplyRequest, ReplyResponse, SendKind, SentMessage,
 };
-pub use ratelimit::{EndpointClass, RateLimit, RateLimits};
+pub use ratelimit::{
+    EndpointClass, LocalRateLimiter, RateLimit, RateLimiter, RateLimiterError, RateLimits,
+};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_limit::{RedisGrant, RedisRateLimiter};
 pub(crate) use retry::retry_after;
 pub use retry::{Decision, Outcome, RetryPolicy, StopReason};
 pub use richmenu::{

@@ -1,12 +1,16 @@
 //! Client-side pacing: one token bucket per LINE endpoint, shared by every clone of a client.
 //!
 //! LINE limits each endpoint of a channel separately with a token bucket and documents no
-//! rate-limit headers, so the only way never to provoke a 429 is to pace on our side.
+//! rate-limit headers, so the only way never to provoke a 429 is to pace on our side. The
+//! buckets live behind the [`RateLimiter`] trait: in this process by default
+//! ([`LocalRateLimiter`]), or shared by every process of a channel (`RedisRateLimiter`).
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tokio::time::Instant;
 
 /// Groups of LINE endpoints that have the same documented rate limit.
@@ -97,6 +101,24 @@ impl RateLimit {
     pub fn rate(&self) -> f64 {
         f64::from(self.count) / self.per.as_secs_f64().max(1e-9)
     }
+
+    /// The number of requests per [`per`](Self::per).
+    #[must_use]
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The period the count is measured over.
+    #[must_use]
+    pub fn per(&self) -> Duration {
+        self.per
+    }
+
+    /// The largest burst (bucket capacity), at least 1.
+    #[must_use]
+    pub fn burst_size(&self) -> u32 {
+        self.burst
+    }
 }
 
 /// The limits a client paces itself to, per [`EndpointClass`].
@@ -133,6 +155,62 @@ impl RateLimits {
     }
 }
 
+/// A rate limiter failed, so the request was not sent (see [`RateLimiter::acquire`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RateLimiterError {
+    /// The limiter's shared store (e.g. Redis) failed or answered something unexpected.
+    #[error("the {backend} rate limiter failed: {message}")]
+    Backend {
+        /// Which limiter, e.g. `redis`.
+        backend: &'static str,
+        /// What it was doing.
+        message: String,
+        /// The store's error, if there was one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl RateLimiterError {
+    /// A backend error with its source.
+    pub fn backend(
+        backend: &'static str,
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::Backend { backend, message: message.into(), source: Some(Box::new(source)) }
+    }
+}
+
+/// Paces requests: one token bucket per `bucket` name, with the capacity and rate of a
+/// [`RateLimit`]. Object-safe; give one to
+/// [`LineClientBuilder::rate_limiter`](super::LineClientBuilder::rate_limiter) as
+/// `Arc<dyn RateLimiter>`.
+///
+/// The client asks before every attempt of every request whose [`EndpointClass`] is paced
+/// (see [`RateLimits`]); unpaced classes never reach the limiter. Implementations:
+/// [`LocalRateLimiter`] (the default: this process only) and `RedisRateLimiter` (feature
+/// `redis`: every process and machine of a channel shares one bucket, as LINE counts).
+#[async_trait]
+pub trait RateLimiter: Send + Sync + fmt::Debug {
+    /// Takes one token from `bucket` (which paces under `limit`; `class` says which kind of
+    /// endpoint it is) and waits until it may be used. A full bucket holds
+    /// `limit.burst_size()` tokens and refills at `limit.rate()`; waiters are served in
+    /// order of arrival.
+    ///
+    /// # Errors
+    /// [`RateLimiterError`] when the limiter cannot decide (its store is unreachable); the
+    /// client then fails the request with [`LineError::RateLimiter`](super::LineError)
+    /// without sending it.
+    async fn acquire(
+        &self,
+        bucket: &'static str,
+        class: EndpointClass,
+        limit: RateLimit,
+    ) -> Result<(), RateLimiterError>;
+}
+
 #[derive(Debug)]
 struct Bucket {
     /// May go negative: each waiter reserves its token, so waiters are served in order.
@@ -140,29 +218,22 @@ struct Bucket {
     last: Instant,
 }
 
-/// The shared limiter: buckets keyed by endpoint (or by class where LINE shares the limit).
-#[derive(Debug)]
-pub(crate) struct Limiter {
-    limits: RateLimits,
+/// The default [`RateLimiter`]: token buckets in this process, shared by every clone of the
+/// client that owns it. Never fails.
+#[derive(Debug, Default)]
+pub struct LocalRateLimiter {
     buckets: Mutex<HashMap<&'static str, Bucket>>,
 }
 
-impl Limiter {
-    pub(crate) fn new(limits: RateLimits) -> Self {
-        Self { limits, buckets: Mutex::new(HashMap::new()) }
-    }
-
-    /// Waits until a request to `bucket` (of `class`) may be sent.
-    pub(crate) async fn acquire(&self, bucket: &'static str, class: EndpointClass) {
-        let wait = self.reserve(bucket, class, Instant::now());
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+impl LocalRateLimiter {
+    /// A limiter with every bucket full.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Takes a token (possibly in advance) and says how long to wait before using it.
-    fn reserve(&self, bucket: &'static str, class: EndpointClass, now: Instant) -> Duration {
-        let Some(limit) = self.limits.get(class) else { return Duration::ZERO };
+    fn reserve(&self, bucket: &'static str, limit: RateLimit, now: Instant) -> Duration {
         let rate = limit.rate();
         let capacity = f64::from(limit.burst);
         // A poisoned lock only means another thread panicked mid-update of plain numbers.
@@ -176,18 +247,32 @@ impl Limiter {
     }
 }
 
+#[async_trait]
+impl RateLimiter for LocalRateLimiter {
+    async fn acquire(
+        &self,
+        bucket: &'static str,
+        _class: EndpointClass,
+        limit: RateLimit,
+    ) -> Result<(), RateLimiterError> {
+        let wait = self.reserve(bucket, limit, Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn bursts_up_to_capacity_then_paces_at_the_rate() {
-        let limits = RateLimits::unlimited()
-            .with(EndpointClass::Standard, Some(RateLimit::per_second(100).burst(5)));
-        let limiter = Limiter::new(limits);
+        let limit = RateLimit::per_second(100).burst(5);
+        let limiter = LocalRateLimiter::new();
         let t0 = Instant::now();
-        let waits: Vec<Duration> =
-            (0..10).map(|_| limiter.reserve("push", EndpointClass::Standard, t0)).collect();
+        let waits: Vec<Duration> = (0..10).map(|_| limiter.reserve("push", limit, t0)).collect();
         assert!(waits[..5].iter().all(Duration::is_zero), "{waits:?}");
         for (i, w) in waits[5..].iter().enumerate() {
             let expected = Duration::from_millis(10 * (i as u64 + 1));
@@ -195,23 +280,18 @@ mod tests {
         }
         // A second later the bucket is full again, never fuller.
         let later = t0 + Duration::from_secs(2);
-        let waits: Vec<Duration> =
-            (0..6).map(|_| limiter.reserve("push", EndpointClass::Standard, later)).collect();
+        let waits: Vec<Duration> = (0..6).map(|_| limiter.reserve("push", limit, later)).collect();
         assert!(waits[..5].iter().all(Duration::is_zero) && !waits[5].is_zero(), "{waits:?}");
     }
 
     #[test]
-    fn endpoints_have_separate_buckets_and_unpaced_classes_never_wait() {
-        let limits = RateLimits::unlimited()
-            .with(EndpointClass::Standard, Some(RateLimit::per_second(1).burst(1)));
-        let limiter = Limiter::new(limits);
+    fn endpoints_have_separate_buckets() {
+        let limit = RateLimit::per_second(1).burst(1);
+        let limiter = LocalRateLimiter::new();
         let t0 = Instant::now();
-        assert!(limiter.reserve("push", EndpointClass::Standard, t0).is_zero());
-        assert!(limiter.reserve("reply", EndpointClass::Standard, t0).is_zero());
-        assert!(!limiter.reserve("push", EndpointClass::Standard, t0).is_zero());
-        for _ in 0..1000 {
-            assert!(limiter.reserve("multicast", EndpointClass::Multicast, t0).is_zero());
-        }
+        assert!(limiter.reserve("push", limit, t0).is_zero());
+        assert!(limiter.reserve("reply", limit, t0).is_zero());
+        assert!(!limiter.reserve("push", limit, t0).is_zero());
     }
 
     #[test]
