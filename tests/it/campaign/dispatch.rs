@@ -500,15 +500,18 @@ async fn a_killed_worker_process_is_resumed_without_duplicates_or_losses() {
     }
 }
 
-/// Three workers, each with its own journal connection and its own client, share one
-/// campaign in PostgreSQL. Until the clients can share a limiter through Redis, each client
-/// paces itself at a third of the channel's limit.
-#[cfg(feature = "postgres")]
+/// Three workers, each with its own journal connection, its own Redis limiter instance (one
+/// key prefix) and its own client, share one campaign in PostgreSQL: together they stay under
+/// the channel's limit, and every recipient gets the message once.
+#[cfg(all(feature = "postgres", feature = "redis"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_workers_share_one_campaign_through_postgres() {
+async fn three_workers_share_one_campaign_through_postgres_and_redis() {
     let url = std::env::var("ENISHI_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!("enishi_dispatch_it_{}", uuid::Uuid::new_v4().simple());
+    let redis_url =
+        std::env::var("ENISHI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("enishi-dispatch-it:{}:", uuid::Uuid::new_v4().simple());
     // A tight channel limit: any worker over its share shows up as a 429.
     let limit = 300;
     let line = FakeLine::builder()
@@ -534,14 +537,25 @@ async fn three_workers_share_one_campaign_through_postgres() {
         if w == 0 {
             journal.enqueue(&push_plan(&id, 0..900)).await.unwrap();
         }
+        let limiter = enishi::line::RedisRateLimiter::connect(&redis_url, prefix.as_str())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "Redis is needed at {redis_url} ({e}). Start it (e.g. `redis-server \
+                     --daemonize yes`) or set ENISHI_TEST_REDIS_URL."
+                )
+            });
         let client = LineClient::builder()
             .channel_access_token(line.channel_access_token())
             .base_url(line.api_base_url())
+            // A 429 is not retried, so any 429 the fake sends stays visible.
             .retry_policy(RetryPolicy::default().retry_rate_limited(false))
+            // The whole channel limit, shared by the three workers through Redis.
             .rate_limits(RateLimits::default().with(
                 enishi::line::EndpointClass::Standard,
-                Some(RateLimit::per_second(limit / 3).burst(3)),
+                Some(RateLimit::per_second(limit).burst(10)),
             ))
+            .rate_limiter(Arc::new(limiter))
             .build()
             .unwrap();
         workers.push(dispatcher(client, &journal, &format!("worker-{w}")));
