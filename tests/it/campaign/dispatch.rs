@@ -392,3 +392,187 @@ async fn invalid_configuration_is_an_error() {
     let e = Dispatcher::builder(client, journal).worker(" ").build();
     assert!(e.unwrap_err().to_string().contains("worker"));
 }
+
+/// The crash-resume test's worker process: this test binary, started again on the ignored
+/// test `crash_child_worker` with these variables set.
+const CHILD_LINE_URL: &str = "ENISHI_DISPATCH_CHILD_LINE_URL";
+const CHILD_JOURNAL: &str = "ENISHI_DISPATCH_CHILD_JOURNAL";
+const CHILD_TEST: &str = "campaign::dispatch::crash_child_worker";
+
+/// Runs a dispatcher on the SQLite journal named by the environment, as a separate process
+/// that the crash-resume test kills. Run by hand it does nothing.
+#[cfg(feature = "sqlite")]
+#[test]
+#[ignore = "the worker process of the crash-resume test, started by it"]
+fn crash_child_worker() {
+    let (Ok(url), Ok(path)) = (std::env::var(CHILD_LINE_URL), std::env::var(CHILD_JOURNAL)) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    rt.unwrap().block_on(async move {
+        let journal: Arc<dyn DeliveryJournal> =
+            Arc::new(enishi::campaign::SqliteJournal::open(&path).unwrap());
+        let client = LineClient::builder()
+            .channel_access_token(testkit::DEFAULT_CHANNEL_ACCESS_TOKEN)
+            .base_url(url)
+            .request_timeout(Duration::from_millis(500))
+            .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
+            // Paced so the campaign lasts long enough to be killed halfway.
+            .rate_limits(
+                RateLimits::default()
+                    .with(enishi::line::EndpointClass::Standard, Some(RateLimit::per_second(300))),
+            )
+            .build()
+            .unwrap();
+        let d = Dispatcher::builder(client, journal)
+            .worker(format!("child-{}", std::process::id()))
+            .concurrency(16)
+            .lease(Duration::from_secs(2))
+            .retry_backoff(Duration::from_millis(5), Duration::from_millis(40))
+            .max_attempts(30)
+            .poll_interval(Duration::from_millis(10))
+            .build()
+            .unwrap();
+        let report = d.run(&campaign("crash")).await.unwrap();
+        assert_eq!(report.status, RunStatus::Completed, "{report}");
+    });
+}
+
+#[cfg(feature = "sqlite")]
+fn spawn_child(url: &str, journal: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", CHILD_TEST, "--ignored", "--nocapture"])
+        .env(CHILD_LINE_URL, url)
+        .env(CHILD_JOURNAL, journal)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the test binary can start itself")
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_process_is_resumed_without_duplicates_or_losses() {
+    // Failures after acceptance too, so the killed run leaves accepted-but-unrecorded batches.
+    let line = FakeLine::builder()
+        .seed(5)
+        .faults(Faults { server_error: 0.05, timing: FaultTiming::Either, ..Faults::default() })
+        .start()
+        .await
+        .unwrap();
+    let path =
+        std::env::temp_dir().join(format!("enishi-dispatch-{}.sqlite", uuid::Uuid::new_v4()));
+    let journal: Arc<dyn DeliveryJournal> =
+        Arc::new(enishi::campaign::SqliteJournal::open(&path).unwrap());
+    let id = campaign("crash");
+    journal.enqueue(&push_plan(&id, 0..600)).await.unwrap();
+
+    let mut child = spawn_child(&line.api_base_url(), &path);
+    loop {
+        if line.delivery_count() >= 150 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the worker ended before it was killed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let at_kill = line.delivery_count();
+    assert!(at_kill < 600, "the kill came too late to test anything: {at_kill}");
+    let counts = journal.counts(&id).await.unwrap();
+    assert!(!counts.is_finished(), "{counts:?}");
+
+    let mut child = spawn_child(&line.api_base_url(), &path);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "the restarted worker failed: {status}");
+
+    assert_exactly_once(&line, 0..600);
+    let counts = journal.counts(&id).await.unwrap();
+    assert_eq!((counts.sent, counts.recipients_sent), (600, 600), "{counts:?}");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Three workers, each with its own journal connection, its own Redis limiter instance (one
+/// key prefix) and its own client, share one campaign in PostgreSQL: together they stay under
+/// the channel's limit, and every recipient gets the message once.
+#[cfg(all(feature = "postgres", feature = "redis"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_share_one_campaign_through_postgres_and_redis() {
+    let url = std::env::var("ENISHI_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("enishi_dispatch_it_{}", uuid::Uuid::new_v4().simple());
+    let redis_url =
+        std::env::var("ENISHI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("enishi-dispatch-it:{}:", uuid::Uuid::new_v4().simple());
+    // A tight channel limit: any worker over its share shows up as a 429.
+    let limit = 300;
+    let line = FakeLine::builder()
+        .rate_limit(
+            testkit::EndpointClass::Push,
+            testkit::RateLimit::per_second(limit).with_capacity(30),
+        )
+        .start()
+        .await
+        .unwrap();
+    let id = campaign("three-workers");
+    let mut workers = Vec::new();
+    for w in 0..3 {
+        let journal =
+            enishi::campaign::PostgresJournal::connect(&url, &schema).await.unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL is needed at {url} ({e}: {:?}). Start it (see DEVELOPERS.md) or \
+                     set ENISHI_TEST_DATABASE_URL.",
+                    std::error::Error::source(&e)
+                )
+            });
+        let journal: Arc<dyn DeliveryJournal> = Arc::new(journal);
+        if w == 0 {
+            journal.enqueue(&push_plan(&id, 0..900)).await.unwrap();
+        }
+        let limiter = enishi::line::RedisRateLimiter::connect(&redis_url, prefix.as_str())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "Redis is needed at {redis_url} ({e}). Start it (e.g. `redis-server \
+                     --daemonize yes`) or set ENISHI_TEST_REDIS_URL."
+                )
+            });
+        let client = LineClient::builder()
+            .channel_access_token(line.channel_access_token())
+            .base_url(line.api_base_url())
+            // A 429 is not retried, so any 429 the fake sends stays visible.
+            .retry_policy(RetryPolicy::default().retry_rate_limited(false))
+            // The whole channel limit, shared by the three workers through Redis.
+            .rate_limits(RateLimits::default().with(
+                enishi::line::EndpointClass::Standard,
+                Some(RateLimit::per_second(limit).burst(10)),
+            ))
+            .rate_limiter(Arc::new(limiter))
+            .build()
+            .unwrap();
+        workers.push(dispatcher(client, &journal, &format!("worker-{w}")));
+    }
+    let runs = workers.iter().map(|d| d.run(&id));
+    let reports = futures_util::future::join_all(runs).await;
+    let reports: Vec<DeliveryReport> = reports.into_iter().map(Result::unwrap).collect();
+    for r in &reports {
+        assert_eq!(r.status, RunStatus::Completed, "{r}");
+        assert_eq!(r.sent, 900, "{r}");
+        // Every worker did part of the work.
+        assert!(r.this_run.batches_sent > 0, "{r}");
+    }
+    assert_eq!(reports.iter().map(|r| r.this_run.batches_sent).sum::<u64>(), 900);
+    assert_eq!(line.counters().rate_limited, 0, "the combined rate went over the limit");
+    assert_exactly_once(&line, 0..900);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
