@@ -22,3 +22,7 @@ pub use batch::{
     JournalCounts, SendRecord, Transport,
 };
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
+pub use plan::{
+    DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours, RenderError, SendHistory,
+    TemplateError, TextTemplate, Vars, arm_index, bucket, salted_hash,
+};
