@@ -7,9 +7,10 @@ use chrono::{Duration, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use super::error::ScenarioError;
-use super::step::{Delay, Template, parse_time_of_day};
+use super::step::{Delay, parse_time_of_day};
 use super::trigger::{COMMON_VARIABLES, Trigger};
 use crate::CampaignId;
+use crate::campaign::TextTemplate;
 use crate::segment::{Context, SegmentDefinition};
 
 /// How a step competes for the frequency cap, and what happens when the cap is full.
@@ -67,7 +68,8 @@ pub struct StepDef {
     /// skipped (later steps still run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
-    /// The message template (`{variable}` placeholders).
+    /// The message template (`{{ variable }}` or `{{ variable | default }}` placeholders, as
+    /// in campaign templates).
     pub message: String,
     /// A variable whose value picks one of `variants` (e.g. `cancel_reason`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -215,7 +217,7 @@ impl ScenarioDef {
 /// [[scenario]]
 /// name = "cart_abandon"
 /// trigger = { type = "cart_abandoned" }
-/// steps = [ { name = "3h", delay = "3h", message = "{name}さん、お買い忘れはありませんか？" } ]
+/// steps = [ { name = "3h", delay = "3h", message = "{{ name }}さん、お買い忘れはありませんか？" } ]
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,9 +237,9 @@ pub(crate) struct Step {
     pub(crate) delay: Delay,
     pub(crate) at: Option<NaiveTime>,
     pub(crate) condition: Option<SegmentDefinition>,
-    pub(crate) template: Template,
+    pub(crate) template: TextTemplate,
     pub(crate) variant_by: Option<String>,
-    pub(crate) variants: BTreeMap<String, Template>,
+    pub(crate) variants: BTreeMap<String, TextTemplate>,
     pub(crate) max_defer: Duration,
 }
 
@@ -537,7 +539,7 @@ fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, Scenario
             .as_deref()
             .map(|c| condition(ctx, &name, format!("step {:?} condition", s.name), c))
             .transpose()?;
-        let check = |text: &str| -> Result<Template, ScenarioError> {
+        let check = |text: &str| -> Result<TextTemplate, ScenarioError> {
             let missing = |variable: String| ScenarioError::MissingVariable {
                 scenario: name.clone(),
                 step: s.name.clone(),
@@ -545,7 +547,11 @@ fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, Scenario
                 trigger: def.trigger.kind(),
                 available: available.join(", "),
             };
-            let t = Template::parse(text).map_err(&missing)?;
+            let t = TextTemplate::parse(text).map_err(|source| ScenarioError::Template {
+                scenario: name.clone(),
+                step: s.name.clone(),
+                source,
+            })?;
             if let Some(v) =
                 t.variables().find(|v| !available.contains(v) && !v.starts_with("attr."))
             {

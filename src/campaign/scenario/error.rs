@@ -1,5 +1,6 @@
 //! Errors of scenario definitions.
 
+use crate::campaign::TemplateError;
 use crate::segment::SegmentError;
 
 /// A scenario definition could not be loaded or failed validation.
@@ -78,10 +79,9 @@ pub enum ScenarioError {
         /// The known names, comma-separated.
         known: String,
     },
-    /// A message template uses a variable the scenario's trigger does not provide, or is
-    /// malformed (an unclosed `{`).
+    /// A message template uses a variable the scenario's trigger does not provide.
     #[error(
-        "scenario {scenario:?}, step {step:?}: template variable {{{variable}}} is missing: \
+        "scenario {scenario:?}, step {step:?}: template variable `{variable}` is missing: \
          trigger {trigger} provides {available}"
     )]
     MissingVariable {
@@ -89,12 +89,23 @@ pub enum ScenarioError {
         scenario: String,
         /// The step.
         step: String,
-        /// The variable (or the malformed text).
+        /// The variable.
         variable: String,
         /// The trigger kind.
         trigger: &'static str,
         /// The variables that exist, comma-separated.
         available: String,
+    },
+    /// A message template is malformed (see [`TemplateError`] for the position).
+    #[error("scenario {scenario:?}, step {step:?}: {source}")]
+    Template {
+        /// The scenario.
+        scenario: String,
+        /// The step.
+        step: String,
+        /// The template compiler's error.
+        #[source]
+        source: TemplateError,
     },
     /// A trigger or exit parameter is out of range (no ranks, zero months, ...).
     #[error("scenario {scenario:?}: invalid {what}: {reason}")]

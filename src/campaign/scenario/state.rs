@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::definition::ScenarioSet;
 use super::tick::{SendPolicy, Unrestricted};
-use crate::campaign::{BatchRecord, SendRecord};
+use crate::campaign::{BatchRecord, SendHistory, SendRecord};
 use crate::segment::{
     CustomerFacts, Friendship, LineStatus, Order, ProductStatus, SavedItem, Subscription,
 };
@@ -203,7 +203,7 @@ pub struct ScenarioState {
     pub(crate) ended: HashSet<(usize, Who, String)>,
     pub(crate) entries: HashMap<(usize, CustomerId), Entry>,
     /// Send instants per LINE user, for the frequency cap.
-    pub(crate) sends: HashMap<LineUserId, Vec<DateTime<Utc>>>,
+    pub(crate) sends: SendHistory,
     pub(crate) wake: BTreeSet<(DateTime<Utc>, Who)>,
     pub(crate) wake_of: HashMap<Who, DateTime<Utc>>,
 }
@@ -237,7 +237,7 @@ impl ScenarioState {
             done: HashSet::new(),
             ended: HashSet::new(),
             entries: HashMap::new(),
-            sends: HashMap::new(),
+            sends: SendHistory::new(),
             wake: BTreeSet::new(),
             wake_of: HashMap::new(),
         }
@@ -421,15 +421,16 @@ impl ScenarioState {
         for r in records {
             self.done.insert(r.batch.id.as_str().to_owned());
             for rcp in &r.batch.recipients {
-                self.sends.entry(rcp.line_user.clone()).or_default().push(r.batch.not_before);
+                self.sends.record(&rcp.line_user, r.batch.not_before);
             }
         }
     }
 
-    /// Counts other campaigns' sends (the journal's `sends_since`) against the frequency cap.
+    /// Counts other campaigns' sends (the journal's `sends_since`, without this state's own
+    /// scenario batches) against the frequency cap.
     pub fn note_sends<'a>(&mut self, sends: impl IntoIterator<Item = &'a SendRecord>) {
         for s in sends {
-            self.sends.entry(s.line_user.clone()).or_default().push(s.at);
+            self.sends.record(&s.line_user, s.at);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Step timing (delays, times of day) and message templates.
+//! Step timing: delays and local times of day.
 
 use std::fmt;
 use std::str::FromStr;
@@ -134,84 +134,6 @@ pub(crate) fn parse_time_of_day(text: &str) -> Result<NaiveTime, String> {
         .map_err(|_| "expected a local time of day as HH:MM (e.g. 10:00)".to_owned())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
-    Text(String),
-    Var(String),
-}
-
-/// A message template: text with `{variable}` placeholders; `{{` and `}}` stand for braces.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Template {
-    pieces: Vec<Piece>,
-}
-
-impl Template {
-    /// Parses a template; the error is the malformed text.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
-        let mut pieces = Vec::new();
-        let mut buf = String::new();
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
-                    chars.next();
-                    buf.push('{');
-                }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    buf.push('}');
-                }
-                '{' => {
-                    let mut name = String::new();
-                    loop {
-                        match chars.next() {
-                            Some('}') => break,
-                            Some(c) if c.is_ascii_alphanumeric() || c == '_' || c == '.' => {
-                                name.push(c);
-                            }
-                            _ => return Err(format!("{{{name}")),
-                        }
-                    }
-                    if name.is_empty() {
-                        return Err("{}".to_owned());
-                    }
-                    if !buf.is_empty() {
-                        pieces.push(Piece::Text(std::mem::take(&mut buf)));
-                    }
-                    pieces.push(Piece::Var(name));
-                }
-                '}' => return Err("}".to_owned()),
-                c => buf.push(c),
-            }
-        }
-        if !buf.is_empty() {
-            pieces.push(Piece::Text(buf));
-        }
-        Ok(Self { pieces })
-    }
-
-    /// The variables used, in order.
-    pub(crate) fn variables(&self) -> impl Iterator<Item = &str> {
-        self.pieces.iter().filter_map(|p| match p {
-            Piece::Var(v) => Some(v.as_str()),
-            Piece::Text(_) => None,
-        })
-    }
-
-    /// Renders with `lookup` (a missing value renders as nothing).
-    pub(crate) fn render(&self, lookup: impl Fn(&str) -> Option<String>) -> String {
-        let mut out = String::new();
-        for p in &self.pieces {
-            match p {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Var(v) => out.push_str(&lookup(v).unwrap_or_default()),
-            }
-        }
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,17 +147,6 @@ mod tests {
         assert_eq!(Delay::from_secs(86_400).unwrap().to_string(), "1d");
         for bad in ["", "3", "h", "3x", "--3h", "3.5h", "99999999d"] {
             assert!(bad.parse::<Delay>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn templates_parse_render_and_reject() {
-        let t = Template::parse("{name}さん、あと{amount}円 {{x}}").unwrap();
-        assert_eq!(t.variables().collect::<Vec<_>>(), ["name", "amount"]);
-        let out = t.render(|v| Some(v.to_uppercase()));
-        assert_eq!(out, "NAMEさん、あとAMOUNT円 {x}");
-        for bad in ["{name", "{}", "a}b", "{na me}"] {
-            assert!(Template::parse(bad).is_err(), "{bad}");
         }
     }
 }

@@ -10,12 +10,13 @@ use super::definition::{Exit, Priority, Scenario, Step};
 use super::state::{CustomerState, Entry, ScenarioState, Who};
 use super::step::due_at;
 use super::trigger::{Occurrence, Trigger, World, entry_occurrence, follow_occurrence, occurrences};
-use crate::campaign::{Batch, BatchRecipient, Transport};
+use crate::campaign::{Batch, BatchRecipient, DeliveryPolicy, SendHistory, Transport, Vars};
 use crate::line::Message;
 use crate::segment::{Context, NextChange, matches, next_change};
 use crate::{AggregationUnit, BatchId, CustomerId, LineUserId};
 
-/// Quiet hours and the frequency cap, as the scenarios apply them.
+/// Quiet hours, the frequency cap and the holdout, as the scenarios apply them. The campaign
+/// [`DeliveryPolicy`] implements it, so scenarios and campaigns share one set of rules.
 ///
 /// `earliest` must be deterministic (a function of `due` only) so every worker computes the
 /// same `not_before` for a batch.
@@ -24,9 +25,28 @@ pub trait SendPolicy: fmt::Debug + Send + Sync {
     /// the end of the quiet period).
     fn earliest(&self, due: DateTime<Utc>) -> DateTime<Utc>;
 
-    /// Whether one more message to `user` at `at` stays within the cap, given the instants of
-    /// the user's earlier messages (any campaign).
-    fn permits(&self, user: &LineUserId, at: DateTime<Utc>, earlier: &[DateTime<Utc>]) -> bool;
+    /// Whether one more message to `user` at `at` stays within the cap, given every
+    /// campaign's and scenario's sends.
+    fn permits(&self, history: &SendHistory, user: &LineUserId, at: DateTime<Utc>) -> bool;
+
+    /// Whether the customer is in the holdout group (never sent to, for uplift).
+    fn holds_out(&self, _customer: &CustomerId) -> bool {
+        false
+    }
+}
+
+impl SendPolicy for DeliveryPolicy {
+    fn earliest(&self, due: DateTime<Utc>) -> DateTime<Utc> {
+        self.quiet_hours.map_or(due, |q| q.defer(due))
+    }
+
+    fn permits(&self, history: &SendHistory, user: &LineUserId, at: DateTime<Utc>) -> bool {
+        self.frequency_cap.is_none_or(|cap| cap.allows(history, user, at))
+    }
+
+    fn holds_out(&self, customer: &CustomerId) -> bool {
+        self.holdout.as_ref().is_some_and(|h| h.contains(customer))
+    }
 }
 
 /// No quiet hours, no cap.
@@ -38,7 +58,7 @@ impl SendPolicy for Unrestricted {
         due
     }
 
-    fn permits(&self, _: &LineUserId, _: DateTime<Utc>, _: &[DateTime<Utc>]) -> bool {
+    fn permits(&self, _: &SendHistory, _: &LineUserId, _: DateTime<Utc>) -> bool {
         true
     }
 }
@@ -56,6 +76,10 @@ pub enum SkipReason {
     /// The step was more than [`MAX_LATE`] overdue when first examined (a worker outage, a
     /// customer who became reachable long after).
     Stale,
+    /// The customer is in the policy's holdout group.
+    Holdout,
+    /// The template could not be rendered (a variable without value or default).
+    Template,
 }
 
 /// A step is skipped as stale when first examined more than this long after it fell due.
@@ -147,49 +171,43 @@ fn who_id(who: &Who) -> Option<CustomerId> {
     }
 }
 
-fn var_lookup<'a>(
-    occ: &'a Occurrence,
-    customer: Option<&'a CustomerState>,
-    who: &'a str,
-) -> impl Fn(&str) -> Option<String> + 'a {
-    move |name: &str| {
-        if let Some((_, v)) = occ.vars.iter().find(|(k, _)| *k == name) {
-            return Some(v.clone());
+/// The template variables of one send: the occurrence's, `customer_id`, `name` and
+/// `attr.<name>` for every attribute.
+fn vars_of(occ: &Occurrence, customer: Option<&CustomerState>, rcpt: &CustomerId) -> Vars {
+    let mut vars = Vars::new().with("customer_id", rcpt).with("name", "お客様");
+    if let Some(c) = customer {
+        for (k, v) in &c.facts.attributes {
+            vars.insert(format!("attr.{k}"), attr_text(v));
         }
-        let attrs = customer.map(|c| &c.facts.attributes);
-        match name {
-            "customer_id" => Some(who.to_owned()),
-            "name" => Some(
-                attrs
-                    .and_then(|a| a.get("name"))
-                    .and_then(attr_text)
-                    .unwrap_or_else(|| "お客様".to_owned()),
-            ),
-            _ => name.strip_prefix("attr.").and_then(|a| attrs?.get(a)).and_then(attr_text),
+        if let Some(name) = c.facts.attributes.get("name") {
+            vars.insert("name", attr_text(name));
         }
     }
+    for (k, v) in &occ.vars {
+        vars.insert(k, v.as_str());
+    }
+    vars
 }
 
-fn attr_text(v: &crate::segment::AttrValue) -> Option<String> {
+fn attr_text(v: &crate::segment::AttrValue) -> String {
     use crate::segment::AttrValue;
-    Some(match v {
+    match v {
         AttrValue::Text(s) => s.clone(),
         AttrValue::Int(i) => i.to_string(),
         AttrValue::Bool(b) => b.to_string(),
         AttrValue::Time(t) => t.to_rfc3339(),
         AttrValue::List(l) => l.join("、"),
-    })
+    }
 }
 
-fn render(step: &Step, occ: &Occurrence, customer: Option<&CustomerState>, who: &str) -> String {
-    let lookup = var_lookup(occ, customer, who);
+fn render(step: &Step, vars: &Vars) -> Option<String> {
     let template = step
         .variant_by
         .as_deref()
-        .and_then(&lookup)
-        .and_then(|v| step.variants.get(&v))
+        .and_then(|by| vars.get(by))
+        .and_then(|v| step.variants.get(v))
         .unwrap_or(&step.template);
-    template.render(lookup)
+    template.render(vars).ok()
 }
 
 impl ScenarioState {
@@ -278,7 +296,6 @@ impl ScenarioState {
         // The frequency cap, highest priority first, then earliest due.
         cands.sort_by_key(|c| (Reverse(c.priority), c.due, c.scenario, c.step));
         for c in cands {
-            let earlier = self.sends.get(&line_user).map_or(&[][..], Vec::as_slice);
             let sc = &self.set.scenarios[c.scenario];
             let step = &sc.steps[c.step];
             let event = |outcome| ScenarioEvent {
@@ -293,7 +310,7 @@ impl ScenarioState {
             let quiet_until = self.policy.earliest(now);
             if quiet_until > now && c.due < now {
                 wake(quiet_until);
-            } else if self.policy.permits(&line_user, now, earlier) {
+            } else if self.policy.permits(&self.sends, &line_user, now) {
                 let Ok(id) = BatchId::new(c.id.clone()) else {
                     out.invalid.push(c.id);
                     continue;
@@ -315,7 +332,7 @@ impl ScenarioState {
                     not_before: c.due,
                 }));
                 out.batches.push(batch);
-                self.sends.entry(line_user.clone()).or_default().push(now.max(c.due));
+                self.sends.record(&line_user, now.max(c.due));
                 self.done.insert(c.id);
             } else if c.priority == Priority::Low
                 || (c.priority == Priority::Normal && now > c.due + step.max_defer)
@@ -413,10 +430,16 @@ impl ScenarioState {
                     return;
                 }
             }
+            let vars = vars_of(occ, customer, rcpt);
+            let text = render(step, &vars);
             let skip = if now - due > MAX_LATE {
                 Some(SkipReason::Stale)
+            } else if self.policy.holds_out(rcpt) {
+                Some(SkipReason::Holdout)
             } else if !occ.holds || !conditions_hold(sc, step, customer, ctx) {
                 Some(SkipReason::Condition)
+            } else if text.is_none() {
+                Some(SkipReason::Template)
             } else {
                 None
             };
@@ -439,7 +462,7 @@ impl ScenarioState {
                 step: k,
                 id,
                 occurrence: occ.key.clone(),
-                text: render(step, occ, customer, rcpt.as_str()),
+                text: text.unwrap_or_default(),
             });
         }
     }

@@ -9,7 +9,7 @@ use enishi::campaign::scenario::{
     CatalogueParams, Outcome, Priority, ScenarioDef, ScenarioError, ScenarioEvent, ScenarioInput,
     ScenarioSet, ScenarioState, SendPolicy, SkipReason, catalogue, catalogue_set,
 };
-use enishi::campaign::{Batch, DeliveryJournal, MemoryJournal};
+use enishi::campaign::{Batch, DeliveryJournal, MemoryJournal, SendHistory};
 use enishi::line::Message;
 use enishi::segment::{
     AttrValue, CustomerFacts, Friendship, LineItem, LineStatus, Order, OrderKind, ProductStatus,
@@ -594,8 +594,8 @@ impl SendPolicy for TestPolicy {
         }
     }
 
-    fn permits(&self, _: &LineUserId, at: DateTime<Utc>, earlier: &[DateTime<Utc>]) -> bool {
-        !earlier.iter().any(|t| *t > at - Duration::hours(24) && *t <= at)
+    fn permits(&self, history: &SendHistory, user: &LineUserId, at: DateTime<Utc>) -> bool {
+        !history.times(user).iter().any(|t| *t > at - Duration::hours(24) && *t <= at)
     }
 }
 
@@ -643,6 +643,39 @@ fn scenario_quiet_hours_move_steps_and_the_cap_defers_by_priority() {
 }
 
 #[test]
+fn scenario_campaign_delivery_policy_applies_quiet_hours_and_holdout() {
+    use enishi::campaign::{DeliveryPolicy, Holdout, QuietHours};
+    let p = CatalogueParams::default();
+    let start = jst(2026, 3, 1, 0, 0);
+    let quiet = QuietHours::new(
+        chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+        chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+    );
+    let t = jst(2026, 3, 1, 19, 0);
+    let inputs = || vec![(start, customer("a", 1)), (t, cart("a", t, &["bag"]))];
+    let mut st = ScenarioState::new(only(&["cart_abandon"], &p), start)
+        .with_policy(DeliveryPolicy::new().with_quiet_hours(quiet));
+    let r = run(&mut st, inputs(), hourly(start, 48));
+    assert_eq!(
+        schedule(&r),
+        vec![
+            s("cart_abandon", "24h", "a", jst(2026, 3, 2, 19, 0)),
+            s("cart_abandon", "3h", "a", jst(2026, 3, 2, 9, 0)),
+        ]
+    );
+    let mut held = ScenarioState::new(only(&["cart_abandon"], &p), start)
+        .with_policy(DeliveryPolicy::new().with_holdout(Holdout::percent("h", 100)));
+    let r = run(&mut held, inputs(), hourly(start, 48));
+    assert!(r.sent.is_empty());
+    let skipped = r
+        .events
+        .iter()
+        .filter(|e| e.outcome == Outcome::Skipped { reason: SkipReason::Holdout })
+        .count();
+    assert_eq!(skipped, 2);
+}
+
+#[test]
 fn scenario_a_late_tick_sends_each_due_step_once() {
     let p = CatalogueParams::default();
     let start = jst(2026, 3, 1, 0, 0);
@@ -677,7 +710,7 @@ fn scenario_definitions_load_from_json_and_toml() {
         "trigger": {"type": "cart_abandoned"},
         "audience": "segment \"loyal\"",
         "priority": "high",
-        "steps": [{"name": "2h", "delay": "2h", "message": "{name}さん、{cart_items}"}],
+        "steps": [{"name": "2h", "delay": "2h", "message": "{{ name }}さん、{{ cart_items }}"}],
         "exits": [{"type": "ordered"}]
       }]
     }"#;
@@ -738,11 +771,11 @@ fn scenario_validation_errors_are_clear() {
         "scenario \"x\", step \"a\": bad delay \"3h\": with a time of day (`at`) the delay must be whole days"
     );
     let e = load_err(
-        "trigger = { type = \"birthday_month\" }\nsteps = [{ name = \"a\", delay = \"0d\", message = \"{name}さん {cart_items}\" }]",
+        "trigger = { type = \"birthday_month\" }\nsteps = [{ name = \"a\", delay = \"0d\", message = \"{{ name }}さん {{ cart_items }}\" }]",
     );
     assert_eq!(
         e,
-        "scenario \"x\", step \"a\": template variable {cart_items} is missing: trigger \
+        "scenario \"x\", step \"a\": template variable `cart_items` is missing: trigger \
          birthday_month provides customer_id, name, month"
     );
     let e = load_err(
@@ -876,12 +909,15 @@ fn ticks_from(gaps: &[u32], start: DateTime<Utc>) -> Vec<DateTime<Utc>> {
     v
 }
 
+/// One worker's batches with the tick that planned them.
+type Planned = Vec<(DateTime<Utc>, Batch)>;
+
 /// Runs two workers with their own states over the same inputs and tick times of their own,
 /// both enqueueing into one journal. Returns each worker's batches and the journal's IDs.
 fn two_workers(
     w: &World,
     gaps: [&[u32]; 2],
-) -> (Vec<Vec<(DateTime<Utc>, Batch)>>, Vec<String>) {
+) -> (Vec<Planned>, Vec<String>) {
     let start = jst(2026, 3, 1, 0, 0);
     let p = CatalogueParams::default();
     let journal = MemoryJournal::new();
