@@ -817,6 +817,23 @@ fn scenario_catalogue_covers_every_use_case_it_claims() {
 }
 
 #[test]
+fn scenario_docs_show_every_ready_made_scenario_and_a_valid_file() {
+    let docs = include_str!("../../../docs/scenarios.md");
+    let params = CatalogueParams {
+        early_access_at: vec![FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 4, 1, 10, 0, 0).unwrap()],
+        ..CatalogueParams::default()
+    };
+    for def in catalogue(&params) {
+        let row = format!("| `{}` | {} |", def.name, def.use_cases.join(", "));
+        assert!(docs.contains(&row), "docs/scenarios.md lacks the row {row}");
+    }
+    let start = docs.find("```toml\n").unwrap() + "```toml\n".len();
+    let end = start + docs[start..].find("```").unwrap();
+    let set = ScenarioSet::from_toml(&docs[start..end]).unwrap();
+    assert_eq!(set.get("vip_cart").unwrap().step_names(), vec!["2h", "d1"]);
+}
+
+#[test]
 fn scenario_early_access_goes_to_loyal_customers_only() {
     let at = FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 3, 5, 10, 0, 0).unwrap();
     let p = CatalogueParams { early_access_at: vec![at], ..CatalogueParams::default() };
