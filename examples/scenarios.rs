@@ -76,14 +76,28 @@ impl Rng {
         self.below(100) < percent
     }
     fn minutes(&mut self, max: i64) -> Duration {
-        Duration::minutes(i64::try_from(self.below(u64::try_from(max.max(1)).unwrap_or(1))).unwrap_or(0))
+        Duration::minutes(
+            i64::try_from(self.below(u64::try_from(max.max(1)).unwrap_or(1))).unwrap_or(0),
+        )
     }
 }
 
 const PRODUCTS: &[(&str, i64)] = &[
-    ("serum", 4800), ("lotion", 3200), ("cream", 5600), ("soap", 1200), ("mask", 2400),
-    ("oil", 3900), ("mist", 2100), ("balm", 1800), ("trial", 980), ("main", 6800),
-    ("A", 3500), ("B", 2900), ("bag", 12000), ("towel", 1500), ("brush", 2200),
+    ("serum", 4800),
+    ("lotion", 3200),
+    ("cream", 5600),
+    ("soap", 1200),
+    ("mask", 2400),
+    ("oil", 3900),
+    ("mist", 2100),
+    ("balm", 1800),
+    ("trial", 980),
+    ("main", 6800),
+    ("A", 3500),
+    ("B", 2900),
+    ("bag", 12000),
+    ("towel", 1500),
+    ("brush", 2200),
 ];
 const REASONS: &[&str] = &["price", "too_much", "no_effect", "moved"];
 
@@ -98,7 +112,13 @@ fn order(id: String, at: DateTime<Utc>, product: &str, kind: OrderKind) -> Order
         placed_at: at,
         amount: price,
         kind,
-        items: vec![LineItem { product: product.into(), sku: None, category: None, quantity: 1, unit_price: price }],
+        items: vec![LineItem {
+            product: product.into(),
+            sku: None,
+            category: None,
+            quantity: 1,
+            unit_price: price,
+        }],
     }
 }
 
@@ -147,7 +167,11 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
             f.line = LineStatus {
                 linked: true,
                 linked_at: Some(start - Duration::days(1) - rng.minutes(300 * 24 * 60)),
-                friendship: if rng.chance(92) { Friendship::Following } else { Friendship::Blocked },
+                friendship: if rng.chance(92) {
+                    Friendship::Following
+                } else {
+                    Friendship::Blocked
+                },
             };
         } else {
             unlinked.push(id.clone());
@@ -165,7 +189,11 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
                 .map(|_| {
                     let p = pick(&mut rng);
                     let price = PRODUCTS.iter().find(|x| x.0 == p).map_or(1000, |x| x.1);
-                    SavedItem { product: p.into(), added_at: start - rng.minutes(30 * 24 * 60) - Duration::hours(1), price_at_add: price }
+                    SavedItem {
+                        product: p.into(),
+                        added_at: start - rng.minutes(30 * 24 * 60) - Duration::hours(1),
+                        price_at_add: price,
+                    }
                 })
                 .collect();
         }
@@ -192,14 +220,26 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
                 }
                 s.deliveries += 1;
                 s.next_delivery_at = Some(next + Duration::days(30));
-                timeline.push((next, ScenarioInput::SubscriptionUpdated { customer: id.clone(), subscription: s.clone() }));
+                timeline.push((
+                    next,
+                    ScenarioInput::SubscriptionUpdated {
+                        customer: id.clone(),
+                        subscription: s.clone(),
+                    },
+                ));
             }
             if let Some(c) = cancel_at {
                 s.state = SubscriptionState::Canceled;
                 s.canceled_at = Some(c);
                 s.cancel_reason = Some(REASONS[rng.below(REASONS.len() as u64) as usize].into());
                 s.next_delivery_at = None;
-                timeline.push((c, ScenarioInput::SubscriptionUpdated { customer: id.clone(), subscription: s.clone() }));
+                timeline.push((
+                    c,
+                    ScenarioInput::SubscriptionUpdated {
+                        customer: id.clone(),
+                        subscription: s.clone(),
+                    },
+                ));
             }
         } else if rng.chance(5) {
             f.subscriptions.push(Subscription {
@@ -214,31 +254,62 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
             });
         }
         let had_orders = !f.orders.is_empty();
-        initial.push(ScenarioInput::Customer { facts: Box::new(f), line_user: linked.then(|| user.clone()) });
+        initial.push(ScenarioInput::Customer {
+            facts: Box::new(f),
+            line_user: linked.then(|| user.clone()),
+        });
         line_users.push(user);
 
         // The next 60 days.
         let mut seq = 0;
         let mut buy = |timeline: &mut Vec<_>, at: DateTime<Utc>, product: &str| {
             seq += 1;
-            timeline.push((at, ScenarioInput::OrderPlaced { customer: id.clone(), order: order(format!("o{n}-{seq}"), at, product, OrderKind::OneOff) }));
+            timeline.push((
+                at,
+                ScenarioInput::OrderPlaced {
+                    customer: id.clone(),
+                    order: order(format!("o{n}-{seq}"), at, product, OrderKind::OneOff),
+                },
+            ));
         };
         if rng.chance(25) {
             let at = start + rng.minutes(span);
             let product = pick(&mut rng);
             let price = PRODUCTS.iter().find(|x| x.0 == product).map_or(1000, |x| x.1);
-            timeline.push((at, ScenarioInput::CartUpdated { customer: id.clone(), at, items: vec![SavedItem { product: product.into(), added_at: at, price_at_add: price }] }));
+            timeline.push((
+                at,
+                ScenarioInput::CartUpdated {
+                    customer: id.clone(),
+                    at,
+                    items: vec![SavedItem {
+                        product: product.into(),
+                        added_at: at,
+                        price_at_add: price,
+                    }],
+                },
+            ));
             if rng.chance(40) {
                 let paid = at + rng.minutes(30 * 60);
                 buy(&mut timeline, paid, product);
-                timeline.push((paid, ScenarioInput::CartUpdated { customer: id.clone(), at: paid, items: Vec::new() }));
+                timeline.push((
+                    paid,
+                    ScenarioInput::CartUpdated {
+                        customer: id.clone(),
+                        at: paid,
+                        items: Vec::new(),
+                    },
+                ));
             }
         }
         if !had_orders && rng.chance(25) {
             let at = start + rng.minutes(span);
             buy(&mut timeline, at, pick(&mut rng));
             if rng.chance(25) {
-                buy(&mut timeline, at + Duration::days(5) + rng.minutes(20 * 24 * 60), pick(&mut rng));
+                buy(
+                    &mut timeline,
+                    at + Duration::days(5) + rng.minutes(20 * 24 * 60),
+                    pick(&mut rng),
+                );
             }
         }
         if rng.chance(5) {
@@ -265,12 +336,16 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
             && let Some(customer) = unlinked.pop()
         {
             let linked_at = at + rng.minutes(5 * 24 * 60);
-            timeline.push((linked_at, ScenarioInput::Linked { customer, line_user: user.clone(), at: linked_at }));
+            timeline.push((
+                linked_at,
+                ScenarioInput::Linked { customer, line_user: user.clone(), at: linked_at },
+            ));
         }
         line_users.push(user);
     }
     // Product changes: a few a day.
-    let mut stock: BTreeMap<&str, (i64, i64)> = PRODUCTS.iter().map(|(p, price)| (*p, (*price, 5))).collect();
+    let mut stock: BTreeMap<&str, (i64, i64)> =
+        PRODUCTS.iter().map(|(p, price)| (*p, (*price, 5))).collect();
     for day in 0..args.days {
         for _ in 0..3 {
             let p = pick(&mut rng);
@@ -283,7 +358,14 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
                 _ => (price, 1),
             };
             stock.insert(p, (price, qty));
-            timeline.push((at, ScenarioInput::Product { product: p.into(), at, status: ProductStatus { price, stock: qty, restocked_at: None } }));
+            timeline.push((
+                at,
+                ScenarioInput::Product {
+                    product: p.into(),
+                    at,
+                    status: ProductStatus { price, stock: qty, restocked_at: None },
+                },
+            ));
         }
     }
     timeline.sort_by_key(|(t, _)| *t);
@@ -370,9 +452,15 @@ async fn main() -> ExitCode {
 #[allow(clippy::too_many_lines)]
 async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let start = jst().with_ymd_and_hms(2026, 4, 1, 0, 0, 0).single().ok_or("bad start")?.with_timezone(&Utc);
+    let start = jst()
+        .with_ymd_and_hms(2026, 4, 1, 0, 0, 0)
+        .single()
+        .ok_or("bad start")?
+        .with_timezone(&Utc);
     let params = CatalogueParams {
-        early_access_at: vec![jst().with_ymd_and_hms(2026, 4, 20, 10, 0, 0).single().ok_or("bad date")?],
+        early_access_at: vec![
+            jst().with_ymd_and_hms(2026, 4, 20, 10, 0, 0).single().ok_or("bad date")?,
+        ],
         ..CatalogueParams::default()
     };
     let set = catalogue_set(&params)?;
@@ -391,7 +479,11 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ));
     let shop = generate(&args, start)?;
     let generated = started.elapsed();
-    let line = FakeLine::builder().no_rate_limits().friends(shop.line_users.iter().map(LineUserId::as_str)).start().await?;
+    let line = FakeLine::builder()
+        .no_rate_limits()
+        .friends(shop.line_users.iter().map(LineUserId::as_str))
+        .start()
+        .await?;
     let client = LineClient::builder()
         .channel_access_token(line.channel_access_token())
         .base_url(line.api_base_url())
@@ -433,10 +525,13 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for e in &events {
         match &e.outcome {
             Outcome::Exited { reason } => {
-                *exits.entry(e.scenario.clone()).or_default().entry(reason.clone()).or_default() += 1;
+                *exits.entry(e.scenario.clone()).or_default().entry(reason.clone()).or_default() +=
+                    1;
             }
             outcome => {
-                let row = rows.entry((e.scenario.clone(), e.step.clone().unwrap_or_default())).or_default();
+                let row = rows
+                    .entry((e.scenario.clone(), e.step.clone().unwrap_or_default()))
+                    .or_default();
                 match outcome {
                     Outcome::Sent { .. } => row.sent += 1,
                     Outcome::Skipped { reason: SkipReason::Condition } => row.condition += 1,
@@ -447,20 +542,40 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    println!("enishi scenarios: {} customers, {} days, seed {}", args.customers, args.days, args.seed);
+    println!(
+        "enishi scenarios: {} customers, {} days, seed {}",
+        args.customers, args.days, args.seed
+    );
     println!("policy: at most 3 messages per user per 7 days, quiet 21:00–09:00 JST\n");
-    println!("{:<26} {:<10} {:>6} {:>10} {:>7} {:>6}  exits", "scenario", "step", "sent", "condition", "capped", "stale");
+    println!(
+        "{:<26} {:<10} {:>6} {:>10} {:>7} {:>6}  exits",
+        "scenario", "step", "sent", "condition", "capped", "stale"
+    );
     let mut total = 0;
     for name in &names {
         for (i, step) in step_names[name].iter().enumerate() {
             let r = rows.remove(&(name.clone(), step.clone())).unwrap_or_default();
             total += r.sent;
             let exit_text = if i == 0 {
-                exits.get(name).map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+                exits
+                    .get(name)
+                    .map(|m| {
+                        m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+                    })
+                    .unwrap_or_default()
             } else {
                 String::new()
             };
-            println!("{:<26} {:<10} {:>6} {:>10} {:>7} {:>6}  {}", if i == 0 { name.as_str() } else { "" }, step, r.sent, r.condition, r.capped, r.stale, exit_text);
+            println!(
+                "{:<26} {:<10} {:>6} {:>10} {:>7} {:>6}  {}",
+                if i == 0 { name.as_str() } else { "" },
+                step,
+                r.sent,
+                r.condition,
+                r.capped,
+                r.stale,
+                exit_text
+            );
         }
     }
     // Each batch carries its own retry key: one delivery per key means nothing went twice.
@@ -479,7 +594,10 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
     if let Some(path) = &args.events {
-        std::fs::write(path, serde_json::to_vec_pretty(&Report { events: &events, deliveries: &delivered })?)?;
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&Report { events: &events, deliveries: &delivered })?,
+        )?;
         println!("events and deliveries written to {}", path.display());
     }
     let ok = line.delivery_count() == planned

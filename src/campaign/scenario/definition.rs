@@ -321,7 +321,10 @@ impl ScenarioSet {
         let mut out = Vec::with_capacity(scenarios.len());
         for def in scenarios {
             if !names.insert(def.name.clone()) {
-                return Err(ScenarioError::Duplicate { scenario: def.name.clone(), name: def.name });
+                return Err(ScenarioError::Duplicate {
+                    scenario: def.name.clone(),
+                    name: def.name,
+                });
             }
             out.push(compile(def, (&context, &known))?);
         }
@@ -383,12 +386,10 @@ fn define_segments(
         for (name, def) in pending {
             let ready = def.condition().segment_refs().iter().all(|r| ctx.segment(r).is_some());
             if ready {
-                ctx.define_segment(name.clone(), def).map_err(|source| {
-                    ScenarioError::Segment {
-                        scenario: "segments".to_owned(),
-                        place: format!("segment {name:?}"),
-                        source,
-                    }
+                ctx.define_segment(name.clone(), def).map_err(|source| ScenarioError::Segment {
+                    scenario: "segments".to_owned(),
+                    place: format!("segment {name:?}"),
+                    source,
                 })?;
             } else {
                 rest.push((name, def));
@@ -431,8 +432,7 @@ fn condition(
         place: place.clone(),
         source,
     })?;
-    if let Some(r) = def.condition().segment_refs().into_iter().find(|r| ctx.segment(r).is_none())
-    {
+    if let Some(r) = def.condition().segment_refs().into_iter().find(|r| ctx.segment(r).is_none()) {
         return Err(ScenarioError::UnknownSegment {
             scenario: scenario.to_owned(),
             place,
@@ -452,14 +452,18 @@ fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, Scenario
             reason: "expected 1 to 55 characters of [A-Za-z0-9_-]",
         });
     }
-    let campaign = CampaignId::new(format!("scenario.{name}")).map_err(|_| {
-        ScenarioError::BadName { scenario: name.clone(), name: name.clone(), reason: "not a campaign ID" }
-    })?;
+    let campaign =
+        CampaignId::new(format!("scenario.{name}")).map_err(|_| ScenarioError::BadName {
+            scenario: name.clone(),
+            name: name.clone(),
+            reason: "not a campaign ID",
+        })?;
     if def.steps.is_empty() {
         return Err(ScenarioError::NoSteps { scenario: name });
     }
     let friends_only = matches!(def.trigger, Trigger::FollowedUnlinked);
-    let invalid = |what, reason: String| ScenarioError::Invalid { scenario: name.clone(), what, reason };
+    let invalid =
+        |what, reason: String| ScenarioError::Invalid { scenario: name.clone(), what, reason };
     let entry = match &def.trigger {
         Trigger::SegmentEntry { segment } => {
             Some(condition(ctx, &name, "trigger segment".to_owned(), segment)?)
@@ -481,8 +485,7 @@ fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, Scenario
         }
         _ => None,
     };
-    if friends_only && (def.audience.is_some() || def.steps.iter().any(|s| s.condition.is_some()))
-    {
+    if friends_only && (def.audience.is_some() || def.steps.iter().any(|s| s.condition.is_some())) {
         return Err(invalid(
             "condition",
             "followed_unlinked reaches LINE friends who are not customers yet: segment \
@@ -531,8 +534,10 @@ fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, Scenario
         };
         let max_defer = s.max_defer.map_or(Duration::hours(24), |d| Duration::seconds(d.as_secs()));
         if max_defer < Duration::zero() {
-            return Err(bad_delay(s.max_defer.map(|d| d.to_string()).unwrap_or_default(),
-                "max_defer cannot be negative".into()));
+            return Err(bad_delay(
+                s.max_defer.map(|d| d.to_string()).unwrap_or_default(),
+                "max_defer cannot be negative".into(),
+            ));
         }
         let condition = s
             .condition

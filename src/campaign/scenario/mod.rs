@@ -23,7 +23,5 @@ pub use state::{
     UnknownCustomer,
 };
 pub use step::Delay;
-pub use tick::{
-    MAX_LATE, Outcome, ScenarioEvent, SendPolicy, SkipReason, Tick, Unrestricted,
-};
+pub use tick::{MAX_LATE, Outcome, ScenarioEvent, SendPolicy, SkipReason, Tick, Unrestricted};
 pub use trigger::{COMMON_VARIABLES, Rank, SavedSource, Trigger};

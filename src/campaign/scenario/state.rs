@@ -339,7 +339,8 @@ impl ScenarioState {
                 self.owner.insert(line_user.clone(), customer.clone());
                 let c = self.customer_mut(&customer)?;
                 c.line_user = Some(line_user);
-                let friendship = if following { Friendship::Following } else { c.facts.line.friendship };
+                let friendship =
+                    if following { Friendship::Following } else { c.facts.line.friendship };
                 c.facts.line = LineStatus { linked: true, linked_at: Some(at), friendship };
             }
             ScenarioInput::Followed { line_user, at } => {
@@ -347,7 +348,12 @@ impl ScenarioState {
                 if !self.owner.contains_key(&line_user) {
                     self.friends.insert(
                         line_user.clone(),
-                        Friend { line_user: line_user.clone(), followed_at: at, following: true, linked: false },
+                        Friend {
+                            line_user: line_user.clone(),
+                            followed_at: at,
+                            following: true,
+                            linked: false,
+                        },
                     );
                     self.touch(Who::Friend(line_user));
                 }

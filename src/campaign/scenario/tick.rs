@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::definition::{Exit, Priority, Scenario, Step};
 use super::state::{CustomerState, Entry, ScenarioState, Who};
 use super::step::due_at;
-use super::trigger::{Occurrence, Trigger, World, entry_occurrence, follow_occurrence, occurrences};
+use super::trigger::{
+    Occurrence, Trigger, World, entry_occurrence, follow_occurrence, occurrences,
+};
 use crate::campaign::{Batch, BatchRecipient, DeliveryPolicy, SendHistory, Transport, Vars};
 use crate::line::Message;
 use crate::segment::{Context, NextChange, matches, next_change};

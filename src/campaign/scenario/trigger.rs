@@ -356,7 +356,9 @@ pub(crate) fn occurrences(
                 let mut o = Occurrence::new(last.id.clone(), last.placed_at).var("spend", spend);
                 match next {
                     Some(r) if r.threshold - spend <= *within => {
-                        o = o.var("next_rank", &r.name).var("amount_to_next_rank", r.threshold - spend);
+                        o = o
+                            .var("next_rank", &r.name)
+                            .var("amount_to_next_rank", r.threshold - spend);
                     }
                     _ => o.holds = false,
                 }
@@ -407,8 +409,7 @@ pub(crate) fn occurrences(
             for t in at {
                 let key = t.format("%Y%m%d-%H%M").to_string();
                 out.push(
-                    Occurrence::new(key, t.with_timezone(&Utc))
-                        .var("date", t.format("%Y-%m-%d")),
+                    Occurrence::new(key, t.with_timezone(&Utc)).var("date", t.format("%Y-%m-%d")),
                 );
             }
         }

@@ -262,8 +262,7 @@ fn scenario_f2_series_sends_on_days_7_14_30_at_ten_and_stops_at_the_second_order
 #[test]
 fn scenario_churn_point_before_the_third_delivery() {
     let p = CatalogueParams::default();
-    let mut st =
-        ScenarioState::new(only(&["subscription_churn_point"], &p), jst(2026, 3, 1, 0, 0));
+    let mut st = ScenarioState::new(only(&["subscription_churn_point"], &p), jst(2026, 3, 1, 0, 0));
     let start = jst(2026, 3, 1, 0, 0);
     let mut s1 = sub("s1", SubscriptionState::Active, jst(2026, 1, 20, 0, 0));
     s1.deliveries = 2;
@@ -320,7 +319,10 @@ fn scenario_restart_offer_varies_by_cancel_reason_and_exits_on_a_new_subscriptio
         (jst(2026, 3, 2, 18, 0), up("a", canceled("sa", "price"))),
         (jst(2026, 3, 2, 18, 0), up("b", canceled("sb", "too_much"))),
         (jst(2026, 3, 2, 18, 0), up("c", canceled("sc", "moved"))),
-        (jst(2026, 3, 10, 0, 0), up("b", sub("sb2", SubscriptionState::Active, jst(2026, 3, 10, 0, 0)))),
+        (
+            jst(2026, 3, 10, 0, 0),
+            up("b", sub("sb2", SubscriptionState::Active, jst(2026, 3, 10, 0, 0))),
+        ),
     ];
     let r = run(&mut st, inputs, hourly(start, 24 * 40));
     let texts: BTreeMap<(String, String), String> =
@@ -395,7 +397,9 @@ fn scenario_birthday_month_coupon_once_a_year() {
             s("birthday_month", "coupon", "jan", jst(2027, 1, 1, 10, 0)),
         ]
     );
-    assert!(r.sent.iter().all(|x| x.tick >= x.not_before && x.tick - x.not_before < Duration::hours(6)));
+    assert!(
+        r.sent.iter().all(|x| x.tick >= x.not_before && x.tick - x.not_before < Duration::hours(6))
+    );
 }
 
 #[test]
@@ -421,10 +425,8 @@ fn scenario_next_rank_says_how_many_yen_are_missing() {
 #[test]
 fn scenario_restock_price_drop_and_last_one_reach_only_savers() {
     let p = CatalogueParams::default();
-    let mut st = ScenarioState::new(
-        only(&["restock", "price_drop", "last_one"], &p),
-        jst(2026, 3, 1, 0, 0),
-    );
+    let mut st =
+        ScenarioState::new(only(&["restock", "price_drop", "last_one"], &p), jst(2026, 3, 1, 0, 0));
     let start = jst(2026, 3, 1, 0, 0);
     let product = |at: DateTime<Utc>, price: i64, stock: i64| ScenarioInput::Product {
         product: "bag".into(),
@@ -447,8 +449,8 @@ fn scenario_restock_price_drop_and_last_one_reach_only_savers() {
         ),
         (t0, cart("other", t0, &["shoe"])),
         (jst(2026, 3, 2, 14, 0), product(jst(2026, 3, 2, 14, 0), 10_000, 5)), // restock
-        (jst(2026, 3, 3, 14, 0), product(jst(2026, 3, 3, 14, 0), 8_000, 5)), // price drop
-        (jst(2026, 3, 4, 14, 0), product(jst(2026, 3, 4, 14, 0), 8_000, 1)), // last one
+        (jst(2026, 3, 3, 14, 0), product(jst(2026, 3, 3, 14, 0), 8_000, 5)),  // price drop
+        (jst(2026, 3, 4, 14, 0), product(jst(2026, 3, 4, 14, 0), 8_000, 1)),  // last one
     ];
     let r = run(&mut st, inputs, hourly(start, 24 * 5));
     assert_eq!(
@@ -503,10 +505,8 @@ fn scenario_trial_to_main_cross_sell_and_upsell_follow_their_conditions() {
 #[test]
 fn scenario_link_invitation_stops_at_linking_and_the_thanks_comes_once() {
     let p = CatalogueParams::default();
-    let mut st = ScenarioState::new(
-        only(&["link_invitation", "link_thanks"], &p),
-        jst(2026, 3, 1, 0, 0),
-    );
+    let mut st =
+        ScenarioState::new(only(&["link_invitation", "link_thanks"], &p), jst(2026, 3, 1, 0, 0));
     let start = jst(2026, 3, 1, 0, 0);
     let mut unlinked = CustomerFacts::new(cid("k"));
     unlinked.line.friendship = Friendship::Unknown;
@@ -517,12 +517,20 @@ fn scenario_link_invitation_stops_at_linking_and_the_thanks_comes_once() {
         (jst(2026, 3, 1, 9, 0), follow(11, jst(2026, 3, 1, 9, 0))),
         (
             jst(2026, 3, 2, 20, 0),
-            ScenarioInput::Linked { customer: cid("k"), line_user: uid(10), at: jst(2026, 3, 2, 20, 0) },
+            ScenarioInput::Linked {
+                customer: cid("k"),
+                line_user: uid(10),
+                at: jst(2026, 3, 2, 20, 0),
+            },
         ),
         // An unlink and relink later does not thank again (`first` occurrence).
         (
             jst(2026, 3, 5, 20, 0),
-            ScenarioInput::Linked { customer: cid("k"), line_user: uid(10), at: jst(2026, 3, 5, 20, 0) },
+            ScenarioInput::Linked {
+                customer: cid("k"),
+                line_user: uid(10),
+                at: jst(2026, 3, 5, 20, 0),
+            },
         ),
     ];
     let r = run(&mut st, inputs, hourly(start, 24 * 8));
@@ -608,25 +616,35 @@ fn scenario_quiet_hours_move_steps_and_the_cap_defers_by_priority() {
     let t = jst(2026, 3, 1, 19, 0);
     let inputs = vec![
         (start, customer("a", 1)),
-        (start, ScenarioInput::Product {
-            product: "bag".into(),
-            at: start,
-            status: ProductStatus { price: 1000, stock: 0, restocked_at: None },
-        }),
+        (
+            start,
+            ScenarioInput::Product {
+                product: "bag".into(),
+                at: start,
+                status: ProductStatus { price: 1000, stock: 0, restocked_at: None },
+            },
+        ),
         // Cart at 19:00: the 3 h reminder (22:00) is quiet → 09:00 next day.
         (t, cart("a", t, &["bag"])),
         // One-off orders before: the upsell (low) and f2 are set up to collide with the cap.
         (start, placed("a", "o1", jst(2026, 2, 20, 12, 0), 1000, &["x"])),
         (start, placed("a", "o2", jst(2026, 2, 28, 11, 0), 1000, &["x"])),
         // Restock (high) on Mar 2 at 12:00 falls inside the cap of the 09:00 reminder.
-        (jst(2026, 3, 2, 12, 0), ScenarioInput::Product {
-            product: "bag".into(),
-            at: jst(2026, 3, 2, 12, 0),
-            status: ProductStatus { price: 1000, stock: 3, restocked_at: None },
-        }),
+        (
+            jst(2026, 3, 2, 12, 0),
+            ScenarioInput::Product {
+                product: "bag".into(),
+                at: jst(2026, 3, 2, 12, 0),
+                status: ProductStatus { price: 1000, stock: 3, restocked_at: None },
+            },
+        ),
     ];
     let r = run(&mut st, inputs, hourly(start, 24 * 4));
-    let got: Vec<_> = r.sent.iter().map(|x| (x.scenario.as_str(), x.step.as_str(), x.not_before, x.tick)).collect();
+    let got: Vec<_> = r
+        .sent
+        .iter()
+        .map(|x| (x.scenario.as_str(), x.step.as_str(), x.not_before, x.tick))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -694,7 +712,12 @@ fn scenario_a_late_tick_sends_each_due_step_once() {
     let late = run(
         &mut late_state,
         inputs(),
-        [start, start + Duration::hours(40), start + Duration::hours(40), start + Duration::hours(72)],
+        [
+            start,
+            start + Duration::hours(40),
+            start + Duration::hours(40),
+            start + Duration::hours(72),
+        ],
     );
     assert_eq!(schedule(&late), schedule(&reference));
     assert_eq!(schedule(&late).len(), 2, "{:?}", schedule(&late));
@@ -722,7 +745,12 @@ fn scenario_definitions_load_from_json_and_toml() {
 
     // The whole catalogue survives a TOML round trip and validates.
     let params = CatalogueParams {
-        early_access_at: vec![FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 4, 1, 10, 0, 0).unwrap()],
+        early_access_at: vec![
+            FixedOffset::east_opt(9 * 3600)
+                .unwrap()
+                .with_ymd_and_hms(2026, 4, 1, 10, 0, 0)
+                .unwrap(),
+        ],
         ..CatalogueParams::default()
     };
     let file = enishi::campaign::scenario::ScenarioFile {
@@ -755,10 +783,7 @@ fn scenario_validation_errors_are_clear() {
         "trigger = { type = \"cart_abandoned\" }\naudience = 'segment \"vip\"'\n\
          steps = [{ name = \"a\", delay = \"3h\", message = \"hi\" }]",
     );
-    assert_eq!(
-        e,
-        "scenario \"x\", audience: unknown segment \"vip\" (known: loyal)",
-    );
+    assert_eq!(e, "scenario \"x\", audience: unknown segment \"vip\" (known: loyal)",);
     let e = load_err(
         "trigger = { type = \"cart_abandoned\" }\nsteps = [{ name = \"a\", delay = \"3 hours\", message = \"hi\" }]",
     );
@@ -800,7 +825,12 @@ fn scenario_validation_errors_are_clear() {
 #[test]
 fn scenario_catalogue_covers_every_use_case_it_claims() {
     let params = CatalogueParams {
-        early_access_at: vec![FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 4, 1, 10, 0, 0).unwrap()],
+        early_access_at: vec![
+            FixedOffset::east_opt(9 * 3600)
+                .unwrap()
+                .with_ymd_and_hms(2026, 4, 1, 10, 0, 0)
+                .unwrap(),
+        ],
         ..CatalogueParams::default()
     };
     let set = catalogue_set(&params).unwrap();
@@ -820,7 +850,12 @@ fn scenario_catalogue_covers_every_use_case_it_claims() {
 fn scenario_docs_show_every_ready_made_scenario_and_a_valid_file() {
     let docs = include_str!("../../../docs/scenarios.md");
     let params = CatalogueParams {
-        early_access_at: vec![FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 4, 1, 10, 0, 0).unwrap()],
+        early_access_at: vec![
+            FixedOffset::east_opt(9 * 3600)
+                .unwrap()
+                .with_ymd_and_hms(2026, 4, 1, 10, 0, 0)
+                .unwrap(),
+        ],
         ..CatalogueParams::default()
     };
     for def in catalogue(&params) {
@@ -835,7 +870,8 @@ fn scenario_docs_show_every_ready_made_scenario_and_a_valid_file() {
 
 #[test]
 fn scenario_early_access_goes_to_loyal_customers_only() {
-    let at = FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 3, 5, 10, 0, 0).unwrap();
+    let at =
+        FixedOffset::east_opt(9 * 3600).unwrap().with_ymd_and_hms(2026, 3, 5, 10, 0, 0).unwrap();
     let p = CatalogueParams { early_access_at: vec![at], ..CatalogueParams::default() };
     let mut st = ScenarioState::new(only(&["early_access"], &p), jst(2026, 3, 1, 0, 0));
     let start = jst(2026, 3, 1, 0, 0);
@@ -857,7 +893,13 @@ fn scenario_blocked_or_unlinked_customers_get_nothing() {
     let start = jst(2026, 3, 1, 0, 0);
     let inputs = vec![
         (start, customer("a", 1)),
-        (start, ScenarioInput::Customer { facts: Box::new(CustomerFacts::new(cid("u"))), line_user: None }),
+        (
+            start,
+            ScenarioInput::Customer {
+                facts: Box::new(CustomerFacts::new(cid("u"))),
+                line_user: None,
+            },
+        ),
         (start, cart("a", jst(2026, 3, 1, 9, 0), &["bag"])),
         (start, cart("u", jst(2026, 3, 1, 9, 0), &["bag"])),
         (jst(2026, 3, 1, 10, 0), ScenarioInput::Unfollowed { line_user: uid(1) }),
@@ -884,7 +926,8 @@ const HORIZON_MIN: u32 = 12 * 24 * 60;
 fn world(exits: bool) -> impl Strategy<Value = World> {
     const DAY: u32 = 24 * 60;
     let carts = prop::collection::vec((0..CUSTOMERS, DAY..HORIZON_MIN - 3 * DAY), 0..8);
-    let orders = prop::collection::vec((0..CUSTOMERS, 0..if exits { HORIZON_MIN } else { DAY }), 0..6);
+    let orders =
+        prop::collection::vec((0..CUSTOMERS, 0..if exits { HORIZON_MIN } else { DAY }), 0..6);
     (carts, orders).prop_map(move |(mut carts, mut orders)| {
         if !exits {
             let mut seen = HashSet::new();
@@ -897,7 +940,8 @@ fn world(exits: bool) -> impl Strategy<Value = World> {
 }
 
 fn world_inputs(w: &World, start: DateTime<Utc>) -> Vec<(DateTime<Utc>, ScenarioInput)> {
-    let mut v: Vec<_> = (0..CUSTOMERS).map(|c| (start, customer(&format!("c{c}"), u64::from(c)))).collect();
+    let mut v: Vec<_> =
+        (0..CUSTOMERS).map(|c| (start, customer(&format!("c{c}"), u64::from(c)))).collect();
     for (c, m) in &w.carts {
         let at = start + Duration::minutes(i64::from(*m));
         v.push((at, cart(&format!("c{c}"), at, &["bag"])));
@@ -931,16 +975,14 @@ type Planned = Vec<(DateTime<Utc>, Batch)>;
 
 /// Runs two workers with their own states over the same inputs and tick times of their own,
 /// both enqueueing into one journal. Returns each worker's batches and the journal's IDs.
-fn two_workers(
-    w: &World,
-    gaps: [&[u32]; 2],
-) -> (Vec<Planned>, Vec<String>) {
+fn two_workers(w: &World, gaps: [&[u32]; 2]) -> (Vec<Planned>, Vec<String>) {
     let start = jst(2026, 3, 1, 0, 0);
     let p = CatalogueParams::default();
     let journal = MemoryJournal::new();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut states: Vec<ScenarioState> =
-        (0..2).map(|_| ScenarioState::new(only(&["cart_abandon", "f2_series"], &p), start)).collect();
+    let mut states: Vec<ScenarioState> = (0..2)
+        .map(|_| ScenarioState::new(only(&["cart_abandon", "f2_series"], &p), start))
+        .collect();
     let mut inputs: Vec<Vec<_>> = (0..2).map(|_| world_inputs(w, start)).collect();
     for i in &mut inputs {
         i.sort_by_key(|(t, _)| *t);
@@ -963,7 +1005,9 @@ fn two_workers(
     }
     let mut ids = Vec::new();
     for c in ["cart_abandon", "f2_series"] {
-        let recs = rt.block_on(journal.records(&CampaignId::new(format!("scenario.{c}")).unwrap())).unwrap();
+        let recs = rt
+            .block_on(journal.records(&CampaignId::new(format!("scenario.{c}")).unwrap()))
+            .unwrap();
         ids.extend(recs.into_iter().map(|r| r.batch.id.to_string()));
     }
     ids.sort();
