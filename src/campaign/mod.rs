@@ -22,3 +22,11 @@ pub use batch::{
     JournalCounts, SendRecord, Transport,
 };
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
+#[cfg(feature = "axum")]
+pub use measure::track_route;
+pub use measure::{
+    BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError, Kpis,
+    LineStatsFact, LinkContext, LinkTracker, MemoryClickStore, OrderFact, ReportInput,
+    ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint, TrackError, TrackedLink,
+    Uplift, escape_html, handle_click, uplift,
+};
