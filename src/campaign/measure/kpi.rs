@@ -445,8 +445,12 @@ impl ReportInput {
         let mut steps: BTreeMap<Key, Tally> = BTreeMap::new();
         let mut totals: BTreeMap<CampaignId, Tally> = BTreeMap::new();
         let mut buckets: BTreeMap<(Key, NaiveDate), Tally> = BTreeMap::new();
+        // Steps are listed in the order they first happened.
+        let mut first: HashMap<Key, DateTime<Utc>> = HashMap::new();
         for send in &self.sends {
             let key = (send.campaign.clone(), send.step.clone());
+            let seen = first.entry(key.clone()).or_insert(send.at);
+            *seen = (*seen).min(send.at);
             let bucket = options.bucket.start(day(send.at));
             let blocked = |window| !within(&blocks, &send.customer, send.at, window).is_empty();
             let (b1, b7) = (blocked(Duration::days(1)), blocked(Duration::days(7)));
@@ -523,6 +527,11 @@ impl ReportInput {
             if let Some(c) = campaigns.iter_mut().find(|c| c.campaign == campaign) {
                 c.steps.push(StepResult { step, kpis: tally.kpis(), timeline });
             }
+        }
+        for c in &mut campaigns {
+            c.steps.sort_by_key(|s| {
+                (first.get(&(c.campaign.clone(), s.step.clone())).copied(), s.step.clone())
+            });
         }
         ResultsReport {
             title: options.title.clone(),
