@@ -452,11 +452,14 @@ fn line_chart(out: &mut String, aria: &str, x_label: &str, y_label: &str, series
             path.trim_end(),
             escape_html(name)
         );
+        // A lone point has no line through it; draw it larger so it is seen.
+        let radius =
+            if points.iter().filter(|(_, v)| v.is_some()).count() == 1 { 6.0 } else { 3.5 };
         for (d, v) in points {
             if let Some(v) = v {
                 let _ = write!(
                     out,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3.5\" fill=\"{c}\"><title>{}: {} {:.1}%</title></circle>",
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius}\" fill=\"{c}\"><title>{}: {} {:.1}%</title></circle>",
                     x(*d),
                     y(*v),
                     escape_html(name),
@@ -493,22 +496,28 @@ fn uplift_chart(out: &mut String, rows: &[(String, &Uplift)]) {
     let label_w = 300.0;
     let height = TOP + row_h * rows.len() as f64 + BOTTOM;
     let plot_w = CHART_W - label_w - RIGHT;
-    let extent = rows.iter().fold(0.0f64, |m, (_, u)| m.max(u.low.abs()).max(u.high.abs()));
-    let bound = nice_max(extent);
-    let x = |v: f64| label_w + (v + bound) / (2.0 * bound) * plot_w;
+    // The axis spans the intervals and zero, in round steps.
+    let min = rows.iter().fold(0.0f64, |m, (_, u)| m.min(u.low));
+    let max = rows.iter().fold(0.0f64, |m, (_, u)| m.max(u.high));
+    let step = nice_max((max - min) / 8.0);
+    let lo = (min / step).floor() * step;
+    let hi = ((max / step).ceil() * step).max(lo + step);
+    let x = |v: f64| label_w + (v - lo) / (hi - lo) * plot_w;
     let _ = write!(
         out,
         "<svg viewBox=\"0 0 {CHART_W} {height}\" role=\"img\" aria-label=\"Conversion uplift over holdout\" class=\"chart\">"
     );
     let bottom = TOP + row_h * rows.len() as f64;
-    for i in 0..=8 {
-        let v = -bound + 2.0 * bound * f64::from(i) / 8.0;
+    let ticks = ((hi - lo) / step).round() as i64;
+    for i in 0..=ticks {
+        let v = lo + step * i as f64;
+        let v = if v.abs() < step / 2.0 { 0.0 } else { v };
         let xx = x(v);
         let _ = write!(
             out,
             "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{bottom:.1}\" class=\"{}\"/>\
              <text x=\"{xx:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"middle\">{:+.1}</text>",
-            if i == 4 { "zero" } else { "grid" },
+            if v == 0.0 { "zero" } else { "grid" },
             bottom + 20.0,
             v * 100.0
         );
@@ -562,9 +571,9 @@ main{max-width:1180px;margin:0 auto;padding:24px 20px 48px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:18px;margin:0 0 2px}
 .note{color:#5b6475;font-size:13px;margin:0 0 12px}
-section{background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px 18px;margin:16px 0}
-table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums}
-th,td{padding:5px 8px;border-bottom:1px solid #eceef2;text-align:right;white-space:nowrap}
+section{overflow-x:auto;background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px 18px;margin:16px 0}
+table{border-collapse:collapse;width:100%;font-size:12px;font-variant-numeric:tabular-nums}
+th,td{padding:5px 6px;border-bottom:1px solid #eceef2;text-align:right;white-space:nowrap}
 th{background:#f0f2f5;font-weight:600}
 th:first-child,td:first-child{text-align:left}
 tr.total td{font-weight:600;background:#fafbfc}
