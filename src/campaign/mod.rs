@@ -22,6 +22,8 @@ pub use batch::{
     JournalCounts, SendRecord, Transport,
 };
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
+#[cfg(feature = "sqlite")]
+pub use measure::SqliteClickStore;
 #[cfg(feature = "axum")]
 pub use measure::track_route;
 pub use measure::{

@@ -13,6 +13,8 @@
 
 mod kpi;
 mod report;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 mod track;
 
 pub use kpi::{
@@ -21,6 +23,8 @@ pub use kpi::{
 pub use report::{
     CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift, escape_html,
 };
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteClickStore;
 #[cfg(feature = "axum")]
 pub use track::track_route;
 pub use track::{

@@ -617,3 +617,54 @@ fn measure_terminal_table_lists_every_step() {
         lines[2..].iter().map(|l| l.chars().count()).collect();
     assert_eq!(widths.len(), 1, "{table}");
 }
+
+/// The same checks for every click store.
+async fn click_store_conformance(store: &dyn ClickStore) {
+    let welcome = campaign("scenario.welcome");
+    let clicks = [
+        Click::new(
+            welcome.clone(),
+            Some("d3".into()),
+            customer("c/2"),
+            "https://a.example/x",
+            at(1, 0),
+        ),
+        Click::new(welcome.clone(), None, customer("c1"), "https://a.example/ü?q=1", at(0, 0)),
+        Click::new(campaign("sale"), None, customer("c3"), "https://a.example/", at(0, 0)),
+        Click::new(
+            welcome.clone(),
+            Some("d3".into()),
+            customer("c/2"),
+            "https://a.example/x",
+            at(2, 0),
+        ),
+    ];
+    for click in &clicks {
+        store.record(click).await.unwrap();
+    }
+    let got = store.clicks(&welcome).await.unwrap();
+    assert_eq!(got, vec![clicks[1].clone(), clicks[0].clone(), clicks[3].clone()], "oldest first");
+    let since = store.clickers(&welcome, Some(at(1, 0))).await.unwrap();
+    assert_eq!(since.into_iter().collect::<Vec<_>>(), vec![customer("c/2")]);
+    assert_eq!(store.clickers(&welcome, None).await.unwrap().len(), 2);
+    assert!(store.clicks(&campaign("none")).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn measure_memory_click_store_conforms() {
+    click_store_conformance(&MemoryClickStore::new()).await;
+}
+
+#[tokio::test]
+async fn measure_sqlite_click_store_conforms_and_persists() {
+    let store = enishi::campaign::SqliteClickStore::open_in_memory().unwrap();
+    click_store_conformance(&store).await;
+    let dir = std::env::temp_dir().join(format!("enishi-clicks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("clicks.db");
+    let click = Click::new(campaign("sale"), None, customer("c9"), "https://a.example/", at(0, 0));
+    enishi::campaign::SqliteClickStore::open(&path).unwrap().record(&click).await.unwrap();
+    let reopened = enishi::campaign::SqliteClickStore::open(&path).unwrap();
+    assert_eq!(reopened.clicks(&campaign("sale")).await.unwrap(), vec![click]);
+    let _ = std::fs::remove_dir_all(dir);
+}
