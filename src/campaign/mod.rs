@@ -33,6 +33,16 @@ pub use journal::PostgresJournal;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use journal::SqliteJournal;
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
+#[cfg(feature = "sqlite")]
+pub use measure::SqliteClickStore;
+#[cfg(feature = "axum")]
+pub use measure::track_route;
+pub use measure::{
+    BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError, Kpis,
+    LineStatsFact, LinkContext, LinkTracker, MemoryClickStore, OrderFact, ReportInput,
+    ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint, TrackError, TrackedLink,
+    Uplift, escape_html, handle_click, uplift,
+};
 pub use plan::{
     AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DeliveryPolicy, DryRun, ExclusionReason,
     FrequencyCap, Holdout, MULTICAST_MAX_RECIPIENTS, MessageTemplate, MissingVariable,

@@ -1,1 +1,33 @@
-//! (work in progress)
+//! Measured results: tracked links, KPIs and the results report.
+//!
+//! - [`LinkTracker`] rewrites the http(s) links of a send's messages into signed redirect URLs
+//!   ([`track_route`], feature `axum`) that record each click ([`Click`]) in a [`ClickStore`]
+//!   before redirecting to exactly the original URL. LINE counts opens and clicks only in
+//!   aggregate; tracked clicks are per customer, so they feed segments ("clicked campaign X")
+//!   and the KPIs.
+//! - [`ReportInput`] takes plain facts (sends and holdout customers, clicks, blocks, orders,
+//!   LINE's per-unit statistics) and [`ReportInput::build`] computes the KPIs per campaign and
+//!   step, with the conversion uplift over the holdout and its 95 % interval.
+//! - [`ResultsReport`] is serde data, prints as a terminal table and renders as a
+//!   self-contained HTML page with charts ([`ResultsReport::to_html`]).
+
+mod kpi;
+mod report;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod track;
+
+pub use kpi::{
+    BlockFact, Bucket, LineStatsFact, OrderFact, ReportInput, ReportOptions, SendFact, uplift,
+};
+pub use report::{
+    CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift, escape_html,
+};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteClickStore;
+#[cfg(feature = "axum")]
+pub use track::track_route;
+pub use track::{
+    Click, ClickResponse, ClickStore, ClickStoreError, LinkContext, LinkTracker, MemoryClickStore,
+    TrackError, TrackedLink, handle_click,
+};

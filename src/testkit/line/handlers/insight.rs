@@ -1,6 +1,7 @@
 //! Statistics: per request (narrowcast/broadcast), per aggregation unit, and the unit names used
-//! this month. The numbers are derived from the recorded deliveries with fixed ratios; only the
-//! shapes (and LINE's "below 20 is null" privacy rule) are LINE's.
+//! this month. The numbers are derived from the recorded deliveries with fixed ratios (per
+//! request) or ratios fixed by the unit's name (per unit, so reports built on the fake show
+//! steps that differ); only the shapes (and LINE's "below 20 is null" privacy rule) are LINE's.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -27,6 +28,26 @@ fn jst(at: DateTime<Utc>) -> DateTime<FixedOffset> {
 /// LINE hides any figure below 20.
 fn private(n: u64) -> Value {
     if n < 20 { Value::Null } else { json!(n) }
+}
+
+/// Percentages of recipients who open and who click.
+#[derive(Clone, Copy)]
+struct Ratios {
+    /// Unique users who opened.
+    opened: u64,
+    /// Unique users who tapped a URL.
+    clicked: u64,
+}
+
+/// The ratios of per-request statistics.
+const REQUEST_RATIOS: Ratios = Ratios { opened: 60, clicked: 20 };
+
+/// Ratios fixed by an aggregation unit's name (FNV-1a): opens 40–74 %, clicks 5–24 %.
+fn unit_ratios(unit: &str) -> Ratios {
+    let hash = unit
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    Ratios { opened: 40 + hash % 35, clicked: 5 + (hash >> 32) % 20 }
 }
 
 /// `n × percent / 100`.
@@ -65,7 +86,7 @@ fn is_media(message: &Value) -> bool {
 }
 
 /// `messages[]` and `clicks[]` entries for messages seen by `n` users.
-fn per_message(messages: &[Value], n: u64) -> (Vec<Value>, Vec<Value>) {
+fn per_message(messages: &[Value], n: u64, ratios: Ratios) -> (Vec<Value>, Vec<Value>) {
     let mut stats = Vec::new();
     let mut clicks = Vec::new();
     for (i, message) in messages.iter().enumerate() {
@@ -73,7 +94,7 @@ fn per_message(messages: &[Value], n: u64) -> (Vec<Value>, Vec<Value>) {
             |percent| if is_media(message) { private(share(n, percent)) } else { Value::Null };
         stats.push(json!({
             "seq": i + 1,
-            "impression": private(share(n, 65)),
+            "impression": private(share(n, ratios.opened + 5)),
             "mediaPlayed": media(40),
             "mediaPlayed25Percent": media(35),
             "mediaPlayed50Percent": media(30),
@@ -89,9 +110,9 @@ fn per_message(messages: &[Value], n: u64) -> (Vec<Value>, Vec<Value>) {
             clicks.push(json!({
                 "seq": i + 1,
                 "url": url,
-                "click": private(share(n, 25)),
-                "uniqueClick": private(share(n, 20)),
-                "uniqueClickOfRequest": private(share(n, 20)),
+                "click": private(share(n, ratios.clicked + 5)),
+                "uniqueClick": private(share(n, ratios.clicked)),
+                "uniqueClickOfRequest": private(share(n, ratios.clicked)),
             }));
         }
     }
@@ -99,12 +120,15 @@ fn per_message(messages: &[Value], n: u64) -> (Vec<Value>, Vec<Value>) {
 }
 
 /// The overview figures shared by both statistics endpoints.
-fn overview(messages: &[Value], n: u64) -> serde_json::Map<String, Value> {
+fn overview(messages: &[Value], n: u64, ratios: Ratios) -> serde_json::Map<String, Value> {
     let any_url = messages.iter().any(|m| !urls(m).is_empty());
     let any_media = messages.iter().any(is_media);
     let mut map = serde_json::Map::new();
-    map.insert("uniqueImpression".into(), private(share(n, 60)));
-    map.insert("uniqueClick".into(), if any_url { private(share(n, 20)) } else { Value::Null });
+    map.insert("uniqueImpression".into(), private(share(n, ratios.opened)));
+    map.insert(
+        "uniqueClick".into(),
+        if any_url { private(share(n, ratios.clicked)) } else { Value::Null },
+    );
     map.insert(
         "uniqueMediaPlayed".into(),
         if any_media { private(share(n, 30)) } else { Value::Null },
@@ -130,11 +154,11 @@ pub(super) fn message_event(app: &App, _ctx: &Ctx, input: Input) -> Response {
     let n = record.recipients.len() as u64;
     let completed = record.endpoint == Endpoint::Broadcast
         || record.accepted_at.elapsed() >= app.narrowcast_duration;
-    let mut overview = overview(&record.messages, n);
+    let mut overview = overview(&record.messages, n, REQUEST_RATIOS);
     overview.insert("requestId".into(), json!(request_id));
     overview.insert("timestamp".into(), json!(record.accepted_wall.timestamp()));
     overview.insert("delivered".into(), if completed { json!(n) } else { Value::Null });
-    let (messages, clicks) = per_message(&record.messages, n);
+    let (messages, clicks) = per_message(&record.messages, n, REQUEST_RATIOS);
     respond::json(
         StatusCode::OK,
         &json!({ "overview": overview, "messages": messages, "clicks": clicks }),
@@ -182,10 +206,11 @@ pub(super) fn unit_statistics(app: &App, _ctx: &Ctx, input: Input) -> Response {
             }
         }
         let n = users.len() as u64;
-        let (per_message, clicks) = per_message(&messages, n);
+        let ratios = unit_ratios(&unit);
+        let (per_message, clicks) = per_message(&messages, n, ratios);
         Ok(respond::json(
             StatusCode::OK,
-            &json!({ "overview": overview(&messages, n), "messages": per_message, "clicks": clicks }),
+            &json!({ "overview": overview(&messages, n, ratios), "messages": per_message, "clicks": clicks }),
         ))
     })
 }

@@ -1,0 +1,685 @@
+//! The results report: data (serde), a terminal table (`Display`) and a self-contained HTML
+//! page with inline SVG charts.
+
+use std::fmt::{self, Write as _};
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::kpi::Bucket;
+use crate::CampaignId;
+
+/// Treatment minus holdout conversion rate, with its confidence interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Uplift {
+    /// `p_treatment − p_holdout` (a fraction: 0.02 is 2 points).
+    pub difference: f64,
+    /// Lower end of the interval.
+    pub low: f64,
+    /// Upper end of the interval.
+    pub high: f64,
+    /// `difference / p_holdout`, when the holdout converted at all.
+    pub relative: Option<f64>,
+    /// The interval's confidence level (0.95).
+    pub confidence: f64,
+    /// How the interval is computed (`newcombe_hybrid_score`).
+    pub method: String,
+}
+
+impl Uplift {
+    /// The interval excludes zero.
+    #[must_use]
+    pub fn is_significant(&self) -> bool {
+        self.low > 0.0 || self.high < 0.0
+    }
+}
+
+/// The KPIs of a campaign, a step, or one chart bucket. Rates are fractions (0.25 = 25 %);
+/// `None` when the denominator is zero or LINE hid the figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Kpis {
+    /// Treatment sends.
+    pub sent: u64,
+    /// Sends LINE accepted.
+    pub delivered: u64,
+    /// LINE's unique impressions (sum of the figures LINE did not hide).
+    pub opened: Option<u64>,
+    /// `opened / delivered`.
+    pub open_rate: Option<f64>,
+    /// LINE's unique clicks (aggregate).
+    pub clicked_line: Option<u64>,
+    /// Distinct customers who clicked a tracked link.
+    pub clickers: u64,
+    /// `clickers / delivered`.
+    pub click_rate: Option<f64>,
+    /// Sends followed by a block within 1 day.
+    pub blocked_1d: u64,
+    /// Sends followed by a block within 7 days.
+    pub blocked_7d: u64,
+    /// `blocked_1d / sent`.
+    pub block_rate_1d: Option<f64>,
+    /// `blocked_7d / sent`.
+    pub block_rate_7d: Option<f64>,
+    /// Sends followed by an order within the conversion window.
+    pub conversions: u64,
+    /// `conversions / sent`.
+    pub conversion_rate: Option<f64>,
+    /// Order totals within the window (minor unit).
+    pub revenue: u64,
+    /// Holdout customers.
+    pub holdout: u64,
+    /// Holdout block rate within 7 days (the baseline).
+    pub holdout_block_rate_7d: Option<f64>,
+    /// Holdout customers who ordered within the window.
+    pub holdout_conversions: u64,
+    /// `holdout_conversions / holdout`.
+    pub holdout_conversion_rate: Option<f64>,
+    /// Holdout order totals within the window.
+    pub holdout_revenue: u64,
+    /// Conversion uplift over the holdout, when both groups are non-empty.
+    pub uplift: Option<Uplift>,
+}
+
+/// One chart point: the sends of one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TimelinePoint {
+    /// First day of the bucket.
+    pub start: NaiveDate,
+    /// Treatment sends in the bucket.
+    pub sent: u64,
+    /// Open rate.
+    pub open_rate: Option<f64>,
+    /// Block rate within 7 days.
+    pub block_rate_7d: Option<f64>,
+    /// Conversion rate.
+    pub conversion_rate: Option<f64>,
+    /// Holdout conversion rate.
+    pub holdout_conversion_rate: Option<f64>,
+}
+
+/// The results of one step (or of a campaign without steps: `step` is `None`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StepResult {
+    /// The scenario step.
+    pub step: Option<String>,
+    /// Its KPIs.
+    pub kpis: Kpis,
+    /// Its KPIs per bucket of send time.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// The results of one campaign or scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CampaignResult {
+    /// The campaign, or `scenario.<name>`.
+    pub campaign: CampaignId,
+    /// The ID starts with `scenario.`.
+    pub is_scenario: bool,
+    /// All its sends together.
+    pub totals: Kpis,
+    /// Per step.
+    pub steps: Vec<StepResult>,
+}
+
+/// Measured results of campaigns and scenarios. Build it with
+/// [`ReportInput::build`](crate::campaign::ReportInput::build); print it (`Display` is a
+/// terminal table), serialise it, or render it with [`ResultsReport::to_html`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResultsReport {
+    /// Title.
+    pub title: String,
+    /// The conversion window, hours.
+    pub conversion_window_hours: i64,
+    /// Time zone of dates, seconds east of UTC.
+    pub utc_offset_seconds: i32,
+    /// Chart resolution.
+    pub bucket: Bucket,
+    /// Per campaign.
+    pub campaigns: Vec<CampaignResult>,
+}
+
+fn pct(rate: Option<f64>) -> String {
+    rate.map_or_else(|| "–".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn count(n: Option<u64>) -> String {
+    n.map_or_else(|| "<20".to_owned(), |n| n.to_string())
+}
+
+fn uplift_text(uplift: Option<&Uplift>) -> String {
+    uplift.map_or_else(
+        || "–".to_owned(),
+        |u| {
+            format!(
+                "{:+.1}pt [{:+.1}, {:+.1}]{}",
+                u.difference * 100.0,
+                u.low * 100.0,
+                u.high * 100.0,
+                if u.is_significant() { " *" } else { "" }
+            )
+        },
+    )
+}
+
+fn label(campaign: &CampaignId, step: Option<&str>) -> String {
+    match step {
+        Some(step) => format!("{campaign} / {step}"),
+        None => campaign.to_string(),
+    }
+}
+
+/// Columns of the terminal table and the HTML table.
+const HEADERS: [&str; 14] = [
+    "campaign / step",
+    "sent",
+    "deliv.",
+    "opened",
+    "open",
+    "clickers",
+    "click",
+    "block 1d",
+    "block 7d",
+    "conv.",
+    "conv. rate",
+    "revenue",
+    "holdout conv.",
+    "uplift (95% CI)",
+];
+
+fn cells(name: String, k: &Kpis) -> [String; 14] {
+    [
+        name,
+        k.sent.to_string(),
+        k.delivered.to_string(),
+        count(k.opened),
+        pct(k.open_rate),
+        k.clickers.to_string(),
+        pct(k.click_rate),
+        pct(k.block_rate_1d),
+        pct(k.block_rate_7d),
+        k.conversions.to_string(),
+        pct(k.conversion_rate),
+        k.revenue.to_string(),
+        if k.holdout == 0 {
+            "–".to_owned()
+        } else {
+            format!("{} (n={})", pct(k.holdout_conversion_rate), k.holdout)
+        },
+        uplift_text(k.uplift.as_ref()),
+    ]
+}
+
+impl ResultsReport {
+    /// Table rows: each campaign's total (if it has several steps), then its steps.
+    fn rows(&self) -> Vec<(bool, [String; 14])> {
+        let mut rows = Vec::new();
+        for c in &self.campaigns {
+            let several = c.steps.len() > 1 || c.steps.iter().any(|s| s.step.is_some());
+            if several {
+                rows.push((true, cells(format!("{} (all)", c.campaign), &c.totals)));
+            }
+            for s in &c.steps {
+                let name = if several {
+                    format!("  {}", s.step.as_deref().unwrap_or("(no step)"))
+                } else {
+                    label(&c.campaign, s.step.as_deref())
+                };
+                rows.push((!several, cells(name, &s.kpis)));
+            }
+        }
+        rows
+    }
+
+    /// Every step as a chart series: (label, timeline).
+    fn series(&self) -> Vec<(String, &[TimelinePoint])> {
+        self.campaigns
+            .iter()
+            .flat_map(|c| {
+                c.steps.iter().map(|s| (label(&c.campaign, s.step.as_deref()), &s.timeline[..]))
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for ResultsReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.rows();
+        let mut widths = HEADERS.map(|h| h.chars().count());
+        for (_, row) in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        writeln!(f, "{}", self.title)?;
+        writeln!(
+            f,
+            "(conversion window {} h; rates of delivered for open/click, of sent otherwise; * = interval excludes 0)",
+            self.conversion_window_hours
+        )?;
+        let line = |f: &mut fmt::Formatter<'_>, row: &[String]| -> fmt::Result {
+            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                let pad = w.saturating_sub(cell.chars().count());
+                if i == 0 {
+                    write!(f, "{cell}{}", " ".repeat(pad))?;
+                } else {
+                    write!(f, "  {}{cell}", " ".repeat(pad))?;
+                }
+            }
+            writeln!(f)
+        };
+        line(f, &HEADERS.map(str::to_owned))?;
+        let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+        writeln!(f, "{}", "-".repeat(total))?;
+        for (_, row) in &rows {
+            line(f, row)?;
+        }
+        Ok(())
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+#[must_use]
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Colour-blind-friendly palette (Okabe–Ito, then Tableau).
+const COLORS: [&str; 10] = [
+    "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#8C564B", "#7F7F7F",
+    "#BCBD22", "#17BECF",
+];
+
+fn color(i: usize) -> &'static str {
+    COLORS[i % COLORS.len()]
+}
+
+/// A "nice" upper bound for an axis: 1, 2, 2.5 or 5 × 10ⁿ above `max`.
+fn nice_max(max: f64) -> f64 {
+    if max <= 0.0 || !max.is_finite() {
+        return 0.01;
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
+        if m * magnitude >= max * 1.05 {
+            return m * magnitude;
+        }
+    }
+    10.0 * magnitude
+}
+
+const CHART_W: f64 = 1120.0;
+const CHART_H: f64 = 300.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 24.0;
+const TOP: f64 = 16.0;
+const BOTTOM: f64 = 56.0;
+
+/// A named line: (date, value) points; `None` breaks the line.
+type Series = (String, Vec<(NaiveDate, Option<f64>)>);
+
+/// An SVG line chart of one rate over time, one line per series.
+fn line_chart(out: &mut String, aria: &str, x_label: &str, y_label: &str, series: &[Series]) {
+    let dates: Vec<NaiveDate> = {
+        let mut d: Vec<NaiveDate> =
+            series.iter().flat_map(|(_, pts)| pts.iter().map(|(d, _)| *d)).collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    };
+    let max =
+        series.iter().flat_map(|(_, pts)| pts.iter().filter_map(|(_, v)| *v)).fold(0.0, f64::max);
+    let y_max = nice_max(max);
+    let (first, last) = match (dates.first(), dates.last()) {
+        (Some(a), Some(b)) => (*a, *b),
+        _ => {
+            out.push_str("<p class=\"empty\">No data.</p>");
+            return;
+        }
+    };
+    let span = (last - first).num_days().max(1) as f64;
+    let plot_w = CHART_W - LEFT - RIGHT;
+    let plot_h = CHART_H - TOP - BOTTOM;
+    let x = |d: NaiveDate| {
+        if first == last {
+            LEFT + plot_w / 2.0
+        } else {
+            LEFT + (d - first).num_days() as f64 / span * plot_w
+        }
+    };
+    let y = |v: f64| TOP + plot_h - v / y_max * plot_h;
+    let _ = write!(
+        out,
+        "<svg viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"{}\" class=\"chart\">",
+        escape_html(aria)
+    );
+    // Grid and y ticks.
+    for i in 0..=5 {
+        let v = y_max * f64::from(i) / 5.0;
+        let yy = y(v);
+        let decimals = if y_max * 100.0 < 5.0 {
+            2
+        } else if y_max * 100.0 < 20.0 {
+            1
+        } else {
+            0
+        };
+        let _ = write!(
+            out,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" class=\"grid\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{:.*}%</text>",
+            CHART_W - RIGHT,
+            LEFT - 8.0,
+            yy + 4.0,
+            decimals,
+            v * 100.0
+        );
+    }
+    // X ticks: at most ~12 labels.
+    let every = dates.len().div_ceil(12).max(1);
+    for (i, d) in dates.iter().enumerate() {
+        let xx = x(*d);
+        let _ = write!(
+            out,
+            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"axis\"/>",
+            TOP + plot_h,
+            TOP + plot_h + 5.0
+        );
+        if i % every == 0 {
+            let _ = write!(
+                out,
+                "<text x=\"{xx:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"middle\">{}</text>",
+                TOP + plot_h + 20.0,
+                d.format("%m-%d")
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{:.1}\" class=\"axis\"/>\
+         <line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"axis\"/>\
+         <text x=\"{:.1}\" y=\"{:.1}\" class=\"label\" text-anchor=\"middle\">{}</text>\
+         <text transform=\"translate(16 {:.1}) rotate(-90)\" class=\"label\" text-anchor=\"middle\">{}</text>",
+        TOP + plot_h,
+        CHART_W - RIGHT,
+        TOP + plot_h,
+        TOP + plot_h,
+        LEFT + plot_w / 2.0,
+        CHART_H - 10.0,
+        escape_html(x_label),
+        TOP + plot_h / 2.0,
+        escape_html(y_label),
+    );
+    for (i, (name, points)) in series.iter().enumerate() {
+        let c = color(i);
+        // A hidden or missing value breaks the line.
+        let mut path = String::new();
+        let mut pen_down = false;
+        for (d, v) in points {
+            match v {
+                Some(v) => {
+                    let _ = write!(
+                        path,
+                        "{}{:.1} {:.1} ",
+                        if pen_down { "L" } else { "M" },
+                        x(*d),
+                        y(*v)
+                    );
+                    pen_down = true;
+                }
+                None => pen_down = false,
+            }
+        }
+        let _ = write!(
+            out,
+            "<path d=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2.5\"><title>{}</title></path>",
+            path.trim_end(),
+            escape_html(name)
+        );
+        // A lone point has no line through it; draw it larger so it is seen.
+        let radius =
+            if points.iter().filter(|(_, v)| v.is_some()).count() == 1 { 6.0 } else { 3.5 };
+        for (d, v) in points {
+            if let Some(v) = v {
+                let _ = write!(
+                    out,
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius}\" fill=\"{c}\"><title>{}: {} {:.1}%</title></circle>",
+                    x(*d),
+                    y(*v),
+                    escape_html(name),
+                    d,
+                    v * 100.0
+                );
+            }
+        }
+    }
+    out.push_str("</svg>");
+    legend(out, series.iter().map(|(name, _)| name.as_str()));
+}
+
+fn legend<'a>(out: &mut String, names: impl Iterator<Item = &'a str>) {
+    out.push_str("<ul class=\"legend\">");
+    for (i, name) in names.enumerate() {
+        let _ = write!(
+            out,
+            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
+            color(i),
+            escape_html(name)
+        );
+    }
+    out.push_str("</ul>");
+}
+
+/// Horizontal interval chart of the conversion uplift per step.
+fn uplift_chart(out: &mut String, rows: &[(String, &Uplift)]) {
+    if rows.is_empty() {
+        out.push_str("<p class=\"empty\">No step has a holdout group.</p>");
+        return;
+    }
+    let row_h = 34.0;
+    let label_w = 300.0;
+    let height = TOP + row_h * rows.len() as f64 + BOTTOM;
+    let plot_w = CHART_W - label_w - RIGHT;
+    // The axis spans the intervals and zero, in round steps.
+    let min = rows.iter().fold(0.0f64, |m, (_, u)| m.min(u.low));
+    let max = rows.iter().fold(0.0f64, |m, (_, u)| m.max(u.high));
+    let step = nice_max((max - min) / 8.0);
+    let lo = (min / step).floor() * step;
+    let hi = ((max / step).ceil() * step).max(lo + step);
+    let x = |v: f64| label_w + (v - lo) / (hi - lo) * plot_w;
+    let _ = write!(
+        out,
+        "<svg viewBox=\"0 0 {CHART_W} {height}\" role=\"img\" aria-label=\"Conversion uplift over holdout\" class=\"chart\">"
+    );
+    let bottom = TOP + row_h * rows.len() as f64;
+    let ticks = ((hi - lo) / step).round() as i64;
+    for i in 0..=ticks {
+        let v = lo + step * i as f64;
+        let v = if v.abs() < step / 2.0 { 0.0 } else { v };
+        let xx = x(v);
+        let _ = write!(
+            out,
+            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{TOP}\" y2=\"{bottom:.1}\" class=\"{}\"/>\
+             <text x=\"{xx:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"middle\">{:+.1}</text>",
+            if v == 0.0 { "zero" } else { "grid" },
+            bottom + 20.0,
+            v * 100.0
+        );
+    }
+    let _ = write!(
+        out,
+        "<text x=\"{:.1}\" y=\"{:.1}\" class=\"label\" text-anchor=\"middle\">Conversion uplift over holdout (percentage points, 95% CI)</text>",
+        label_w + plot_w / 2.0,
+        height - 10.0
+    );
+    for (i, (name, u)) in rows.iter().enumerate() {
+        let cy = TOP + row_h * (i as f64 + 0.5);
+        let c = if u.is_significant() {
+            if u.difference > 0.0 { "#009E73" } else { "#D55E00" }
+        } else {
+            "#7F7F7F"
+        };
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"end\">{}</text>\
+             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{cy:.1}\" y2=\"{cy:.1}\" stroke=\"{c}\" stroke-width=\"3\"/>\
+             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{c}\" stroke-width=\"2\"/>\
+             <line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{c}\" stroke-width=\"2\"/>\
+             <circle cx=\"{:.1}\" cy=\"{cy:.1}\" r=\"6\" fill=\"{c}\"><title>{}: {:+.2} pt [{:+.2}, {:+.2}]</title></circle>",
+            label_w - 12.0,
+            cy + 4.0,
+            escape_html(name),
+            x(u.low),
+            x(u.high),
+            x(u.low),
+            x(u.low),
+            cy - 7.0,
+            cy + 7.0,
+            x(u.high),
+            x(u.high),
+            cy - 7.0,
+            cy + 7.0,
+            x(u.difference),
+            escape_html(name),
+            u.difference * 100.0,
+            u.low * 100.0,
+            u.high * 100.0
+        );
+    }
+    out.push_str("</svg>");
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans JP','Hiragino Sans',sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+main{max-width:1180px;margin:0 auto;padding:24px 20px 48px}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:18px;margin:0 0 2px}
+.note{color:#5b6475;font-size:13px;margin:0 0 12px}
+section{overflow-x:auto;background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px 18px;margin:16px 0}
+table{border-collapse:collapse;width:100%;font-size:12px;font-variant-numeric:tabular-nums}
+th,td{padding:5px 6px;border-bottom:1px solid #eceef2;text-align:right;white-space:nowrap}
+th{background:#f0f2f5;font-weight:600}
+th:first-child,td:first-child{text-align:left}
+tr.total td{font-weight:600;background:#fafbfc}
+td.step{padding-left:22px}
+.chart{width:100%;height:auto;display:block}
+.chart .grid{stroke:#e6e8ee;stroke-width:1}
+.chart .zero{stroke:#1d2330;stroke-width:1.5}
+.chart .axis{stroke:#1d2330;stroke-width:1.2}
+.chart .tick{font-size:12px;fill:#3a4252}
+.chart .label{font-size:13px;fill:#1d2330;font-weight:600}
+.legend{list-style:none;padding:0;margin:6px 0 0 70px;display:flex;flex-wrap:wrap;gap:6px 18px;font-size:13px}
+.legend .swatch{display:inline-block;width:14px;height:4px;border-radius:2px;margin-right:6px;vertical-align:middle}
+.empty{color:#5b6475}
+";
+
+impl ResultsReport {
+    /// A self-contained HTML page (no scripts, no external resources): a KPI table, the
+    /// conversion uplift per step with its interval, and open rate, 7-day block rate and
+    /// conversion rate over time per step as inline SVG line charts. Every name from the data
+    /// is HTML-escaped.
+    #[must_use]
+    pub fn to_html(&self) -> String {
+        let mut out = String::with_capacity(64 * 1024);
+        let title = escape_html(&self.title);
+        let _ = write!(
+            out,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title><style>{STYLE}</style></head><body><main><h1>{title}</h1>"
+        );
+        let hours = f64::from(self.utc_offset_seconds) / 3600.0;
+        let bucket = match self.bucket {
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+        };
+        let _ = write!(
+            out,
+            "<p class=\"note\">Conversion window {} h after each send · dates in UTC{:+} · one chart point per {bucket} of send time · \
+             open and click rates are of delivered messages, block and conversion rates of sent ones · \
+             uplift = treatment − holdout conversion rate, 95% Newcombe interval.</p>",
+            self.conversion_window_hours, hours
+        );
+
+        out.push_str("<section><h2>Results per campaign and step</h2><table><thead><tr>");
+        for h in HEADERS {
+            let _ = write!(out, "<th>{}</th>", escape_html(h));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for (top, row) in self.rows() {
+            let _ = write!(out, "<tr{}>", if top { " class=\"total\"" } else { "" });
+            for (i, cell) in row.iter().enumerate() {
+                let class = if i == 0 && !top { " class=\"step\"" } else { "" };
+                let _ = write!(out, "<td{class}>{}</td>", escape_html(cell.trim_start()));
+            }
+            out.push_str("</tr>");
+        }
+        out.push_str("</tbody></table></section>");
+
+        let uplifts: Vec<(String, &Uplift)> = self
+            .campaigns
+            .iter()
+            .flat_map(|c| {
+                c.steps.iter().filter_map(|s| {
+                    Some((label(&c.campaign, s.step.as_deref()), s.kpis.uplift.as_ref()?))
+                })
+            })
+            .collect();
+        out.push_str("<section><h2>Conversion uplift over the holdout group</h2><p class=\"note\">Dot: treatment minus holdout conversion rate; bar: 95% interval. Green/orange: the interval excludes zero.</p>");
+        uplift_chart(&mut out, &uplifts);
+        out.push_str("</section>");
+
+        let series = self.series();
+        let x_label = format!("Send {bucket} (starting)");
+        type Pick = fn(&TimelinePoint) -> Option<f64>;
+        let charts: [(&str, &str, &str, Pick); 3] = [
+            ("Open rate", "LINE unique impressions ÷ delivered", "open rate", |p| p.open_rate),
+            (
+                "Block rate within 7 days",
+                "sends followed by a block within 7 days ÷ sent",
+                "block rate",
+                |p| p.block_rate_7d,
+            ),
+            (
+                "Conversion rate",
+                "sends followed by an order within the window ÷ sent",
+                "conversion rate",
+                |p| p.conversion_rate,
+            ),
+        ];
+        for (heading, note, y_label, pick) in charts {
+            let data: Vec<Series> = series
+                .iter()
+                .map(|(name, points)| {
+                    (name.clone(), points.iter().map(|p| (p.start, pick(p))).collect())
+                })
+                .collect();
+            let _ = write!(
+                out,
+                "<section><h2>{} per step over time</h2><p class=\"note\">{}</p>",
+                escape_html(heading),
+                escape_html(note)
+            );
+            line_chart(&mut out, heading, &x_label, y_label, &data);
+            out.push_str("</section>");
+        }
+        out.push_str("</main></body></html>\n");
+        out
+    }
+}
