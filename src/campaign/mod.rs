@@ -35,6 +35,8 @@ pub use journal::SqliteJournal;
 pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
 #[cfg(feature = "sqlite")]
 pub use measure::SqliteClickStore;
+#[cfg(feature = "client")]
+pub use measure::fetch_unit_stats;
 #[cfg(feature = "axum")]
 pub use measure::track_route;
 pub use measure::{

@@ -195,6 +195,44 @@ impl LineStatsFact {
     }
 }
 
+/// Fetches LINE's statistics of one aggregation unit from `from` to `to` (UTC+9 days, both
+/// included), one call per bucket so the report can chart opens over time, and labels them
+/// with the campaign and step the unit stands for. LINE allows 60 statistics calls an hour;
+/// the client paces them ([`EndpointClass::Insight`](crate::line::EndpointClass)).
+///
+/// # Errors
+/// The first [`LineError`](crate::line::LineError) of a call.
+#[cfg(feature = "client")]
+pub async fn fetch_unit_stats(
+    client: &crate::line::LineClient,
+    unit: &crate::AggregationUnit,
+    campaign: &CampaignId,
+    step: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    bucket: Bucket,
+) -> Result<Vec<LineStatsFact>, crate::line::LineError> {
+    let mut facts = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let next = match bucket {
+            Bucket::Day => start + Duration::days(1),
+            Bucket::Week => bucket.start(start) + Duration::days(7),
+        };
+        let end = (next - Duration::days(1)).min(to);
+        let stats = client.aggregation_unit_statistics(unit, start, end).await?;
+        facts.push(LineStatsFact::from_statistics(
+            campaign.clone(),
+            step.map(str::to_owned),
+            start,
+            end,
+            &stats,
+        ));
+        start = next;
+    }
+    Ok(facts)
+}
+
 /// How wide a point of the charts is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -17,6 +17,8 @@ mod report;
 mod sqlite;
 mod track;
 
+#[cfg(feature = "client")]
+pub use kpi::fetch_unit_stats;
 pub use kpi::{
     BlockFact, Bucket, LineStatsFact, OrderFact, ReportInput, ReportOptions, SendFact, uplift,
 };

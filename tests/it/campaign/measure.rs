@@ -668,3 +668,80 @@ async fn measure_sqlite_click_store_conforms_and_persists() {
     assert_eq!(reopened.clicks(&campaign("sale")).await.unwrap(), vec![click]);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn measure_unit_statistics_come_from_the_fake_line_through_the_client() {
+    use enishi::testkit::{FakeLine, user_id};
+    let users: Vec<String> = (0..100).map(user_id).collect();
+    let line = FakeLine::builder().no_rate_limits().friends(users.clone()).start().await.unwrap();
+    let limits = enishi::line::RateLimits::unlimited();
+    let client = enishi::line::LineClient::builder()
+        .rate_limits(limits)
+        .channel_access_token(line.channel_access_token())
+        .base_url(line.api_base_url())
+        .build()
+        .unwrap();
+    let tracked = tracker()
+        .rewrite(
+            &Message::template(
+                "sale",
+                ButtonsTemplate::new("sale")
+                    .with_action(Action::uri("Go", "https://shop.example/")),
+            ),
+            &context(),
+        )
+        .unwrap();
+    for (i, user) in users.iter().enumerate() {
+        let unit = if i < 80 { "welcome_d0" } else { "welcome_d3" };
+        let request = enishi::line::PushRequest::new(
+            user.parse::<enishi::LineUserId>().unwrap(),
+            vec![tracked.clone()],
+        )
+        .aggregation_unit(unit.parse().unwrap());
+        client.push(request).await.unwrap();
+    }
+    let today =
+        Utc::now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).date_naive();
+    let fetch = |unit: &'static str, step: &'static str| {
+        let client = client.clone();
+        async move {
+            enishi::campaign::fetch_unit_stats(
+                &client,
+                &unit.parse().unwrap(),
+                &campaign("scenario.welcome"),
+                Some(step),
+                today - Duration::days(8),
+                today,
+                Bucket::Week,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let d0 = fetch("welcome_d0", "day0").await;
+    // 9 days over weekly buckets: two or three calls, the last one ending today.
+    assert!((2..=3).contains(&d0.len()), "{d0:?}");
+    assert_eq!(d0.last().unwrap().to, today);
+    assert_eq!(d0[0].from, today - Duration::days(8));
+    let opened = d0.last().unwrap().unique_impression.expect("80 recipients: above LINE's 20");
+    assert!((32..=60).contains(&opened), "40–74 % of 80, got {opened}");
+    assert!(
+        d0[..d0.len() - 1].iter().all(|f| f.unique_impression.is_none()),
+        "no sends before today"
+    );
+    assert_eq!(fetch("welcome_d0", "day0").await, d0, "deterministic");
+    // 20 recipients: LINE hides anything below 20.
+    let d3 = fetch("welcome_d3", "day3").await;
+    assert_eq!(d3.last().unwrap().unique_impression, None);
+
+    let mut input = ReportInput::new();
+    input.line_stats = d0;
+    for user in 0..80 {
+        input.sends.push(send("scenario.welcome", "day0", &format!("c{user}"), Utc::now()));
+    }
+    let report = input.build(&ReportOptions::default());
+    let k = &report.campaigns[0].steps[0].kpis;
+    assert_eq!(k.opened, Some(opened));
+    assert_eq!(k.open_rate, Some(opened as f64 / 80.0));
+    line.shutdown().await;
+}
