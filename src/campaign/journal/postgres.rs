@@ -302,7 +302,7 @@ async fn enqueue_tx(
         }
     }
     let mut rows: Vec<row::Encoded> = unique.into_values().collect();
-    rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    rows.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     let insert = format!(
         "INSERT INTO {schema}.enishi_journal_batches (id, campaign, transport, recipients,
             recipient_count, messages, retry_key, not_before_us, arm, aggregation_unit, status,
@@ -335,7 +335,7 @@ async fn enqueue_tx(
         let chunk = &rows[start..end];
         start = end;
         let col = |f: fn(&row::Encoded) -> &str| chunk.iter().map(f).collect::<Vec<&str>>();
-        let ids = col(|e| &e.id);
+        let ids = col(|e| e.id.as_str());
         let inserted = tx
             .query(
                 &insert,

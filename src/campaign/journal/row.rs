@@ -20,7 +20,7 @@ pub(super) const COLUMNS: &str = "id, campaign, transport, recipients, messages,
 /// A batch ready to be bound to an `INSERT`.
 #[derive(Debug)]
 pub(super) struct Encoded {
-    pub(super) id: String,
+    pub(super) id: BatchId,
     pub(super) campaign: String,
     pub(super) transport: &'static str,
     pub(super) recipients: String,
@@ -39,7 +39,7 @@ pub(super) fn recipients_json(r: &[BatchRecipient]) -> Result<String, JournalErr
 
 pub(super) fn encode(b: &Batch) -> Result<Encoded, JournalError> {
     Ok(Encoded {
-        id: b.id.as_str().to_owned(),
+        id: b.id.clone(),
         campaign: b.campaign.as_str().to_owned(),
         transport: b.transport.as_str(),
         recipients: recipients_json(&b.recipients)?,

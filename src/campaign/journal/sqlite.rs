@@ -197,7 +197,7 @@ fn ensure_known(tx: &Transaction<'_>, id: &str) -> Result<(), JournalError> {
     }
 }
 
-fn enqueue_tx(tx: &Transaction<'_>, batches: &[Batch]) -> Result<u64, JournalError> {
+fn enqueue_tx(tx: &Transaction<'_>, rows: &[row::Encoded]) -> Result<u64, JournalError> {
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO enishi_journal_batches (id, campaign, transport, recipients,
@@ -211,19 +211,18 @@ fn enqueue_tx(tx: &Transaction<'_>, batches: &[Batch]) -> Result<u64, JournalErr
         .prepare_cached("SELECT recipients FROM enishi_journal_batches WHERE id = ?1")
         .map_err(sq("preparing the conflict check"))?;
     // Duplicates inside the call are compared here: the second one never reaches the table.
-    let mut seen: HashMap<&BatchId, String> = HashMap::new();
+    let mut seen: HashMap<&BatchId, &str> = HashMap::new();
     let mut added = 0;
-    for b in batches {
-        let e = row::encode(b)?;
-        if let Some(prev) = seen.get(&b.id) {
+    for e in rows {
+        if let Some(prev) = seen.get(&e.id) {
             if *prev != e.recipients {
-                return Err(JournalError::Conflict(b.id.clone()));
+                return Err(JournalError::Conflict(e.id.clone()));
             }
             continue;
         }
         let n = insert
             .execute(params![
-                e.id,
+                e.id.as_str(),
                 e.campaign,
                 e.transport,
                 e.recipients,
@@ -237,14 +236,14 @@ fn enqueue_tx(tx: &Transaction<'_>, batches: &[Batch]) -> Result<u64, JournalErr
             .map_err(sq("inserting a batch"))?;
         if n == 0 {
             let stored: String =
-                existing.query_row([&e.id], |r| r.get(0)).map_err(sq("reading a batch"))?;
+                existing.query_row([e.id.as_str()], |r| r.get(0)).map_err(sq("reading a batch"))?;
             if stored != e.recipients {
                 // Returning an error drops the transaction: nothing of the call is stored.
-                return Err(JournalError::Conflict(b.id.clone()));
+                return Err(JournalError::Conflict(e.id.clone()));
             }
         }
         added += n as u64;
-        seen.insert(&b.id, e.recipients);
+        seen.insert(&e.id, &e.recipients);
     }
     Ok(added)
 }
@@ -316,9 +315,10 @@ impl DeliveryJournal for SqliteJournal {
         if batches.is_empty() {
             return Ok(0);
         }
-        // The blocking task needs owned data; cloning is cheap next to the JSON encoding.
-        let batches = batches.to_vec();
-        self.write(move |tx| enqueue_tx(tx, &batches)).await
+        // Encoded once, here: the blocking task needs owned data, and the encoded rows are
+        // smaller than the batches.
+        let rows = batches.iter().map(row::encode).collect::<Result<Vec<_>, _>>()?;
+        self.write(move |tx| enqueue_tx(tx, &rows)).await
     }
 
     async fn claim(
