@@ -82,19 +82,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_var("coupon", "RANKUP");
 
+    // Wall-clock time (best of the runs) and the planning thread's CPU time, which a machine
+    // shared with other work inflates less.
     let mut best = [f64::INFINITY; 2];
+    let mut best_cpu = [f64::INFINITY; 2];
     for (k, campaign) in [&identical, &personalised].into_iter().enumerate() {
-        for _ in 0..args.runs.max(1) {
+        for run in 0..args.runs.max(1) {
             let started = Instant::now();
+            let cpu = cpu_time::ThreadTime::now();
             let plan = planner.plan(campaign, &contacts, now)?;
             let ms = started.elapsed().as_secs_f64() * 1e3;
             best[k] = best[k].min(ms);
-            if ms <= best[k] {
+            best_cpu[k] = best_cpu[k].min(cpu.elapsed().as_secs_f64() * 1e3);
+            if run == 0 {
                 println!("{}", plan.dry_run());
             }
+            // Freeing a million batches is not planning: keep it out of the next timing.
             drop(plan);
         }
     }
+    println!(
+        "plan_identical_cpu_ms={:.1} plan_personalised_cpu_ms={:.1}",
+        best_cpu[0], best_cpu[1]
+    );
     println!("plan_identical_ms={:.1} plan_personalised_ms={:.1} recipients={n}", best[0], best[1]);
     Ok(())
 }

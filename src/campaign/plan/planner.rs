@@ -504,7 +504,13 @@ impl<'a> Planner<'a> {
         let mut b = Builder {
             campaign,
             not_before,
-            batches: Vec::new(),
+            // Push arms need a batch per recipient: reserving avoids re-copying a million
+            // batches while the vector grows (untouched capacity costs no memory).
+            batches: Vec::with_capacity(if arms.iter().any(|a| a.statics.is_none()) {
+                contacts.len()
+            } else {
+                contacts.len() / MULTICAST_MAX_RECIPIENTS + arms.len()
+            }),
             chunks: arms.iter().map(|_| Vec::new()).collect(),
             arms_out: arms
                 .iter()
@@ -526,7 +532,8 @@ impl<'a> Planner<'a> {
         let mut excluded = [0u64; ExclusionReason::ALL.len()];
         let mut missing: Vec<MissingVariable> = Vec::new();
         let mut invalid: Option<(AffectedCustomers, ValidationError)> = None;
-        let mut seen: HashSet<&LineUserId> = HashSet::with_capacity(contacts.len());
+        let mut seen: HashSet<&LineUserId, split::FastBuild> =
+            HashSet::with_capacity_and_hasher(contacts.len(), split::FastBuild::default());
 
         'contacts: for contact in contacts {
             let reason = 'check: {

@@ -298,7 +298,7 @@ impl fmt::Debug for Holdout {
 /// campaigns back to back without enqueueing in between.
 #[derive(Debug, Clone, Default)]
 pub struct SendHistory {
-    by_user: HashMap<LineUserId, Vec<DateTime<Utc>>>,
+    by_user: HashMap<LineUserId, Vec<DateTime<Utc>>, split::FastBuild>,
     sends: usize,
 }
 
