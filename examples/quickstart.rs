@@ -395,8 +395,10 @@ async fn send_campaign(
     let journal: Arc<dyn DeliveryJournal> =
         Arc::new(SqliteJournal::open(args.dir.join("enishi.sqlite"))?);
     let mut policy = DeliveryPolicy::recommended().with_holdout(Holdout::percent("quickstart", 10));
-    let history =
-        SendHistory::from_records(&journal.sends_since(now - chrono::TimeDelta::days(7)).await?);
+    let history = SendHistory::from_records_except(
+        &journal.sends_since(now - chrono::TimeDelta::days(7)).await?,
+        &id,
+    );
     let mut plan = Planner::new(&policy).with_history(&history).plan(&campaign, &contacts, now)?;
     if plan.dry_run().deferred > 0 {
         println!(

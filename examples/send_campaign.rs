@@ -190,8 +190,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if args.holdout > 0 {
         policy = policy.with_holdout(Holdout::percent("global", args.holdout));
     }
-    let history = SendHistory::from_records(
+    let history = SendHistory::from_records_except(
         &setup.journal.sends_since(now - chrono::TimeDelta::days(7)).await?,
+        &id,
     );
     let plan = Planner::new(&policy).with_history(&history).plan(&campaign, &contacts, now)?;
     demo::print_dry_run(&plan);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::split;
 use crate::campaign::SendRecord;
-use crate::{CustomerId, LineUserId};
+use crate::{CampaignId, CustomerId, LineUserId};
 
 /// The rules that apply to every campaign of a shop.
 ///
@@ -321,6 +321,16 @@ impl SendHistory {
             times.sort_unstable();
         }
         history
+    }
+
+    /// Indexes send records except those of `campaign`: use it to plan (or re-plan, when
+    /// resuming) `campaign` itself, whose own journal entries must not count against it — a
+    /// re-plan then comes out exactly as the first plan did, so its batches match the journal's.
+    #[must_use]
+    pub fn from_records_except(records: &[SendRecord], campaign: &CampaignId) -> Self {
+        let others: Vec<SendRecord> =
+            records.iter().filter(|r| &r.campaign != campaign).cloned().collect();
+        Self::from_records(&others)
     }
 
     /// Adds one send.

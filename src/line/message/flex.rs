@@ -24,14 +24,13 @@ pub struct FlexMessage {
 ///
 /// Deserialising picks the typed form only when it represents the JSON exactly (nothing lost);
 /// anything else is kept as [`FlexContainer::Raw`], so every flex JSON round-trips unchanged.
-// Values are built once per send and rarely moved; boxing variants would leak into every
-// constructor and pattern match.
-#[allow(clippy::large_enum_variant)]
+// The bubble is boxed: inline it would make every `Message` ~3 KB, and a personalised campaign
+// holds one message per recipient.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum FlexContainer {
     /// A single bubble.
-    Bubble(FlexBubble),
+    Bubble(Box<FlexBubble>),
     /// A carousel of bubbles.
     Carousel(FlexCarousel),
     /// Any flex container as raw JSON, sent as is (only its `type` and bubble count are
@@ -53,7 +52,9 @@ impl<'de> Deserialize<'de> for FlexContainer {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = serde_json::Value::deserialize(deserializer)?;
         let typed = match value.get("type").and_then(serde_json::Value::as_str) {
-            Some("bubble") => FlexBubble::deserialize(&value).ok().map(Self::Bubble),
+            Some("bubble") => {
+                FlexBubble::deserialize(&value).ok().map(|b| Self::Bubble(Box::new(b)))
+            }
             Some("carousel") => FlexCarousel::deserialize(&value).ok().map(Self::Carousel),
             _ => None,
         };
@@ -979,6 +980,11 @@ from_payload!(FlexComponent {
 });
 
 from_payload!(FlexContainer {
-    Bubble(FlexBubble),
     Carousel(FlexCarousel),
 });
+
+impl From<FlexBubble> for FlexContainer {
+    fn from(bubble: FlexBubble) -> Self {
+        Self::Bubble(Box::new(bubble))
+    }
+}

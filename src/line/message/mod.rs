@@ -91,8 +91,9 @@ use crate::line::{ValidationError, Validator};
 ///
 /// Construct one with [`Message::text`], [`Message::image`], [`Message::template`], ... or from a
 /// payload struct with `.into()`.
-// Values are built once per send and rarely moved; boxing variants would leak into every
-// constructor and pattern match.
+// The largest variant (a template, a few hundred bytes) stays inline: boxing would leak into
+// every constructor and pattern match. Flex bubbles, the truly large payload, are boxed inside
+// `FlexContainer`, since a personalised campaign holds one message per recipient.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]

@@ -774,3 +774,39 @@ proptest! {
         prop_assert_eq!(flat, contacts.iter().map(|c| c.customer.clone()).collect::<Vec<_>>());
     }
 }
+
+#[tokio::test]
+async fn plan_resumed_campaign_ignores_its_own_journal_entries_for_the_cap() {
+    let policy = DeliveryPolicy::new().with_frequency_cap(FrequencyCap::new(1, TimeDelta::days(7)));
+    let contacts: Vec<Contact> =
+        (0..1200).map(|n| Contact::reachable(customer(n), user(n))).collect();
+    let id = CampaignId::new("resume-me").unwrap();
+    let campaign = Campaign::new(id.clone(), [MessageTemplate::text("セール開催中").unwrap()]);
+    let now = utc(2026, 11, 24, 3, 0);
+    let first = Planner::new(&policy).plan(&campaign, &contacts, now).unwrap();
+    let journal = MemoryJournal::new();
+    journal.enqueue(&first.batches).await.unwrap();
+    let records = journal.sends_since(now - TimeDelta::days(7)).await.unwrap();
+    assert_eq!(records.len(), 1200);
+
+    // Counting its own planned sends, a re-plan would cap everyone out: nothing matches.
+    let all = SendHistory::from_records(&records);
+    let capped = Planner::new(&policy).with_history(&all).plan(&campaign, &contacts, now).unwrap();
+    assert_eq!(capped.dry_run().excluded(ExclusionReason::FrequencyCap), 1200);
+    // Without them, the re-plan is the first plan, so enqueueing it again stores nothing new.
+    let others = SendHistory::from_records_except(&records, &id);
+    let again =
+        Planner::new(&policy).with_history(&others).plan(&campaign, &contacts, now).unwrap();
+    assert_eq!(again.batches, first.batches);
+    assert_eq!(journal.enqueue(&again.batches).await.unwrap(), 0);
+    // Another campaign still sees them.
+    let other =
+        Campaign::new(CampaignId::new("next").unwrap(), [MessageTemplate::text("次").unwrap()]);
+    let next = Planner::new(&policy).with_history(&others).plan(&other, &contacts, now).unwrap();
+    assert_eq!(next.dry_run().excluded(ExclusionReason::FrequencyCap), 0, "history is the others'");
+    let next = Planner::new(&policy)
+        .with_history(&SendHistory::from_records_except(&records, other.id()))
+        .plan(&other, &contacts, now)
+        .unwrap();
+    assert_eq!(next.dry_run().excluded(ExclusionReason::FrequencyCap), 1200);
+}
