@@ -281,6 +281,21 @@ impl JournalCounts {
         self.pending + self.in_flight + self.sent + self.failed + self.cancelled
     }
 
+    /// Counts `batches` batches holding `recipients` recipients in `status`.
+    pub fn add(&mut self, status: BatchStatus, batches: u64, recipients: u64) {
+        self.recipients += recipients;
+        match status {
+            BatchStatus::Pending => self.pending += batches,
+            BatchStatus::InFlight => self.in_flight += batches,
+            BatchStatus::Sent => {
+                self.sent += batches;
+                self.recipients_sent += recipients;
+            }
+            BatchStatus::Failed => self.failed += batches,
+            BatchStatus::Cancelled => self.cancelled += batches,
+        }
+    }
+
     /// No batch is pending or in flight.
     #[must_use]
     pub fn is_finished(&self) -> bool {

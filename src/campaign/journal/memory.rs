@@ -25,6 +25,15 @@ struct Inner {
     states: HashMap<CampaignId, CampaignState>,
 }
 
+impl Inner {
+    /// The batch's entry, or `None` when its status is final (nothing may change it).
+    fn open_entry(&mut self, batch: &BatchId) -> Result<Option<&mut Entry>, JournalError> {
+        let e =
+            self.batches.get_mut(batch).ok_or_else(|| JournalError::UnknownBatch(batch.clone()))?;
+        Ok((!e.record.status.is_final()).then_some(e))
+    }
+}
+
 /// A [`DeliveryJournal`] in memory. Cheap to create; use it in tests and single-process tools.
 #[derive(Debug, Default)]
 pub struct MemoryJournal {
@@ -126,13 +135,7 @@ impl DeliveryJournal for MemoryJournal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         let mut inner = self.lock();
-        let e = inner
-            .batches
-            .get_mut(batch)
-            .ok_or_else(|| JournalError::UnknownBatch(batch.clone()))?;
-        if e.record.status.is_final() {
-            return Ok(());
-        }
+        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
         e.record.status = match outcome {
             BatchOutcome::Accepted { .. } => BatchStatus::Sent,
             BatchOutcome::Failed { .. } => BatchStatus::Failed,
@@ -150,13 +153,7 @@ impl DeliveryJournal for MemoryJournal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         let mut inner = self.lock();
-        let e = inner
-            .batches
-            .get_mut(batch)
-            .ok_or_else(|| JournalError::UnknownBatch(batch.clone()))?;
-        if e.record.status.is_final() {
-            return Ok(());
-        }
+        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
         e.record.status = BatchStatus::Pending;
         e.record.batch.not_before = not_before;
         e.record.updated_at = now;
@@ -191,18 +188,7 @@ impl DeliveryJournal for MemoryJournal {
         let inner = self.lock();
         let mut c = JournalCounts::default();
         for e in inner.batches.values().filter(|e| &e.record.batch.campaign == campaign) {
-            let n = e.record.batch.recipients.len() as u64;
-            c.recipients += n;
-            match e.record.status {
-                BatchStatus::Pending => c.pending += 1,
-                BatchStatus::InFlight => c.in_flight += 1,
-                BatchStatus::Sent => {
-                    c.sent += 1;
-                    c.recipients_sent += n;
-                }
-                BatchStatus::Failed => c.failed += 1,
-                BatchStatus::Cancelled => c.cancelled += 1,
-            }
+            c.add(e.record.status, 1, e.record.batch.recipients.len() as u64);
         }
         Ok(c)
     }

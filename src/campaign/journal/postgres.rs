@@ -533,17 +533,7 @@ impl DeliveryJournal for PostgresJournal {
             let recipients: i64 = r.try_get(2).map_err(pg("reading the counts"))?;
             let (batches, recipients) =
                 (u64::try_from(batches).unwrap_or(0), u64::try_from(recipients).unwrap_or(0));
-            c.recipients += recipients;
-            match row::status(&status)? {
-                BatchStatus::Pending => c.pending += batches,
-                BatchStatus::InFlight => c.in_flight += batches,
-                BatchStatus::Sent => {
-                    c.sent += batches;
-                    c.recipients_sent += recipients;
-                }
-                BatchStatus::Failed => c.failed += batches,
-                BatchStatus::Cancelled => c.cancelled += batches,
-            }
+            c.add(row::status(&status)?, batches, recipients);
         }
         Ok(c)
     }

@@ -456,17 +456,7 @@ impl DeliveryJournal for SqliteJournal {
             for r in rows {
                 let (status, batches, recipients) = r.map_err(sq("reading the counts"))?;
                 let (batches, recipients) = (to_u64(batches), to_u64(recipients));
-                c.recipients += recipients;
-                match row::status(&status)? {
-                    BatchStatus::Pending => c.pending += batches,
-                    BatchStatus::InFlight => c.in_flight += batches,
-                    BatchStatus::Sent => {
-                        c.sent += batches;
-                        c.recipients_sent += recipients;
-                    }
-                    BatchStatus::Failed => c.failed += batches,
-                    BatchStatus::Cancelled => c.cancelled += batches,
-                }
+                c.add(row::status(&status)?, batches, recipients);
             }
             Ok(c)
         })
