@@ -114,6 +114,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("delivery_bench failed: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
             ExitCode::FAILURE
         }
     }
@@ -456,14 +461,14 @@ fn crash_and_resume(
     let bar = bar(args.recipients);
     let kill_at = (args.recipients as f64 * crash_at) as usize;
     let mut child = spawn()?;
-    bar.println(format!("started dispatcher process {}", child.id()));
+    bar.suspend(|| eprintln!("started dispatcher process {}", child.id()));
     loop {
         let delivered = line.delivery_count();
         bar.set_position(delivered as u64);
         if delivered >= kill_at {
             child.kill()?;
             child.wait()?;
-            bar.println(format!("killed it (SIGKILL) at {delivered} deliveries; restarting"));
+            bar.suspend(|| eprintln!("killed it (SIGKILL) at {delivered} deliveries; restarting"));
             break;
         }
         if let Some(status) = child.try_wait()? {
@@ -474,7 +479,7 @@ fn crash_and_resume(
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut child = spawn()?;
-    bar.println(format!("restarted as process {}", child.id()));
+    bar.suspend(|| eprintln!("restarted as process {}", child.id()));
     let status = loop {
         bar.set_position(line.delivery_count() as u64);
         if let Some(status) = child.try_wait()? {

@@ -227,9 +227,12 @@ enum Done {
         already_accepted: bool,
     },
     Failed,
-    /// Back to pending (retryable failure, or the campaign stopped before it was sent).
-    Released {
-        sent_request: bool,
+    /// Back to pending after a retryable failure.
+    Released,
+    /// Back to pending without a request to LINE (the campaign stopped, or the shared rate
+    /// limiter could not be reached): not an attempt.
+    NotSent {
+        batch: BatchId,
     },
     /// Back to pending, and the campaign is paused for this reason.
     Paused {
@@ -380,10 +383,16 @@ impl Dispatcher {
                         tracker.failed();
                         tracker.requested(1);
                     }
-                    Done::Released { sent_request } => {
+                    Done::Released => {
                         stats.released += 1;
-                        stats.requests += u64::from(sent_request);
-                        tracker.requested(u64::from(sent_request));
+                        stats.requests += 1;
+                        tracker.requested(1);
+                    }
+                    Done::NotSent { batch } => {
+                        stats.released += 1;
+                        if let Some(n) = attempts.get_mut(&batch) {
+                            *n = n.saturating_sub(1);
+                        }
                     }
                     Done::Paused { reason } => {
                         stats.released += 1;
@@ -443,7 +452,7 @@ impl Shared {
         if halt.load(Ordering::Relaxed) {
             // The campaign stopped after this batch was claimed: give it back unsent.
             self.journal.release(&batch.id, batch.not_before, Utc::now()).await?;
-            return Ok(Done::Released { sent_request: false });
+            return Ok(Done::NotSent { batch: batch.id });
         }
         let result = send(&self.client, &batch).await;
         let now = Utc::now();
@@ -469,11 +478,18 @@ impl Shared {
                     }
                     return Ok(Done::Paused { reason });
                 }
+                if matches!(error, LineError::RateLimiter { .. }) {
+                    // Nothing reached LINE (the shared limiter fails closed): wait and try
+                    // again without using up an attempt, however long the outage lasts.
+                    let due = now + self.backoff(attempt);
+                    self.journal.release(&batch.id, due, now).await?;
+                    return Ok(Done::NotSent { batch: batch.id });
+                }
                 let kind = classify(&error);
                 if kind == FailureKind::Retryable && !last_attempt {
                     let due = now + self.backoff(attempt);
                     self.journal.release(&batch.id, due, now).await?;
-                    return Ok(Done::Released { sent_request: true });
+                    return Ok(Done::Released);
                 }
                 let outcome = BatchOutcome::Failed {
                     kind,
