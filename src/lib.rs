@@ -26,3 +26,7 @@ pub use ids::{
     LineRoomId, LineUserId, MessageId, RequestId, RetryKey, RichMenuAliasId, RichMenuId,
     WebhookEventId,
 };
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/cookbook.md")]
+struct CookbookDoctests;
