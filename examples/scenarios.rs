@@ -11,6 +11,14 @@
 //! per scenario and step (sent, skipped by reason, exits) and checks the fake server received
 //! each batch exactly once.
 //!
+//! Then it measures: the policy holds out 10 % of customers (recorded as holdout `SendFact`s
+//! when a step falls due for them), every message's links are tracked (`LinkTracker`), and the
+//! recipients react from the seed: some click (through `handle_click`, as the redirect route),
+//! some block, some order within a week (holdout customers only place the shop's own orders).
+//! The `ResultsReport` (journal sends, holdouts, clicks, blocks, orders, LINE's per-step unit
+//! statistics from the fake) is printed and written to `target/enishi-scenarios-report.html`
+//! and `.json`.
+//!
 //! ```sh
 //! cargo run --release --features testkit,toml --example scenarios -- --customers 3000 --days 60
 //! cargo run --release --features testkit,toml --example scenarios -- --events events.json
