@@ -417,7 +417,7 @@ async fn deliver(
 ) -> Result<(), Box<dyn std::error::Error>> {
     for campaign in campaigns {
         let due = journal.claim(campaign, "sim", 100_000, now, StdDuration::from_secs(600)).await?;
-        let results: Vec<_> = futures_util::stream::iter(due)
+        let mut results: Vec<_> = futures_util::stream::iter(due)
             .map(|b| async move {
                 let to = b.recipients[0].line_user.clone();
                 let mut req =
@@ -431,6 +431,8 @@ async fn deliver(
             .buffer_unordered(16)
             .collect()
             .await;
+        // Pushes finish in any order; the reactions drawn from the seed must not depend on it.
+        results.sort_by(|(a, _), (b, _)| a.id.as_str().cmp(b.id.as_str()));
         for (b, res) in results {
             let outcome = match res {
                 Ok(r) => BatchOutcome::Accepted {
