@@ -11,6 +11,14 @@
 //! per scenario and step (sent, skipped by reason, exits) and checks the fake server received
 //! each batch exactly once.
 //!
+//! Then it measures: the policy holds out 10 % of customers (recorded as holdout `SendFact`s
+//! when a step falls due for them), every message's links are tracked (`LinkTracker`), and the
+//! recipients react from the seed: some click (through `handle_click`, as the redirect route),
+//! some block, some order within a week (holdout customers only place the shop's own orders).
+//! The `ResultsReport` (journal sends, holdouts, clicks, blocks, orders, LINE's per-step unit
+//! statistics from the fake) is printed and written to `target/enishi-scenarios-report.html`
+//! and `.json`.
+//!
 //! ```sh
 //! cargo run --release --features testkit,toml --example scenarios -- --customers 3000 --days 60
 //! cargo run --release --features testkit,toml --example scenarios -- --events events.json
@@ -19,7 +27,7 @@
 //! `--events` writes every decision (`ScenarioEvent`: what was sent to whom and when, what was
 //! skipped and why, which series exited) as JSON, for reports.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -30,15 +38,17 @@ use enishi::campaign::scenario::{
     catalogue_set,
 };
 use enishi::campaign::{
-    BatchOutcome, DeliveryJournal, DeliveryPolicy, FrequencyCap, MemoryJournal, QuietHours,
+    Batch, BatchOutcome, BlockFact, Bucket, ClickResponse, DeliveryJournal, DeliveryPolicy,
+    FrequencyCap, Holdout, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
+    MemoryJournal, OrderFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
 };
-use enishi::line::{LineClient, PushRequest};
+use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
 use enishi::segment::{
     AttrValue, CustomerFacts, Friendship, LineItem, LineStatus, Order, OrderKind, ProductStatus,
     SavedItem, Subscription, SubscriptionState,
 };
 use enishi::testkit::{self as fake, FakeLine};
-use enishi::{CampaignId, CustomerId, LineUserId};
+use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
@@ -407,16 +417,22 @@ async fn deliver(
 ) -> Result<(), Box<dyn std::error::Error>> {
     for campaign in campaigns {
         let due = journal.claim(campaign, "sim", 100_000, now, StdDuration::from_secs(600)).await?;
-        let results: Vec<_> = futures_util::stream::iter(due)
+        let mut results: Vec<_> = futures_util::stream::iter(due)
             .map(|b| async move {
                 let to = b.recipients[0].line_user.clone();
-                let req = PushRequest::new(to, b.messages.clone()).retry_key(b.retry_key.clone());
+                let mut req =
+                    PushRequest::new(to, b.messages.clone()).retry_key(b.retry_key.clone());
+                if let Some(unit) = &b.aggregation_unit {
+                    req = req.aggregation_unit(unit.clone());
+                }
                 let res = client.push(req).await;
                 (b, res)
             })
             .buffer_unordered(16)
             .collect()
             .await;
+        // Pushes finish in any order; the reactions drawn from the seed must not depend on it.
+        results.sort_by(|(a, _), (b, _)| a.id.as_str().cmp(b.id.as_str()));
         for (b, res) in results {
             let outcome = match res {
                 Ok(r) => BatchOutcome::Accepted {
@@ -435,6 +451,149 @@ async fn deliver(
             });
         }
     }
+    Ok(())
+}
+
+/// Percent of recipients who click the message's (tracked) link.
+const CLICK_PERCENT: u64 = 20;
+/// Percent of recipients who block the account within a week of a message.
+const BLOCK_PERCENT: u64 = 2;
+/// Percent of recipients (linked customers) a message moves to buy within a week, on top of
+/// what they buy anyway (the shop's own orders, which holdout customers place too).
+const ORDER_PERCENT: u64 = 6;
+
+/// How the simulated customers react to the messages they get, drawn from the seed.
+struct Reactions {
+    rng: Rng,
+    tracker: LinkTracker,
+    clicks: MemoryClickStore,
+    /// The tracked link's token of each batch, by batch ID.
+    tokens: HashMap<String, String>,
+    /// Orders and blocks the messages caused, fed back into the scenario state when due.
+    pending: BTreeMap<(DateTime<Utc>, u64), ScenarioInput>,
+    seq: u64,
+    blocks: Vec<BlockFact>,
+}
+
+impl Reactions {
+    fn new(seed: u64) -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(Self {
+            rng: Rng(seed ^ 0x5EED_2EAC_7104_0000),
+            tracker: LinkTracker::new(
+                *b"example key: use 32+ random bytes",
+                "https://shop.example/r",
+            )?,
+            clicks: MemoryClickStore::new(),
+            tokens: HashMap::new(),
+            pending: BTreeMap::new(),
+            seq: 0,
+            blocks: Vec::new(),
+        })
+    }
+
+    /// Gives the batch a link to the shop (the catalogue's texts have none) and rewrites every
+    /// link into a signed tracked URL, as a shop would before enqueueing.
+    fn track(&mut self, batch: &mut Batch) -> Result<(), Box<dyn std::error::Error>> {
+        let Some(to) = batch.recipients.first() else { return Ok(()) };
+        let step = LinkContext::step_of(&batch.id);
+        let mut context = LinkContext::new(batch.campaign.clone(), to.customer.clone());
+        if let Some(step) = &step {
+            context = context.with_step(step.clone());
+        }
+        if batch.messages.len() < 5 {
+            let scenario = scenario_of(&batch.campaign);
+            batch.messages.push(Message::text(format!(
+                "詳しくはこちら https://shop.example/{scenario}/{}",
+                step.as_deref().unwrap_or("top")
+            )));
+        }
+        batch.messages = self.tracker.rewrite_all(&batch.messages, &context)?;
+        // One aggregation unit per step (the scenario's own is per scenario), so LINE's opens
+        // land on the step's row.
+        if let Some(step) = &step
+            && let Some(unit) = step_unit(scenario_of(&batch.campaign), step)
+        {
+            batch.aggregation_unit = Some(unit);
+        }
+        let json = serde_json::to_string(&batch.messages)?;
+        let prefix = format!("{}/", self.tracker.base_url());
+        if let Some((_, rest)) = json.split_once(&prefix) {
+            let token: String =
+                rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+            self.tokens.insert(batch.id.to_string(), token);
+        }
+        Ok(())
+    }
+
+    /// One recipient's reaction to a delivered message.
+    async fn react(&mut self, d: &Delivered) -> Result<(), Box<dyn std::error::Error>> {
+        if self.rng.chance(CLICK_PERCENT)
+            && let Some(token) = self.tokens.get(&d.batch)
+        {
+            let at = d.at + Duration::minutes(1) + self.rng.minutes(8 * 60);
+            // The same verification and recording as the redirect route does.
+            let answer =
+                handle_click(&self.tracker, &self.clicks, token, Some("Line/14.0"), false, at)
+                    .await;
+            if !matches!(answer, ClickResponse::Redirect { recorded: true, .. }) {
+                return Err(format!("tracked link of {} not followed: {answer:?}", d.batch).into());
+            }
+        }
+        if self.rng.chance(BLOCK_PERCENT) {
+            // Most blocks come within a day; the rest within the week.
+            let at = if self.rng.chance(60) {
+                d.at + self.rng.minutes(24 * 60)
+            } else {
+                d.at + Duration::days(1) + self.rng.minutes(6 * 24 * 60)
+            };
+            self.blocks.push(BlockFact::new(d.customer.clone(), at));
+            self.later(at, ScenarioInput::Unfollowed { line_user: d.line_user.clone() });
+        }
+        // Unlinked friends (`line:<user>`) have no shop account to order with.
+        if !d.customer.as_str().starts_with("line:") && self.rng.chance(ORDER_PERCENT) {
+            let at = d.at + Duration::hours(1) + self.rng.minutes(6 * 24 * 60);
+            let product = PRODUCTS[self.rng.below(PRODUCTS.len() as u64) as usize].0;
+            self.seq += 1;
+            let id = format!("r{}", self.seq);
+            self.later(
+                at,
+                ScenarioInput::OrderPlaced {
+                    customer: d.customer.clone(),
+                    order: order(id, at, product, OrderKind::OneOff),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn later(&mut self, at: DateTime<Utc>, input: ScenarioInput) {
+        self.seq += 1;
+        self.pending.insert((at, self.seq), input);
+    }
+}
+
+fn scenario_of(campaign: &CampaignId) -> &str {
+    campaign.as_str().trim_start_matches("scenario.")
+}
+
+/// `<scenario>_<step>`, the scenario's name shortened to fit LINE's 30 characters.
+fn step_unit(scenario: &str, step: &str) -> Option<AggregationUnit> {
+    let room = 30usize.checked_sub(step.len() + 1)?;
+    let scenario: String = scenario.chars().take(room).collect();
+    format!("{scenario}_{step}").parse().ok()
+}
+
+/// Applies one input, noting orders for the report.
+fn apply(
+    state: &mut ScenarioState,
+    input: ScenarioInput,
+    orders: &mut Vec<OrderFact>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let ScenarioInput::OrderPlaced { customer, order } = &input {
+        let amount = u64::try_from(order.amount).unwrap_or(0);
+        orders.push(OrderFact::new(customer.clone(), order.placed_at, amount));
+    }
+    state.apply(input)?;
     Ok(())
 }
 
@@ -476,7 +635,9 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_quiet_hours(QuietHours::new(
             chrono::NaiveTime::from_hms_opt(21, 0, 0).ok_or("time")?,
             chrono::NaiveTime::from_hms_opt(9, 0, 0).ok_or("time")?,
-        ));
+        ))
+        // A global control group: never messaged, measured like everyone else.
+        .with_holdout(Holdout::percent("scenarios-2026", 10));
     let shop = generate(&args, start)?;
     let generated = started.elapsed();
     let line = FakeLine::builder()
@@ -484,15 +645,23 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .friends(shop.line_users.iter().map(LineUserId::as_str))
         .start()
         .await?;
+    // LINE allows 60 statistics calls an hour; one per scenario in a burst is within that.
+    let limits = RateLimits::default().with(
+        EndpointClass::Insight,
+        Some(RateLimit::new(60, StdDuration::from_secs(3600)).burst(60)),
+    );
     let client = LineClient::builder()
+        .rate_limits(limits)
         .channel_access_token(line.channel_access_token())
         .base_url(line.api_base_url())
         .data_base_url(line.data_base_url())
         .build()?;
 
     let mut state = ScenarioState::new(set, start).with_policy(policy);
+    let mut orders: Vec<OrderFact> = Vec::new();
+    let mut reactions = Reactions::new(args.seed)?;
     for input in shop.initial {
-        state.apply(input)?;
+        apply(&mut state, input, &mut orders)?;
     }
     let journal = MemoryJournal::new();
     let mut timeline = shop.timeline.into_iter().peekable();
@@ -503,21 +672,48 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for hour in 0..=args.days * 24 {
         let now = start + Duration::hours(hour);
         while let Some((_, input)) = timeline.next_if(|(t, _)| *t <= now) {
-            state.apply(input)?;
+            apply(&mut state, input, &mut orders)?;
+        }
+        while let Some(entry) = reactions.pending.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            apply(&mut state, entry.remove(), &mut orders)?;
         }
         let t0 = Instant::now();
-        let tick = state.tick(now);
+        let mut tick = state.tick(now);
         tick_time += t0.elapsed();
+        for batch in &mut tick.batches {
+            reactions.track(batch)?;
+        }
         planned += tick.batches.len();
         journal.enqueue(&tick.batches).await?;
         events.extend(tick.events);
         let t1 = Instant::now();
+        let before = delivered.len();
         deliver(&journal, &client, &campaigns, now, &mut delivered).await?;
         send_time += t1.elapsed();
+        for d in &delivered[before..] {
+            reactions.react(d).await?;
+        }
     }
     // Batches held back by the last night's quiet hours go out the next morning.
     let end = start + Duration::days(args.days) + Duration::hours(12);
+    let before = delivered.len();
     deliver(&journal, &client, &campaigns, end, &mut delivered).await?;
+    for d in &delivered[before..] {
+        reactions.react(d).await?;
+    }
+    // Orders the messages caused up to the end of the simulation (nothing is sent any more).
+    while let Some(((at, _), input)) = reactions.pending.pop_first() {
+        if at > end {
+            break;
+        }
+        if let ScenarioInput::OrderPlaced { customer, order } = input {
+            let amount = u64::try_from(order.amount).unwrap_or(0);
+            orders.push(OrderFact::new(customer, order.placed_at, amount));
+        }
+    }
 
     // The table.
     let mut rows: BTreeMap<(String, String), Row> = BTreeMap::new();
@@ -546,7 +742,9 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "enishi scenarios: {} customers, {} days, seed {}",
         args.customers, args.days, args.seed
     );
-    println!("policy: at most 3 messages per user per 7 days, quiet 21:00–09:00 JST\n");
+    println!(
+        "policy: at most 3 messages per user per 7 days, quiet 21:00–09:00 JST, 10 % holdout\n"
+    );
     println!(
         "{:<26} {:<10} {:>6} {:>10} {:>7} {:>6}  exits",
         "scenario", "step", "sent", "condition", "capped", "stale"
@@ -600,10 +798,102 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         )?;
         println!("events and deliveries written to {}", path.display());
     }
+    let measured = Instant::now();
+    let report = measure(MeasureInput {
+        args: &args,
+        start,
+        end,
+        journal: &journal,
+        client: &client,
+        scenarios: &names,
+        step_names: &step_names,
+        campaigns: &campaigns,
+        events: &events,
+        reactions,
+        orders,
+    })
+    .await?;
+    println!("\n{report}");
+    std::fs::create_dir_all("target")?;
+    std::fs::write("target/enishi-scenarios-report.html", report.to_html())?;
+    std::fs::write("target/enishi-scenarios-report.json", serde_json::to_vec_pretty(&report)?)?;
+    println!(
+        "report: {:.2}s; wrote target/enishi-scenarios-report.html and .json (total {:.2}s)",
+        measured.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
     let ok = line.delivery_count() == planned
         && keys.len() == planned
         && delivered.len() == planned
         && u64::try_from(planned)? == total;
     line.shutdown().await;
     if ok { Ok(()) } else { Err("deliveries do not match the plan".into()) }
+}
+
+/// What the measured-results report is built from.
+struct MeasureInput<'a> {
+    args: &'a Args,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    journal: &'a MemoryJournal,
+    client: &'a LineClient,
+    scenarios: &'a [String],
+    step_names: &'a BTreeMap<String, Vec<String>>,
+    campaigns: &'a [CampaignId],
+    events: &'a [ScenarioEvent],
+    reactions: Reactions,
+    orders: Vec<OrderFact>,
+}
+
+/// The measured results: sends from the journal, holdout customers from the holdout skips,
+/// clicks from the click store, blocks, orders, and opens from LINE's per-unit statistics.
+async fn measure(
+    m: MeasureInput<'_>,
+) -> Result<enishi::campaign::ResultsReport, Box<dyn std::error::Error>> {
+    let mut input = ReportInput::new();
+    for campaign in m.campaigns {
+        input.sends.extend(SendFact::from_records(&m.journal.records(campaign).await?));
+    }
+    let campaign_of: HashMap<&str, &CampaignId> =
+        m.scenarios.iter().map(String::as_str).zip(m.campaigns).collect();
+    for e in m.events {
+        if matches!(e.outcome, Outcome::Skipped { reason: SkipReason::Holdout })
+            && let Some(campaign) = campaign_of.get(e.scenario.as_str())
+        {
+            let holdout =
+                SendFact::holdout((*campaign).clone(), e.step.clone(), e.customer.clone(), e.at);
+            input.sends.push(holdout);
+        }
+    }
+    input.clicks = m.reactions.clicks.all();
+    input.blocks = m.reactions.blocks;
+    input.orders = m.orders;
+    // Each scenario's batches carry the scenario's name as aggregation unit. The fake stamps
+    // deliveries with the real clock, so the unit is asked for today; the fact carries the
+    // simulated period.
+    let today = Utc::now().with_timezone(&jst()).date_naive();
+    let (from, to) =
+        (m.start.with_timezone(&jst()).date_naive(), m.end.with_timezone(&jst()).date_naive());
+    for (name, campaign) in m.scenarios.iter().zip(m.campaigns) {
+        for step in &m.step_names[name] {
+            let Some(unit) = step_unit(name, step) else { continue };
+            match m.client.aggregation_unit_statistics(&unit, today, today).await {
+                Ok(stats) => input.line_stats.push(LineStatsFact::from_statistics(
+                    campaign.clone(),
+                    Some(step.clone()),
+                    from,
+                    to,
+                    &stats,
+                )),
+                Err(e) => eprintln!("no LINE statistics for {name}/{step}: {e}"),
+            }
+        }
+    }
+    let options = ReportOptions::default()
+        .with_title(format!(
+            "enishi scenarios — {} customers, {} simulated days, seed {}",
+            m.args.customers, m.args.days, m.args.seed
+        ))
+        .with_bucket(Bucket::Week);
+    Ok(input.build(&options))
 }
