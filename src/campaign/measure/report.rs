@@ -567,13 +567,13 @@ fn uplift_chart(out: &mut String, rows: &[(String, &Uplift)]) {
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans JP','Hiragino Sans',sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
-main{max-width:1180px;margin:0 auto;padding:24px 20px 48px}
+main{max-width:1500px;margin:0 auto;padding:24px 20px 48px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:18px;margin:0 0 2px}
 .note{color:#5b6475;font-size:13px;margin:0 0 12px}
 section{overflow-x:auto;background:#fff;border:1px solid #e1e4ea;border-radius:10px;padding:16px 18px;margin:16px 0}
 table{border-collapse:collapse;width:100%;font-size:12px;font-variant-numeric:tabular-nums}
-th,td{padding:5px 6px;border-bottom:1px solid #eceef2;text-align:right;white-space:nowrap}
+th,td{padding:4px 5px;border-bottom:1px solid #eceef2;text-align:right;white-space:nowrap}
 th{background:#f0f2f5;font-weight:600}
 th:first-child,td:first-child{text-align:left}
 tr.total td{font-weight:600;background:#fafbfc}

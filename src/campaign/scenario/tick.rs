@@ -434,12 +434,14 @@ impl ScenarioState {
             }
             let vars = vars_of(occ, customer, rcpt);
             let text = render(step, &vars);
+            // The condition comes before the holdout: a held-out customer counts only where the
+            // step would have been sent, or the holdout group is biased for uplift.
             let skip = if now - due > MAX_LATE {
                 Some(SkipReason::Stale)
-            } else if self.policy.holds_out(rcpt) {
-                Some(SkipReason::Holdout)
             } else if !occ.holds || !conditions_hold(sc, step, customer, ctx) {
                 Some(SkipReason::Condition)
+            } else if self.policy.holds_out(rcpt) {
+                Some(SkipReason::Holdout)
             } else if text.is_none() {
                 Some(SkipReason::Template)
             } else {
