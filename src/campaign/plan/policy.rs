@@ -112,7 +112,8 @@ impl FrequencyCap {
         self.window
     }
 
-    /// The earliest send time [`SendHistory::since`] must cover when planning sends at `at`.
+    /// The earliest send time a [`SendHistory`] must cover when planning sends at `at` (pass it
+    /// to `DeliveryJournal::sends_since`).
     #[must_use]
     pub fn history_since(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         at - self.window.max(TimeDelta::zero())
