@@ -313,11 +313,15 @@ impl SendHistory {
     /// Indexes send records (any order, any campaign).
     #[must_use]
     pub fn from_records(records: &[SendRecord]) -> Self {
+        Self::index(records.iter())
+    }
+
+    fn index<'r>(records: impl Iterator<Item = &'r SendRecord>) -> Self {
         let mut history = Self::new();
         for r in records {
             history.by_user.entry(r.line_user.clone()).or_default().push(r.at);
+            history.sends += 1;
         }
-        history.sends = records.len();
         for times in history.by_user.values_mut() {
             times.sort_unstable();
         }
@@ -329,9 +333,7 @@ impl SendHistory {
     /// re-plan then comes out exactly as the first plan did, so its batches match the journal's.
     #[must_use]
     pub fn from_records_except(records: &[SendRecord], campaign: &CampaignId) -> Self {
-        let others: Vec<SendRecord> =
-            records.iter().filter(|r| &r.campaign != campaign).cloned().collect();
-        Self::from_records(&others)
+        Self::index(records.iter().filter(|r| &r.campaign != campaign))
     }
 
     /// Adds one send.
