@@ -104,14 +104,7 @@ impl SqliteDataset {
                     let bodies = stmt
                         .query_map(params![name], |r| r.get::<_, String>(0))?
                         .collect::<Result<Vec<_>, _>>()?;
-                    let cursor: Option<String> = c
-                        .query_row(
-                            "SELECT cursor FROM enishi_shop_cursors WHERE resource = ?1",
-                            params![name],
-                            |r| r.get(0),
-                        )
-                        .optional()?;
-                    Ok((bodies, cursor))
+                    Ok((bodies, stored_cursor(c, resource)?))
                 })
                 .await?;
             let Some(cursor) = cursor else { continue };
@@ -128,6 +121,16 @@ impl SqliteDataset {
     }
 }
 
+/// The stored cursor of `resource`, as JSON.
+fn stored_cursor(c: &Connection, resource: SyncResource) -> rusqlite::Result<Option<String>> {
+    c.query_row(
+        "SELECT cursor FROM enishi_shop_cursors WHERE resource = ?1",
+        params![resource_name(resource)],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 fn decode_all<T: DeserializeOwned>(bodies: &[String]) -> Result<Vec<T>, BoxError> {
     bodies.iter().map(|b| serde_json::from_str(b).map_err(Into::into)).collect()
 }
@@ -142,16 +145,7 @@ fn encode_all<T: Serialize>(
 #[async_trait]
 impl SyncSink for SqliteDataset {
     async fn cursor(&self, resource: SyncResource) -> Result<Option<Cursor>, BoxError> {
-        let stored: Option<String> = self
-            .run(move |c| {
-                Ok(c.query_row(
-                    "SELECT cursor FROM enishi_shop_cursors WHERE resource = ?1",
-                    params![resource_name(resource)],
-                    |r| r.get(0),
-                )
-                .optional()?)
-            })
-            .await?;
+        let stored: Option<String> = self.run(move |c| Ok(stored_cursor(c, resource)?)).await?;
         Ok(stored.map(|s| serde_json::from_str(&s)).transpose()?)
     }
 
