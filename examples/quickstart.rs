@@ -45,7 +45,7 @@ use enishi::link::{
     AccountLinker, BackendLinkImport, LinkEventHandler, LinkStore, SqliteLinkStore,
 };
 use enishi::segment::{Context, CustomerFacts, Engine, SegmentDefinition, evaluate};
-use enishi::testkit::{FakeEcforce, FakeLine, FakeLogin, FakeUser, user_id};
+use enishi::testkit::{FakeEcforce, FakeLine, FakeLogin, user_id};
 use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -107,15 +107,8 @@ struct Services {
 }
 
 async fn offline(args: &Args) -> Result<Services, Box<dyn std::error::Error>> {
-    let shop = demo::generate_shop(args.customers, Utc::now());
-    let ecforce = FakeEcforce::builder().start().await?;
-    ecforce.insert_customers(shop.customers.clone());
-    ecforce.insert_orders(shop.orders.clone());
-    let mut line = FakeLine::builder();
-    for i in 1..=args.customers {
-        line = line.user(FakeUser::new(user_id(i)).display_name(format!("LINE{i}")));
-    }
-    let line = line.start().await?;
+    let demo::Fakes { line, ecforce, shop, client, shop_api } =
+        demo::start_fakes(args.customers).await?;
     println!(
         "1. A shop on ecforce with {} customers and {} orders, and its LINE account with {} friends",
         shop.customers.len(),
@@ -123,16 +116,6 @@ async fn offline(args: &Args) -> Result<Services, Box<dyn std::error::Error>> {
         args.customers
     );
     println!("   fake ecforce at {}, fake LINE at {}", ecforce.base_url(), line.api_base_url());
-    let client = LineClient::builder()
-        .channel_access_token(line.channel_access_token())
-        .base_url(line.api_base_url())
-        .data_base_url(line.data_base_url())
-        .build()?;
-    let shop_api = Arc::new(
-        EcforceClient::builder(ecforce.base_url(), enishi::testkit::DEFAULT_ECFORCE_TOKEN)
-            .min_interval(Duration::ZERO)
-            .build()?,
-    );
     let db = args.dir.join("enishi.sqlite");
     Ok(Services { client, shop_api, db, fakes: Some((line, ecforce, shop)) })
 }

@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use clap::Parser;
@@ -39,7 +38,7 @@ use enishi::commerce::{CommerceBackend, EcforceClient};
 use enishi::line::LineClient;
 use enishi::link::{BackendLinkImport, LinkStore, SqliteLinkStore};
 use enishi::segment::{Context, Engine, SegmentDefinition};
-use enishi::testkit::{FakeEcforce, FakeLine, FakeUser, user_id};
+use enishi::testkit::{FakeEcforce, FakeLine};
 use enishi::{CampaignId, CustomerId};
 
 /// Plan and send one LINE campaign to a segment of shop customers.
@@ -101,29 +100,13 @@ struct Setup {
 async fn offline(customers: u64) -> Result<Setup, Box<dyn std::error::Error>> {
     let dir = PathBuf::from("target/enishi-send-campaign");
     std::fs::create_dir_all(&dir)?;
-    let shop = demo::generate_shop(customers, Utc::now());
-    let ecforce = FakeEcforce::builder().start().await?;
-    ecforce.insert_customers(shop.customers);
-    ecforce.insert_orders(shop.orders);
-    let mut line = FakeLine::builder();
-    for i in 1..=customers {
-        line = line.user(FakeUser::new(user_id(i)));
-    }
-    let line = line.start().await?;
-    let client = LineClient::builder()
-        .channel_access_token(line.channel_access_token())
-        .base_url(line.api_base_url())
-        .data_base_url(line.data_base_url())
-        .build()?;
-    let backend =
-        EcforceClient::builder(ecforce.base_url(), enishi::testkit::DEFAULT_ECFORCE_TOKEN)
-            .min_interval(Duration::ZERO)
-            .build()?;
+    let demo::Fakes { line, ecforce, client, shop_api, .. } = demo::start_fakes(customers).await?;
     let db = dir.join("enishi.sqlite");
     let store: Arc<dyn LinkStore> = Arc::new(SqliteLinkStore::open(&db, "demo")?);
     let journal: Arc<dyn DeliveryJournal> = Arc::new(SqliteJournal::open(&db)?);
     let dataset = Dataset::new();
-    Syncer::new(&backend).run(&BackendLinkImport::new(store.clone(), &dataset)).await?;
+    let backend: &dyn CommerceBackend = shop_api.as_ref();
+    Syncer::new(backend).run(&BackendLinkImport::new(store.clone(), &dataset)).await?;
     eprintln!("offline demo: {customers} generated customers; data in {}", db.display());
     Ok(Setup { client, store, journal, dataset, _fakes: Some((line, ecforce)) })
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use enishi::campaign::{Contact, DeliveryJournal, DeliveryReport, Dispatcher, Plan, Vars};
+use enishi::commerce::EcforceClient;
 use enishi::commerce::{Customer, LineItem, Money, Order, OrderState};
 use enishi::line::LineClient;
 use enishi::link::LinkStore;
 use enishi::segment::{AttrValue, CustomerFacts, Friendship};
-use enishi::testkit::user_id;
+use enishi::testkit::{DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeLine, FakeUser, user_id};
 use enishi::{CampaignId, CustomerId, LineUserId};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -67,6 +68,40 @@ pub(crate) fn generate_shop(n: u64, now: DateTime<Utc>) -> Shop {
         }
     }
     Shop { customers, orders }
+}
+
+/// The offline stand-ins: a fake ecforce shop holding a generated shop, a fake LINE account
+/// whose friends are the shop's customers, and clients pointed at both.
+pub(crate) struct Fakes {
+    pub(crate) line: FakeLine,
+    pub(crate) ecforce: FakeEcforce,
+    pub(crate) shop: Shop,
+    pub(crate) client: LineClient,
+    pub(crate) shop_api: Arc<EcforceClient>,
+}
+
+/// Starts the fakes with `customers` generated customers (see [`generate_shop`]).
+pub(crate) async fn start_fakes(customers: u64) -> Result<Fakes, Box<dyn std::error::Error>> {
+    let shop = generate_shop(customers, Utc::now());
+    let ecforce = FakeEcforce::builder().start().await?;
+    ecforce.insert_customers(shop.customers.clone());
+    ecforce.insert_orders(shop.orders.clone());
+    let mut line = FakeLine::builder();
+    for i in 1..=customers {
+        line = line.user(FakeUser::new(user_id(i)).display_name(format!("LINE{i}")));
+    }
+    let line = line.start().await?;
+    let client = LineClient::builder()
+        .channel_access_token(line.channel_access_token())
+        .base_url(line.api_base_url())
+        .data_base_url(line.data_base_url())
+        .build()?;
+    let shop_api = Arc::new(
+        EcforceClient::builder(ecforce.base_url(), DEFAULT_ECFORCE_TOKEN)
+            .min_interval(Duration::ZERO)
+            .build()?,
+    );
+    Ok(Fakes { line, ecforce, shop, client, shop_api })
 }
 
 /// Overwrites the facts' LINE status with the link store's: who is linked, and who follows
