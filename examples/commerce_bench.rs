@@ -2,11 +2,14 @@
 //! takes from the fake ecforce server (no pacing: the fake is local).
 //!
 //! ```text
-//! cargo run --release --example commerce_bench --features testkit [-- CUSTOMERS ORDERS]
+//! cargo run --release --all-features --example commerce_bench [-- CUSTOMERS ORDERS]
 //! ```
 //!
 //! Defaults: 100,000 customers and 1,000,000 orders. The last line is
 //! `parse_records_per_s=<f> sync_s=<f>`.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::time::{Duration, Instant};
 
@@ -129,8 +132,12 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
     let args = <Args as clap::Parser>::parse();
+    report::exit(run(args).await)
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (n_customers, n_orders) = (args.customers, args.orders);
 
     let shop = FakeEcforce::builder().start().await?;

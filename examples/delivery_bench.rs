@@ -25,6 +25,9 @@
 //! cargo run --release --all-features --example delivery_bench -- --mode push --faults 0.1 --crash-at 0.3
 //! ```
 
+#[path = "support/report.rs"]
+mod report;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -113,12 +116,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("delivery_bench failed: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
+            report::report(e.as_ref());
             ExitCode::FAILURE
         }
     }

@@ -6,10 +6,13 @@
 //! `postgres` feature and `ENISHI_BENCH_DATABASE_URL` is set (a scratch schema, dropped after).
 //!
 //! ```text
-//! cargo run --release --example journal_bench --features sqlite,postgres
+//! cargo run --release --all-features --example journal_bench
 //! ENISHI_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-//!     cargo run --release --example journal_bench --features sqlite,postgres
+//!     cargo run --release --all-features --example journal_bench
 //! ```
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,8 +103,22 @@ async fn run(name: &str, journal: Arc<dyn DeliveryJournal>) -> Result<(), Error>
     Ok(())
 }
 
+/// How fast the delivery journals store a plan and hand it out again.
+///
+/// SQLite always; PostgreSQL too with the `postgres` feature and `ENISHI_BENCH_DATABASE_URL`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "journal_bench", version)]
+struct Args {}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> std::process::ExitCode {
+    let Args {} = clap::Parser::parse();
+    report::exit(bench().await)
+}
+
+// Only `main` awaits it, so it need not be `Send` (it holds a boxed error across awaits).
+#[allow(clippy::future_not_send)]
+async fn bench() -> Result<(), Error> {
     let path =
         std::env::temp_dir().join(format!("enishi-journal-bench-{}.sqlite", std::process::id()));
     let result = run("sqlite", Arc::new(SqliteJournal::open(&path)?)).await;

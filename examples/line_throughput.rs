@@ -11,10 +11,13 @@
 //! The server also checks that every user got each message exactly once.
 //!
 //! ```sh
-//! cargo run --release --features testkit --example line_throughput -- [--seconds 10] [--rate 2000] [--concurrency 64]
+//! cargo run --release --all-features --example line_throughput -- [--seconds 10] [--rate 2000] [--concurrency 64]
 //! ```
 //!
 //! The last line has the form `limit_fraction=<f> http_429=<n> cpu_us_per_request=<f>`.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -54,13 +57,7 @@ struct ServerReport {
 
 fn main() -> ExitCode {
     let args = <Args as clap::Parser>::parse();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("line_throughput failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    report::exit(run(&args))
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,7 @@
 //! completion page.
 //!
 //! ```text
-//! cargo run --features testkit,sqlite --example link_server
+//! cargo run --all-features --example link_server
 //! ```
 //!
 //! By default everything is offline: a fake LINE server (testkit) issues link tokens, and this
@@ -21,19 +21,31 @@
 //!   storing the link). Without them, the demo customer below is used.
 //! - `LINE_CHANNEL_ID` (store scope, default `demo`), `ENISHI_ADDR` (default `127.0.0.1:8080`),
 //!   `PUBLIC_URL` (default `http://ENISHI_ADDR`).
+//! - `ENISHI_LOGIN_ATTEMPTS` / `ENISHI_LOGIN_WINDOW_MINUTES`: failed password attempts allowed
+//!   per client address (default 10 per 15 minutes); `ENISHI_TRUSTED_PROXIES`: how many proxies
+//!   of yours append to `X-Forwarded-For` (default 0: the header is ignored, since anyone can
+//!   send it).
 
+#[path = "support/report.rs"]
+mod report;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::Utc;
 use enishi::commerce::{AuthError, CustomerAuthenticator, Password};
 use enishi::line::LineClient;
 use enishi::line::webhook::{ChannelSecret, MemoryDedup, WebhookService};
-use enishi::link::{AccountLinker, LinkError, LinkEventHandler, LinkStore, MemoryLinkStore};
+use enishi::link::{
+    AccountLinker, AttemptLimit, ForwardedFor, LinkEventHandler, LinkStore, LoginFailure,
+    MemoryLinkStore, client_ip,
+};
 use enishi::testkit::FakeLine;
 use enishi::{CustomerId, LineUserId};
 
@@ -61,6 +73,7 @@ struct AppState {
     fake: Option<Arc<FakeLine>>,
     secret: ChannelSecret,
     public_url: String,
+    forwarded: ForwardedFor,
 }
 
 fn escape(s: &str) -> String {
@@ -107,24 +120,57 @@ async fn login_page(Query(q): Query<Vec<(String, String)>>) -> Html<String> {
     )
 }
 
-async fn login_submit(State(app): State<AppState>, body: String) -> Response {
+async fn login_submit(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let form: Vec<(String, String)> =
         url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     let get =
         |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let token = enishi::line::LinkToken::from_received(get("linkToken"));
     let password = Password::new(get("password"));
-    match app.linker.complete_with_password(&token, &get("email"), &password, Utc::now()).await {
+    let client = client_ip(peer.ip(), &headers, app.forwarded);
+    match app
+        .linker
+        .complete_with_password(&token, &get("email"), &password, client, Utc::now())
+        .await
+    {
         // 303: the browser GETs LINE's dialog, which checks the LINE user and calls the webhook.
         Ok(issued) => Redirect::to(issued.redirect.as_str()).into_response(),
-        Err(LinkError::Auth(_)) => (
-            StatusCode::UNAUTHORIZED,
-            page("ログインできません", "<p>メールアドレスかパスワードが違います。</p>"),
-        )
-            .into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, page("連携できません", &escape(&e.to_string())))
-            .into_response(),
+        Err(e) => {
+            let failure = e.login_failure();
+            if failure == LoginFailure::Unavailable {
+                eprintln!("link login failed: {}", error_chain(&e));
+            }
+            // The same bytes for every cause a class covers (no times, IDs or error text):
+            // an unusable link token must not say whether the password was right.
+            let body = page(
+                failure.default_title(),
+                &format!("<p>{}</p>", escape(failure.default_message())),
+            );
+            let mut response = (failure.status(), body).into_response();
+            if let LoginFailure::TryLater { retry_after: Some(wait) } = failure {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            }
+            response
+        }
     }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// Offline only: plays LINE's account-link dialog. The opener is the token's own user.
@@ -151,8 +197,13 @@ async fn fake_dialog(State(app): State<AppState>, uri: axum::http::Uri) -> Respo
     }
 }
 
+/// Where the browser lands after LINE's dialog. The result arrives by webhook and is replied to
+/// the user in LINE (success or not), so this page says only what is true here.
 async fn done() -> Html<String> {
-    page("連携しました", "<p>LINE アプリに戻ってください。</p>")
+    page(
+        "LINE アプリに戻ってください",
+        "<p>連携の結果は LINE のトークにメッセージでお知らせします。</p>",
+    )
 }
 
 /// The shop login: ecforce sign-in plus link write-back when `ECFORCE_BASE_URL` and
@@ -217,11 +268,31 @@ struct Args {
     /// The LINE channel the link store is scoped to.
     #[arg(long, env = "LINE_CHANNEL_ID", default_value = "demo")]
     channel: String,
+    /// Failed password attempts allowed per client address in one window.
+    #[arg(long, env = "ENISHI_LOGIN_ATTEMPTS", default_value_t = 10)]
+    login_attempts: u32,
+    /// The window of --login-attempts, in minutes.
+    #[arg(long, env = "ENISHI_LOGIN_WINDOW_MINUTES", default_value_t = 15)]
+    login_window_minutes: u64,
+    /// How many proxies of yours append the client to X-Forwarded-For (0: ignore the header,
+    /// which anyone can forge).
+    #[arg(long, env = "ENISHI_TRUSTED_PROXIES", default_value_t = 0)]
+    trusted_proxies: u8,
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Args { addr, public_url, channel } = clap::Parser::parse();
+async fn main() -> std::process::ExitCode {
+    let args: Args = clap::Parser::parse();
+    report::exit(run(args).await)
+}
+
+async fn run(
+    Args { addr, public_url, channel, login_attempts, login_window_minutes, trusted_proxies }: Args,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let forwarded = match trusted_proxies {
+        0 => ForwardedFor::Ignore,
+        n => ForwardedFor::TrustedProxies(n),
+    };
     let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let real =
         match (std::env::var("LINE_CHANNEL_SECRET"), std::env::var("LINE_CHANNEL_ACCESS_TOKEN")) {
@@ -255,14 +326,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store_from_env(&channel).await?,
         format!("{public_url}/link"),
     )
-    .access_base_url(access);
+    .access_base_url(access)
+    .password_attempt_limit(AttemptLimit::new(
+        login_attempts,
+        Duration::from_secs(login_window_minutes.saturating_mul(60)),
+    ));
     let linker = with_shop_login(linker)?.build()?;
     let webhook = WebhookService::builder(secret.clone())
         .dedup(MemoryDedup::default())
         .handle_before_responding(true)
         .build(LinkEventHandler::new(linker.clone()));
     let offline = fake.is_some();
-    let state = AppState { linker, fake, secret, public_url: public_url.clone() };
+    let state = AppState { linker, fake, secret, public_url: public_url.clone(), forwarded };
     let app = Router::new()
         .route("/link/start", get(link_start))
         .route("/link", get(login_page).post(login_submit))
@@ -283,6 +358,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             1
         );
     }
-    axum::serve(listener, app).await?;
+    // The connecting address limits password attempts per client.
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())
 }

@@ -2,11 +2,14 @@
 //! (multicast) and once personalised (push), and prints the time each plan took.
 //!
 //! ```sh
-//! cargo run --release --example plan_bench -- --recipients 1000000
+//! cargo run --release --all-features --example plan_bench -- --recipients 1000000
 //! ```
 //!
 //! The last line is machine-readable:
 //! `plan_identical_ms=<f> plan_personalised_ms=<f> recipients=<n>`.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::time::Instant;
 
@@ -18,7 +21,9 @@ use enishi::campaign::{
 };
 use enishi::{CampaignId, CustomerId, LineUserId};
 
+/// Campaign planning benchmark: identical (multicast) and personalised (push) content.
 #[derive(Debug, Parser)]
+#[command(name = "plan_bench", version)]
 struct Args {
     /// Candidates to plan for.
     #[arg(long, default_value_t = 1_000_000)]
@@ -28,8 +33,11 @@ struct Args {
     runs: usize,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    report::exit(run(&Args::parse()))
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let n = args.recipients;
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).single().ok_or("bad date")?;
 

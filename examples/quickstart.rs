@@ -11,8 +11,8 @@
 //!    checked against the fake LINE server's record.
 //!
 //! ```sh
-//! cargo run --features testkit,sqlite --example quickstart
-//! cargo run --features testkit,sqlite --example quickstart -- --dry-run   # plan only
+//! cargo run --all-features --example quickstart
+//! cargo run --all-features --example quickstart -- --dry-run   # plan only
 //! ```
 //!
 //! With `LINE_CHANNEL_ACCESS_TOKEN` (and `ECFORCE_BASE_URL` + `ECFORCE_API_TOKEN`) set, the same
@@ -22,6 +22,8 @@
 
 #[path = "support/demo.rs"]
 mod demo;
+#[path = "support/report.rs"]
+mod report;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -44,7 +46,7 @@ use enishi::line::{LineClient, LinkToken};
 use enishi::link::{
     AccountLinker, BackendLinkImport, LinkEventHandler, LinkStore, SqliteLinkStore,
 };
-use enishi::segment::{Context, CustomerFacts, Engine, SegmentDefinition, evaluate};
+use enishi::segment::{Context, CustomerFacts, Engine, Schema, SegmentDefinition, evaluate};
 use enishi::testkit::{FakeEcforce, FakeLine, FakeLogin, user_id};
 use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -74,13 +76,11 @@ const SEGMENT: &str = r#"line linked and line following
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    match tour(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nquickstart failed: {e}");
-            ExitCode::FAILURE
-        }
+    let result = tour(args).await;
+    if result.is_err() {
+        eprintln!();
     }
+    report::exit(result)
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -126,7 +126,7 @@ fn real(token: String) -> Result<Services, Box<dyn std::error::Error>> {
             .map_err(|_| format!("{name} must be set when LINE_CHANNEL_ACCESS_TOKEN is"))
     };
     let (base_url, api_token) = (need("ECFORCE_BASE_URL")?, need("ECFORCE_API_TOKEN")?);
-    let db = PathBuf::from(need("DATABASE_URL")?.trim_start_matches("sqlite:"));
+    let db = demo::sqlite_path(&need("DATABASE_URL")?)?;
     println!(
         "1. The real shop at {base_url} and the real LINE channel; links and journal in {}",
         db.display()
@@ -140,7 +140,8 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let now = Utc::now();
     println!("enishi quickstart: link LINE users to shop customers, then message the right ones");
-    std::fs::create_dir_all(&args.dir)?;
+    std::fs::create_dir_all(&args.dir)
+        .map_err(|e| report::Context::new(format!("creating {}", args.dir.display()), e))?;
     let services = match std::env::var("LINE_CHANNEL_ACCESS_TOKEN") {
         Ok(token) => {
             println!(
@@ -205,7 +206,7 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\n4. Segment \"F2 follow-up\": linked, following, exactly one order 7+ days ago, no subscription"
     );
-    let loaded = dataset.load().await.map_err(|e| e.to_string())?;
+    let loaded = dataset.load().await.map_err(|e| e as Box<dyn std::error::Error>)?;
     let mut facts = loaded.segment_facts();
     demo::apply_link_status(store.as_ref(), &mut facts).await?;
     let def = SegmentDefinition::parse(SEGMENT)?;
@@ -213,6 +214,10 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for f in &facts {
         engine.upsert_customer(f.clone());
     }
+    // The shop sells these even if no generated customer bought one: `register` checks names.
+    let mut catalogue = Schema::new();
+    demo::PRODUCTS.iter().for_each(|p| catalogue.add_product(*p));
+    engine.declare(&catalogue);
     engine.register("f2", def.clone())?;
     let members = engine.members("f2")?.clone();
     println!("   {} of {} customers are in it", members.len(), facts.len());
@@ -220,14 +225,16 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for (step, left) in &funnel.steps {
         println!("   {left:>6}  after {step}");
     }
+    // A linked customer outside the segment, to explain (a tiny shop may have none).
     let outsider = facts
         .iter()
-        .find(|f| f.line.linked && !members.contains(engine.row_of(&f.id).unwrap_or(u32::MAX)))
-        .ok_or("everyone is in the segment")?;
-    let why = evaluate(&def, outsider, &Context::new(now))?;
-    println!("   why is customer {} not in it?", outsider.id);
-    for line in why.explain.to_string().lines().take(8) {
-        println!("     {line}");
+        .find(|f| f.line.linked && !members.contains(engine.row_of(&f.id).unwrap_or(u32::MAX)));
+    if let Some(outsider) = outsider {
+        let why = evaluate(&def, outsider, &Context::new(now))?;
+        println!("   why is customer {} not in it?", outsider.id);
+        for line in why.explain.to_string().lines().take(8) {
+            println!("     {line}");
+        }
     }
     let snapshot = args.dir.join("snapshot.json");
     std::fs::write(&snapshot, serde_json::to_vec(&json!({"now": now, "customers": facts}))?)?;
@@ -245,15 +252,13 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     send_campaign(&args, line, &client, store.as_ref(), &member_ids, &facts, &names).await?;
 
     println!("\nDone in {:.1} s. Next:", started.elapsed().as_secs_f64());
+    let explain = outsider.map(|o| format!(" --explain {}", o.id)).unwrap_or_default();
     println!(
-        "  cargo run --example segment -- {}/f2.seg {} --explain {}",
+        "  cargo run --all-features --example segment -- {}/f2.seg {}{explain}",
         args.dir.display(),
         snapshot.display(),
-        outsider.id
     );
-    println!(
-        "  cargo run --features testkit,sqlite --example link_server   # the link pages in a browser"
-    );
+    println!("  cargo run --all-features --example link_server   # the link pages in a browser");
     println!("  docs/architecture.md, docs/linking.md, docs/delivery.md, docs/scenarios.md");
     Ok(())
 }
@@ -270,7 +275,12 @@ async fn link_demo(
     db: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let now = Utc::now();
-    println!("\n3. Five customers link their LINE account through the link URL on the rich menu");
+    let unlinked: Vec<&Customer> =
+        shop.customers.iter().filter(|c| c.line_user_id.is_none()).take(5).collect();
+    println!(
+        "\n3. {} customers link their LINE account through the link URL on the rich menu",
+        unlinked.len()
+    );
     let secret = ChannelSecret::new("quickstart-channel-secret");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr: SocketAddr = listener.local_addr()?;
@@ -285,8 +295,6 @@ async fn link_demo(
     let app: Router = webhook.router("/webhook");
     tokio::spawn(async move { axum::serve(listener, app).await });
     let webhook_url = format!("http://{addr}/webhook");
-    let unlinked: Vec<&Customer> =
-        shop.customers.iter().filter(|c| c.line_user_id.is_none()).take(5).collect();
     for (n, customer) in unlinked.iter().enumerate() {
         let i: u64 = customer.id.as_str().parse()?;
         let user = user_id(i);
@@ -316,6 +324,7 @@ async fn link_demo(
                 &LinkToken::from_received(token),
                 &email,
                 &Password::new("correct horse"),
+                std::net::Ipv4Addr::LOCALHOST.into(),
                 Utc::now(),
             )
             .await?;
@@ -337,10 +346,13 @@ async fn link_demo(
         line.post_webhook(&webhook_url, &secret, body.to_string().into_bytes()).await?;
         line.set_blocked(&user, true)?;
     }
-    println!(
-        "   {} and {} blocked the account (unfollow webhooks): they get nothing from now on",
-        blockers[0].id, blockers[1].id
-    );
+    if !blockers.is_empty() {
+        let ids: Vec<&str> = blockers.iter().map(|c| c.id.as_str()).collect();
+        println!(
+            "   {} blocked the account (unfollow webhooks): they get nothing from now on",
+            ids.join(" and ")
+        );
+    }
 
     Ok(())
 }
@@ -408,7 +420,7 @@ async fn send_campaign(
     if let Some(line) = line {
         let duplicates = line.duplicate_deliveries().len();
         println!(
-            "   the fake LINE server recorded {} deliveries in all (the campaign and the 5 link \
+            "   the fake LINE server recorded {} deliveries in all (the campaign and the link \
              replies), {duplicates} duplicates",
             line.delivery_count()
         );

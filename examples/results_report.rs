@@ -12,8 +12,11 @@
 //!   `target/enishi-report.json`).
 //!
 //! ```sh
-//! cargo run --features testkit --example results_report
+//! cargo run --all-features --example results_report
 //! ```
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -90,15 +93,18 @@ const STEPS: [Step; 4] = [
     },
 ];
 
+/// Measured results: 60 simulated days of a welcome scenario and a sale campaign, offline.
+///
+/// Both have a holdout group and tracked links and are sent to the fake LINE server; the
+/// results report is printed and written as HTML and JSON under `target/`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "results_report", version)]
+struct Args {}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("results_report failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let Args {} = clap::Parser::parse();
+    report::exit(run().await)
 }
 
 fn jst() -> FixedOffset {

@@ -20,12 +20,15 @@
 //! and `.json`.
 //!
 //! ```sh
-//! cargo run --release --features testkit,toml --example scenarios -- --customers 3000 --days 60
-//! cargo run --release --features testkit,toml --example scenarios -- --events events.json
+//! cargo run --release --all-features --example scenarios -- --customers 3000 --days 60
+//! cargo run --release --all-features --example scenarios -- --events events.json
 //! ```
 //!
 //! `--events` writes every decision (`ScenarioEvent`: what was sent to whom and when, what was
 //! skipped and why, which series exited) as JSON, for reports.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::ExitCode;
@@ -52,7 +55,12 @@ use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
+/// Every ready-made scenario, simulated over a generated shop and sent to the fake LINE server.
+///
+/// Prints a table per scenario and step (sent, skipped by reason, exits), then the results
+/// report, also written as HTML and JSON under `target/`.
 #[derive(Debug, Parser)]
+#[command(name = "scenarios", version)]
 struct Args {
     /// Customers in the generated shop.
     #[arg(long, default_value_t = 3000)]
@@ -599,13 +607,7 @@ fn apply(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match simulate(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("scenarios failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    report::exit(simulate(Args::parse()).await)
 }
 
 #[allow(clippy::too_many_lines)]

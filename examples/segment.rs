@@ -2,15 +2,22 @@
 //! IDs, the per-leaf funnel and, on request, why one customer is (not) in it.
 //!
 //! ```text
-//! cargo run --example segment -- --help
-//! cargo run --example segment -- SEGMENT.seg SNAPSHOT.json [--explain ID] [--now RFC3339] [--sample N]
-//! cargo run --release --example segment -- SEGMENT.seg --csv DIR [--explain ID] [--now RFC3339]
+//! cargo run --all-features --example segment -- --help
+//! cargo run --all-features --example segment -- SEGMENT.seg SNAPSHOT.json [--explain ID] [--now RFC3339] [--sample N] [--unchecked]
+//! cargo run --release --all-features --example segment -- SEGMENT.seg --csv DIR [--explain ID] [--now RFC3339]
 //! ```
 //!
 //! `SNAPSHOT.json` is `{"now": "...", "customers": [CustomerFacts...], "products": {id:
 //! ProductStatus}, "lists": {name: [customer ids]}, "segments": {name: "DSL text"}}` (every key
 //! but `customers` optional). `--csv DIR` reads `customers.csv` and `orders.csv` as written by
 //! `segment_bench --export DIR`.
+//!
+//! The segment is checked against the data first: an attribute no customer has (with a "did you
+//! mean" suggestion), an attribute used as the wrong type, or an unknown product ID, SKU or
+//! category is an error (exit 1) unless `--unchecked` is given.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -49,6 +56,7 @@ struct Args {
     /// The segment definition (DSL text file, see docs/segments.md).
     segment: PathBuf,
     /// A JSON snapshot of customer facts (omit with --csv).
+    #[arg(required_unless_present = "csv")]
     snapshot: Option<PathBuf>,
     /// Read `customers.csv` and `orders.csv` from this directory instead of a snapshot.
     #[arg(long, value_name = "DIR", conflicts_with = "snapshot")]
@@ -62,6 +70,10 @@ struct Args {
     /// How many member IDs to print.
     #[arg(long, default_value_t = 10)]
     sample: usize,
+    /// Skip checking the segment against the data (unknown attributes, wrong types, unknown
+    /// products): a misspelt attribute is then simply missing for everyone.
+    #[arg(long)]
+    unchecked: bool,
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -86,6 +98,7 @@ fn run(args: Args) -> Result<(), String> {
     let text = std::fs::read_to_string(&args.segment).map_err(|e| format!("{seg_file}: {e}"))?;
     let def = SegmentDefinition::parse(&text).map_err(|e| format!("{seg_file}: {e}"))?;
     let sample = args.sample;
+    let unchecked = args.unchecked;
     let now_flag = args.now;
     let explain = args.explain.clone();
 
@@ -130,7 +143,8 @@ fn run(args: Args) -> Result<(), String> {
             let mut rest = Vec::new();
             for (n, d) in pending {
                 if ctx.define_segment(n.clone(), d.clone()).is_ok() {
-                    engine.register(n, d).map_err(|e| e.to_string())?;
+                    register(&mut engine, &n, d, unchecked)
+                        .map_err(|e| format!("segment {n}: {e}"))?;
                 } else {
                     rest.push((n, d));
                 }
@@ -147,7 +161,8 @@ fn run(args: Args) -> Result<(), String> {
     };
 
     let mut engine = engine;
-    engine.register("__cli", def.clone()).map_err(|e| e.to_string())?;
+    register(&mut engine, "__cli", def.clone(), unchecked)
+        .map_err(|e| format!("{seg_file}: {e}"))?;
     println!("now:     {}", engine.now().to_rfc3339());
     println!("segment: {def}");
     println!("count:   {} of {}", engine.count("__cli").map_err(|e| e.to_string())?, engine.len());
@@ -181,6 +196,19 @@ fn run(args: Args) -> Result<(), String> {
         println!("next change: {next:?}");
     }
     Ok(())
+}
+
+/// Registers a segment, first checking it against the engine's data unless `unchecked`.
+fn register(
+    engine: &mut Engine,
+    name: &str,
+    def: SegmentDefinition,
+    unchecked: bool,
+) -> Result<(), String> {
+    if !unchecked {
+        engine.validate(&def).map_err(|e| format!("{e} (--unchecked skips this check)"))?;
+    }
+    engine.register_unchecked(name, def).map_err(|e| e.to_string())
 }
 
 /// Loads the bench's CSV export; returns the engine and the facts of the explained customer.

@@ -1,7 +1,7 @@
 //! Segment engine benchmark on generated data: 1,000,000 customers, 10,000,000 orders, Q3.
 //!
 //! ```text
-//! cargo run --release --example segment_bench [-- --zipf] [--export DIR] [--customers N] [--orders M]
+//! cargo run --release --all-features --example segment_bench [-- --zipf] [--export DIR] [--customers N] [--orders M]
 //! ```
 //!
 //! The generator is deterministic (splitmix64, fixed seed): `customer_id` 0..N, `birth_month`
@@ -20,6 +20,9 @@
 //! evaluates from maintained per-customer aggregates, `recombine_ms` recombines the cached
 //! leaf bitmaps, `advance_day_ms` moves `now` one day forward and updates every
 //! time-relative leaf, `append_us` appends one order incrementally.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::io::Write;
 use std::time::Instant;
@@ -181,8 +184,12 @@ struct Args {
     orders: usize,
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     let args = <Args as clap::Parser>::parse();
+    report::exit(run(args))
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let zipf = args.zipf;
     let (n, m) = (args.customers, args.orders);
     let now = DateTime::<Utc>::from_timestamp(NOW, 0).expect("valid now");
@@ -196,7 +203,7 @@ fn main() {
     let data = generate(n, m, zipf);
     println!("generated in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     if let Some(dir) = args.export {
-        export(&dir, &data).expect("export CSV files");
+        export(&dir, &data).map_err(|e| report::Context::new(format!("exporting to {dir}"), e))?;
         println!("exported customers.csv and orders.csv to {dir}");
     }
 
@@ -211,7 +218,7 @@ fn main() {
         for _ in 0..40 {
             let _ = cold();
         }
-        return;
+        return Ok(());
     }
     let t = Instant::now();
     let first = cold();
@@ -308,4 +315,5 @@ fn main() {
     println!(
         "q3_count={q3_count} raw_ms={raw_ms:.3} state_ms={state_ms:.3} recombine_ms={recombine_ms:.4} advance_day_ms={advance_day_ms:.3} append_us={append_us:.2} bytes_per_customer={bytes_per_customer:.1}"
     );
+    Ok(())
 }

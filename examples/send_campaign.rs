@@ -2,8 +2,8 @@
 //! progress bar and a report.
 //!
 //! ```sh
-//! cargo run --features testkit,sqlite --example send_campaign -- --help
-//! cargo run --features testkit,sqlite --example send_campaign -- \
+//! cargo run --all-features --example send_campaign -- --help
+//! cargo run --all-features --example send_campaign -- \
 //!     --segment 'line linked and orders count >= 2' \
 //!     --message '{{name}}さま、いつもありがとうございます。' --holdout 10 --dry-run
 //! ```
@@ -21,6 +21,8 @@
 
 #[path = "support/demo.rs"]
 mod demo;
+#[path = "support/report.rs"]
+mod report;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,7 +30,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::Utc;
-use clap::Parser;
+use clap::{CommandFactory as _, Parser};
 use enishi::campaign::{
     Arm, Campaign, DeliveryJournal, DeliveryPolicy, Holdout, MessageTemplate, Planner, RunStatus,
     SendHistory, SqliteJournal,
@@ -37,7 +39,7 @@ use enishi::commerce::sync::{Dataset, Syncer};
 use enishi::commerce::{CommerceBackend, EcforceClient};
 use enishi::line::LineClient;
 use enishi::link::{BackendLinkImport, LinkStore, SqliteLinkStore};
-use enishi::segment::{Context, Engine, SegmentDefinition};
+use enishi::segment::{Context, Engine, Schema, SegmentDefinition};
 use enishi::testkit::{FakeEcforce, FakeLine};
 use enishi::{CampaignId, CustomerId};
 
@@ -64,6 +66,10 @@ struct Args {
     /// Plan and print what would be sent, but send nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Skip checking the segment against the customers' data (unknown attributes, wrong
+    /// types, unknown products): a misspelt attribute is then simply missing for everyone.
+    #[arg(long)]
+    unchecked: bool,
     /// Offline demo: customers in the generated shop.
     #[arg(long, default_value_t = 1_000)]
     customers: u64,
@@ -71,6 +77,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // A segment, campaign ID or message the flags got wrong is a usage error (status 2).
+    let input = match Input::from_args(&args) {
+        Ok(input) => input,
+        Err(e) => Args::command().error(clap::error::ErrorKind::ValueValidation, e).exit(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -78,10 +89,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match runtime.block_on(run(args, input)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            report::report(e.as_ref());
             ExitCode::FAILURE
         }
     }
@@ -99,7 +110,8 @@ struct Setup {
 
 async fn offline(customers: u64) -> Result<Setup, Box<dyn std::error::Error>> {
     let dir = PathBuf::from("target/enishi-send-campaign");
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| report::Context::new(format!("creating {}", dir.display()), e))?;
     let demo::Fakes { line, ecforce, client, shop_api, .. } = demo::start_fakes(customers).await?;
     let db = dir.join("enishi.sqlite");
     let store: Arc<dyn LinkStore> = Arc::new(SqliteLinkStore::open(&db, "demo")?);
@@ -116,8 +128,8 @@ async fn real(token: String) -> Result<Setup, Box<dyn std::error::Error>> {
         std::env::var(name)
             .map_err(|_| format!("{name} must be set when LINE_CHANNEL_ACCESS_TOKEN is"))
     };
-    let (base_url, api_token, db) =
-        (need("ECFORCE_BASE_URL")?, need("ECFORCE_API_TOKEN")?, need("DATABASE_URL")?);
+    let (base_url, api_token) = (need("ECFORCE_BASE_URL")?, need("ECFORCE_API_TOKEN")?);
+    let db = demo::sqlite_path(&need("DATABASE_URL")?)?;
     let channel = std::env::var("LINE_CHANNEL_ID").unwrap_or_else(|_| "demo".into());
     let client = LineClient::new(token)?;
     let backend = EcforceClient::builder(base_url, api_token).build()?;
@@ -129,23 +141,41 @@ async fn real(token: String) -> Result<Setup, Box<dyn std::error::Error>> {
     Ok(Setup { client, store, journal, dataset, _fakes: None })
 }
 
-async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let text = match args.segment.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read_to_string(path).map_err(|e| format!("--segment {path}: {e}"))?
-        }
-        None => args.segment.clone(),
-    };
-    let def = SegmentDefinition::parse(&text).map_err(|e| format!("--segment: {e}"))?;
-    let id = CampaignId::new(&args.campaign).map_err(|e| format!("--campaign: {e}"))?;
-    let template = |t: &str| MessageTemplate::text(t).map_err(|e| format!("message: {e}"));
-    let campaign = match &args.message_b {
-        None => Campaign::new(id.clone(), [template(&args.message)?]),
-        Some(b) => Campaign::ab(
-            id.clone(),
-            [Arm::new("a", 1, [template(&args.message)?]), Arm::new("b", 1, [template(b)?])],
-        ),
-    };
+/// What the flags describe: the segment, the campaign's ID and the campaign.
+struct Input {
+    def: SegmentDefinition,
+    id: CampaignId,
+    campaign: Campaign,
+}
+
+impl Input {
+    fn from_args(args: &Args) -> Result<Self, String> {
+        let text = match args.segment.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("--segment {path}: {e}"))?
+            }
+            None => args.segment.clone(),
+        };
+        let def = SegmentDefinition::parse(&text).map_err(|e| format!("--segment: {e}"))?;
+        let id = CampaignId::new(&args.campaign).map_err(|e| format!("--campaign: {e}"))?;
+        let template =
+            |flag: &str, t: &str| MessageTemplate::text(t).map_err(|e| format!("{flag}: {e}"));
+        let campaign = match &args.message_b {
+            None => Campaign::new(id.clone(), [template("--message", &args.message)?]),
+            Some(b) => Campaign::ab(
+                id.clone(),
+                [
+                    Arm::new("a", 1, [template("--message", &args.message)?]),
+                    Arm::new("b", 1, [template("--message-b", b)?]),
+                ],
+            ),
+        };
+        Ok(Self { def, id, campaign })
+    }
+}
+
+async fn run(args: Args, input: Input) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let Input { def, id, campaign } = input;
 
     let setup = match std::env::var("LINE_CHANNEL_ACCESS_TOKEN") {
         Ok(token) => real(token).await?,
@@ -158,7 +188,19 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     for f in &facts {
         engine.upsert_customer(f.clone());
     }
-    engine.register("target", def)?;
+    if setup._fakes.is_some() {
+        // The generated shop sells these even if no generated customer bought one.
+        let mut catalogue = Schema::new();
+        demo::PRODUCTS.iter().for_each(|p| catalogue.add_product(*p));
+        engine.declare(&catalogue);
+    }
+    // A typo (`attr opt_inn != true`) would otherwise target everyone: check it against the data.
+    if !args.unchecked {
+        engine
+            .validate(&def)
+            .map_err(|e| format!("--segment: {e} (--unchecked skips this check)"))?;
+    }
+    engine.register_unchecked("target", def)?;
     let members = engine.ids(engine.members("target")?);
     println!("segment: {} of {} customers", members.len(), facts.len());
 

@@ -3,12 +3,15 @@
 //! event types enishi does not know). Useful as a debugging tool.
 //!
 //! ```text
-//! LINE_CHANNEL_SECRET=... ENISHI_ADDR=127.0.0.1:8080 cargo run --features axum --example webhook_server
+//! LINE_CHANNEL_SECRET=... ENISHI_ADDR=127.0.0.1:8080 cargo run --all-features --example webhook_server
 //! ```
 //!
 //! It listens on `ENISHI_ADDR` (default `127.0.0.1:8080`) at `POST /webhook`, de-duplicates
 //! events in memory, and on Ctrl-C or SIGTERM stops accepting requests and finishes the events
 //! already accepted before exiting.
+
+#[path = "support/report.rs"]
+mod report;
 
 use std::io::Write as _;
 
@@ -53,8 +56,12 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Args { addr } = clap::Parser::parse();
+async fn main() -> std::process::ExitCode {
+    let args: Args = clap::Parser::parse();
+    report::exit(run(args).await)
+}
+
+async fn run(Args { addr }: Args) -> Result<(), Box<dyn std::error::Error>> {
     let Ok(secret) = std::env::var("LINE_CHANNEL_SECRET") else {
         eprintln!("error: set LINE_CHANNEL_SECRET to the channel secret (LINE Developers console)");
         std::process::exit(2);

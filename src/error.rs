@@ -51,3 +51,129 @@ pub enum Error {
 
 /// `Result` with enishi's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `err`'s message followed by each of its causes', joined with `": "`: the whole story on one
+/// line, for places that keep an error as text (the delivery journal).
+pub(crate) fn chain_message(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as StdError;
+
+    use super::chain_message;
+    use crate::campaign::scenario::{ScenarioError, ScenarioSet};
+    use crate::line::webhook::parse;
+
+    /// The messages of `err` and its causes, outermost first.
+    fn chain(err: &dyn StdError) -> Vec<String> {
+        let mut out = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(cause) = next {
+            out.push(cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+
+    /// Each message of the chain is said once: no error repeats a cause's message in its own
+    /// (the cause is printed on its own line by whoever reports the chain).
+    #[track_caller]
+    fn assert_said_once(err: &dyn StdError) {
+        let chain = chain(err);
+        assert!(chain.len() >= 2, "expected a cause under {chain:?}");
+        for (i, outer) in chain.iter().enumerate() {
+            for inner in chain.iter().skip(i + 1).filter(|m| !m.is_empty()) {
+                assert!(!outer.contains(inner.as_str()), "{outer:?} repeats its cause {inner:?}");
+            }
+        }
+    }
+
+    fn scenario_error(steps: &str) -> ScenarioError {
+        let json = format!(
+            r#"{{"scenario": [{{"name": "x", "trigger": {{"type": "cart_abandoned"}}, "steps": [{steps}]}}]}}"#
+        );
+        ScenarioSet::from_json(&json).err().unwrap_or_else(|| panic!("accepted {json}"))
+    }
+
+    #[test]
+    fn scenario_errors_say_each_cause_once() {
+        let json = scenario_error(r#"{"name": "a", "delay": "soon", "message": "m"}"#);
+        assert!(matches!(json, ScenarioError::Json(_)), "{json:?}");
+        assert_said_once(&json);
+        // The field path is still in the chain.
+        assert!(chain_message(&json).contains("scenario[0].steps[0].delay"), "{json}");
+
+        let segment = scenario_error(
+            r#"{"name": "a", "delay": "3h", "message": "m", "condition": "orders count >="}"#,
+        );
+        assert!(matches!(segment, ScenarioError::Segment { .. }), "{segment:?}");
+        assert_said_once(&segment);
+
+        let template = scenario_error(r#"{"name": "a", "delay": "3h", "message": "{{ name"}"#);
+        assert!(matches!(template, ScenarioError::Template { .. }), "{template:?}");
+        assert_said_once(&template);
+    }
+
+    #[cfg(feature = "toml")]
+    #[test]
+    fn scenario_toml_errors_say_each_cause_once() {
+        let err = ScenarioSet::from_toml("[[scenario]]\nname = 3").expect_err("rejected");
+        assert!(matches!(err, ScenarioError::Toml(_)), "{err:?}");
+        assert_said_once(&err);
+    }
+
+    #[test]
+    fn webhook_errors_say_each_cause_once() {
+        let body = parse(b"[]").expect_err("not a payload");
+        assert_said_once(&body);
+        let payload = parse(
+            br#"{"destination": "U1", "events": [{"type": "follow", "timestamp": "noon", "mode": "active"}]}"#,
+        )
+        .expect("a payload");
+        let event = payload.events[0].error().expect("the event is malformed");
+        assert_said_once(event);
+        // Two events broken in different ways are different errors.
+        let other = parse(
+            br#"{"destination": "U1", "events": [{"type": "follow", "timestamp": true, "mode": "active"}]}"#,
+        )
+        .expect("a payload");
+        assert_ne!(Some(event), other.events[0].error());
+    }
+
+    #[cfg(feature = "client")]
+    #[test]
+    fn line_errors_say_each_cause_once() {
+        use crate::line::{LineError, RateLimiterError};
+        let decode = LineError::Decode {
+            endpoint: "push",
+            status: http::StatusCode::OK,
+            request_id: None,
+            body: "x".into(),
+            source: serde_json::from_str::<u8>("x").expect_err("not JSON"),
+        };
+        assert_said_once(&decode);
+        let limiter = LineError::RateLimiter {
+            endpoint: "push",
+            attempts: 1,
+            source: RateLimiterError::backend("redis", "EVALSHA", std::io::Error::other("refused")),
+        };
+        assert_said_once(&limiter);
+    }
+
+    #[test]
+    fn chain_message_joins_every_cause() {
+        let err = scenario_error(r#"{"name": "a", "delay": "3h", "message": "{{ name"}"#);
+        let chain = chain(&err);
+        assert_eq!(chain_message(&err), chain.join(": "));
+        assert!(chain.len() >= 2);
+    }
+}

@@ -40,10 +40,10 @@ pub use measure::fetch_unit_stats;
 #[cfg(feature = "axum")]
 pub use measure::track_route;
 pub use measure::{
-    BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError, Kpis,
-    LineStatsFact, LinkContext, LinkTracker, MemoryClickStore, OrderFact, ReportInput,
-    ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint, TrackError, TrackedLink,
-    Uplift, escape_html, handle_click, uplift,
+    BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
+    DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
+    OrderFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
+    TrackError, TrackedLink, Uplift, escape_html, handle_click, unique_clicks, uplift,
 };
 pub use plan::{
     AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DeliveryPolicy, DryRun, ExclusionReason,

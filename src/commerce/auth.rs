@@ -66,6 +66,27 @@ pub enum AuthError {
     },
 }
 
+impl AuthError {
+    /// What to tell the customer on the login page, in Japanese. Only a wrong e-mail or
+    /// password says so; a sign-in limit says "try again later", anything else that the shop
+    /// cannot be reached right now.
+    #[must_use]
+    pub fn customer_message(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "メールアドレスまたはパスワードが正しくありません。",
+            Self::RateLimited { .. } => {
+                "ログインの試行が集中しています。しばらく時間をおいてから、もう一度お試しください。"
+            }
+            Self::VerificationRequired => {
+                "SMS認証が必要です。ショップのマイページからログインしてください。"
+            }
+            Self::NotImplemented { .. } | Self::Backend { .. } => {
+                "ただいまショップに接続できません。しばらく時間をおいてから、もう一度お試しください。"
+            }
+        }
+    }
+}
+
 /// Checks a customer's email and password against the shop and returns the customer's ID.
 ///
 /// Object safe: use it as `Arc<dyn CustomerAuthenticator>`.

@@ -78,13 +78,23 @@ pub struct Page<T> {
     /// The position after this page (rejected records included): persist it, and a later
     /// read `since` it resumes exactly after this page. `None` when the page was empty.
     pub cursor: Option<Cursor>,
+    /// Problems in records that were kept anyway (for example an order item the backend
+    /// referred to but did not send): [`CommerceError::Decode`] naming the field.
+    pub warnings: Vec<CommerceError>,
 }
 
 impl<T> Page<T> {
     /// A page.
     #[must_use]
     pub fn new(records: Vec<T>, rejected: Vec<CommerceError>, cursor: Option<Cursor>) -> Self {
-        Self { records, rejected, cursor }
+        Self { records, rejected, cursor, warnings: Vec::new() }
+    }
+
+    /// The page with these warnings.
+    #[must_use]
+    pub fn with_warnings(mut self, warnings: Vec<CommerceError>) -> Self {
+        self.warnings = warnings;
+        self
     }
 }
 

@@ -310,8 +310,9 @@ pub async fn line_link_write_back<H: Harness + ?Sized>(h: &H) {
     }
     result.unwrap_or_else(|e| panic!("link failed: {e}"));
     let c = backend.customer(&cid(2)).await.unwrap_or_else(|e| panic!("{e}"));
+    // The link time belongs to enishi's link store: a backend may not keep one (ecforce's
+    // `line_id_linked_at` is not writable through its API).
     assert_eq!(c.line_user_id.as_ref(), Some(&line), "link not stored");
-    assert!(c.line_linked_at.is_some(), "link time not stored");
     backend.unlink_line(&cid(2)).await.unwrap_or_else(|e| panic!("unlink failed: {e}"));
     let c = backend.customer(&cid(2)).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.line_user_id, None, "link not cleared");

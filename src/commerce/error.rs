@@ -34,6 +34,15 @@ pub enum CommerceError {
         /// How long the backend asked us to wait, when it said.
         retry_after: Option<Duration>,
     },
+    /// The backend accepted a write but, read back, does not hold the value written (ecforce
+    /// answers 200 and silently drops parameters it does not permit).
+    #[error("{backend}: write not applied: {what}")]
+    NotApplied {
+        /// The backend.
+        backend: &'static str,
+        /// What was written and what the backend holds instead.
+        what: String,
+    },
     /// The write conflicts with the record's state (or the backend rejected it as invalid).
     #[error("{backend}: conflict: {message}")]
     Conflict {
@@ -95,6 +104,7 @@ impl CommerceError {
             | Self::Unauthenticated { backend, .. }
             | Self::RateLimited { backend, .. }
             | Self::Conflict { backend, .. }
+            | Self::NotApplied { backend, .. }
             | Self::Decode { backend, .. }
             | Self::Transport { backend, .. }
             | Self::NotImplemented { backend, .. } => backend,

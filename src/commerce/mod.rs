@@ -40,7 +40,7 @@ pub use error::{BoxError, CommerceError};
 pub use facts::customer_facts;
 pub use memory::InMemoryBackend;
 pub use model::{
-    Coded, Currency, Cursor, Customer, LineItem, Money, Order, OrderState, Product, Record,
-    Subscription, SubscriptionState, Variant, compare_ids,
+    Coded, Currency, Cursor, Customer, Exclusion, LineItem, Money, Order, OrderState, Product,
+    Record, Subscription, SubscriptionState, Variant, compare_ids,
 };
 pub use time::{format_jst_filter, format_jst_response, parse_ecforce_date, parse_jst_datetime};

@@ -206,6 +206,51 @@ pub struct Customer {
     pub updated_at: DateTime<Utc>,
     /// Deleted (soft delete), when the backend reports deletions.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The shop's own customer number when it differs from the ID (ecforce: a hex string such
+    /// as `02ae6cdbef`, which subscriptions refer to).
+    #[serde(default)]
+    pub number: Option<String>,
+    /// The customer withdrew from the shop (ecforce: 退会). Never messaged.
+    #[serde(default)]
+    pub withdrawn: bool,
+    /// The shop blacklisted the customer. Never messaged.
+    #[serde(default)]
+    pub blacklisted: bool,
+    /// The customer asked for no e-mail (ecforce `mail_delivery_stop`). It stops e-mail, not
+    /// LINE: kept as a fact, it does not exclude the customer.
+    #[serde(default)]
+    pub email_stopped: Option<bool>,
+    /// Prefecture (ecforce: from the billing address).
+    #[serde(default)]
+    pub prefecture: Option<String>,
+    /// When the customer's points expire.
+    #[serde(default)]
+    pub points_expire_at: Option<DateTime<Utc>>,
+}
+
+/// Why a customer must not be targeted at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Exclusion {
+    /// Deleted in the shop.
+    Deleted,
+    /// Withdrew from the shop (退会).
+    Withdrawn,
+    /// Blacklisted by the shop.
+    Blacklisted,
+}
+
+impl Exclusion {
+    /// A short name (`deleted`, `withdrawn`, `blacklisted`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deleted => "deleted",
+            Self::Withdrawn => "withdrawn",
+            Self::Blacklisted => "blacklisted",
+        }
+    }
 }
 
 impl Customer {
@@ -231,7 +276,33 @@ impl Customer {
             created_at: None,
             updated_at,
             deleted_at: None,
+            number: None,
+            withdrawn: false,
+            blacklisted: false,
+            email_stopped: None,
+            prefecture: None,
+            points_expire_at: None,
         }
+    }
+
+    /// Why this customer must not be targeted (deleted, withdrawn or blacklisted), if so.
+    #[must_use]
+    pub fn exclusion(&self) -> Option<Exclusion> {
+        if self.deleted_at.is_some() {
+            Some(Exclusion::Deleted)
+        } else if self.withdrawn {
+            Some(Exclusion::Withdrawn)
+        } else if self.blacklisted {
+            Some(Exclusion::Blacklisted)
+        } else {
+            None
+        }
+    }
+
+    /// Whether segments and sends may include this customer (no [`exclusion`](Self::exclusion)).
+    #[must_use]
+    pub fn is_targetable(&self) -> bool {
+        self.exclusion().is_none()
     }
 }
 
@@ -274,13 +345,24 @@ pub struct LineItem {
     pub unit_price: Option<Money>,
     /// The subscription this line belongs to.
     pub subscription_id: Option<String>,
+    /// The product's category names.
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 impl LineItem {
     /// A line with a SKU and quantity.
     #[must_use]
     pub fn new(sku: Option<String>, quantity: u32) -> Self {
-        Self { sku, product: None, name: None, quantity, unit_price: None, subscription_id: None }
+        Self {
+            sku,
+            product: None,
+            name: None,
+            quantity,
+            unit_price: None,
+            subscription_id: None,
+            categories: Vec::new(),
+        }
     }
 }
 
@@ -307,9 +389,40 @@ pub struct Order {
     pub items: Vec<LineItem>,
     /// Last updated (the change-feed key).
     pub updated_at: DateTime<Utc>,
+    /// The backend's payment state as it words it (ecforce `payment_state`: `completed`,
+    /// `voided`, `auth_failed`, ...).
+    #[serde(default)]
+    pub payment_state: Option<String>,
+    /// Whether the payment went through, as the adapter's mapping reads `payment_state`
+    /// (`None`: unknown, taken as paid).
+    #[serde(default)]
+    pub paid: Option<bool>,
+    /// The customer's nth order (ecforce `times`; 2 is the F2 conversion).
+    #[serde(default)]
+    pub nth: Option<u32>,
+    /// Shipped.
+    #[serde(default)]
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// Delivered.
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Coupon codes or names used on the order.
+    #[serde(default)]
+    pub coupons: Vec<String>,
+    /// Line items the backend referred to but did not send (the order is kept; see the page's
+    /// warnings).
+    #[serde(default)]
+    pub items_missing: u32,
 }
 
 impl Order {
+    /// Whether the order counts as a purchase: not canceled, and not known to be unpaid
+    /// (voided, failed authorisation, ...).
+    #[must_use]
+    pub fn is_purchase(&self) -> bool {
+        self.state != OrderState::Canceled && self.paid != Some(false)
+    }
+
     /// An order with an ID, state and update time; set the other fields directly.
     #[must_use]
     pub fn new(id: impl Into<String>, state: OrderState, updated_at: DateTime<Utc>) -> Self {
@@ -323,6 +436,13 @@ impl Order {
             subscription_id: None,
             items: Vec::new(),
             updated_at,
+            payment_state: None,
+            paid: None,
+            nth: None,
+            shipped_at: None,
+            delivered_at: None,
+            coupons: Vec::new(),
+            items_missing: 0,
         }
     }
 }
@@ -356,8 +476,13 @@ pub enum SubscriptionState {
 pub struct Subscription {
     /// The backend's subscription ID.
     pub id: String,
-    /// The customer (ecforce gives the customer *number*; see the adapter's docs).
+    /// The customer's ID (ecforce: from `relationships.customer`, requested with
+    /// `include=customer`).
     pub customer: Option<String>,
+    /// The customer's shop number (ecforce `customer_number`), joined on
+    /// [`Customer::number`] when the ID is missing.
+    #[serde(default)]
+    pub customer_number: Option<String>,
     /// State, normalized.
     pub state: SubscriptionState,
     /// Started.
@@ -379,6 +504,24 @@ pub struct Subscription {
     pub items: Vec<LineItem>,
     /// Last updated (the change-feed key).
     pub updated_at: DateTime<Utc>,
+    /// The customer skips the next scheduled delivery.
+    #[serde(default)]
+    pub skip_next_delivery: Option<bool>,
+    /// Orders the subscription has produced (ecforce `orders_count`).
+    #[serde(default)]
+    pub orders_count: Option<u32>,
+    /// Orders left under a fixed-count contract (回数縛り).
+    #[serde(default)]
+    pub remaining_orders: Option<u32>,
+    /// Why it was paused, as the shop words it.
+    #[serde(default)]
+    pub suspend_reason: Option<String>,
+    /// The shop's pause-reason IDs.
+    #[serde(default)]
+    pub suspend_reason_ids: Vec<String>,
+    /// The shop's cancel-reason IDs.
+    #[serde(default)]
+    pub cancel_reason_ids: Vec<String>,
 }
 
 impl Subscription {
@@ -398,6 +541,13 @@ impl Subscription {
             cycle: None,
             items: Vec::new(),
             updated_at,
+            customer_number: None,
+            skip_next_delivery: None,
+            orders_count: None,
+            remaining_orders: None,
+            suspend_reason: None,
+            suspend_reason_ids: Vec::new(),
+            cancel_reason_ids: Vec::new(),
         }
     }
 }
@@ -454,6 +604,15 @@ pub struct Product {
     pub variants: Vec<Variant>,
     /// Last updated (the change-feed key).
     pub updated_at: DateTime<Utc>,
+    /// Whether it is on sale.
+    #[serde(default)]
+    pub for_sale: Option<bool>,
+    /// An image URL (ecforce: the thumbnail), for carousels and Flex messages.
+    #[serde(default)]
+    pub image_url: Option<String>,
+    /// Category names.
+    #[serde(default)]
+    pub categories: Vec<String>,
 }
 
 impl Product {
@@ -468,6 +627,9 @@ impl Product {
             is_recurring: None,
             variants: Vec::new(),
             updated_at,
+            for_sale: None,
+            image_url: None,
+            categories: Vec::new(),
         }
     }
 }

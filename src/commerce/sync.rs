@@ -142,6 +142,8 @@ pub struct SyncReport {
     pub pages: u64,
     /// Records that could not be decoded (decode errors naming the field).
     pub rejected: Vec<CommerceError>,
+    /// Problems in records that were applied anyway (decode errors naming the field).
+    pub warnings: Vec<CommerceError>,
     /// Resources the backend does not support (skipped).
     pub skipped: Vec<SyncResource>,
     /// Wall time.
@@ -327,6 +329,7 @@ impl<'a> Syncer<'a> {
             let page = page.map_err(|source| SyncError::Backend { resource, source })?;
             let n = page.records.len() as u64;
             report.rejected.extend(page.rejected);
+            report.warnings.extend(page.warnings);
             let Some(cursor) = page.cursor else { continue };
             sink.apply(wrap(page.records), cursor)
                 .await
@@ -345,6 +348,25 @@ impl<'a> Syncer<'a> {
         }
         Ok(())
     }
+}
+
+/// Subscriptions by the ID of the held customer they belong to: by the customer ID they carry,
+/// else by the customer number (ecforce's `sub_order` names only the number).
+fn subscriptions_by_customer(state: &DatasetState) -> HashMap<&str, Vec<&Subscription>> {
+    let by_number: HashMap<&str, &str> = state
+        .customers
+        .values()
+        .filter_map(|c| c.number.as_deref().map(|n| (n, c.id.as_str())))
+        .collect();
+    let mut out: HashMap<&str, Vec<&Subscription>> = HashMap::new();
+    for sub in state.subscriptions.values() {
+        let by_id = sub.customer.as_deref().filter(|id| state.customers.contains_key(*id));
+        let by_number = || sub.customer_number.as_deref().and_then(|n| by_number.get(n).copied());
+        if let Some(id) = by_id.or_else(by_number) {
+            out.entry(id).or_default().push(sub);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -407,10 +429,11 @@ impl Dataset {
         orders
     }
 
-    /// Every customer's facts for the segment engine, sorted by customer ID (see
-    /// [`customer_facts`](super::customer_facts) for the mapping). Subscriptions are matched by
-    /// the customer reference they carry (ecforce gives a customer number there, so a host
-    /// whose numbers differ from the IDs maps them itself).
+    /// Every targetable customer's facts for the segment engine, sorted by customer ID (see
+    /// [`customer_facts`](super::customer_facts) for the mapping). Deleted, withdrawn (退会) and
+    /// blacklisted customers ([`Customer::exclusion`]) are left out, so no segment, campaign or
+    /// scenario built on these facts ever reaches them. Subscriptions join their customer by
+    /// ID, else by the customer's shop number ([`Customer::number`]).
     #[must_use]
     pub fn segment_facts(&self) -> Vec<crate::segment::CustomerFacts> {
         let state = self.lock();
@@ -420,15 +443,11 @@ impl Dataset {
                 orders.entry(id).or_default().push(o);
             }
         }
-        let mut subscriptions: HashMap<&str, Vec<&Subscription>> = HashMap::new();
-        for sub in state.subscriptions.values() {
-            if let Some(c) = &sub.customer {
-                subscriptions.entry(c.as_str()).or_default().push(sub);
-            }
-        }
+        let subscriptions = subscriptions_by_customer(&state);
         let mut facts: Vec<_> = state
             .customers
             .values()
+            .filter(|c| c.is_targetable())
             .map(|c| {
                 super::customer_facts(
                     c,
@@ -439,6 +458,30 @@ impl Dataset {
             .collect();
         facts.sort_by(|a, b| a.id.cmp(&b.id));
         facts
+    }
+
+    /// How the held customers split: `(targetable, excluded)` (see [`Customer::exclusion`]).
+    #[must_use]
+    pub fn targetable_and_excluded(&self) -> (usize, usize) {
+        let state = self.lock();
+        let targetable = state.customers.values().filter(|c| c.is_targetable()).count();
+        (targetable, state.customers.len() - targetable)
+    }
+
+    /// Subscriptions held, and how many of them are attached to a held customer (by ID, else
+    /// by customer number).
+    #[must_use]
+    pub fn subscriptions_joined(&self) -> (usize, usize) {
+        let state = self.lock();
+        let joined = subscriptions_by_customer(&state).values().map(Vec::len).sum();
+        (state.subscriptions.len(), joined)
+    }
+
+    /// Orders held, and how many of them count as purchases ([`Order::is_purchase`]).
+    #[must_use]
+    pub fn purchases(&self) -> (usize, usize) {
+        let state = self.lock();
+        (state.orders.len(), state.orders.values().filter(|o| o.is_purchase()).count())
     }
 
     /// Calls `f` for every customer (iteration order unspecified).

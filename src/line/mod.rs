@@ -11,8 +11,6 @@ mod validate;
 pub mod webhook;
 
 #[cfg(feature = "client")]
-pub(crate) use client::retry_after;
-#[cfg(feature = "client")]
 pub use client::*;
 #[cfg(feature = "client")]
 pub(crate) use image::image_size;

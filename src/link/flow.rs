@@ -6,18 +6,20 @@
 //! ```
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::attempts::{AttemptLimit, AttemptLimiter};
 use super::secret::OneTimeSecret;
 use super::store::{
-    ConflictPolicy, DEFAULT_TICKET_TTL, Link, LinkOutcome, LinkSource, LinkStore, LinkStoreError,
-    Ticket, TicketKind,
+    ConflictPolicy, DEFAULT_TICKET_TTL, Link, LinkConflict, LinkOutcome, LinkSource, LinkStore,
+    LinkStoreError, RejectReason, Ticket, TicketKind,
 };
-use crate::commerce::{AuthError, CustomerAuthenticator, Password};
+use crate::commerce::{AuthError, CommerceError, CustomerAuthenticator, Password};
 use crate::line::webhook::{Event, EventKind, LinkResult};
 use crate::line::{
     Action, Bounds, LineClient, LineError, LinkToken, Message, ReplyRequest, RichMenu, RichMenuSize,
@@ -47,6 +49,12 @@ pub enum LinkError {
     /// No [`CustomerAuthenticator`] was configured.
     #[error("no customer authenticator is configured")]
     NoAuthenticator,
+    /// This client made too many password attempts (see [`AttemptLimit`]); nothing was checked.
+    #[error("too many password attempts from this client; try again in {retry_after:?}")]
+    TooManyAttempts {
+        /// How long until the next attempt is allowed.
+        retry_after: Duration,
+    },
     /// An `accountLink` event with `result: ok` but no user ID: nothing can be linked.
     #[error("the accountLink event has no source user ID")]
     MissingUser,
@@ -70,6 +78,201 @@ impl LinkError {
         match self {
             Self::Store(e) => e.reject_reason(),
             _ => None,
+        }
+    }
+
+    /// What to tell the customer on the link page after [`AccountLinker::complete_login`] or
+    /// [`AccountLinker::complete_with_password`] failed.
+    #[must_use]
+    pub fn login_failure(&self) -> LoginFailure {
+        match self {
+            Self::Store(LinkStoreError::Rejected { .. }) => LoginFailure::LinkUnusable,
+            Self::TooManyAttempts { retry_after } => {
+                LoginFailure::TryLater { retry_after: Some(*retry_after) }
+            }
+            Self::Auth(e) => match e {
+                AuthError::InvalidCredentials => LoginFailure::WrongCredentials,
+                AuthError::RateLimited { retry_after } => {
+                    LoginFailure::TryLater { retry_after: *retry_after }
+                }
+                AuthError::VerificationRequired => LoginFailure::VerificationRequired,
+                AuthError::Backend { source, .. } => match source.downcast_ref::<CommerceError>() {
+                    Some(CommerceError::RateLimited { retry_after, .. }) => {
+                        LoginFailure::TryLater { retry_after: *retry_after }
+                    }
+                    // A refused API token, a 403 from a firewall in front of the shop, a
+                    // timeout: the shop cannot answer, which says nothing about the password.
+                    _ => LoginFailure::Unavailable,
+                },
+                _ => LoginFailure::Unavailable,
+            },
+            _ => LoginFailure::Unavailable,
+        }
+    }
+}
+
+/// What the link page tells the customer when a login for linking failed (see
+/// [`LinkError::login_failure`]). The `default_*` texts are Japanese; a host with its own
+/// wording matches on the variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginFailure {
+    /// The link token is unknown, already used or expired. One answer for all three, whatever
+    /// the e-mail and password: telling them apart would help someone probing tokens.
+    LinkUnusable,
+    /// The e-mail address or password is wrong.
+    WrongCredentials,
+    /// Too many attempts (from this client, or at the shop): try again later.
+    TryLater {
+        /// How long to wait, when known.
+        retry_after: Option<Duration>,
+    },
+    /// The shop wants a second factor (e.g. SMS) first: sign in on the shop's own site.
+    VerificationRequired,
+    /// The shop or enishi cannot answer now (backend down or refusing, store failure).
+    Unavailable,
+}
+
+impl LoginFailure {
+    /// The HTTP status for the page: 400, 401, 429, 403 or 503.
+    #[must_use]
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::LinkUnusable => http::StatusCode::BAD_REQUEST,
+            Self::WrongCredentials => http::StatusCode::UNAUTHORIZED,
+            Self::TryLater { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+            Self::VerificationRequired => http::StatusCode::FORBIDDEN,
+            Self::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The page title (Japanese).
+    #[must_use]
+    pub fn default_title(&self) -> &'static str {
+        match self {
+            Self::LinkUnusable => "このリンクは使えません",
+            Self::WrongCredentials => "ログインできません",
+            Self::TryLater { .. } | Self::Unavailable => "ただいま連携できません",
+            Self::VerificationRequired => "追加の確認が必要です",
+        }
+    }
+
+    /// What to tell the customer (Japanese); the same text every time (no times, no IDs).
+    #[must_use]
+    pub fn default_message(&self) -> &'static str {
+        match self {
+            Self::LinkUnusable => {
+                "連携用のリンクの有効期限が切れたか、すでに使われています。\
+                 LINE のリッチメニューからもう一度お試しください。"
+            }
+            Self::WrongCredentials => "メールアドレスかパスワードが違います。",
+            Self::TryLater { .. } | Self::Unavailable => "しばらくしてからもう一度お試しください。",
+            Self::VerificationRequired => {
+                "ショップのサイトでログインして本人確認を済ませてから、もう一度お試しください。"
+            }
+        }
+    }
+}
+
+/// How an account link ended (the `accountLink` webhook event, step 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccountLinkOutcome {
+    /// The link was stored (or already existed).
+    Linked(LinkOutcome),
+    /// The LINE user or the customer is linked to someone else (policy
+    /// [`ConflictPolicy::Reject`]): nothing changed; the customer should contact the shop.
+    Conflict(LinkConflict),
+    /// The nonce was unknown (forged), already used (replayed), expired or issued for another
+    /// LINE user: nothing was written.
+    Rejected {
+        /// Why.
+        reason: RejectReason,
+    },
+    /// LINE reported `link.result = failed` (e.g. someone else opened the dialog).
+    Failed,
+}
+
+impl AccountLinkOutcome {
+    /// The `outcome` label of logs and metrics: `linked`, `already_linked`, `replaced`,
+    /// `conflict`, `rejected` or `failed`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Linked(LinkOutcome::Linked(_)) => "linked",
+            Self::Linked(LinkOutcome::AlreadyLinked(_)) => "already_linked",
+            Self::Linked(LinkOutcome::Replaced { .. }) => "replaced",
+            Self::Conflict(_) => "conflict",
+            Self::Rejected { .. } => "rejected",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The `reason` label: `unknown`, `replayed`, `expired` or `mismatched` for a rejection,
+    /// `none` otherwise.
+    #[must_use]
+    pub fn reason_label(&self) -> &'static str {
+        match self {
+            Self::Rejected { reason: RejectReason::Unknown } => "unknown",
+            Self::Rejected { reason: RejectReason::Replayed } => "replayed",
+            Self::Rejected { reason: RejectReason::Expired } => "expired",
+            Self::Rejected { reason: RejectReason::Mismatched } => "mismatched",
+            _ => "none",
+        }
+    }
+}
+
+/// One account-link outcome, as reported to a [`LinkOutcomeHook`]. Never carries the nonce or
+/// the link token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccountLinkReport {
+    /// What happened.
+    pub outcome: AccountLinkOutcome,
+    /// The LINE user, when the event names one (a failed link does not).
+    pub line_user: Option<LineUserId>,
+    /// The customer, when known (the link's, the refused link's, or the failed nonce's).
+    pub customer: Option<CustomerId>,
+    /// Whether enishi replied to the user in LINE (see [`LinkReplyTexts`]).
+    pub replied: bool,
+}
+
+/// Host hook fired once per `accountLink` event with a final outcome, success or not (a store
+/// failure, which a redelivery may fix, is not final and not reported).
+#[async_trait::async_trait]
+pub trait LinkOutcomeHook: Send + Sync + fmt::Debug + 'static {
+    /// An account link ended.
+    async fn on_account_link(&self, report: &AccountLinkReport);
+}
+
+/// What enishi replies in LINE after an `accountLink` event (with the event's reply token;
+/// LINE sends none with a failed link). `None` sends nothing. The defaults are Japanese.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkReplyTexts {
+    /// After the link was stored.
+    pub linked: Option<String>,
+    /// After a conflict: the accounts are linked to others; contact the shop.
+    pub conflict: Option<String>,
+    /// After a rejected nonce (forged, used, expired, another user's): start again.
+    pub rejected: Option<String>,
+}
+
+impl Default for LinkReplyTexts {
+    fn default() -> Self {
+        Self {
+            linked: Some(
+                "ショップのアカウントと連携しました。連携はいつでも解除できます。".into(),
+            ),
+            conflict: Some(
+                "アカウント連携ができませんでした。このLINEアカウントかショップのアカウントが、\
+                 すでに別のアカウントと連携されています。お手数ですが、ショップまでお問い合わせください。"
+                    .into(),
+            ),
+            rejected: Some(
+                "アカウント連携ができませんでした。手続きの有効期限が切れたか、無効な手続きです。\
+                 お手数ですが、リッチメニューからもう一度お試しください。"
+                    .into(),
+            ),
         }
     }
 }
@@ -247,11 +450,14 @@ struct Inner {
     ttl: Duration,
     authenticator: Option<Arc<dyn CustomerAuthenticator>>,
     hook: Option<Arc<dyn LinkHook>>,
+    outcome_hook: Option<Arc<dyn LinkOutcomeHook>>,
     write_back: Option<Arc<dyn LinkWriteBack>>,
     retry: WriteBackRetry,
     postback: String,
     message_text: String,
     button_label: String,
+    reply_texts: LinkReplyTexts,
+    attempts: Option<AttemptLimiter>,
 }
 
 impl fmt::Debug for AccountLinker {
@@ -280,11 +486,14 @@ pub struct AccountLinkerBuilder {
     ttl: Duration,
     authenticator: Option<Arc<dyn CustomerAuthenticator>>,
     hook: Option<Arc<dyn LinkHook>>,
+    outcome_hook: Option<Arc<dyn LinkOutcomeHook>>,
     write_back: Option<Arc<dyn LinkWriteBack>>,
     retry: WriteBackRetry,
     postback: String,
     message_text: String,
     button_label: String,
+    reply_texts: LinkReplyTexts,
+    attempt_limit: Option<AttemptLimit>,
 }
 
 impl fmt::Debug for AccountLinkerBuilder {
@@ -330,6 +539,32 @@ impl AccountLinkerBuilder {
     /// A hook fired once per new link.
     pub fn hook(mut self, hook: Arc<dyn LinkHook>) -> Self {
         self.hook = Some(hook);
+        self
+    }
+
+    /// A hook fired with every final `accountLink` outcome: linked, conflict, rejected, failed.
+    pub fn outcome_hook(mut self, hook: Arc<dyn LinkOutcomeHook>) -> Self {
+        self.outcome_hook = Some(hook);
+        self
+    }
+
+    /// What to reply in LINE after an `accountLink` event (default [`LinkReplyTexts::default`]).
+    pub fn reply_texts(mut self, texts: LinkReplyTexts) -> Self {
+        self.reply_texts = texts;
+        self
+    }
+
+    /// Password attempts allowed per client address in
+    /// [`AccountLinker::complete_with_password`] (default [`AttemptLimit::default`]:
+    /// 10 per 15 minutes).
+    pub fn password_attempt_limit(mut self, limit: AttemptLimit) -> Self {
+        self.attempt_limit = Some(limit);
+        self
+    }
+
+    /// No per-address limit on password attempts (the host limits them itself).
+    pub fn without_password_attempt_limit(mut self) -> Self {
+        self.attempt_limit = None;
         self
     }
 
@@ -391,11 +626,14 @@ impl AccountLinkerBuilder {
                 ttl: self.ttl,
                 authenticator: self.authenticator,
                 hook: self.hook,
+                outcome_hook: self.outcome_hook,
                 write_back: self.write_back,
                 retry: self.retry,
                 postback: self.postback,
                 message_text: self.message_text,
                 button_label: self.button_label,
+                reply_texts: self.reply_texts,
+                attempts: self.attempt_limit.map(AttemptLimiter::new),
             }),
         })
     }
@@ -419,11 +657,14 @@ impl AccountLinker {
             ttl: DEFAULT_TICKET_TTL,
             authenticator: None,
             hook: None,
+            outcome_hook: None,
             write_back: None,
             retry: WriteBackRetry::default(),
             postback: DEFAULT_LINK_POSTBACK.into(),
             message_text: "ショップのアカウントと連携すると、お得な情報をお届けします。連携はいつでも解除できます。".into(),
             button_label: "アカウント連携".into(),
+            reply_texts: LinkReplyTexts::default(),
+            attempt_limit: Some(AttemptLimit::default()),
         }
     }
 
@@ -498,27 +739,65 @@ impl AccountLinker {
         })
     }
 
-    /// Step 2 with enishi checking the login: authenticates email + password with the
-    /// configured [`CustomerAuthenticator`] (e.g. ecforce sign-in), then [`complete_login`].
+    /// Step 2 with enishi checking the login: checks the link token, then email + password
+    /// with the configured [`CustomerAuthenticator`] (e.g. ecforce sign-in), then
+    /// [`complete_login`]. `client` is the browser's address (see [`client_ip`]); each address
+    /// gets [`AttemptLimit`] failed attempts.
+    ///
+    /// The link token is checked (not spent) **before** the shop is asked about the password:
+    /// without a usable token the answer is the same ([`LoginFailure::LinkUnusable`]) whatever
+    /// the e-mail and password, so the public link page cannot be used to test passwords. A
+    /// wrong password does not spend the token.
     ///
     /// [`complete_login`]: Self::complete_login
+    /// [`client_ip`]: super::client_ip
     ///
     /// # Errors
-    /// [`LinkError::NoAuthenticator`], [`LinkError::Auth`], or as `complete_login`.
+    /// [`LinkError::TooManyAttempts`], [`LinkError::NoAuthenticator`], [`LinkError::Auth`], or
+    /// as `complete_login`; [`LinkError::login_failure`] says what to show.
     pub async fn complete_with_password(
         &self,
         link_token: &LinkToken,
         email: &str,
         password: &Password,
+        client: IpAddr,
         now: DateTime<Utc>,
     ) -> Result<NonceIssued, LinkError> {
         let auth = self.inner.authenticator.as_ref().ok_or(LinkError::NoAuthenticator)?;
-        let customer = auth.authenticate(email, password).await.map_err(LinkError::Auth)?;
-        self.complete_login(link_token, &customer, now).await
+        if let Some(limiter) = &self.inner.attempts
+            && let Err(retry_after) = limiter.try_acquire(client, now)
+        {
+            tracing::warn!(
+                target: "enishi::link",
+                %client,
+                retry_after_secs = retry_after.as_secs(),
+                "too many password attempts on the link page"
+            );
+            return Err(LinkError::TooManyAttempts { retry_after });
+        }
+        let result = async {
+            let key = OneTimeSecret::from_received(link_token.expose()).key();
+            self.inner.store.peek_ticket(TicketKind::LinkToken, &key, None, now).await?;
+            let customer = auth.authenticate(email, password).await.map_err(LinkError::Auth)?;
+            self.complete_login(link_token, &customer, now).await
+        }
+        .await;
+        // Only failures use the allowance up: customers behind one shared address still link.
+        if result.is_ok()
+            && let Some(limiter) = &self.inner.attempts
+        {
+            limiter.refund(client, now);
+        }
+        result
     }
 
     /// Handles a webhook event: `accountLink` (step 3), `follow`/`unfollow`, and the link
     /// postback (replies with the link message). Other events are [`LinkEventOutcome::Ignored`].
+    ///
+    /// Every final `accountLink` outcome, success or not, is replied to the user
+    /// ([`LinkReplyTexts`]), logged (`tracing`, target `enishi::link`), counted
+    /// (`enishi_link_outcomes_total{outcome, reason}`, `metrics` facade) and passed to the
+    /// [`LinkOutcomeHook`] before this returns.
     ///
     /// # Errors
     /// [`LinkError::Store`] with a reject reason for an unknown, replayed (redelivered),
@@ -533,22 +812,53 @@ impl AccountLinker {
         match &event.kind {
             EventKind::AccountLink(link) => {
                 let key = OneTimeSecret::from_received(link.nonce.as_str()).key();
-                match (&link.result, user) {
-                    (LinkResult::Ok, Some(user)) => {
-                        let r = self
-                            .inner
-                            .store
-                            .redeem_nonce(&key, &user, self.inner.policy, now)
-                            .await?;
-                        let write_back = self.after_link(&r.outcome).await;
-                        Ok(LinkEventOutcome::Linked { outcome: r.outcome, write_back })
+                let result = match (&link.result, &user) {
+                    (LinkResult::Ok, Some(user)) => self
+                        .inner
+                        .store
+                        .redeem_nonce(&key, user, self.inner.policy, now)
+                        .await
+                        .map(|r| (AccountLinkOutcome::Linked(r.outcome), r.ticket)),
+                    (LinkResult::Ok, None) => {
+                        tracing::warn!(
+                            target: "enishi::link",
+                            outcome = "error",
+                            reason = "missing_user",
+                            "accountLink event without a source user: nothing linked"
+                        );
+                        outcome_counter("error", "missing_user");
+                        return Err(LinkError::MissingUser);
                     }
-                    (LinkResult::Ok, None) => Err(LinkError::MissingUser),
-                    _ => {
-                        let t = self.inner.store.fail_nonce(&key, now).await?;
-                        Ok(LinkEventOutcome::Failed { customer: t.customer })
+                    _ => self
+                        .inner
+                        .store
+                        .fail_nonce(&key, now)
+                        .await
+                        .map(|t| (AccountLinkOutcome::Failed, t)),
+                };
+                let (outcome, customer) = match result {
+                    Ok((outcome, ticket)) => (outcome, ticket.customer),
+                    Err(LinkStoreError::Conflict(c)) => {
+                        let customer = Some(c.customer.clone());
+                        (AccountLinkOutcome::Conflict(c), customer)
                     }
-                }
+                    Err(LinkStoreError::Rejected { reason, .. }) => {
+                        (AccountLinkOutcome::Rejected { reason }, None)
+                    }
+                    Err(e) => {
+                        // Not final: the event is answered with an error and may come again.
+                        tracing::error!(
+                            target: "enishi::link",
+                            outcome = "error",
+                            reason = "store",
+                            error = %e,
+                            "the account link could not be stored"
+                        );
+                        outcome_counter("error", "store");
+                        return Err(e.into());
+                    }
+                };
+                self.report_account_link(event, user, customer, outcome).await
             }
             EventKind::Follow(_) | EventKind::Unfollow => {
                 let Some(user) = user else { return Ok(LinkEventOutcome::Ignored) };
@@ -616,7 +926,8 @@ impl AccountLinker {
     }
 
     /// Checks a redirect target against the configured URLs: same scheme, host and port, and
-    /// a path starting with a configured one. Guards against open redirects.
+    /// the configured path or one under it (`/mypage` admits `/mypage/…`, not `/mypage-evil`).
+    /// Guards against open redirects.
     ///
     /// # Errors
     /// [`LinkError::RedirectNotAllowed`].
@@ -625,11 +936,91 @@ impl AccountLinker {
         let url = Url::parse(target).map_err(|_| deny())?;
         let ok = self.inner.redirects.iter().any(|allowed| {
             allowed.origin() == url.origin()
-                && url.path().starts_with(allowed.path())
+                && super::redirect::path_within(allowed.path(), url.path())
                 && url.username().is_empty()
                 && url.password().is_none()
         });
         if ok { Ok(url) } else { Err(deny()) }
+    }
+
+    /// Tells the user (LINE reply), the shop (log, metric) and the host (hook) how an account
+    /// link ended, then returns the outcome as `handle_event` always did.
+    async fn report_account_link(
+        &self,
+        event: &Event,
+        line_user: Option<LineUserId>,
+        customer: Option<CustomerId>,
+        outcome: AccountLinkOutcome,
+    ) -> Result<LinkEventOutcome, LinkError> {
+        let texts = &self.inner.reply_texts;
+        let text = match &outcome {
+            AccountLinkOutcome::Linked(_) => texts.linked.as_deref(),
+            AccountLinkOutcome::Conflict(_) => texts.conflict.as_deref(),
+            // A redelivered or duplicated event of a link that worked presents a used nonce:
+            // telling that user "it failed" would be the very lie this reply exists to avoid.
+            AccountLinkOutcome::Rejected { reason: RejectReason::Replayed }
+                if event.is_redelivery() || self.is_linked(line_user.as_ref()).await =>
+            {
+                None
+            }
+            AccountLinkOutcome::Rejected { .. } => texts.rejected.as_deref(),
+            AccountLinkOutcome::Failed => None,
+        };
+        let mut replied = false;
+        if let (Some(text), Some(token)) = (text, &event.reply_token) {
+            let request = ReplyRequest::new(token.clone(), vec![Message::text(text)]);
+            match self.inner.client.reply(request).await {
+                Ok(_) => replied = true,
+                // The outcome stands either way; a redelivery could not change it.
+                Err(e) => tracing::warn!(
+                    target: "enishi::link",
+                    outcome = outcome.label(),
+                    error = %e,
+                    "could not reply to the LINE user after the account link"
+                ),
+            }
+        }
+        let (label, reason) = (outcome.label(), outcome.reason_label());
+        let user = line_user.as_ref().map(LineUserId::as_str);
+        let cust = customer.as_ref().map(CustomerId::as_str);
+        if let AccountLinkOutcome::Linked(_) = &outcome {
+            tracing::info!(
+                target: "enishi::link",
+                outcome = label, reason, line_user = user, customer = cust, replied,
+                "account link stored"
+            );
+        } else {
+            tracing::warn!(
+                target: "enishi::link",
+                outcome = label, reason, line_user = user, customer = cust, replied,
+                "account link not stored"
+            );
+        }
+        outcome_counter(label, reason);
+        let report = AccountLinkReport { outcome, line_user, customer, replied };
+        if let Some(hook) = &self.inner.outcome_hook {
+            hook.on_account_link(&report).await;
+        }
+        match report.outcome {
+            AccountLinkOutcome::Linked(outcome) => {
+                let write_back = self.after_link(&outcome).await;
+                Ok(LinkEventOutcome::Linked { outcome, write_back })
+            }
+            AccountLinkOutcome::Failed => {
+                Ok(LinkEventOutcome::Failed { customer: report.customer })
+            }
+            AccountLinkOutcome::Conflict(c) => Err(LinkStoreError::Conflict(c).into()),
+            AccountLinkOutcome::Rejected { reason } => {
+                Err(LinkStoreError::Rejected { kind: TicketKind::Nonce, reason }.into())
+            }
+        }
+    }
+
+    async fn is_linked(&self, line_user: Option<&LineUserId>) -> bool {
+        match line_user {
+            Some(u) => matches!(self.inner.store.link_of_user(u).await, Ok(Some(_))),
+            None => false,
+        }
     }
 
     async fn after_link(&self, outcome: &LinkOutcome) -> Option<WriteBackTask> {
@@ -674,6 +1065,13 @@ impl AccountLinker {
             }
         }))
     }
+}
+
+/// Counts one account-link outcome (`enishi_link_outcomes_total{outcome, reason}`) through the
+/// `metrics` facade: a no-op until the host installs a recorder.
+fn outcome_counter(outcome: &'static str, reason: &'static str) {
+    metrics::counter!("enishi_link_outcomes_total", "outcome" => outcome, "reason" => reason)
+        .increment(1);
 }
 
 /// A buttons-template message whose button opens `link_url`.

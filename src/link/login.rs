@@ -25,9 +25,33 @@ pub const DEFAULT_TOKEN_URL: &str = "https://api.line.me/oauth2/v2.1/token";
 /// LINE Login's JWKS (keys of ES256 ID tokens from the native SDKs and LIFF).
 pub const DEFAULT_JWKS_URL: &str = "https://api.line.me/oauth2/v2.1/certs";
 
-/// How long a fetched JWKS is reused before it is fetched again (a token with an unknown `kid`
-/// triggers a refetch at once).
+/// How long a fetched JWKS is reused when LINE's answer has no `Cache-Control: max-age`.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+/// The longest `max-age` honoured (a day: LINE rotates keys without notice).
+const JWKS_MAX_AGE_CAP: Duration = Duration::from_secs(24 * 60 * 60);
+/// The default least time between two JWKS fetches caused by an ID token with an unknown `kid`.
+pub const DEFAULT_JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// The JWKS last fetched. Behind an async mutex, so concurrent verifiers share one fetch.
+#[derive(Default)]
+struct JwksCache {
+    /// The keys and when they were fetched.
+    keys: Option<(tokio::time::Instant, Jwks)>,
+    /// How long `keys` are fresh (LINE's `max-age`, or [`JWKS_MAX_AGE`]).
+    max_age: Duration,
+    /// When a fetch was last started, successful or not.
+    last_attempt: Option<tokio::time::Instant>,
+}
+
+/// `max-age` of a `Cache-Control` header, if any.
+fn max_age(headers: &http::HeaderMap) -> Option<Duration> {
+    let value = headers.get(http::header::CACHE_CONTROL)?.to_str().ok()?;
+    value.split(',').find_map(|directive| {
+        let (name, seconds) = directive.trim().split_once('=')?;
+        name.trim().eq_ignore_ascii_case("max-age").then_some(())?;
+        seconds.trim().trim_matches('"').parse::<u64>().ok().map(Duration::from_secs)
+    })
+}
 
 /// The add-friend option shown during login (`bot_prompt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +206,8 @@ struct LoginInner {
     authorize_url: Url,
     token_url: Url,
     jwks_url: Url,
-    jwks: std::sync::Mutex<Option<(std::time::Instant, Jwks)>>,
+    jwks: tokio::sync::Mutex<JwksCache>,
+    jwks_refetch_interval: Duration,
     scope: String,
     bot_prompt: Option<BotPrompt>,
     ttl: Duration,
@@ -211,6 +236,7 @@ pub struct LineLoginBuilder {
     authorize_url: String,
     token_url: String,
     jwks_url: String,
+    jwks_refetch_interval: Duration,
     scope: String,
     bot_prompt: Option<BotPrompt>,
     ttl: Duration,
@@ -243,6 +269,14 @@ impl LineLoginBuilder {
     /// The JWKS endpoint (default [`DEFAULT_JWKS_URL`]).
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.jwks_url = url.into();
+        self
+    }
+    /// The least time between two JWKS fetches caused by an ID token whose `kid` is not in
+    /// the cached JWKS (default [`DEFAULT_JWKS_REFETCH_INTERVAL`], 5 minutes). Such a token
+    /// is refused with [`IdTokenError::UnknownKey`] until then, so forged `kid`s cannot make
+    /// the server call LINE for every request.
+    pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_interval = interval;
         self
     }
     /// Scopes (default `profile openid`; `openid` is required).
@@ -301,7 +335,8 @@ impl LineLoginBuilder {
                 authorize_url: parse("authorize URL", &self.authorize_url)?,
                 token_url: parse("token URL", &self.token_url)?,
                 jwks_url: parse("JWKS URL", &self.jwks_url)?,
-                jwks: std::sync::Mutex::new(None),
+                jwks: tokio::sync::Mutex::new(JwksCache::default()),
+                jwks_refetch_interval: self.jwks_refetch_interval,
                 channel_id: self.channel_id,
                 channel_secret: self.channel_secret,
                 scope: self.scope,
@@ -332,6 +367,7 @@ impl LineLogin {
             authorize_url: DEFAULT_AUTHORIZE_URL.into(),
             token_url: DEFAULT_TOKEN_URL.into(),
             jwks_url: DEFAULT_JWKS_URL.into(),
+            jwks_refetch_interval: DEFAULT_JWKS_REFETCH_INTERVAL,
             scope: "profile openid".into(),
             bot_prompt: None,
             ttl: super::store::DEFAULT_TICKET_TTL,
@@ -456,8 +492,13 @@ impl LineLogin {
     }
 
     /// Verifies an ES256 ID token from the LINE SDKs or LIFF (sent by the app to the server)
-    /// against LINE's JWKS (cached for an hour, refetched when the `kid` is unknown), and
-    /// returns its claims. Link the claims' user with [`AccountLinker::link_direct`].
+    /// against LINE's JWKS, and returns its claims. Link the claims' user with
+    /// [`AccountLinker::link_direct`].
+    ///
+    /// The JWKS is cached for its `Cache-Control: max-age` (an hour without one, a day at
+    /// most). A token whose `kid` is not in the cache refetches it (LINE rotated its keys),
+    /// but at most once per [`LineLoginBuilder::jwks_refetch_interval`]; until then such a
+    /// token is refused with [`IdTokenError::UnknownKey`] without calling LINE.
     ///
     /// # Errors
     /// [`LoginError::IdToken`], or JWKS fetch errors.
@@ -468,23 +509,33 @@ impl LineLogin {
         now: DateTime<Utc>,
     ) -> Result<IdTokenClaims, LoginError> {
         let i = &self.inner;
-        let cached = {
-            let guard = i.jwks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            guard.as_ref().filter(|(at, _)| at.elapsed() < JWKS_MAX_AGE).map(|(_, j)| j.clone())
-        };
-        if let Some(jwks) = cached {
-            match verify_id_token_es256(id_token, &jwks, &i.channel_id, expected_nonce, now) {
-                Err(IdTokenError::UnknownKey(_)) => {} // LINE rotated its keys: refetch.
+        let verify =
+            |jwks: &Jwks| verify_id_token_es256(id_token, jwks, &i.channel_id, expected_nonce, now);
+        // Held across a fetch: concurrent verifiers wait for one fetch instead of each fetching.
+        let mut cache = i.jwks.lock().await;
+        if let Some((fetched_at, jwks)) = &cache.keys
+            && fetched_at.elapsed() < cache.max_age
+        {
+            match verify(jwks) {
+                Err(IdTokenError::UnknownKey(kid)) => {
+                    let throttled =
+                        cache.last_attempt.is_some_and(|at| at.elapsed() < i.jwks_refetch_interval);
+                    if throttled {
+                        return Err(IdTokenError::UnknownKey(kid).into());
+                    }
+                    // LINE may have rotated its keys: refetch below.
+                }
                 other => return Ok(other?),
             }
         }
-        let jwks = self.fetch_jwks().await?;
-        let claims = verify_id_token_es256(id_token, &jwks, &i.channel_id, expected_nonce, now)?;
-        Ok(claims)
+        let jwks = self.fetch_jwks(&mut cache).await?;
+        drop(cache);
+        Ok(verify(&jwks)?)
     }
 
-    async fn fetch_jwks(&self) -> Result<Jwks, LoginError> {
+    async fn fetch_jwks(&self, cache: &mut JwksCache) -> Result<Jwks, LoginError> {
         let i = &self.inner;
+        cache.last_attempt = Some(tokio::time::Instant::now());
         let response = i
             .http
             .get(i.jwks_url.clone())
@@ -494,10 +545,11 @@ impl LineLogin {
         if !response.status().is_success() {
             return Err(LoginError::JwksEndpoint(response.status().as_u16()));
         }
+        let fresh_for = max_age(response.headers()).unwrap_or(JWKS_MAX_AGE).min(JWKS_MAX_AGE_CAP);
         let body = response.bytes().await.map_err(|e| LoginError::Transport(e.without_url()))?;
         let jwks = Jwks::parse(&body)?;
-        *i.jwks.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((std::time::Instant::now(), jwks.clone()));
+        cache.keys = Some((tokio::time::Instant::now(), jwks.clone()));
+        cache.max_age = fresh_for;
         Ok(jwks)
     }
 

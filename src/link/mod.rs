@@ -11,6 +11,8 @@
 //! Tests: link.
 
 #[cfg(feature = "client")]
+mod attempts;
+#[cfg(feature = "client")]
 mod flow;
 mod idtoken;
 mod import;
@@ -18,6 +20,8 @@ mod import;
 mod login;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "client")]
+mod redirect;
 mod secret;
 #[cfg(feature = "axum")]
 mod service;
@@ -29,10 +33,14 @@ mod write_back;
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use attempts::{AttemptLimit, ForwardedFor, client_ip};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use flow::{
-    AccountLinker, AccountLinkerBuilder, DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkError,
-    LinkEventOutcome, LinkHook, LinkStarted, LinkWriteBack, NonceIssued, WriteBackError,
-    WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
+    AccountLinkOutcome, AccountLinkReport, AccountLinker, AccountLinkerBuilder,
+    DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkError, LinkEventOutcome, LinkHook,
+    LinkOutcomeHook, LinkReplyTexts, LinkStarted, LinkWriteBack, LoginFailure, NonceIssued,
+    WriteBackError, WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
 };
 pub use idtoken::{
     IdTokenClaims, IdTokenError, Jwks, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
@@ -42,8 +50,8 @@ pub use import::{BackendLinkImport, ImportCounts};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use login::{
-    BotPrompt, CallbackParams, DEFAULT_AUTHORIZE_URL, DEFAULT_JWKS_URL, DEFAULT_TOKEN_URL,
-    LineLogin, LineLoginBuilder, LoginError, LoginLinked,
+    BotPrompt, CallbackParams, DEFAULT_AUTHORIZE_URL, DEFAULT_JWKS_REFETCH_INTERVAL,
+    DEFAULT_JWKS_URL, DEFAULT_TOKEN_URL, LineLogin, LineLoginBuilder, LoginError, LoginLinked,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Row, Transaction};
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::{Client, Row, Transaction};
 
 use super::secret::TicketKey;
 use super::store::{
@@ -67,11 +67,12 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.enishi_links (
 /// Migrations are applied on connect (under an advisory lock, so concurrent starts are safe).
 /// Every write is a transaction that first takes a transaction-scoped advisory lock for the
 /// schema and channel, so any number of processes sharing the database agree on exactly one
-/// winner per ticket and per link. One store holds one connection; open several stores (or
-/// processes) for parallelism.
+/// winner per ticket and per link. Each call checks a connection out of a pool
+/// ([`crate::postgres`]), so calls run in parallel and a lost connection is replaced; a call
+/// that fails on a lost connection returns [`LinkStoreError::Backend`] and wrote nothing.
 #[derive(Clone)]
 pub struct PostgresLinkStore {
-    client: Arc<Mutex<Client>>,
+    pool: Pool,
     schema: Arc<str>,
     channel: Arc<str>,
 }
@@ -87,40 +88,44 @@ impl fmt::Debug for PostgresLinkStore {
 
 /// Schema names are input we own: lowercase identifiers only, so they never need quoting.
 fn check_schema(schema: &str) -> Result<(), LinkStoreError> {
-    if crate::postgres_util::is_valid_schema_name(schema) {
+    if crate::postgres::is_valid_schema_name(schema) {
         Ok(())
     } else {
         Err(LinkStoreError::InvalidConfig {
             what: "schema name",
             value: schema.to_owned(),
-            reason: crate::postgres_util::SCHEMA_NAME_RULE,
+            reason: crate::postgres::SCHEMA_NAME_RULE,
         })
     }
 }
 
 impl PostgresLinkStore {
-    /// Connects to `url` without TLS (use [`PostgresLinkStore::new`] with your own client for
-    /// TLS), spawns the connection task, and migrates `schema`.
+    /// Makes a pool of connections to `url` ([`crate::postgres::pool`], without TLS: use
+    /// [`PostgresLinkStore::from_pool`] with your own pool for TLS or to share one) and
+    /// migrates `schema`.
     ///
     /// # Errors
-    /// As [`PostgresLinkStore::new`], or [`LinkStoreError::Backend`] when the connection fails.
+    /// As [`PostgresLinkStore::from_pool`], or [`LinkStoreError::InvalidConfig`] for a URL
+    /// that is not a connection string.
     pub async fn connect(url: &str, schema: &str, channel: &str) -> Result<Self, LinkStoreError> {
         check_schema(schema)?;
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(pg)?;
-        // The connection task ends when the client is dropped; its error then has no reader.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Self::new(client, schema, channel).await
+        let pool = crate::postgres::pool(url).map_err(|_| LinkStoreError::InvalidConfig {
+            what: "PostgreSQL URL",
+            value: String::new(),
+            reason: "expected a PostgreSQL connection string",
+        })?;
+        Self::from_pool(pool, schema, channel).await
     }
 
-    /// Uses a connected client: creates `schema` if needed and applies pending migrations.
+    /// Uses connections from `pool` (shared with other stores, if you like): creates `schema`
+    /// if needed and applies pending migrations.
     ///
     /// # Errors
     /// [`LinkStoreError::InvalidConfig`] for a schema outside `[a-z_][a-z0-9_]*` (≤ 63 bytes)
-    /// or an empty channel; [`LinkStoreError::Backend`] when PostgreSQL fails.
-    pub async fn new(
-        mut client: Client,
+    /// or an empty channel; [`LinkStoreError::Backend`] when PostgreSQL fails or cannot be
+    /// reached.
+    pub async fn from_pool(
+        pool: Pool,
         schema: &str,
         channel: &str,
     ) -> Result<Self, LinkStoreError> {
@@ -132,7 +137,8 @@ impl PostgresLinkStore {
                 reason: "expected the LINE channel ID",
             });
         }
-        let tx = client.transaction().await.map_err(pg)?;
+        let mut client = pool.get().await.map_err(|e| LinkStoreError::backend(BACKEND, e))?;
+        let tx = Client::transaction(&mut client).await.map_err(pg)?;
         tx.execute(
             "SELECT pg_advisory_xact_lock(hashtext($1))",
             &[&format!("enishi_link_migrate:{schema}")],
@@ -169,11 +175,12 @@ impl PostgresLinkStore {
             }
         }
         tx.commit().await.map_err(pg)?;
-        Ok(Self {
-            client: Arc::new(Mutex::new(client)),
-            schema: schema.into(),
-            channel: channel.into(),
-        })
+        drop(client);
+        Ok(Self { pool, schema: schema.into(), channel: channel.into() })
+    }
+
+    async fn client(&self) -> Result<Object, LinkStoreError> {
+        self.pool.get().await.map_err(|e| LinkStoreError::backend(BACKEND, e))
     }
 
     fn t(&self, table: &str) -> String {
@@ -197,7 +204,7 @@ impl PostgresLinkStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, LinkStoreError> {
-        self.client.lock().await.query(sql, params).await.map_err(pg)
+        self.client().await?.query(sql, params).await.map_err(pg)
     }
 
     async fn link_where(
@@ -350,7 +357,7 @@ impl PostgresLinkStore {
         value: String,
         now: DateTime<Utc>,
     ) -> Result<Option<Link>, LinkStoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let value = async {
             let link = self.link_where(&tx, column, &value).await?;
@@ -412,9 +419,8 @@ impl LinkStore for PostgresLinkStore {
             self.t("enishi_link_tickets")
         );
         let n = self
-            .client
-            .lock()
-            .await
+            .client()
+            .await?
             .execute(
                 &sql,
                 &[
@@ -440,10 +446,25 @@ impl LinkStore for PostgresLinkStore {
         line_user: Option<&LineUserId>,
         now: DateTime<Utc>,
     ) -> Result<Ticket, LinkStoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let value = self.take(&tx, kind, key, line_user, now).await;
         finish(tx, value).await
+    }
+
+    async fn peek_ticket(
+        &self,
+        kind: TicketKind,
+        key: &TicketKey,
+        line_user: Option<&LineUserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError> {
+        let mut client = self.client().await?;
+        let tx = self.begin(&mut client).await?;
+        // The very checks of a take, rolled back: nothing is consumed.
+        let value = self.take(&tx, kind, key, line_user, now).await;
+        tx.rollback().await.map_err(pg)?;
+        value
     }
 
     async fn redeem_nonce(
@@ -453,7 +474,7 @@ impl LinkStore for PostgresLinkStore {
         policy: ConflictPolicy,
         now: DateTime<Utc>,
     ) -> Result<Redeemed, LinkStoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let value = async {
             let ticket = self.take(&tx, TicketKind::Nonce, key, Some(line_user), now).await?;
@@ -473,7 +494,7 @@ impl LinkStore for PostgresLinkStore {
         key: &TicketKey,
         now: DateTime<Utc>,
     ) -> Result<Ticket, LinkStoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let value = async {
             let ticket = self.take(&tx, TicketKind::Nonce, key, None, now).await?;
@@ -492,7 +513,7 @@ impl LinkStore for PostgresLinkStore {
         policy: ConflictPolicy,
         now: DateTime<Utc>,
     ) -> Result<LinkOutcome, LinkStoreError> {
-        let mut client = self.client.lock().await;
+        let mut client = self.client().await?;
         let tx = self.begin(&mut client).await?;
         let value = self.do_link(&tx, line_user, customer, source, policy, now).await;
         finish(tx, value).await
@@ -539,9 +560,8 @@ impl LinkStore for PostgresLinkStore {
              WHERE EXCLUDED.updated_at_ms >= f.updated_at_ms",
             t = self.t("enishi_link_follow")
         );
-        self.client
-            .lock()
-            .await
+        self.client()
+            .await?
             .execute(
                 &sql,
                 &[&&*self.channel, &line_user.as_str(), &following, &at.timestamp_millis()],
@@ -594,6 +614,6 @@ impl LinkStore for PostgresLinkStore {
             "DELETE FROM {} WHERE channel = $1 AND (expires_at_ms <= $2 OR consumed_at_ms <= $2)",
             self.t("enishi_link_tickets")
         );
-        self.client.lock().await.execute(&sql, &[&&*self.channel, &cutoff]).await.map_err(pg)
+        self.client().await?.execute(&sql, &[&&*self.channel, &cutoff]).await.map_err(pg)
     }
 }

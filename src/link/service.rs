@@ -9,8 +9,10 @@ use crate::line::webhook::{Delivery, EventHandler, HandlerError};
 /// A webhook [`EventHandler`] that feeds every event to [`AccountLinker::handle_event`].
 ///
 /// Final outcomes (a rejected nonce, a conflict, an `ok` event without a user) are answered as
-/// handled: a redelivery could not change them. Store and LINE failures are returned, so the
-/// de-duplication claim is released and a redelivery is handled again.
+/// handled, a redelivery could not change them; by then the linker has told the user (a LINE
+/// reply, see [`LinkReplyTexts`](super::LinkReplyTexts)), logged and counted the outcome and
+/// called its [`LinkOutcomeHook`](super::LinkOutcomeHook). Store and LINE failures are
+/// returned, so the de-duplication claim is released and a redelivery is handled again.
 #[derive(Debug, Clone)]
 pub struct LinkEventHandler {
     linker: AccountLinker,

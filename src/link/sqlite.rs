@@ -262,6 +262,24 @@ fn take(
     line_user: Option<&LineUserId>,
     now: DateTime<Utc>,
 ) -> Result<Ticket, LinkStoreError> {
+    let ticket = peek(tx, ch, kind, key, line_user, now)?;
+    tx.prepare_cached(
+        "UPDATE enishi_link_tickets SET consumed_at_ms = ?3 WHERE channel = ?1 AND key = ?2",
+    )
+    .map_err(sq)?
+    .execute(params![ch, key.as_str(), now.timestamp_millis()])
+    .map_err(sq)?;
+    Ok(ticket)
+}
+
+fn peek(
+    tx: &Transaction<'_>,
+    ch: &str,
+    kind: TicketKind,
+    key: &TicketKey,
+    line_user: Option<&LineUserId>,
+    now: DateTime<Utc>,
+) -> Result<Ticket, LinkStoreError> {
     let row: Option<TicketRow> = tx
         .prepare_cached(
             "SELECT kind, customer_id, line_user_id, data, created_at_ms, expires_at_ms, consumed_at_ms
@@ -288,14 +306,7 @@ fn take(
             consumed,
         )),
     };
-    let ticket = check_ticket(kind, row, line_user, now)?;
-    tx.prepare_cached(
-        "UPDATE enishi_link_tickets SET consumed_at_ms = ?3 WHERE channel = ?1 AND key = ?2",
-    )
-    .map_err(sq)?
-    .execute(params![ch, key.as_str(), now.timestamp_millis()])
-    .map_err(sq)?;
-    Ok(ticket)
+    check_ticket(kind, row, line_user, now)
 }
 
 #[async_trait::async_trait]
@@ -336,6 +347,18 @@ impl LinkStore for SqliteLinkStore {
         let key = key.clone();
         let line_user = line_user.cloned();
         self.run(move |tx, ch| take(tx, ch, kind, &key, line_user.as_ref(), now)).await
+    }
+
+    async fn peek_ticket(
+        &self,
+        kind: TicketKind,
+        key: &TicketKey,
+        line_user: Option<&LineUserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError> {
+        let key = key.clone();
+        let line_user = line_user.cloned();
+        self.run(move |tx, ch| peek(tx, ch, kind, &key, line_user.as_ref(), now)).await
     }
 
     async fn redeem_nonce(

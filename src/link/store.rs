@@ -449,6 +449,20 @@ pub trait LinkStore: Send + Sync + fmt::Debug + 'static {
         now: DateTime<Utc>,
     ) -> Result<Ticket, LinkStoreError>;
 
+    /// Checks a ticket of `kind` exactly like [`take_ticket`](Self::take_ticket) without
+    /// consuming it (the link page checks the link token before asking the shop about a
+    /// password, and a mistyped password must not spend the token).
+    ///
+    /// # Errors
+    /// [`LinkStoreError::Rejected`]; backend errors.
+    async fn peek_ticket(
+        &self,
+        kind: TicketKind,
+        key: &TicketKey,
+        line_user: Option<&LineUserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError>;
+
     /// The account-link completion, in one transaction: consumes the nonce `key` presented by
     /// `line_user` and links that user to the nonce's customer. On a conflict under
     /// [`ConflictPolicy::Reject`] the nonce is still consumed and the conflict audited.
@@ -805,6 +819,16 @@ impl LinkStore for MemoryLinkStore {
         now: DateTime<Utc>,
     ) -> Result<Ticket, LinkStoreError> {
         self.lock().take(kind, key, line_user, now)
+    }
+
+    async fn peek_ticket(
+        &self,
+        kind: TicketKind,
+        key: &TicketKey,
+        line_user: Option<&LineUserId>,
+        now: DateTime<Utc>,
+    ) -> Result<Ticket, LinkStoreError> {
+        check_ticket(kind, self.lock().tickets.get(key).cloned(), line_user, now)
     }
 
     async fn redeem_nonce(

@@ -12,6 +12,13 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Number of random buckets: a customer's bucket is in `0..BUCKETS`.
 pub const BUCKETS: u32 = 10_000;
 
+/// Deepest nesting a definition may have, counting every condition and every expression
+/// node on the way from the root (`and`/`or`/`not`, a `calc` and its nested sums and
+/// products). Flat chains (`a and b and ...`, `1 + 2 + ...`) are one level however long.
+/// Deeper definitions are refused with [`SegmentError::TooDeep`], so every walk over a
+/// definition is bounded and its JSON form stays within `serde_json`'s nesting limit.
+pub const MAX_DEPTH: usize = 32;
+
 /// A validated segment definition.
 ///
 /// Build one from the DSL ([`SegmentDefinition::parse`]), from JSON
@@ -649,27 +656,71 @@ pub enum Expr {
         #[serde(default, skip_serializing_if = "Window::is_all_time")]
         window: Window,
     },
-    /// `left + right`.
-    Add {
-        /// Left operand.
-        left: Box<Self>,
-        /// Right operand.
-        right: Box<Self>,
+    /// A chain of additions and subtractions, `first ± rest[0] ± rest[1] ...`, computed left
+    /// to right. Long chains stay flat (one node), so a sum of a million terms needs no deep
+    /// nesting; `rest` holds at least one term.
+    Sum {
+        /// The first operand.
+        first: Box<Self>,
+        /// The following operands with their operators (at least one).
+        rest: Vec<SumTerm>,
     },
-    /// `left - right`.
-    Sub {
-        /// Left operand.
-        left: Box<Self>,
-        /// Right operand.
-        right: Box<Self>,
+    /// A chain of multiplications `factors[0] * factors[1] * ...`, computed left to right
+    /// (at least two factors).
+    Product {
+        /// The factors.
+        factors: Vec<Self>,
     },
-    /// `left * right`.
-    Mul {
-        /// Left operand.
-        left: Box<Self>,
-        /// Right operand.
-        right: Box<Self>,
-    },
+}
+
+/// `+` or `-` in an [`Expr::Sum`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AddOp {
+    /// `+`
+    #[serde(rename = "+")]
+    Add,
+    /// `-`
+    #[serde(rename = "-")]
+    Sub,
+}
+
+impl AddOp {
+    /// The operator's symbol.
+    #[must_use]
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Add => "+",
+            Self::Sub => "-",
+        }
+    }
+}
+
+/// One `+ expr` or `- expr` of an [`Expr::Sum`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumTerm {
+    /// Add or subtract.
+    pub op: AddOp,
+    /// The operand.
+    pub expr: Expr,
+}
+
+impl Expr {
+    /// The direct operands of a sum or product (none for a leaf), left to right.
+    #[must_use]
+    pub fn operands(&self) -> Vec<&Self> {
+        match self {
+            Self::Sum { first, rest } => {
+                std::iter::once(&**first).chain(rest.iter().map(|t| &t.expr)).collect()
+            }
+            Self::Product { factors } => factors.iter().collect(),
+            Self::Number { .. }
+            | Self::Attribute { .. }
+            | Self::OrderCount { .. }
+            | Self::OrderSum { .. } => Vec::new(),
+        }
+    }
 }
 
 impl Condition {
@@ -709,17 +760,25 @@ impl Condition {
             .collect()
     }
 
-    /// Checks every rule the type system cannot express.
+    /// Checks every rule the type system cannot express, including the nesting limit
+    /// [`MAX_DEPTH`].
     ///
     /// # Errors
-    /// [`SegmentError::Invalid`] naming the rule broken.
+    /// [`SegmentError::TooDeep`], or [`SegmentError::Invalid`] naming the rule broken.
     pub fn validate(&self) -> Result<(), SegmentError> {
+        self.validate_at(1)
+    }
+
+    fn validate_at(&self, depth: usize) -> Result<(), SegmentError> {
+        if depth > MAX_DEPTH {
+            return Err(SegmentError::TooDeep { limit: MAX_DEPTH });
+        }
         let bad = |m: String| Err(SegmentError::Invalid(m));
         match self {
             Self::And { children } | Self::Or { children } => {
-                children.iter().try_for_each(Self::validate)
+                children.iter().try_for_each(|c| c.validate_at(depth + 1))
             }
-            Self::Not { child } => child.validate(),
+            Self::Not { child } => child.validate_at(depth + 1),
             Self::Attribute { name, test } => {
                 check_name("attribute", name)?;
                 match test {
@@ -768,8 +827,8 @@ impl Condition {
                 }
             }
             Self::Compare { left, right, .. } => {
-                check_expr(left)?;
-                check_expr(right)
+                check_expr(left, depth + 1)?;
+                check_expr(right, depth + 1)
             }
         }
     }
@@ -818,7 +877,10 @@ fn check_date_test(t: &DateTest) -> Result<(), SegmentError> {
     }
 }
 
-fn check_expr(e: &Expr) -> Result<(), SegmentError> {
+fn check_expr(e: &Expr, depth: usize) -> Result<(), SegmentError> {
+    if depth > MAX_DEPTH {
+        return Err(SegmentError::TooDeep { limit: MAX_DEPTH });
+    }
     match e {
         Expr::Number { .. } => Ok(()),
         Expr::Attribute { name } => check_name("attribute", name),
@@ -826,9 +888,14 @@ fn check_expr(e: &Expr) -> Result<(), SegmentError> {
             check_filter(filter)?;
             check_window(window)
         }
-        Expr::Add { left, right } | Expr::Sub { left, right } | Expr::Mul { left, right } => {
-            check_expr(left)?;
-            check_expr(right)
+        Expr::Sum { rest, .. } if rest.is_empty() => {
+            Err(SegmentError::invalid("a sum needs at least two operands"))
+        }
+        Expr::Product { factors } if factors.len() < 2 => {
+            Err(SegmentError::invalid("a product needs at least two factors"))
+        }
+        Expr::Sum { .. } | Expr::Product { .. } => {
+            e.operands().into_iter().try_for_each(|x| check_expr(x, depth + 1))
         }
     }
 }

@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 
 use super::ast::{
-    AttrTest, CmpOp, Condition, CountTest, DateField, DateTest, Expr, ItemChangeKind, ItemSource,
-    LineState, Measure, MessageKind, OrderFilter, OrderKind, SubscriptionState, Value, Window,
+    AddOp, AttrTest, CmpOp, Condition, CountTest, DateField, DateTest, Expr, ItemChangeKind,
+    ItemSource, LineState, Measure, MessageKind, OrderFilter, OrderKind, SubscriptionState,
+    SumTerm, Value, Window,
 };
 use super::error::ParseError;
 use super::time::{DAY, Span};
@@ -351,7 +352,8 @@ impl Parser {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return self.fail(format!("at most {MAX_NESTING} levels of nesting"));
+            return self
+                .fail(format!("at most {MAX_NESTING} levels of nesting (nested too deeply)"));
         }
         Ok(())
     }
@@ -886,25 +888,34 @@ impl Parser {
         })
     }
 
+    /// A sum chain, kept flat: `a + b - c` is one [`Expr::Sum`] however long it is.
     fn expr(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.term()?;
+        let first = self.term()?;
+        let mut rest = Vec::new();
         loop {
-            if self.eat(&Tok::Plus) {
-                left = Expr::Add { left: Box::new(left), right: Box::new(self.term()?) };
+            let op = if self.eat(&Tok::Plus) {
+                AddOp::Add
             } else if self.eat(&Tok::Minus) {
-                left = Expr::Sub { left: Box::new(left), right: Box::new(self.term()?) };
+                AddOp::Sub
             } else {
-                return Ok(left);
-            }
+                break;
+            };
+            rest.push(SumTerm { op, expr: self.term()? });
         }
+        Ok(if rest.is_empty() { first } else { Expr::Sum { first: Box::new(first), rest } })
     }
 
+    /// A product chain, kept flat like sums.
     fn term(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.factor()?;
-        while self.eat(&Tok::Star) {
-            left = Expr::Mul { left: Box::new(left), right: Box::new(self.factor()?) };
+        let first = self.factor()?;
+        if *self.peek() != Tok::Star {
+            return Ok(first);
         }
-        Ok(left)
+        let mut factors = vec![first];
+        while self.eat(&Tok::Star) {
+            factors.push(self.factor()?);
+        }
+        Ok(Expr::Product { factors })
     }
 
     fn factor(&mut self) -> Result<Expr, ParseError> {

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::schema::SchemaError;
+
 /// Why a segment definition, an evaluation or a compilation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -10,6 +12,16 @@ pub enum SegmentError {
     /// an unsupported format version, ...).
     #[error("invalid segment: {0}")]
     Invalid(String),
+    /// The definition nests deeper than [`MAX_DEPTH`](super::MAX_DEPTH) levels.
+    #[error("segment nested too deeply: more than {limit} levels of and/or/not and expressions")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// The definition does not fit the data it is checked against (unknown attributes,
+    /// wrong types, unknown product IDs ...): every problem found, in order.
+    #[error("segment does not fit the data: {}", join(.0))]
+    Schema(Vec<SchemaError>),
     /// The text DSL did not parse.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -49,6 +61,10 @@ pub enum SegmentError {
         /// Why, and what to use instead.
         reason: String,
     },
+}
+
+fn join(problems: &[SchemaError]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
 impl SegmentError {

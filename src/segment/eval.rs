@@ -11,8 +11,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::ast::{
-    AttrTest, BUCKETS, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource,
-    LineState, Measure, MessageKind, OrderFilter, SegmentDefinition, Value, Window,
+    AddOp, AttrTest, BUCKETS, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind,
+    ItemSource, LineState, Measure, MessageKind, OrderFilter, SegmentDefinition, Value, Window,
 };
 use super::data::{
     AttrValue, Context, CustomerFacts, Friendship, LineStatus, MessageEvent, SavedItem,
@@ -878,15 +878,24 @@ fn expr<V: View>(e: &Expr, v: &V, env: &Env<'_>, horizon: &mut Option<i64>) -> O
             *horizon = min_opt(*horizon, a.horizon);
             Some(if matches!(e, Expr::OrderCount { .. }) { i128::from(a.count) } else { a.sum })
         }
-        Expr::Add { left, right } => {
-            bound(expr(left, v, env, horizon)? + expr(right, v, env, horizon)?)
+        Expr::Sum { first, rest } => {
+            let mut acc = expr(first, v, env, horizon)?;
+            for t in rest {
+                let x = expr(&t.expr, v, env, horizon)?;
+                acc = bound(match t.op {
+                    AddOp::Add => acc + x,
+                    AddOp::Sub => acc - x,
+                })?;
+            }
+            Some(acc)
         }
-        Expr::Sub { left, right } => {
-            bound(expr(left, v, env, horizon)? - expr(right, v, env, horizon)?)
-        }
-        Expr::Mul { left, right } => {
-            let (a, b) = (expr(left, v, env, horizon)?, expr(right, v, env, horizon)?);
-            a.checked_mul(b).and_then(bound)
+        Expr::Product { factors } => {
+            let (first, rest) = factors.split_first()?;
+            let mut acc = expr(first, v, env, horizon)?;
+            for e in rest {
+                acc = acc.checked_mul(expr(e, v, env, horizon)?).and_then(bound)?;
+            }
+            Some(acc)
         }
     }
 }

@@ -26,7 +26,11 @@
 //! - [`Engine`]: columnar per-customer state with maintained aggregates and cached Roaring
 //!   bitmaps per leaf, updated incrementally (counts, funnels, overlaps, entered/left, as-of);
 //! - [`compile_sql`]: the same definition as PostgreSQL or BigQuery SQL over a documented
-//!   table layout.
+//!   table layout, with every text value as a bind parameter ([`SqlQuery`]).
+//!
+//! A definition can be checked against the data it will run on ([`Schema`],
+//! [`SegmentDefinition::validate`], [`Engine::validate`]): a misspelt attribute is then an
+//! error naming the closest known one instead of a segment of everyone or of nobody.
 //!
 //! Semantics (time zone, `now`, windows, boundaries, missing values, leap days) are written
 //! down in `docs/segments.md`; `now` and the time zone are always explicit inputs (default
@@ -39,13 +43,14 @@ mod engine;
 mod error;
 mod eval;
 mod print;
+mod schema;
 mod sql;
 mod time;
 
 pub use ast::{
-    AttrTest, BUCKETS, CmpOp, Condition, CountTest, DateField, DateTest, Expr, FORMAT_VERSION,
-    ItemChangeKind, ItemSource, LineState, Measure, MessageKind, OrderFilter, OrderKind,
-    SegmentDefinition, SubscriptionState, Value, Window,
+    AddOp, AttrTest, BUCKETS, CmpOp, Condition, CountTest, DateField, DateTest, Expr,
+    FORMAT_VERSION, ItemChangeKind, ItemSource, LineState, MAX_DEPTH, Measure, MessageKind,
+    OrderFilter, OrderKind, SegmentDefinition, SubscriptionState, SumTerm, Value, Window,
 };
 pub use data::{
     AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
@@ -60,5 +65,6 @@ pub use eval::{
     next_change,
 };
 pub use roaring::RoaringBitmap;
-pub use sql::{Dialect, SqlTarget, compile_sql};
+pub use schema::{AttrKind, NameKind, Schema, SchemaError};
+pub use sql::{Dialect, SqlQuery, SqlTarget, compile_sql};
 pub use time::{Span, tokyo};

@@ -146,11 +146,10 @@ fn sub_state(s: SubscriptionState) -> &'static str {
 
 impl Display for Expr {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        fn operand(e: &Expr) -> String {
-            match e {
-                Expr::Add { .. } | Expr::Sub { .. } | Expr::Mul { .. } => format!("({e})"),
-                _ => e.to_string(),
-            }
+        // Written straight to the formatter, one chain at a time: a flat chain of a million
+        // terms prints without building nested strings.
+        fn operand(f: &mut Formatter<'_>, e: &Expr, paren: bool) -> fmt::Result {
+            if paren { write!(f, "({e})") } else { write!(f, "{e}") }
         }
         match self {
             Self::Number { value } => write!(f, "{value}"),
@@ -165,9 +164,24 @@ impl Display for Expr {
                 join(f, &["orders".into(), filter.to_string(), window.to_string()])?;
                 f.write_str(")")
             }
-            Self::Add { left, right } => write!(f, "{} + {}", operand(left), operand(right)),
-            Self::Sub { left, right } => write!(f, "{} - {}", operand(left), operand(right)),
-            Self::Mul { left, right } => write!(f, "{} * {}", operand(left), operand(right)),
+            Self::Sum { first, rest } => {
+                // A nested sum needs parentheses to stay its own node; a product binds tighter.
+                operand(f, first, matches!(**first, Self::Sum { .. }))?;
+                for t in rest {
+                    write!(f, " {} ", t.op.symbol())?;
+                    operand(f, &t.expr, matches!(t.expr, Self::Sum { .. }))?;
+                }
+                Ok(())
+            }
+            Self::Product { factors } => {
+                for (i, e) in factors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" * ")?;
+                    }
+                    operand(f, e, matches!(e, Self::Sum { .. } | Self::Product { .. }))?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -9,14 +9,15 @@
 //! `orders`, `order_items`, `subscriptions`, `cart_items`, `favourites`, `products`,
 //! `message_events`, `list_members`.
 
-use std::fmt::Write as _;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use chrono::Datelike;
 
 use super::ast::{
-    AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource, LineState,
-    Measure, MessageKind, OrderFilter, OrderKind, SegmentDefinition, SubscriptionState, Value,
-    Window,
+    AddOp, AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource,
+    LineState, Measure, MessageKind, OrderFilter, OrderKind, SegmentDefinition, SubscriptionState,
+    Value, Window,
 };
 use super::data::Context;
 use super::error::SegmentError;
@@ -69,27 +70,73 @@ impl SqlTarget {
     }
 }
 
+/// A compiled query: SQL text with placeholders, and the text values to bind to them.
+///
+/// Every text that comes from the definition (attribute names and values, product IDs, SKUs,
+/// categories, list names, campaigns, cancel reasons, bucket salts) is a bind parameter and
+/// never part of `sql`, so no quoting rule or server setting (such as PostgreSQL's
+/// `standard_conforming_strings`) can turn it into SQL. Integers, instants and dates are
+/// written by the compiler from typed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqlQuery {
+    /// The SQL text. PostgreSQL placeholders are `$1::text`, `$2::text`, ...; BigQuery ones are
+    /// the named parameters `@p1`, `@p2`, ... (all of type `STRING`).
+    pub sql: String,
+    /// The values in placeholder order: `params[0]` binds `$1` / `@p1`. Equal values share
+    /// one placeholder.
+    pub params: Vec<String>,
+}
+
+impl SqlQuery {
+    /// The BigQuery parameter names with their values: `("p1", params[0])`, ...
+    pub fn named_params(&self) -> impl Iterator<Item = (String, &str)> {
+        self.params.iter().enumerate().map(|(i, v)| (format!("p{}", i + 1), v.as_str()))
+    }
+}
+
+/// Most bind parameters one PostgreSQL statement can carry (the protocol counts them in 16 bits).
+const PG_MAX_PARAMS: usize = 65_535;
+
 /// Compiles `def` into a query returning the `customer_id` of every member at `ctx.now()`.
 ///
 /// # Errors
 /// [`SegmentError::UnknownSegment`] / [`SegmentError::Cycle`] for references `ctx` cannot
-/// resolve, and [`SegmentError::NotExpressible`] for conditions the dialect cannot express.
+/// resolve, and [`SegmentError::NotExpressible`] for conditions the dialect cannot express
+/// (including a PostgreSQL query that would need more than 65,535 distinct text values).
 pub fn compile_sql(
     def: &SegmentDefinition,
     ctx: &Context,
     target: &SqlTarget,
-) -> Result<String, SegmentError> {
+) -> Result<SqlQuery, SegmentError> {
     let c = Compiler {
         ctx,
         t: target,
         now: secs(&ctx.now()),
         off: i64::from(ctx.tz().local_minus_utc()),
+        params: RefCell::default(),
     };
     let pred = c.cond(def.condition(), 0)?;
-    Ok(format!(
+    let sql = format!(
         "SELECT c.customer_id FROM {} c WHERE {pred} ORDER BY c.customer_id",
         c.table("customers")
-    ))
+    );
+    let params = c.params.into_inner().values;
+    if target.dialect == Dialect::Postgres && params.len() > PG_MAX_PARAMS {
+        return Err(SegmentError::NotExpressible {
+            dialect: target.dialect.name(),
+            construct: format!("{} distinct text values", params.len()),
+            reason: format!("a statement binds at most {PG_MAX_PARAMS} parameters"),
+        });
+    }
+    Ok(SqlQuery { sql, params })
+}
+
+/// Bind parameters collected while compiling, each distinct value once.
+#[derive(Default)]
+struct Params {
+    values: Vec<String>,
+    index: HashMap<String, usize>,
 }
 
 struct Compiler<'a> {
@@ -97,6 +144,7 @@ struct Compiler<'a> {
     t: &'a SqlTarget,
     now: i64,
     off: i64,
+    params: RefCell<Params>,
 }
 
 fn flip(op: CmpOp) -> CmpOp {
@@ -117,32 +165,27 @@ impl Compiler<'_> {
     fn table(&self, name: &str) -> String {
         match (&self.t.schema, self.t.dialect) {
             (Some(s), Dialect::Postgres) => format!("\"{}\".{name}", s.replace('"', "\"\"")),
-            (Some(s), Dialect::BigQuery) => format!("`{}`.{name}", s.replace('`', "")),
+            (Some(s), Dialect::BigQuery) => {
+                // A quoted identifier takes string escapes: escape `\` before the backtick.
+                format!("`{}`.{name}", s.replace('\\', "\\\\").replace('`', "\\`"))
+            }
             (None, _) => name.to_owned(),
         }
     }
 
+    /// A bind parameter holding `v` (its placeholder).
     fn s(&self, v: &str) -> String {
-        if self.pg() {
-            format!("'{}'", v.replace('\'', "''"))
-        } else {
-            let mut out = String::from("'");
-            for ch in v.chars() {
-                match ch {
-                    '\'' => out.push_str("\\'"),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c.is_control() => {
-                        let _ = write!(out, "\\u{:04x}", c as u32);
-                    }
-                    c => out.push(c),
-                }
+        let mut p = self.params.borrow_mut();
+        let n = match p.index.get(v) {
+            Some(&n) => n,
+            None => {
+                p.values.push(v.to_owned());
+                let n = p.values.len();
+                p.index.insert(v.to_owned(), n);
+                n
             }
-            out.push('\'');
-            out
-        }
+        };
+        if self.pg() { format!("${n}::text") } else { format!("@p{n}") }
     }
 
     fn list(&self, v: &[String]) -> String {
@@ -629,9 +672,20 @@ impl Compiler<'_> {
                 "(SELECT CAST(COALESCE(SUM(x.v), 0) AS {num}) FROM ({}) x)",
                 self.matching_orders(filter, window)
             ),
-            Expr::Add { left, right } => format!("({} + {})", self.expr(left), self.expr(right)),
-            Expr::Sub { left, right } => format!("({} - {})", self.expr(left), self.expr(right)),
-            Expr::Mul { left, right } => format!("({} * {})", self.expr(left), self.expr(right)),
+            Expr::Sum { first, rest } => {
+                // Flat, like the AST: one pair of parentheses around the whole chain.
+                let mut out = format!("({}", self.expr(first));
+                for t in rest {
+                    out.push_str(if t.op == AddOp::Add { " + " } else { " - " });
+                    out.push_str(&self.expr(&t.expr));
+                }
+                out.push(')');
+                out
+            }
+            Expr::Product { factors } => format!(
+                "({})",
+                factors.iter().map(|e| self.expr(e)).collect::<Vec<_>>().join(" * ")
+            ),
         }
     }
 }
@@ -658,6 +712,10 @@ mod tests {
     use super::*;
 
     fn compile(text: &str, target: &SqlTarget, tz_hours: i32) -> String {
+        compile_query(text, target, tz_hours).sql
+    }
+
+    fn compile_query(text: &str, target: &SqlTarget, tz_hours: i32) -> SqlQuery {
         let now = chrono::DateTime::parse_from_rfc3339("2025-02-28T03:00:00Z").unwrap().to_utc();
         let ctx =
             Context::new(now).with_tz(chrono::FixedOffset::east_opt(tz_hours * 3600).unwrap());
@@ -687,12 +745,20 @@ mod tests {
     }
 
     #[test]
-    fn string_literals_are_escaped_per_dialect() {
-        let pg =
-            compile(r#"attr rank = "o'neil\\""#, &SqlTarget::postgres().with_schema("s\"x"), 9);
-        assert!(pg.contains(r#"'o''neil\'"#), "{pg}");
-        assert!(pg.contains(r#""s""x".customers"#), "{pg}");
-        let bq = compile(r#"attr rank = "o'neil\\""#, &SqlTarget::bigquery(), 9);
-        assert!(bq.contains(r"'o\'neil\\'"), "{bq}");
+    fn text_values_are_parameters_and_identifiers_are_quoted_per_dialect() {
+        let text = r#"attr rank = "o'neil\\" and list "o'neil\\""#;
+        let pg = compile_query(text, &SqlTarget::postgres().with_schema("s\"x"), 9);
+        assert_eq!(pg.params, ["rank", r"o'neil\"], "{}", pg.sql);
+        assert!(pg.sql.contains("a.name = $1::text"), "{}", pg.sql);
+        assert!(pg.sql.contains("COLLATE \"C\" = $2::text"), "{}", pg.sql);
+        assert!(pg.sql.contains("l.list_name = $2::text"), "{}", pg.sql);
+        assert!(!pg.sql.contains("neil"), "{}", pg.sql);
+        assert!(pg.sql.contains(r#""s""x".customers"#), "{}", pg.sql);
+        let bq = compile_query(text, &SqlTarget::bigquery().with_schema(r"d\`x"), 9);
+        assert!(bq.sql.contains("a.text_value = @p2"), "{}", bq.sql);
+        assert!(!bq.sql.contains("neil"), "{}", bq.sql);
+        assert!(bq.sql.contains(r"`d\\\`x`.customers"), "{}", bq.sql);
+        let named: Vec<_> = bq.named_params().collect();
+        assert_eq!(named, [("p1".to_string(), "rank"), ("p2".to_string(), r"o'neil\")]);
     }
 }

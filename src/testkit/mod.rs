@@ -27,7 +27,10 @@ mod ecforce;
 mod line;
 
 #[cfg(feature = "ecforce")]
-pub use ecforce::{DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeEcforceBuilder, FakeLogin};
+pub use ecforce::{
+    DEFAULT_ECFORCE_TOKEN, EcforceDemo, EcforceDemoSpec, EcforceFault, FakeEcforce,
+    FakeEcforceBuilder, FakeEcforceRequest, FakeLogin,
+};
 pub use line::{
     Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, Delivery, DialogOutcome, Endpoint, EndpointClass,
     FakeLine, FakeLineBuilder, FakeUser, FaultTiming, Faults, IssuedLinkToken, Quota, RateLimit,

@@ -4,6 +4,12 @@
 mod conformance;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod ecforce;
+#[cfg(all(feature = "testkit", feature = "ecforce"))]
+mod ecforce_labels;
+#[cfg(all(feature = "testkit", feature = "ecforce"))]
+mod ecforce_truth;
+#[cfg(all(feature = "testkit", feature = "ecforce", feature = "axum"))]
+mod ecforce_webhook;
 #[cfg(feature = "ecforce")]
 mod fixtures;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]

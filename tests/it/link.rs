@@ -6,4 +6,6 @@ mod e2e;
 mod flow;
 mod import;
 mod login;
+mod outcomes;
+mod password;
 mod write_back;

@@ -5,6 +5,9 @@ mod commerce;
 mod line_client;
 mod link;
 mod message;
+#[cfg(feature = "postgres")]
+mod pg;
+mod report;
 mod segment;
 mod testkit_line;
 mod webhook;

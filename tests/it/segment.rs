@@ -4,5 +4,7 @@ mod arb;
 mod cold;
 mod engine;
 mod lang;
+mod limits;
+mod schema;
 mod semantics;
 mod sql;

@@ -495,7 +495,7 @@ impl Shared {
                     kind,
                     status: error.status().map(|s| s.as_u16()),
                     request_id: error.request_id().cloned(),
-                    error: error.to_string(),
+                    error: crate::error::chain_message(&error),
                 };
                 self.journal.complete(&batch.id, &outcome, now).await?;
                 Ok(Done::Failed)

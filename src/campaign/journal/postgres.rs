@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::{Client, Row};
 
 use super::row::{self, COLUMNS, RawRow};
 use super::{DeliveryJournal, JournalError};
@@ -59,13 +59,13 @@ fn pg(message: &'static str) -> impl FnOnce(tokio_postgres::Error) -> JournalErr
     move |e| JournalError::storage(format!("postgres: {message}"), e)
 }
 
-/// The statements every hot call uses, prepared once on the shared connection.
+/// The statements every hot call uses, prepared (and cached) per pooled connection.
 #[derive(Debug)]
 struct Prepared {
-    claim: Statement,
-    complete: Statement,
-    release: Statement,
-    exists: Statement,
+    claim: String,
+    complete: String,
+    release: String,
+    exists: String,
 }
 
 /// A [`DeliveryJournal`] in PostgreSQL tables under one schema: several workers on several
@@ -76,13 +76,13 @@ struct Prepared {
 /// number of workers claim disjoint batches without waiting for each other. Times are kept
 /// to the microsecond.
 ///
-/// A journal holds two connections: single-statement calls (claim, complete, release, reads)
-/// are pipelined on one, so many tasks may call one journal at once; `enqueue`, which must
-/// store all or nothing, runs its transaction on the other. Clones share both.
+/// Each call checks a connection out of a pool ([`crate::postgres`]), so many tasks may call
+/// one journal at once and a lost connection is replaced; a call that fails on a lost
+/// connection returns [`JournalError::Storage`] (an `enqueue` then stored nothing). Clones
+/// share the pool.
 #[derive(Clone)]
 pub struct PostgresJournal {
-    shared: Arc<Client>,
-    writer: Arc<Mutex<Client>>,
+    pool: Pool,
     prepared: Arc<Prepared>,
     schema: Arc<str>,
 }
@@ -95,56 +95,46 @@ impl fmt::Debug for PostgresJournal {
 
 /// Schema names are input we own: lowercase identifiers only, so they never need quoting.
 fn check_schema(schema: &str) -> Result<(), JournalError> {
-    if crate::postgres_util::is_valid_schema_name(schema) {
+    if crate::postgres::is_valid_schema_name(schema) {
         Ok(())
     } else {
         Err(JournalError::Storage {
             message: format!(
                 "postgres: invalid schema name {schema:?} ({})",
-                crate::postgres_util::SCHEMA_NAME_RULE
+                crate::postgres::SCHEMA_NAME_RULE
             ),
             source: None,
         })
     }
 }
 
-async fn connect_one(url: &str) -> Result<Client, JournalError> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls).await.map_err(pg("connecting"))?;
-    // The connection task ends when the client is dropped; its error then has no reader.
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
 impl PostgresJournal {
-    /// Connects twice to `url` without TLS (use [`PostgresJournal::from_clients`] with your
-    /// own clients for TLS), spawns the connection tasks, and migrates `schema`.
+    /// Makes a pool of connections to `url` ([`crate::postgres::pool`], without TLS: use
+    /// [`PostgresJournal::from_pool`] with your own pool for TLS or to share one) and migrates
+    /// `schema`.
     ///
     /// # Errors
-    /// As [`PostgresJournal::from_clients`], or [`JournalError::Storage`] when a connection
-    /// fails.
+    /// As [`PostgresJournal::from_pool`], or [`JournalError::Storage`] for a URL that is not a
+    /// connection string.
     pub async fn connect(url: &str, schema: &str) -> Result<Self, JournalError> {
         check_schema(schema)?;
-        let shared = connect_one(url).await?;
-        let writer = connect_one(url).await?;
-        Self::from_clients(shared, writer, schema).await
+        let pool = crate::postgres::pool(url)
+            .map_err(|e| JournalError::storage("postgres: making the connection pool", e))?;
+        Self::from_pool(pool, schema).await
     }
 
-    /// Uses two connected clients (`shared` for concurrent single statements, `writer` for
-    /// enqueue transactions): creates `schema` if needed and applies pending migrations.
+    /// Uses connections from `pool` (shared with other stores, if you like): creates `schema`
+    /// if needed and applies pending migrations.
     ///
     /// # Errors
     /// [`JournalError::Storage`] for a schema name outside `[a-z_][a-z0-9_]*` (≤ 63 bytes) or
-    /// when PostgreSQL fails.
-    pub async fn from_clients(
-        shared: Client,
-        mut writer: Client,
-        schema: &str,
-    ) -> Result<Self, JournalError> {
+    /// when PostgreSQL fails or cannot be reached.
+    pub async fn from_pool(pool: Pool, schema: &str) -> Result<Self, JournalError> {
         check_schema(schema)?;
-        migrate(&mut writer, schema).await?;
+        {
+            let mut client = checkout(&pool).await?;
+            migrate(&mut client, schema).await?;
+        }
         let s = schema;
         let claim = format!(
             "WITH pending AS (
@@ -184,18 +174,36 @@ impl PostgresJournal {
              WHERE id = $1 AND status IN ('pending', 'in_flight')"
         );
         let exists = format!("SELECT 1 FROM {s}.enishi_journal_batches WHERE id = $1");
-        let prepared = Prepared {
-            claim: shared.prepare(&claim).await.map_err(pg("preparing the claim"))?,
-            complete: shared.prepare(&complete).await.map_err(pg("preparing the completion"))?,
-            release: shared.prepare(&release).await.map_err(pg("preparing the release"))?,
-            exists: shared.prepare(&exists).await.map_err(pg("preparing a lookup"))?,
-        };
-        Ok(Self {
-            shared: Arc::new(shared),
-            writer: Arc::new(Mutex::new(writer)),
-            prepared: Arc::new(prepared),
-            schema: schema.into(),
-        })
+        let prepared = Prepared { claim, complete, release, exists };
+        Ok(Self { pool, prepared: Arc::new(prepared), schema: schema.into() })
+    }
+
+    async fn client(&self) -> Result<Object, JournalError> {
+        checkout(&self.pool).await
+    }
+
+    /// Runs one statement (prepared and cached on the pooled connection) and returns its rows.
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        doing: &'static str,
+    ) -> Result<Vec<Row>, JournalError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(pg(doing))?;
+        client.query(&statement, params).await.map_err(pg(doing))
+    }
+
+    /// Runs one statement (prepared and cached on the pooled connection) and counts its rows.
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        doing: &'static str,
+    ) -> Result<u64, JournalError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(pg(doing))?;
+        client.execute(&statement, params).await.map_err(pg(doing))
     }
 
     fn t(&self, table: &str) -> String {
@@ -204,13 +212,14 @@ impl PostgresJournal {
 
     /// An update that touched nothing hit a final status (a no-op by contract) or no batch.
     async fn ensure_known(&self, batch: &BatchId) -> Result<(), JournalError> {
-        let found = self
-            .shared
-            .query_opt(&self.prepared.exists, &[&batch.as_str()])
-            .await
-            .map_err(pg("looking a batch up"))?;
-        if found.is_some() { Ok(()) } else { Err(JournalError::UnknownBatch(batch.clone())) }
+        let found =
+            self.query(&self.prepared.exists, &[&batch.as_str()], "looking a batch up").await?;
+        if !found.is_empty() { Ok(()) } else { Err(JournalError::UnknownBatch(batch.clone())) }
     }
+}
+
+async fn checkout(pool: &Pool) -> Result<Object, JournalError> {
+    pool.get().await.map_err(|e| JournalError::storage("postgres: connecting", e))
 }
 
 fn prefixed_columns(alias: &str) -> String {
@@ -389,8 +398,8 @@ impl DeliveryJournal for PostgresJournal {
         if batches.is_empty() {
             return Ok(0);
         }
-        let mut writer = self.writer.lock().await;
-        enqueue_tx(&mut writer, &self.schema, batches).await
+        let mut client = self.client().await?;
+        enqueue_tx(&mut client, &self.schema, batches).await
     }
 
     async fn claim(
@@ -406,7 +415,6 @@ impl DeliveryJournal for PostgresJournal {
         }
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let rows = self
-            .shared
             .query(
                 &self.prepared.claim,
                 &[
@@ -416,9 +424,9 @@ impl DeliveryJournal for PostgresJournal {
                     &worker,
                     &row::lease_end_us(now, lease),
                 ],
+                "claiming batches",
             )
-            .await
-            .map_err(pg("claiming batches"))?;
+            .await?;
         let mut claimed =
             rows.iter().map(|r| raw_row(r)?.into_batch()).collect::<Result<Vec<_>, _>>()?;
         row::sort_claimed(&mut claimed);
@@ -436,7 +444,6 @@ impl DeliveryJournal for PostgresJournal {
             BatchOutcome::Failed { .. } => BatchStatus::Failed,
         };
         let n = self
-            .shared
             .execute(
                 &self.prepared.complete,
                 &[
@@ -445,9 +452,9 @@ impl DeliveryJournal for PostgresJournal {
                     &row::outcome_json(outcome)?,
                     &row::micros(now),
                 ],
+                "completing a batch",
             )
-            .await
-            .map_err(pg("completing a batch"))?;
+            .await?;
         if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
     }
 
@@ -458,13 +465,12 @@ impl DeliveryJournal for PostgresJournal {
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
         let n = self
-            .shared
             .execute(
                 &self.prepared.release,
                 &[&batch.as_str(), &row::micros(not_before), &row::micros(now)],
+                "releasing a batch",
             )
-            .await
-            .map_err(pg("releasing a batch"))?;
+            .await?;
         if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
     }
 
@@ -488,19 +494,18 @@ impl DeliveryJournal for PostgresJournal {
             campaigns = self.t("enishi_journal_campaigns"),
             batches = self.t("enishi_journal_batches"),
         );
-        self.shared
-            .execute(
-                &sql,
-                &[
-                    &campaign.as_str(),
-                    &row::state_json(state)?,
-                    &(*state == CampaignState::Running),
-                    &row::micros(now),
-                    &(*state == CampaignState::Cancelled),
-                ],
-            )
-            .await
-            .map_err(pg("setting the campaign state"))?;
+        self.execute(
+            &sql,
+            &[
+                &campaign.as_str(),
+                &row::state_json(state)?,
+                &(*state == CampaignState::Running),
+                &row::micros(now),
+                &(*state == CampaignState::Cancelled),
+            ],
+            "setting the campaign state",
+        )
+        .await?;
         Ok(())
     }
 
@@ -508,10 +513,10 @@ impl DeliveryJournal for PostgresJournal {
         let sql =
             format!("SELECT state FROM {} WHERE campaign = $1", self.t("enishi_journal_campaigns"));
         let row = self
-            .shared
-            .query_opt(&sql, &[&campaign.as_str()])
-            .await
-            .map_err(pg("reading the campaign state"))?;
+            .query(&sql, &[&campaign.as_str()], "reading the campaign state")
+            .await?
+            .into_iter()
+            .next();
         match row {
             None => Ok(CampaignState::Running),
             Some(r) => row::state(&r.try_get::<_, String>(0).map_err(pg("reading a state"))?),
@@ -524,8 +529,7 @@ impl DeliveryJournal for PostgresJournal {
              FROM {} WHERE campaign = $1 GROUP BY status",
             self.t("enishi_journal_batches")
         );
-        let rows =
-            self.shared.query(&sql, &[&campaign.as_str()]).await.map_err(pg("counting batches"))?;
+        let rows = self.query(&sql, &[&campaign.as_str()], "counting batches").await?;
         let mut c = JournalCounts::default();
         for r in rows {
             let status: String = r.try_get(0).map_err(pg("reading the counts"))?;
@@ -543,8 +547,7 @@ impl DeliveryJournal for PostgresJournal {
             "SELECT {COLUMNS} FROM {} WHERE campaign = $1 ORDER BY id",
             self.t("enishi_journal_batches")
         );
-        let rows =
-            self.shared.query(&sql, &[&campaign.as_str()]).await.map_err(pg("reading records"))?;
+        let rows = self.query(&sql, &[&campaign.as_str()], "reading records").await?;
         rows.iter().map(|r| raw_row(r)?.into_record()).collect()
     }
 
@@ -557,8 +560,7 @@ impl DeliveryJournal for PostgresJournal {
              SELECT status, campaign, recipients, not_before_us, updated_at_us
              FROM {t} WHERE status IN ('pending', 'in_flight') AND not_before_us >= $1"
         );
-        let rows =
-            self.shared.query(&sql, &[&row::micros(since)]).await.map_err(pg("reading sends"))?;
+        let rows = self.query(&sql, &[&row::micros(since)], "reading sends").await?;
         let mut out = Vec::new();
         for r in rows {
             let get = || -> Result<(String, String, String, i64, i64), tokio_postgres::Error> {

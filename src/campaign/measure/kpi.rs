@@ -268,6 +268,14 @@ pub struct ReportOptions {
     pub utc_offset_seconds: i32,
     /// Chart resolution (default weekly).
     pub bucket: Bucket,
+    /// A customer's clicks on one link within this long of their counted click count once
+    /// (default 24 hours; see [`unique_clicks`](crate::campaign::unique_clicks)).
+    #[serde(default = "default_click_window")]
+    pub click_window: Duration,
+}
+
+fn default_click_window() -> Duration {
+    super::track::DEFAULT_CLICK_WINDOW
 }
 
 impl Default for ReportOptions {
@@ -277,6 +285,7 @@ impl Default for ReportOptions {
             conversion_window: Duration::days(7),
             utc_offset_seconds: 9 * 3600,
             bucket: Bucket::Week,
+            click_window: super::track::DEFAULT_CLICK_WINDOW,
         }
     }
 }
@@ -300,6 +309,13 @@ impl ReportOptions {
     #[must_use]
     pub fn with_bucket(mut self, bucket: Bucket) -> Self {
         self.bucket = bucket;
+        self
+    }
+
+    /// Sets the click window (see [`ReportOptions::click_window`]).
+    #[must_use]
+    pub fn with_click_window(mut self, window: Duration) -> Self {
+        self.click_window = window;
         self
     }
 
@@ -374,6 +390,7 @@ struct Tally {
     holdout_converted: u64,
     holdout_revenue: u64,
     clickers: BTreeSet<CustomerId>,
+    clicks: u64,
     opened: Option<u64>,
     clicked_line: Option<u64>,
 }
@@ -432,6 +449,7 @@ impl Tally {
             open_rate: self.opened.and_then(|o| ratio(o, self.delivered)),
             clicked_line: self.clicked_line,
             clickers: self.clickers.len() as u64,
+            clicks: self.clicks,
             click_rate: ratio(self.clickers.len() as u64, self.delivered),
             blocked_1d: self.blocked_1d,
             blocked_7d: self.blocked_7d,
@@ -466,7 +484,8 @@ impl ReportInput {
     /// - *opened*, *clicked (LINE)*: LINE's unique impressions and clicks, summed over the
     ///   statistics facts (hidden figures are left out); open rate = opened / delivered;
     /// - *clickers*: distinct customers with a tracked click; click rate = clickers /
-    ///   delivered;
+    ///   delivered; *clicks*: tracked clicks counted once per link and customer per
+    ///   [`ReportOptions::click_window`] (a replayed link adds nothing);
     /// - *blocked within 1 / 7 days*: sends after which the customer's block came no later
     ///   than exactly 24 h / 168 h (both ends inclusive); rate over sent;
     /// - *conversions*: sends followed by at least one order within the conversion window
@@ -515,14 +534,12 @@ impl ReportInput {
                 }
             }
         }
-        for click in &self.clicks {
+        for click in super::track::unique_clicks(&self.clicks, options.click_window) {
             let key = (click.campaign.clone(), click.step.clone());
-            steps.entry(key).or_default().clickers.insert(click.customer.clone());
-            totals
-                .entry(click.campaign.clone())
-                .or_default()
-                .clickers
-                .insert(click.customer.clone());
+            for t in [steps.entry(key).or_default(), totals.entry(click.campaign).or_default()] {
+                t.clickers.insert(click.customer.clone());
+                t.clicks += 1;
+            }
         }
         for stat in &self.line_stats {
             let key = (stat.campaign.clone(), stat.step.clone());

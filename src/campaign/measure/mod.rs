@@ -30,6 +30,6 @@ pub use sqlite::SqliteClickStore;
 #[cfg(feature = "axum")]
 pub use track::track_route;
 pub use track::{
-    Click, ClickResponse, ClickStore, ClickStoreError, LinkContext, LinkTracker, MemoryClickStore,
-    TrackError, TrackedLink, handle_click,
+    Click, ClickResponse, ClickStore, ClickStoreError, DEFAULT_CLICK_WINDOW, LinkContext,
+    LinkTracker, MemoryClickStore, TrackError, TrackedLink, handle_click, unique_clicks,
 };

@@ -52,6 +52,10 @@ pub struct Kpis {
     pub clicked_line: Option<u64>,
     /// Distinct customers who clicked a tracked link.
     pub clickers: u64,
+    /// Tracked-link clicks that count: one per link and customer per click window
+    /// ([`unique_clicks`](crate::campaign::unique_clicks)), so replays add nothing.
+    #[serde(default)]
+    pub clicks: u64,
     /// `clickers / delivered`.
     pub click_rate: Option<f64>,
     /// Sends followed by a block within 1 day.

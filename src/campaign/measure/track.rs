@@ -42,10 +42,14 @@ pub enum TrackError {
     /// The signing key is shorter than 32 bytes.
     #[error("the link signing key must be at least {KEY_MIN} bytes (got {0})")]
     KeyTooShort(usize),
-    /// The redirect base URL is not an absolute http(s) URL without query or fragment.
+    /// The signing key is long enough but obviously not random (e.g. all zero bytes).
+    #[error("the link signing key is not random: {0} (use 32 or more random bytes)")]
+    WeakKey(&'static str),
+    /// The redirect base URL is not an absolute http(s) URL without credentials, query or
+    /// fragment.
     #[error("the tracked link base URL {url:?} is not usable: {reason}")]
     BaseUrl {
-        /// The rejected URL.
+        /// The rejected URL (any `user:password@` replaced by `***@`).
         url: String,
         /// Why.
         reason: &'static str,
@@ -175,7 +179,8 @@ struct Payload(CampaignId, Option<String>, CustomerId, String);
 /// ```
 /// use enishi::campaign::{LinkContext, LinkTracker};
 ///
-/// let tracker = LinkTracker::new(vec![7u8; 32], "https://shop.example/r")?;
+/// let key = b"use 32 or more random bytes here!".to_vec(); // from your secret store
+/// let tracker = LinkTracker::new(key, "https://shop.example/r")?;
 /// let context = LinkContext::new("spring_sale".parse()?, "c-1001".parse()?);
 /// let url = tracker.tracked_url(&context, "https://shop.example/sale")?;
 /// assert!(url.starts_with("https://shop.example/r/"));
@@ -196,19 +201,33 @@ struct Inner {
 impl fmt::Debug for LinkTracker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LinkTracker")
-            .field("base", &self.inner.base)
+            .field("base", &crate::redact::url(&self.inner.base))
             .field("keys", &format_args!("[{} redacted]", self.inner.keys.len()))
             .finish()
     }
 }
 
 fn check_key(key: &[u8]) -> Result<(), TrackError> {
-    if key.len() < KEY_MIN { Err(TrackError::KeyTooShort(key.len())) } else { Ok(()) }
+    if key.len() < KEY_MIN {
+        return Err(TrackError::KeyTooShort(key.len()));
+    }
+    // Random keys of 32+ bytes never look like this; placeholders and zeroed buffers do.
+    if key.iter().all(|&b| b == 0) {
+        return Err(TrackError::WeakKey("every byte is zero"));
+    }
+    if key.iter().all(|&b| b == key[0]) {
+        return Err(TrackError::WeakKey("every byte is the same"));
+    }
+    Ok(())
 }
 
+/// An absolute http(s) URL with a host and no control characters. `url::Url::parse` drops
+/// tabs and line breaks silently, so a target with CR/LF would parse yet never make a valid
+/// `Location` header: it is refused here, before any click is counted.
 fn is_http(url: &str) -> bool {
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url.chars().any(char::is_control)
         && url::Url::parse(url).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
 }
 
@@ -218,14 +237,19 @@ impl LinkTracker {
     /// `https://shop.example/r`).
     ///
     /// # Errors
-    /// [`TrackError::KeyTooShort`], [`TrackError::BaseUrl`].
+    /// [`TrackError::KeyTooShort`], [`TrackError::WeakKey`] (all bytes zero or all the same),
+    /// [`TrackError::BaseUrl`] (also for a base URL with `user:password@`).
     pub fn new(key: impl Into<Vec<u8>>, base_url: &str) -> Result<Self, TrackError> {
         let key = key.into();
         check_key(&key)?;
-        let bad = |reason| TrackError::BaseUrl { url: base_url.to_owned(), reason };
+        let bad = |reason| TrackError::BaseUrl { url: crate::redact::url(base_url).into(), reason };
         let parsed = url::Url::parse(base_url).map_err(|_| bad("not an absolute URL"))?;
         if !matches!(parsed.scheme(), "https" | "http") || !is_http(base_url) {
             return Err(bad("must be an http(s) URL with a host"));
+        }
+        // Every message would carry them to every recipient.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(bad("must not contain credentials"));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
             return Err(bad("must not have a query or a fragment"));
@@ -237,7 +261,7 @@ impl LinkTracker {
     /// Also accepts tokens signed with an older key (key rotation); new links use the first.
     ///
     /// # Errors
-    /// [`TrackError::KeyTooShort`].
+    /// [`TrackError::KeyTooShort`], [`TrackError::WeakKey`].
     pub fn with_previous_key(self, key: impl Into<Vec<u8>>) -> Result<Self, TrackError> {
         let key = key.into();
         check_key(&key)?;
@@ -530,6 +554,34 @@ pub enum ClickStoreError {
     },
 }
 
+/// The default window of [`unique_clicks`]: a customer's clicks on one link within 24 hours
+/// of their counted click count once.
+pub const DEFAULT_CLICK_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// The clicks that count, oldest first: of one customer's clicks on one link (campaign, step
+/// and URL), a click counts when no counted click of the same link came less than `window`
+/// before it. A replayed or double-tapped link then adds nothing; a click a day later counts
+/// again (with the default window). Raw clicks stay in the store; KPIs use these.
+#[must_use]
+pub fn unique_clicks(clicks: &[Click], window: chrono::Duration) -> Vec<Click> {
+    let mut sorted: Vec<&Click> = clicks.iter().collect();
+    sorted.sort_by_key(|c| c.at);
+    let mut last: std::collections::HashMap<
+        (&CampaignId, &Option<String>, &CustomerId, &str),
+        DateTime<Utc>,
+    > = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for click in sorted {
+        let key = (&click.campaign, &click.step, &click.customer, click.url.as_str());
+        if last.get(&key).is_some_and(|counted| click.at - *counted < window) {
+            continue;
+        }
+        last.insert(key, click.at);
+        out.push(click.clone());
+    }
+    out
+}
+
 /// Where clicks on tracked links are kept. Object-safe; share it as `Arc<dyn ClickStore>`.
 #[async_trait]
 pub trait ClickStore: Send + Sync + fmt::Debug {
@@ -538,6 +590,16 @@ pub trait ClickStore: Send + Sync + fmt::Debug {
 
     /// Every click of `campaign`, oldest first.
     async fn clicks(&self, campaign: &CampaignId) -> Result<Vec<Click>, ClickStoreError>;
+
+    /// The clicks of `campaign` that count ([`unique_clicks`] with `window`, e.g.
+    /// [`DEFAULT_CLICK_WINDOW`]), oldest first.
+    async fn unique_clicks(
+        &self,
+        campaign: &CampaignId,
+        window: chrono::Duration,
+    ) -> Result<Vec<Click>, ClickStoreError> {
+        Ok(unique_clicks(&self.clicks(campaign).await?, window))
+    }
 
     /// The customers who clicked a link of `campaign` at or after `since` (all time when
     /// `None`): the segment condition "clicked campaign X".
@@ -621,8 +683,9 @@ pub enum ClickResponse {
 /// Handles one request for a tracked link: verifies `token`, records the click (unless
 /// `record` is false: `HEAD` requests, preview fetchers) and says where to redirect.
 ///
-/// A failing store does not keep the customer from the page: the redirect still happens and
-/// `recorded` is `false`.
+/// A token whose target could not be sent as a `Location` header is [`ClickResponse::Invalid`]
+/// and records nothing. A failing store does not keep the customer from the page: the redirect
+/// still happens and `recorded` is `false`.
 pub async fn handle_click(
     tracker: &LinkTracker,
     store: &dyn ClickStore,
@@ -634,6 +697,10 @@ pub async fn handle_click(
     let Ok(link) = tracker.verify(token) else {
         return ClickResponse::Invalid;
     };
+    // Only a redirect that will be sent is a click.
+    if http::HeaderValue::from_str(&link.url).is_err() {
+        return ClickResponse::Invalid;
+    }
     let counts = !head && !user_agent.is_some_and(is_preview_fetcher);
     let recorded = counts && store.record(&link.click(now)).await.is_ok();
     ClickResponse::Redirect { location: link.url, recorded }
@@ -709,7 +776,7 @@ mod route {
     /// ```no_run
     /// # use std::sync::Arc;
     /// # use enishi::campaign::{LinkTracker, MemoryClickStore, track_route};
-    /// # let tracker = LinkTracker::new(vec![7u8; 32], "https://shop.example/r").unwrap();
+    /// # let tracker = LinkTracker::new(*b"use 32 or more random bytes here!", "https://shop.example/r").unwrap();
     /// let app = axum::Router::new().nest("/r", track_route(tracker, Arc::new(MemoryClickStore::new())));
     /// # let _: axum::Router = app;
     /// ```

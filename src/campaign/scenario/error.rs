@@ -11,11 +11,11 @@ use crate::segment::SegmentError;
 #[non_exhaustive]
 pub enum ScenarioError {
     /// The JSON text did not parse (the field path is in the message).
-    #[error("scenario JSON: {0}")]
+    #[error("the scenario JSON does not fit the scenario format")]
     Json(#[source] serde_path_to_error::Error<serde_json::Error>),
     /// The TOML text did not parse.
     #[cfg(feature = "toml")]
-    #[error("scenario TOML: {0}")]
+    #[error("the scenario TOML does not fit the scenario format")]
     Toml(#[source] toml::de::Error),
     /// A scenario name cannot become a campaign ID `scenario.<name>` (1–55 characters of
     /// `[A-Za-z0-9_-]`), or a step name is not such a slug.
@@ -56,7 +56,7 @@ pub enum ScenarioError {
     },
     /// A segment condition (audience, step condition, exit, segment-entry trigger) did not
     /// parse.
-    #[error("scenario {scenario:?}, {place}: {source}")]
+    #[error("scenario {scenario:?}, {place}: invalid segment condition")]
     Segment {
         /// The scenario (or `segments` for the file's named segments).
         scenario: String,
@@ -97,7 +97,7 @@ pub enum ScenarioError {
         available: String,
     },
     /// A message template is malformed (see [`TemplateError`] for the position).
-    #[error("scenario {scenario:?}, step {step:?}: {source}")]
+    #[error("scenario {scenario:?}, step {step:?}: invalid message template")]
     Template {
         /// The scenario.
         scenario: String,

@@ -12,18 +12,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::wire::{
-    BACKEND, EcforcePage, error_message, parse_customers_page, parse_orders_page,
-    parse_products_page, parse_subscriptions_page,
-};
+use super::retry::{Attempt, EcforceRetry, retry_after};
+use super::wire::{BACKEND, EcforceMapping, EcforcePage, error_message, parse_page_with};
 use crate::commerce::auth::{AuthError, CustomerAuthenticator, Password};
 use crate::commerce::backend::{
     Capabilities, CommerceBackend, CommerceResult, ListQuery, Page, PageStream,
 };
 use crate::commerce::error::CommerceError;
 use crate::commerce::model::{Cursor, Customer, Order, Product, Record, Subscription};
-use crate::commerce::time::{format_jst_filter, format_jst_response};
-use crate::line::{Decision, Outcome, RetryPolicy};
+use crate::commerce::time::format_jst_filter;
 use crate::{CustomerId, LineUserId};
 
 /// ecforce's largest page.
@@ -69,24 +66,40 @@ pub struct EcforceHttpError {
     pub message: String,
 }
 
+/// What the local customer sign-in limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SignInLimitScope {
+    /// One budget for every sign-in through this client (default): ecforce's 5 per hour may
+    /// well be per shop or per IP, and every sign-in leaves from the same server.
+    #[default]
+    Global,
+    /// One budget per e-mail address.
+    PerEmail,
+}
+
 /// Builds an [`EcforceClient`].
 #[must_use]
 pub struct EcforceClientBuilder {
     base_url: String,
     token: SecretString,
     min_interval: Duration,
-    retry: RetryPolicy,
+    retry: EcforceRetry,
     page_size: u32,
     line_field: Option<String>,
     timeout: Duration,
     http: Option<reqwest::Client>,
     sign_in_limit: (u32, Duration),
+    sign_in_scope: SignInLimitScope,
+    sign_in_with_token: bool,
+    mapping: EcforceMapping,
+    point_event_id: Option<i64>,
 }
 
 impl fmt::Debug for EcforceClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EcforceClientBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &crate::redact::url(&self.base_url))
             .field("token", &"<redacted>")
             .field("min_interval", &self.min_interval)
             .finish_non_exhaustive()
@@ -108,8 +121,10 @@ impl EcforceClientBuilder {
         self.min_interval(interval)
     }
 
-    /// When to retry 429s, 5xx and connection failures (reads and `PUT`s only).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+    /// When to retry 429s, 5xx and lost connections (default [`EcforceRetry::default`]: 429s
+    /// for up to 10 minutes, 3 s, 5 s, then every 15 s). 429s are retried for every request
+    /// (nothing was processed); 5xx and lost answers only for reads and `PUT`s.
+    pub fn retry_policy(mut self, policy: EcforceRetry) -> Self {
         self.retry = policy;
         self
     }
@@ -140,9 +155,36 @@ impl EcforceClientBuilder {
         self
     }
 
-    /// The local customer sign-in limit per e-mail (default 5 per hour, as ecforce).
+    /// The local customer sign-in limit (default 5 per hour, as ecforce, for the whole client:
+    /// see [`sign_in_limit_scope`](Self::sign_in_limit_scope)).
     pub fn sign_in_limit(mut self, attempts: u32, per: Duration) -> Self {
         self.sign_in_limit = (attempts.max(1), per);
+        self
+    }
+
+    /// What the local sign-in limit counts (default [`SignInLimitScope::Global`]).
+    pub fn sign_in_limit_scope(mut self, scope: SignInLimitScope) -> Self {
+        self.sign_in_scope = scope;
+        self
+    }
+
+    /// Sends the admin token on customer sign-in too (default off, as the public Go client;
+    /// SUPER STUDIO's own demo sends it). Verify on a test shop which one it needs.
+    pub fn sign_in_with_admin_token(mut self, on: bool) -> Self {
+        self.sign_in_with_token = on;
+        self
+    }
+
+    /// How ecforce's state words map onto withdrawn customers and paid, canceled orders.
+    pub fn mapping(mut self, mapping: EcforceMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// Grants points under this existing point event (`point_event_id`) instead of creating
+    /// one per grant (`with_create` + `name` + `description`, the default).
+    pub fn point_event_id(mut self, id: Option<i64>) -> Self {
+        self.point_event_id = id;
         self
     }
 
@@ -186,6 +228,10 @@ impl EcforceClientBuilder {
                 line_field: self.line_field,
                 timeout: self.timeout,
                 sign_in_limit: self.sign_in_limit,
+                sign_in_scope: self.sign_in_scope,
+                sign_in_with_token: self.sign_in_with_token,
+                mapping: self.mapping,
+                point_event_id: self.point_event_id,
                 sign_ins: Mutex::new(HashMap::new()),
             }),
         })
@@ -201,11 +247,15 @@ struct Inner {
     token: SecretString,
     min_interval: Duration,
     next_slot: tokio::sync::Mutex<Option<Instant>>,
-    retry: RetryPolicy,
+    retry: EcforceRetry,
     page_size: u32,
     line_field: Option<String>,
     timeout: Duration,
     sign_in_limit: (u32, Duration),
+    sign_in_scope: SignInLimitScope,
+    sign_in_with_token: bool,
+    mapping: EcforceMapping,
+    point_event_id: Option<i64>,
     sign_ins: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
@@ -233,7 +283,7 @@ pub struct EcforceClient {
 impl fmt::Debug for EcforceClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EcforceClient")
-            .field("base_url", &self.inner.base.as_str())
+            .field("base_url", &crate::redact::url(self.inner.base.as_str()))
             .field("token", &"<redacted>")
             .field("min_interval", &self.inner.min_interval)
             .field("page_size", &self.inner.page_size)
@@ -241,7 +291,29 @@ impl fmt::Debug for EcforceClient {
     }
 }
 
-enum Resource {
+/// How one request may be sent and retried.
+#[derive(Clone, Copy)]
+pub(super) struct Call<'a> {
+    /// May be resent after it possibly reached ecforce.
+    idempotent: bool,
+    /// Carries the admin token.
+    admin: bool,
+    retry: &'a EcforceRetry,
+}
+
+impl<'a> Call<'a> {
+    /// An admin read or `PUT`.
+    pub(super) fn idempotent(retry: &'a EcforceRetry) -> Self {
+        Self { idempotent: true, admin: true, retry }
+    }
+
+    /// An admin write that adds (a points `POST`).
+    pub(super) fn once(retry: &'a EcforceRetry) -> Self {
+        Self { idempotent: false, admin: true, retry }
+    }
+}
+
+pub(super) enum Resource {
     Customers,
     Orders,
     Subscriptions,
@@ -257,11 +329,14 @@ impl Resource {
             Self::Products => "api/v2/admin/products.json",
         }
     }
-    fn include(&self) -> Option<&'static str> {
+    /// Side-loads: names live on the billing address; a `sub_order` names its customer only
+    /// by number unless the customer is included.
+    pub(super) fn include(&self) -> &'static str {
         match self {
-            Self::Orders | Self::Subscriptions => Some("order_items"),
-            Self::Products => Some("variants"),
-            Self::Customers => None,
+            Self::Customers => "billing_address",
+            Self::Orders => "order_items",
+            Self::Subscriptions => "customer,order_items",
+            Self::Products => "variants,thumbnail",
         }
     }
 }
@@ -288,12 +363,16 @@ impl EcforceClient {
             base_url: base_url.into(),
             token: SecretString::from(token.into()),
             min_interval: Duration::from_secs(1),
-            retry: RetryPolicy::default(),
+            retry: EcforceRetry::default(),
             page_size: ECFORCE_MAX_PER,
             line_field: Some("line_id".into()),
             timeout: Duration::from_secs(30),
             http: None,
             sign_in_limit: (5, Duration::from_secs(3600)),
+            sign_in_scope: SignInLimitScope::Global,
+            sign_in_with_token: false,
+            mapping: EcforceMapping::default(),
+            point_event_id: None,
         }
     }
 
@@ -318,17 +397,28 @@ impl EcforceClient {
             .map_err(|e| CommerceError::Transport { backend: BACKEND, source: Box::new(e) })
     }
 
-    /// Sends one request with pacing and retries. `retry` is false for non-idempotent writes,
-    /// which are retried only when the connection was never made.
-    async fn send(
+    /// The retry policy of this client (for requests built in sibling modules).
+    pub(super) fn retry(&self) -> &EcforceRetry {
+        &self.inner.retry
+    }
+
+    /// The state mapping of this client.
+    pub(super) fn state_mapping(&self) -> &EcforceMapping {
+        &self.inner.mapping
+    }
+
+    /// Sends one request with pacing and retries. `idempotent` is false for writes that add
+    /// (the points `POST`): those are resent only when nothing can have been processed (a 429,
+    /// or a connection never made).
+    pub(super) async fn send(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
-        retry: bool,
-        admin: bool,
+        call: Call<'_>,
     ) -> CommerceResult<(StatusCode, HeaderMap, String)> {
+        let Call { idempotent, admin, retry } = call;
         let url = self.url(path)?;
         let started = Instant::now();
         let mut attempts = 0;
@@ -354,35 +444,40 @@ impl EcforceClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let (outcome_status, error) = match request.send().await {
+            let error = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
                     match response.text().await {
                         Ok(text) => {
-                            let decision = self.inner.retry.decide(
-                                Outcome::Answer { status, headers: &headers, message: "" },
+                            if status.is_success() {
+                                return Ok((status, headers, text));
+                            }
+                            let wait = retry.decide(
+                                Attempt::Status(status),
+                                Some(&headers),
                                 attempts,
                                 started.elapsed(),
+                                idempotent,
                             );
-                            match decision {
-                                Decision::RetryAfter(wait) if retry && !status.is_success() => {
+                            match wait {
+                                Some(wait) => {
                                     tokio::time::sleep(wait).await;
                                     continue;
                                 }
-                                _ => return map_status(status, &headers, text),
+                                None => return map_status(status, &headers, &text),
                             }
                         }
-                        Err(e) => (Outcome::Connection, e),
+                        Err(e) => e,
                     }
                 }
-                Err(e) if e.is_timeout() => (Outcome::Timeout, e),
-                Err(e) => (Outcome::Connection, e),
+                Err(e) => e,
             };
-            let may_retry = retry || error.is_connect();
-            match self.inner.retry.decide(outcome_status, attempts, started.elapsed()) {
-                Decision::RetryAfter(wait) if may_retry => tokio::time::sleep(wait).await,
-                _ => {
+            let outcome =
+                if error.is_connect() { Attempt::NotConnected } else { Attempt::NoAnswer };
+            match retry.decide(outcome, None, attempts, started.elapsed(), idempotent) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => {
                     return Err(CommerceError::Transport {
                         backend: BACKEND,
                         source: Box::new(error),
@@ -424,10 +519,17 @@ impl EcforceClient {
                 q.push(("sort", "updated_at,id".into()));
             }
         }
-        if let Some(include) = resource.include() {
-            q.push(("include", include.into()));
+        q.push(("include", resource.include().into()));
+        // The shop's default decides the shape otherwise; the lighter form lacks names, ranks
+        // and labels.
+        q.push(("lighter", "0".into()));
+        if matches!(resource, Resource::Customers) {
+            // Deleted customers appear only on request; enishi must learn of deletions.
+            q.push(("q[with_deleted]", "1".into()));
         }
-        let (_, _, body) = self.send(Method::GET, resource.path(), &q, None, true, true).await?;
+        let (_, _, body) = self
+            .send(Method::GET, resource.path(), &q, None, Call::idempotent(&self.inner.retry))
+            .await?;
         Ok(body)
     }
 
@@ -435,7 +537,7 @@ impl EcforceClient {
         &self,
         resource: Resource,
         query: ListQuery,
-        parse: fn(&str) -> CommerceResult<EcforcePage<T>>,
+        parse: fn(&str, &EcforceMapping) -> CommerceResult<EcforcePage<T>>,
     ) -> PageStream<'static, T> {
         let per = match query.page_size {
             0 => self.inner.page_size,
@@ -458,7 +560,10 @@ impl EcforceClient {
                     if walk.done {
                         return None;
                     }
-                    let page = match client.get_page(&resource, &walk).await.and_then(|b| parse(&b))
+                    let page = match client
+                        .get_page(&resource, &walk)
+                        .await
+                        .and_then(|b| parse(&b, &client.inner.mapping))
                     {
                         Ok(page) => page,
                         Err(e) => {
@@ -466,8 +571,18 @@ impl EcforceClient {
                             return Some((Err(e), walk));
                         }
                     };
-                    let full = page.count >= per;
+                    // A short page ends the walk only when the server agrees nothing is left:
+                    // a server capping `per` below ours must not end it early.
+                    let more = page.total_count.is_some_and(|t| t > page.count as u64);
+                    let full = page.count > 0 && (page.count >= per || more);
                     let inside = |c: &Cursor| walk.query.contains(c);
+                    let warnings: Vec<CommerceError> = page
+                        .warnings
+                        .into_iter()
+                        .zip(page.warnings_at)
+                        .filter(|(_, at)| inside(at))
+                        .map(|(e, _)| e)
+                        .collect();
                     let records: Vec<T> =
                         page.records.into_iter().filter(|r| inside(&r.cursor())).collect();
                     let rejected: Vec<CommerceError> = page
@@ -513,25 +628,31 @@ impl EcforceClient {
                         walk.after = Some(last);
                     }
                     walk.query.since.clone_from(&walk.after);
-                    if records.is_empty() && rejected.is_empty() {
+                    if records.is_empty() && rejected.is_empty() && warnings.is_empty() {
                         continue;
                     }
                     let cursor = walk.after.clone();
-                    return Some((Ok(Page::new(records, rejected, cursor)), walk));
+                    let page = Page::new(records, rejected, cursor).with_warnings(warnings);
+                    return Some((Ok(page), walk));
                 }
             }
         }))
     }
 
     /// Signs a customer in (`POST /api/v2/customers/sign_in`), limited locally to the
-    /// configured attempts per e-mail (ecforce allows 5 per hour).
+    /// configured attempts (ecforce allows 5 per hour; by default the budget is shared by
+    /// every customer, since ecforce's own limit may be per shop or per IP).
     async fn sign_in(&self, email: &str, password: &Password) -> Result<CustomerId, AuthError> {
         {
             let mut attempts =
                 self.inner.sign_ins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let (limit, window) = self.inner.sign_in_limit;
             let now = Instant::now();
-            let seen = attempts.entry(email.trim().to_lowercase()).or_default();
+            let key = match self.inner.sign_in_scope {
+                SignInLimitScope::Global => String::new(),
+                SignInLimitScope::PerEmail => email.trim().to_lowercase(),
+            };
+            let seen = attempts.entry(key).or_default();
             while seen.front().is_some_and(|t| now.duration_since(*t) >= window) {
                 seen.pop_front();
             }
@@ -545,8 +666,19 @@ impl EcforceClient {
         let body = json!({ "customer": { "email": email, "password": password.expose() } });
         let backend =
             |e: CommerceError| AuthError::Backend { backend: BACKEND, source: Box::new(e) };
+        // A customer is waiting: a 429 is reported at once as "try again later".
         let result = self
-            .send(Method::POST, "api/v2/customers/sign_in.json", &[], Some(&body), false, false)
+            .send(
+                Method::POST,
+                "api/v2/customers/sign_in.json",
+                &[],
+                Some(&body),
+                Call {
+                    idempotent: false,
+                    admin: self.inner.sign_in_with_token,
+                    retry: &EcforceRetry::never(),
+                },
+            )
             .await;
         match result {
             Ok((StatusCode::ACCEPTED, _, _)) => Err(AuthError::VerificationRequired),
@@ -584,29 +716,70 @@ impl EcforceClient {
             Err(e) => Err(backend(e)),
         }
     }
+
+    /// The value of `field` on the customer a write returned, else on a fresh read: ecforce
+    /// answers 200 even when it silently dropped a parameter it does not permit.
+    async fn stored_attribute(
+        &self,
+        id: &CustomerId,
+        response: &str,
+        field: &str,
+    ) -> CommerceResult<serde_json::Value> {
+        let from = |body: &str| {
+            let doc: serde_json::Value = serde_json::from_str(body).ok()?;
+            let data = match &doc["data"] {
+                serde_json::Value::Array(rows) => rows.first()?.clone(),
+                one => one.clone(),
+            };
+            data.get("attributes")?.get(field).cloned()
+        };
+        if let Some(value) = from(response) {
+            return Ok(value);
+        }
+        let path = format!("api/v2/admin/customers/{}.json", urlencode(id.as_str()));
+        let q = [("lighter", "0".to_owned())];
+        let (_, _, body) = self
+            .send(Method::GET, &path, &q, None, Call::idempotent(&self.inner.retry))
+            .await
+            .map_err(|e| not_found_as(e, id))?;
+        Ok(from(&body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+fn not_found_as(e: CommerceError, id: &CustomerId) -> CommerceError {
+    match e {
+        CommerceError::NotFound { backend, .. } => {
+            CommerceError::NotFound { backend, what: format!("customer {id}") }
+        }
+        e => e,
+    }
 }
 
 fn map_status(
     status: StatusCode,
     headers: &HeaderMap,
-    body: String,
+    body: &str,
 ) -> CommerceResult<(StatusCode, HeaderMap, String)> {
     if status.is_success() {
-        return Ok((status, headers.clone(), body));
+        return Ok((status, headers.clone(), body.to_owned()));
     }
-    let message = error_message(&body);
+    let message = error_message(body);
+    // ecforce's own refusals carry its `{"errors": [...]}` envelope; a 403 without one is a
+    // proxy or WAF (Cloudflare) block, not a token problem.
+    let enveloped =
+        serde_json::from_str::<super::wire::ErrorBody>(body).is_ok_and(|b| b.has_errors());
     Err(match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+        StatusCode::UNAUTHORIZED => CommerceError::Unauthenticated { backend: BACKEND, message },
+        StatusCode::FORBIDDEN if enveloped => {
             CommerceError::Unauthenticated { backend: BACKEND, message }
         }
         StatusCode::NOT_FOUND => CommerceError::NotFound { backend: BACKEND, what: message },
         StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => {
             CommerceError::Conflict { backend: BACKEND, message }
         }
-        StatusCode::TOO_MANY_REQUESTS => CommerceError::RateLimited {
-            backend: BACKEND,
-            retry_after: crate::line::retry_after(headers),
-        },
+        StatusCode::TOO_MANY_REQUESTS => {
+            CommerceError::RateLimited { backend: BACKEND, retry_after: retry_after(headers) }
+        }
         _ => CommerceError::Transport {
             backend: BACKEND,
             source: Box::new(EcforceHttpError { status, message }),
@@ -627,31 +800,29 @@ impl CommerceBackend for EcforceClient {
     }
 
     fn customers(&self, query: ListQuery) -> PageStream<'_, Customer> {
-        self.list(Resource::Customers, query, parse_customers_page)
+        self.list(Resource::Customers, query, parse_page_with::<Customer>)
     }
 
     fn orders(&self, query: ListQuery) -> PageStream<'_, Order> {
-        self.list(Resource::Orders, query, parse_orders_page)
+        self.list(Resource::Orders, query, parse_page_with::<Order>)
     }
 
     fn subscriptions(&self, query: ListQuery) -> PageStream<'_, Subscription> {
-        self.list(Resource::Subscriptions, query, parse_subscriptions_page)
+        self.list(Resource::Subscriptions, query, parse_page_with::<Subscription>)
     }
 
     fn products(&self, query: ListQuery) -> PageStream<'_, Product> {
-        self.list(Resource::Products, query, parse_products_page)
+        self.list(Resource::Products, query, parse_page_with::<Product>)
     }
 
     async fn customer(&self, id: &CustomerId) -> CommerceResult<Customer> {
         let path = format!("api/v2/admin/customers/{}.json", urlencode(id.as_str()));
-        let (_, _, body) =
-            self.send(Method::GET, &path, &[], None, true, true).await.map_err(|e| match e {
-                CommerceError::NotFound { backend, .. } => {
-                    CommerceError::NotFound { backend, what: format!("customer {id}") }
-                }
-                e => e,
-            })?;
-        let mut page = parse_customers_page(&body)?;
+        let q = [("include", "billing_address".to_owned()), ("lighter", "0".to_owned())];
+        let (_, _, body) = self
+            .send(Method::GET, &path, &q, None, Call::idempotent(&self.inner.retry))
+            .await
+            .map_err(|e| not_found_as(e, id))?;
+        let mut page = parse_page_with::<Customer>(&body, &self.inner.mapping)?;
         if let Some(e) = page.rejected.pop() {
             return Err(e);
         }
@@ -672,39 +843,57 @@ impl CommerceBackend for EcforceClient {
                 backend: BACKEND,
             });
         };
+        // Only the ID: `line_id_linked_at` is not writable through the API (ecforce drops it
+        // silently); enishi's link store keeps the link time.
+        let wanted = line.map_or(serde_json::Value::Null, |l| l.as_str().into());
         let mut attrs = serde_json::Map::new();
-        attrs.insert(field.clone(), line.map_or(serde_json::Value::Null, |l| l.as_str().into()));
-        if field == "line_id" {
-            let linked = line.map(|_| format_jst_response(Utc::now()));
-            attrs.insert(
-                "line_id_linked_at".into(),
-                linked.map_or(serde_json::Value::Null, Into::into),
-            );
-        }
+        attrs.insert(field.clone(), wanted.clone());
         let body = json!({ "customer": attrs });
         let path = format!("api/v2/admin/customers/{}.json", urlencode(id.as_str()));
         // PUT sets a value, so it is idempotent and may be retried.
-        self.send(Method::PUT, &path, &[], Some(&body), true, true).await.map_err(|e| match e {
-            CommerceError::NotFound { backend, .. } => {
-                CommerceError::NotFound { backend, what: format!("customer {id}") }
-            }
-            e => e,
-        })?;
-        Ok(())
+        let (_, _, response) = self
+            .send(Method::PUT, &path, &[], Some(&body), Call::idempotent(&self.inner.retry))
+            .await
+            .map_err(|e| not_found_as(e, id))?;
+        let stored = self.stored_attribute(id, &response, field).await?;
+        let cleared = |v: &serde_json::Value| v.is_null() || v.as_str() == Some("");
+        let applied = match line {
+            Some(_) => stored == wanted,
+            None => cleared(&stored),
+        };
+        if applied {
+            Ok(())
+        } else {
+            Err(CommerceError::NotApplied {
+                backend: BACKEND,
+                what: format!(
+                    "customer {id}: `{field}` reads {stored} after the write (ecforce answered \
+                     2xx but did not store it; is the parameter permitted?)"
+                ),
+            })
+        }
     }
 
     async fn grant_points(&self, id: &CustomerId, points: i64, reason: &str) -> CommerceResult<()> {
-        let body = json!({ "point": { "point": points, "point_event_description": reason } });
+        // ecforce's shape: an absolute `point` with `addition_and_subtraction` (1 adds, 0
+        // subtracts), under an existing point event or one created for this grant.
+        let mut body = json!({
+            "point": points.unsigned_abs(),
+            "addition_and_subtraction": i32::from(points >= 0),
+        });
+        match self.inner.point_event_id {
+            Some(event) => body["point_event_id"] = event.into(),
+            None => {
+                body["with_create"] = 1.into();
+                body["name"] = reason.into();
+                body["description"] = reason.into();
+            }
+        }
         let path = format!("api/v2/admin/customers/{}/points.json", urlencode(id.as_str()));
-        // POST adds points: never resent once the request may have arrived.
-        self.send(Method::POST, &path, &[], Some(&body), false, true).await.map_err(
-            |e| match e {
-                CommerceError::NotFound { backend, .. } => {
-                    CommerceError::NotFound { backend, what: format!("customer {id}") }
-                }
-                e => e,
-            },
-        )?;
+        // POST adds points: resent only when nothing was processed (a 429, no connection).
+        self.send(Method::POST, &path, &[], Some(&body), Call::once(&self.inner.retry))
+            .await
+            .map_err(|e| not_found_as(e, id))?;
         Ok(())
     }
 }

@@ -185,20 +185,42 @@ pub(super) fn opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDa
     d.deserialize_any(OptDate)
 }
 
-struct Labels;
+struct Strings;
 
-impl<'de> Visitor<'de> for Labels {
+impl<'de> Visitor<'de> for Strings {
     type Value = Vec<String>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a comma-separated string, an array of strings or null")
+        f.write_str(
+            "a comma-separated string, an array of strings, numbers or named objects, or null",
+        )
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
     }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(vec![v.to_string()])
+    }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some(label) = seq.next_element::<String>()? {
-            out.push(label);
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            // Objects (coupons, campaigns) are named by their code, else their name.
+            let text = match &item {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Object(o) => {
+                    ["code", "name", "display_name", "id"].iter().find_map(|k| match o.get(*k) {
+                        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    })
+                }
+                serde_json::Value::Null => None,
+                _ => return Err(de::Error::custom("a list entry that is neither text nor object")),
+            };
+            out.extend(text.filter(|t| !t.trim().is_empty()));
         }
         Ok(out)
     }
@@ -210,6 +232,7 @@ impl<'de> Visitor<'de> for Labels {
     }
 }
 
-pub(super) fn labels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    d.deserialize_any(Labels)
+/// Labels, category names, coupon codes, reason IDs: a comma-separated string or an array.
+pub(super) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    d.deserialize_any(Strings)
 }

@@ -2,12 +2,32 @@
 
 mod client;
 mod de;
+mod fetch;
+mod labels;
+mod retry;
+#[cfg(feature = "axum")]
+mod webhook;
 mod wire;
 
 pub use client::{
     ECFORCE_MAX_PER, EcforceBuildError, EcforceClient, EcforceClientBuilder, EcforceHttpError,
+    SignInLimitScope,
+};
+pub use fetch::RecordFetcher;
+pub use labels::{
+    EcforceLabel, InvalidLabelName, LINE_LINKED_LABEL, LabelSync, LabelSyncReport, LabelTarget,
+    LabelingFailure, LabelingMethod, LabelingResult,
+};
+pub use retry::{Attempt as EcforceAttempt, EcforceRetry};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use webhook::{
+    DEFAULT_ECFORCE_HOOK_BODY_LIMIT, DEFAULT_ECFORCE_HOOK_QUEUE, ECFORCE_EVENT_HEADER,
+    EcforceEvent, EcforceWebhook, EcforceWebhookBuildError, EcforceWebhookBuilder,
+    EcforceWebhookSecret, EcforceWebhookSecretError, EcforceWebhookStats, HintIdExtractor,
+    HintOutcome, HintReport,
 };
 pub use wire::{
-    EcforcePage, parse_customers_page, parse_orders_page, parse_products_page,
+    EcforceMapping, EcforcePage, parse_customers_page, parse_orders_page, parse_products_page,
     parse_subscriptions_page,
 };

@@ -22,6 +22,124 @@ use crate::{CustomerId, LineUserId};
 
 pub(super) const BACKEND: &str = "ecforce";
 
+/// How ecforce's state words map onto enishi's meaning. ecforce's values beyond a few observed
+/// ones are shop-specific or undocumented, so every list here can be changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct EcforceMapping {
+    withdrawn_states: Vec<String>,
+    paid_payment_states: Vec<String>,
+    unpaid_payment_states: Vec<String>,
+    canceled_order_states: Vec<String>,
+}
+
+fn owned(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+impl Default for EcforceMapping {
+    fn default() -> Self {
+        Self {
+            // Only `member` is observed; the 退会 state's word is not public, so several
+            // likely spellings count (and `human_state_name` 退会 always does).
+            withdrawn_states: owned(&[
+                "cancel",
+                "canceled",
+                "cancelled",
+                "withdrawn",
+                "withdrawal",
+                "withdraw",
+                "resigned",
+                "退会",
+            ]),
+            paid_payment_states: owned(&[
+                "completed",
+                "complete",
+                "paid",
+                "authorized",
+                "auth",
+                "credit_exam_ok",
+                "credit_exam_passed",
+            ]),
+            unpaid_payment_states: owned(&[
+                "voided",
+                "void",
+                "auth_failed",
+                "failed",
+                "credit_exam_failed",
+                "credit_exam_ng",
+                "credit_exam_hold",
+                "credit_exam_pending",
+                "pending",
+                "unpaid",
+                "canceled",
+                "cancelled",
+                "refunded",
+            ]),
+            canceled_order_states: owned(&["canceled", "cancelled", "cancel"]),
+        }
+    }
+}
+
+impl EcforceMapping {
+    /// Customer `state` values that mean the customer withdrew (退会).
+    pub fn withdrawn_states(mut self, states: &[&str]) -> Self {
+        self.withdrawn_states = owned(states);
+        self
+    }
+
+    /// `payment_state` values that mean paid (the order counts as a purchase).
+    pub fn paid_payment_states(mut self, states: &[&str]) -> Self {
+        self.paid_payment_states = owned(states);
+        self
+    }
+
+    /// `payment_state` values that mean not paid (voided, failed: not a purchase). A value in
+    /// neither list is kept raw and taken as paid.
+    pub fn unpaid_payment_states(mut self, states: &[&str]) -> Self {
+        self.unpaid_payment_states = owned(states);
+        self
+    }
+
+    /// Order `state` values that mean canceled.
+    pub fn canceled_order_states(mut self, states: &[&str]) -> Self {
+        self.canceled_order_states = owned(states);
+        self
+    }
+
+    fn has(list: &[String], value: &str) -> bool {
+        list.iter().any(|w| w.eq_ignore_ascii_case(value))
+    }
+
+    fn withdrawn(&self, state: Option<&str>, human: Option<&str>) -> bool {
+        state.is_some_and(|s| Self::has(&self.withdrawn_states, s))
+            || human.is_some_and(|h| h.contains("退会"))
+    }
+
+    fn paid(&self, payment_state: Option<&str>) -> Option<bool> {
+        let p = payment_state?;
+        if Self::has(&self.unpaid_payment_states, p) {
+            Some(false)
+        } else if Self::has(&self.paid_payment_states, p) {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    fn order_state(&self, raw: Option<String>) -> OrderState {
+        match raw.as_deref() {
+            Some(s) if Self::has(&self.canceled_order_states, s) => OrderState::Canceled,
+            Some("complete" | "completed" | "shipped" | "delivered") => OrderState::Completed,
+            Some("new" | "pending" | "processing" | "confirm" | "in_progress") => {
+                OrderState::Pending
+            }
+            Some(other) => OrderState::Other(other.to_owned()),
+            None => OrderState::Other(String::new()),
+        }
+    }
+}
+
 /// One decoded ecforce list page.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -30,6 +148,11 @@ pub struct EcforcePage<T> {
     pub records: Vec<T>,
     /// Records that failed to decode: each a [`CommerceError::Decode`] naming the field.
     pub rejected: Vec<CommerceError>,
+    /// Problems in records that were kept anyway (an order item referenced but not sent):
+    /// [`CommerceError::Decode`] naming the field and the record.
+    pub warnings: Vec<CommerceError>,
+    /// The position of the record each warning is about (same order as `warnings`).
+    pub(super) warnings_at: Vec<Cursor>,
     /// The position of the last record on the page (decoded or not), when it could be read.
     pub last: Option<Cursor>,
     /// How many resources the page held.
@@ -38,6 +161,8 @@ pub struct EcforcePage<T> {
     pub(super) rejected_at: Vec<Option<Cursor>>,
     /// `meta.total_pages`, when present.
     pub total_pages: Option<u64>,
+    /// `meta.total_count` (records matching the request), when present.
+    pub total_count: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +190,8 @@ struct SingleDocument<'a> {
 struct Meta {
     #[serde(default, deserialize_with = "de::opt_i64")]
     total_pages: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    total_count: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +223,12 @@ struct Rels<'a> {
     order_items: Option<Relationship<'a>>,
     #[serde(borrow, default)]
     variants: Option<Relationship<'a>>,
+    #[serde(borrow, default)]
+    customer: Option<Relationship<'a>>,
+    #[serde(borrow, default)]
+    billing_address: Option<Relationship<'a>>,
+    #[serde(borrow, default)]
+    thumbnail: Option<Relationship<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +248,7 @@ enum Linkage<'a> {
 struct Ref<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
-    #[serde(rename = "type", borrow)]
+    #[serde(rename = "type", borrow, default)]
     kind: Cow<'a, str>,
 }
 
@@ -124,6 +257,9 @@ impl<'a> Rels<'a> {
         let rel = match name {
             "order_items" => self.order_items.as_ref(),
             "variants" => self.variants.as_ref(),
+            "customer" => self.customer.as_ref(),
+            "billing_address" => self.billing_address.as_ref(),
+            "thumbnail" => self.thumbnail.as_ref(),
             _ => None,
         };
         match rel.and_then(|r| r.data.as_ref()) {
@@ -169,7 +305,52 @@ struct Stamp {
     updated_at: Option<DateTime<Utc>>,
 }
 
-type Included<'a> = HashMap<(&'a str, &'a str), &'a RawValue>;
+/// A resource type without the spelling differences seen around ecforce's relationships:
+/// `order_items`, `order-item` and `order_item` are one type.
+fn normalize_type(kind: &str) -> String {
+    let kind = kind.replace('-', "_");
+    match kind.strip_suffix('s') {
+        Some(singular) if !singular.ends_with('s') => singular.to_owned(),
+        _ => kind,
+    }
+}
+
+/// Side-loaded resources by (normalized type, id).
+struct Included<'a> {
+    by_key: HashMap<(String, &'a str), &'a RawValue>,
+}
+
+impl<'a> Included<'a> {
+    /// The attributes of the resource a linkage names: the type as linked (spelling
+    /// normalized), else any of `aliases` with the same ID.
+    fn find(&self, r: &Ref<'_>, aliases: &[&str]) -> Option<&'a RawValue> {
+        let id = r.id.as_ref();
+        std::iter::once(normalize_type(&r.kind))
+            .chain(aliases.iter().map(|a| (*a).to_owned()))
+            .find_map(|kind| self.by_key.get(&(kind, id)).copied())
+    }
+}
+
+/// What decoding a record may consult: the mapping, and whether this is a show (one record)
+/// rather than a list walk.
+struct Ctx<'m> {
+    mapping: &'m EcforceMapping,
+    single: bool,
+}
+
+impl Ctx<'_> {
+    /// The record's feed position. A list walk filters on `updated_at`, so standing in
+    /// `created_at` would misplace the record: only a show may fall back.
+    fn updated_at(
+        &self,
+        updated: Option<DateTime<Utc>>,
+        created: Option<DateTime<Utc>>,
+        raw: &str,
+    ) -> Result<DateTime<Utc>, CommerceError> {
+        let at = if self.single { updated.or(created) } else { updated };
+        required(at, "attributes.updated_at", raw)
+    }
+}
 
 trait FromResource: Sized {
     type Attrs: DeserializeOwned;
@@ -179,6 +360,8 @@ trait FromResource: Sized {
         attrs: Self::Attrs,
         rels: &Rels<'_>,
         included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        warnings: &mut Vec<CommerceError>,
         raw: &str,
     ) -> Result<Self, CommerceError>;
 
@@ -186,63 +369,84 @@ trait FromResource: Sized {
     fn from_resource(
         res: &Resource<'_>,
         included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        warnings: &mut Vec<CommerceError>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
         let attrs: Self::Attrs = attrs(attributes(res, raw)?, || "attributes".into(), raw)?;
         let rels = res.relationships.as_ref();
         let empty = Rels::default();
-        Self::build(&res.id, attrs, rels.unwrap_or(&empty), included, raw)
+        Self::build(&res.id, attrs, rels.unwrap_or(&empty), included, ctx, warnings, raw)
     }
 }
 
-fn parse_page<T: FromResource + Record>(body: &str) -> Result<EcforcePage<T>, CommerceError> {
-    let doc: Document<'_> = match serde_json::from_str(body) {
-        Ok(doc) => doc,
+#[allow(private_bounds)]
+pub(super) fn parse_page_with<T: FromResource + Record>(
+    body: &str,
+    mapping: &EcforceMapping,
+) -> Result<EcforcePage<T>, CommerceError> {
+    let (doc, single) = match serde_json::from_str::<Document<'_>>(body) {
+        Ok(doc) => (doc, false),
         Err(list_error) => match serde_json::from_str::<SingleDocument<'_>>(body) {
-            Ok(single) => Document {
-                data: single.data.into_iter().collect(),
-                included: single.included,
-                meta: single.meta,
-            },
+            Ok(single) => (
+                Document {
+                    data: single.data.into_iter().collect(),
+                    included: single.included,
+                    meta: single.meta,
+                },
+                true,
+            ),
             Err(_) => return Err(body_error(&list_error, body)),
         },
     };
+    let ctx = Ctx { mapping, single };
     let data = doc.data;
     let mut included_res = Vec::with_capacity(doc.included.len());
     for raw in &doc.included {
         // An included object that is not even a resource is dropped: the record that refers
-        // to it fails on the missing reference instead.
+        // to it reports the gap instead.
         if let Ok(res) = serde_json::from_str::<Resource<'_>>(raw.get()) {
             included_res.push(res);
         }
     }
-    let mut included: Included<'_> = HashMap::with_capacity(included_res.len());
+    let mut included = Included { by_key: HashMap::with_capacity(included_res.len()) };
     for res in &included_res {
         if let Some(a) = res.attributes {
-            included.insert((&res.kind, &res.id), a);
+            included.by_key.insert((normalize_type(&res.kind), res.id.as_ref()), a);
         }
     }
+    let meta = doc.meta;
+    let count_of = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
     let mut page = EcforcePage {
         records: Vec::with_capacity(data.len()),
         rejected: Vec::new(),
+        warnings: Vec::new(),
+        warnings_at: Vec::new(),
         last: None,
         rejected_at: Vec::new(),
         count: data.len(),
-        total_pages: doc.meta.and_then(|m| m.total_pages).and_then(|n| u64::try_from(n).ok()),
+        total_pages: count_of(meta.as_ref().and_then(|m| m.total_pages)),
+        total_count: count_of(meta.as_ref().and_then(|m| m.total_count)),
     };
     for raw in data {
         // Fast path: the whole record in one typed pass.
+        let mut warnings = Vec::new();
         if let Ok(typed) = serde_json::from_str::<Typed<'_, T::Attrs>>(raw.get())
             && let Some(attrs) = typed.attributes
         {
             let rels = typed.relationships.unwrap_or_default();
             // On failure fall through: the slow path names the failing field.
-            if let Ok(record) = T::build(&typed.id, attrs, &rels, &included, raw.get()) {
+            if let Ok(record) =
+                T::build(&typed.id, attrs, &rels, &included, &ctx, &mut warnings, raw.get())
+            {
                 page.last = Some(record.cursor());
+                page.warnings_at.extend(warnings.iter().map(|_| record.cursor()));
+                page.warnings.append(&mut warnings);
                 page.records.push(record);
                 continue;
             }
         }
+        warnings.clear();
         let res: Resource<'_> = match serde_json::from_str(raw.get()) {
             Ok(res) => res,
             Err(e) => {
@@ -251,9 +455,11 @@ fn parse_page<T: FromResource + Record>(body: &str) -> Result<EcforcePage<T>, Co
                 continue;
             }
         };
-        let position = match T::from_resource(&res, &included, raw.get()) {
+        let position = match T::from_resource(&res, &included, &ctx, &mut warnings, raw.get()) {
             Ok(record) => {
                 let position = record.cursor();
+                page.warnings_at.extend(warnings.iter().map(|_| position.clone()));
+                page.warnings.append(&mut warnings);
                 page.records.push(record);
                 Some(position)
             }
@@ -291,7 +497,18 @@ fn yen(v: Option<i64>) -> Option<Money> {
 #[derive(Deserialize)]
 struct CustomerAttrs {
     #[serde(default, deserialize_with = "de::opt_string")]
+    number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    human_state_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    blacklist: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    mail_delivery_stop: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_string")]
     email: Option<String>,
+    /// Not an ecforce attribute (names live on the billing address); read if a shop has it.
     #[serde(default, deserialize_with = "de::opt_string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "de::opt_date")]
@@ -306,6 +523,8 @@ struct CustomerAttrs {
     customer_rank_name: Option<String>,
     #[serde(default, deserialize_with = "de::opt_i64")]
     point: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    point_expired_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_i64")]
     buy_total: Option<i64>,
     #[serde(default, deserialize_with = "de::opt_u32")]
@@ -316,7 +535,7 @@ struct CustomerAttrs {
     last_order_completed_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_bool")]
     optin: Option<bool>,
-    #[serde(default, deserialize_with = "de::labels")]
+    #[serde(default, deserialize_with = "de::strings")]
     labels: Vec<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
     line_id: Option<String>,
@@ -330,6 +549,19 @@ struct CustomerAttrs {
     deleted_at: Option<DateTime<Utc>>,
 }
 
+/// The billing address (`include=billing_address`): where ecforce keeps names.
+#[derive(Deserialize)]
+struct AddressAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    full_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name01: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name02: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    prefecture_name: Option<String>,
+}
+
 fn coded(code: Option<String>, label: Option<String>) -> Option<Coded> {
     (code.is_some() || label.is_some()).then_some(Coded { code, label })
 }
@@ -340,19 +572,39 @@ impl FromResource for Customer {
     fn build(
         id: &str,
         a: CustomerAttrs,
-        _: &Rels<'_>,
-        _: &Included<'_>,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        _: &mut Vec<CommerceError>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
         let id = CustomerId::new(id).map_err(|e| decode_error("id".into(), e.to_string(), raw))?;
-        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
         let mut c = Self::new(id, updated_at);
+        c.number = a.number;
+        c.withdrawn = ctx.mapping.withdrawn(a.state.as_deref(), a.human_state_name.as_deref());
+        c.blacklisted = a.blacklist.unwrap_or(false);
+        c.email_stopped = a.mail_delivery_stop;
         c.email = a.email;
         c.name = a.name;
+        if let Some(r) = rels.related("billing_address").first()
+            && let Some(raw_attrs) = included.find(r, &["address", "billing_address"])
+        {
+            let b: AddressAttrs = attrs(raw_attrs, || format!("included.address[{}]", r.id), raw)?;
+            let joined = match (b.name01, b.name02) {
+                (Some(family), Some(given)) => Some(format!("{family} {given}")),
+                (family, given) => family.or(given),
+            };
+            if let Some(name) = b.full_name.or(joined) {
+                c.name = Some(name);
+            }
+            c.prefecture = b.prefecture_name;
+        }
         c.birth_date = a.birth;
         c.sex = coded(a.sex_id, a.sex);
         c.rank = coded(a.customer_rank_id, a.customer_rank_name);
         c.points = a.point;
+        c.points_expire_at = a.point_expired_at;
         c.total_spent = yen(a.buy_total);
         c.order_count = a.buy_times;
         c.first_order_at = a.first_order_completed_at;
@@ -374,12 +626,24 @@ struct OrderAttrs {
     customer_id: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
     state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    payment_state: Option<String>,
     #[serde(default, deserialize_with = "de::opt_i64")]
     total: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    nth: Option<u32>,
+    #[serde(default, deserialize_with = "de::strings")]
+    coupons: Vec<String>,
     #[serde(default, deserialize_with = "de::opt_time")]
     created_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_time")]
     completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    shipped_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    delivered_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_time")]
     updated_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_string")]
@@ -394,6 +658,8 @@ struct ItemAttrs {
     product_number: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
     product_name: Option<String>,
+    #[serde(default, deserialize_with = "de::strings")]
+    product_category_names: Vec<String>,
     #[serde(default, deserialize_with = "de::opt_u32")]
     quantity: Option<u32>,
     #[serde(default, deserialize_with = "de::opt_i64")]
@@ -402,37 +668,37 @@ struct ItemAttrs {
     sales_price: Option<i64>,
 }
 
-fn order_state(raw: Option<String>) -> OrderState {
-    match raw.as_deref() {
-        Some("complete" | "completed" | "shipped" | "delivered") => OrderState::Completed,
-        Some("new" | "pending" | "processing" | "confirm" | "in_progress") => OrderState::Pending,
-        Some("canceled" | "cancelled" | "cancel") => OrderState::Canceled,
-        Some(other) => OrderState::Other(other.to_owned()),
-        None => OrderState::Other(String::new()),
-    }
-}
-
+/// The items a record links to. An item linked but not side-loaded is left out and reported
+/// in `warnings` (the record stays: one odd item must not drop a whole order); the count of
+/// such gaps is returned.
 fn items(
     rels: &Rels<'_>,
-    relationship: &str,
     included: &Included<'_>,
+    warnings: &mut Vec<CommerceError>,
     raw: &str,
-) -> Result<Vec<LineItem>, CommerceError> {
-    rels.related(relationship)
-        .iter()
-        .map(|r| {
-            let prefix = || format!("included.{}[{}]", r.kind, r.id);
-            let a = included
-                .get(&(r.kind.as_ref(), r.id.as_ref()))
-                .ok_or_else(|| decode_error(prefix(), "referenced but not included".into(), raw))?;
-            let a: ItemAttrs = attrs(a, prefix, raw)?;
-            let mut item = LineItem::new(a.variant_sku, a.quantity.unwrap_or(1));
-            item.product = a.product_number;
-            item.name = a.product_name;
-            item.unit_price = yen(a.price.or(a.sales_price));
-            Ok(item)
-        })
-        .collect()
+) -> Result<(Vec<LineItem>, u32), CommerceError> {
+    let mut out = Vec::new();
+    let mut missing = 0;
+    for r in rels.related("order_items") {
+        let prefix = || format!("included.order_item[{}]", r.id);
+        let Some(a) = included.find(r, &["order_item", "sub_order_item", "subs_order_item"]) else {
+            missing += 1;
+            warnings.push(decode_error(
+                prefix(),
+                "referenced but not included; the record is kept without this item".into(),
+                raw,
+            ));
+            continue;
+        };
+        let a: ItemAttrs = attrs(a, prefix, raw)?;
+        let mut item = LineItem::new(a.variant_sku, a.quantity.unwrap_or(1));
+        item.product = a.product_number;
+        item.name = a.product_name;
+        item.unit_price = yen(a.price.or(a.sales_price));
+        item.categories = a.product_category_names;
+        out.push(item);
+    }
+    Ok((out, missing))
 }
 
 impl FromResource for Order {
@@ -443,20 +709,30 @@ impl FromResource for Order {
         a: OrderAttrs,
         rels: &Rels<'_>,
         included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        warnings: &mut Vec<CommerceError>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
-        let mut o = Self::new(id, order_state(a.state), updated_at);
-        o.customer_id = a
-            .customer_id
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
+        let mut o = Self::new(id, ctx.mapping.order_state(a.state), updated_at);
+        // Some shops send the customer only as a relationship.
+        let customer =
+            a.customer_id.or_else(|| rels.related("customer").first().map(|r| r.id.to_string()));
+        o.customer_id = customer
             .map(CustomerId::new)
             .transpose()
             .map_err(|e| decode_error("attributes.customer_id".into(), e.to_string(), raw))?;
+        o.paid = ctx.mapping.paid(a.payment_state.as_deref());
+        o.payment_state = a.payment_state;
         o.total = yen(a.total);
+        o.nth = a.times.or(a.nth);
+        o.coupons = a.coupons;
         o.ordered_at = a.created_at;
         o.completed_at = a.completed_at;
+        o.shipped_at = a.shipped_at;
+        o.delivered_at = a.delivered_at;
         o.subscription_id = a.subs_order_id;
-        o.items = items(rels, "order_items", included, raw)?;
+        (o.items, o.items_missing) = items(rels, included, warnings, raw)?;
         for item in &mut o.items {
             item.subscription_id.clone_from(&o.subscription_id);
         }
@@ -467,21 +743,39 @@ impl FromResource for Order {
 #[derive(Deserialize)]
 struct SubAttrs {
     #[serde(default, deserialize_with = "de::opt_string")]
+    customer_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
     customer_number: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
     state: Option<String>,
     #[serde(default, deserialize_with = "de::opt_u32")]
     times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    orders_count: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    remaining_number_of_orders: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    remaining_block_times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    skip_next_scheduled_delivery: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_string")]
     payment_schedule: Option<String>,
     #[serde(default, deserialize_with = "de::opt_time")]
     scheduled_to_be_delivered_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_time")]
+    scheduled_to_be_shipped_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
     suspended_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    suspend_reasons: Option<String>,
+    #[serde(default, deserialize_with = "de::strings")]
+    suspend_reason_ids: Vec<String>,
     #[serde(default, deserialize_with = "de::opt_time")]
     canceled_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_string")]
     cancel_reasons: Option<String>,
+    #[serde(default, deserialize_with = "de::strings")]
+    cancel_reason_ids: Vec<String>,
     #[serde(default, deserialize_with = "de::opt_time")]
     created_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_time")]
@@ -496,9 +790,11 @@ impl FromResource for Subscription {
         a: SubAttrs,
         rels: &Rels<'_>,
         included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        warnings: &mut Vec<CommerceError>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
         let state = match a.state.as_deref() {
             Some("active") => SubscriptionState::Active,
             Some("suspend" | "suspended") => SubscriptionState::Paused,
@@ -507,15 +803,23 @@ impl FromResource for Subscription {
             None => SubscriptionState::Other(String::new()),
         };
         let mut s = Self::new(id, state, updated_at);
-        s.customer = a.customer_number;
+        // `sub_order` names the customer by number; `include=customer` adds the ID.
+        s.customer = rels.related("customer").first().map(|r| r.id.to_string()).or(a.customer_id);
+        s.customer_number = a.customer_number;
         s.started_at = a.created_at;
         s.paused_at = a.suspended_at;
+        s.suspend_reason = a.suspend_reasons;
+        s.suspend_reason_ids = a.suspend_reason_ids;
         s.canceled_at = a.canceled_at;
         s.cancel_reason = a.cancel_reasons;
-        s.next_delivery_at = a.scheduled_to_be_delivered_at;
+        s.cancel_reason_ids = a.cancel_reason_ids;
+        s.next_delivery_at = a.scheduled_to_be_delivered_at.or(a.scheduled_to_be_shipped_at);
         s.deliveries = a.times;
+        s.orders_count = a.orders_count;
+        s.remaining_orders = a.remaining_number_of_orders.or(a.remaining_block_times);
+        s.skip_next_delivery = a.skip_next_scheduled_delivery;
         s.cycle = a.payment_schedule;
-        s.items = items(rels, "order_items", included, raw)?;
+        (s.items, _) = items(rels, included, warnings, raw)?;
         Ok(s)
     }
 }
@@ -530,12 +834,17 @@ struct ProductAttrs {
     master_sales_price: Option<i64>,
     #[serde(default, deserialize_with = "de::opt_bool")]
     is_recurring: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    for_sale: Option<bool>,
+    #[serde(default, deserialize_with = "de::strings")]
+    product_category_names: Vec<String>,
     #[serde(default, deserialize_with = "de::opt_time")]
     created_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "de::opt_time")]
     updated_at: Option<DateTime<Utc>>,
 }
 
+/// Variants have no `stock` (stock lives in `stock_items`).
 #[derive(Deserialize)]
 struct VariantAttrs {
     #[serde(default, deserialize_with = "de::opt_string")]
@@ -544,8 +853,14 @@ struct VariantAttrs {
     name: Option<String>,
     #[serde(default, deserialize_with = "de::opt_i64")]
     sales_price: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    stock: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ThumbnailAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    url_medium: Option<String>,
 }
 
 impl FromResource for Product {
@@ -556,24 +871,34 @@ impl FromResource for Product {
         a: ProductAttrs,
         rels: &Rels<'_>,
         included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        _: &mut Vec<CommerceError>,
         raw: &str,
     ) -> Result<Self, CommerceError> {
-        let updated_at = required(a.updated_at.or(a.created_at), "attributes.updated_at", raw)?;
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
         let mut p = Self::new(id, updated_at);
         p.code = a.number;
         p.name = a.name;
         p.price = yen(a.master_sales_price);
         p.is_recurring = a.is_recurring;
+        p.for_sale = a.for_sale;
+        p.categories = a.product_category_names;
+        if let Some(r) = rels.related("thumbnail").first()
+            && let Some(raw_attrs) = included.find(r, &["thumbnail"])
+        {
+            let t: ThumbnailAttrs =
+                attrs(raw_attrs, || format!("included.thumbnail[{}]", r.id), raw)?;
+            p.image_url = t.url.or(t.url_medium);
+        }
         for r in rels.related("variants") {
             let mut v = Variant::new(r.id.as_ref(), None);
             // Variants are often not side-loaded; keep the reference alone then.
-            if let Some(raw_attrs) = included.get(&(r.kind.as_ref(), r.id.as_ref())) {
+            if let Some(raw_attrs) = included.find(r, &["variant"]) {
                 let va: VariantAttrs =
                     attrs(raw_attrs, || format!("included.variant[{}]", r.id), raw)?;
                 v.sku = va.sku;
                 v.name = va.name;
                 v.price = yen(va.sales_price);
-                v.stock = va.stock;
             }
             p.variants.push(v);
         }
@@ -581,13 +906,14 @@ impl FromResource for Product {
     }
 }
 
-/// Decodes an ecforce customer list page (`GET /api/v2/admin/customers`).
+/// Decodes an ecforce customer list page (`GET /api/v2/admin/customers`), or a show body.
+/// A list record without `updated_at` is rejected (a show falls back to `created_at`).
 ///
 /// # Errors
 /// [`CommerceError::Decode`] when the body is not a JSON:API document; malformed records are
 /// in [`EcforcePage::rejected`] instead.
 pub fn parse_customers_page(body: &str) -> Result<EcforcePage<Customer>, CommerceError> {
-    parse_page(body)
+    parse_page_with(body, &EcforceMapping::default())
 }
 
 /// Decodes an ecforce order list page with `include=order_items`.
@@ -595,7 +921,7 @@ pub fn parse_customers_page(body: &str) -> Result<EcforcePage<Customer>, Commerc
 /// # Errors
 /// As [`parse_customers_page`].
 pub fn parse_orders_page(body: &str) -> Result<EcforcePage<Order>, CommerceError> {
-    parse_page(body)
+    parse_page_with(body, &EcforceMapping::default())
 }
 
 /// Decodes an ecforce subscription-order (`sub_order`) list page.
@@ -603,7 +929,7 @@ pub fn parse_orders_page(body: &str) -> Result<EcforcePage<Order>, CommerceError
 /// # Errors
 /// As [`parse_customers_page`].
 pub fn parse_subscriptions_page(body: &str) -> Result<EcforcePage<Subscription>, CommerceError> {
-    parse_page(body)
+    parse_page_with(body, &EcforceMapping::default())
 }
 
 /// Decodes an ecforce product list page with `include=variants`.
@@ -611,7 +937,7 @@ pub fn parse_subscriptions_page(body: &str) -> Result<EcforcePage<Subscription>,
 /// # Errors
 /// As [`parse_customers_page`].
 pub fn parse_products_page(body: &str) -> Result<EcforcePage<Product>, CommerceError> {
-    parse_page(body)
+    parse_page_with(body, &EcforceMapping::default())
 }
 
 /// ecforce's error envelope: `{"errors":[{"code","message"}]}`.
@@ -619,6 +945,12 @@ pub fn parse_products_page(body: &str) -> Result<EcforcePage<Product>, CommerceE
 pub(super) struct ErrorBody {
     #[serde(default)]
     errors: Vec<ErrorEntry>,
+}
+
+impl ErrorBody {
+    pub(super) fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
 }
 
 #[derive(Deserialize)]

@@ -13,14 +13,17 @@ use crate::line::ValidationError;
 /// Inspect it with the predicates ([`status`](Self::status), [`is_retryable`](Self::is_retryable),
 /// [`is_rate_limited`](Self::is_rate_limited), [`is_quota_exceeded`](Self::is_quota_exceeded),
 /// [`request_id`](Self::request_id)) rather than by matching: new variants may be added.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` shows a [`Decode`](Self::Decode) body with token values (`linkToken`, …) hidden and
+/// cut after 512 characters; the field itself keeps the body as received.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum LineError {
     /// LINE answered with an error status. The body, request IDs and status are kept.
     #[error(transparent)]
     Api(Box<ApiError>),
     /// The request never got an HTTP answer (connect failure, timeout, dropped connection).
-    #[error("calling LINE {endpoint} failed after {attempts} attempt(s): {source}")]
+    #[error("calling LINE {endpoint} failed after {attempts} attempt(s)")]
     Transport {
         /// The endpoint that was called, e.g. `push`.
         endpoint: &'static str,
@@ -31,7 +34,7 @@ pub enum LineError {
         source: reqwest::Error,
     },
     /// LINE answered 2xx but the body did not have the documented shape.
-    #[error("could not decode LINE's answer to {endpoint} (status {status}): {source}")]
+    #[error("could not decode LINE's answer to {endpoint} (status {status})")]
     Decode {
         /// The endpoint that was called.
         endpoint: &'static str,
@@ -53,7 +56,7 @@ pub enum LineError {
     Config(String),
     /// The rate limiter could not pace the request (e.g. its Redis was unreachable), so the
     /// request was not sent in this attempt. Retryable: nothing reached LINE.
-    #[error("pacing LINE {endpoint} failed (attempt {attempts}): {source}")]
+    #[error("pacing LINE {endpoint} failed (attempt {attempts})")]
     RateLimiter {
         /// The endpoint that was to be called.
         endpoint: &'static str,
@@ -63,6 +66,36 @@ pub enum LineError {
         #[source]
         source: super::ratelimit::RateLimiterError,
     },
+}
+
+impl fmt::Debug for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api(e) => f.debug_tuple("Api").field(e).finish(),
+            Self::Transport { endpoint, attempts, source } => f
+                .debug_struct("Transport")
+                .field("endpoint", endpoint)
+                .field("attempts", attempts)
+                .field("source", source)
+                .finish(),
+            Self::Decode { endpoint, status, request_id, body, source } => f
+                .debug_struct("Decode")
+                .field("endpoint", endpoint)
+                .field("status", status)
+                .field("request_id", request_id)
+                .field("body", &crate::redact::body(body))
+                .field("source", source)
+                .finish(),
+            Self::Validation(e) => f.debug_tuple("Validation").field(e).finish(),
+            Self::Config(message) => f.debug_tuple("Config").field(message).finish(),
+            Self::RateLimiter { endpoint, attempts, source } => f
+                .debug_struct("RateLimiter")
+                .field("endpoint", endpoint)
+                .field("attempts", attempts)
+                .field("source", source)
+                .finish(),
+        }
+    }
 }
 
 impl LineError {
@@ -281,6 +314,23 @@ mod tests {
             shown.contains("messages[0].text: May not be empty") && shown.contains("req-1"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn decode_debug_hides_a_link_token() {
+        let body = r#"{"linkToken":"NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY","unexpected":"#;
+        let source = serde_json::from_str::<serde_json::Value>(body).unwrap_err();
+        let e = LineError::Decode {
+            endpoint: "issue_link_token",
+            status: StatusCode::OK,
+            request_id: None,
+            body: body.to_owned(),
+            source,
+        };
+        let debug = format!("{e:?}");
+        assert!(!debug.contains("NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY"), "{debug}");
+        assert!(debug.contains("linkToken") && debug.contains("issue_link_token"), "{debug}");
+        assert!(!e.to_string().contains("NMZTNuVrPTqlr2IF8Bnymkb7rXfYv5EY"));
     }
 
     #[test]

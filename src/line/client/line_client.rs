@@ -60,8 +60,8 @@ struct Inner {
 impl fmt::Debug for LineClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineClient")
-            .field("base_url", &self.inner.base_url)
-            .field("data_base_url", &self.inner.data_base_url)
+            .field("base_url", &crate::redact::url(&self.inner.base_url))
+            .field("data_base_url", &crate::redact::url(&self.inner.data_base_url))
             .field("channel_access_token", &"<redacted>")
             .field("request_timeout", &self.inner.request_timeout)
             .field("retry", &self.inner.retry)
@@ -90,8 +90,8 @@ impl fmt::Debug for LineClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineClientBuilder")
             .field("channel_access_token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("base_url", &self.base_url)
-            .field("data_base_url", &self.data_base_url)
+            .field("base_url", &crate::redact::url(&self.base_url))
+            .field("data_base_url", &crate::redact::url(&self.data_base_url))
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
@@ -222,10 +222,11 @@ impl LineClientBuilder {
 }
 
 fn check_base_url(name: &str, value: &str) -> Result<String, LineError> {
+    let shown = crate::redact::url(value);
     let url = url::Url::parse(value)
-        .map_err(|e| LineError::Config(format!("{name} {value:?} is not a URL: {e}")))?;
+        .map_err(|e| LineError::Config(format!("{name} {shown:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(LineError::Config(format!("{name} {value:?} must be an http(s) URL")));
+        return Err(LineError::Config(format!("{name} {shown:?} must be an http(s) URL")));
     }
     Ok(value.trim_end_matches('/').to_owned())
 }

@@ -31,7 +31,6 @@ pub use ratelimit::{
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_limit::{RedisGrant, RedisRateLimiter};
-pub(crate) use retry::retry_after;
 pub use retry::{Decision, Outcome, RetryPolicy, StopReason};
 pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,

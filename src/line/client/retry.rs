@@ -168,7 +168,7 @@ impl RetryPolicy {
 }
 
 /// `Retry-After` as delta-seconds. (LINE documents none; proxies in front of it may send one.)
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

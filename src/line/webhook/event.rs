@@ -398,7 +398,7 @@ pub enum EventError {
     #[error("the event has no string `type`")]
     MissingType,
     /// A field has the wrong shape (the error names the field and its position).
-    #[error("invalid `{event_type}` event: {source}")]
+    #[error("invalid `{event_type}` event")]
     Invalid {
         /// The event type.
         event_type: String,
@@ -418,7 +418,7 @@ pub enum EventError {
 
 impl PartialEq for EventError {
     fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
+        crate::error::chain_message(self) == crate::error::chain_message(other)
     }
 }
 

@@ -9,9 +9,10 @@
 //!    kept with their raw JSON, unknown enum values become `Unknown(String)`, and every event
 //!    keeps its exact raw JSON ([`Event::raw_json`]). One malformed event becomes
 //!    [`EventKind::Malformed`] without failing the batch.
-//! 3. Answer 200 quickly, then handle each event once: claim its `webhookEventId` in an
-//!    [`EventDedup`] store ([`MemoryDedup`], `SqliteDedup` with feature `sqlite`,
-//!    `PostgresDedup` with feature `postgres`) and skip it when the claim fails.
+//! 3. Handle each event once: claim its `webhookEventId` in an [`EventDedup`] store
+//!    ([`MemoryDedup`], `SqliteDedup` with feature `sqlite`, `PostgresDedup` with feature
+//!    `postgres`) and skip it when it was already claimed; answer 200 quickly, or 500 when the
+//!    store cannot answer, so that LINE redelivers instead of a duplicate getting through.
 //!
 //! With feature `axum`, `WebhookService` does all three behind a router.
 //!

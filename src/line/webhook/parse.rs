@@ -24,7 +24,7 @@ pub enum ParseError {
     NotUtf8(#[source] std::str::Utf8Error),
     /// The body is not a JSON object with an `events` array. The error says what was found
     /// and where (positions are counted from the start of the value being read).
-    #[error("the webhook body is not a webhook payload: {0}")]
+    #[error("the webhook body is not a webhook payload")]
     Json(#[source] serde_json::Error),
 }
 

@@ -40,7 +40,10 @@ pub enum DedupStatus {
     NotConfigured,
     /// The event has no `webhookEventId` (older payloads), so it cannot be de-duplicated.
     NoEventId,
-    /// The store failed; the event is delivered anyway (at least once beats never).
+    /// The store failed and the service was built with
+    /// [`deliver_when_dedup_fails(true)`](WebhookServiceBuilder::deliver_when_dedup_fails), so
+    /// the event is delivered anyway (it may be a duplicate). By default a failing store is
+    /// answered with 500 and the event is not delivered.
     StoreFailed(DedupError),
 }
 
@@ -78,6 +81,7 @@ pub struct WebhookServiceBuilder {
     dedup: Option<Arc<dyn EventDedup>>,
     body_limit: usize,
     handle_before_responding: bool,
+    deliver_when_dedup_fails: bool,
 }
 
 impl WebhookServiceBuilder {
@@ -109,6 +113,20 @@ impl WebhookServiceBuilder {
         self
     }
 
+    /// What happens to an event whose de-duplication claim fails (the store is down).
+    ///
+    /// By default (`false`) the event is not handled and the service answers 500, so LINE
+    /// redelivers the payload later (turn webhook redelivery on in the LINE Developers
+    /// console): a down store never lets a duplicate through. Events of the payload claimed
+    /// before the failing one are handled, and skipped as duplicates when the payload comes
+    /// again. With `true` the event is handled anyway with [`DedupStatus::StoreFailed`] (at
+    /// least once: it may be a duplicate) and, unless the service handles events before
+    /// responding, answered 200 as before.
+    pub fn deliver_when_dedup_fails(mut self, yes: bool) -> Self {
+        self.deliver_when_dedup_fails = yes;
+        self
+    }
+
     /// Builds the service around the host's handler.
     pub fn build(self, handler: impl EventHandler) -> WebhookService {
         let (in_flight, _) = watch::channel(0usize);
@@ -118,6 +136,7 @@ impl WebhookServiceBuilder {
                 dedup: self.dedup,
                 body_limit: self.body_limit,
                 handle_before_responding: self.handle_before_responding,
+                deliver_when_dedup_fails: self.deliver_when_dedup_fails,
                 handler: Box::new(handler),
                 in_flight,
             }),
@@ -130,7 +149,10 @@ impl WebhookServiceBuilder {
 /// Answers (never with a body, so nothing leaks): 200 for a verified payload (including an
 /// empty `events` array: the console's connectivity check), 401 for a missing or wrong
 /// signature, 400 for a malformed signature header or a signed body that is not a webhook
-/// payload, 413 for a body over the limit. Cheap to clone.
+/// payload, 413 for a body over the limit, 500 when the de-duplication store fails (see
+/// [`WebhookServiceBuilder::deliver_when_dedup_fails`]). Events are claimed in the
+/// de-duplication store before the answer, so a claim that fails is never answered 200.
+/// Cheap to clone.
 ///
 /// ```no_run
 /// use enishi::line::webhook::{ChannelSecret, Delivery, HandlerError, MemoryDedup, WebhookService};
@@ -157,6 +179,7 @@ struct Inner {
     dedup: Option<Arc<dyn EventDedup>>,
     body_limit: usize,
     handle_before_responding: bool,
+    deliver_when_dedup_fails: bool,
     handler: Box<dyn EventHandler>,
     in_flight: watch::Sender<usize>,
 }
@@ -168,6 +191,7 @@ impl fmt::Debug for WebhookService {
             .field("dedup", &self.inner.dedup)
             .field("body_limit", &self.inner.body_limit)
             .field("handle_before_responding", &self.inner.handle_before_responding)
+            .field("deliver_when_dedup_fails", &self.inner.deliver_when_dedup_fails)
             .finish_non_exhaustive()
     }
 }
@@ -196,6 +220,7 @@ impl WebhookService {
             dedup: None,
             body_limit: DEFAULT_BODY_LIMIT,
             handle_before_responding: false,
+            deliver_when_dedup_fails: false,
         }
     }
 
@@ -220,21 +245,25 @@ impl WebhookService {
             Err(e) => return WebhookError::Parse(e).http_status(),
         };
         let destination: Option<Arc<str>> = payload.destination.map(Arc::from);
+        // Claims come before the answer: a store that cannot answer must not be answered 200.
+        let (deliveries, claimed_all) = claim(&self.inner, destination, payload.events).await;
+        let store_status =
+            if claimed_all { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
         if self.inner.handle_before_responding {
-            return if dispatch(&self.inner, destination, payload.events).await {
+            return if dispatch(&self.inner, deliveries).await && claimed_all {
                 StatusCode::OK
             } else {
                 StatusCode::INTERNAL_SERVER_ERROR
             };
         }
-        if !payload.events.is_empty() {
+        if !deliveries.is_empty() {
             let guard = InFlight::new(Arc::clone(&self.inner));
             // One task per payload keeps the payload's events in order.
             tokio::spawn(async move {
-                dispatch(&guard.0, destination, payload.events).await;
+                dispatch(&guard.0, deliveries).await;
             });
         }
-        StatusCode::OK
+        if self.inner.deliver_when_dedup_fails { StatusCode::OK } else { store_status }
     }
 
     /// Background tasks still handling events.
@@ -260,12 +289,18 @@ async fn endpoint(
     service.handle_request(&headers, &body).await
 }
 
-/// Handles the events in order; `false` when any handler or store call failed.
-async fn dispatch(inner: &Inner, destination: Option<Arc<str>>, events: Vec<Event>) -> bool {
+/// Claims the events in order. Stops at the first claim the store cannot answer (unless the
+/// service delivers anyway): that event and the ones after it are left for LINE's redelivery.
+/// Returns the events to deliver and whether every claim was answered.
+async fn claim(
+    inner: &Inner,
+    destination: Option<Arc<str>>,
+    events: Vec<Event>,
+) -> (Vec<Delivery>, bool) {
+    let mut deliveries = Vec::with_capacity(events.len());
     let mut ok = true;
     for event in events {
-        let id = event.webhook_event_id.clone();
-        let dedup = match (&inner.dedup, &id) {
+        let dedup = match (&inner.dedup, &event.webhook_event_id) {
             (None, _) => DedupStatus::NotConfigured,
             (Some(_), None) => DedupStatus::NoEventId,
             (Some(store), Some(id)) => match store.claim(id, chrono::Utc::now()).await {
@@ -273,18 +308,35 @@ async fn dispatch(inner: &Inner, destination: Option<Arc<str>>, events: Vec<Even
                 Ok(false) => continue,
                 Err(e) => {
                     ok = false;
+                    if !inner.deliver_when_dedup_fails {
+                        break;
+                    }
                     DedupStatus::StoreFailed(e)
                 }
             },
         };
-        let claimed = matches!(dedup, DedupStatus::Claimed);
-        let delivery = Delivery { destination: destination.clone(), event, dedup };
+        deliveries.push(Delivery { destination: destination.clone(), event, dedup });
+    }
+    (deliveries, ok)
+}
+
+/// Handles the claimed events in order; `false` when any handler failed (its claim is then
+/// released, so a redelivery is handled again).
+async fn dispatch(inner: &Inner, deliveries: Vec<Delivery>) -> bool {
+    let mut ok = true;
+    for delivery in deliveries {
+        let release = match (&delivery.dedup, &inner.dedup) {
+            (DedupStatus::Claimed, Some(store)) => {
+                delivery.event.webhook_event_id.clone().map(|id| (Arc::clone(store), id))
+            }
+            _ => None,
+        };
         if inner.handler.handle(delivery).await.is_err() {
             ok = false;
-            if let (true, Some(store), Some(id)) = (claimed, &inner.dedup, &id) {
+            if let Some((store, id)) = release {
                 // If this fails too, the event stays claimed: a redelivery is then skipped,
                 // which the store's error already made unavoidable.
-                let _ = store.release(id).await;
+                let _ = store.release(&id).await;
             }
         }
     }

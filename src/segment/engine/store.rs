@@ -33,6 +33,16 @@ impl Interner {
         i
     }
 
+    /// Number of symbols.
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The string of a symbol (`None` for [`NONE`]).
+    pub(crate) fn name(&self, i: u32) -> Option<&str> {
+        self.names.get(i as usize).map(String::as_str)
+    }
+
     pub(crate) fn get(&self, s: &str) -> Option<u32> {
         self.map.get(s).copied()
     }

@@ -1,6 +1,6 @@
 //! The fake ecforce server: state, request handling and the accept loop.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
-use super::render;
+use super::render::{self, Shape};
 use crate::commerce::{
     Cursor, Customer, Order, Product, Record, Subscription, compare_ids, parse_jst_datetime,
 };
@@ -49,11 +49,28 @@ impl FakeLogin {
     }
 }
 
+/// A record the fake serves; deleted ones appear only with `q[with_deleted]=1`.
+trait Row: Record {
+    fn deleted(&self) -> bool {
+        false
+    }
+}
+
+impl Row for Customer {
+    fn deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+impl Row for Order {}
+impl Row for Subscription {}
+impl Row for Product {}
+
 struct Table<T> {
     feed: BTreeMap<Cursor, T>,
     by_id: HashMap<String, Cursor>,
-    /// The feed's keys in order, rebuilt after changes, to count matches without a scan.
-    index: Option<Vec<Cursor>>,
+    /// The feed's keys in order (all, and deleted ones), rebuilt after changes, to count
+    /// matches without a scan.
+    index: Option<(Vec<Cursor>, Vec<Cursor>)>,
 }
 
 impl<T> Default for Table<T> {
@@ -62,7 +79,7 @@ impl<T> Default for Table<T> {
     }
 }
 
-impl<T: Record> Table<T> {
+impl<T: Row> Table<T> {
     fn upsert(&mut self, record: T) {
         self.index = None;
         let cursor = record.cursor();
@@ -89,8 +106,9 @@ impl<T: Record> Table<T> {
         if filter.lt.is_some_and(|lt| filter.gteq.is_some_and(|gteq| lt <= gteq)) {
             return Vec::new();
         }
-        let range = self.feed.range((lower, upper)).filter(|(c, _)| {
-            filter.id_gt.as_deref().is_none_or(|gt| compare_ids(&c.id, gt).is_gt())
+        let range = self.feed.range((lower, upper)).filter(|(c, r)| {
+            (filter.with_deleted || !r.deleted())
+                && filter.id_gt.as_deref().is_none_or(|gt| compare_ids(&c.id, gt).is_gt())
         });
         let skip = filter.per * (filter.page.saturating_sub(1));
         if filter.sort_by_id {
@@ -108,21 +126,49 @@ impl<T: Record> Table<T> {
             let unpaged = Filter { page: 1, per: usize::MAX, ..filter.clone() };
             return self.select(&unpaged).len();
         }
-        let index = self.index.get_or_insert_with(|| self.feed.keys().cloned().collect());
-        let lo = filter.gteq.map_or(0, |t| index.partition_point(|c| c.updated_at < t));
-        let hi = filter.lt.map_or(index.len(), |t| index.partition_point(|c| c.updated_at < t));
-        hi.saturating_sub(lo)
+        let (all, deleted) = self.index.get_or_insert_with(|| {
+            let all = self.feed.keys().cloned().collect();
+            let deleted = self.feed.iter().filter(|(_, r)| r.deleted()).map(|(c, _)| c.clone());
+            (all, deleted.collect())
+        });
+        let count = |index: &[Cursor]| {
+            let lo = filter.gteq.map_or(0, |t| index.partition_point(|c| c.updated_at < t));
+            let hi = filter.lt.map_or(index.len(), |t| index.partition_point(|c| c.updated_at < t));
+            hi.saturating_sub(lo)
+        };
+        let hidden = if filter.with_deleted { 0 } else { count(deleted) };
+        count(all) - hidden
     }
 }
 
 #[derive(Clone)]
 struct Filter {
+    with_deleted: bool,
     gteq: Option<DateTime<Utc>>,
     lt: Option<DateTime<Utc>>,
     id_gt: Option<String>,
     sort_by_id: bool,
     page: usize,
     per: usize,
+}
+
+/// An answer the fake gives instead of serving a request (see [`FakeEcforce::fail_next`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EcforceFault {
+    /// `429 Too Many Requests`, with `Retry-After: <secs>` or (ecforce's usual) without.
+    RateLimited {
+        /// The `Retry-After` seconds, if sent.
+        retry_after: Option<u64>,
+    },
+    /// `500` with ecforce's `AOR9999` envelope (practitioners see transient ones).
+    ServerError,
+    /// An HTML error page with this status, as a proxy or Cloudflare serves it (a 403 one is
+    /// a WAF block, not a token problem).
+    HtmlPage {
+        /// The HTTP status.
+        status: u16,
+    },
 }
 
 #[derive(Default)]
@@ -134,10 +180,34 @@ struct Data {
     malformed: HashSet<String>,
     logins: HashMap<String, FakeLogin>,
     points: Vec<(CustomerId, i64, String)>,
-    rate_limit_next: u32,
-    retry_after_secs: u64,
+    faults: VecDeque<EcforceFault>,
+    reject_points: bool,
+    max_per: Option<usize>,
+    default_lighter: bool,
+    item_link_type: Option<String>,
+    missing_items: HashSet<String>,
+    ignored_params: HashSet<String>,
+    sign_in_limit: Option<(usize, std::time::Duration)>,
+    sign_in_times: VecDeque<tokio::time::Instant>,
+    sign_in_requires_token: bool,
     requests: u64,
     sign_ins: u64,
+    log: Vec<FakeEcforceRequest>,
+    labels: super::labels::LabelBook,
+}
+
+/// One request the fake answered (for asserting what a client sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FakeEcforceRequest {
+    /// The method.
+    pub method: String,
+    /// The path, e.g. `/api/v2/admin/customers.json`.
+    pub path: String,
+    /// The query parameters.
+    pub query: BTreeMap<String, String>,
+    /// Whether it carried the admin token.
+    pub authorized: bool,
 }
 
 struct Shared {
@@ -182,7 +252,17 @@ impl FakeEcforceBuilder {
     }
 }
 
-/// A fake ecforce shop on 127.0.0.1. Dropping it stops the server.
+/// A fake ecforce shop on 127.0.0.1, shaped after the public evidence about ecforce's admin
+/// API v2 rather than after enishi's adapter. Dropping it stops the server.
+///
+/// What it does like ecforce (as far as public material shows): customer `number` ≠ `id`,
+/// subscriptions naming their customer by number (`include=customer` adds the ID), no
+/// customer `name` (names on the billing address, `include=billing_address`), no variant
+/// `stock`, `payment_state` apart from `state`, 退会 / blacklisted customers, deleted customers
+/// only with `q[with_deleted]=1`, `include` and `lighter` honoured (the shop's default shape
+/// is configurable), the flat points body only (422 otherwise), unpermitted `PUT` parameters
+/// (such as `line_id_linked_at`) dropped with 200. Faults on demand: 429 with and without
+/// `Retry-After`, 5xx, HTML error pages, a smaller `per` cap, odd item linkage, missing items.
 ///
 /// ```
 /// use enishi::commerce::{CommerceBackendExt, Customer, EcforceClient};
@@ -234,12 +314,14 @@ impl FakeEcforce {
         format!("http://{}", self.addr)
     }
 
-    /// Removes every record, login, fault and counter.
+    /// Removes every record, login, fault, switch and counter.
     pub fn reset(&self) {
         *self.shared.lock() = Data::default();
     }
 
-    /// Adds or replaces customers (times are truncated to whole seconds).
+    /// Adds or replaces customers (times are truncated to whole seconds). A customer with
+    /// `deleted_at` is served only to `q[with_deleted]=1`; `withdrawn` is served as the 退会
+    /// state, `name` on the billing address. Without a `number`, one unlike the ID is made up.
     pub fn insert_customers(&self, customers: impl IntoIterator<Item = Customer>) {
         let mut data = self.shared.lock();
         for mut c in customers {
@@ -248,7 +330,8 @@ impl FakeEcforce {
         }
     }
 
-    /// Adds or replaces orders.
+    /// Adds or replaces orders (`payment_state` defaults to `completed`, or `voided` when
+    /// `paid` is `Some(false)`).
     pub fn insert_orders(&self, orders: impl IntoIterator<Item = Order>) {
         let mut data = self.shared.lock();
         for mut o in orders {
@@ -257,7 +340,8 @@ impl FakeEcforce {
         }
     }
 
-    /// Adds or replaces subscriptions.
+    /// Adds or replaces subscriptions. `customer` is the customer's **ID**: the fake serves the
+    /// customer's `number` as `customer_number`, as ecforce does.
     pub fn insert_subscriptions(&self, subscriptions: impl IntoIterator<Item = Subscription>) {
         let mut data = self.shared.lock();
         for mut s in subscriptions {
@@ -277,8 +361,14 @@ impl FakeEcforce {
 
     /// Marks a customer as edited now (as a shop admin would).
     pub fn touch_customer(&self, id: &CustomerId) {
+        self.edit_customer(id, |_| {});
+    }
+
+    /// Edits a customer as a shop admin would (its `updated_at` moves to now).
+    pub fn edit_customer(&self, id: &CustomerId, edit: impl FnOnce(&mut Customer)) {
         let mut data = self.shared.lock();
         if let Some(mut c) = data.customers.remove(id.as_str()) {
+            edit(&mut c);
             c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
             data.customers.upsert(c);
         }
@@ -289,11 +379,58 @@ impl FakeEcforce {
         self.shared.lock().malformed.insert(id.as_str().to_owned());
     }
 
-    /// Answers the next `n` admin requests with 429 and `Retry-After: retry_after_secs`.
+    /// Answers the next `n` requests with 429 and `Retry-After: retry_after_secs`.
     pub fn rate_limit_next(&self, n: u32, retry_after_secs: u64) {
+        self.fail_next(n, EcforceFault::RateLimited { retry_after: Some(retry_after_secs) });
+    }
+
+    /// Answers the next `n` requests (admin API and sign-in) with `fault` instead of serving
+    /// them; queued after faults already pending.
+    pub fn fail_next(&self, n: u32, fault: EcforceFault) {
         let mut data = self.shared.lock();
-        data.rate_limit_next = n;
-        data.retry_after_secs = retry_after_secs;
+        data.faults.extend(std::iter::repeat_n(fault, n as usize));
+    }
+
+    /// Refuses every points grant with 422, whatever its body (a shop whose points API is off).
+    pub fn reject_points(&self, on: bool) {
+        self.shared.lock().reject_points = on;
+    }
+
+    /// Serves at most `per` records a page whatever is asked (`meta` stays truthful).
+    pub fn cap_per(&self, per: Option<usize>) {
+        self.shared.lock().max_per = per.map(|p| p.max(1));
+    }
+
+    /// The shop's default shape when a request sends no `lighter` (default: the full shape).
+    pub fn default_lighter(&self, lighter: bool) {
+        self.shared.lock().default_lighter = lighter;
+    }
+
+    /// The type written in `relationships.order_items.data[]` (default `order_item`, as the
+    /// included resources): practitioners report `order_items` and `order-item` there.
+    pub fn item_link_type(&self, kind: &str) {
+        self.shared.lock().item_link_type = Some(kind.to_owned());
+    }
+
+    /// Links this order's (or subscription's) items without side-loading them.
+    pub fn hide_items_of(&self, id: &str) {
+        self.shared.lock().missing_items.insert(id.to_owned());
+    }
+
+    /// Silently drops this customer parameter on `PUT` (200, unchanged), as ecforce does for
+    /// parameters a shop does not permit.
+    pub fn ignore_customer_param(&self, name: &str) {
+        self.shared.lock().ignored_params.insert(name.to_owned());
+    }
+
+    /// Limits customer sign-in to `attempts` per `window` for the whole shop (429 beyond).
+    pub fn sign_in_limit(&self, attempts: usize, window: std::time::Duration) {
+        self.shared.lock().sign_in_limit = Some((attempts, window));
+    }
+
+    /// Makes customer sign-in require the admin token (401 without it).
+    pub fn sign_in_requires_token(&self, on: bool) {
+        self.shared.lock().sign_in_requires_token = on;
     }
 
     /// Registers a customer login for `POST /api/v2/customers/sign_in`.
@@ -307,16 +444,40 @@ impl FakeEcforce {
         self.shared.lock().customers.get(id.as_str()).cloned()
     }
 
-    /// Points granted through the API: `(customer, points, description)`.
+    /// The customer number the fake serves for a customer.
+    #[must_use]
+    pub fn customer_number(&self, id: &CustomerId) -> Option<String> {
+        self.shared.lock().customers.get(id.as_str()).map(render::customer_number)
+    }
+
+    /// Points granted through the API: `(customer, signed points, description)`.
     #[must_use]
     pub fn points_granted(&self) -> Vec<(CustomerId, i64, String)> {
         self.shared.lock().points.clone()
     }
 
-    /// Admin API requests answered so far (429s included).
+    /// Admin API requests answered so far (faults included).
     #[must_use]
     pub fn requests(&self) -> u64 {
         self.shared.lock().requests
+    }
+
+    /// Every request answered so far (admin API and sign-in), oldest first.
+    #[must_use]
+    pub fn request_log(&self) -> Vec<FakeEcforceRequest> {
+        self.shared.lock().log.clone()
+    }
+
+    /// Labels the fake holds: `(id, name, type)`.
+    #[must_use]
+    pub fn labels(&self) -> Vec<(String, String, String)> {
+        self.shared.lock().labels.labels()
+    }
+
+    /// `PUT admin/labeling` requests answered so far.
+    #[must_use]
+    pub fn labeling_requests(&self) -> u64 {
+        self.shared.lock().labels.labelings()
     }
 
     /// Customer sign-in requests answered so far.
@@ -335,24 +496,51 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     reply(status, &json!({ "errors": [{ "code": code, "message": message }] }))
 }
 
-fn filter(query: &HashMap<String, String>) -> Filter {
+fn fault(f: &EcforceFault) -> Response {
+    match f {
+        EcforceFault::RateLimited { retry_after: Some(secs) } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs.to_string())],
+            "Too Many Requests",
+        )
+            .into_response(),
+        EcforceFault::RateLimited { retry_after: None } => {
+            (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response()
+        }
+        EcforceFault::ServerError => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "AOR9999", "予期せぬエラーが発生しました。")
+        }
+        EcforceFault::HtmlPage { status } => (
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY),
+            [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+            "<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>\
+             <body><h1>Sorry, you have been blocked</h1><p>Error 1020</p></body></html>",
+        )
+            .into_response(),
+    }
+}
+
+fn filter(query: &HashMap<String, String>, max_per: Option<usize>) -> Filter {
     let time = |k: &str| query.get(k).and_then(|v| parse_jst_datetime(v));
+    let per = query.get("per").and_then(|p| p.parse().ok()).unwrap_or(20).clamp(1, 100);
     Filter {
+        with_deleted: query.get("q[with_deleted]").is_some_and(|v| v == "1" || v == "true"),
         gteq: time("q[updated_at_gteq]"),
         lt: time("q[updated_at_lt]"),
         id_gt: query.get("q[id_gt]").cloned(),
         sort_by_id: query.get("sort").is_some_and(|s| s == "id"),
         page: query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1),
-        per: query.get("per").and_then(|p| p.parse().ok()).unwrap_or(20).clamp(1, 100),
+        per: max_per.map_or(per, |m| per.min(m)),
     }
 }
 
-fn list<T: Record>(
+fn list<T: Row>(
     table: &mut Table<T>,
     query: &HashMap<String, String>,
+    max_per: Option<usize>,
     render: impl Fn(&T) -> (Value, Vec<Value>),
 ) -> Value {
-    let filter = filter(query);
+    let filter = filter(query, max_per);
     let total = table.filtered_count(&filter);
     let rows = table.select(&filter);
     let mut data = Vec::with_capacity(rows.len());
@@ -377,6 +565,44 @@ fn strip_json(segment: &str) -> &str {
     segment.strip_suffix(".json").unwrap_or(segment)
 }
 
+/// A lenient 0/1 flag as ecforce reads request parameters.
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.as_str() {
+            "0" | "false" => Some(false),
+            "1" | "true" => Some(true),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The signed amount of a points body in ecforce-go's flat shape, or why it is refused.
+fn points_body(body: &Value) -> Result<(i64, String), &'static str> {
+    let point = match &body["point"] {
+        Value::Number(n) => n.as_i64().filter(|p| *p >= 0),
+        Value::String(s) => s.parse::<i64>().ok().filter(|p| *p >= 0),
+        _ => None,
+    }
+    .ok_or("pointパラメータが正しくありません。")?;
+    let add = flag(&body["addition_and_subtraction"])
+        .ok_or("addition_and_subtractionパラメータが正しくありません。")?;
+    let with_event = body["point_event_id"].as_i64().is_some();
+    let created = flag(&body["with_create"]) == Some(true)
+        && body["name"].as_str().is_some_and(|n| !n.is_empty());
+    if !with_event && !created {
+        return Err("point_event_idを入力してください。");
+    }
+    let description = body["description"].as_str().or(body["name"].as_str()).unwrap_or("");
+    Ok((if add { point } else { -point }, description.to_owned()))
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -390,108 +616,205 @@ async fn handle(
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if strip_json(path) == "/api/v2/customers/sign_in" && method == Method::POST {
-        return sign_in(&shared, &body);
-    }
-    let Some(rest) = path.strip_prefix("/api/v2/admin/") else {
-        return error(StatusCode::NOT_FOUND, "A0000", "no such endpoint");
-    };
     let expected = format!("Token token=\"{}\"", shared.token);
     let authorized =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(expected.as_str());
     let mut data = shared.lock();
+    data.log.push(FakeEcforceRequest {
+        method: method.to_string(),
+        path: path.to_owned(),
+        query: query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        authorized,
+    });
+    if strip_json(path) == "/api/v2/customers/sign_in" && method == Method::POST {
+        data.sign_ins += 1;
+        if let Some(f) = data.faults.pop_front() {
+            return fault(&f);
+        }
+        return sign_in(&mut data, &body, authorized);
+    }
+    let Some(rest) = path.strip_prefix("/api/v2/admin/") else {
+        return error(StatusCode::NOT_FOUND, "A0000", "no such endpoint");
+    };
     data.requests += 1;
-    if data.rate_limit_next > 0 {
-        data.rate_limit_next -= 1;
-        let retry_after = data.retry_after_secs.to_string();
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, retry_after)],
-            "Too Many Requests",
-        )
-            .into_response();
+    if let Some(f) = data.faults.pop_front() {
+        return fault(&f);
     }
     if !authorized {
         return error(StatusCode::UNAUTHORIZED, "ASS1001", "認証に失敗しました。");
     }
+    let data = &mut *data;
+    let lighter = match query.get("lighter").map(String::as_str) {
+        Some("1" | "true") => true,
+        Some(_) => false,
+        None => data.default_lighter,
+    };
+    let numbers: HashMap<String, String> = if rest.starts_with("subs_orders") {
+        data.customers
+            .feed
+            .values()
+            .map(|c| (c.id.as_str().to_owned(), render::customer_number(c)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let shape = Shape {
+        include: query
+            .get("include")
+            .map(|i| i.split(',').map(|s| s.trim().to_owned()).collect())
+            .unwrap_or_default(),
+        lighter,
+        item_link_type: data.item_link_type.as_deref().unwrap_or("order_item"),
+        missing_items: &data.missing_items,
+        numbers: &numbers,
+    };
+    let with_deleted = query.get("q[with_deleted]").is_some_and(|v| v == "1");
+    let not_found = || error(StatusCode::NOT_FOUND, "ACU2001", "customerが見つかりません。");
     let segments: Vec<&str> = rest.split('/').map(strip_json).collect();
+    let (labels, customers) = (&mut data.labels, &mut data.customers);
+    let mut edit = |id: &str, f: &mut dyn FnMut(&mut Vec<String>)| {
+        let Some(mut c) = customers.remove(id) else { return false };
+        f(&mut c.labels);
+        c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
+        customers.upsert(c);
+        true
+    };
+    if let Some(r) = super::labels::handle(labels, &method, &segments, &query, &body, &mut edit) {
+        return r;
+    }
     match (&method, segments.as_slice()) {
         (&Method::GET, ["customers"]) => {
-            let malformed = data.malformed.clone();
-            reply(
-                StatusCode::OK,
-                &list(&mut data.customers, &query, |c| {
-                    (render::customer(c, malformed.contains(c.id.as_str())), Vec::new())
-                }),
-            )
-        }
-        (&Method::GET, ["orders"]) => {
-            reply(StatusCode::OK, &list(&mut data.orders, &query, render::order))
-        }
-        (&Method::GET, ["subs_orders"]) => reply(
-            StatusCode::OK,
-            &list(&mut data.subscriptions, &query, |s| (render::subscription(s), Vec::new())),
-        ),
-        (&Method::GET, ["products"]) => {
-            reply(StatusCode::OK, &list(&mut data.products, &query, render::product))
-        }
-        (&Method::GET, ["customers", id]) => match data.customers.get(id) {
-            Some(c) => reply(
-                StatusCode::OK,
-                &json!({ "data": render::customer(c, data.malformed.contains(*id)) }),
-            ),
-            None => error(StatusCode::NOT_FOUND, "ACU2001", "customerが見つかりません。"),
-        },
-        (&Method::PUT, ["customers", id]) => {
-            let Some(mut c) = data.customers.remove(id) else {
-                return error(StatusCode::NOT_FOUND, "ACU2001", "customerが見つかりません。");
-            };
-            let attrs = &body["customer"];
-            if let Some(line) = attrs.get("line_id") {
-                c.line_user_id = line.as_str().and_then(|l| LineUserId::new(l).ok());
-                c.line_linked_at = attrs
-                    .get("line_id_linked_at")
-                    .and_then(Value::as_str)
-                    .and_then(parse_jst_datetime)
-                    .filter(|_| c.line_user_id.is_some());
-            }
-            c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
-            let doc = json!({ "data": render::customer(&c, false) });
-            data.customers.upsert(c);
+            let malformed = &data.malformed;
+            let doc = list(&mut data.customers, &query, data.max_per, |c| {
+                render::customer(c, malformed.contains(c.id.as_str()), &shape)
+            });
             reply(StatusCode::OK, &doc)
         }
-        (&Method::POST, ["customers", id, "points"]) => {
-            let points = body["point"]["point"].as_i64();
-            let (Some(points), Some(customer_id)) = (points, CustomerId::new(*id).ok()) else {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "ACU3001",
-                    "pointパラメータが正しくありません。",
-                );
-            };
+        (&Method::GET, ["orders"]) => {
+            let doc = list(&mut data.orders, &query, data.max_per, |o| render::order(o, &shape));
+            reply(StatusCode::OK, &doc)
+        }
+        (&Method::GET, ["subs_orders"]) => {
+            let doc = list(&mut data.subscriptions, &query, data.max_per, |s| {
+                render::subscription(s, &shape)
+            });
+            reply(StatusCode::OK, &doc)
+        }
+        (&Method::GET, ["products"]) => {
+            let doc =
+                list(&mut data.products, &query, data.max_per, |p| render::product(p, &shape));
+            reply(StatusCode::OK, &doc)
+        }
+        (&Method::GET, ["customers", id]) => match data.customers.get(id) {
+            Some(c) if with_deleted || c.deleted_at.is_none() => {
+                let (resource, included) =
+                    render::customer(c, data.malformed.contains(*id), &shape);
+                reply(StatusCode::OK, &json!({ "data": resource, "included": included }))
+            }
+            _ => not_found(),
+        },
+        (&Method::GET, ["orders", id]) => {
+            match data.orders.get(id).map(|o| render::order(o, &shape)) {
+                Some((o, included)) => {
+                    reply(StatusCode::OK, &json!({ "data": o, "included": included }))
+                }
+                None => error(StatusCode::NOT_FOUND, "AOR2001", "orderが見つかりません。"),
+            }
+        }
+        (&Method::GET, ["subs_orders", id]) => match data.subscriptions.get(id) {
+            Some(s) => {
+                let (resource, included) = render::subscription(s, &shape);
+                reply(StatusCode::OK, &json!({ "data": resource, "included": included }))
+            }
+            None => error(StatusCode::NOT_FOUND, "ASO2001", "subs_orderが見つかりません。"),
+        },
+        (&Method::GET, ["products", id]) => {
+            match data.products.get(id).map(|p| render::product(p, &shape)) {
+                Some((p, included)) => {
+                    reply(StatusCode::OK, &json!({ "data": p, "included": included }))
+                }
+                None => error(StatusCode::NOT_FOUND, "A0000", "productが見つかりません。"),
+            }
+        }
+        (&Method::PUT, ["customers", id]) => {
             let Some(mut c) = data.customers.remove(id) else {
-                return error(StatusCode::NOT_FOUND, "ACU2001", "customerが見つかりません。");
+                return not_found();
+            };
+            // Only permitted parameters are applied; the rest are dropped without a word
+            // (`line_id_linked_at` is not writable).
+            let attrs = &body["customer"];
+            let permitted = |k: &str| !data.ignored_params.contains(k);
+            if let Some(line) = attrs.get("line_id").filter(|_| permitted("line_id")) {
+                c.line_user_id = line.as_str().and_then(|l| LineUserId::new(l).ok());
+                if c.line_user_id.is_none() {
+                    c.line_linked_at = None;
+                }
+            }
+            if let Some(optin) = attrs.get("optin").and_then(flag).filter(|_| permitted("optin")) {
+                c.opt_in = Some(optin);
+            }
+            if let Some(stop) = attrs
+                .get("mail_delivery_stop")
+                .and_then(flag)
+                .filter(|_| permitted("mail_delivery_stop"))
+            {
+                c.email_stopped = Some(stop);
+            }
+            c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
+            let (resource, _) = render::customer(&c, false, &shape);
+            data.customers.upsert(c);
+            reply(StatusCode::OK, &json!({ "data": resource }))
+        }
+        (&Method::POST, ["customers", id, "points"]) => {
+            let Some(mut c) = data.customers.remove(id) else {
+                return not_found();
+            };
+            let parsed = if data.reject_points {
+                Err("ポイントを付与できません。")
+            } else {
+                points_body(&body)
+            };
+            let (points, description) = match parsed {
+                Ok(p) => p,
+                Err(message) => {
+                    data.customers.upsert(c);
+                    return error(StatusCode::UNPROCESSABLE_ENTITY, "ACU3001", message);
+                }
             };
             c.points = Some(c.points.unwrap_or(0) + points);
             c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
             let total = c.points;
+            let customer_id = c.id.clone();
             data.customers.upsert(c);
-            let reason = body["point"]["point_event_description"].as_str().unwrap_or("").to_owned();
-            data.points.push((customer_id, points, reason.clone()));
+            data.points.push((customer_id, points, description.clone()));
+            let n = data.points.len();
             reply(
                 StatusCode::CREATED,
-                &json!({ "data": { "id": data.points.len().to_string(), "type": "point",
-                "attributes": { "id": data.points.len(), "customer_id": id.parse::<i64>().ok(), "point": points,
-                "point_total": total, "point_event_description": reason } } }),
+                &json!({ "data": { "id": n.to_string(), "type": "point", "attributes": {
+                "id": n, "customer_id": render::num_id(id), "point_event_id": body["point_event_id"].as_i64().unwrap_or(1_000_000 + n as i64),
+                "point_event_name": body["name"].as_str().unwrap_or(""), "point_event_description": description,
+                "point": points.abs(), "point_total": total,
+                "created_at": crate::commerce::format_jst_response(Utc::now()), "deleted_at": null } } }),
             )
         }
         _ => error(StatusCode::NOT_FOUND, "A0000", "no such endpoint"),
     }
 }
 
-fn sign_in(shared: &Shared, body: &Value) -> Response {
-    let mut data = shared.lock();
-    data.sign_ins += 1;
+fn sign_in(data: &mut Data, body: &Value, authorized: bool) -> Response {
+    if data.sign_in_requires_token && !authorized {
+        return error(StatusCode::UNAUTHORIZED, "ASS1001", "認証に失敗しました。");
+    }
+    if let Some((limit, window)) = data.sign_in_limit {
+        let now = tokio::time::Instant::now();
+        while data.sign_in_times.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            data.sign_in_times.pop_front();
+        }
+        if data.sign_in_times.len() >= limit {
+            return (StatusCode::TOO_MANY_REQUESTS, "Too Many Requests").into_response();
+        }
+        data.sign_in_times.push_back(now);
+    }
     let email = body["customer"]["email"].as_str().unwrap_or("");
     let password = body["customer"]["password"].as_str().unwrap_or("");
     match data.logins.get(email) {

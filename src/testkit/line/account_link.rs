@@ -74,7 +74,8 @@ impl FakeLine {
         });
         if ok {
             event["source"] = json!({ "type": "user", "userId": opener });
-            event["replyToken"] = json!(uuid::Uuid::new_v4().simple().to_string());
+            // A real reply token: the bot may answer the user with the link's outcome.
+            event["replyToken"] = json!(self.issue_reply_token(opener)?);
         }
         let body = serde_json::to_vec(&json!({ "destination": "Ufakebot", "events": [event] }))
             .map_err(|e| bad(e.to_string()))?;

@@ -332,6 +332,14 @@ impl FakeLine {
         lock(&self.app.menus).default.clone()
     }
 
+    /// Moves the clock of narrowcast progress and audience jobs forward by `by`: every
+    /// narrowcast and audience job is then `by` older. With
+    /// [`manual_clock`](FakeLineBuilder::manual_clock) this is the only way they age;
+    /// otherwise real (tokio) time counts too.
+    pub fn advance(&self, by: Duration) {
+        self.app.clock.advance(by);
+    }
+
     /// Forgets deliveries, retry keys, counters, quota usage, reply and link tokens, rich menus
     /// and audiences, and refills every rate-limit bucket. Keeps the configuration and users.
     pub fn reset(&self) {
@@ -357,6 +365,7 @@ pub struct FakeLineBuilder {
     narrowcast_duration: Duration,
     narrowcast_min_recipients: usize,
     audience_ready_after: Duration,
+    manual_clock: bool,
     limits: Vec<RateLimit>,
     faults: Faults,
     quota: Quota,
@@ -372,6 +381,7 @@ impl fmt::Debug for FakeLineBuilder {
             .field("narrowcast_duration", &self.narrowcast_duration)
             .field("narrowcast_min_recipients", &self.narrowcast_min_recipients)
             .field("audience_ready_after", &self.audience_ready_after)
+            .field("manual_clock", &self.manual_clock)
             .field("limits", &self.limits)
             .field("faults", &self.faults)
             .field("quota", &self.quota)
@@ -389,6 +399,7 @@ impl Default for FakeLineBuilder {
             narrowcast_duration: Duration::from_millis(300),
             narrowcast_min_recipients: 0,
             audience_ready_after: Duration::from_millis(200),
+            manual_clock: false,
             limits: EndpointClass::ALL.iter().map(|c| c.line_default()).collect(),
             faults: Faults::default(),
             quota: Quota::Unlimited,
@@ -472,6 +483,33 @@ impl FakeLineBuilder {
         self
     }
 
+    /// Times narrowcast progress and audience jobs with a manual clock: they then age only
+    /// when [`FakeLine::advance`] is called, never with real time, so a test decides exactly
+    /// when a narrowcast moves on or an audience becomes `READY`, however slow the machine is.
+    /// Rate limits still refill in real time (they pace real clients).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use enishi::testkit::FakeLine;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let line = FakeLine::builder()
+    ///     .manual_clock()
+    ///     .audience_ready_after(Duration::from_secs(60))
+    ///     .start()
+    ///     .await?;
+    /// // ... create an audience: it stays IN_PROGRESS, whatever the wall clock says ...
+    /// line.advance(Duration::from_secs(60));
+    /// // ... now it is READY ...
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn manual_clock(mut self) -> Self {
+        self.manual_clock = true;
+        self
+    }
+
     /// Whether the account is verified or premium (default true). Unverified accounts get 403
     /// from the followers endpoint, as on LINE.
     pub fn verified_account(mut self, verified: bool) -> Self {
@@ -504,6 +542,7 @@ impl FakeLineBuilder {
             narrowcast_duration: self.narrowcast_duration,
             narrowcast_min_recipients: self.narrowcast_min_recipients,
             audience_ready_after: self.audience_ready_after,
+            manual_clock: self.manual_clock,
             limits: self.limits,
             faults: self.faults,
             quota: self.quota,

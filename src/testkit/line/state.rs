@@ -289,6 +289,40 @@ pub(crate) struct Audiences {
     pub(crate) next_job: i64,
 }
 
+/// The clock of the fake's asynchronous work: narrowcast phases, audience jobs and retry-key
+/// lifetimes. It follows tokio's clock (so a paused tokio clock pauses it too) plus whatever
+/// [`advance`](Self::advance) added; a manual clock ignores real time and moves only by
+/// `advance`, so a test decides when a job finishes however slow the machine is.
+#[derive(Debug)]
+pub(crate) struct JobClock {
+    origin: Instant,
+    manual: bool,
+    added: Mutex<Duration>,
+}
+
+impl JobClock {
+    fn new(manual: bool) -> Self {
+        Self { origin: Instant::now(), manual, added: Mutex::new(Duration::ZERO) }
+    }
+
+    /// The current time on this clock.
+    pub(crate) fn now(&self) -> Instant {
+        let added = *lock(&self.added);
+        if self.manual { self.origin + added } else { Instant::now() + added }
+    }
+
+    /// How long ago `then` (a reading of [`now`](Self::now)) was.
+    pub(crate) fn since(&self, then: Instant) -> Duration {
+        self.now().saturating_duration_since(then)
+    }
+
+    /// Moves the clock forward by `by`.
+    pub(crate) fn advance(&self, by: Duration) {
+        let mut added = lock(&self.added);
+        *added = added.saturating_add(by);
+    }
+}
+
 /// The fake's whole state, shared by both listeners and every connection.
 #[derive(Debug)]
 pub(crate) struct App {
@@ -300,6 +334,8 @@ pub(crate) struct App {
     pub(crate) narrowcast_duration: Duration,
     pub(crate) narrowcast_min_recipients: usize,
     pub(crate) audience_ready_after: Duration,
+    /// Times narrowcast phases, audience jobs and retry keys (see [`JobClock`]).
+    pub(crate) clock: JobClock,
     limits: Mutex<Vec<RateLimit>>,
     buckets: Box<[Bucket]>,
     bucket_of: [usize; Endpoint::COUNT],
@@ -326,6 +362,7 @@ pub(crate) struct Settings {
     pub(crate) narrowcast_duration: Duration,
     pub(crate) narrowcast_min_recipients: usize,
     pub(crate) audience_ready_after: Duration,
+    pub(crate) manual_clock: bool,
     pub(crate) limits: Vec<RateLimit>,
     pub(crate) faults: Faults,
     pub(crate) quota: Quota,
@@ -386,6 +423,7 @@ impl App {
             narrowcast_duration: settings.narrowcast_duration,
             narrowcast_min_recipients: settings.narrowcast_min_recipients,
             audience_ready_after: settings.audience_ready_after,
+            clock: JobClock::new(settings.manual_clock),
             limits: Mutex::new(settings.limits),
             buckets: buckets.into_boxed_slice(),
             bucket_of,

@@ -558,3 +558,32 @@ async fn sqlite_in_memory_works_and_rejects_a_foreign_file() {
     assert!(matches!(err, JournalError::Storage { .. }), "{err:?}");
     remove_sqlite(&path);
 }
+
+/// A terminated connection is replaced: enqueue (a transaction), claim (`FOR UPDATE SKIP
+/// LOCKED`), complete and reads work again, and nothing is claimed twice.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_postgres_reconnects_after_its_connections_are_terminated() {
+    use crate::pg::{at_most_one_failure, terminate, url_with_app_name};
+    let (url, app) = url_with_app_name();
+    let schema = format!("enishi_journal_it_{}", uuid::Uuid::new_v4().simple());
+    let j = enishi::campaign::PostgresJournal::connect(&url, &schema).await.unwrap();
+    let (a, b) = (batch("re", "a", 0, 2, 0), batch("re", "b", 2, 2, 0));
+    assert_eq!(j.enqueue(std::slice::from_ref(&a)).await.unwrap(), 1);
+    assert!(terminate(&app).await >= 1, "no connection of {app} to terminate");
+    let both = [a.clone(), b.clone()];
+    assert_eq!(at_most_one_failure(|| j.enqueue(&both)).await, 1);
+    assert!(terminate(&app).await >= 1);
+    let re = cid("re");
+    let claimed = at_most_one_failure(|| j.claim(&re, "w1", 1, at(1), MINUTE)).await;
+    assert_eq!(ids(&claimed), ["re#a"]);
+    assert!(terminate(&app).await >= 1);
+    let r1 = accepted("r1");
+    at_most_one_failure(|| j.complete(&claimed[0].id, &r1, at(2))).await;
+    let rest = at_most_one_failure(|| j.claim(&re, "w1", 5, at(3), MINUTE)).await;
+    assert_eq!(ids(&rest), ["re#b"], "a sent batch is never claimed again");
+    assert!(terminate(&app).await >= 1);
+    let counts = at_most_one_failure(|| j.counts(&re)).await;
+    assert_eq!((counts.sent, counts.in_flight, counts.pending), (1, 1, 0));
+    cleanup(Cleanup::Schema(schema)).await;
+}

@@ -7,8 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone as _, Utc};
 use enishi::campaign::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, BlockFact, Bucket, Click,
-    ClickStore, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore, OrderFact, ReportInput,
-    ReportOptions, SendFact, TrackError, Transport, track_route, uplift,
+    ClickResponse, ClickStore, DEFAULT_CLICK_WINDOW, LineStatsFact, LinkContext, LinkTracker,
+    MemoryClickStore, OrderFact, ReportInput, ReportOptions, SendFact, TrackError, Transport,
+    handle_click, track_route, unique_clicks, uplift,
 };
 use enishi::line::{
     Action, ButtonsTemplate, Emoji, FlexBox, FlexBubble, FlexButton, FlexComponent, FlexLayout,
@@ -18,7 +19,12 @@ use enishi::line::{
 use enishi::{BatchId, CampaignId, CustomerId};
 use serde_json::{Value, json};
 
-const KEY: [u8; 32] = [42; 32];
+const KEY: [u8; 32] = *b"tests: 32 bytes of a random key!";
+
+/// Another valid key, different for each `seed`.
+fn key(seed: u8) -> Vec<u8> {
+    (0..32).map(|i| seed.wrapping_mul(31).wrapping_add(i)).collect()
+}
 
 fn tracker() -> LinkTracker {
     LinkTracker::new(KEY.to_vec(), "https://shop.example/r/").unwrap()
@@ -50,6 +56,17 @@ fn measure_tracker_rejects_weak_keys_and_unusable_base_urls() {
         LinkTracker::new(vec![1; 31], "https://a.example/r"),
         Err(TrackError::KeyTooShort(31))
     ));
+    // Long enough, but not random.
+    for (weak, why) in [(vec![0; 32], "zero"), (vec![0; 64], "zero"), (vec![42; 32], "same")] {
+        let e = LinkTracker::new(weak.clone(), "https://a.example/r").unwrap_err();
+        assert!(matches!(e, TrackError::WeakKey(_)) && e.to_string().contains(why), "{e}");
+        let e = tracker().with_previous_key(weak).unwrap_err();
+        assert!(matches!(e, TrackError::WeakKey(_)), "{e}");
+    }
+    // A base URL with credentials is refused, and the error does not repeat them.
+    let e = LinkTracker::new(KEY.to_vec(), "https://user:s3cret@a.example/r").unwrap_err();
+    assert!(matches!(e, TrackError::BaseUrl { .. }), "{e}");
+    assert!(!e.to_string().contains("s3cret") && !format!("{e:?}").contains("s3cret"), "{e:?}");
     for bad in
         ["/r", "ftp://a.example/r", "https://a.example/r?x=1", "https://a.example/r#f", "nope"]
     {
@@ -82,7 +99,7 @@ fn measure_tokens_verify_only_untouched() {
     assert_eq!(link.context, context());
 
     // Another key, a truncated tag, an empty token, garbage, an altered payload.
-    let other = LinkTracker::new(vec![7; 32], "https://shop.example/r").unwrap();
+    let other = LinkTracker::new(key(7), "https://shop.example/r").unwrap();
     assert!(matches!(other.verify(token), Err(TrackError::InvalidToken)));
     let (payload, tag) = token.split_once('.').unwrap();
     for bad in [
@@ -118,7 +135,7 @@ fn measure_tokens_verify_only_untouched() {
 fn measure_previous_keys_still_verify_after_rotation() {
     let old = tracker();
     let url = old.tracked_url(&context(), "https://shop.example/a").unwrap();
-    let rotated = LinkTracker::new(vec![9; 32], "https://shop.example/r")
+    let rotated = LinkTracker::new(key(9), "https://shop.example/r")
         .unwrap()
         .with_previous_key(KEY.to_vec())
         .unwrap();
@@ -183,7 +200,7 @@ async fn measure_route_answers_forged_tokens_with_an_error_page_and_no_redirect(
         serde_json::to_vec(&json!(["scenario.welcome", "day3", "c-1", "https://evil.example/"]))
             .unwrap(),
     );
-    let other_key = LinkTracker::new(vec![3; 32], "https://x.example/r").unwrap();
+    let other_key = LinkTracker::new(key(3), "https://x.example/r").unwrap();
     let foreign = other_key.tracked_url(&context(), "https://evil.example/").unwrap();
     let foreign = foreign.rsplit('/').next().unwrap().to_owned();
     for token in [
@@ -437,6 +454,7 @@ fn measure_kpis_conversions_revenue_and_uplift_on_hand_made_data() {
     assert_eq!((k.holdout, k.holdout_conversions, k.holdout_revenue), (5, 1, 700));
     assert_eq!(k.holdout_conversion_rate, Some(0.2));
     assert_eq!(k.clickers, 2);
+    assert_eq!(k.clicks, 2, "t0's second click at the same moment is a replay");
     assert_eq!(k.click_rate, Some(2.0 / 9.0));
     assert_eq!((k.opened, k.clicked_line), (Some(6), None));
     assert_eq!(k.open_rate, Some(6.0 / 9.0));
@@ -648,6 +666,61 @@ async fn click_store_conformance(store: &dyn ClickStore) {
     assert_eq!(since.into_iter().collect::<Vec<_>>(), vec![customer("c/2")]);
     assert_eq!(store.clickers(&welcome, None).await.unwrap().len(), 2);
     assert!(store.clicks(&campaign("none")).await.unwrap().is_empty());
+    // A replay within the window is kept raw but does not count; a day later counts again.
+    let mut replay = clicks[0].clone();
+    replay.at = at(1, 3600);
+    store.record(&replay).await.unwrap();
+    assert_eq!(store.clicks(&welcome).await.unwrap().len(), 4, "raw clicks are kept");
+    let unique = store.unique_clicks(&welcome, DEFAULT_CLICK_WINDOW).await.unwrap();
+    assert_eq!(unique, vec![clicks[1].clone(), clicks[0].clone(), clicks[3].clone()]);
+    let unique = store.unique_clicks(&welcome, Duration::days(2)).await.unwrap();
+    assert_eq!(unique, vec![clicks[1].clone(), clicks[0].clone()]);
+}
+
+#[test]
+fn measure_replayed_links_do_not_inflate_click_kpis() {
+    let c = "spring";
+    let mut input = ReportInput::default();
+    let send = |who: &str| SendFact::sent(campaign(c), None, customer(who), at(0, 0));
+    input.sends.extend([send("a"), send("b")]);
+    let click =
+        |who: &str, url: &str, secs| Click::new(campaign(c), None, customer(who), url, at(0, secs));
+    // "a" replays one link 100 times within a minute, then clicks it a day later.
+    input.clicks.extend((0..100).map(|i| click("a", "https://shop.example/x", 60 + i / 2)));
+    input.clicks.push(click("a", "https://shop.example/x", 86_400 + 60));
+    // "b" clicks two different links: two clicks.
+    input.clicks.push(click("b", "https://shop.example/x", 60));
+    input.clicks.push(click("b", "https://shop.example/y", 61));
+    let k = input.build(&ReportOptions::default()).campaigns[0].totals.clone();
+    assert_eq!((k.clickers, k.clicks), (2, 4), "{k:?}");
+    let week = input.build(&ReportOptions::default().with_click_window(Duration::days(7)));
+    assert_eq!(week.campaigns[0].totals.clicks, 3);
+    assert_eq!(unique_clicks(&input.clicks, DEFAULT_CLICK_WINDOW).len(), 4);
+}
+
+#[tokio::test]
+async fn measure_a_crlf_target_is_refused_before_any_click_is_recorded() {
+    let evil = "https://shop.example/a\r\nSet-Cookie: session=attacker";
+    assert!(matches!(tracker().token(&context(), evil), Err(TrackError::NotHttp(_))));
+    // A token for it signed with the key (an older version, or a leaked key) is refused too.
+    let payload = serde_json::to_vec(&json!(["scenario.welcome", "day3", "c-1", evil])).unwrap();
+    let token = {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&KEY).unwrap();
+        mac.update(b"enishi tracked link v1\0");
+        mac.update(&payload);
+        let tag = mac.finalize().into_bytes();
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(&tag[..16]))
+    };
+    let store = MemoryClickStore::new();
+    let answer = handle_click(&tracker(), &store, &token, None, false, t0()).await;
+    assert_eq!(answer, ClickResponse::Invalid);
+    assert!(store.all().is_empty(), "a refused redirect is not a click");
+    // The same route with a clean target records exactly one click.
+    let good = tracker().token(&context(), "https://shop.example/a").unwrap();
+    let answer = handle_click(&tracker(), &store, &good, None, false, t0()).await;
+    assert!(matches!(answer, ClickResponse::Redirect { recorded: true, .. }), "{answer:?}");
+    assert_eq!(store.all().len(), 1);
 }
 
 #[tokio::test]

@@ -773,7 +773,7 @@ fn load_err(toml_steps: &str) -> String {
     );
     match ScenarioSet::from_toml(&text) {
         Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.to_string(),
+        Err(e) => crate::report::chain_text(&e),
     }
 }
 
@@ -819,7 +819,8 @@ fn scenario_validation_errors_are_clear() {
     let err = ScenarioSet::from_json(r#"{"scenario": [{"name": "x", "trigger": {"type": "cart_abandoned"}, "steps": [{"name": "a", "delay": "soon", "message": "m"}]}]}"#)
         .unwrap_err();
     assert!(matches!(err, ScenarioError::Json(_)));
-    assert!(err.to_string().contains("scenario[0].steps[0].delay"), "{err}");
+    let chain = crate::report::chain_text(&err);
+    assert!(chain.contains("scenario[0].steps[0].delay"), "{chain}");
 }
 
 #[test]

@@ -25,7 +25,8 @@ fn client_for(line: &FakeLine, limits: RateLimits, retry: RetryPolicy) -> LineCl
         .data_base_url(line.data_base_url())
         .rate_limits(limits)
         .retry_policy(retry)
-        .request_timeout(Duration::from_secs(2))
+        // Only a guard against a hang, never reached on a slow machine.
+        .request_timeout(Duration::from_secs(60))
         .build()
         .unwrap()
 }
@@ -97,19 +98,29 @@ async fn client_pacing_keeps_a_burst_under_the_servers_limit() {
 
 #[tokio::test]
 async fn without_pacing_the_server_answers_429_and_retries_recover() {
-    let line =
-        start(FakeLine::builder().rate_limit(
-            fake::EndpointClass::Push,
-            fake::RateLimit::per_second(100).with_capacity(20),
-        ))
-        .await;
-    let client = client_for(&line, RateLimits::unlimited(), fast_retries(200));
+    // 20 tokens that never refill on their own: the 21st push meets the limit however slowly
+    // the 60 pushes arrive. Once it has, the channel's limit is lifted and retries recover.
+    let line = start(
+        FakeLine::builder()
+            .rate_limit(fake::EndpointClass::Push, fake::RateLimit::per_hour(1).with_capacity(20)),
+    )
+    .await;
+    let retries = fast_retries(u32::MAX).max_elapsed(Duration::from_secs(120));
+    let client = client_for(&line, RateLimits::unlimited(), retries);
     let sends = users(60).into_iter().map(|u| {
         let client = client.clone();
         async move { client.push(PushRequest::new(u, vec![Message::text("x")])).await }
     });
-    let results = futures_util::future::join_all(sends).await;
-    assert!(results.iter().all(Result::is_ok));
+    let lift = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while line.counters().rate_limited == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "no push ever met the limit");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        line.set_rate_limit(fake::EndpointClass::Push, fake::RateLimit::unlimited());
+    };
+    let (results, ()) = tokio::join!(futures_util::future::join_all(sends), lift);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert!(line.counters().rate_limited > 0, "the unpaced burst must have met the limit");
     assert_eq!(line.delivery_count(), 60);
     assert!(line.duplicate_deliveries().is_empty());
@@ -137,9 +148,11 @@ async fn an_exhausted_quota_stops_sends_without_retrying() {
 #[tokio::test]
 async fn every_endpoint_works_against_the_fake() {
     let people = users(60);
+    // A manual clock: the audience and the narrowcast finish when the test moves it.
     let mut builder = FakeLine::builder()
-        .narrowcast_duration(Duration::from_millis(30))
-        .audience_ready_after(Duration::from_millis(20));
+        .manual_clock()
+        .narrowcast_duration(Duration::from_secs(30))
+        .audience_ready_after(Duration::from_secs(20));
     for (i, u) in people.iter().enumerate() {
         builder = builder.user(FakeUser::new(u.as_str()).display_name(format!("customer {i}")));
     }
@@ -178,15 +191,9 @@ async fn every_endpoint_works_against_the_fake() {
     // Audience → narrowcast → progress → statistics.
     let audience = c.create_audience("june-birthdays", &people[..50]).await.unwrap();
     c.add_to_audience(audience.audience_group_id, &people[50..]).await.unwrap();
-    let mut ready = false;
-    for _ in 0..100 {
-        if c.audience_group(audience.audience_group_id).await.unwrap().is_ready() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(ready, "the audience becomes READY");
+    assert!(!c.audience_group(audience.audience_group_id).await.unwrap().is_ready());
+    line.advance(Duration::from_secs(20));
+    assert!(c.audience_group(audience.audience_group_id).await.unwrap().is_ready());
     let nc = c
         .narrowcast(
             NarrowcastRequest::new(vec![Message::text("for you")])
@@ -195,8 +202,11 @@ async fn every_endpoint_works_against_the_fake() {
         .await
         .unwrap();
     let id = nc.request_id.clone().unwrap();
+    assert!(!c.narrowcast_progress(&id).await.unwrap().is_finished());
+    line.advance(Duration::from_secs(30));
+    // The overall deadline only guards against a hang.
     let progress = c
-        .wait_for_narrowcast(&id, Duration::from_millis(10), Duration::from_secs(5))
+        .wait_for_narrowcast(&id, Duration::from_millis(10), Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(progress.phase, NarrowcastPhase::Succeeded);

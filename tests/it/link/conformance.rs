@@ -160,6 +160,24 @@ pub(super) async fn mismatched_user_is_rejected_and_untouched(s: Stores) {
     assert!(matches!(r.outcome, LinkOutcome::Linked(_)));
 }
 
+pub(super) async fn peek_checks_like_take_and_consumes_nothing(s: Stores) {
+    let secret = OneTimeSecret::generate();
+    let key = secret.key();
+    let peek = |at| s[1].peek_ticket(TicketKind::Nonce, &key, None, at);
+    assert_eq!(reason(peek(t0()).await.unwrap_err()), RejectReason::Unknown);
+    s[0].put_ticket(&nonce_for(&cust(1), Some(&user(1)), &secret)).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(peek(t0() + secs(1)).await.unwrap().customer, Some(cust(1)));
+    }
+    assert_eq!(reason(peek(t0() + secs(600)).await.unwrap_err()), RejectReason::Expired);
+    let e = s[1].peek_ticket(TicketKind::Nonce, &secret.key(), Some(&user(2)), t0()).await;
+    assert_eq!(reason(e.unwrap_err()), RejectReason::Mismatched);
+    let e = s[1].peek_ticket(TicketKind::LoginState, &secret.key(), None, t0()).await;
+    assert_eq!(reason(e.unwrap_err()), RejectReason::Unknown);
+    s[0].take_ticket(TicketKind::Nonce, &secret.key(), None, t0() + secs(2)).await.unwrap();
+    assert_eq!(reason(peek(t0() + secs(3)).await.unwrap_err()), RejectReason::Replayed);
+}
+
 pub(super) async fn duplicate_ticket_key_is_refused(s: Stores) {
     let secret = OneTimeSecret::generate();
     s[0].put_ticket(&nonce_for(&cust(1), None, &secret)).await.unwrap();
@@ -410,6 +428,7 @@ macro_rules! conformance {
                 expired_ticket_is_rejected_and_untouched,
                 mismatched_user_is_rejected_and_untouched,
                 duplicate_ticket_key_is_refused,
+                peek_checks_like_take_and_consumes_nothing,
                 redeem_links_once,
                 conflict_rejected_keeps_existing_link,
                 customer_side_conflict_is_typed,
@@ -442,3 +461,32 @@ conformance!(memory, super::memory_stores);
 conformance!(sqlite, super::sqlite_stores);
 #[cfg(feature = "postgres")]
 conformance!(postgres, super::postgres_stores);
+
+/// A terminated connection is replaced: reads, single writes and transactions work again.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_postgres_store_reconnects_after_its_connections_are_terminated() {
+    use crate::pg::{at_most_one_failure, terminate, url_with_app_name};
+    let (url, app) = url_with_app_name();
+    let schema = format!("enishi_link_it_{}", uuid::Uuid::new_v4().simple());
+    let store =
+        enishi::link::PostgresLinkStore::connect(&url, &schema, "1650000000").await.unwrap();
+    let policy = ConflictPolicy::Reject;
+    store.link(&user(1), &cust(1), LinkSource::Manual, policy, t0()).await.unwrap();
+    assert!(terminate(&app).await >= 1, "no connection of {app} to terminate");
+    // A read, then a transaction (a nonce redeemed and linked), then a single-statement write.
+    let u1 = user(1);
+    let read = at_most_one_failure(|| store.link_of_user(&u1)).await;
+    assert_eq!(read.map(|l| l.customer), Some(cust(1)));
+    assert!(terminate(&app).await >= 1);
+    let secret = OneTimeSecret::generate();
+    let nonce = nonce_for(&cust(2), None, &secret);
+    at_most_one_failure(|| store.put_ticket(&nonce)).await;
+    assert!(terminate(&app).await >= 1);
+    let (key, u2) = (secret.key(), user(2));
+    let redeemed =
+        at_most_one_failure(|| store.redeem_nonce(&key, &u2, policy, t0() + secs(1))).await;
+    assert!(matches!(redeemed.outcome, LinkOutcome::Linked(_)), "{:?}", redeemed.outcome);
+    assert_eq!(store.link_of_customer(&cust(2)).await.unwrap().map(|l| l.line_user), Some(user(2)));
+    cleanup(Cleanup::Schema(schema)).await;
+}

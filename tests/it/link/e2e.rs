@@ -15,7 +15,8 @@ use enishi::commerce::{AuthError, CustomerAuthenticator, Password};
 use enishi::line::LinkToken;
 use enishi::line::webhook::{ChannelSecret, MemoryDedup, WebhookService};
 use enishi::link::{
-    AccountLinker, AuditAction, LinkEventHandler, LinkSource, LinkStore, MemoryLinkStore,
+    AccountLinker, AuditAction, LinkEventHandler, LinkReplyTexts, LinkSource, LinkStore,
+    MemoryLinkStore,
 };
 use enishi::testkit::{DialogOutcome, FakeLine, user_id};
 use enishi::{CustomerId, LineUserId};
@@ -48,7 +49,13 @@ async fn login_submit(State(linker): State<AccountLinker>, body: String) -> Resp
         |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let token = LinkToken::from_received(get("linkToken"));
     match linker
-        .complete_with_password(&token, &get("email"), &Password::new(get("password")), Utc::now())
+        .complete_with_password(
+            &token,
+            &get("email"),
+            &Password::new(get("password")),
+            std::net::Ipv4Addr::LOCALHOST.into(),
+            Utc::now(),
+        )
         .await
     {
         Ok(issued) => Redirect::to(issued.redirect.as_str()).into_response(),
@@ -160,6 +167,9 @@ async fn link_e2e_account_link_over_http() {
     let link = shop.store.link_of_user(&LineUserId::new(&taro).unwrap()).await.unwrap().unwrap();
     assert_eq!((link.customer.as_str(), link.source), ("C-taro", LinkSource::AccountLink));
     assert_eq!(shop.hook.0.load(Ordering::SeqCst), 1);
+    // The user hears in LINE that it worked (the browser's page cannot know).
+    let told = shop.line.messages_for(&taro);
+    assert_eq!(told.last().unwrap()["text"], LinkReplyTexts::default().linked.unwrap().as_str());
 
     // The link token is single use at LINE: opening the dialog again sends nothing.
     let again = shop
@@ -209,6 +219,34 @@ async fn link_e2e_impersonation_fails_and_links_nothing() {
     );
     assert_eq!(shop.store.audit_trail(1).await.unwrap()[0].action, AuditAction::LinkFailed);
     assert_eq!(shop.hook.0.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn link_e2e_conflict_is_answered_and_the_user_told_to_contact_the_shop() {
+    let shop = Shopfront::start().await;
+    let (taro, other) = (user_id(5), user_id(6));
+    // C-taro is already linked to another LINE user.
+    let dialog = location(
+        &shop.log_in(&shop.tap_link_menu(&other).await, "taro@example.jp", "pw-taro").await,
+    );
+    shop.line
+        .open_account_link_dialog(&dialog, &other, &shop.webhook_url(), &shop.secret)
+        .await
+        .unwrap();
+    let dialog = location(
+        &shop.log_in(&shop.tap_link_menu(&taro).await, "taro@example.jp", "pw-taro").await,
+    );
+    let outcome = shop
+        .line
+        .open_account_link_dialog(&dialog, &taro, &shop.webhook_url(), &shop.secret)
+        .await
+        .unwrap();
+    // Final: answered 200 so LINE does not redeliver; the user was told what to do.
+    assert_eq!(outcome, DialogOutcome::Linked { status: 200 });
+    assert_eq!(shop.store.link_of_user(&LineUserId::new(&taro).unwrap()).await.unwrap(), None);
+    let told = shop.line.messages_for(&taro);
+    let text = told.last().unwrap()["text"].as_str().unwrap();
+    assert_eq!(text, LinkReplyTexts::default().conflict.unwrap());
 }
 
 #[tokio::test]

@@ -93,19 +93,23 @@ pub(super) fn client(line: &FakeLine) -> LineClient {
         .unwrap()
 }
 
-fn uid(n: u64) -> LineUserId {
+pub(super) fn uid(n: u64) -> LineUserId {
     LineUserId::new(user_id(n)).unwrap()
 }
 
-fn cust(n: u32) -> CustomerId {
+pub(super) fn cust(n: u32) -> CustomerId {
     CustomerId::new(format!("C-{n}")).unwrap()
 }
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now()
 }
 
-fn account_link_event(
+pub(super) fn ip(n: u8) -> std::net::IpAddr {
+    std::net::Ipv4Addr::new(203, 0, 113, n).into()
+}
+
+pub(super) fn account_link_event(
     user: Option<&LineUserId>,
     result: &str,
     nonce: &str,
@@ -123,24 +127,24 @@ fn account_link_event(
     .unwrap()
 }
 
-fn nonce_of(redirect: &url::Url) -> String {
+pub(super) fn nonce_of(redirect: &url::Url) -> String {
     redirect.query_pairs().find(|(k, _)| k == "nonce").unwrap().1.into_owned()
 }
 
-fn token_of(url: &url::Url) -> LinkToken {
+pub(super) fn token_of(url: &url::Url) -> LinkToken {
     LinkToken::from_received(
         url.query_pairs().find(|(k, _)| k == "linkToken").unwrap().1.into_owned(),
     )
 }
 
-struct Setup {
-    line: FakeLine,
-    linker: AccountLinker,
-    store: Arc<MemoryLinkStore>,
-    hook: Arc<CountingHook>,
+pub(super) struct Setup {
+    pub(super) line: FakeLine,
+    pub(super) linker: AccountLinker,
+    pub(super) store: Arc<MemoryLinkStore>,
+    pub(super) hook: Arc<CountingHook>,
 }
 
-async fn setup(
+pub(super) async fn setup(
     configure: impl FnOnce(enishi::link::AccountLinkerBuilder) -> enishi::link::AccountLinkerBuilder,
 ) -> Setup {
     let line = FakeLine::builder().no_rate_limits().start().await.unwrap();
@@ -343,8 +347,9 @@ async fn link_flow_hanging_write_back_never_blocks_the_link() {
     let s = setup(|b| b.write_back(Arc::new(HangingWriteBack), WriteBackRetry::default())).await;
     let token = token_of(&s.linker.start(&uid(5), now()).await.unwrap().link_url);
     let nonce = nonce_of(&s.linker.complete_login(&token, &cust(5), now()).await.unwrap().redirect);
+    // The write-back never ends: the deadline only turns a hang into a failure.
     let out = tokio::time::timeout(
-        Duration::from_secs(5),
+        Duration::from_secs(60),
         s.linker.handle_event(&account_link_event(Some(&uid(5)), "ok", &nonce, false), now()),
     )
     .await
@@ -397,20 +402,27 @@ async fn link_flow_password_login_through_authenticator() {
     let token = token_of(&s.linker.start(&uid(8), now()).await.unwrap().link_url);
     let e = s
         .linker
-        .complete_with_password(&token, "hanako@example.jp", &Password::new("wrong"), now())
+        .complete_with_password(&token, "hanako@example.jp", &Password::new("wrong"), ip(1), now())
         .await;
     assert!(matches!(e, Err(LinkError::Auth(AuthError::InvalidCredentials))));
     // A wrong password does not spend the link token.
     let issued = s
         .linker
-        .complete_with_password(&token, "hanako@example.jp", &Password::new("correct horse"), now())
+        .complete_with_password(
+            &token,
+            "hanako@example.jp",
+            &Password::new("correct horse"),
+            ip(1),
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(issued.customer.as_str(), "C-1001");
 
     let bare = setup(|b| b).await;
     let token = token_of(&bare.linker.start(&uid(8), now()).await.unwrap().link_url);
-    let e = bare.linker.complete_with_password(&token, "a", &Password::new("b"), now()).await;
+    let e =
+        bare.linker.complete_with_password(&token, "a", &Password::new("b"), ip(1), now()).await;
     assert!(matches!(e, Err(LinkError::NoAuthenticator)));
 }
 
@@ -425,6 +437,9 @@ async fn link_flow_redirects_only_to_configured_urls() {
         "https://shop.example@evil.example/mypage",
         "http://shop.example/mypage",
         "https://shop.example/admin",
+        "https://shop.example/mypage-evil",
+        "https://shop.example/mypages?x=1",
+        "https://shop.example:8443/mypage",
         "//evil.example/mypage",
         "javascript:alert(1)",
     ] {

@@ -318,30 +318,87 @@ mod es256 {
         assert!(enishi::link::Jwks::parse(b"{}").is_err());
     }
 
-    #[tokio::test]
-    async fn link_sdk_id_token_fetches_caches_and_refetches_jwks() {
-        let (k1, k2) = (key(3), key(4));
+    async fn jwks_server(keys: Vec<Value>, cache_control: Option<&str>) -> MockServer {
         let server = MockServer::start().await;
+        let mut answer = ResponseTemplate::new(200).set_body_json(json!({ "keys": keys }));
+        if let Some(value) = cache_control {
+            answer = answer.insert_header("cache-control", value);
+        }
         Mock::given(method("GET"))
             .and(path("/oauth2/v2.1/certs"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"keys": [jwk(&k1, "k1"), jwk(&k2, "k2")]})),
-            )
+            .respond_with(answer)
             .mount(&server)
             .await;
-        let login =
-            LineLogin::builder(CHANNEL_ID, SECRET, REDIRECT, Arc::new(MemoryLinkStore::new()))
-                .jwks_url(format!("{}/oauth2/v2.1/certs", server.uri()))
-                .build()
-                .unwrap();
+        server
+    }
+
+    fn sdk_login(server: &MockServer) -> enishi::link::LineLoginBuilder {
+        LineLogin::builder(CHANNEL_ID, SECRET, REDIRECT, Arc::new(MemoryLinkStore::new()))
+            .jwks_url(format!("{}/oauth2/v2.1/certs", server.uri()))
+    }
+
+    async fn fetches(server: &MockServer) -> usize {
+        server.received_requests().await.unwrap().len()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn link_sdk_id_token_fetches_caches_and_refetches_jwks() {
+        let (k1, k2) = (key(3), key(4));
+        let server = jwks_server(vec![jwk(&k1, "k1"), jwk(&k2, "k2")], None).await;
+        let login = sdk_login(&server).build().unwrap();
         let t1 = sign(&k1, "k1", &claims("n"));
         login.verify_sdk_id_token(&t1, Some("n"), t0()).await.unwrap();
         login.verify_sdk_id_token(&t1, Some("n"), t0()).await.unwrap();
-        assert_eq!(server.received_requests().await.unwrap().len(), 1, "cached");
+        assert_eq!(fetches(&server).await, 1, "cached");
+        // After the default refetch interval, an unknown kid refetches (LINE may have rotated).
+        tokio::time::advance(enishi::link::DEFAULT_JWKS_REFETCH_INTERVAL).await;
         let t3 = sign(&k1, "k3", &claims("n"));
         let e = login.verify_sdk_id_token(&t3, Some("n"), t0()).await.unwrap_err();
         assert!(matches!(e, LoginError::IdToken(IdTokenError::UnknownKey(_))), "{e:?}");
-        assert_eq!(server.received_requests().await.unwrap().len(), 2, "unknown kid refetches");
+        assert_eq!(fetches(&server).await, 2, "unknown kid refetches");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn link_sdk_id_token_unknown_kids_refetch_the_jwks_at_most_once_per_interval() {
+        let k1 = key(5);
+        let server = jwks_server(vec![jwk(&k1, "k1")], None).await;
+        let interval = std::time::Duration::from_secs(3600);
+        let login = sdk_login(&server).jwks_refetch_interval(interval).build().unwrap();
+        login.verify_sdk_id_token(&sign(&k1, "k1", &claims("n")), None, t0()).await.unwrap();
+        // A flood of forged kids: each refused, none of them calls LINE.
+        for n in 0..50 {
+            let forged = sign(&k1, &format!("forged{n}"), &claims("n"));
+            let e = login.verify_sdk_id_token(&forged, None, t0()).await.unwrap_err();
+            assert!(matches!(e, LoginError::IdToken(IdTokenError::UnknownKey(_))), "{e:?}");
+        }
+        assert_eq!(fetches(&server).await, 1, "throttled");
+        // Concurrent verifiers share the cache too.
+        let forged = sign(&k1, "forged-concurrent", &claims("n"));
+        let many = (0..20).map(|_| login.verify_sdk_id_token(&forged, None, t0()));
+        assert!(futures_util::future::join_all(many).await.iter().all(Result::is_err));
+        assert_eq!(fetches(&server).await, 1);
+        // Once the interval has passed, one unknown kid refetches once.
+        tokio::time::advance(interval).await;
+        login.verify_sdk_id_token(&forged, None, t0()).await.unwrap_err();
+        login.verify_sdk_id_token(&forged, None, t0()).await.unwrap_err();
+        assert_eq!(fetches(&server).await, 2);
+        // A known kid still verifies from the cache.
+        login.verify_sdk_id_token(&sign(&k1, "k1", &claims("n")), None, t0()).await.unwrap();
+        assert_eq!(fetches(&server).await, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn link_sdk_id_token_jwks_cache_follows_max_age() {
+        let k1 = key(6);
+        let server = jwks_server(vec![jwk(&k1, "k1")], Some("public, max-age=600")).await;
+        let login = sdk_login(&server).build().unwrap();
+        let token = sign(&k1, "k1", &claims("n"));
+        login.verify_sdk_id_token(&token, None, t0()).await.unwrap();
+        tokio::time::advance(std::time::Duration::from_secs(500)).await;
+        login.verify_sdk_id_token(&token, None, t0()).await.unwrap();
+        assert_eq!(fetches(&server).await, 1, "fresh for 600 s");
+        tokio::time::advance(std::time::Duration::from_secs(200)).await;
+        login.verify_sdk_id_token(&token, None, t0()).await.unwrap();
+        assert_eq!(fetches(&server).await, 2, "stale after 600 s");
     }
 }

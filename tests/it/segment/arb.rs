@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use enishi::CustomerId;
 use enishi::segment::{
-    AttrTest, AttrValue, CmpOp, Condition, Context, CountTest, CustomerFacts, DateField, DateTest,
-    Expr, Friendship, ItemChangeKind, ItemSource, LineItem, LineState, LineStatus, Measure,
-    MessageEvent, MessageKind, Order, OrderFilter, OrderKind, ProductStatus, SavedItem, Span,
-    Subscription, SubscriptionState, Value, Window,
+    AddOp, AttrTest, AttrValue, CmpOp, Condition, Context, CountTest, CustomerFacts, DateField,
+    DateTest, Expr, Friendship, ItemChangeKind, ItemSource, LineItem, LineState, LineStatus,
+    Measure, MessageEvent, MessageKind, Order, OrderFilter, OrderKind, ProductStatus, SavedItem,
+    Span, Subscription, SubscriptionState, SumTerm, Value, Window,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -141,14 +141,16 @@ fn expr() -> impl Strategy<Value = Expr> {
         (filter(), window()).prop_map(|(filter, window)| Expr::OrderCount { filter, window }),
         (filter(), window()).prop_map(|(filter, window)| Expr::OrderSum { filter, window }),
     ];
-    leaf.prop_recursive(2, 6, 2, |inner| {
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        let add_op = prop_oneof![Just(AddOp::Add), Just(AddOp::Sub)];
         prop_oneof![
-            (inner.clone(), inner.clone())
-                .prop_map(|(l, r)| Expr::Add { left: Box::new(l), right: Box::new(r) }),
-            (inner.clone(), inner.clone())
-                .prop_map(|(l, r)| Expr::Sub { left: Box::new(l), right: Box::new(r) }),
-            (inner.clone(), inner)
-                .prop_map(|(l, r)| Expr::Mul { left: Box::new(l), right: Box::new(r) }),
+            (inner.clone(), vec((add_op, inner.clone()), 1..3)).prop_map(|(first, rest)| {
+                Expr::Sum {
+                    first: Box::new(first),
+                    rest: rest.into_iter().map(|(op, expr)| SumTerm { op, expr }).collect(),
+                }
+            }),
+            vec(inner, 2..4).prop_map(|factors| Expr::Product { factors }),
         ]
     })
 }

@@ -17,9 +17,7 @@ const N: usize = 20;
 fn reads_orders(e: &Expr) -> bool {
     match e {
         Expr::OrderCount { .. } | Expr::OrderSum { .. } => true,
-        Expr::Add { left, right } | Expr::Sub { left, right } | Expr::Mul { left, right } => {
-            reads_orders(left) || reads_orders(right)
-        }
+        Expr::Sum { .. } | Expr::Product { .. } => e.operands().into_iter().any(reads_orders),
         _ => false,
     }
 }

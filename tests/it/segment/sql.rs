@@ -18,6 +18,7 @@ fn bq(text: &str) -> String {
         &SqlTarget::bigquery().with_schema("shop"),
     )
     .unwrap()
+    .sql
 }
 
 #[test]
@@ -30,8 +31,8 @@ COALESCE((c.line_linked), FALSE) AND \
 COALESCE((EXTRACT(MONTH FROM c.birth_date) = 6), FALSE) AND \
 COALESCE((EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM (SELECT o.placed_at, o.amount AS v FROM `shop`.orders o WHERE o.customer_id = c.customer_id AND o.placed_at < TIMESTAMP '2025-06-30 15:00:01+00') x) q WHERE q.s >= 50000)), FALSE) AND \
 COALESCE(((SELECT MAX(x.placed_at) FROM (SELECT o.placed_at, o.amount AS v FROM `shop`.orders o WHERE o.customer_id = c.customer_id AND o.placed_at < TIMESTAMP '2025-06-30 15:00:01+00') x) < TIMESTAMP '2025-05-31 15:00:00+00'), FALSE) AND \
-COALESCE((EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM (SELECT o.order_id, MIN(o.placed_at) AS placed_at, SUM(i.quantity * i.unit_price) AS v FROM `shop`.orders o, `shop`.order_items i WHERE o.customer_id = c.customer_id AND o.placed_at < TIMESTAMP '2025-06-30 15:00:01+00' AND i.order_id = o.order_id AND i.customer_id = o.customer_id AND i.product_id IN ('1') GROUP BY o.order_id) x) q WHERE q.n >= 1)), FALSE) AND \
-COALESCE((EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM (SELECT o.order_id, MIN(o.placed_at) AS placed_at, SUM(i.quantity * i.unit_price) AS v FROM `shop`.orders o, `shop`.order_items i WHERE o.customer_id = c.customer_id AND o.placed_at < TIMESTAMP '2025-06-30 15:00:01+00' AND i.order_id = o.order_id AND i.customer_id = o.customer_id AND i.product_id IN ('2') GROUP BY o.order_id) x) q WHERE q.n = 0)), FALSE)\
+COALESCE((EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM (SELECT o.order_id, MIN(o.placed_at) AS placed_at, SUM(i.quantity * i.unit_price) AS v FROM `shop`.orders o, `shop`.order_items i WHERE o.customer_id = c.customer_id AND o.placed_at < TIMESTAMP '2025-06-30 15:00:01+00' AND i.order_id = o.order_id AND i.customer_id = o.customer_id AND i.product_id IN (@p1) GROUP BY o.order_id) x) q WHERE q.n >= 1)), FALSE) AND \
+COALESCE((EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM (SELECT o.order_id, MIN(o.placed_at) AS placed_at, SUM(i.quantity * i.unit_price) AS v FROM `shop`.orders o, `shop`.order_items i WHERE o.customer_id = c.customer_id AND o.placed_at < TIMESTAMP '2025-06-30 15:00:01+00' AND i.order_id = o.order_id AND i.customer_id = o.customer_id AND i.product_id IN (@p2) GROUP BY o.order_id) x) q WHERE q.n = 0)), FALSE)\
 ) ORDER BY c.customer_id";
     assert_eq!(got, want);
 }
@@ -43,7 +44,7 @@ fn segment_sql_bigquery_snapshot_time_zone_and_bucket() {
     );
     let want = "SELECT c.customer_id FROM `shop`.customers c WHERE (\
 COALESCE((EXTRACT(MONTH FROM c.registered_at AT TIME ZONE '+09:00') = 7), FALSE) AND \
-COALESCE((MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(CONCAT('exp\\'1', ':', c.customer_id))), 1, 14)) AS INT64), 10000) >= 0 AND MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(CONCAT('exp\\'1', ':', c.customer_id))), 1, 14)) AS INT64), 10000) < 5000), FALSE) AND \
+COALESCE((MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(CONCAT(@p1, ':', c.customer_id))), 1, 14)) AS INT64), 10000) >= 0 AND MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(CONCAT(@p1, ':', c.customer_id))), 1, 14)) AS INT64), 10000) < 5000), FALSE) AND \
 COALESCE((EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM `shop`.message_events m WHERE m.customer_id = c.customer_id AND m.kind = 'received' AND m.at >= TIMESTAMP '2025-06-23 15:00:01+00' AND m.at < TIMESTAMP '2025-06-30 15:00:01+00') q WHERE q.n < 2)), FALSE)\
 ) ORDER BY c.customer_id";
     assert_eq!(got, want);
@@ -75,8 +76,14 @@ proptest! {
     fn segment_sql_every_condition_compiles_in_both_dialects(c in arb::condition(false)) {
         let def = SegmentDefinition::new(c).unwrap();
         for t in [SqlTarget::postgres(), SqlTarget::bigquery()] {
-            let sql = compile_sql(&def, &ctx(), &t).unwrap();
-            prop_assert!(sql.starts_with("SELECT c.customer_id FROM customers c WHERE "));
+            let q = compile_sql(&def, &ctx(), &t).unwrap();
+            prop_assert!(q.sql.starts_with("SELECT c.customer_id FROM customers c WHERE "));
+            // Every text of the definition is a parameter, and every parameter is used.
+            let pg = t == SqlTarget::postgres();
+            for i in 1..=q.params.len() {
+                let placeholder = if pg { format!("${i}::text") } else { format!("@p{i}") };
+                prop_assert!(q.sql.contains(&placeholder), "{} unused: {}", placeholder, q.sql);
+            }
         }
     }
 }
@@ -84,8 +91,8 @@ proptest! {
 #[cfg(feature = "postgres")]
 mod differential {
     use enishi::segment::{
-        AttrValue, CustomerFacts, Friendship, OrderKind, SegmentDefinition, SqlTarget, compile_sql,
-        matches,
+        AttrValue, CustomerFacts, Friendship, OrderKind, SegmentDefinition, SqlQuery, SqlTarget,
+        compile_sql, matches,
     };
     use proptest::strategy::{Strategy, ValueTree};
     use proptest::test_runner::{Config, TestRunner};
@@ -232,8 +239,44 @@ mod differential {
         s
     }
 
+    /// Binds a compiled query's text parameters for tokio-postgres.
+    fn bind(q: &SqlQuery) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        q.params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn segment_sql_postgres_matches_the_evaluator() {
+    async fn segment_sql_hostile_text_is_a_parameter_even_without_standard_conforming_strings() {
+        let client = connect().await;
+        let schema = format!("enishi_segment_{}", uuid::Uuid::new_v4().simple());
+        // The setting under which an escaped literal (`'\'' OR TRUE --'`) stops being one.
+        client
+            .batch_execute(&format!(
+                "SET standard_conforming_strings = off; SET escape_string_warning = off; \
+                 CREATE SCHEMA {schema}; SET search_path TO {schema};{SCHEMA}
+                 INSERT INTO customers VALUES ('c1', NULL, NULL, TRUE, NULL, 'following');
+                 INSERT INTO customer_attributes VALUES ('c1', 'rank', 'text', 'gold', NULL, NULL, NULL);"
+            ))
+            .await
+            .expect("create the test schema");
+        let evil = r"\' OR TRUE OR '' = '";
+        let def = SegmentDefinition::parse(&format!(
+            "attr rank = \"{}\" or list \"{}\"",
+            evil.replace('\\', "\\\\"),
+            evil.replace('\\', "\\\\")
+        ))
+        .unwrap();
+        let ctx = enishi::segment::Context::new(chrono::Utc::now());
+        let target = SqlTarget::postgres().with_schema(schema.clone());
+        let q = compile_sql(&def, &ctx, &target).unwrap();
+        assert!(!q.sql.contains("OR TRUE"), "the value reached the SQL text: {}", q.sql);
+        assert_eq!(q.params, ["rank", evil]);
+        let rows = client.query(&q.sql, &bind(&q)).await;
+        let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
+        let rows = rows.expect("the parameterised query runs");
+        assert!(rows.is_empty(), "the hostile value matched {} customers", rows.len());
+    }
+
+    async fn connect() -> tokio_postgres::Client {
         let url = std::env::var("ENISHI_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
         let (client, conn) = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
@@ -245,6 +288,12 @@ mod differential {
             ),
         };
         tokio::spawn(conn);
+        client
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn segment_sql_postgres_matches_the_evaluator() {
+        let client = connect().await;
         let schema = format!("enishi_segment_{}", uuid::Uuid::new_v4().simple());
         client
             .batch_execute(&format!("CREATE SCHEMA {schema}; SET search_path TO {schema};{SCHEMA}"))
@@ -313,8 +362,9 @@ mod differential {
                 )
                 .unwrap(),
             };
-            let sql = compile_sql(&def, &ctx, &target).unwrap();
-            let got: Vec<String> = match client.query(&sql, &[]).await {
+            let q = compile_sql(&def, &ctx, &target).unwrap();
+            let sql = &q.sql;
+            let got: Vec<String> = match client.query(sql, &bind(&q)).await {
                 Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
                 Err(e) => {
                     failures.push(format!("segment {i} `{def}` failed: {e}\n{sql}"));

@@ -197,6 +197,28 @@ mod postgres {
         drop_schema(&s).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn webhook_dedup_postgres_reconnects_after_its_connections_are_terminated() {
+        let s = schema();
+        let (url, app) = crate::pg::url_with_app_name();
+        let store = PostgresDedup::connect(&url, &s, RETENTION).await.unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!(store.claim(&id("before"), now).await.unwrap());
+        assert!(crate::pg::terminate(&app).await >= 1, "no connection of {app} to terminate");
+        let after = id("after");
+        let first = crate::pg::at_most_one_failure(|| store.claim(&after, now)).await;
+        assert!(first, "the claim after the reconnect is the first one");
+        assert!(!store.claim(&id("after"), now).await.unwrap(), "a duplicate stays one");
+        assert!(!store.claim(&id("before"), now).await.unwrap(), "the earlier claim is kept");
+        // Twice more: every lost connection is replaced, not just the first.
+        for round in 0..2 {
+            assert!(crate::pg::terminate(&app).await >= 1);
+            let fresh = id(&format!("round{round}"));
+            assert!(crate::pg::at_most_one_failure(|| store.claim(&fresh, now)).await);
+        }
+        drop_schema(&s).await;
+    }
+
     #[tokio::test]
     async fn webhook_dedup_postgres_rejects_unsafe_schema_names() {
         for bad in ["", "Public", "a;drop table x", "1abc", &"a".repeat(64)] {

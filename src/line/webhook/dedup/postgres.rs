@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::{Client, NoTls, Statement};
+use deadpool_postgres::{Object, Pool};
 
 use super::{DedupError, EventDedup, cutoff_ms};
 use crate::WebhookEventId;
@@ -15,15 +15,23 @@ const BACKEND: &str = "postgres";
 /// A de-duplication store in a PostgreSQL table `<schema>.enishi_webhook_dedup`.
 ///
 /// A claim is one `INSERT ... ON CONFLICT (event_id) DO UPDATE ... WHERE expired` statement, so
-/// any number of processes sharing the database agree on exactly one winner per ID.
+/// any number of processes sharing the database agree on exactly one winner per ID. Each call
+/// checks a connection out of a pool ([`crate::postgres`]): a lost connection is replaced, and
+/// a call that fails on one returns [`DedupError::Backend`] (the webhook then answers 500, so
+/// LINE redelivers).
 #[derive(Clone)]
 pub struct PostgresDedup {
-    client: Arc<Client>,
-    schema: String,
-    claim: Statement,
-    release: Statement,
-    purge: Statement,
+    pool: Pool,
+    schema: Arc<str>,
+    sql: Arc<Sql>,
     retention: Duration,
+}
+
+/// The statements, prepared (and cached) per pooled connection.
+struct Sql {
+    claim: String,
+    release: String,
+    purge: String,
 }
 
 impl fmt::Debug for PostgresDedup {
@@ -31,55 +39,70 @@ impl fmt::Debug for PostgresDedup {
         f.debug_struct("PostgresDedup")
             .field("schema", &self.schema)
             .field("retention", &self.retention)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 /// Schema names are input we own: lowercase identifiers only, so they never need quoting.
 fn check_schema(schema: &str) -> Result<(), DedupError> {
-    if crate::postgres_util::is_valid_schema_name(schema) {
+    if crate::postgres::is_valid_schema_name(schema) {
         Ok(())
     } else {
         Err(DedupError::InvalidConfig {
             what: "schema name",
             value: schema.to_owned(),
-            reason: crate::postgres_util::SCHEMA_NAME_RULE,
+            reason: crate::postgres::SCHEMA_NAME_RULE,
         })
     }
 }
 
 impl PostgresDedup {
-    /// Connects to `url` (without TLS: use [`PostgresDedup::new`] with your own client for TLS),
-    /// spawns the connection task on the current tokio runtime, and prepares the store.
+    /// Makes a pool of connections to `url` ([`crate::postgres::pool`], without TLS: use
+    /// [`PostgresDedup::from_pool`] with your own pool for TLS or to share one) and prepares the
+    /// store.
     ///
     /// # Errors
-    /// As [`PostgresDedup::new`], or [`DedupError::Backend`] when the connection fails.
+    /// As [`PostgresDedup::from_pool`], or [`DedupError::InvalidConfig`] for a URL that is not
+    /// a connection string.
     pub async fn connect(url: &str, schema: &str, retention: Duration) -> Result<Self, DedupError> {
         check_schema(schema)?;
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| DedupError::backend(BACKEND, e))?;
-        // The connection task ends when the client is dropped; its error then has no reader.
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Self::new(Arc::new(client), schema, retention).await
+        let pool = crate::postgres::pool(url).map_err(|e| DedupError::InvalidConfig {
+            what: "PostgreSQL URL",
+            value: String::new(),
+            reason: match e {
+                crate::postgres::PoolError::InvalidUrl(_) => "not a PostgreSQL connection string",
+                _ => "the connection pool could not be built",
+            },
+        })?;
+        Self::from_pool(pool, schema, retention).await
     }
 
-    /// Uses a connected client: creates `schema` and its table if needed and prepares the
-    /// statements.
+    /// Uses connections from `pool` (shared with other stores, if you like): creates `schema`
+    /// and its table if needed.
     ///
     /// # Errors
     /// [`DedupError::InvalidConfig`] for a schema name outside `[a-z_][a-z0-9_]*` (at most 63
-    /// bytes); [`DedupError::Backend`] when PostgreSQL fails.
-    pub async fn new(
-        client: Arc<Client>,
+    /// bytes); [`DedupError::Backend`] when PostgreSQL fails or cannot be reached.
+    pub async fn from_pool(
+        pool: Pool,
         schema: &str,
         retention: Duration,
     ) -> Result<Self, DedupError> {
         check_schema(schema)?;
         let table = format!("{schema}.enishi_webhook_dedup");
-        client
+        let sql = Sql {
+            claim: format!(
+                "INSERT INTO {table} AS t (event_id, claimed_at_ms) VALUES ($1, $2)
+                 ON CONFLICT (event_id) DO UPDATE SET claimed_at_ms = EXCLUDED.claimed_at_ms
+                 WHERE t.claimed_at_ms <= $3"
+            ),
+            release: format!("DELETE FROM {table} WHERE event_id = $1"),
+            purge: format!("DELETE FROM {table} WHERE claimed_at_ms <= $1"),
+        };
+        let store = Self { pool, schema: schema.into(), sql: Arc::new(sql), retention };
+        store
+            .client()
+            .await?
             .batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema};
                  CREATE TABLE IF NOT EXISTS {table} (
@@ -90,19 +113,23 @@ impl PostgresDedup {
             ))
             .await
             .map_err(|e| DedupError::backend(BACKEND, e))?;
-        let prepare = |sql: String| {
-            let client = Arc::clone(&client);
-            async move { client.prepare(&sql).await.map_err(|e| DedupError::backend(BACKEND, e)) }
-        };
-        let claim = prepare(format!(
-            "INSERT INTO {table} AS t (event_id, claimed_at_ms) VALUES ($1, $2)
-             ON CONFLICT (event_id) DO UPDATE SET claimed_at_ms = EXCLUDED.claimed_at_ms
-             WHERE t.claimed_at_ms <= $3"
-        ))
-        .await?;
-        let release = prepare(format!("DELETE FROM {table} WHERE event_id = $1")).await?;
-        let purge = prepare(format!("DELETE FROM {table} WHERE claimed_at_ms <= $1")).await?;
-        Ok(Self { client, schema: schema.to_owned(), claim, release, purge, retention })
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<Object, DedupError> {
+        self.pool.get().await.map_err(|e| DedupError::backend(BACKEND, e))
+    }
+
+    /// Runs one prepared statement on a pooled connection.
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, DedupError> {
+        let client = self.client().await?;
+        let statement =
+            client.prepare_cached(sql).await.map_err(|e| DedupError::backend(BACKEND, e))?;
+        client.execute(&statement, params).await.map_err(|e| DedupError::backend(BACKEND, e))
     }
 }
 
@@ -111,27 +138,19 @@ impl EventDedup for PostgresDedup {
     async fn claim(&self, id: &WebhookEventId, now: DateTime<Utc>) -> Result<bool, DedupError> {
         let cutoff = cutoff_ms(now, self.retention);
         let n = self
-            .client
-            .execute(&self.claim, &[&id.as_str(), &now.timestamp_millis(), &cutoff])
-            .await
-            .map_err(|e| DedupError::backend(BACKEND, e))?;
+            .execute(&self.sql.claim, &[&id.as_str(), &now.timestamp_millis(), &cutoff])
+            .await?;
         Ok(n == 1)
     }
 
     async fn release(&self, id: &WebhookEventId) -> Result<(), DedupError> {
-        self.client
-            .execute(&self.release, &[&id.as_str()])
-            .await
-            .map_err(|e| DedupError::backend(BACKEND, e))?;
+        self.execute(&self.sql.release, &[&id.as_str()]).await?;
         Ok(())
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, DedupError> {
         let cutoff = cutoff_ms(now, self.retention);
-        self.client
-            .execute(&self.purge, &[&cutoff])
-            .await
-            .map_err(|e| DedupError::backend(BACKEND, e))
+        self.execute(&self.sql.purge, &[&cutoff]).await
     }
 
     fn retention(&self) -> Duration {

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
 
 use super::{bad_parameter, json_object, respond_with};
 use crate::testkit::line::respond::{self, Detail};
@@ -78,11 +77,11 @@ fn upload_description(check: &mut Check, body: &Map<String, Value>) -> Option<St
 
 /// Whether the audience has finished its first upload.
 pub(super) fn is_ready(app: &App, group: &AudienceGroup) -> bool {
-    group.created_at.elapsed() >= app.audience_ready_after
+    app.clock.since(group.created_at) >= app.audience_ready_after
 }
 
 fn job_status(app: &App, job: &AudienceJob) -> &'static str {
-    let elapsed = job.created_at.elapsed();
+    let elapsed = app.clock.since(job.created_at);
     if elapsed >= app.audience_ready_after {
         "FINISHED"
     } else if elapsed >= app.audience_ready_after / 2 {
@@ -129,7 +128,7 @@ pub(super) fn create(app: &App, _ctx: &Ctx, input: Input) -> Response {
         }
         let id = 1_000_000_000_000 + i64::try_from(app.next_seq()).unwrap_or(0);
         let created = Utc::now().timestamp();
-        let now = Instant::now();
+        let now = app.clock.now();
         audiences.next_job += 1;
         let job = AudienceJob {
             id: audiences.next_job,
@@ -185,7 +184,7 @@ pub(super) fn add(app: &App, _ctx: &Ctx, input: Input) -> Response {
             description: upload,
             ids,
             created_unix: Utc::now().timestamp(),
-            created_at: Instant::now(),
+            created_at: app.clock.now(),
         });
         Ok(respond::accepted_empty())
     })

@@ -153,7 +153,7 @@ pub(super) fn message_event(app: &App, _ctx: &Ctx, input: Input) -> Response {
     };
     let n = record.recipients.len() as u64;
     let completed = record.endpoint == Endpoint::Broadcast
-        || record.accepted_at.elapsed() >= app.narrowcast_duration;
+        || app.clock.since(record.accepted_at) >= app.narrowcast_duration;
     let mut overview = overview(&record.messages, n, REQUEST_RATIOS);
     overview.insert("requestId".into(), json!(request_id));
     overview.insert("timestamp".into(), json!(record.accepted_wall.timestamp()));

@@ -276,7 +276,7 @@ pub(super) fn broadcast(app: &App, ctx: &Ctx, input: Input) -> Response {
             SendRecord {
                 endpoint: Endpoint::Broadcast,
                 accepted_wall: Utc::now(),
-                accepted_at: tokio::time::Instant::now(),
+                accepted_at: app.clock.now(),
                 recipients: out.recipients.clone().into(),
                 messages: Arc::clone(&out.messages),
                 narrowcast: None,
@@ -349,7 +349,7 @@ fn recipient(
 /// Whether a narrowcast has completed successfully by now.
 fn narrowcast_succeeded(app: &App, record: &SendRecord) -> bool {
     record.narrowcast.as_ref().is_some_and(|job| job.failure.is_none())
-        && record.accepted_at.elapsed() >= app.narrowcast_duration
+        && app.clock.since(record.accepted_at) >= app.narrowcast_duration
 }
 
 /// Resolves a recipient tree to user IDs.
@@ -512,7 +512,7 @@ pub(super) fn narrowcast(app: &App, ctx: &Ctx, input: Input) -> Response {
             SendRecord {
                 endpoint: Endpoint::Narrowcast,
                 accepted_wall: Utc::now(),
-                accepted_at: tokio::time::Instant::now(),
+                accepted_at: app.clock.now(),
                 recipients: out.recipients.into(),
                 messages: out.messages,
                 narrowcast: Some(NarrowcastJob { target, failure }),
@@ -534,7 +534,7 @@ pub(super) fn narrowcast_progress(app: &App, _ctx: &Ctx, input: Input) -> Respon
     };
     let Some(job) = &record.narrowcast else { return respond::not_found() };
     let duration = app.narrowcast_duration;
-    let elapsed = record.accepted_at.elapsed();
+    let elapsed = app.clock.since(record.accepted_at);
     let millis = |d: std::time::Duration| {
         chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::zero())
     };

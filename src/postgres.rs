@@ -1,0 +1,86 @@
+//! PostgreSQL connection pools shared by the stores (feature `postgres`).
+//!
+//! Every PostgreSQL store ([`PostgresLinkStore`](crate::link::PostgresLinkStore),
+//! [`PostgresDedup`](crate::line::webhook::PostgresDedup),
+//! [`PostgresJournal`](crate::campaign::PostgresJournal)) checks a connection out of a
+//! [`deadpool_postgres`] pool for each call. A connection that the server (or a restart, or a
+//! network cut) closed is dropped when it is next checked out and a new one is opened, so the
+//! stores come back on their own once PostgreSQL is reachable again. A call that was running
+//! on a connection when it was cut fails once with the store's backend error.
+//!
+//! The stores' `connect(url, …)` constructors build a pool with [`pool`]. To share one pool
+//! between stores, or to connect with TLS, build the pool yourself and use their `from_pool`
+//! constructors:
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use enishi::link::PostgresLinkStore;
+//! use enishi::line::webhook::PostgresDedup;
+//!
+//! let pool = enishi::postgres::pool("postgres://enishi@db/enishi")?;
+//! let links = PostgresLinkStore::from_pool(pool.clone(), "enishi", "1650000000").await?;
+//! let dedup = PostgresDedup::from_pool(pool, "enishi", enishi::line::webhook::DEFAULT_RETENTION).await?;
+//! # let _ = (links, dedup);
+//! # Ok(()) }
+//! ```
+
+use std::str::FromStr as _;
+
+pub use deadpool_postgres;
+pub use deadpool_postgres::Pool;
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+/// The most connections a pool made by [`pool`] opens at once.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// A pool could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The connection URL is not a PostgreSQL connection string.
+    #[error("the PostgreSQL connection URL is not valid")]
+    InvalidUrl(#[source] tokio_postgres::Error),
+    /// The pool rejected its configuration.
+    #[error("the PostgreSQL pool could not be built")]
+    Build(#[source] deadpool_postgres::BuildError),
+}
+
+/// A pool of at most [`DEFAULT_POOL_SIZE`] connections to `url`, without TLS. See
+/// [`pool_with_size`].
+///
+/// # Errors
+/// [`PoolError::InvalidUrl`] for a string that is not a connection URL.
+pub fn pool(url: &str) -> Result<Pool, PoolError> {
+    pool_with_size(url, DEFAULT_POOL_SIZE)
+}
+
+/// A pool of at most `max_size` connections to `url`, without TLS (build a
+/// [`deadpool_postgres::Manager`] with your TLS connector for TLS). Nothing is connected yet:
+/// connections are opened when they are first needed. Each checkout first asks the server
+/// for an empty query, so a connection closed behind the pool's back is replaced before a
+/// store uses it.
+///
+/// # Errors
+/// [`PoolError::InvalidUrl`] for a string that is not a connection URL;
+/// [`PoolError::Build`] when the pool rejects its configuration.
+pub fn pool_with_size(url: &str, max_size: usize) -> Result<Pool, PoolError> {
+    let config = tokio_postgres::Config::from_str(url).map_err(PoolError::InvalidUrl)?;
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Verified },
+    );
+    Pool::builder(manager).max_size(max_size.max(1)).build().map_err(PoolError::Build)
+}
+
+/// What a valid schema name looks like (for error messages).
+pub(crate) const SCHEMA_NAME_RULE: &str =
+    "expected 1 to 63 characters of [a-z0-9_], not starting with a digit";
+
+/// Schema names are input we own: lowercase identifiers only, so they never need quoting.
+pub(crate) fn is_valid_schema_name(schema: &str) -> bool {
+    (1..=63).contains(&schema.len())
+        && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
