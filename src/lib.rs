@@ -18,6 +18,8 @@ pub mod link;
 pub mod postgres;
 mod redact;
 pub mod segment;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;

@@ -1,8 +1,6 @@
 //! The synced shop kept in an SQLite file (feature `sqlite`): the embedded default sink.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -12,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::error::BoxError;
 use super::model::Cursor;
 use super::sync::{Dataset, SyncBatch, SyncResource, SyncSink};
+use crate::sqlite::{self, Durability, SharedConnection};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS enishi_shop_records (
         resource TEXT NOT NULL,
@@ -33,7 +32,7 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS enishi_shop_records (
 /// [`Dataset::segment_facts`]).
 #[derive(Debug, Clone)]
 pub struct SqliteDataset {
-    conn: Arc<Mutex<Connection>>,
+    conn: SharedConnection,
 }
 
 fn resource_name(r: SyncResource) -> &'static str {
@@ -51,26 +50,17 @@ impl SqliteDataset {
     /// # Errors
     /// When the file cannot be opened or the schema cannot be created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, rusqlite::Error> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        // NORMAL: the dataset is a copy of the shop, re-read from the stored cursors.
+        let conn = sqlite::open_file(path.as_ref(), Durability::Normal)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { conn: SharedConnection::new(conn) })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, BoxError> + Send + 'static,
     ) -> Result<T, BoxError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panicking call rolled its transaction back: the connection is still usable.
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
-        .map_err(|e| Box::new(e) as BoxError)?
+        self.conn.call(f).await.map_err(|e| Box::new(e) as BoxError)?
     }
 
     /// Number of records of a resource.

@@ -1,8 +1,7 @@
 //! SQLite link store (feature `sqlite`).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
@@ -13,6 +12,7 @@ use super::store::{
     LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
     check_ticket, customer, failed_audit, from_ms, plan_link, unlink_audit, user,
 };
+use crate::sqlite::{self, Durability, SharedConnection};
 use crate::{CustomerId, LineUserId};
 
 const BACKEND: &str = "sqlite";
@@ -68,7 +68,7 @@ fn sq(e: rusqlite::Error) -> LinkStoreError {
 /// SQLite calls run on tokio's blocking pool: use the store inside a tokio runtime.
 #[derive(Debug, Clone)]
 pub struct SqliteLinkStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: SharedConnection,
     channel: Arc<str>,
 }
 
@@ -79,8 +79,7 @@ impl SqliteLinkStore {
     /// # Errors
     /// [`LinkStoreError::Backend`] when the file cannot be opened or migrated.
     pub fn open(path: impl AsRef<Path>, channel: &str) -> Result<Self, LinkStoreError> {
-        let conn = Connection::open(path).map_err(sq)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sq)?;
+        let conn = sqlite::open_file(path.as_ref(), Durability::Full).map_err(sq)?;
         Self::from_connection(conn, channel)
     }
 
@@ -89,7 +88,7 @@ impl SqliteLinkStore {
     /// # Errors
     /// [`LinkStoreError::Backend`] when SQLite fails.
     pub fn open_in_memory(channel: &str) -> Result<Self, LinkStoreError> {
-        Self::from_connection(Connection::open_in_memory().map_err(sq)?, channel)
+        Self::from_connection(sqlite::open_in_memory().map_err(sq)?, channel)
     }
 
     /// Uses an open connection, applying pending migrations.
@@ -105,59 +104,32 @@ impl SqliteLinkStore {
                 reason: "expected the LINE channel ID",
             });
         }
-        conn.busy_timeout(Duration::from_secs(5)).map_err(sq)?;
-        migrate(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), channel: channel.into() })
+        sqlite::prepare(&conn).map_err(sq)?;
+        sqlite::migrate(&mut conn, "enishi_link_migrations", MIGRATIONS).map_err(sq)?;
+        Ok(Self { conn: SharedConnection::new(conn), channel: channel.into() })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &str) -> Result<T, LinkStoreError> + Send + 'static,
     ) -> Result<T, LinkStoreError> {
-        let conn = Arc::clone(&self.conn);
         let channel = Arc::clone(&self.channel);
-        tokio::task::spawn_blocking(move || {
-            // A panic in another call rolled its transaction back: the connection is usable.
-            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(sq)?;
-            let value = f(&tx, &channel);
-            // A conflict's audit record (and consumed nonce) must persist; any other error
-            // rolls back (on drop) so nothing is half-written.
-            if matches!(value, Ok(_) | Err(LinkStoreError::Conflict(_))) {
-                tx.commit().map_err(sq)?;
-            }
-            value
-        })
-        .await
-        .map_err(|e| LinkStoreError::backend(BACKEND, e))?
+        self.conn
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(sq)?;
+                let value = f(&tx, &channel);
+                // A conflict's audit record (and consumed nonce) must persist; any other error
+                // rolls back (on drop) so nothing is half-written.
+                if matches!(value, Ok(_) | Err(LinkStoreError::Conflict(_))) {
+                    tx.commit().map_err(sq)?;
+                }
+                value
+            })
+            .await
+            .map_err(|e| LinkStoreError::backend(BACKEND, e))?
     }
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), LinkStoreError> {
-    let tx =
-        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sq)?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS enishi_link_migrations (
-            version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
-    )
-    .map_err(sq)?;
-    let done: i64 = tx
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM enishi_link_migrations", [], |r| r.get(0))
-        .map_err(sq)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
-        if version > done {
-            tx.execute_batch(sql).map_err(sq)?;
-            tx.execute(
-                "INSERT INTO enishi_link_migrations (version, applied_at_ms) VALUES (?1, ?2)",
-                params![version, Utc::now().timestamp_millis()],
-            )
-            .map_err(sq)?;
-        }
-    }
-    tx.commit().map_err(sq)
 }
 
 type LinkRow = (String, String, String, i64);

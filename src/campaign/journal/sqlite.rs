@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +13,7 @@ use super::{DeliveryJournal, JournalError};
 use crate::campaign::batch::{
     Batch, BatchOutcome, BatchRecord, BatchStatus, CampaignState, JournalCounts, SendRecord,
 };
+use crate::sqlite::{self, Durability, SharedConnection};
 use crate::{BatchId, CampaignId};
 
 /// Schema migrations, applied in order and recorded in `enishi_journal_migrations`.
@@ -65,7 +65,7 @@ fn sq(message: &'static str) -> impl FnOnce(rusqlite::Error) -> JournalError {
 /// One journal holds one connection; clones share it.
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
-    conn: Arc<Mutex<Connection>>,
+    conn: SharedConnection,
 }
 
 impl SqliteJournal {
@@ -74,9 +74,9 @@ impl SqliteJournal {
     /// # Errors
     /// [`JournalError::Storage`] when the file cannot be opened or migrated.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
-        let conn = Connection::open(path).map_err(sq("opening the database"))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(sq("enabling WAL"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sq("setting synchronous"))?;
+        // NORMAL: every journal transition is idempotent, and a crash loses nothing under WAL.
+        let conn = sqlite::open_file(path.as_ref(), Durability::Normal)
+            .map_err(sq("opening the database"))?;
         Self::from_connection(conn)
     }
 
@@ -85,7 +85,7 @@ impl SqliteJournal {
     /// # Errors
     /// [`JournalError::Storage`] when SQLite fails.
     pub fn in_memory() -> Result<Self, JournalError> {
-        Self::from_connection(Connection::open_in_memory().map_err(sq("opening in memory"))?)
+        Self::from_connection(sqlite::open_in_memory().map_err(sq("opening in memory"))?)
     }
 
     /// Uses an open connection, applying pending migrations.
@@ -93,10 +93,10 @@ impl SqliteJournal {
     /// # Errors
     /// [`JournalError::Storage`] when a migration fails.
     pub fn from_connection(mut conn: Connection) -> Result<Self, JournalError> {
-        // Claims from other connections hold the write lock only briefly; wait for them.
-        conn.busy_timeout(Duration::from_secs(10)).map_err(sq("setting the busy timeout"))?;
-        migrate(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        sqlite::prepare(&conn).map_err(sq("setting the busy timeout"))?;
+        sqlite::migrate(&mut conn, "enishi_journal_migrations", MIGRATIONS)
+            .map_err(sq("migrating"))?;
+        Ok(Self { conn: SharedConnection::new(conn) })
     }
 
     /// Runs `f` in a transaction on the blocking pool; commits when it returns `Ok`.
@@ -105,17 +105,15 @@ impl SqliteJournal {
         behavior: TransactionBehavior,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, JournalError> + Send + 'static,
     ) -> Result<T, JournalError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic in another call rolled its transaction back: the connection is usable.
-            let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = conn.transaction_with_behavior(behavior).map_err(sq("beginning"))?;
-            let value = f(&tx)?;
-            tx.commit().map_err(sq("committing"))?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| JournalError::storage("sqlite: the blocking task failed", e))?
+        self.conn
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(behavior).map_err(sq("beginning"))?;
+                let value = f(&tx)?;
+                tx.commit().map_err(sq("committing"))?;
+                Ok(value)
+            })
+            .await
+            .map_err(|e| JournalError::storage("sqlite: the blocking task failed", e))?
     }
 
     async fn write<T: Send + 'static>(
@@ -131,34 +129,6 @@ impl SqliteJournal {
     ) -> Result<T, JournalError> {
         self.run(TransactionBehavior::Deferred, f).await
     }
-}
-
-fn migrate(conn: &mut Connection) -> Result<(), JournalError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sq("beginning the migration"))?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS enishi_journal_migrations (
-            version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL)",
-    )
-    .map_err(sq("creating the migration table"))?;
-    let done: i64 = tx
-        .query_row("SELECT COALESCE(MAX(version), 0) FROM enishi_journal_migrations", [], |r| {
-            r.get(0)
-        })
-        .map_err(sq("reading the schema version"))?;
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
-        if version > done {
-            tx.execute_batch(sql).map_err(sq("migrating"))?;
-            tx.execute(
-                "INSERT INTO enishi_journal_migrations (version, applied_at_ms) VALUES (?1, ?2)",
-                params![version, Utc::now().timestamp_millis()],
-            )
-            .map_err(sq("recording the schema version"))?;
-        }
-    }
-    tx.commit().map_err(sq("committing the migration"))
 }
 
 fn raw_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {

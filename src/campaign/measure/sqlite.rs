@@ -1,8 +1,6 @@
 //! SQLite click store (feature `sqlite`).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,6 +8,7 @@ use rusqlite::{Connection, params};
 
 use super::track::{Click, ClickStore, ClickStoreError};
 use crate::CampaignId;
+use crate::sqlite::{self, Durability, SharedConnection};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS enishi_clicks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -32,7 +31,7 @@ fn storage(
 /// tokio's blocking pool: use the store inside a tokio runtime.
 #[derive(Debug, Clone)]
 pub struct SqliteClickStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: SharedConnection,
 }
 
 impl SqliteClickStore {
@@ -41,8 +40,8 @@ impl SqliteClickStore {
     /// # Errors
     /// [`ClickStoreError::Storage`] when the file cannot be opened or its table created.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ClickStoreError> {
-        let conn = Connection::open(path).map_err(|e| storage("opening the database", e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| storage("enabling WAL", e))?;
+        let conn = sqlite::open_file(path.as_ref(), Durability::Full)
+            .map_err(|e| storage("opening the database", e))?;
         Self::from_connection(conn)
     }
 
@@ -52,7 +51,7 @@ impl SqliteClickStore {
     /// [`ClickStoreError::Storage`] when SQLite fails.
     pub fn open_in_memory() -> Result<Self, ClickStoreError> {
         Self::from_connection(
-            Connection::open_in_memory().map_err(|e| storage("opening the database", e))?,
+            sqlite::open_in_memory().map_err(|e| storage("opening the database", e))?,
         )
     }
 
@@ -61,22 +60,19 @@ impl SqliteClickStore {
     /// # Errors
     /// [`ClickStoreError::Storage`] when SQLite fails.
     pub fn from_connection(conn: Connection) -> Result<Self, ClickStoreError> {
-        conn.busy_timeout(Duration::from_secs(5)).map_err(|e| storage("setting a timeout", e))?;
+        sqlite::prepare(&conn).map_err(|e| storage("setting a timeout", e))?;
         conn.execute_batch(SCHEMA).map_err(|e| storage("creating the clicks table", e))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Self { conn: SharedConnection::new(conn) })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, ClickStoreError> + Send + 'static,
     ) -> Result<T, ClickStoreError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&conn)
-        })
-        .await
-        .map_err(|e| storage("running a blocking SQLite call", e))?
+        self.conn
+            .call(move |conn| f(conn))
+            .await
+            .map_err(|e| storage("running a blocking SQLite call", e))?
     }
 }
 

@@ -1,7 +1,6 @@
 //! SQLite de-duplication store (feature `sqlite`).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +8,7 @@ use rusqlite::Connection;
 
 use super::{DedupError, EventDedup, cutoff_ms};
 use crate::WebhookEventId;
+use crate::sqlite::{self, Durability, SharedConnection};
 
 const BACKEND: &str = "sqlite";
 
@@ -20,7 +20,7 @@ const BACKEND: &str = "sqlite";
 /// tokio's blocking thread pool, so the store must be used inside a tokio runtime.
 #[derive(Debug, Clone)]
 pub struct SqliteDedup {
-    conn: Arc<Mutex<Connection>>,
+    conn: SharedConnection,
     retention: Duration,
 }
 
@@ -36,8 +36,7 @@ impl SqliteDedup {
     /// # Errors
     /// [`DedupError::Backend`] when the file cannot be opened or the table created.
     pub fn open(path: impl AsRef<Path>, retention: Duration) -> Result<Self, DedupError> {
-        let conn = Connection::open(path).map_err(|e| DedupError::backend(BACKEND, e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let conn = sqlite::open_file(path.as_ref(), Durability::Full)
             .map_err(|e| DedupError::backend(BACKEND, e))?;
         Self::from_connection(conn, retention)
     }
@@ -48,7 +47,7 @@ impl SqliteDedup {
     /// [`DedupError::Backend`] when SQLite fails.
     pub fn open_in_memory(retention: Duration) -> Result<Self, DedupError> {
         Self::from_connection(
-            Connection::open_in_memory().map_err(|e| DedupError::backend(BACKEND, e))?,
+            sqlite::open_in_memory().map_err(|e| DedupError::backend(BACKEND, e))?,
             retention,
         )
     }
@@ -58,24 +57,20 @@ impl SqliteDedup {
     /// # Errors
     /// [`DedupError::Backend`] when the table cannot be created.
     pub fn from_connection(conn: Connection, retention: Duration) -> Result<Self, DedupError> {
-        conn.busy_timeout(Duration::from_secs(5)).map_err(|e| DedupError::backend(BACKEND, e))?;
+        sqlite::prepare(&conn).map_err(|e| DedupError::backend(BACKEND, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| DedupError::backend(BACKEND, e))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), retention })
+        Ok(Self { conn: SharedConnection::new(conn), retention })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, DedupError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic in another call cannot corrupt the connection: keep using it.
-            let conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&conn)
-        })
-        .await
-        .map_err(|e| DedupError::backend(BACKEND, e))?
-        .map_err(|e| DedupError::backend(BACKEND, e))
+        self.conn
+            .call(move |conn| f(conn))
+            .await
+            .map_err(|e| DedupError::backend(BACKEND, e))?
+            .map_err(|e| DedupError::backend(BACKEND, e))
     }
 }
 
