@@ -24,6 +24,7 @@ use crate::line::webhook::{Event, EventKind, LinkResult};
 use crate::line::{
     Action, Bounds, LineClient, LineError, LinkToken, Message, ReplyRequest, RichMenu, RichMenuSize,
 };
+use crate::retry::{Backoff, RetryRule, Verdict};
 use crate::{CustomerId, LineUserId};
 
 /// LINE's account-link dialog host.
@@ -306,7 +307,9 @@ pub trait LinkWriteBack: Send + Sync + fmt::Debug + 'static {
     async fn clear_link(&self, link: &Link) -> Result<(), WriteBackError>;
 }
 
-/// How write-backs are retried: `attempts` in all, waiting `first_delay`, doubling each time.
+/// How write-backs are retried: `attempts` in all, waiting `first_delay`, doubling each time up
+/// to `max_delay`, each wait jittered (between half and all of the step: the crate's shared
+/// [`Backoff::exponential`](crate::retry::Backoff::exponential)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WriteBackRetry {
@@ -333,6 +336,13 @@ impl WriteBackRetry {
     #[must_use]
     pub fn new(attempts: u32, first_delay: Duration, max_delay: Duration) -> Self {
         Self { attempts: attempts.max(1), first_delay, max_delay }
+    }
+
+    /// The shared retry rule this configuration stands for.
+    #[must_use]
+    pub fn rule(&self) -> RetryRule {
+        RetryRule::new(Backoff::exponential(self.first_delay, self.max_delay))
+            .max_attempts(self.attempts)
     }
 }
 
@@ -1046,22 +1056,41 @@ impl AccountLinker {
         link: Link,
         write: bool,
     ) -> WriteBackTask {
-        let retry = self.inner.retry;
+        let rule = self.inner.retry.rule();
+        let action = if write { "write" } else { "clear" };
         WriteBackTask(tokio::spawn(async move {
-            let mut delay = retry.first_delay;
             let mut attempt = 1;
             loop {
                 let result =
                     if write { wb.write_link(&link).await } else { wb.clear_link(&link).await };
-                match result {
+                let error = match result {
                     Ok(()) => return Ok(attempt),
-                    Err(e) if attempt >= retry.attempts => return Err(e),
-                    Err(_) => {
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(retry.max_delay);
-                        attempt += 1;
-                    }
-                }
+                    Err(e) => e,
+                };
+                let decision =
+                    rule.decide(Verdict::TRANSIENT, attempt, Duration::ZERO, &mut rand::rng());
+                let Some(wait) = decision.wait() else {
+                    tracing::error!(
+                        target: "enishi::link",
+                        action,
+                        customer = link.customer.as_str(),
+                        attempts = attempt,
+                        error = %error,
+                        "the link write-back to the commerce backend failed for good"
+                    );
+                    return Err(error);
+                };
+                tracing::warn!(
+                    target: "enishi::link",
+                    action,
+                    customer = link.customer.as_str(),
+                    attempt,
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    error = %error,
+                    "the link write-back failed; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
             }
         }))
     }

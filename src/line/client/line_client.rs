@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::error::{ACCEPTED_REQUEST_ID, ApiError, LineError, REQUEST_ID, header_id};
 use super::ratelimit::{LocalRateLimiter, RateLimiter, RateLimits};
 use super::request::{Body, Host, Replay, Request};
-use super::retry::{Decision, Outcome, RetryPolicy};
+use super::retry::{Outcome, RetryPolicy};
 use crate::RequestId;
 
 /// LINE's JSON API host.
@@ -367,10 +367,7 @@ impl LineClient {
         if req.replay == Replay::Never {
             return None;
         }
-        match self.inner.retry.decide(outcome, attempts, started.elapsed()) {
-            Decision::RetryAfter(wait) => Some(wait),
-            Decision::Stop(_) => None,
-        }
+        self.inner.retry.decide(outcome, attempts, started.elapsed()).wait()
     }
 }
 
