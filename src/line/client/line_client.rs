@@ -271,6 +271,17 @@ impl LineClient {
         Self::builder().channel_access_token(channel_access_token).build()
     }
 
+    /// The retry policy in use.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// The per-attempt timeout in use (some uploads use a longer one).
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
     /// The JSON API base URL in use.
     #[must_use]
     pub fn base_url(&self) -> &str {

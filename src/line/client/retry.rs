@@ -114,6 +114,12 @@ impl RetryPolicy {
         self.rule().decide(self.verdict(outcome), attempts, elapsed, rng)
     }
 
+    /// The total number of attempts, the first included.
+    #[must_use]
+    pub fn attempts_budget(&self) -> u32 {
+        self.max_attempts
+    }
+
     /// The total time budget: no retry starts after it (see [`max_elapsed`](Self::max_elapsed)).
     #[must_use]
     pub fn elapsed_budget(&self) -> Duration {
