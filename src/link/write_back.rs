@@ -63,7 +63,6 @@ impl WriteBackRetry {
     }
 
     /// The shared retry rule this configuration stands for.
-    #[must_use]
     pub fn rule(&self) -> RetryRule {
         RetryRule::new(Backoff::exponential(self.first_delay, self.max_delay))
             .max_attempts(self.attempts)
