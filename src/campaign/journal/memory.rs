@@ -47,6 +47,30 @@ impl MemoryJournal {
         Self::default()
     }
 
+    /// Puts a batch back to pending, due at `not_before`; `unsent` also takes its claim back
+    /// (only from in flight).
+    fn put_back(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        unsent: bool,
+    ) -> Result<(), JournalError> {
+        let mut inner = self.lock();
+        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
+        if unsent {
+            if e.record.status != BatchStatus::InFlight {
+                return Ok(());
+            }
+            e.record.attempts = e.record.attempts.saturating_sub(1);
+        }
+        e.record.status = BatchStatus::Pending;
+        e.record.batch.not_before = not_before;
+        e.record.updated_at = now;
+        e.lease_until = None;
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The data are plain values; a panic elsewhere cannot leave them half-updated.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -152,13 +176,7 @@ impl DeliveryJournal for MemoryJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let mut inner = self.lock();
-        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
-        e.record.status = BatchStatus::Pending;
-        e.record.batch.not_before = not_before;
-        e.record.updated_at = now;
-        e.lease_until = None;
-        Ok(())
+        self.put_back(batch, not_before, now, false)
     }
 
     async fn release_unsent(
@@ -167,16 +185,7 @@ impl DeliveryJournal for MemoryJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let mut inner = self.lock();
-        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
-        if e.record.status == BatchStatus::InFlight {
-            e.record.status = BatchStatus::Pending;
-            e.record.attempts = e.record.attempts.saturating_sub(1);
-            e.record.batch.not_before = not_before;
-            e.record.updated_at = now;
-            e.lease_until = None;
-        }
-        Ok(())
+        self.put_back(batch, not_before, now, true)
     }
 
     async fn set_state(

@@ -185,6 +185,20 @@ impl PostgresJournal {
         Ok(Self { pool, prepared: Arc::new(prepared), schema: schema.into() })
     }
 
+    /// Runs one of the release statements for `batch`.
+    async fn put_back(
+        &self,
+        sql: &str,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&batch.as_str(), &row::micros(not_before), &row::micros(now)];
+        let n = self.execute(sql, &params, "releasing a batch").await?;
+        if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
+    }
+
     async fn client(&self) -> Result<Object, JournalError> {
         checkout(&self.pool).await
     }
@@ -471,14 +485,7 @@ impl DeliveryJournal for PostgresJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let n = self
-            .execute(
-                &self.prepared.release,
-                &[&batch.as_str(), &row::micros(not_before), &row::micros(now)],
-                "releasing a batch",
-            )
-            .await?;
-        if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
+        self.put_back(&self.prepared.release, batch, not_before, now).await
     }
 
     async fn release_unsent(
@@ -487,14 +494,7 @@ impl DeliveryJournal for PostgresJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let n = self
-            .execute(
-                &self.prepared.release_unsent,
-                &[&batch.as_str(), &row::micros(not_before), &row::micros(now)],
-                "releasing an unsent batch",
-            )
-            .await?;
-        if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
+        self.put_back(&self.prepared.release_unsent, batch, not_before, now).await
     }
 
     async fn set_state(

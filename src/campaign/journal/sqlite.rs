@@ -309,6 +309,40 @@ fn claim_tx(
     Ok(claimed)
 }
 
+impl SqliteJournal {
+    /// Puts a batch back to pending, due at `not_before`; `unsent` also takes its claim back
+    /// (only from in flight).
+    async fn put_back(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        unsent: bool,
+    ) -> Result<(), JournalError> {
+        let sql = if unsent {
+            "UPDATE enishi_journal_batches
+             SET status = 'pending', not_before_us = ?2, updated_at_us = ?3,
+                 lease_until_us = NULL, attempts = MAX(attempts - 1, 0)
+             WHERE id = ?1 AND status = 'in_flight'"
+        } else {
+            "UPDATE enishi_journal_batches
+             SET status = 'pending', not_before_us = ?2, updated_at_us = ?3, lease_until_us = NULL
+             WHERE id = ?1 AND status IN ('pending', 'in_flight')"
+        };
+        let id = batch.as_str().to_owned();
+        let (not_before_us, now_us) = (row::micros(not_before), row::micros(now));
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(sql)
+                .map_err(sq("preparing the release"))?
+                .execute(params![id, not_before_us, now_us])
+                .map_err(sq("releasing a batch"))?;
+            if n == 0 { ensure_known(tx, &id) } else { Ok(()) }
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl DeliveryJournal for SqliteJournal {
     async fn enqueue(&self, batches: &[Batch]) -> Result<u64, JournalError> {
@@ -370,22 +404,7 @@ impl DeliveryJournal for SqliteJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let id = batch.as_str().to_owned();
-        let (not_before_us, now_us) = (row::micros(not_before), row::micros(now));
-        self.write(move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE enishi_journal_batches
-                     SET status = 'pending', not_before_us = ?2, updated_at_us = ?3,
-                         lease_until_us = NULL
-                     WHERE id = ?1 AND status IN ('pending', 'in_flight')",
-                )
-                .map_err(sq("preparing the release"))?
-                .execute(params![id, not_before_us, now_us])
-                .map_err(sq("releasing a batch"))?;
-            if n == 0 { ensure_known(tx, &id) } else { Ok(()) }
-        })
-        .await
+        self.put_back(batch, not_before, now, false).await
     }
 
     async fn release_unsent(
@@ -394,22 +413,7 @@ impl DeliveryJournal for SqliteJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let id = batch.as_str().to_owned();
-        let (not_before_us, now_us) = (row::micros(not_before), row::micros(now));
-        self.write(move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE enishi_journal_batches
-                     SET status = 'pending', not_before_us = ?2, updated_at_us = ?3,
-                         lease_until_us = NULL, attempts = MAX(attempts - 1, 0)
-                     WHERE id = ?1 AND status = 'in_flight'",
-                )
-                .map_err(sq("preparing the unsent release"))?
-                .execute(params![id, not_before_us, now_us])
-                .map_err(sq("releasing an unsent batch"))?;
-            if n == 0 { ensure_known(tx, &id) } else { Ok(()) }
-        })
-        .await
+        self.put_back(batch, not_before, now, true).await
     }
 
     async fn set_state(
