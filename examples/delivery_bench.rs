@@ -127,13 +127,19 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, BoxError> {
 }
 
 /// The client as both the in-process run and the child use it: LINE's documented limits.
+/// The client's total retry time.
+const RETRY_BUDGET: Duration = Duration::from_secs(4);
+
+fn request_timeout(args: &Args) -> Duration {
+    if args.faults > 0.0 { Duration::from_secs(1) } else { Duration::from_secs(10) }
+}
+
 fn client(args: &Args, base_url: &str) -> Result<LineClient, BoxError> {
-    let timeout = if args.faults > 0.0 { Duration::from_secs(1) } else { Duration::from_secs(10) };
     Ok(LineClient::builder()
         .channel_access_token(DEFAULT_CHANNEL_ACCESS_TOKEN)
         .base_url(base_url)
-        .request_timeout(timeout)
-        .retry_policy(RetryPolicy::default().max_elapsed(Duration::from_secs(4)))
+        .request_timeout(request_timeout(args))
+        .retry_policy(RetryPolicy::default().max_elapsed(RETRY_BUDGET))
         .build()?)
 }
 
@@ -147,8 +153,8 @@ fn dispatcher(
         .worker(worker)
         .concurrency(args.concurrency())
         // Short, so a restarted worker takes over a killed one's batches soon; longer than
-        // one send with all the client's retries (4 s).
-        .lease(Duration::from_secs(8))
+        // one send with all the client's retries (4 s and one request timeout: `build` checks).
+        .lease(RETRY_BUDGET + request_timeout(args) + Duration::from_secs(3))
         .retry_backoff(Duration::from_millis(200), Duration::from_secs(2))
         .max_attempts(20)
         .poll_interval(Duration::from_millis(50))

@@ -87,8 +87,8 @@ async fn run(name: &str, journal: Arc<dyn DeliveryJournal>) -> Result<(), Error>
                 break;
             }
             claims += 1;
-            for b in &got {
-                journal.complete(&b.id, &outcome, now).await?;
+            for claimed in &got {
+                journal.complete(&claimed.batch.id, &outcome, now).await?;
             }
             done += got.len() as u64;
         }

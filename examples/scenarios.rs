@@ -425,7 +425,7 @@ async fn deliver(
 ) -> Result<(), Box<dyn std::error::Error>> {
     for campaign in campaigns {
         let due = journal.claim(campaign, "sim", 100_000, now, StdDuration::from_secs(600)).await?;
-        let mut results: Vec<_> = futures_util::stream::iter(due)
+        let mut results: Vec<_> = futures_util::stream::iter(due.into_iter().map(|c| c.batch))
             .map(|b| async move {
                 let to = b.recipients[0].line_user.clone();
                 let mut req =

@@ -5,6 +5,8 @@
 //! - [`line`](mod@line): the LINE Messaging API client, typed message objects with local
 //!   validation of LINE's limits, and webhooks.
 //! - [`segment`]: the pure segment engine.
+//! - [`retry`]: retry decisions, back-off, `Retry-After` and pacing, shared by every HTTP
+//!   caller of the crate.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod campaign;
@@ -17,6 +19,7 @@ pub mod link;
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 mod redact;
+pub mod retry;
 pub mod segment;
 #[cfg(feature = "sqlite")]
 mod sqlite;

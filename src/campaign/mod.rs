@@ -32,7 +32,7 @@ pub use journal::PostgresJournal;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use journal::SqliteJournal;
-pub use journal::{DeliveryJournal, JournalError, MemoryJournal};
+pub use journal::{Claimed, DeliveryJournal, JournalError, MemoryJournal};
 #[cfg(feature = "sqlite")]
 pub use measure::SqliteClickStore;
 #[cfg(feature = "client")]

@@ -6,23 +6,24 @@
 //! ```
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::LinkError;
 use super::attempts::{AttemptLimit, AttemptLimiter};
 use super::secret::OneTimeSecret;
 use super::store::{
     ConflictPolicy, DEFAULT_TICKET_TTL, Link, LinkConflict, LinkOutcome, LinkSource, LinkStore,
     LinkStoreError, RejectReason, Ticket, TicketKind,
 };
-use crate::commerce::{AuthError, CommerceError, CustomerAuthenticator, Password};
+use super::write_back::{LinkWriteBack, WriteBackRetry, WriteBackTask};
+use crate::commerce::CustomerAuthenticator;
 use crate::line::webhook::{Event, EventKind, LinkResult};
 use crate::line::{
-    Action, Bounds, LineClient, LineError, LinkToken, Message, ReplyRequest, RichMenu, RichMenuSize,
+    Action, Bounds, LineClient, LinkToken, Message, ReplyRequest, RichMenu, RichMenuSize,
 };
 use crate::{CustomerId, LineUserId};
 
@@ -31,148 +32,6 @@ pub const DEFAULT_ACCESS_BASE_URL: &str = "https://access.line.me";
 
 /// The postback data [`link_rich_menu`] sends and [`AccountLinker::handle_event`] answers.
 pub const DEFAULT_LINK_POSTBACK: &str = "enishi:link";
-
-/// Why a link-flow step failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LinkError {
-    /// The store failed or rejected a ticket / a conflicting link (see
-    /// [`LinkStoreError::reject_reason`]).
-    #[error(transparent)]
-    Store(#[from] LinkStoreError),
-    /// Calling LINE failed (issuing the link token, replying).
-    #[error("calling LINE failed")]
-    Line(#[source] LineError),
-    /// The customer could not be authenticated.
-    #[error("customer authentication failed")]
-    Auth(#[source] AuthError),
-    /// No [`CustomerAuthenticator`] was configured.
-    #[error("no customer authenticator is configured")]
-    NoAuthenticator,
-    /// This client made too many password attempts (see [`AttemptLimit`]); nothing was checked.
-    #[error("too many password attempts from this client; try again in {retry_after:?}")]
-    TooManyAttempts {
-        /// How long until the next attempt is allowed.
-        retry_after: Duration,
-    },
-    /// An `accountLink` event with `result: ok` but no user ID: nothing can be linked.
-    #[error("the accountLink event has no source user ID")]
-    MissingUser,
-    /// A redirect target is not one of the configured URLs (open-redirect guard).
-    #[error("redirect to {0:?} is not allowed")]
-    RedirectNotAllowed(String),
-    /// The configuration is invalid.
-    #[error("invalid {what}: {reason}")]
-    InvalidConfig {
-        /// What was configured.
-        what: &'static str,
-        /// Why it is invalid.
-        reason: String,
-    },
-}
-
-impl LinkError {
-    /// The ticket rejection reason, when a nonce, state or link token was rejected.
-    #[must_use]
-    pub fn reject_reason(&self) -> Option<super::RejectReason> {
-        match self {
-            Self::Store(e) => e.reject_reason(),
-            _ => None,
-        }
-    }
-
-    /// What to tell the customer on the link page after [`AccountLinker::complete_login`] or
-    /// [`AccountLinker::complete_with_password`] failed.
-    #[must_use]
-    pub fn login_failure(&self) -> LoginFailure {
-        match self {
-            Self::Store(LinkStoreError::Rejected { .. }) => LoginFailure::LinkUnusable,
-            Self::TooManyAttempts { retry_after } => {
-                LoginFailure::TryLater { retry_after: Some(*retry_after) }
-            }
-            Self::Auth(e) => match e {
-                AuthError::InvalidCredentials => LoginFailure::WrongCredentials,
-                AuthError::RateLimited { retry_after } => {
-                    LoginFailure::TryLater { retry_after: *retry_after }
-                }
-                AuthError::VerificationRequired => LoginFailure::VerificationRequired,
-                AuthError::Backend { source, .. } => match source.downcast_ref::<CommerceError>() {
-                    Some(CommerceError::RateLimited { retry_after, .. }) => {
-                        LoginFailure::TryLater { retry_after: *retry_after }
-                    }
-                    // A refused API token, a 403 from a firewall in front of the shop, a
-                    // timeout: the shop cannot answer, which says nothing about the password.
-                    _ => LoginFailure::Unavailable,
-                },
-                _ => LoginFailure::Unavailable,
-            },
-            _ => LoginFailure::Unavailable,
-        }
-    }
-}
-
-/// What the link page tells the customer when a login for linking failed (see
-/// [`LinkError::login_failure`]). The `default_*` texts are Japanese; a host with its own
-/// wording matches on the variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LoginFailure {
-    /// The link token is unknown, already used or expired. One answer for all three, whatever
-    /// the e-mail and password: telling them apart would help someone probing tokens.
-    LinkUnusable,
-    /// The e-mail address or password is wrong.
-    WrongCredentials,
-    /// Too many attempts (from this client, or at the shop): try again later.
-    TryLater {
-        /// How long to wait, when known.
-        retry_after: Option<Duration>,
-    },
-    /// The shop wants a second factor (e.g. SMS) first: sign in on the shop's own site.
-    VerificationRequired,
-    /// The shop or enishi cannot answer now (backend down or refusing, store failure).
-    Unavailable,
-}
-
-impl LoginFailure {
-    /// The HTTP status for the page: 400, 401, 429, 403 or 503.
-    #[must_use]
-    pub fn status(&self) -> http::StatusCode {
-        match self {
-            Self::LinkUnusable => http::StatusCode::BAD_REQUEST,
-            Self::WrongCredentials => http::StatusCode::UNAUTHORIZED,
-            Self::TryLater { .. } => http::StatusCode::TOO_MANY_REQUESTS,
-            Self::VerificationRequired => http::StatusCode::FORBIDDEN,
-            Self::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// The page title (Japanese).
-    #[must_use]
-    pub fn default_title(&self) -> &'static str {
-        match self {
-            Self::LinkUnusable => "このリンクは使えません",
-            Self::WrongCredentials => "ログインできません",
-            Self::TryLater { .. } | Self::Unavailable => "ただいま連携できません",
-            Self::VerificationRequired => "追加の確認が必要です",
-        }
-    }
-
-    /// What to tell the customer (Japanese); the same text every time (no times, no IDs).
-    #[must_use]
-    pub fn default_message(&self) -> &'static str {
-        match self {
-            Self::LinkUnusable => {
-                "連携用のリンクの有効期限が切れたか、すでに使われています。\
-                 LINE のリッチメニューからもう一度お試しください。"
-            }
-            Self::WrongCredentials => "メールアドレスかパスワードが違います。",
-            Self::TryLater { .. } | Self::Unavailable => "しばらくしてからもう一度お試しください。",
-            Self::VerificationRequired => {
-                "ショップのサイトでログインして本人確認を済ませてから、もう一度お試しください。"
-            }
-        }
-    }
-}
 
 /// How an account link ended (the `accountLink` webhook event, step 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,71 +144,6 @@ pub trait LinkHook: Send + Sync + fmt::Debug + 'static {
     async fn on_new_link(&self, outcome: &LinkOutcome);
 }
 
-/// An error of a [`LinkWriteBack`].
-pub type WriteBackError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Writes links back to the commerce backend (e.g. ecforce's LINE ID field). The lead
-/// implements it for the commerce backend; the link flow retries it in the background and
-/// never lets it block or undo storing the link.
-#[async_trait::async_trait]
-pub trait LinkWriteBack: Send + Sync + fmt::Debug + 'static {
-    /// Records `link` in the backend.
-    ///
-    /// # Errors
-    /// Any error: the call is retried.
-    async fn write_link(&self, link: &Link) -> Result<(), WriteBackError>;
-
-    /// Clears `link` from the backend after an unlink.
-    ///
-    /// # Errors
-    /// Any error: the call is retried.
-    async fn clear_link(&self, link: &Link) -> Result<(), WriteBackError>;
-}
-
-/// How write-backs are retried: `attempts` in all, waiting `first_delay`, doubling each time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WriteBackRetry {
-    /// Attempts in all (at least 1).
-    pub attempts: u32,
-    /// The wait before the second attempt.
-    pub first_delay: Duration,
-    /// The longest wait between attempts.
-    pub max_delay: Duration,
-}
-
-impl Default for WriteBackRetry {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            first_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-        }
-    }
-}
-
-impl WriteBackRetry {
-    /// A policy.
-    #[must_use]
-    pub fn new(attempts: u32, first_delay: Duration, max_delay: Duration) -> Self {
-        Self { attempts: attempts.max(1), first_delay, max_delay }
-    }
-}
-
-/// A write-back running in the background.
-#[derive(Debug)]
-pub struct WriteBackTask(tokio::task::JoinHandle<Result<u32, WriteBackError>>);
-
-impl WriteBackTask {
-    /// Waits for it; returns the attempts it took.
-    ///
-    /// # Errors
-    /// The last attempt's error when every attempt failed.
-    pub async fn wait(self) -> Result<u32, WriteBackError> {
-        self.0.await.map_err(|e| Box::new(e) as WriteBackError)?
-    }
-}
-
 /// Step 1 done: a link token was issued for a LINE user.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -437,27 +231,27 @@ pub enum LinkEventOutcome {
 /// Drives the account-link flow. Cheap to clone.
 #[derive(Clone)]
 pub struct AccountLinker {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    client: LineClient,
-    store: Arc<dyn LinkStore>,
-    link_page: Url,
-    access_base: Url,
-    redirects: Vec<Url>,
-    policy: ConflictPolicy,
-    ttl: Duration,
-    authenticator: Option<Arc<dyn CustomerAuthenticator>>,
-    hook: Option<Arc<dyn LinkHook>>,
-    outcome_hook: Option<Arc<dyn LinkOutcomeHook>>,
-    write_back: Option<Arc<dyn LinkWriteBack>>,
-    retry: WriteBackRetry,
-    postback: String,
-    message_text: String,
-    button_label: String,
-    reply_texts: LinkReplyTexts,
-    attempts: Option<AttemptLimiter>,
+pub(super) struct Inner {
+    pub(super) client: LineClient,
+    pub(super) store: Arc<dyn LinkStore>,
+    pub(super) link_page: Url,
+    pub(super) access_base: Url,
+    pub(super) redirects: Vec<Url>,
+    pub(super) policy: ConflictPolicy,
+    pub(super) ttl: Duration,
+    pub(super) authenticator: Option<Arc<dyn CustomerAuthenticator>>,
+    pub(super) hook: Option<Arc<dyn LinkHook>>,
+    pub(super) outcome_hook: Option<Arc<dyn LinkOutcomeHook>>,
+    pub(super) write_back: Option<Arc<dyn LinkWriteBack>>,
+    pub(super) retry: WriteBackRetry,
+    pub(super) postback: String,
+    pub(super) message_text: String,
+    pub(super) button_label: String,
+    pub(super) reply_texts: LinkReplyTexts,
+    pub(super) attempts: Option<AttemptLimiter>,
 }
 
 impl fmt::Debug for AccountLinker {
@@ -739,58 +533,6 @@ impl AccountLinker {
         })
     }
 
-    /// Step 2 with enishi checking the login: checks the link token, then email + password
-    /// with the configured [`CustomerAuthenticator`] (e.g. ecforce sign-in), then
-    /// [`complete_login`]. `client` is the browser's address (see [`client_ip`]); each address
-    /// gets [`AttemptLimit`] failed attempts.
-    ///
-    /// The link token is checked (not spent) **before** the shop is asked about the password:
-    /// without a usable token the answer is the same ([`LoginFailure::LinkUnusable`]) whatever
-    /// the e-mail and password, so the public link page cannot be used to test passwords. A
-    /// wrong password does not spend the token.
-    ///
-    /// [`complete_login`]: Self::complete_login
-    /// [`client_ip`]: super::client_ip
-    ///
-    /// # Errors
-    /// [`LinkError::TooManyAttempts`], [`LinkError::NoAuthenticator`], [`LinkError::Auth`], or
-    /// as `complete_login`; [`LinkError::login_failure`] says what to show.
-    pub async fn complete_with_password(
-        &self,
-        link_token: &LinkToken,
-        email: &str,
-        password: &Password,
-        client: IpAddr,
-        now: DateTime<Utc>,
-    ) -> Result<NonceIssued, LinkError> {
-        let auth = self.inner.authenticator.as_ref().ok_or(LinkError::NoAuthenticator)?;
-        if let Some(limiter) = &self.inner.attempts
-            && let Err(retry_after) = limiter.try_acquire(client, now)
-        {
-            tracing::warn!(
-                target: "enishi::link",
-                %client,
-                retry_after_secs = retry_after.as_secs(),
-                "too many password attempts on the link page"
-            );
-            return Err(LinkError::TooManyAttempts { retry_after });
-        }
-        let result = async {
-            let key = OneTimeSecret::from_received(link_token.expose()).key();
-            self.inner.store.peek_ticket(TicketKind::LinkToken, &key, None, now).await?;
-            let customer = auth.authenticate(email, password).await.map_err(LinkError::Auth)?;
-            self.complete_login(link_token, &customer, now).await
-        }
-        .await;
-        // Only failures use the allowance up: customers behind one shared address still link.
-        if result.is_ok()
-            && let Some(limiter) = &self.inner.attempts
-        {
-            limiter.refund(client, now);
-        }
-        result
-    }
-
     /// Handles a webhook event: `accountLink` (step 3), `follow`/`unfollow`, and the link
     /// postback (replies with the link message). Other events are [`LinkEventOutcome::Ignored`].
     ///
@@ -1046,24 +788,7 @@ impl AccountLinker {
         link: Link,
         write: bool,
     ) -> WriteBackTask {
-        let retry = self.inner.retry;
-        WriteBackTask(tokio::spawn(async move {
-            let mut delay = retry.first_delay;
-            let mut attempt = 1;
-            loop {
-                let result =
-                    if write { wb.write_link(&link).await } else { wb.clear_link(&link).await };
-                match result {
-                    Ok(()) => return Ok(attempt),
-                    Err(e) if attempt >= retry.attempts => return Err(e),
-                    Err(_) => {
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(retry.max_delay);
-                        attempt += 1;
-                    }
-                }
-            }
-        }))
+        super::write_back::spawn(wb, link, write, self.inner.retry.rule())
     }
 }
 

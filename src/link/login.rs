@@ -9,13 +9,14 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::flow::{AccountLinker, LinkError, WriteBackTask};
+use super::flow::AccountLinker;
 use super::idtoken::{IdTokenClaims, IdTokenError, Jwks, verify_id_token, verify_id_token_es256};
 use super::secret::{OneTimeSecret, pkce_challenge};
 use super::store::{
     ConflictPolicy, LinkOutcome, LinkSource, LinkStore, LinkStoreError, RejectReason, Ticket,
     TicketKind,
 };
+use super::{LinkError, WriteBackTask};
 use crate::CustomerId;
 
 /// LINE Login's authorization endpoint.

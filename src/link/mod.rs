@@ -13,11 +13,15 @@
 #[cfg(feature = "client")]
 mod attempts;
 #[cfg(feature = "client")]
+mod error;
+#[cfg(feature = "client")]
 mod flow;
 mod idtoken;
 mod import;
 #[cfg(feature = "client")]
 mod login;
+#[cfg(feature = "client")]
+mod password;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "client")]
@@ -36,11 +40,13 @@ mod write_back;
 pub use attempts::{AttemptLimit, ForwardedFor, client_ip};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use error::{LinkError, LoginFailure};
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use flow::{
     AccountLinkOutcome, AccountLinkReport, AccountLinker, AccountLinkerBuilder,
-    DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkError, LinkEventOutcome, LinkHook,
-    LinkOutcomeHook, LinkReplyTexts, LinkStarted, LinkWriteBack, LoginFailure, NonceIssued,
-    WriteBackError, WriteBackRetry, WriteBackTask, link_buttons, link_rich_menu,
+    DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkEventOutcome, LinkHook, LinkOutcomeHook,
+    LinkReplyTexts, LinkStarted, NonceIssued, link_buttons, link_rich_menu,
 };
 pub use idtoken::{
     IdTokenClaims, IdTokenError, Jwks, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
@@ -68,3 +74,6 @@ pub use store::{
     LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed, RejectReason,
     Ticket, TicketKind,
 };
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use write_back::{LinkWriteBack, WriteBackError, WriteBackRetry, WriteBackTask};

@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 
-use super::flow::{AccountLinker, LinkError};
+use super::LinkError;
+use super::flow::AccountLinker;
 use super::store::LinkStoreError;
 use crate::line::webhook::{Delivery, EventHandler, HandlerError};
 

@@ -337,7 +337,7 @@ fn credentials_in_base_urls_are_hidden_in_debug() {
 }
 
 #[tokio::test]
-async fn multicast_splits_into_chunks_of_500_with_one_key_each_and_reports_per_chunk() {
+async fn multicast_all_splits_into_chunks_of_500_with_one_key_each_and_reports_per_chunk() {
     let server = MockServer::start().await;
     // The second chunk is refused; the others are accepted.
     Mock::given(path("/v2/bot/message/multicast"))
@@ -350,7 +350,7 @@ async fn multicast_splits_into_chunks_of_500_with_one_key_each_and_reports_per_c
     let to: Vec<LineUserId> = (0..1201).map(user).collect();
     let request = MulticastRequest::new(to, vec![Message::text("sale")]);
     assert_eq!(request.chunk_count(), 3);
-    let report = client(&server).multicast(request).await.unwrap();
+    let report = client(&server).multicast_all(request).await.unwrap();
     assert_eq!(report.chunks.len(), 3);
     assert_eq!(report.chunks[0].recipients, 0..500);
     assert_eq!(report.chunks[2].recipients, 1000..1201);
@@ -371,13 +371,13 @@ async fn multicast_splits_into_chunks_of_500_with_one_key_each_and_reports_per_c
 }
 
 #[tokio::test]
-async fn multicast_reuses_caller_keys_and_rejects_a_wrong_key_count() {
+async fn multicast_all_reuses_caller_keys_and_rejects_a_wrong_key_count() {
     let server = MockServer::start().await;
     Mock::given(path("/v2/bot/message/multicast")).respond_with(ok(json!({}))).mount(&server).await;
     let to: Vec<LineUserId> = (0..600).map(user).collect();
     let keys = vec![RetryKey::generate(), RetryKey::generate()];
     let report = client(&server)
-        .multicast(
+        .multicast_all(
             MulticastRequest::new(to.clone(), vec![Message::text("a")]).retry_keys(keys.clone()),
         )
         .await
@@ -386,7 +386,7 @@ async fn multicast_reuses_caller_keys_and_rejects_a_wrong_key_count() {
     assert_eq!(report.chunks[0].retry_key, keys[0]);
     assert_eq!(report.chunks[1].retry_key, keys[1]);
     let err = client(&server)
-        .multicast(
+        .multicast_all(
             MulticastRequest::new(to, vec![Message::text("a")])
                 .retry_keys(vec![RetryKey::generate()]),
         )
@@ -394,6 +394,40 @@ async fn multicast_reuses_caller_keys_and_rejects_a_wrong_key_count() {
         .unwrap_err();
     assert!(matches!(err, LineError::Validation(_)), "{err}");
     assert_eq!(hits(&server, "/v2/bot/message/multicast").await.len(), 2);
+}
+
+#[tokio::test]
+async fn multicast_sends_one_request_with_its_key_and_refuses_more_than_500() {
+    let server = MockServer::start().await;
+    Mock::given(path("/v2/bot/message/multicast")).respond_with(ok(json!({}))).mount(&server).await;
+    let key = RetryKey::generate();
+    let to: Vec<LineUserId> = (0..500).map(user).collect();
+    let accepted = client(&server)
+        .multicast(
+            MulticastRequest::new(to.clone(), vec![Message::text("a")]).retry_key(key.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(accepted.retry_key, key);
+    let requests = hits(&server, "/v2/bot/message/multicast").await;
+    assert_eq!(requests.len(), 1, "one call");
+    assert_eq!(json_of(&requests[0])["to"].as_array().unwrap().len(), 500);
+    assert_eq!(retry_key_of(&requests[0]).unwrap(), key.as_str());
+
+    let mut to = to;
+    to.push(user(500));
+    let err = client(&server)
+        .multicast(MulticastRequest::new(to.clone(), vec![Message::text("a")]))
+        .await
+        .unwrap_err();
+    let LineError::Validation(v) = &err else { panic!("{err}") };
+    assert_eq!(v.violations[0].path, "to");
+    assert!(err.to_string().contains("at most 500") && err.to_string().contains("501"), "{err}");
+    let two_keys = MulticastRequest::new(to[..2].to_vec(), vec![Message::text("a")])
+        .retry_keys(vec![RetryKey::generate(), RetryKey::generate()]);
+    let err = client(&server).multicast(two_keys).await.unwrap_err();
+    assert!(matches!(err, LineError::Validation(_)), "{err}");
+    assert_eq!(hits(&server, "/v2/bot/message/multicast").await.len(), 1, "nothing more sent");
 }
 
 #[tokio::test]

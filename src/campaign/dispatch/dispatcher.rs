@@ -1,26 +1,27 @@
 //! The dispatcher: claims due batches from the journal and sends them to LINE with bounded
 //! concurrency under the client's rate limiter.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::classify::{classify, pause_reason};
 use super::control::CampaignControl;
 use super::progress::{Progress, Tracker};
 use super::report::{DeliveryReport, RunStats, RunStatus};
-use crate::campaign::batch::{Batch, BatchOutcome, CampaignState, FailureKind, Transport};
-use crate::campaign::journal::{DeliveryJournal, JournalError};
+use super::step::{Action, Sent, step};
+use crate::CampaignId;
+use crate::campaign::batch::{Batch, BatchOutcome, CampaignState, Transport};
+use crate::campaign::journal::{Claimed, DeliveryJournal, JournalError};
 use crate::line::{Accepted, LineClient, LineError, MulticastRequest, PushRequest, Recipient};
-use crate::{BatchId, CampaignId};
+use crate::retry::{Backoff, RetryRule};
 
 /// A dispatcher run failed (the journal could not be read or written, or the configuration
 /// is invalid). Send failures are not errors: they are in the [`DeliveryReport`].
@@ -40,6 +41,19 @@ pub enum DispatchError {
     /// The dispatcher was configured with an invalid value.
     #[error("invalid dispatcher configuration: {0}")]
     Config(String),
+    /// The lease is not longer than one send with all of the client's retries, so another
+    /// worker could re-send a batch while this one is still sending it.
+    #[error(
+        "invalid dispatcher configuration: the lease ({lease:?}) must be longer than one send \
+         with all of the LINE client's retries ({retry_budget:?}: its retry policy's \
+         max_elapsed plus one request timeout); lengthen the lease or shorten the retries"
+    )]
+    LeaseTooShort {
+        /// The configured lease.
+        lease: Duration,
+        /// The longest one send may take with all of the client's retries.
+        retry_budget: Duration,
+    },
 }
 
 /// Sends the batches of a campaign from a [`DeliveryJournal`], exactly once each.
@@ -84,7 +98,10 @@ struct Shared {
     client: LineClient,
     journal: Arc<dyn DeliveryJournal>,
     worker: String,
-    backoff: (Duration, Duration),
+    /// Back-off and attempt budget of batches that failed retryably.
+    retry: RetryRule,
+    /// Jitter for the back-off (seeded by [`DispatcherBuilder::jitter_seed`]).
+    rng: Mutex<StdRng>,
 }
 
 impl fmt::Debug for Dispatcher {
@@ -113,6 +130,7 @@ pub struct DispatcherBuilder {
     max_attempts: u32,
     poll_interval: Duration,
     progress_interval: Duration,
+    jitter_seed: Option<u64>,
 }
 
 impl fmt::Debug for DispatcherBuilder {
@@ -145,7 +163,10 @@ impl DispatcherBuilder {
 
     /// How long a claimed batch belongs to this worker (default 2 minutes). If the worker dies,
     /// other workers (or the restarted one) send the batch again after this long, with the same
-    /// retry key. It must be longer than one send with all the client's retries.
+    /// retry key. It must be longer than one send with all the client's retries (the client's
+    /// [`RetryPolicy::max_elapsed`](crate::line::RetryPolicy::max_elapsed) plus one
+    /// [request timeout](crate::line::LineClientBuilder::request_timeout)):
+    /// [`build`](Self::build) checks.
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -166,6 +187,13 @@ impl DispatcherBuilder {
         self
     }
 
+    /// Seeds the RNG that jitters the retry back-off, for reproducible runs (default: seeded
+    /// from the thread-local RNG).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
     /// How often an idle worker looks for due batches and for state changes (default 200 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
@@ -182,7 +210,8 @@ impl DispatcherBuilder {
     ///
     /// # Errors
     /// [`DispatchError::Config`] for a zero concurrency, lease or attempt count, or an empty
-    /// worker name.
+    /// worker name; [`DispatchError::LeaseTooShort`] when the lease does not outlast one send
+    /// with all of the client's retries.
     pub fn build(self) -> Result<Dispatcher, DispatchError> {
         if self.concurrency == 0 {
             return Err(DispatchError::Config("concurrency must be at least 1".into()));
@@ -193,6 +222,10 @@ impl DispatcherBuilder {
         if self.lease.is_zero() {
             return Err(DispatchError::Config("the lease must be longer than zero".into()));
         }
+        let retry_budget = send_budget(&self.client);
+        if self.lease <= retry_budget {
+            return Err(DispatchError::LeaseTooShort { lease: self.lease, retry_budget });
+        }
         let worker = match self.worker {
             Some(w) if w.trim().is_empty() => {
                 return Err(DispatchError::Config("the worker name must not be empty".into()));
@@ -201,12 +234,19 @@ impl DispatcherBuilder {
             None => format!("worker-{}-{:08x}", std::process::id(), rand::rng().random::<u32>()),
         };
         let (progress, _) = watch::channel(Progress::default());
+        let (initial, max) = self.backoff;
+        let rng = match self.jitter_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_rng(&mut rand::rng()),
+        };
         Ok(Dispatcher {
             shared: Arc::new(Shared {
                 client: self.client,
                 journal: self.journal,
                 worker,
-                backoff: self.backoff,
+                retry: RetryRule::new(Backoff::exponential(initial, max))
+                    .max_attempts(self.max_attempts),
+                rng: Mutex::new(rng),
             }),
             concurrency: self.concurrency,
             // Claim in chunks so a fast campaign does not make one journal round trip per send.
@@ -231,9 +271,7 @@ enum Done {
     Released,
     /// Back to pending without a request to LINE (the campaign stopped, or the shared rate
     /// limiter could not be reached): not an attempt.
-    NotSent {
-        batch: BatchId,
-    },
+    NotSent,
     /// Back to pending, and the campaign is paused for this reason.
     Paused {
         reason: String,
@@ -254,6 +292,7 @@ impl Dispatcher {
             max_attempts: 5,
             poll_interval: Duration::from_millis(200),
             progress_interval: Duration::from_secs(1),
+            jitter_seed: None,
         }
     }
 
@@ -287,138 +326,132 @@ impl Dispatcher {
     /// # Errors
     /// [`DispatchError::Journal`] when the journal fails.
     pub async fn run(&self, campaign: &CampaignId) -> Result<DeliveryReport, DispatchError> {
-        let journal = &self.shared.journal;
         let err = |source| DispatchError::Journal { campaign: campaign.clone(), source };
-        let started = Instant::now();
-        let mut tracker = Tracker::new(
-            journal.counts(campaign).await.map_err(err)?,
-            journal.state(campaign).await.map_err(err)?,
-        );
-        self.progress.send_replace(tracker.snapshot(started.elapsed()));
-        let halt = Arc::new(AtomicBool::new(false));
-        let mut tasks: JoinSet<Result<Done, JournalError>> = JoinSet::new();
-        let mut attempts: HashMap<BatchId, u32> = HashMap::new();
-        let mut stats = RunStats { worker: self.shared.worker.clone(), ..RunStats::default() };
-        let mut stopped: Option<CampaignState> = None;
-        let mut last_refresh = Instant::now();
-
+        let mut run = self.start(campaign).await.map_err(err)?;
         loop {
-            let room = self.concurrency - tasks.len();
-            let wants_claim = stopped.is_none() && (tasks.is_empty() || room >= self.claim_chunk);
-            if wants_claim {
-                let claimed = journal
-                    .claim(campaign, &self.shared.worker, room, Utc::now(), self.lease)
-                    .await
-                    .map_err(err)?;
-                if claimed.is_empty() {
-                    let state = journal.state(campaign).await.map_err(err)?;
-                    if state != CampaignState::Running {
-                        halt.store(true, Ordering::Relaxed);
-                        tracker.set_state(state.clone());
-                        stopped = Some(state);
-                        continue;
-                    }
-                    if tasks.is_empty() {
-                        let counts = journal.counts(campaign).await.map_err(err)?;
-                        let finished = counts.is_finished();
-                        tracker.refresh(counts);
-                        self.progress.send_replace(tracker.snapshot(started.elapsed()));
-                        if finished {
-                            break;
-                        }
-                        // Batches due later, or held by another worker: look again soon.
-                        tokio::time::sleep(self.poll_interval).await;
-                        continue;
-                    }
-                } else {
-                    for batch in claimed {
-                        let counter = attempts.entry(batch.id.clone()).or_default();
-                        *counter += 1;
-                        let attempt = *counter;
-                        let last_attempt = attempt >= self.max_attempts;
-                        let shared = Arc::clone(&self.shared);
-                        let halt = Arc::clone(&halt);
-                        tasks.spawn(async move {
-                            shared.send_batch(batch, attempt, last_attempt, &halt).await
-                        });
-                    }
-                    continue;
-                }
+            match self.claim_more(campaign, &mut run).await.map_err(err)? {
+                Flow::Again => {}
+                Flow::Collect => self.collect(campaign, &mut run).await.map_err(err)?,
+                Flow::Finished => break,
             }
-            if tasks.is_empty() {
-                if stopped.is_some() {
-                    break;
-                }
-                continue;
-            }
-            // Wait for a send to finish, but not longer than a poll, so state changes and
-            // batches that became due are seen while all slots are busy.
-            let joined = tokio::select! {
-                joined = tasks.join_next() => joined,
-                () = tokio::time::sleep(self.poll_interval) => None,
-            };
-            let mut finished = Vec::new();
-            finished.extend(joined);
-            while let Some(more) = tasks.try_join_next() {
-                finished.push(more);
-            }
-            for joined in finished {
-                let done = match joined {
-                    Ok(done) => done.map_err(err)?,
-                    // A send task panicked (a bug): its batch stays in flight until the lease
-                    // runs out and is then re-sent with its retry key.
-                    Err(_) => continue,
-                };
-                match done {
-                    Done::Sent { recipients, already_accepted } => {
-                        stats.requests += 1;
-                        stats.batches_sent += 1;
-                        stats.already_accepted += u64::from(already_accepted);
-                        tracker.sent(recipients);
-                        tracker.requested(1);
-                    }
-                    Done::Failed => {
-                        stats.requests += 1;
-                        stats.batches_failed += 1;
-                        tracker.failed();
-                        tracker.requested(1);
-                    }
-                    Done::Released => {
-                        stats.released += 1;
-                        stats.requests += 1;
-                        tracker.requested(1);
-                    }
-                    Done::NotSent { batch } => {
-                        stats.released += 1;
-                        if let Some(n) = attempts.get_mut(&batch) {
-                            *n = n.saturating_sub(1);
-                        }
-                    }
-                    Done::Paused { reason } => {
-                        stats.released += 1;
-                        stats.requests += 1;
-                        tracker.requested(1);
-                        halt.store(true, Ordering::Relaxed);
-                        let state = CampaignState::Paused { reason };
-                        tracker.set_state(state.clone());
-                        stopped.get_or_insert(state);
-                    }
-                }
-            }
-            if last_refresh.elapsed() >= self.progress_interval {
-                last_refresh = Instant::now();
-                tracker.refresh(journal.counts(campaign).await.map_err(err)?);
-            }
-            self.progress.send_replace(tracker.snapshot(started.elapsed()));
         }
+        self.finish(campaign, run).await.map_err(err)
+    }
 
-        let state = journal.state(campaign).await.map_err(err)?;
+    /// Reads where the campaign stands and publishes the first progress.
+    async fn start(&self, campaign: &CampaignId) -> Result<Run, JournalError> {
+        let journal = &self.shared.journal;
+        let tracker = Tracker::new(journal.counts(campaign).await?, journal.state(campaign).await?);
+        let run = Run {
+            started: Instant::now(),
+            tracker,
+            halt: Arc::new(AtomicBool::new(false)),
+            tasks: JoinSet::new(),
+            stats: RunStats { worker: self.shared.worker.clone(), ..RunStats::default() },
+            stopped: None,
+            last_refresh: Instant::now(),
+        };
+        self.progress.send_replace(run.tracker.snapshot(run.started.elapsed()));
+        Ok(run)
+    }
+
+    /// Claims due batches into free slots and spawns their sends; notices a stopped campaign
+    /// and the end of the work.
+    async fn claim_more(&self, campaign: &CampaignId, run: &mut Run) -> Result<Flow, JournalError> {
+        let journal = &self.shared.journal;
+        let room = self.concurrency - run.tasks.len();
+        let wants_claim =
+            run.stopped.is_none() && (run.tasks.is_empty() || room >= self.claim_chunk);
+        if wants_claim {
+            let claimed =
+                journal.claim(campaign, &self.shared.worker, room, Utc::now(), self.lease).await?;
+            if !claimed.is_empty() {
+                for claim in claimed {
+                    let shared = Arc::clone(&self.shared);
+                    let halt = Arc::clone(&run.halt);
+                    run.tasks.spawn(async move { shared.send_batch(claim, &halt).await });
+                }
+                return Ok(Flow::Again);
+            }
+            let state = journal.state(campaign).await?;
+            if state != CampaignState::Running {
+                tracing::info!(
+                    target: "enishi::dispatch",
+                    campaign = campaign.as_str(),
+                    worker = self.shared.worker.as_str(),
+                    state = ?state,
+                    "campaign stopped: draining the sends in flight"
+                );
+                run.halt.store(true, Ordering::Relaxed);
+                run.tracker.set_state(state.clone());
+                run.stopped = Some(state);
+                return Ok(Flow::Again);
+            }
+            if run.tasks.is_empty() {
+                let counts = journal.counts(campaign).await?;
+                let finished = counts.is_finished();
+                run.tracker.refresh(counts);
+                self.progress.send_replace(run.tracker.snapshot(run.started.elapsed()));
+                if finished {
+                    return Ok(Flow::Finished);
+                }
+                // Batches due later, or held by another worker: look again soon.
+                tokio::time::sleep(self.poll_interval).await;
+                return Ok(Flow::Again);
+            }
+        }
+        if run.tasks.is_empty() {
+            return Ok(if run.stopped.is_some() { Flow::Finished } else { Flow::Again });
+        }
+        Ok(Flow::Collect)
+    }
+
+    /// Waits for sends to finish, but not longer than a poll, so state changes and batches
+    /// that became due are seen while all slots are busy; records what they did.
+    async fn collect(&self, campaign: &CampaignId, run: &mut Run) -> Result<(), JournalError> {
+        let joined = tokio::select! {
+            joined = run.tasks.join_next() => joined,
+            () = tokio::time::sleep(self.poll_interval) => None,
+        };
+        let mut finished: Vec<_> = joined.into_iter().collect();
+        while let Some(more) = run.tasks.try_join_next() {
+            finished.push(more);
+        }
+        for joined in finished {
+            match joined {
+                Ok(done) => run.record(done?),
+                // A send task panicked (a bug): its batch stays in flight until the lease runs
+                // out and is then re-sent with its retry key.
+                Err(e) => tracing::error!(
+                    target: "enishi::dispatch",
+                    campaign = campaign.as_str(),
+                    error = %e,
+                    "a send task panicked; its batch is re-sent when its lease runs out"
+                ),
+            }
+        }
+        if run.last_refresh.elapsed() >= self.progress_interval {
+            run.last_refresh = Instant::now();
+            run.tracker.refresh(self.shared.journal.counts(campaign).await?);
+        }
+        self.progress.send_replace(run.tracker.snapshot(run.started.elapsed()));
+        Ok(())
+    }
+
+    /// Settles a cancel, reads the final counts and builds the report.
+    async fn finish(
+        &self,
+        campaign: &CampaignId,
+        mut run: Run,
+    ) -> Result<DeliveryReport, JournalError> {
+        let journal = &self.shared.journal;
+        let state = journal.state(campaign).await?;
         if state == CampaignState::Cancelled {
             // Batches released while the cancel was under way went back to pending: cancel
             // them too.
-            journal.set_state(campaign, &state, Utc::now()).await.map_err(err)?;
+            journal.set_state(campaign, &state, Utc::now()).await?;
         }
-        let counts = journal.counts(campaign).await.map_err(err)?;
+        let counts = journal.counts(campaign).await?;
         let status = match state {
             CampaignState::Cancelled => RunStatus::Cancelled,
             CampaignState::Paused { reason } if !counts.is_finished() => {
@@ -426,91 +459,157 @@ impl Dispatcher {
             }
             _ if counts.is_finished() => RunStatus::Completed,
             // Running but stopped: only when the pause was lifted while this run drained.
-            _ => match stopped {
+            _ => match run.stopped {
                 Some(CampaignState::Paused { reason }) => RunStatus::Paused { reason },
                 _ => RunStatus::Completed,
             },
         };
-        tracker.refresh(counts);
-        let elapsed = started.elapsed();
-        self.progress.send_replace(tracker.snapshot(elapsed));
-        stats.elapsed_secs = elapsed.as_secs_f64();
-        let records = journal.records(campaign).await.map_err(err)?;
-        Ok(DeliveryReport::from_records(campaign.clone(), status, &records, stats))
+        run.tracker.refresh(counts);
+        let elapsed = run.started.elapsed();
+        self.progress.send_replace(run.tracker.snapshot(elapsed));
+        run.stats.elapsed_secs = elapsed.as_secs_f64();
+        let records = journal.records(campaign).await?;
+        Ok(DeliveryReport::from_records(campaign.clone(), status, &records, run.stats))
+    }
+}
+
+/// One `run` in progress.
+struct Run {
+    started: Instant,
+    tracker: Tracker,
+    /// Set once the campaign stops: claimed batches go back unsent.
+    halt: Arc<AtomicBool>,
+    tasks: JoinSet<Result<Done, JournalError>>,
+    stats: RunStats,
+    stopped: Option<CampaignState>,
+    last_refresh: Instant,
+}
+
+/// What the run loop does next.
+enum Flow {
+    /// Claim (or look at the state) again.
+    Again,
+    /// Wait for sends in flight.
+    Collect,
+    /// Nothing left to do.
+    Finished,
+}
+
+impl Run {
+    /// Counts what one send task did.
+    fn record(&mut self, done: Done) {
+        match done {
+            Done::Sent { recipients, already_accepted } => {
+                self.stats.requests += 1;
+                self.stats.batches_sent += 1;
+                self.stats.already_accepted += u64::from(already_accepted);
+                self.tracker.sent(recipients);
+                self.tracker.requested(1);
+            }
+            Done::Failed => {
+                self.stats.requests += 1;
+                self.stats.batches_failed += 1;
+                self.tracker.failed();
+                self.tracker.requested(1);
+            }
+            Done::Released => {
+                self.stats.released += 1;
+                self.stats.requests += 1;
+                self.tracker.requested(1);
+            }
+            Done::NotSent => self.stats.released += 1,
+            Done::Paused { reason } => {
+                self.stats.released += 1;
+                self.stats.requests += 1;
+                self.tracker.requested(1);
+                self.halt.store(true, Ordering::Relaxed);
+                let state = CampaignState::Paused { reason };
+                self.tracker.set_state(state.clone());
+                self.stopped.get_or_insert(state);
+            }
+        }
     }
 }
 
 impl Shared {
-    /// Sends one claimed batch and writes its outcome to the journal.
-    async fn send_batch(
-        &self,
-        batch: Batch,
-        attempt: u32,
-        last_attempt: bool,
-        halt: &AtomicBool,
-    ) -> Result<Done, JournalError> {
-        if halt.load(Ordering::Relaxed) {
-            // The campaign stopped after this batch was claimed: give it back unsent.
-            self.journal.release(&batch.id, batch.not_before, Utc::now()).await?;
-            return Ok(Done::NotSent { batch: batch.id });
-        }
-        let result = send(&self.client, &batch).await;
+    /// Sends one claimed batch (unless the campaign stopped), decides its fate with
+    /// [`step`] from the journal's attempt count, and writes that to the journal.
+    async fn send_batch(&self, claim: Claimed, halt: &AtomicBool) -> Result<Done, JournalError> {
+        let Claimed { batch, attempts, .. } = claim;
+        let sent = if halt.load(Ordering::Relaxed) {
+            Sent::Halted
+        } else {
+            Sent::from_result(send(&self.client, &batch).await)
+        };
+        let action = {
+            let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+            step(&self.retry, attempts, sent, &mut *rng)
+        };
         let now = Utc::now();
-        match result {
-            Ok(accepted) => {
-                let outcome = BatchOutcome::Accepted {
-                    request_id: accepted.effective_request_id().cloned(),
-                    already_accepted: accepted.already_accepted,
-                };
-                self.journal.complete(&batch.id, &outcome, now).await?;
-                Ok(Done::Sent {
-                    recipients: batch.recipients.len() as u64,
-                    already_accepted: accepted.already_accepted,
+        let later = |after: Duration| {
+            chrono::Duration::from_std(after)
+                .ok()
+                .and_then(|after| now.checked_add_signed(after))
+                .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
+        };
+        let journal = &self.journal;
+        match action {
+            Action::Complete(outcome) => {
+                journal.complete(&batch.id, &outcome, now).await?;
+                Ok(match outcome {
+                    BatchOutcome::Accepted { already_accepted, .. } => {
+                        Done::Sent { recipients: batch.recipients.len() as u64, already_accepted }
+                    }
+                    BatchOutcome::Failed { kind, status, error, .. } => {
+                        tracing::warn!(
+                            target: "enishi::dispatch",
+                            batch = batch.id.as_str(),
+                            attempts,
+                            kind = ?kind,
+                            status,
+                            error = error.as_str(),
+                            "batch failed for good"
+                        );
+                        Done::Failed
+                    }
                 })
             }
-            Err(error) => {
-                if let Some(reason) = pause_reason(&error) {
-                    self.journal.release(&batch.id, now, now).await?;
-                    // Do not turn an operator's cancel into a pause.
-                    if self.journal.state(&batch.campaign).await? == CampaignState::Running {
-                        let state = CampaignState::Paused { reason: reason.clone() };
-                        self.journal.set_state(&batch.campaign, &state, now).await?;
-                    }
-                    return Ok(Done::Paused { reason });
+            Action::RetryLater { after, counted: true } => {
+                journal.release(&batch.id, later(after), now).await?;
+                Ok(Done::Released)
+            }
+            Action::RetryLater { after, counted: false } => {
+                // Nothing reached LINE (the shared limiter fails closed): wait and try again
+                // without using up an attempt, however long the outage lasts.
+                tracing::warn!(
+                    target: "enishi::dispatch",
+                    batch = batch.id.as_str(),
+                    retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                    "the shared rate limiter is unreachable: batch put back unsent"
+                );
+                journal.release_unsent(&batch.id, later(after), now).await?;
+                Ok(Done::NotSent)
+            }
+            Action::GiveBack => {
+                journal.release_unsent(&batch.id, batch.not_before, now).await?;
+                Ok(Done::NotSent)
+            }
+            Action::Pause { reason } => {
+                journal.release(&batch.id, now, now).await?;
+                // Do not turn an operator's cancel into a pause.
+                if journal.state(&batch.campaign).await? == CampaignState::Running {
+                    tracing::warn!(
+                        target: "enishi::dispatch",
+                        campaign = batch.campaign.as_str(),
+                        reason = reason.as_str(),
+                        "pausing the campaign"
+                    );
+                    let state = CampaignState::Paused { reason: reason.clone() };
+                    journal.set_state(&batch.campaign, &state, now).await?;
                 }
-                if matches!(error, LineError::RateLimiter { .. }) {
-                    // Nothing reached LINE (the shared limiter fails closed): wait and try
-                    // again without using up an attempt, however long the outage lasts.
-                    let due = now + self.backoff(attempt);
-                    self.journal.release(&batch.id, due, now).await?;
-                    return Ok(Done::NotSent { batch: batch.id });
-                }
-                let kind = classify(&error);
-                if kind == FailureKind::Retryable && !last_attempt {
-                    let due = now + self.backoff(attempt);
-                    self.journal.release(&batch.id, due, now).await?;
-                    return Ok(Done::Released);
-                }
-                let outcome = BatchOutcome::Failed {
-                    kind,
-                    status: error.status().map(|s| s.as_u16()),
-                    request_id: error.request_id().cloned(),
-                    error: crate::error::chain_message(&error),
-                };
-                self.journal.complete(&batch.id, &outcome, now).await?;
-                Ok(Done::Failed)
+                Ok(Done::Paused { reason })
             }
         }
-    }
-
-    /// Capped exponential back-off with equal jitter.
-    fn backoff(&self, attempt: u32) -> chrono::Duration {
-        let (initial, max) = self.backoff;
-        let step = initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(max);
-        let half = step / 2;
-        let jitter = rand::rng().random_range(0.0..=1.0);
-        let wait = half + half.mul_f64(jitter);
-        chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX)
     }
 }
 
@@ -541,43 +640,55 @@ async fn send(client: &LineClient, batch: &Batch) -> Result<Accepted, LineError>
             let to = batch.recipients.iter().map(|r| r.line_user.clone()).collect();
             // One batch is one LINE request: at most 500 recipients, one retry key.
             let mut req = MulticastRequest::new(to, batch.messages.clone())
-                .retry_keys(vec![batch.retry_key.clone()])
-                .concurrency(1);
+                .retry_key(batch.retry_key.clone());
             if let Some(unit) = &batch.aggregation_unit {
                 req = req.aggregation_unit(unit.clone());
             }
-            let report = client.multicast(req).await?;
-            match report.chunks.into_iter().next() {
-                Some(chunk) => chunk.result,
-                None => Err(LineError::Validation(crate::line::ValidationError::new(
-                    "to",
-                    "must hold at least one user ID",
-                ))),
-            }
+            client.multicast(req).await
         }
     }
+}
+
+/// The longest one send may take with all of `client`'s retries: its retry policy's time
+/// budget plus the last attempt's request timeout (one timeout when it never retries).
+fn send_budget(client: &LineClient) -> Duration {
+    let policy = client.retry_policy();
+    let timeout = client.request_timeout();
+    if policy.attempts_budget() <= 1 { timeout } else { policy.elapsed_budget() + timeout }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::line::RetryPolicy;
+
+    fn builder(policy: RetryPolicy, timeout: Duration) -> DispatcherBuilder {
+        let client = LineClient::builder()
+            .channel_access_token("t")
+            .retry_policy(policy)
+            .request_timeout(timeout)
+            .build()
+            .unwrap();
+        Dispatcher::builder(client, Arc::new(crate::campaign::MemoryJournal::new()))
+    }
 
     #[test]
-    fn backoff_doubles_with_jitter_up_to_the_cap() {
-        let client = LineClient::new("t").unwrap();
-        let shared = Shared {
-            client,
-            journal: Arc::new(crate::campaign::MemoryJournal::new()),
-            worker: "w".into(),
-            backoff: (Duration::from_secs(1), Duration::from_secs(8)),
-        };
-        for (attempt, (lo, hi)) in
-            [(1, (500, 1000)), (2, (1000, 2000)), (4, (4000, 8000)), (9, (4000, 8000))]
-        {
-            for _ in 0..50 {
-                let ms = shared.backoff(attempt).num_milliseconds();
-                assert!((lo..=hi).contains(&ms), "attempt {attempt}: {ms}");
-            }
-        }
+    fn the_lease_must_outlast_the_clients_retry_budget() {
+        let s = Duration::from_secs;
+        let policy = RetryPolicy::default().max_elapsed(s(60));
+        // 60 s of retries + a 30 s timeout = 90 s.
+        let err = builder(policy.clone(), s(30)).lease(s(90)).build().unwrap_err();
+        assert!(
+            matches!(err, DispatchError::LeaseTooShort { lease, retry_budget }
+                if lease == s(90) && retry_budget == s(90)),
+            "{err:?}"
+        );
+        let err = builder(policy.clone(), s(30)).lease(s(20)).build().unwrap_err().to_string();
+        assert!(err.contains("lease (20s)") && err.contains("retries (90s"), "{err}");
+        assert!(builder(policy, s(30)).lease(s(91)).build().is_ok());
+        // A client that never retries needs only one timeout.
+        assert!(builder(RetryPolicy::never(), s(10)).lease(s(11)).build().is_ok());
+        // The defaults fit together.
+        assert!(builder(RetryPolicy::default(), s(30)).build().is_ok());
     }
 }

@@ -8,6 +8,7 @@ mod control;
 mod dispatcher;
 mod progress;
 mod report;
+mod step;
 
 pub use classify::{classify, pause_reason};
 pub use control::CampaignControl;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DeliveryJournal, JournalError};
+use super::{Claimed, DeliveryJournal, JournalError};
 use crate::campaign::batch::{
     Batch, BatchOutcome, BatchRecord, BatchStatus, CampaignState, JournalCounts, SendRecord,
 };
@@ -45,6 +45,30 @@ impl MemoryJournal {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Puts a batch back to pending, due at `not_before`; `unsent` also takes its claim back
+    /// (only from in flight).
+    fn put_back(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        unsent: bool,
+    ) -> Result<(), JournalError> {
+        let mut inner = self.lock();
+        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
+        if unsent {
+            if e.record.status != BatchStatus::InFlight {
+                return Ok(());
+            }
+            e.record.attempts = e.record.attempts.saturating_sub(1);
+        }
+        e.record.status = BatchStatus::Pending;
+        e.record.batch.not_before = not_before;
+        e.record.updated_at = now;
+        e.lease_until = None;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -97,7 +121,7 @@ impl DeliveryJournal for MemoryJournal {
         max: usize,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Vec<Batch>, JournalError> {
+    ) -> Result<Vec<Claimed>, JournalError> {
         let mut inner = self.lock();
         if !matches!(inner.states.get(campaign), None | Some(CampaignState::Running)) {
             return Ok(Vec::new());
@@ -122,7 +146,7 @@ impl DeliveryJournal for MemoryJournal {
                 e.record.attempts += 1;
                 e.record.updated_at = now;
                 e.lease_until = Some(lease_end(now, lease));
-                claimed.push(e.record.batch.clone());
+                claimed.push(Claimed::new(e.record.batch.clone(), e.record.attempts));
             }
         }
         Ok(claimed)
@@ -152,13 +176,16 @@ impl DeliveryJournal for MemoryJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let mut inner = self.lock();
-        let Some(e) = inner.open_entry(batch)? else { return Ok(()) };
-        e.record.status = BatchStatus::Pending;
-        e.record.batch.not_before = not_before;
-        e.record.updated_at = now;
-        e.lease_until = None;
-        Ok(())
+        self.put_back(batch, not_before, now, false)
+    }
+
+    async fn release_unsent(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.put_back(batch, not_before, now, true)
     }
 
     async fn set_state(

@@ -66,6 +66,25 @@ impl JournalError {
     }
 }
 
+/// A batch handed to one worker by [`DeliveryJournal::claim`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Claimed {
+    /// The batch.
+    pub batch: Batch,
+    /// How many times it has been claimed for sending, this claim included (claims given
+    /// back with [`DeliveryJournal::release_unsent`] do not count).
+    pub attempts: u32,
+}
+
+impl Claimed {
+    /// A claimed batch as the journal hands it out.
+    #[must_use]
+    pub fn new(batch: Batch, attempts: u32) -> Self {
+        Self { batch, attempts }
+    }
+}
+
 /// Where batches and their outcomes are kept. Object-safe; share it as `Arc<dyn DeliveryJournal>`.
 ///
 /// Implementations: [`MemoryJournal`] (tests, one process), `SqliteJournal` (the embedded
@@ -88,8 +107,9 @@ pub trait DeliveryJournal: Send + Sync + fmt::Debug {
 
     /// Claims up to `max` batches of `campaign` that are due (`not_before <= now`) and pending,
     /// or in flight with a lease that ran out before `now`. Each claimed batch becomes in flight
-    /// for `worker` until `now + lease` and its attempt count goes up by one. Returns nothing
-    /// while the campaign is not [`CampaignState::Running`]. Oldest `not_before` first, then ID.
+    /// for `worker` until `now + lease` and its attempt count goes up by one; each comes with
+    /// that count ([`Claimed::attempts`]). Returns nothing while the campaign is not
+    /// [`CampaignState::Running`]. Oldest `not_before` first, then ID.
     async fn claim(
         &self,
         campaign: &CampaignId,
@@ -97,7 +117,7 @@ pub trait DeliveryJournal: Send + Sync + fmt::Debug {
         max: usize,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Vec<Batch>, JournalError>;
+    ) -> Result<Vec<Claimed>, JournalError>;
 
     /// Records the outcome of a send: accepted → sent, failed → failed. A batch already in a
     /// final status keeps it (a late duplicate answer changes nothing).
@@ -111,6 +131,17 @@ pub trait DeliveryJournal: Send + Sync + fmt::Debug {
     /// Puts an in-flight batch back to pending, due again at `not_before` (a retryable failure,
     /// a pause). A batch in a final status is left alone.
     async fn release(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JournalError>;
+
+    /// Like [`release`](Self::release), for an in-flight batch that was **not sent** (the
+    /// campaign stopped after the claim, the shared rate limiter was unreachable): its claim
+    /// does not count, so its attempt count goes back down by one. A batch that is not in
+    /// flight is left alone.
+    async fn release_unsent(
         &self,
         batch: &BatchId,
         not_before: DateTime<Utc>,

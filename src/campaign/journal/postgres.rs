@@ -11,7 +11,7 @@ use deadpool_postgres::{Object, Pool};
 use tokio_postgres::{Client, Row};
 
 use super::row::{self, COLUMNS, RawRow};
-use super::{DeliveryJournal, JournalError};
+use super::{Claimed, DeliveryJournal, JournalError};
 use crate::campaign::batch::{
     Batch, BatchOutcome, BatchRecord, BatchStatus, CampaignState, JournalCounts, SendRecord,
 };
@@ -65,6 +65,7 @@ struct Prepared {
     claim: String,
     complete: String,
     release: String,
+    release_unsent: String,
     exists: String,
 }
 
@@ -173,9 +174,29 @@ impl PostgresJournal {
              SET status = 'pending', not_before_us = $2, updated_at_us = $3, lease_until_us = NULL
              WHERE id = $1 AND status IN ('pending', 'in_flight')"
         );
+        let release_unsent = format!(
+            "UPDATE {s}.enishi_journal_batches
+             SET status = 'pending', not_before_us = $2, updated_at_us = $3, lease_until_us = NULL,
+                 attempts = GREATEST(attempts - 1, 0)
+             WHERE id = $1 AND status = 'in_flight'"
+        );
         let exists = format!("SELECT 1 FROM {s}.enishi_journal_batches WHERE id = $1");
-        let prepared = Prepared { claim, complete, release, exists };
+        let prepared = Prepared { claim, complete, release, release_unsent, exists };
         Ok(Self { pool, prepared: Arc::new(prepared), schema: schema.into() })
+    }
+
+    /// Runs one of the release statements for `batch`.
+    async fn put_back(
+        &self,
+        sql: &str,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&batch.as_str(), &row::micros(not_before), &row::micros(now)];
+        let n = self.execute(sql, &params, "releasing a batch").await?;
+        if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
     }
 
     async fn client(&self) -> Result<Object, JournalError> {
@@ -409,7 +430,7 @@ impl DeliveryJournal for PostgresJournal {
         max: usize,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Vec<Batch>, JournalError> {
+    ) -> Result<Vec<Claimed>, JournalError> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -428,7 +449,7 @@ impl DeliveryJournal for PostgresJournal {
             )
             .await?;
         let mut claimed =
-            rows.iter().map(|r| raw_row(r)?.into_batch()).collect::<Result<Vec<_>, _>>()?;
+            rows.iter().map(|r| raw_row(r)?.into_claimed()).collect::<Result<Vec<_>, _>>()?;
         row::sort_claimed(&mut claimed);
         Ok(claimed)
     }
@@ -464,14 +485,16 @@ impl DeliveryJournal for PostgresJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let n = self
-            .execute(
-                &self.prepared.release,
-                &[&batch.as_str(), &row::micros(not_before), &row::micros(now)],
-                "releasing a batch",
-            )
-            .await?;
-        if n == 0 { self.ensure_known(batch).await } else { Ok(()) }
+        self.put_back(&self.prepared.release, batch, not_before, now).await
+    }
+
+    async fn release_unsent(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.put_back(&self.prepared.release_unsent, batch, not_before, now).await
     }
 
     async fn set_state(

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::JournalError;
+use super::{Claimed, JournalError};
 use crate::campaign::batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, SendRecord,
     Transport,
@@ -116,8 +116,9 @@ pub(super) struct RawRow {
 }
 
 impl RawRow {
-    pub(super) fn into_batch(self) -> Result<Batch, JournalError> {
-        Ok(self.into_record()?.batch)
+    pub(super) fn into_claimed(self) -> Result<Claimed, JournalError> {
+        let record = self.into_record()?;
+        Ok(Claimed::new(record.batch, record.attempts))
     }
 
     pub(super) fn into_record(self) -> Result<BatchRecord, JournalError> {
@@ -180,6 +181,9 @@ pub(super) fn push_sends(
 }
 
 /// Sorts claimed batches as the trait promises: oldest `not_before` first, then ID.
-pub(super) fn sort_claimed(batches: &mut [Batch]) {
-    batches.sort_by(|a, b| a.not_before.cmp(&b.not_before).then_with(|| a.id.cmp(&b.id)));
+pub(super) fn sort_claimed(claimed: &mut [Claimed]) {
+    claimed.sort_by(|a, b| {
+        let (a, b) = (&a.batch, &b.batch);
+        a.not_before.cmp(&b.not_before).then_with(|| a.id.cmp(&b.id))
+    });
 }

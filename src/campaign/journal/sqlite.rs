@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 
 use super::row::{self, COLUMNS, RawRow};
-use super::{DeliveryJournal, JournalError};
+use super::{Claimed, DeliveryJournal, JournalError};
 use crate::campaign::batch::{
     Batch, BatchOutcome, BatchRecord, BatchStatus, CampaignState, JournalCounts, SendRecord,
 };
@@ -235,7 +235,7 @@ fn claim_tx(
     max: usize,
     now_us: i64,
     until_us: i64,
-) -> Result<Vec<Batch>, JournalError> {
+) -> Result<Vec<Claimed>, JournalError> {
     if max == 0 || !is_running(tx, campaign)? {
         return Ok(Vec::new());
     }
@@ -273,10 +273,44 @@ fn claim_tx(
         let raw = update
             .query_row(params![id, worker, until_us, now_us], raw_row)
             .map_err(sq("claiming a batch"))?;
-        claimed.push(raw.into_batch()?);
+        claimed.push(raw.into_claimed()?);
     }
     row::sort_claimed(&mut claimed);
     Ok(claimed)
+}
+
+impl SqliteJournal {
+    /// Puts a batch back to pending, due at `not_before`; `unsent` also takes its claim back
+    /// (only from in flight).
+    async fn put_back(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+        unsent: bool,
+    ) -> Result<(), JournalError> {
+        let sql = if unsent {
+            "UPDATE enishi_journal_batches
+             SET status = 'pending', not_before_us = ?2, updated_at_us = ?3,
+                 lease_until_us = NULL, attempts = MAX(attempts - 1, 0)
+             WHERE id = ?1 AND status = 'in_flight'"
+        } else {
+            "UPDATE enishi_journal_batches
+             SET status = 'pending', not_before_us = ?2, updated_at_us = ?3, lease_until_us = NULL
+             WHERE id = ?1 AND status IN ('pending', 'in_flight')"
+        };
+        let id = batch.as_str().to_owned();
+        let (not_before_us, now_us) = (row::micros(not_before), row::micros(now));
+        self.write(move |tx| {
+            let n = tx
+                .prepare_cached(sql)
+                .map_err(sq("preparing the release"))?
+                .execute(params![id, not_before_us, now_us])
+                .map_err(sq("releasing a batch"))?;
+            if n == 0 { ensure_known(tx, &id) } else { Ok(()) }
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -298,7 +332,7 @@ impl DeliveryJournal for SqliteJournal {
         max: usize,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Vec<Batch>, JournalError> {
+    ) -> Result<Vec<Claimed>, JournalError> {
         let campaign = campaign.as_str().to_owned();
         let worker = worker.to_owned();
         let now_us = row::micros(now);
@@ -340,22 +374,16 @@ impl DeliveryJournal for SqliteJournal {
         not_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), JournalError> {
-        let id = batch.as_str().to_owned();
-        let (not_before_us, now_us) = (row::micros(not_before), row::micros(now));
-        self.write(move |tx| {
-            let n = tx
-                .prepare_cached(
-                    "UPDATE enishi_journal_batches
-                     SET status = 'pending', not_before_us = ?2, updated_at_us = ?3,
-                         lease_until_us = NULL
-                     WHERE id = ?1 AND status IN ('pending', 'in_flight')",
-                )
-                .map_err(sq("preparing the release"))?
-                .execute(params![id, not_before_us, now_us])
-                .map_err(sq("releasing a batch"))?;
-            if n == 0 { ensure_known(tx, &id) } else { Ok(()) }
-        })
-        .await
+        self.put_back(batch, not_before, now, false).await
+    }
+
+    async fn release_unsent(
+        &self,
+        batch: &BatchId,
+        not_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), JournalError> {
+        self.put_back(batch, not_before, now, true).await
     }
 
     async fn set_state(

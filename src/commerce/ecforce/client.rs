@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::retry::{Attempt, EcforceRetry, retry_after};
+use super::retry::{Attempt, EcforceRetry};
 use super::wire::{BACKEND, EcforceMapping, EcforcePage, error_message, parse_page_with};
 use crate::commerce::auth::{AuthError, CustomerAuthenticator, Password};
 use crate::commerce::backend::{
@@ -21,6 +21,7 @@ use crate::commerce::backend::{
 use crate::commerce::error::CommerceError;
 use crate::commerce::model::{Cursor, Customer, Order, Product, Record, Subscription};
 use crate::commerce::time::format_jst_filter;
+use crate::retry::{RateLimit, TokenBucket};
 use crate::{CustomerId, LineUserId};
 
 /// ecforce's largest page.
@@ -222,7 +223,7 @@ impl EcforceClientBuilder {
                 authorization: authorization_header(&self.token).ok(),
                 token: self.token,
                 min_interval: self.min_interval,
-                next_slot: tokio::sync::Mutex::new(None),
+                pacer: Mutex::new(TokenBucket::new()),
                 retry: self.retry,
                 page_size: self.page_size,
                 line_field: self.line_field,
@@ -246,7 +247,8 @@ struct Inner {
     authorization: Option<http::HeaderValue>,
     token: SecretString,
     min_interval: Duration,
-    next_slot: tokio::sync::Mutex<Option<Instant>>,
+    /// One request per `min_interval`: the shared token bucket with a burst of 1.
+    pacer: Mutex<TokenBucket>,
     retry: EcforceRetry,
     page_size: u32,
     line_field: Option<String>,
@@ -380,14 +382,16 @@ impl EcforceClient {
         if self.inner.min_interval.is_zero() {
             return;
         }
-        let wait_until = {
-            let mut slot = self.inner.next_slot.lock().await;
-            let now = Instant::now();
-            let at = slot.map_or(now, |s| s.max(now));
-            *slot = Some(at + self.inner.min_interval);
-            at
+        let limit = RateLimit::new(1, self.inner.min_interval);
+        let wait = {
+            // A poisoned lock only means another thread panicked mid-update of plain numbers.
+            let mut pacer =
+                self.inner.pacer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            pacer.reserve(limit, Instant::now().into_std())
         };
-        tokio::time::sleep_until(wait_until).await;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
     }
 
     fn url(&self, path: &str) -> Result<url::Url, CommerceError> {
@@ -777,9 +781,10 @@ fn map_status(
         StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => {
             CommerceError::Conflict { backend: BACKEND, message }
         }
-        StatusCode::TOO_MANY_REQUESTS => {
-            CommerceError::RateLimited { backend: BACKEND, retry_after: retry_after(headers) }
-        }
+        StatusCode::TOO_MANY_REQUESTS => CommerceError::RateLimited {
+            backend: BACKEND,
+            retry_after: crate::retry::retry_after(headers, Utc::now()),
+        },
         _ => CommerceError::Transport {
             backend: BACKEND,
             source: Box::new(EcforceHttpError { status, message }),

@@ -12,6 +12,8 @@ use std::time::Duration;
 use chrono::Utc;
 use http::{HeaderMap, StatusCode};
 
+use crate::retry::{Backoff, RetryRule, Verdict};
+
 /// What came back from one attempt, as far as retrying is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -24,13 +26,16 @@ pub enum Attempt {
     NoAnswer,
 }
 
-/// The ecforce client's retry policy. [`decide`](Self::decide) is pure and table-tested.
+/// The ecforce client's retry policy: two fixed schedules over the crate's shared
+/// [`RetryRule`] (one for 429s, one for 5xx and lost connections) and one time budget.
+/// [`decide`](Self::decide) is pure and table-tested.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct EcforceRetry {
-    rate_limit_delays: Vec<Duration>,
-    error_delays: Vec<Duration>,
-    max_error_attempts: u32,
+    /// 429s: no attempt limit, only the time budget.
+    rate_limited: RetryRule,
+    /// 5xx and lost connections.
+    errors: RetryRule,
     max_elapsed: Duration,
     max_retry_after: Duration,
 }
@@ -39,11 +44,14 @@ impl Default for EcforceRetry {
     /// 429: wait 3 s, 5 s, then 15 s each time, for up to 10 minutes; 5xx and lost answers:
     /// 1 s, 3 s, 5 s, 15 s, at most 6 attempts; a `Retry-After` up to 5 minutes is honoured.
     fn default() -> Self {
+        let max_elapsed = secs(600);
         Self {
-            rate_limit_delays: vec![secs(3), secs(5), secs(15)],
-            error_delays: vec![secs(1), secs(3), secs(5), secs(15)],
-            max_error_attempts: 6,
-            max_elapsed: secs(600),
+            rate_limited: RetryRule::new(Backoff::schedule([secs(3), secs(5), secs(15)]))
+                .max_elapsed(max_elapsed),
+            errors: RetryRule::new(Backoff::schedule([secs(1), secs(3), secs(5), secs(15)]))
+                .max_attempts(6)
+                .max_elapsed(max_elapsed),
+            max_elapsed,
             max_retry_after: secs(300),
         }
     }
@@ -56,31 +64,35 @@ fn secs(n: u64) -> Duration {
 impl EcforceRetry {
     /// Never retries.
     pub fn never() -> Self {
-        Self { max_error_attempts: 1, max_elapsed: Duration::ZERO, ..Self::default() }
+        Self::default().max_error_attempts(1).max_elapsed(Duration::ZERO)
     }
 
     /// The waits after successive 429s without `Retry-After`; the last one repeats.
     /// An empty list means 429s are not retried.
     pub fn rate_limit_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
-        self.rate_limit_delays = delays.into_iter().collect();
+        self.rate_limited = RetryRule::new(Backoff::schedule(delays)).max_elapsed(self.max_elapsed);
         self
     }
 
     /// The waits after successive 5xx answers or lost connections; the last one repeats.
     pub fn error_delays(mut self, delays: impl IntoIterator<Item = Duration>) -> Self {
-        self.error_delays = delays.into_iter().collect();
+        self.errors = RetryRule::new(Backoff::schedule(delays))
+            .max_attempts(self.errors.attempts_budget())
+            .max_elapsed(self.max_elapsed);
         self
     }
 
     /// At most this many attempts for one request failing with 5xx or a lost connection.
     pub fn max_error_attempts(mut self, attempts: u32) -> Self {
-        self.max_error_attempts = attempts.max(1);
+        self.errors = self.errors.max_attempts(attempts);
         self
     }
 
     /// Stop retrying once one request has been tried for this long (default 10 minutes).
     pub fn max_elapsed(mut self, limit: Duration) -> Self {
         self.max_elapsed = limit;
+        self.rate_limited = self.rate_limited.max_elapsed(limit);
+        self.errors = self.errors.max_elapsed(limit);
         self
     }
 
@@ -102,49 +114,24 @@ impl EcforceRetry {
         elapsed: Duration,
         idempotent: bool,
     ) -> Option<Duration> {
-        let nth = |delays: &[Duration]| {
-            let k = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-            delays.get(k).or(delays.last()).copied()
-        };
-        let wait = match outcome {
-            Attempt::Status(StatusCode::TOO_MANY_REQUESTS) => match headers.and_then(retry_after) {
-                Some(wait) if wait > self.max_retry_after => return None,
-                Some(wait) => wait,
-                None => nth(&self.rate_limit_delays)?,
-            },
+        let (rule, retry_after) = match outcome {
+            Attempt::Status(StatusCode::TOO_MANY_REQUESTS) => {
+                let wait = headers.and_then(|h| crate::retry::retry_after(h, Utc::now()));
+                if wait.is_some_and(|wait| wait > self.max_retry_after) {
+                    return None;
+                }
+                (&self.rate_limited, wait)
+            }
             Attempt::Status(status) if status.is_server_error() && idempotent => {
-                if attempt >= self.max_error_attempts {
-                    return None;
-                }
-                nth(&self.error_delays)?
+                (&self.errors, None)
             }
-            Attempt::NoAnswer if idempotent => {
-                if attempt >= self.max_error_attempts {
-                    return None;
-                }
-                nth(&self.error_delays)?
-            }
-            Attempt::NotConnected => {
-                if attempt >= self.max_error_attempts {
-                    return None;
-                }
-                nth(&self.error_delays)?
-            }
+            Attempt::NoAnswer if idempotent => (&self.errors, None),
+            Attempt::NotConnected => (&self.errors, None),
             _ => return None,
         };
-        (elapsed + wait <= self.max_elapsed).then_some(wait)
+        // Schedules carry no jitter: the RNG is never drawn from.
+        rule.decide(Verdict::Transient { retry_after }, attempt, elapsed, &mut rand::rng()).wait()
     }
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-#[must_use]
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(n) = value.parse::<u64>() {
-        return Some(Duration::from_secs(n));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).to_std().unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -195,13 +182,5 @@ mod tests {
         assert_eq!(EcforceRetry::never().decide(s429, None, 1, zero, true), None);
         let fast = EcforceRetry::default().rate_limit_delays([Duration::from_millis(5)]);
         assert_eq!(fast.decide(s429, None, 9, zero, true), Some(Duration::from_millis(5)));
-    }
-
-    #[test]
-    fn ecforce_retry_after_http_date() {
-        let soon = (Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc2822();
-        let wait = retry_after(&with_retry_after(&soon)).unwrap();
-        assert!(wait <= secs(30) && wait >= secs(28), "{wait:?}");
-        assert_eq!(retry_after(&with_retry_after("soon")), None);
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::error::{ACCEPTED_REQUEST_ID, ApiError, LineError, REQUEST_ID, header_id};
 use super::ratelimit::{LocalRateLimiter, RateLimiter, RateLimits};
 use super::request::{Body, Host, Replay, Request};
-use super::retry::{Decision, Outcome, RetryPolicy};
+use super::retry::{Outcome, RetryPolicy};
 use crate::RequestId;
 
 /// LINE's JSON API host.
@@ -271,6 +271,17 @@ impl LineClient {
         Self::builder().channel_access_token(channel_access_token).build()
     }
 
+    /// The retry policy in use.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// The per-attempt timeout in use (some uploads use a longer one).
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
     /// The JSON API base URL in use.
     #[must_use]
     pub fn base_url(&self) -> &str {
@@ -367,10 +378,7 @@ impl LineClient {
         if req.replay == Replay::Never {
             return None;
         }
-        match self.inner.retry.decide(outcome, attempts, started.elapsed()) {
-            Decision::RetryAfter(wait) => Some(wait),
-            Decision::Stop(_) => None,
-        }
+        self.inner.retry.decide(outcome, attempts, started.elapsed()).wait()
     }
 }
 

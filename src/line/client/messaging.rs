@@ -214,8 +214,9 @@ impl PushRequest {
     }
 }
 
-/// A multicast to any number of users: split into calls of at most 500 recipients, each with
-/// its own retry key.
+/// A multicast: one call of at most 500 recipients ([`LineClient::multicast`]), or any number
+/// of users split into calls of at most 500, each with its own retry key
+/// ([`LineClient::multicast_all`]).
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a request does nothing until it is sent"]
 pub struct MulticastRequest {
@@ -240,21 +241,32 @@ impl MulticastRequest {
         }
     }
 
-    /// One retry key per chunk of 500 recipients, in order (see [`chunk_count`](Self::chunk_count)).
-    /// Persist them before sending; after a crash, send again with the same keys and LINE
-    /// answers 409 for chunks it had accepted. Without keys, fresh ones are generated.
+    /// The retry key of a one-call [`LineClient::multicast`]. Persist it before sending; after
+    /// a crash, send again with the same key and LINE answers 409 if it had accepted the call.
+    /// Without a key, a fresh one is generated.
+    pub fn retry_key(mut self, key: RetryKey) -> Self {
+        self.retry_keys = vec![key];
+        self
+    }
+
+    /// For [`LineClient::multicast_all`]: one retry key per chunk of 500 recipients, in order
+    /// (see [`chunk_count`](Self::chunk_count)). Persist them before sending; after a crash,
+    /// send again with the same keys and LINE answers 409 for chunks it had accepted. Without
+    /// keys, fresh ones are generated.
     pub fn retry_keys(mut self, keys: Vec<RetryKey>) -> Self {
         self.retry_keys = keys;
         self
     }
 
-    /// How many chunks are sent at once (default 4, at least 1). Pacing still applies.
+    /// For [`LineClient::multicast_all`]: how many chunks are sent at once (default 4, at
+    /// least 1). Pacing still applies.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
         self.concurrency = concurrency.max(1);
         self
     }
 
-    /// The number of calls (chunks of at most 500 recipients) this multicast makes.
+    /// The number of calls (chunks of at most 500 recipients) [`LineClient::multicast_all`]
+    /// makes for this request.
     #[must_use]
     pub fn chunk_count(&self) -> usize {
         self.to.len().div_ceil(MULTICAST_CHUNK)
@@ -631,18 +643,48 @@ impl LineClient {
         })
     }
 
-    /// Multicasts to any number of users in chunks of 500, each chunk with its own retry key
-    /// and its own outcome. One failing chunk does not stop the others.
+    /// Multicasts to at most 500 users ([`MULTICAST_CHUNK`]) in **one** call, with one retry
+    /// key; a 409 "already accepted" is a success with `already_accepted` set. For more users
+    /// use [`multicast_all`](Self::multicast_all).
+    ///
+    /// # Errors
+    /// [`LineError::Validation`] (nothing sent) for no recipient, more than 500, more than one
+    /// retry key, or invalid messages; [`LineError::Api`] or [`LineError::Transport`] after
+    /// the retries.
+    pub async fn multicast(&self, req: MulticastRequest) -> Result<Accepted, LineError> {
+        let mut v = Validator::new();
+        check_recipients_and_messages(&req, &mut v);
+        if req.to.len() > MULTICAST_CHUNK {
+            v.violation_at(
+                "to",
+                format!(
+                    "must hold at most {MULTICAST_CHUNK} user IDs for one multicast call (got {}); \
+                     multicast_all splits larger audiences",
+                    req.to.len()
+                ),
+            );
+        }
+        if req.retry_keys.len() > 1 {
+            v.violation_at(
+                "retryKeys",
+                format!("one call takes one retry key (got {})", req.retry_keys.len()),
+            );
+        }
+        v.finish()?;
+        let key = req.retry_keys.first().cloned().unwrap_or_else(RetryKey::generate);
+        self.multicast_call(&req, &req.to, key).await
+    }
+
+    /// Multicasts to any number of users in chunks of 500 ([`multicast`](Self::multicast) each),
+    /// each chunk with its own retry key and its own outcome. One failing chunk does not stop
+    /// the others.
     ///
     /// # Errors
     /// [`LineError::Validation`] (nothing sent) when the request is invalid; errors of single
     /// chunks are in the report.
-    pub async fn multicast(&self, req: MulticastRequest) -> Result<MulticastReport, LineError> {
+    pub async fn multicast_all(&self, req: MulticastRequest) -> Result<MulticastReport, LineError> {
         let mut v = Validator::new();
-        if req.to.is_empty() {
-            v.violation_at("to", "must hold at least one user ID");
-        }
-        check_messages(&req.messages, &mut v);
+        check_recipients_and_messages(&req, &mut v);
         let chunks = req.chunk_count();
         if !req.retry_keys.is_empty() && req.retry_keys.len() != chunks {
             v.violation_at(
@@ -656,28 +698,12 @@ impl LineClient {
         } else {
             req.retry_keys.clone()
         };
-        let unit = req.aggregation_unit.as_ref().map(|u| [u]);
+        let req = &req;
         let sends =
             req.to.chunks(MULTICAST_CHUNK).zip(keys).enumerate().map(|(index, (to, key))| {
                 let start = index * MULTICAST_CHUNK;
-                let wire = SendWire {
-                    to: Some(ToWire::Many(to)),
-                    notification_disabled: req.notification_disabled,
-                    custom_aggregation_units: unit,
-                    ..SendWire::messages(&req.messages)
-                };
-                let request = Request::post("multicast", "/v2/bot/message/multicast")
-                    .class(EndpointClass::Multicast)
-                    .json(&wire)
-                    .map(|r| r.retry_key(key.clone()));
                 async move {
-                    let result = match request {
-                        Ok(request) => self
-                            .execute(request)
-                            .await
-                            .map(|a| Accepted::from_answer(&a, key.clone())),
-                        Err(e) => Err(e.into()),
-                    };
+                    let result = self.multicast_call(req, to, key.clone()).await;
                     ChunkOutcome {
                         index,
                         recipients: start..start + to.len(),
@@ -691,6 +717,27 @@ impl LineClient {
         let sends: Vec<_> = sends.collect();
         let chunks = futures_util::stream::iter(sends).buffered(req.concurrency).collect().await;
         Ok(MulticastReport { chunks })
+    }
+
+    /// One multicast call to `to` (at most 500, validated by the caller) with `key`.
+    async fn multicast_call(
+        &self,
+        req: &MulticastRequest,
+        to: &[LineUserId],
+        key: RetryKey,
+    ) -> Result<Accepted, LineError> {
+        let wire = SendWire {
+            to: Some(ToWire::Many(to)),
+            notification_disabled: req.notification_disabled,
+            custom_aggregation_units: req.aggregation_unit.as_ref().map(|u| [u]),
+            ..SendWire::messages(&req.messages)
+        };
+        let request = Request::post("multicast", "/v2/bot/message/multicast")
+            .class(EndpointClass::Multicast)
+            .json(&wire)?
+            .retry_key(key.clone());
+        let answer = self.execute(request).await?;
+        Ok(Accepted::from_answer(&answer, key))
     }
 
     /// Broadcasts to every friend of the account.
@@ -807,4 +854,12 @@ impl LineClient {
             .await?;
         Ok(())
     }
+}
+
+/// The checks every multicast shares: at least one recipient, valid messages.
+fn check_recipients_and_messages(req: &MulticastRequest, v: &mut Validator) {
+    if req.to.is_empty() {
+        v.violation_at("to", "must hold at least one user ID");
+    }
+    check_messages(&req.messages, v);
 }

@@ -14,6 +14,7 @@ mod retry;
 mod richmenu;
 mod users;
 
+pub use crate::retry::{Decision, RateLimit, StopReason};
 pub use audience::{AUDIENCE_UPLOAD_CHUNK, AudienceGroup, AudienceGroupStatus};
 pub use error::{ApiError, ErrorDetail, LineError};
 pub use insight::{
@@ -25,13 +26,11 @@ pub use messaging::{
     NarrowcastLimit, NarrowcastPhase, NarrowcastProgress, NarrowcastRecipient, NarrowcastRequest,
     PushRequest, PushResponse, Recipient, ReplyRequest, ReplyResponse, SendKind, SentMessage,
 };
-pub use ratelimit::{
-    EndpointClass, LocalRateLimiter, RateLimit, RateLimiter, RateLimiterError, RateLimits,
-};
+pub use ratelimit::{EndpointClass, LocalRateLimiter, RateLimiter, RateLimiterError, RateLimits};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_limit::{RedisGrant, RedisRateLimiter};
-pub use retry::{Decision, Outcome, RetryPolicy, StopReason};
+pub use retry::{Outcome, RetryPolicy};
 pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,
     RichMenuArea, RichMenuInfo, RichMenuSize,

@@ -13,6 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use crate::retry::RateLimit;
+use crate::retry::TokenBucket;
+
 /// Groups of LINE endpoints that have the same documented rate limit.
 ///
 /// Each endpoint still has its own bucket (LINE limits per endpoint), except the audience
@@ -63,62 +66,6 @@ impl EndpointClass {
         Self::RichMenuManage,
         Self::RichMenuList,
     ];
-}
-
-/// A token-bucket limit: `count` requests per `per`, with bursts of up to `burst` requests.
-///
-/// The client's default burst is a small share (5 %, at least 1) of LINE's bucket, so LINE's
-/// bucket always keeps a reserve for network jitter and the client never provokes a 429.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    count: u32,
-    per: Duration,
-    burst: u32,
-}
-
-impl RateLimit {
-    /// `count` requests per `per`, with the default burst (5 % of `count`, at least 1).
-    #[must_use]
-    pub fn new(count: u32, per: Duration) -> Self {
-        Self { count: count.max(1), per, burst: (count / 20).max(1) }
-    }
-
-    /// `count` requests per second.
-    #[must_use]
-    pub fn per_second(count: u32) -> Self {
-        Self::new(count, Duration::from_secs(1))
-    }
-
-    /// Sets the largest burst (bucket capacity), at least 1.
-    #[must_use]
-    pub fn burst(mut self, burst: u32) -> Self {
-        self.burst = burst.max(1);
-        self
-    }
-
-    /// Requests per second.
-    #[must_use]
-    pub fn rate(&self) -> f64 {
-        f64::from(self.count) / self.per.as_secs_f64().max(1e-9)
-    }
-
-    /// The number of requests per [`per`](Self::per).
-    #[must_use]
-    pub fn count(&self) -> u32 {
-        self.count
-    }
-
-    /// The period the count is measured over.
-    #[must_use]
-    pub fn per(&self) -> Duration {
-        self.per
-    }
-
-    /// The largest burst (bucket capacity), at least 1.
-    #[must_use]
-    pub fn burst_size(&self) -> u32 {
-        self.burst
-    }
 }
 
 /// The limits a client paces itself to, per [`EndpointClass`].
@@ -211,18 +158,11 @@ pub trait RateLimiter: Send + Sync + fmt::Debug {
     ) -> Result<(), RateLimiterError>;
 }
 
-#[derive(Debug)]
-struct Bucket {
-    /// May go negative: each waiter reserves its token, so waiters are served in order.
-    tokens: f64,
-    last: Instant,
-}
-
 /// The default [`RateLimiter`]: token buckets in this process, shared by every clone of the
 /// client that owns it. Never fails.
 #[derive(Debug, Default)]
 pub struct LocalRateLimiter {
-    buckets: Mutex<HashMap<&'static str, Bucket>>,
+    buckets: Mutex<HashMap<&'static str, TokenBucket>>,
 }
 
 impl LocalRateLimiter {
@@ -234,16 +174,9 @@ impl LocalRateLimiter {
 
     /// Takes a token (possibly in advance) and says how long to wait before using it.
     fn reserve(&self, bucket: &'static str, limit: RateLimit, now: Instant) -> Duration {
-        let rate = limit.rate();
-        let capacity = f64::from(limit.burst);
         // A poisoned lock only means another thread panicked mid-update of plain numbers.
         let mut buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let b = buckets.entry(bucket).or_insert(Bucket { tokens: capacity, last: now });
-        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
-        b.tokens = (b.tokens + elapsed * rate).min(capacity);
-        b.last = now;
-        b.tokens -= 1.0;
-        if b.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-b.tokens / rate) }
+        buckets.entry(bucket).or_default().reserve(limit, now.into_std())
     }
 }
 
@@ -268,23 +201,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bursts_up_to_capacity_then_paces_at_the_rate() {
-        let limit = RateLimit::per_second(100).burst(5);
-        let limiter = LocalRateLimiter::new();
-        let t0 = Instant::now();
-        let waits: Vec<Duration> = (0..10).map(|_| limiter.reserve("push", limit, t0)).collect();
-        assert!(waits[..5].iter().all(Duration::is_zero), "{waits:?}");
-        for (i, w) in waits[5..].iter().enumerate() {
-            let expected = Duration::from_millis(10 * (i as u64 + 1));
-            assert!(w.abs_diff(expected) < Duration::from_micros(10), "{i}: {w:?}");
-        }
-        // A second later the bucket is full again, never fuller.
-        let later = t0 + Duration::from_secs(2);
-        let waits: Vec<Duration> = (0..6).map(|_| limiter.reserve("push", limit, later)).collect();
-        assert!(waits[..5].iter().all(Duration::is_zero) && !waits[5].is_zero(), "{waits:?}");
-    }
-
-    #[test]
     fn endpoints_have_separate_buckets() {
         let limit = RateLimit::per_second(1).burst(1);
         let limiter = LocalRateLimiter::new();
@@ -299,7 +215,5 @@ mod tests {
         let d = RateLimits::default();
         assert_eq!(d.get(EndpointClass::Standard), Some(RateLimit::per_second(2000)));
         assert_eq!(d.get(EndpointClass::Broadcast).unwrap().rate() * 3600.0, 60.0);
-        assert_eq!(RateLimit::per_second(2000).burst, 100);
-        assert_eq!(RateLimit::new(60, Duration::from_secs(3600)).burst, 3);
     }
 }

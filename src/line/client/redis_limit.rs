@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::aio::MultiplexedConnection;
 
-use super::ratelimit::{EndpointClass, RateLimit, RateLimiter, RateLimiterError};
+use super::ratelimit::{EndpointClass, RateLimiter, RateLimiterError};
+use crate::retry::RateLimit;
 
 const BACKEND: &str = "redis";
 

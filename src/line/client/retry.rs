@@ -1,9 +1,12 @@
-//! The retry decision: a pure function of what happened, so it can be tested as a table.
+//! LINE's retry policy: which answers are transient, over the crate's shared
+//! [`RetryRule`](crate::retry::RetryRule).
 
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
 use rand::Rng;
+
+use crate::retry::{Backoff, Decision, RetryRule, Verdict};
 
 /// What one attempt ended with, as far as the retry decision is concerned.
 #[derive(Debug, Clone, Copy)]
@@ -24,37 +27,14 @@ pub enum Outcome<'a> {
     Connection,
 }
 
-/// What to do after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Decision {
-    /// Send again after waiting this long (with the same retry key).
-    RetryAfter(Duration),
-    /// Do not send again.
-    Stop(StopReason),
-}
-
-/// Why no further attempt is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum StopReason {
-    /// The attempt succeeded (2xx, or 409 "already accepted").
-    Done,
-    /// The failure is not transient (4xx other than a rate-limit 429, monthly quota).
-    NotRetryable,
-    /// The attempt budget is used up.
-    AttemptsExhausted,
-    /// Waiting again would pass the total retry time budget.
-    DeadlineExceeded,
-}
-
 /// When and how often a failed call is sent again.
 ///
 /// Only idempotent calls are ever retried: GETs, and the sends that carry an
 /// `X-Line-Retry-Key` (push, multicast, narrowcast, broadcast), every attempt with the same key.
-/// Back-off is capped exponential with "equal jitter" (a random wait between half and all of the
-/// exponential step), bounded by both [`max_attempts`](Self::max_attempts) and
-/// [`max_elapsed`](Self::max_elapsed); a `Retry-After` header wins over the computed wait.
+/// Back-off is the crate's shared [`Backoff::exponential`]: capped exponential with "equal
+/// jitter" (a random wait between half and all of the exponential step), bounded by both
+/// [`max_attempts`](Self::max_attempts) and [`max_elapsed`](Self::max_elapsed); a
+/// `Retry-After` header (seconds or an HTTP date) wins over the computed wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct RetryPolicy {
@@ -131,46 +111,53 @@ impl RetryPolicy {
         elapsed: Duration,
         rng: &mut impl Rng,
     ) -> Decision {
-        let retry_after = match outcome {
+        self.rule().decide(self.verdict(outcome), attempts, elapsed, rng)
+    }
+
+    /// The total number of attempts, the first included.
+    #[must_use]
+    pub fn attempts_budget(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The total time budget: no retry starts after it (see [`max_elapsed`](Self::max_elapsed)).
+    #[must_use]
+    pub fn elapsed_budget(&self) -> Duration {
+        self.max_elapsed
+    }
+
+    /// The shared rule this policy applies.
+    fn rule(&self) -> RetryRule {
+        RetryRule::new(Backoff::exponential(self.initial_backoff, self.max_backoff))
+            .max_attempts(self.max_attempts)
+            .max_elapsed(self.max_elapsed)
+    }
+
+    /// Which outcomes LINE may answer differently next time.
+    fn verdict(&self, outcome: Outcome<'_>) -> Verdict {
+        match outcome {
             Outcome::Answer { status, headers, message } => {
                 if status.is_success() || status == StatusCode::CONFLICT {
-                    return Decision::Stop(StopReason::Done);
+                    return Verdict::Done;
                 }
                 let transient = status.is_server_error()
                     || (status == StatusCode::TOO_MANY_REQUESTS
                         && self.retry_rate_limited
                         && !message.contains("monthly limit"));
-                if !transient {
-                    return Decision::Stop(StopReason::NotRetryable);
+                if transient {
+                    Verdict::Transient { retry_after: retry_after(headers) }
+                } else {
+                    Verdict::Permanent
                 }
-                retry_after(headers)
             }
-            Outcome::Timeout | Outcome::Connection => None,
-        };
-        if attempts >= self.max_attempts {
-            return Decision::Stop(StopReason::AttemptsExhausted);
+            Outcome::Timeout | Outcome::Connection => Verdict::TRANSIENT,
         }
-        let wait = retry_after.unwrap_or_else(|| self.backoff(attempts, rng));
-        if elapsed.saturating_add(wait) > self.max_elapsed {
-            return Decision::Stop(StopReason::DeadlineExceeded);
-        }
-        Decision::RetryAfter(wait)
-    }
-
-    /// The jittered wait after `attempts` attempts: uniform in `[step/2, step]` where
-    /// `step = min(max_backoff, initial_backoff * 2^(attempts-1))`.
-    fn backoff(&self, attempts: u32, rng: &mut impl Rng) -> Duration {
-        let doublings = attempts.saturating_sub(1).min(31);
-        let step = self.initial_backoff.saturating_mul(1 << doublings).min(self.max_backoff);
-        let nanos = u64::try_from(step.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rng.random_range(nanos / 2..=nanos))
     }
 }
 
-/// `Retry-After` as delta-seconds. (LINE documents none; proxies in front of it may send one.)
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// `Retry-After` (LINE documents none; proxies in front of it may send one).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    crate::retry::retry_after(headers, chrono::Utc::now())
 }
 
 #[cfg(test)]
@@ -179,6 +166,7 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+    use crate::retry::StopReason;
 
     fn answer<'a>(status: u16, headers: &'a HeaderMap, message: &'a str) -> Outcome<'a> {
         Outcome::Answer { status: StatusCode::from_u16(status).unwrap(), headers, message }
@@ -234,41 +222,31 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
+    fn backoff_is_the_shared_exponential_one() {
         let policy = RetryPolicy::default()
-            .max_attempts(100)
             .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_secs(1))
-            .max_elapsed(Duration::from_secs(3600));
-        let mut rng = StdRng::seed_from_u64(1);
-        for attempts in 1..20 {
-            let step = Duration::from_millis(100 * (1 << (attempts - 1).min(10)))
-                .min(Duration::from_secs(1));
-            for _ in 0..50 {
-                let Decision::RetryAfter(wait) =
-                    policy.decide_with_rng(Outcome::Timeout, attempts, Duration::ZERO, &mut rng)
-                else {
-                    panic!("expected a retry");
-                };
-                assert!(
-                    wait >= step / 2 && wait <= step,
-                    "attempt {attempts}: {wait:?} vs {step:?}"
-                );
-            }
+            .max_backoff(Duration::from_secs(1));
+        let shared = Backoff::exponential(Duration::from_millis(100), Duration::from_secs(1));
+        for attempts in 1..5 {
+            let mut a = StdRng::seed_from_u64(u64::from(attempts));
+            let mut b = a.clone();
+            let got = policy.decide_with_rng(Outcome::Timeout, attempts, Duration::ZERO, &mut a);
+            assert_eq!(got.wait(), shared.delay(attempts, &mut b), "attempt {attempts}");
         }
     }
 
     #[test]
-    fn seeded_rng_makes_decisions_reproducible() {
-        let policy = RetryPolicy::default();
-        let run = |seed| {
-            let mut rng = StdRng::seed_from_u64(seed);
-            (1..5)
-                .map(|a| policy.decide_with_rng(Outcome::Timeout, a, Duration::ZERO, &mut rng))
-                .collect::<Vec<_>>()
+    fn retry_after_may_be_an_http_date() {
+        let mut headers = HeaderMap::new();
+        let soon = chrono::Utc::now() + chrono::TimeDelta::hours(1);
+        headers.insert(http::header::RETRY_AFTER, soon.to_rfc2822().parse().unwrap());
+        let Decision::RetryAfter(wait) = RetryPolicy::default()
+            .max_elapsed(Duration::from_secs(7200))
+            .decide(answer(503, &headers, ""), 1, Duration::ZERO)
+        else {
+            panic!("expected a retry");
         };
-        assert_eq!(run(3), run(3));
-        assert_ne!(run(3), run(4));
+        assert!(wait > Duration::from_secs(3000), "{wait:?}");
     }
 
     #[test]

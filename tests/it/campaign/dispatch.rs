@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use enishi::campaign::{
-    Batch, BatchRecipient, CampaignState, DeliveryJournal, DeliveryReport, Dispatcher, FailureKind,
-    MemoryJournal, Progress, RunStatus, Transport,
+    Batch, BatchRecipient, CampaignState, DeliveryJournal, DeliveryReport, DispatchError,
+    Dispatcher, FailureKind, MemoryJournal, Progress, RunStatus, Transport,
 };
 use enishi::line::{LineClient, Message, PushRequest, RateLimit, RateLimits, RetryPolicy};
 use enishi::testkit::{self, FakeLine, FaultTiming, Faults, Quota};
@@ -76,9 +76,10 @@ fn client(line: &FakeLine, rate: Option<u32>, attempts: u32) -> LineClient {
         .data_base_url(line.data_base_url())
         // Only a guard against a hang: a loaded machine must not turn a slow answer into a
         // timeout and a resend (an extra 409 in the counters).
-        .request_timeout(Duration::from_secs(60))
+        .request_timeout(Duration::from_secs(20))
         .retry_policy(
             RetryPolicy::default()
+                .max_elapsed(Duration::from_secs(5))
                 .max_attempts(attempts)
                 .initial_backoff(Duration::from_millis(5))
                 .max_backoff(Duration::from_millis(50)),
@@ -92,7 +93,8 @@ fn dispatcher(client: LineClient, journal: &Arc<dyn DeliveryJournal>, worker: &s
     Dispatcher::builder(client, Arc::clone(journal))
         .worker(worker)
         .concurrency(16)
-        .lease(Duration::from_secs(30))
+        // Longer than one send with all of a default client's retries (60 s + a 30 s timeout).
+        .lease(Duration::from_secs(120))
         .retry_backoff(Duration::from_millis(5), Duration::from_millis(40))
         .max_attempts(30)
         .poll_interval(Duration::from_millis(10))
@@ -394,6 +396,14 @@ async fn invalid_configuration_is_an_error() {
     let journal = memory_journal();
     let e = Dispatcher::builder(client.clone(), Arc::clone(&journal)).concurrency(0).build();
     assert!(e.unwrap_err().to_string().contains("concurrency"));
+    // The default client may take 60 s of retries plus a 30 s timeout for one send.
+    let e = Dispatcher::builder(client.clone(), Arc::clone(&journal))
+        .lease(Duration::from_secs(60))
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, DispatchError::LeaseTooShort { .. }), "{e:?}");
+    let message = e.to_string();
+    assert!(message.contains("(60s)") && message.contains("(90s"), "{message}");
     let e = Dispatcher::builder(client, journal).worker(" ").build();
     assert!(e.unwrap_err().to_string().contains("worker"));
 }
@@ -421,7 +431,12 @@ fn crash_child_worker() {
             .channel_access_token(testkit::DEFAULT_CHANNEL_ACCESS_TOKEN)
             .base_url(url)
             .request_timeout(Duration::from_millis(500))
-            .retry_policy(RetryPolicy::default().initial_backoff(Duration::from_millis(5)))
+            // One send with all its retries (1 s + one 0.5 s timeout) fits in the 2 s lease.
+            .retry_policy(
+                RetryPolicy::default()
+                    .initial_backoff(Duration::from_millis(5))
+                    .max_elapsed(Duration::from_secs(1)),
+            )
             // Paced so the campaign lasts long enough to be killed halfway.
             .rate_limits(
                 RateLimits::default()

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use enishi::campaign::{
-    Batch, BatchOutcome, BatchRecipient, BatchStatus, CampaignState, DeliveryJournal, FailureKind,
-    JournalError, MemoryJournal, Transport,
+    Batch, BatchOutcome, BatchRecipient, BatchStatus, CampaignState, Claimed, DeliveryJournal,
+    FailureKind, JournalError, MemoryJournal, Transport,
 };
 use enishi::line::Message;
 use enishi::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId, RequestId};
@@ -146,8 +146,8 @@ fn failed(kind: FailureKind) -> BatchOutcome {
     BatchOutcome::Failed { kind, status: Some(400), request_id: None, error: "bad".into() }
 }
 
-fn ids(batches: &[Batch]) -> Vec<&str> {
-    batches.iter().map(|b| b.id.as_str()).collect()
+fn ids(claimed: &[Claimed]) -> Vec<&str> {
+    claimed.iter().map(|c| c.batch.id.as_str()).collect()
 }
 
 async fn status_of(j: &dyn DeliveryJournal, campaign: &str, id: &str) -> (BatchStatus, u32) {
@@ -170,7 +170,7 @@ async fn enqueue_is_insert_if_absent(j: Journals) {
     let records = j[2].records(&cid("spring")).await.unwrap();
     assert_eq!(records.len(), 3);
     assert_eq!(
-        ids(&records.iter().map(|r| r.batch.clone()).collect::<Vec<_>>()),
+        records.iter().map(|r| r.batch.id.as_str()).collect::<Vec<_>>(),
         ["spring#1", "spring#2", "spring#3"]
     );
     assert_eq!(records[0].batch, b1, "every field survives the journal");
@@ -233,8 +233,9 @@ async fn expired_lease_is_reclaimed_with_the_same_key(j: Journals) {
     assert!(j[1].claim(&c, "w2", 5, at(60), MINUTE).await.unwrap().is_empty(), "lease ends at 60");
     let again = j[1].claim(&c, "w2", 5, at(61), MINUTE).await.unwrap();
     assert_eq!(ids(&again), ["lease#1"], "the lease ran out: the batch is claimed again");
-    assert_eq!(again[0].retry_key, b.retry_key, "a re-send carries the same retry key");
-    assert_eq!(again[0], first[0]);
+    assert_eq!(again[0].batch.retry_key, b.retry_key, "a re-send carries the same retry key");
+    assert_eq!(again[0].batch, first[0].batch);
+    assert_eq!((first[0].attempts, again[0].attempts), (1, 2), "each claim is an attempt");
     assert_eq!(status_of(&*j[2], "lease", "lease#1").await, (BatchStatus::InFlight, 2));
     // The new lease runs from the re-claim.
     assert!(j[2].claim(&c, "w3", 5, at(100), MINUTE).await.unwrap().is_empty());
@@ -262,7 +263,8 @@ async fn complete_and_release(j: Journals) {
     assert!(j[2].claim(&c, "w", 10, at(99), MINUTE).await.unwrap().is_empty(), "due again later");
     let again = j[2].claim(&c, "w", 10, at(100), MINUTE).await.unwrap();
     assert_eq!(ids(&again), ["done#retry"]);
-    assert_eq!(again[0].not_before, at(100));
+    assert_eq!(again[0].batch.not_before, at(100));
+    assert_eq!(again[0].attempts, 2, "the claim carries the journal's attempt count");
     let outcome = failed(FailureKind::InvalidRecipient);
     j[3].complete(&bid("done#retry"), &outcome, at(101)).await.unwrap();
     let records = j[0].records(&c).await.unwrap();
@@ -450,7 +452,7 @@ async fn concurrent_claims_hand_out_each_batch_once(j: Journals) {
                         if got.is_empty() {
                             return mine;
                         }
-                        mine.extend(got.into_iter().map(|b| b.id));
+                        mine.extend(got.into_iter().map(|c| c.batch.id));
                     }
                 }));
             }
@@ -479,6 +481,37 @@ async fn concurrent_claims_hand_out_each_batch_once(j: Journals) {
     assert_eq!((counts.sent, counts.recipients_sent), (u64::from(BATCHES), u64::from(BATCHES)));
 }
 
+/// A claim that sent nothing is given back without counting: the next claim carries the same
+/// attempt count, and batches that are not in flight are left alone.
+async fn release_unsent_takes_the_attempt_back(j: Journals) {
+    let c = cid("unsent");
+    j[0].enqueue(&[batch("unsent", "1", 0, 1, 0), batch("unsent", "2", 1, 1, 0)]).await.unwrap();
+    let first = j[0].claim(&c, "w", 1, at(0), MINUTE).await.unwrap();
+    assert_eq!((ids(&first), first[0].attempts), (vec!["unsent#1"], 1));
+    j[1].release_unsent(&bid("unsent#1"), at(50), at(1)).await.unwrap();
+    assert_eq!(status_of(&*j[2], "unsent", "unsent#1").await, (BatchStatus::Pending, 0));
+    assert!(
+        j[2].claim(&c, "w", 1, at(49), MINUTE)
+            .await
+            .unwrap()
+            .iter()
+            .all(|b| b.batch.id.as_str() != "unsent#1"),
+        "due at 50"
+    );
+    let again = j[2].claim(&c, "w", 5, at(50), MINUTE).await.unwrap();
+    let again: Vec<_> = again.iter().filter(|b| b.batch.id.as_str() == "unsent#1").collect();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1, "the unsent claim did not count");
+    // Not in flight: nothing changes (pending, or final).
+    j[3].complete(&bid("unsent#1"), &accepted("r"), at(51)).await.unwrap();
+    j[3].release_unsent(&bid("unsent#1"), at(60), at(52)).await.unwrap();
+    assert_eq!(status_of(&*j[0], "unsent", "unsent#1").await, (BatchStatus::Sent, 1));
+    assert!(matches!(
+        j[0].release_unsent(&bid("unsent#missing"), at(60), at(52)).await,
+        Err(JournalError::UnknownBatch(_))
+    ));
+}
+
 macro_rules! conformance {
     ($journal:ident, $factory:path) => {
         mod $journal {
@@ -488,6 +521,7 @@ macro_rules! conformance {
                 claim_is_ordered_due_and_bounded,
                 expired_lease_is_reclaimed_with_the_same_key,
                 complete_and_release,
+                release_unsent_takes_the_attempt_back,
                 a_final_status_never_changes_back,
                 paused_and_cancelled_campaigns_claim_nothing,
                 counts_and_records_are_per_campaign,
@@ -579,7 +613,7 @@ async fn journal_postgres_reconnects_after_its_connections_are_terminated() {
     assert_eq!(ids(&claimed), ["re#a"]);
     assert!(terminate(&app).await >= 1);
     let r1 = accepted("r1");
-    at_most_one_failure(|| j.complete(&claimed[0].id, &r1, at(2))).await;
+    at_most_one_failure(|| j.complete(&claimed[0].batch.id, &r1, at(2))).await;
     let rest = at_most_one_failure(|| j.claim(&re, "w1", 5, at(3), MINUTE)).await;
     assert_eq!(ids(&rest), ["re#b"], "a sent batch is never claimed again");
     assert!(terminate(&app).await >= 1);

@@ -60,7 +60,7 @@ async fn every_user_gets_each_message_exactly_once_despite_500s_drops_and_429s()
         client.push(push).await.expect("retries end in acceptance");
     }
     let report = client
-        .multicast(MulticastRequest::new(people.clone(), vec![Message::text("multi")]))
+        .multicast_all(MulticastRequest::new(people.clone(), vec![Message::text("multi")]))
         .await
         .unwrap();
     assert!(report.is_complete(), "{:?}", report.failed().map(|c| &c.result).collect::<Vec<_>>());
