@@ -8,12 +8,12 @@ use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::ast::{
-    AddOp, AttrTest, BUCKETS, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind,
-    ItemSource, LineState, Measure, MessageKind, OrderFilter, SegmentDefinition, Value, Window,
+    AddOp, AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource,
+    LineState, Measure, MessageKind, OrderFilter, SegmentDefinition, Value, Window,
 };
+use super::bucket::bucket;
 use super::data::{
     AttrValue, Context, CustomerFacts, Friendship, LineStatus, MessageEvent, SavedItem,
     Subscription,
@@ -898,21 +898,4 @@ fn expr<V: View>(e: &Expr, v: &V, env: &Env<'_>, horizon: &mut Option<i64>) -> O
             Some(acc)
         }
     }
-}
-
-/// The customer's bucket for a salt: the first 7 bytes of SHA-256(`salt` ‖ `:` ‖ `customer_id`)
-/// as a big-endian integer, modulo 10,000. Stable across versions, processes and SQL dialects.
-#[must_use]
-pub fn bucket(salt: &str, customer_id: &str) -> u32 {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update(b":");
-    h.update(customer_id.as_bytes());
-    let d = h.finalize();
-    let mut x = 0u64;
-    for b in &d[..7] {
-        x = (x << 8) | u64::from(*b);
-    }
-    // x < 2^56, so the remainder always fits.
-    u32::try_from(x % u64::from(BUCKETS)).unwrap_or(0)
 }

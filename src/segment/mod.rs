@@ -37,6 +37,7 @@
 //! Asia/Tokyo, a fixed +09:00 offset: Japan has no daylight saving time).
 
 mod ast;
+mod bucket;
 mod data;
 mod dsl;
 mod engine;
@@ -48,10 +49,11 @@ mod sql;
 mod time;
 
 pub use ast::{
-    AddOp, AttrTest, BUCKETS, CmpOp, Condition, CountTest, DateField, DateTest, Expr,
-    FORMAT_VERSION, ItemChangeKind, ItemSource, LineState, MAX_DEPTH, Measure, MessageKind,
-    OrderFilter, OrderKind, SegmentDefinition, SubscriptionState, SumTerm, Value, Window,
+    AddOp, AttrTest, CmpOp, Condition, CountTest, DateField, DateTest, Expr, FORMAT_VERSION,
+    ItemChangeKind, ItemSource, LineState, MAX_DEPTH, Measure, MessageKind, OrderFilter, OrderKind,
+    SegmentDefinition, SubscriptionState, SumTerm, Value, Window,
 };
+pub use bucket::{BUCKETS, bucket};
 pub use data::{
     AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
     ProductStatus, SavedItem, Subscription,
@@ -61,8 +63,7 @@ pub use engine::{
 };
 pub use error::{ParseError, SegmentError};
 pub use eval::{
-    Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, bucket, evaluate, matches,
-    next_change,
+    Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, evaluate, matches, next_change,
 };
 pub use roaring::RoaringBitmap;
 pub use schema::{AttrKind, NameKind, Schema, SchemaError};

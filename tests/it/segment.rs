@@ -1,6 +1,7 @@
 //! Tests: segment (language, semantics, engine, SQL).
 
 mod arb;
+mod bucket;
 mod cold;
 mod engine;
 mod lang;
