@@ -11,7 +11,8 @@ use std::cell::Cell;
 
 use roaring::RoaringBitmap;
 
-use super::{CustomerColumns, OrderColumns, OrderTest, birthday_hit, expand};
+use super::scan::OrderTest;
+use super::{CustomerColumns, OrderColumns, birthday_hit, expand};
 use crate::CustomerId;
 use crate::segment::ast::{
     Condition, DateField, Expr, Measure, OrderFilter, OrderKind, SegmentDefinition, Window,
