@@ -36,6 +36,14 @@
 //! down in `docs/segments.md`; `now` and the time zone are always explicit inputs (default
 //! Asia/Tokyo, a fixed +09:00 offset: Japan has no daylight saving time).
 
+/// Builds an explanation string only when explaining (defined before the modules: a
+/// `macro_rules!` is visible only in code after it).
+macro_rules! ex {
+    ($explain:expr, $($arg:tt)*) => {
+        if $explain { Some(format!($($arg)*)) } else { None }
+    };
+}
+
 mod ast;
 mod bucket;
 mod data;
@@ -43,6 +51,7 @@ mod dsl;
 mod engine;
 mod error;
 mod eval;
+mod leaf;
 mod print;
 mod schema;
 mod sql;
