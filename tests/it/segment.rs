@@ -8,4 +8,5 @@ mod lang;
 mod limits;
 mod schema;
 mod semantics;
+mod snapshot;
 mod sql;
