@@ -59,7 +59,7 @@ impl Compiler<'_> {
         let Condition::Date { field: DateField::Birthday, test } = c else {
             return Err(mismatch(c));
         };
-        Ok(self.birthday(test)?)
+        self.birthday(test)
     }
 
     /// `date` as a SQL predicate on the customer row `c`.
