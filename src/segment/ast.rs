@@ -3,14 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::bucket::BUCKETS;
 use super::error::SegmentError;
 use super::time::Span;
 
 /// The JSON format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Number of random buckets: a customer's bucket is in `0..BUCKETS`.
-pub const BUCKETS: u32 = 10_000;
 
 /// Deepest nesting a definition may have, counting every condition and every expression
 /// node on the way from the root (`and`/`or`/`not`, a `calc` and its nested sums and

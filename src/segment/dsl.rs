@@ -6,15 +6,14 @@
 use chrono::{DateTime, Utc};
 
 use super::ast::{
-    AddOp, AttrTest, CmpOp, Condition, CountTest, DateField, DateTest, Expr, ItemChangeKind,
-    ItemSource, LineState, Measure, MessageKind, OrderFilter, OrderKind, SubscriptionState,
-    SumTerm, Value, Window,
+    AddOp, AttrTest, CmpOp, Condition, CountTest, DateField, DateTest, Expr, OrderFilter,
+    OrderKind, SubscriptionState, SumTerm, Value, Window,
 };
 use super::error::ParseError;
 use super::time::{DAY, Span};
 
 #[derive(Debug, Clone, PartialEq)]
-enum Tok {
+pub(super) enum Tok {
     Ident(String),
     Str(String),
     Int(u64),
@@ -36,7 +35,7 @@ enum Tok {
 }
 
 impl Tok {
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Self::Ident(s) => format!("`{s}`"),
             Self::Str(s) => format!("string {s:?}"),
@@ -61,13 +60,13 @@ impl Tok {
 }
 
 #[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
-    line: usize,
-    column: usize,
+pub(super) struct Token {
+    pub(super) tok: Tok,
+    pub(super) line: usize,
+    pub(super) column: usize,
 }
 
-fn err(
+pub(super) fn err(
     line: usize,
     column: usize,
     expected: impl Into<String>,
@@ -76,7 +75,7 @@ fn err(
     ParseError { line, column, expected: expected.into(), found: found.into() }
 }
 
-fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
+pub(super) fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
@@ -135,100 +134,11 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
         } else if let Some(t) = simple {
             (t, 1)
         } else if c == '"' {
-            let mut s = String::new();
-            let mut j = i + 1;
-            loop {
-                let Some(&d) = chars.get(j) else {
-                    return Err(err(tl, tc, "a closing `\"`", "end of input"));
-                };
-                match d {
-                    '"' => break,
-                    '\\' => {
-                        let e = chars.get(j + 1).copied();
-                        match e {
-                            Some('"') => s.push('"'),
-                            Some('\\') => s.push('\\'),
-                            Some('n') => s.push('\n'),
-                            Some('t') => s.push('\t'),
-                            Some('r') => s.push('\r'),
-                            Some('u') if chars.get(j + 2) == Some(&'{') => {
-                                let end = chars[j + 3..].iter().position(|&x| x == '}');
-                                let hex: Option<String> =
-                                    end.map(|e| chars[j + 3..j + 3 + e].iter().collect());
-                                let ch = hex
-                                    .as_deref()
-                                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                                    .and_then(char::from_u32);
-                                match (ch, hex) {
-                                    (Some(ch), Some(h)) => {
-                                        s.push(ch);
-                                        j += h.len() + 2;
-                                    }
-                                    _ => {
-                                        return Err(err(
-                                            tl,
-                                            tc,
-                                            "a unicode escape like \\u{3042}",
-                                            "a malformed escape",
-                                        ));
-                                    }
-                                }
-                            }
-                            other => {
-                                return Err(err(
-                                    tl,
-                                    tc,
-                                    "an escape (\\\", \\\\, \\n, \\t, \\r, \\u{...})",
-                                    other.map_or("end of input".into(), |o| format!("\\{o}")),
-                                ));
-                            }
-                        }
-                        j += 2;
-                    }
-                    d => {
-                        s.push(d);
-                        j += 1;
-                    }
-                }
-            }
-            (Tok::Str(s), j + 1 - i)
+            lex_string(&chars, i, (tl, tc))?
         } else if c == '@' {
-            let mut j = i + 1;
-            while j < chars.len() && (chars[j].is_ascii_alphanumeric() || ":-+.".contains(chars[j]))
-            {
-                j += 1;
-            }
-            let text: String = chars[i + 1..j].iter().collect();
-            let t = DateTime::parse_from_rfc3339(&text).map_err(|_| {
-                err(
-                    tl,
-                    tc,
-                    "an RFC 3339 instant such as @2025-06-01T00:00:00+09:00",
-                    format!("@{text}"),
-                )
-            })?;
-            (Tok::Time(t.with_timezone(&Utc)), j - i)
+            lex_time(&chars, i, (tl, tc))?
         } else if c.is_ascii_digit() {
-            let mut j = i;
-            while j < chars.len() && chars[j].is_ascii_digit() {
-                j += 1;
-            }
-            let digits: String = chars[i..j].iter().collect();
-            let unit = chars.get(j).copied();
-            let unit_is_span = matches!(unit, Some('d' | 'h' | 'm' | 's'))
-                && !chars.get(j + 1).is_some_and(|x| x.is_ascii_alphanumeric() || *x == '_');
-            if unit_is_span {
-                let text = format!("{digits}{}", unit.unwrap_or('s'));
-                let span: Span = text
-                    .parse()
-                    .map_err(|_| err(tl, tc, "a span no longer than 1000 years", text.clone()))?;
-                (Tok::Span(span), j + 1 - i)
-            } else {
-                let n: u64 = digits
-                    .parse()
-                    .map_err(|_| err(tl, tc, "an integer that fits in 64 bits", digits.clone()))?;
-                (Tok::Int(n), j - i)
-            }
+            lex_number(&chars, i, (tl, tc))?
         } else if c.is_alphabetic() || c == '_' {
             let mut j = i;
             while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
@@ -245,6 +155,108 @@ fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
     Ok(out)
 }
 
+/// A quoted string starting at `chars[i]`, with its escapes, and its length in chars. `at` is the token's (line, column).
+fn lex_string(chars: &[char], i: usize, at: (usize, usize)) -> Result<(Tok, usize), ParseError> {
+    let mut s = String::new();
+    let mut j = i + 1;
+    loop {
+        let Some(&d) = chars.get(j) else {
+            return Err(err(at.0, at.1, "a closing `\"`", "end of input"));
+        };
+        match d {
+            '"' => break,
+            '\\' => {
+                let e = chars.get(j + 1).copied();
+                match e {
+                    Some('"') => s.push('"'),
+                    Some('\\') => s.push('\\'),
+                    Some('n') => s.push('\n'),
+                    Some('t') => s.push('\t'),
+                    Some('r') => s.push('\r'),
+                    Some('u') if chars.get(j + 2) == Some(&'{') => {
+                        let end = chars[j + 3..].iter().position(|&x| x == '}');
+                        let hex: Option<String> =
+                            end.map(|e| chars[j + 3..j + 3 + e].iter().collect());
+                        let ch = hex
+                            .as_deref()
+                            .and_then(|h| u32::from_str_radix(h, 16).ok())
+                            .and_then(char::from_u32);
+                        match (ch, hex) {
+                            (Some(ch), Some(h)) => {
+                                s.push(ch);
+                                j += h.len() + 2;
+                            }
+                            _ => {
+                                return Err(err(
+                                    at.0,
+                                    at.1,
+                                    "a unicode escape like \\u{3042}",
+                                    "a malformed escape",
+                                ));
+                            }
+                        }
+                    }
+                    other => {
+                        return Err(err(
+                            at.0,
+                            at.1,
+                            "an escape (\\\", \\\\, \\n, \\t, \\r, \\u{...})",
+                            other.map_or("end of input".into(), |o| format!("\\{o}")),
+                        ));
+                    }
+                }
+                j += 2;
+            }
+            d => {
+                s.push(d);
+                j += 1;
+            }
+        }
+    }
+    Ok((Tok::Str(s), j + 1 - i))
+}
+
+/// An `@` instant starting at `chars[i]` and its length. `at` is the token's (line, column).
+fn lex_time(chars: &[char], i: usize, at: (usize, usize)) -> Result<(Tok, usize), ParseError> {
+    let mut j = i + 1;
+    while j < chars.len() && (chars[j].is_ascii_alphanumeric() || ":-+.".contains(chars[j])) {
+        j += 1;
+    }
+    let text: String = chars[i + 1..j].iter().collect();
+    let t = DateTime::parse_from_rfc3339(&text).map_err(|_| {
+        err(
+            at.0,
+            at.1,
+            "an RFC 3339 instant such as @2025-06-01T00:00:00+09:00",
+            format!("@{text}"),
+        )
+    })?;
+    Ok((Tok::Time(t.with_timezone(&Utc)), j - i))
+}
+
+/// An integer or a span (`30d`) starting at `chars[i]` and its length. `at` is the token's (line, column).
+fn lex_number(chars: &[char], i: usize, at: (usize, usize)) -> Result<(Tok, usize), ParseError> {
+    let mut j = i;
+    while j < chars.len() && chars[j].is_ascii_digit() {
+        j += 1;
+    }
+    let digits: String = chars[i..j].iter().collect();
+    let unit = chars.get(j).copied();
+    let unit_is_span = matches!(unit, Some('d' | 'h' | 'm' | 's'))
+        && !chars.get(j + 1).is_some_and(|x| x.is_ascii_alphanumeric() || *x == '_');
+    if unit_is_span {
+        let text = format!("{digits}{}", unit.unwrap_or('s'));
+        let span: Span = text
+            .parse()
+            .map_err(|_| err(at.0, at.1, "a span no longer than 1000 years", text.clone()))?;
+        return Ok((Tok::Span(span), j + 1 - i));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| err(at.0, at.1, "an integer that fits in 64 bits", digits.clone()))?;
+    Ok((Tok::Int(n), j - i))
+}
+
 /// Parses a DSL text into a condition (not yet validated).
 pub(crate) fn parse(src: &str) -> Result<Condition, ParseError> {
     let mut p = Parser { toks: lex(src)?, pos: 0, depth: 0 };
@@ -253,9 +265,9 @@ pub(crate) fn parse(src: &str) -> Result<Condition, ParseError> {
     Ok(c)
 }
 
-struct Parser {
-    toks: Vec<Token>,
-    pos: usize,
+pub(super) struct Parser {
+    pub(super) toks: Vec<Token>,
+    pub(super) pos: usize,
     /// Current nesting, bounded so hostile input cannot overflow the stack.
     depth: usize,
 }
@@ -266,15 +278,15 @@ const MAX_NESTING: usize = 200;
 const LEAF_KEYWORDS: &str = "a condition (attr, line, registered, birthday, linked_at, first_order, last_order, date_attr, orders, bought, never, subscription, cart, favourites, saved, messages, segment, list, bucket, calc, all, any, not, `(`)";
 
 impl Parser {
-    fn peek(&self) -> &Tok {
+    pub(super) fn peek(&self) -> &Tok {
         &self.toks[self.pos.min(self.toks.len() - 1)].tok
     }
 
-    fn here(&self) -> &Token {
+    pub(super) fn here(&self) -> &Token {
         &self.toks[self.pos.min(self.toks.len() - 1)]
     }
 
-    fn bump(&mut self) -> Tok {
+    pub(super) fn bump(&mut self) -> Tok {
         let t = self.peek().clone();
         if self.pos < self.toks.len() - 1 {
             self.pos += 1;
@@ -282,16 +294,16 @@ impl Parser {
         t
     }
 
-    fn fail<T>(&self, expected: impl Into<String>) -> Result<T, ParseError> {
+    pub(super) fn fail<T>(&self, expected: impl Into<String>) -> Result<T, ParseError> {
         let t = self.here();
         Err(err(t.line, t.column, expected, t.tok.describe()))
     }
 
-    fn is_kw(&self, kw: &str) -> bool {
+    pub(super) fn is_kw(&self, kw: &str) -> bool {
         matches!(self.peek(), Tok::Ident(s) if s == kw)
     }
 
-    fn eat_kw(&mut self, kw: &str) -> bool {
+    pub(super) fn eat_kw(&mut self, kw: &str) -> bool {
         if self.is_kw(kw) {
             self.bump();
             true
@@ -300,11 +312,11 @@ impl Parser {
         }
     }
 
-    fn kw(&mut self, kw: &str) -> Result<(), ParseError> {
+    pub(super) fn kw(&mut self, kw: &str) -> Result<(), ParseError> {
         if self.eat_kw(kw) { Ok(()) } else { self.fail(format!("`{kw}`")) }
     }
 
-    fn eat(&mut self, t: &Tok) -> bool {
+    pub(super) fn eat(&mut self, t: &Tok) -> bool {
         if self.peek() == t {
             self.bump();
             true
@@ -313,16 +325,16 @@ impl Parser {
         }
     }
 
-    fn expect(&mut self, t: &Tok) -> Result<(), ParseError> {
+    pub(super) fn expect(&mut self, t: &Tok) -> Result<(), ParseError> {
         if self.eat(t) { Ok(()) } else { self.fail(t.describe()) }
     }
 
-    fn expect_eof(&mut self) -> Result<(), ParseError> {
+    pub(super) fn expect_eof(&mut self) -> Result<(), ParseError> {
         if *self.peek() == Tok::Eof { Ok(()) } else { self.fail("`and`, `or` or end of input") }
     }
 
     /// One of the keywords, returning its index.
-    fn one_of(&mut self, kws: &[&str], what: &str) -> Result<usize, ParseError> {
+    pub(super) fn one_of(&mut self, kws: &[&str], what: &str) -> Result<usize, ParseError> {
         if let Tok::Ident(s) = self.peek()
             && let Some(i) = kws.iter().position(|k| k == s)
         {
@@ -333,7 +345,7 @@ impl Parser {
         self.fail(format!("{what} ({list})"))
     }
 
-    fn or(&mut self) -> Result<Condition, ParseError> {
+    pub(super) fn or(&mut self) -> Result<Condition, ParseError> {
         let mut items = vec![self.and()?];
         while self.eat_kw("or") {
             items.push(self.and()?);
@@ -341,7 +353,7 @@ impl Parser {
         Ok(if items.len() == 1 { items.remove(0) } else { Condition::Or { children: items } })
     }
 
-    fn and(&mut self) -> Result<Condition, ParseError> {
+    pub(super) fn and(&mut self) -> Result<Condition, ParseError> {
         let mut items = vec![self.unary()?];
         while self.eat_kw("and") {
             items.push(self.unary()?);
@@ -349,7 +361,7 @@ impl Parser {
         Ok(if items.len() == 1 { items.remove(0) } else { Condition::And { children: items } })
     }
 
-    fn enter(&mut self) -> Result<(), ParseError> {
+    pub(super) fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
             return self
@@ -358,14 +370,14 @@ impl Parser {
         Ok(())
     }
 
-    fn unary(&mut self) -> Result<Condition, ParseError> {
+    pub(super) fn unary(&mut self) -> Result<Condition, ParseError> {
         self.enter()?;
         let r = self.unary_inner();
         self.depth -= 1;
         r
     }
 
-    fn unary_inner(&mut self) -> Result<Condition, ParseError> {
+    pub(super) fn unary_inner(&mut self) -> Result<Condition, ParseError> {
         if self.eat_kw("not") {
             return Ok(Condition::Not { child: Box::new(self.unary()?) });
         }
@@ -377,7 +389,7 @@ impl Parser {
         self.leaf()
     }
 
-    fn group(&mut self) -> Result<Vec<Condition>, ParseError> {
+    pub(super) fn group(&mut self) -> Result<Vec<Condition>, ParseError> {
         self.expect(&Tok::LParen)?;
         let mut children = Vec::new();
         if !self.eat(&Tok::RParen) {
@@ -394,7 +406,7 @@ impl Parser {
         Ok(children)
     }
 
-    fn leaf(&mut self) -> Result<Condition, ParseError> {
+    pub(super) fn leaf(&mut self) -> Result<Condition, ParseError> {
         let Tok::Ident(word) = self.peek().clone() else {
             return self.fail(LEAF_KEYWORDS);
         };
@@ -407,147 +419,25 @@ impl Parser {
                 self.bump();
                 Ok(Condition::Or { children: self.group()? })
             }
-            "attr" => {
-                self.bump();
-                let name = self.name("an attribute name")?;
-                let test = self.attr_test()?;
-                Ok(Condition::Attribute { name, test })
-            }
-            "line" => {
-                self.bump();
-                let i = self.one_of(&["linked", "following", "blocked"], "a LINE state")?;
-                let state = [LineState::Linked, LineState::Following, LineState::Blocked][i];
-                Ok(Condition::Line { state })
-            }
+            "attr" => self.parse_attr(),
+            "line" => self.parse_line(),
             "registered" | "birthday" | "linked_at" | "first_order" | "last_order"
-            | "date_attr" => {
-                let field = self.date_field()?;
-                let test = self.date_test()?;
-                Ok(Condition::Date { field, test })
-            }
-            "orders" => {
-                self.bump();
-                let filter = self.opt_filter()?;
-                let window = self.opt_window()?;
-                let i = self.one_of(&["count", "sum", "avg"], "a measure")?;
-                let measure = [Measure::Count, Measure::Sum, Measure::Avg][i];
-                let op = self.op()?;
-                let value = self.int()?;
-                Ok(Condition::Orders { filter, window, measure, op, value })
-            }
-            "bought" => {
-                self.bump();
-                let filter = self.opt_filter()?;
-                let window = self.opt_window()?;
-                Ok(Condition::Orders {
-                    filter,
-                    window,
-                    measure: Measure::Count,
-                    op: CmpOp::Ge,
-                    value: 1,
-                })
-            }
-            "never" => {
-                self.bump();
-                self.kw("bought")?;
-                let filter = self.opt_filter()?;
-                let window = self.opt_window()?;
-                Ok(Condition::Orders {
-                    filter,
-                    window,
-                    measure: Measure::Count,
-                    op: CmpOp::Eq,
-                    value: 0,
-                })
-            }
-            "subscription" => {
-                self.bump();
-                self.subscription()
-            }
-            "cart" | "favourites" | "saved" => {
-                self.bump();
-                if word == "cart" && self.eat_kw("abandoned") {
-                    let after = self.span()?;
-                    let mut min_items = 1;
-                    if self.eat_kw("items") {
-                        if !self.eat(&Tok::Op(CmpOp::Ge)) {
-                            return self.fail("`>=` (cart abandoned ... items >= N)");
-                        }
-                        let n = self.int()?;
-                        min_items = u32::try_from(n).map_err(|_| {
-                            let t = &self.toks[self.pos - 1];
-                            err(
-                                t.line,
-                                t.column,
-                                "a number of items from 1 to 4294967295",
-                                n.to_string(),
-                            )
-                        })?;
-                    }
-                    return Ok(Condition::CartAbandoned { after, min_items });
-                }
-                let source = match word.as_str() {
-                    "cart" => ItemSource::Cart,
-                    "favourites" => ItemSource::Favourites,
-                    _ => ItemSource::Saved,
-                };
-                let kws: &[&str] = if word == "cart" {
-                    &["abandoned", "restocked", "price_dropped", "last_one"]
-                } else {
-                    &["restocked", "price_dropped", "last_one"]
-                };
-                let i = self.one_of(kws, "a change")?;
-                let i = if word == "cart" { i - 1 } else { i };
-                let change = [
-                    ItemChangeKind::Restocked,
-                    ItemChangeKind::PriceDropped,
-                    ItemChangeKind::LastOne,
-                ][i];
-                let products =
-                    if *self.peek() == Tok::LBracket { self.str_list()? } else { Vec::new() };
-                Ok(Condition::ItemChange { source, change, products })
-            }
-            "messages" => {
-                self.bump();
-                let i = self.one_of(&["received", "opened", "clicked"], "a message event")?;
-                let kind = [MessageKind::Received, MessageKind::Opened, MessageKind::Clicked][i];
-                let campaigns =
-                    if *self.peek() == Tok::LBracket { self.str_list()? } else { Vec::new() };
-                let window = self.opt_window()?;
-                self.kw("count")?;
-                let op = self.op()?;
-                let value = self.int()?;
-                Ok(Condition::Messages { kind, campaigns, window, op, value })
-            }
-            "segment" => {
-                self.bump();
-                Ok(Condition::InSegment { name: self.string()? })
-            }
-            "list" => {
-                self.bump();
-                Ok(Condition::InList { name: self.string()? })
-            }
-            "bucket" => {
-                self.bump();
-                let salt = self.string()?;
-                self.kw("in")?;
-                let from = self.u32()?;
-                self.expect(&Tok::DotDot)?;
-                let to = self.u32()?;
-                Ok(Condition::Bucket { salt, from, to })
-            }
-            "calc" => {
-                self.bump();
-                let left = self.expr()?;
-                let op = self.op()?;
-                let right = self.expr()?;
-                Ok(Condition::Compare { left, op, right })
-            }
+            | "date_attr" => self.parse_date(),
+            "orders" => self.parse_orders(),
+            "bought" => self.parse_bought(),
+            "never" => self.parse_never(),
+            "subscription" => self.parse_subscription(),
+            "cart" | "favourites" | "saved" => self.parse_saved(&word),
+            "messages" => self.parse_messages(),
+            "segment" => self.parse_segment(),
+            "list" => self.parse_list(),
+            "bucket" => self.parse_bucket(),
+            "calc" => self.parse_calc(),
             _ => self.fail(LEAF_KEYWORDS),
         }
     }
 
-    fn name(&mut self, what: &str) -> Result<String, ParseError> {
+    pub(super) fn name(&mut self, what: &str) -> Result<String, ParseError> {
         match self.peek().clone() {
             Tok::Ident(s) | Tok::Str(s) => {
                 self.bump();
@@ -557,7 +447,7 @@ impl Parser {
         }
     }
 
-    fn string(&mut self) -> Result<String, ParseError> {
+    pub(super) fn string(&mut self) -> Result<String, ParseError> {
         match self.peek().clone() {
             Tok::Str(s) => {
                 self.bump();
@@ -567,7 +457,7 @@ impl Parser {
         }
     }
 
-    fn int(&mut self) -> Result<i64, ParseError> {
+    pub(super) fn int(&mut self) -> Result<i64, ParseError> {
         let neg = self.eat(&Tok::Minus);
         match self.peek().clone() {
             Tok::Int(n) => {
@@ -582,14 +472,14 @@ impl Parser {
         }
     }
 
-    fn u32(&mut self) -> Result<u32, ParseError> {
+    pub(super) fn u32(&mut self) -> Result<u32, ParseError> {
         let t = self.here().clone();
         let n = self.int()?;
         u32::try_from(n)
             .map_err(|_| err(t.line, t.column, "a number from 0 to 4294967295", n.to_string()))
     }
 
-    fn span(&mut self) -> Result<Span, ParseError> {
+    pub(super) fn span(&mut self) -> Result<Span, ParseError> {
         match self.peek().clone() {
             Tok::Span(s) => {
                 self.bump();
@@ -599,7 +489,7 @@ impl Parser {
         }
     }
 
-    fn time(&mut self) -> Result<DateTime<Utc>, ParseError> {
+    pub(super) fn time(&mut self) -> Result<DateTime<Utc>, ParseError> {
         match self.peek().clone() {
             Tok::Time(t) => {
                 self.bump();
@@ -609,7 +499,7 @@ impl Parser {
         }
     }
 
-    fn op(&mut self) -> Result<CmpOp, ParseError> {
+    pub(super) fn op(&mut self) -> Result<CmpOp, ParseError> {
         match self.peek().clone() {
             Tok::Op(o) => {
                 self.bump();
@@ -619,7 +509,7 @@ impl Parser {
         }
     }
 
-    fn value(&mut self) -> Result<Value, ParseError> {
+    pub(super) fn value(&mut self) -> Result<Value, ParseError> {
         match self.peek().clone() {
             Tok::Str(s) => {
                 self.bump();
@@ -638,7 +528,7 @@ impl Parser {
         }
     }
 
-    fn list<T>(
+    pub(super) fn list<T>(
         &mut self,
         mut item: impl FnMut(&mut Self) -> Result<T, ParseError>,
     ) -> Result<Vec<T>, ParseError> {
@@ -653,12 +543,12 @@ impl Parser {
         Ok(out)
     }
 
-    fn str_list(&mut self) -> Result<Vec<String>, ParseError> {
+    pub(super) fn str_list(&mut self) -> Result<Vec<String>, ParseError> {
         self.list(Self::string)
     }
 
     /// `= "x"` or `in ["x", "y"]`.
-    fn str_set(&mut self) -> Result<Vec<String>, ParseError> {
+    pub(super) fn str_set(&mut self) -> Result<Vec<String>, ParseError> {
         if self.eat(&Tok::Op(CmpOp::Eq)) {
             Ok(vec![self.string()?])
         } else if self.eat_kw("in") {
@@ -668,7 +558,7 @@ impl Parser {
         }
     }
 
-    fn attr_test(&mut self) -> Result<AttrTest, ParseError> {
+    pub(super) fn attr_test(&mut self) -> Result<AttrTest, ParseError> {
         if self.eat_kw("exists") {
             return Ok(AttrTest::Exists);
         }
@@ -692,7 +582,7 @@ impl Parser {
         self.fail("an attribute test (=, !=, <, <=, >, >=, exists, missing, in, not in, contains)")
     }
 
-    fn date_field(&mut self) -> Result<DateField, ParseError> {
+    pub(super) fn date_field(&mut self) -> Result<DateField, ParseError> {
         let i = self.one_of(
             &["registered", "birthday", "linked_at", "first_order", "last_order", "date_attr"],
             "a date field",
@@ -707,7 +597,7 @@ impl Parser {
         })
     }
 
-    fn date_test(&mut self) -> Result<DateTest, ParseError> {
+    pub(super) fn date_test(&mut self) -> Result<DateTest, ParseError> {
         let i =
             self.one_of(&["age", "days_ago", "between", "month", "anniversary"], "a date test")?;
         Ok(match i {
@@ -744,7 +634,7 @@ impl Parser {
         })
     }
 
-    fn opt_filter(&mut self) -> Result<OrderFilter, ParseError> {
+    pub(super) fn opt_filter(&mut self) -> Result<OrderFilter, ParseError> {
         let mut f = OrderFilter::default();
         if !self.eat(&Tok::LBrace) {
             return Ok(f);
@@ -786,7 +676,7 @@ impl Parser {
         }
     }
 
-    fn opt_window(&mut self) -> Result<Window, ParseError> {
+    pub(super) fn opt_window(&mut self) -> Result<Window, ParseError> {
         if self.eat_kw("last") {
             return Ok(Window::Last { span: self.span()? });
         }
@@ -813,7 +703,7 @@ impl Parser {
         Ok(Window::AllTime)
     }
 
-    fn subscription(&mut self) -> Result<Condition, ParseError> {
+    pub(super) fn subscription(&mut self) -> Result<Condition, ParseError> {
         self.expect(&Tok::LBrace)?;
         let mut state = None;
         let mut products = Vec::new();
@@ -889,7 +779,7 @@ impl Parser {
     }
 
     /// A sum chain, kept flat: `a + b - c` is one [`Expr::Sum`] however long it is.
-    fn expr(&mut self) -> Result<Expr, ParseError> {
+    pub(super) fn expr(&mut self) -> Result<Expr, ParseError> {
         let first = self.term()?;
         let mut rest = Vec::new();
         loop {
@@ -906,7 +796,7 @@ impl Parser {
     }
 
     /// A product chain, kept flat like sums.
-    fn term(&mut self) -> Result<Expr, ParseError> {
+    pub(super) fn term(&mut self) -> Result<Expr, ParseError> {
         let first = self.factor()?;
         if *self.peek() != Tok::Star {
             return Ok(first);
@@ -918,14 +808,14 @@ impl Parser {
         Ok(Expr::Product { factors })
     }
 
-    fn factor(&mut self) -> Result<Expr, ParseError> {
+    pub(super) fn factor(&mut self) -> Result<Expr, ParseError> {
         self.enter()?;
         let r = self.factor_inner();
         self.depth -= 1;
         r
     }
 
-    fn factor_inner(&mut self) -> Result<Expr, ParseError> {
+    pub(super) fn factor_inner(&mut self) -> Result<Expr, ParseError> {
         match self.peek().clone() {
             Tok::Int(_) | Tok::Minus => Ok(Expr::Number { value: self.int()? }),
             Tok::LParen => {

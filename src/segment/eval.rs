@@ -8,17 +8,17 @@ use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::ast::{
-    AddOp, AttrTest, BUCKETS, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind,
-    ItemSource, LineState, Measure, MessageKind, OrderFilter, SegmentDefinition, Value, Window,
+    AddOp, AttrTest, CmpOp, Condition, DateField, DateTest, Expr, LineState, Measure, MessageKind,
+    OrderFilter, SegmentDefinition, Value, Window,
 };
 use super::data::{
     AttrValue, Context, CustomerFacts, Friendship, LineStatus, MessageEvent, SavedItem,
     Subscription,
 };
 use super::error::SegmentError;
+use super::leaf;
 use super::time::{
     anniversary_is, date_to_day, day_start, day_to_date, fmt_ts, local_day, local_month_day,
     next_month_start, secs,
@@ -251,7 +251,7 @@ pub(crate) struct Node {
     pub(crate) horizon: Option<i64>,
 }
 
-fn leaf_explain(
+pub(super) fn leaf_explain(
     result: bool,
     node: String,
     observed: Option<String>,
@@ -269,7 +269,7 @@ pub(crate) fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// Keeps only candidates strictly after `now`.
-fn after(now: i64, t: i64) -> Option<i64> {
+pub(super) fn after(now: i64, t: i64) -> Option<i64> {
     (t > now).then_some(t)
 }
 
@@ -357,273 +357,44 @@ pub(crate) struct Leaf {
     pub(crate) horizon: Option<i64>,
 }
 
-/// Builds an explanation string only when explaining.
-macro_rules! ex {
-    ($explain:expr, $($arg:tt)*) => {
-        if $explain { Some(format!($($arg)*)) } else { None }
-    };
+impl Leaf {
+    /// A family evaluator handed another family's condition: a dispatch bug, answered "no".
+    pub(crate) fn mismatch() -> Self {
+        Self { result: false, observed: None, comparison: None, horizon: None }
+    }
 }
 
-fn eval_leaf<V: View>(
+pub(super) fn eval_leaf<V: View>(
     cond: &Condition,
     v: &V,
     env: &Env<'_>,
     explain: bool,
 ) -> Result<Leaf, SegmentError> {
-    let now = env.now;
-    let tz = env.tz;
     Ok(match cond {
-        Condition::Attribute { name, test } => {
-            let val = v.attribute(name);
-            Leaf {
-                result: attr_test(val, test),
-                observed: ex!(explain, "{}", val.map_or("missing".into(), show_attr)),
-                comparison: None,
-                horizon: None,
-            }
+        Condition::Attribute { .. } => leaf::attr::eval_attribute(cond, v, env, explain)?,
+        Condition::Line { .. } => leaf::line::eval_line(cond, v, env, explain)?,
+        Condition::Date { .. } => leaf::date::eval_date(cond, v, env, explain)?,
+        Condition::Orders { .. } => leaf::orders::eval_orders(cond, v, env, explain)?,
+        Condition::Subscription { .. } => {
+            leaf::subscription::eval_subscription(cond, v, env, explain)?
         }
-        Condition::Line { state } => {
-            let l = v.line();
-            Leaf {
-                result: line_test(l, *state),
-                observed: ex!(explain, "linked={}, friendship={:?}", l.linked, l.friendship),
-                comparison: None,
-                horizon: None,
-            }
-        }
-        Condition::Date { field, test } => {
-            let (t, field_h) = date_field(field, v, env);
-            let (result, h) = date_test(t, test, now, tz);
-            let shown = match (field, v.birth_date()) {
-                (DateField::Birthday, Some(d)) => d.to_string(),
-                _ => t.map_or("missing".into(), fmt_ts),
-            };
-            Leaf {
-                result,
-                observed: ex!(explain, "{shown}"),
-                comparison: ex!(explain, "{}", describe_date_test(t, test, now, tz)),
-                horizon: min_opt(field_h, h),
-            }
-        }
-        Condition::Orders { filter, window, measure, op, value } => {
-            let a = order_agg(v, filter, window, now, tz);
-            let result = measure_test(a.count, a.sum, *measure, *op, *value);
-            Leaf {
-                result,
-                observed: ex!(explain, "{} matching orders totalling ¥{}", a.count, a.sum),
-                comparison: ex!(
-                    explain,
-                    "{}",
-                    describe_measure(a.count, a.sum, *measure, *op, *value)
-                ),
-                horizon: a.horizon,
-            }
-        }
-        Condition::Subscription {
-            state,
-            products,
-            cancel_reasons,
-            deliveries,
-            started,
-            canceled,
-            next_delivery,
-        } => {
-            let mut result = false;
-            let mut horizon = None;
-            let mut seen = 0;
-            for s in v.subscriptions() {
-                let st = secs(&s.started_at);
-                if st > now {
-                    horizon = min_opt(horizon, Some(st));
-                    continue;
-                }
-                seen += 1;
-                let mut ok = state.is_none_or(|x| x == s.state)
-                    && (products.is_empty()
-                        || s.product.as_ref().is_some_and(|p| products.contains(p)))
-                    && (cancel_reasons.is_empty()
-                        || s.cancel_reason.as_ref().is_some_and(|r| cancel_reasons.contains(r)))
-                    && deliveries.is_none_or(|d| d.op.apply(i64::from(s.deliveries), d.value));
-                for (test, t) in [
-                    (started, Some(st)),
-                    (canceled, s.canceled_at.as_ref().map(secs)),
-                    (next_delivery, s.next_delivery_at.as_ref().map(secs)),
-                ] {
-                    if let Some(test) = test {
-                        let (r, h) = date_test(t, test, now, tz);
-                        ok &= r;
-                        horizon = min_opt(horizon, h);
-                    }
-                }
-                result |= ok;
-            }
-            Leaf {
-                result,
-                observed: ex!(explain, "{seen} subscriptions"),
-                comparison: ex!(
-                    explain,
-                    "{}",
-                    if result { "one matches every test" } else { "none matches every test" }
-                ),
-                horizon,
-            }
-        }
-        Condition::CartAbandoned { after: wait, min_items } => {
-            let mut n = 0u32;
-            let mut last: Option<i64> = None;
-            let mut horizon = None;
-            for it in v.cart() {
-                let t = secs(&it.added_at);
-                if t > now {
-                    horizon = min_opt(horizon, Some(t));
-                } else {
-                    n += 1;
-                    last = Some(last.map_or(t, |l: i64| l.max(t)));
-                }
-            }
-            let mut ordered_since = false;
-            if let Some(t0) = last {
-                v.orders(&OrderFilter::default(), &mut |ts, _| {
-                    if ts >= t0 && ts <= now {
-                        ordered_since = true;
-                    } else if ts > now {
-                        horizon = min_opt(horizon, Some(ts));
-                    }
-                });
-                horizon = min_opt(horizon, after(now, t0 + wait.as_secs()));
-            }
-            let result = n >= *min_items
-                && !ordered_since
-                && last.is_some_and(|t0| now - t0 >= wait.as_secs());
-            Leaf {
-                result,
-                observed: ex!(
-                    explain,
-                    "{n} cart items, last change {}, {}",
-                    last.map_or("never".into(), fmt_ts),
-                    if ordered_since { "ordered since" } else { "no order since" }
-                ),
-                comparison: None,
-                horizon,
-            }
-        }
-        Condition::ItemChange { source, change, products } => {
-            let lists: &[&[SavedItem]] = match source {
-                ItemSource::Cart => &[v.cart()],
-                ItemSource::Favourites => &[v.favourites()],
-                ItemSource::Saved => &[v.cart(), v.favourites()],
-            };
-            let mut result = false;
-            let mut horizon = None;
-            let mut hit = None;
-            for it in lists.iter().flat_map(|l| l.iter()) {
-                if !products.is_empty() && !products.contains(&it.product) {
-                    continue;
-                }
-                let added = secs(&it.added_at);
-                if added > now {
-                    horizon = min_opt(horizon, Some(added));
-                    continue;
-                }
-                let Some(p) = env.ctx.product(&it.product) else { continue };
-                let ok = match change {
-                    ItemChangeKind::Restocked => {
-                        let r = p.restocked_at.as_ref().map(secs);
-                        if let Some(r) = r
-                            && r > now
-                            && r >= added
-                        {
-                            horizon = min_opt(horizon, Some(r));
-                        }
-                        p.stock > 0 && r.is_some_and(|r| r >= added && r <= now)
-                    }
-                    ItemChangeKind::PriceDropped => p.price < it.price_at_add,
-                    ItemChangeKind::LastOne => p.stock == 1,
-                };
-                if ok && !result {
-                    hit = Some(it.product.clone());
-                }
-                result |= ok;
-            }
-            Leaf {
-                result,
-                observed: ex!(
-                    explain,
-                    "{}",
-                    hit.map_or("no matching item".into(), |p| format!("product {p:?}"))
-                ),
-                comparison: None,
-                horizon,
-            }
-        }
-        Condition::Messages { kind, campaigns, window, op, value } => {
-            let (lo, hi) = window_bounds(window, now, tz);
-            let mut count = 0i64;
-            let mut horizon = None;
-            for m in v.messages() {
-                if m.kind != *kind
-                    || (!campaigns.is_empty()
-                        && !m.campaign.as_ref().is_some_and(|c| campaigns.contains(c)))
-                {
-                    continue;
-                }
-                let t = secs(&m.at);
-                if t >= lo && t <= hi {
-                    count += 1;
-                }
-                horizon = min_opt(horizon, window_horizon(window, t, now, tz));
-            }
-            Leaf {
-                result: op.apply(count, *value),
-                observed: ex!(explain, "{count} {} events", message_kind(*kind)),
-                comparison: ex!(explain, "{count} {} {value}", op.symbol()),
-                horizon,
-            }
-        }
-        Condition::InList { name } => {
-            let list =
-                env.ctx.lists.get(name).ok_or_else(|| SegmentError::UnknownList(name.clone()))?;
-            let result = list.contains(v.id());
-            Leaf {
-                result,
-                observed: ex!(explain, "{} members", list.len()),
-                comparison: None,
-                horizon: None,
-            }
-        }
-        Condition::Bucket { salt, from, to } => {
-            let b = bucket(salt, v.id().as_str());
-            Leaf {
-                result: (*from..*to).contains(&b),
-                observed: ex!(explain, "bucket {b}"),
-                comparison: ex!(explain, "{from} <= {b} < {to}"),
-                horizon: None,
-            }
-        }
-        Condition::Compare { left, op, right } => {
-            let mut horizon = None;
-            let l = expr(left, v, env, &mut horizon);
-            let r = expr(right, v, env, &mut horizon);
-            let result = matches!((l, r), (Some(a), Some(b)) if op.apply(a, b));
-            let show = |x: Option<i128>| x.map_or("missing".into(), |x| x.to_string());
-            Leaf {
-                result,
-                observed: ex!(explain, "left {}, right {}", show(l), show(r)),
-                comparison: ex!(explain, "{} {} {}", show(l), op.symbol(), show(r)),
-                horizon,
-            }
-        }
+        Condition::CartAbandoned { .. } => leaf::cart::eval_cart_abandoned(cond, v, env, explain)?,
+        Condition::ItemChange { .. } => leaf::cart::eval_item_change(cond, v, env, explain)?,
+        Condition::Messages { .. } => leaf::messages::eval_messages(cond, v, env, explain)?,
+        Condition::InList { .. } => leaf::list::eval_in_list(cond, v, env, explain)?,
+        Condition::Bucket { .. } => leaf::bucket::eval_bucket(cond, v, env, explain)?,
+        Condition::Compare { .. } => leaf::calc::eval_compare(cond, v, env, explain)?,
         Condition::And { .. }
         | Condition::Or { .. }
         | Condition::Not { .. }
         | Condition::InSegment { .. } => {
             // Combinators are handled by `eval`; reaching here is a bug, answer "no".
-            Leaf { result: false, observed: None, comparison: None, horizon: None }
+            Leaf::mismatch()
         }
     })
 }
 
-fn message_kind(k: MessageKind) -> &'static str {
+pub(super) fn message_kind(k: MessageKind) -> &'static str {
     match k {
         MessageKind::Received => "received",
         MessageKind::Opened => "opened",
@@ -666,7 +437,7 @@ pub(crate) fn measure_test(count: i64, sum: i128, m: Measure, op: CmpOp, value: 
     }
 }
 
-fn describe_measure(count: i64, sum: i128, m: Measure, op: CmpOp, value: i64) -> String {
+pub(super) fn describe_measure(count: i64, sum: i128, m: Measure, op: CmpOp, value: i64) -> String {
     match m {
         Measure::Count => format!("{count} {} {value}", op.symbol()),
         Measure::Sum => format!("{sum} {} {value}", op.symbol()),
@@ -675,7 +446,7 @@ fn describe_measure(count: i64, sum: i128, m: Measure, op: CmpOp, value: i64) ->
     }
 }
 
-fn show_attr(v: &AttrValue) -> String {
+pub(super) fn show_attr(v: &AttrValue) -> String {
     match v {
         AttrValue::Text(s) => format!("{s:?}"),
         AttrValue::Int(n) => n.to_string(),
@@ -688,7 +459,7 @@ fn show_attr(v: &AttrValue) -> String {
 }
 
 /// Compares an attribute with a literal: `Some(ordering)` when the types match.
-fn attr_cmp(a: &AttrValue, b: &Value) -> Option<std::cmp::Ordering> {
+pub(super) fn attr_cmp(a: &AttrValue, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (AttrValue::Int(x), Value::Int(y)) => Some(x.cmp(y)),
         (AttrValue::Text(x), Value::Text(y)) => Some(x.cmp(y)),
@@ -737,7 +508,11 @@ pub(crate) fn line_test(l: LineStatus, s: LineState) -> bool {
 }
 
 /// The instant a date field holds at `now`, and when a future order may change it.
-fn date_field<V: View>(field: &DateField, v: &V, env: &Env<'_>) -> (Option<i64>, Option<i64>) {
+pub(super) fn date_field<V: View>(
+    field: &DateField,
+    v: &V,
+    env: &Env<'_>,
+) -> (Option<i64>, Option<i64>) {
     let now = env.now;
     match field {
         DateField::Registered => (v.registered_at(), None),
@@ -802,7 +577,12 @@ pub(crate) fn date_test(
     }
 }
 
-fn describe_date_test(t: Option<i64>, test: &DateTest, now: i64, tz: FixedOffset) -> String {
+pub(super) fn describe_date_test(
+    t: Option<i64>,
+    test: &DateTest,
+    now: i64,
+    tz: FixedOffset,
+) -> String {
     let Some(t) = t else { return "missing: false".into() };
     match test {
         DateTest::Age { op, value } => {
@@ -827,7 +607,7 @@ fn describe_date_test(t: Option<i64>, test: &DateTest, now: i64, tz: FixedOffset
 }
 
 /// An age in seconds as `12d 3h 4m 5s` (only the non-zero parts; `-` for the future).
-fn fmt_age(secs: i64) -> String {
+pub(super) fn fmt_age(secs: i64) -> String {
     let sign = if secs < 0 { "-" } else { "" };
     let s = secs.unsigned_abs();
     let parts: Vec<String> =
@@ -864,7 +644,12 @@ pub(crate) fn window_horizon(w: &Window, ts: i64, now: i64, tz: FixedOffset) -> 
     min_opt(enter, leave)
 }
 
-fn expr<V: View>(e: &Expr, v: &V, env: &Env<'_>, horizon: &mut Option<i64>) -> Option<i128> {
+pub(super) fn expr<V: View>(
+    e: &Expr,
+    v: &V,
+    env: &Env<'_>,
+    horizon: &mut Option<i64>,
+) -> Option<i128> {
     const LIMIT: i128 = 1 << 100;
     let bound = |x: i128| (x.abs() < LIMIT).then_some(x);
     match e {
@@ -898,21 +683,4 @@ fn expr<V: View>(e: &Expr, v: &V, env: &Env<'_>, horizon: &mut Option<i64>) -> O
             Some(acc)
         }
     }
-}
-
-/// The customer's bucket for a salt: the first 7 bytes of SHA-256(`salt` ‖ `:` ‖ `customer_id`)
-/// as a big-endian integer, modulo 10,000. Stable across versions, processes and SQL dialects.
-#[must_use]
-pub fn bucket(salt: &str, customer_id: &str) -> u32 {
-    let mut h = Sha256::new();
-    h.update(salt.as_bytes());
-    h.update(b":");
-    h.update(customer_id.as_bytes());
-    let d = h.finalize();
-    let mut x = 0u64;
-    for b in &d[..7] {
-        x = (x << 8) | u64::from(*b);
-    }
-    // x < 2^56, so the remainder always fits.
-    u32::try_from(x % u64::from(BUCKETS)).unwrap_or(0)
 }

@@ -36,22 +36,33 @@
 //! down in `docs/segments.md`; `now` and the time zone are always explicit inputs (default
 //! Asia/Tokyo, a fixed +09:00 offset: Japan has no daylight saving time).
 
+/// Builds an explanation string only when explaining (defined before the modules: a
+/// `macro_rules!` is visible only in code after it).
+macro_rules! ex {
+    ($explain:expr, $($arg:tt)*) => {
+        if $explain { Some(format!($($arg)*)) } else { None }
+    };
+}
+
 mod ast;
+mod bucket;
 mod data;
 mod dsl;
 mod engine;
 mod error;
 mod eval;
+mod leaf;
 mod print;
 mod schema;
 mod sql;
 mod time;
 
 pub use ast::{
-    AddOp, AttrTest, BUCKETS, CmpOp, Condition, CountTest, DateField, DateTest, Expr,
-    FORMAT_VERSION, ItemChangeKind, ItemSource, LineState, MAX_DEPTH, Measure, MessageKind,
-    OrderFilter, OrderKind, SegmentDefinition, SubscriptionState, SumTerm, Value, Window,
+    AddOp, AttrTest, CmpOp, Condition, CountTest, DateField, DateTest, Expr, FORMAT_VERSION,
+    ItemChangeKind, ItemSource, LineState, MAX_DEPTH, Measure, MessageKind, OrderFilter, OrderKind,
+    SegmentDefinition, SubscriptionState, SumTerm, Value, Window,
 };
+pub use bucket::{BUCKETS, bucket};
 pub use data::{
     AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
     ProductStatus, SavedItem, Subscription,
@@ -61,8 +72,7 @@ pub use engine::{
 };
 pub use error::{ParseError, SegmentError};
 pub use eval::{
-    Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, bucket, evaluate, matches,
-    next_change,
+    Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, evaluate, matches, next_change,
 };
 pub use roaring::RoaringBitmap;
 pub use schema::{AttrKind, NameKind, Schema, SchemaError};

@@ -4,10 +4,8 @@ use std::fmt::{self, Display, Formatter, Write as _};
 
 use chrono::{DateTime, Utc};
 
-use super::ast::{
-    AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource, LineState,
-    Measure, MessageKind, OrderFilter, OrderKind, SubscriptionState, Value, Window,
-};
+use super::ast::{Condition, DateField, DateTest, Expr, OrderFilter, OrderKind, Value, Window};
+use super::leaf;
 
 /// Words that must be quoted when used as names.
 const RESERVED: &[&str] =
@@ -33,22 +31,22 @@ pub(crate) fn quote(s: &str) -> String {
     out
 }
 
-fn name(s: &str) -> String {
+pub(super) fn name(s: &str) -> String {
     let mut chars = s.chars();
     let ok_start = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     let ok_rest = s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok_start && ok_rest && !RESERVED.contains(&s) { s.to_owned() } else { quote(s) }
 }
 
-fn time(t: &DateTime<Utc>) -> String {
+pub(super) fn time(t: &DateTime<Utc>) -> String {
     format!("@{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
 }
 
-fn str_list(v: &[String]) -> String {
+pub(super) fn str_list(v: &[String]) -> String {
     format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
 }
 
-fn str_set(v: &[String]) -> String {
+pub(super) fn str_set(v: &[String]) -> String {
     if v.len() == 1 { format!("= {}", quote(&v[0])) } else { format!("in {}", str_list(v)) }
 }
 
@@ -131,17 +129,9 @@ impl Display for DateField {
 }
 
 /// Writes the non-empty parts separated by single spaces.
-fn join(f: &mut Formatter<'_>, parts: &[String]) -> fmt::Result {
+pub(super) fn join(f: &mut Formatter<'_>, parts: &[String]) -> fmt::Result {
     let parts: Vec<&str> = parts.iter().map(String::as_str).filter(|p| !p.is_empty()).collect();
     f.write_str(&parts.join(" "))
-}
-
-fn sub_state(s: SubscriptionState) -> &'static str {
-    match s {
-        SubscriptionState::Active => "active",
-        SubscriptionState::Paused => "paused",
-        SubscriptionState::Canceled => "canceled",
-    }
 }
 
 impl Display for Expr {
@@ -225,126 +215,22 @@ impl Display for Condition {
                 }
                 _ => write!(f, "not {child}"),
             },
-            Self::Attribute { name: n, test } => {
-                let t = match test {
-                    AttrTest::Compare { op, value } => format!("{} {value}", op.symbol()),
-                    AttrTest::Exists => "exists".into(),
-                    AttrTest::Missing => "missing".into(),
-                    AttrTest::In { values } => format!("in [{}]", values_list(values)),
-                    AttrTest::NotIn { values } => format!("not in [{}]", values_list(values)),
-                    AttrTest::Contains { value } => format!("contains {}", quote(value)),
-                };
-                write!(f, "attr {} {t}", name(n))
-            }
-            Self::Line { state } => f.write_str(match state {
-                LineState::Linked => "line linked",
-                LineState::Following => "line following",
-                LineState::Blocked => "line blocked",
-            }),
-            Self::Date { field, test } => write!(f, "{field} {test}"),
-            Self::Orders { filter, window, measure, op, value } => {
-                if *measure == Measure::Count && *op == CmpOp::Ge && *value == 1 {
-                    return join(f, &["bought".into(), filter.to_string(), window.to_string()]);
-                }
-                if *measure == Measure::Count && *op == CmpOp::Eq && *value == 0 {
-                    return join(
-                        f,
-                        &["never bought".into(), filter.to_string(), window.to_string()],
-                    );
-                }
-                let m = match measure {
-                    Measure::Count => "count",
-                    Measure::Sum => "sum",
-                    Measure::Avg => "avg",
-                };
-                join(
-                    f,
-                    &[
-                        "orders".into(),
-                        filter.to_string(),
-                        window.to_string(),
-                        format!("{m} {} {value}", op.symbol()),
-                    ],
-                )
-            }
-            Self::Subscription {
-                state,
-                products,
-                cancel_reasons,
-                deliveries,
-                started,
-                canceled,
-                next_delivery,
-            } => {
-                let mut terms = Vec::new();
-                if let Some(s) = state {
-                    terms.push(format!("state = {}", sub_state(*s)));
-                }
-                if !products.is_empty() {
-                    terms.push(format!("product {}", str_set(products)));
-                }
-                if !cancel_reasons.is_empty() {
-                    terms.push(format!("reason {}", str_set(cancel_reasons)));
-                }
-                if let Some(d) = deliveries {
-                    terms.push(format!("deliveries {} {}", d.op.symbol(), d.value));
-                }
-                if let Some(t) = started {
-                    terms.push(format!("started {t}"));
-                }
-                if let Some(t) = canceled {
-                    terms.push(format!("canceled {t}"));
-                }
-                if let Some(t) = next_delivery {
-                    terms.push(format!("next_delivery {t}"));
-                }
-                write!(f, "subscription {{{}}}", terms.join(", "))
-            }
-            Self::CartAbandoned { after, min_items } => {
-                write!(f, "cart abandoned {after} items >= {min_items}")
-            }
-            Self::ItemChange { source, change, products } => {
-                let s = match source {
-                    ItemSource::Cart => "cart",
-                    ItemSource::Favourites => "favourites",
-                    ItemSource::Saved => "saved",
-                };
-                let c = match change {
-                    ItemChangeKind::Restocked => "restocked",
-                    ItemChangeKind::PriceDropped => "price_dropped",
-                    ItemChangeKind::LastOne => "last_one",
-                };
-                if products.is_empty() {
-                    write!(f, "{s} {c}")
-                } else {
-                    write!(f, "{s} {c} {}", str_list(products))
-                }
-            }
-            Self::Messages { kind, campaigns, window, op, value } => {
-                let k = match kind {
-                    MessageKind::Received => "received",
-                    MessageKind::Opened => "opened",
-                    MessageKind::Clicked => "clicked",
-                };
-                let c = if campaigns.is_empty() { String::new() } else { str_list(campaigns) };
-                join(
-                    f,
-                    &[
-                        format!("messages {k}"),
-                        c,
-                        window.to_string(),
-                        format!("count {} {value}", op.symbol()),
-                    ],
-                )
-            }
-            Self::InSegment { name: n } => write!(f, "segment {}", quote(n)),
-            Self::InList { name: n } => write!(f, "list {}", quote(n)),
-            Self::Bucket { salt, from, to } => write!(f, "bucket {} in {from}..{to}", quote(salt)),
-            Self::Compare { left, op, right } => write!(f, "calc {left} {} {right}", op.symbol()),
+            Self::Attribute { .. } => leaf::attr::print_attribute(self, f),
+            Self::Line { .. } => leaf::line::print_line(self, f),
+            Self::Date { .. } => leaf::date::print_date(self, f),
+            Self::Orders { .. } => leaf::orders::print_orders(self, f),
+            Self::Subscription { .. } => leaf::subscription::print_subscription(self, f),
+            Self::CartAbandoned { .. } => leaf::cart::print_cart_abandoned(self, f),
+            Self::ItemChange { .. } => leaf::cart::print_item_change(self, f),
+            Self::Messages { .. } => leaf::messages::print_messages(self, f),
+            Self::InSegment { .. } => leaf::list::print_in_segment(self, f),
+            Self::InList { .. } => leaf::list::print_in_list(self, f),
+            Self::Bucket { .. } => leaf::bucket::print_bucket(self, f),
+            Self::Compare { .. } => leaf::calc::print_compare(self, f),
         }
     }
 }
 
-fn values_list(v: &[Value]) -> String {
+pub(super) fn values_list(v: &[Value]) -> String {
     v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use chrono::Datelike;
 
 use super::ast::{
-    AddOp, AttrTest, CmpOp, Condition, DateField, DateTest, Expr, ItemChangeKind, ItemSource,
-    LineState, Measure, MessageKind, OrderFilter, OrderKind, SegmentDefinition, SubscriptionState,
+    AddOp, CmpOp, Condition, DateField, DateTest, Expr, OrderFilter, OrderKind, SegmentDefinition,
     Value, Window,
 };
 use super::data::Context;
@@ -139,15 +138,15 @@ struct Params {
     index: HashMap<String, usize>,
 }
 
-struct Compiler<'a> {
+pub(super) struct Compiler<'a> {
     ctx: &'a Context,
     t: &'a SqlTarget,
-    now: i64,
+    pub(super) now: i64,
     off: i64,
     params: RefCell<Params>,
 }
 
-fn flip(op: CmpOp) -> CmpOp {
+pub(super) fn flip(op: CmpOp) -> CmpOp {
     match op {
         CmpOp::Lt => CmpOp::Gt,
         CmpOp::Le => CmpOp::Ge,
@@ -158,11 +157,11 @@ fn flip(op: CmpOp) -> CmpOp {
 }
 
 impl Compiler<'_> {
-    fn pg(&self) -> bool {
+    pub(super) fn pg(&self) -> bool {
         self.t.dialect == Dialect::Postgres
     }
 
-    fn table(&self, name: &str) -> String {
+    pub(super) fn table(&self, name: &str) -> String {
         match (&self.t.schema, self.t.dialect) {
             (Some(s), Dialect::Postgres) => format!("\"{}\".{name}", s.replace('"', "\"\"")),
             (Some(s), Dialect::BigQuery) => {
@@ -174,7 +173,7 @@ impl Compiler<'_> {
     }
 
     /// A bind parameter holding `v` (its placeholder).
-    fn s(&self, v: &str) -> String {
+    pub(super) fn s(&self, v: &str) -> String {
         let mut p = self.params.borrow_mut();
         let n = match p.index.get(v) {
             Some(&n) => n,
@@ -188,23 +187,23 @@ impl Compiler<'_> {
         if self.pg() { format!("${n}::text") } else { format!("@p{n}") }
     }
 
-    fn list(&self, v: &[String]) -> String {
+    pub(super) fn list(&self, v: &[String]) -> String {
         v.iter().map(|x| self.s(x)).collect::<Vec<_>>().join(", ")
     }
 
     /// A literal instant.
-    fn ts(&self, t: i64) -> String {
+    pub(super) fn ts(&self, t: i64) -> String {
         let text = chrono::DateTime::from_timestamp(t, 0)
             .map(|d| d.format("%Y-%m-%d %H:%M:%S+00").to_string())
             .unwrap_or_else(|| "1970-01-01 00:00:00+00".into());
         if self.pg() { format!("TIMESTAMPTZ '{text}'") } else { format!("TIMESTAMP '{text}'") }
     }
 
-    fn date(&self, day: i64) -> String {
+    pub(super) fn date(&self, day: i64) -> String {
         format!("DATE '{}'", day_to_date(day).format("%Y-%m-%d"))
     }
 
-    fn trunc(&self, e: &str) -> String {
+    pub(super) fn trunc(&self, e: &str) -> String {
         if self.pg() {
             format!("date_trunc('second', {e})")
         } else {
@@ -213,7 +212,7 @@ impl Compiler<'_> {
     }
 
     /// Local month / day of an instant expression.
-    fn local_part(&self, e: &str, part: &str) -> String {
+    pub(super) fn local_part(&self, e: &str, part: &str) -> String {
         if self.pg() {
             format!(
                 "EXTRACT({part} FROM ({e} AT TIME ZONE 'UTC') + INTERVAL '{} seconds')",
@@ -231,7 +230,7 @@ impl Compiler<'_> {
     }
 
     /// `floor(e) op b` for an instant expression and whole seconds `b`, as half-open ranges.
-    fn instant_cmp(&self, e: &str, op: CmpOp, b: i64) -> String {
+    pub(super) fn instant_cmp(&self, e: &str, op: CmpOp, b: i64) -> String {
         match op {
             CmpOp::Le => format!("{e} < {}", self.ts(b + 1)),
             CmpOp::Lt => format!("{e} < {}", self.ts(b)),
@@ -243,7 +242,7 @@ impl Compiler<'_> {
     }
 
     /// `local_day(e) op k` as instant ranges.
-    fn day_cmp(&self, e: &str, op: CmpOp, k: i64) -> String {
+    pub(super) fn day_cmp(&self, e: &str, op: CmpOp, k: i64) -> String {
         let start = |d: i64| self.ts(day_start(d, tz_of(self.off)));
         match op {
             CmpOp::Le => format!("{e} < {}", start(k + 1)),
@@ -255,7 +254,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn window(&self, col: &str, w: &Window) -> String {
+    pub(super) fn window(&self, col: &str, w: &Window) -> String {
         let (lo, hi) = window_bounds(w, self.now, tz_of(self.off));
         if lo == i64::MIN {
             format!("{col} < {}", self.ts(hi + 1))
@@ -266,7 +265,7 @@ impl Compiler<'_> {
         }
     }
 
-    fn cond(&self, c: &Condition, depth: usize) -> Result<String, SegmentError> {
+    pub(super) fn cond(&self, c: &Condition, depth: usize) -> Result<String, SegmentError> {
         if depth > 64 {
             return Err(SegmentError::Cycle(vec!["segment references nested too deeply".into()]));
         }
@@ -291,7 +290,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn attr_rows(&self, name: &str) -> String {
+    pub(super) fn attr_rows(&self, name: &str) -> String {
         format!(
             "FROM {} a WHERE a.customer_id = c.customer_id AND a.name = {}",
             self.table("customer_attributes"),
@@ -299,7 +298,7 @@ impl Compiler<'_> {
         )
     }
 
-    fn typed_eq(&self, v: &Value, op: CmpOp) -> String {
+    pub(super) fn typed_eq(&self, v: &Value, op: CmpOp) -> String {
         let (kind, col, lit) = match v {
             Value::Int(n) => ("int", "a.int_value".to_string(), n.to_string()),
             Value::Bool(b) => ("bool", "a.bool_value".to_string(), b.to_string().to_uppercase()),
@@ -313,212 +312,22 @@ impl Compiler<'_> {
         format!("a.kind = '{kind}' AND {col} {} {lit}", op.symbol().replace("!=", "<>"))
     }
 
-    fn leaf(&self, c: &Condition) -> Result<String, SegmentError> {
+    pub(super) fn leaf(&self, c: &Condition) -> Result<String, SegmentError> {
         let cust = self.table("customers");
         let _ = cust;
         Ok(match c {
-            Condition::Attribute { name, test } => {
-                let rows = self.attr_rows(name);
-                match test {
-                    AttrTest::Exists => format!("EXISTS (SELECT 1 {rows})"),
-                    AttrTest::Missing => format!("NOT EXISTS (SELECT 1 {rows})"),
-                    AttrTest::Compare { op: CmpOp::Ne, value } => {
-                        format!(
-                            "NOT EXISTS (SELECT 1 {rows} AND {})",
-                            self.typed_eq(value, CmpOp::Eq)
-                        )
-                    }
-                    AttrTest::Compare { op, value } => {
-                        format!("EXISTS (SELECT 1 {rows} AND {})", self.typed_eq(value, *op))
-                    }
-                    AttrTest::In { values } | AttrTest::NotIn { values } => {
-                        let any = values
-                            .iter()
-                            .map(|v| format!("({})", self.typed_eq(v, CmpOp::Eq)))
-                            .collect::<Vec<_>>()
-                            .join(" OR ");
-                        let e = format!("EXISTS (SELECT 1 {rows} AND ({any}))");
-                        if matches!(test, AttrTest::In { .. }) { e } else { format!("NOT {e}") }
-                    }
-                    AttrTest::Contains { value } => {
-                        format!(
-                            "EXISTS (SELECT 1 {rows} AND a.kind = 'list' AND a.text_value = {})",
-                            self.s(value)
-                        )
-                    }
-                }
-            }
-            Condition::Line { state } => match state {
-                LineState::Linked => "c.line_linked".into(),
-                LineState::Following => "c.line_linked AND c.line_friendship = 'following'".into(),
-                LineState::Blocked => "c.line_linked AND c.line_friendship = 'blocked'".into(),
-            },
-            Condition::Date { field: DateField::Birthday, test } => self.birthday(test)?,
-            Condition::Date { field, test } => {
-                let e = match field {
-                    DateField::Registered => "c.registered_at".to_string(),
-                    DateField::LinkedAt => "c.line_linked_at".to_string(),
-                    DateField::Attribute { name } => {
-                        format!(
-                            "(SELECT a.time_value {} AND a.kind = 'time')",
-                            self.attr_rows(name)
-                        )
-                    }
-                    DateField::FirstOrder { filter } | DateField::LastOrder { filter } => {
-                        let f = if matches!(field, DateField::FirstOrder { .. }) {
-                            "MIN"
-                        } else {
-                            "MAX"
-                        };
-                        format!(
-                            "(SELECT {f}(x.placed_at) FROM ({}) x)",
-                            self.matching_orders(filter, &Window::AllTime)
-                        )
-                    }
-                    DateField::Birthday => String::new(),
-                };
-                self.date_test(&e, test)
-            }
-            Condition::Orders { filter, window, measure, op, value } => {
-                let pred = match measure {
-                    Measure::Count => format!("q.n {} {value}", sym(*op)),
-                    Measure::Sum => format!("q.s {} {value}", sym(*op)),
-                    Measure::Avg => format!("q.n > 0 AND q.s {} {value} * q.n", sym(*op)),
-                };
-                format!(
-                    "EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, COALESCE(SUM(x.v), 0) AS s FROM ({}) x) q WHERE {pred})",
-                    self.matching_orders(filter, window)
-                )
-            }
-            Condition::Subscription {
-                state,
-                products,
-                cancel_reasons,
-                deliveries,
-                started,
-                canceled,
-                next_delivery,
-            } => {
-                let mut w = vec![
-                    "s.customer_id = c.customer_id".to_string(),
-                    format!("s.started_at < {}", self.ts(self.now + 1)),
-                ];
-                if let Some(st) = state {
-                    w.push(format!("s.state = '{}'", sub_state(*st)));
-                }
-                if !products.is_empty() {
-                    w.push(format!("s.product_id IN ({})", self.list(products)));
-                }
-                if !cancel_reasons.is_empty() {
-                    w.push(format!("s.cancel_reason IN ({})", self.list(cancel_reasons)));
-                }
-                if let Some(d) = deliveries {
-                    w.push(format!("s.deliveries {} {}", sym(d.op), d.value));
-                }
-                for (t, col) in [
-                    (started, "s.started_at"),
-                    (canceled, "s.canceled_at"),
-                    (next_delivery, "s.next_delivery_at"),
-                ] {
-                    if let Some(t) = t {
-                        w.push(format!("COALESCE(({}), FALSE)", self.date_test(col, t)));
-                    }
-                }
-                format!(
-                    "EXISTS (SELECT 1 FROM {} s WHERE {})",
-                    self.table("subscriptions"),
-                    w.join(" AND ")
-                )
-            }
-            Condition::CartAbandoned { after, min_items } => {
-                let now1 = self.ts(self.now + 1);
-                format!(
-                    "EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n, MAX(ci.added_at) AS t FROM {cart} ci \
-                     WHERE ci.customer_id = c.customer_id AND ci.added_at < {now1}) q \
-                     WHERE q.n >= {min_items} AND q.t < {limit} AND NOT EXISTS (SELECT 1 FROM {orders} o \
-                     WHERE o.customer_id = c.customer_id AND {to} >= {tq} AND o.placed_at < {now1}))",
-                    cart = self.table("cart_items"),
-                    orders = self.table("orders"),
-                    limit = self.ts(self.now - after.as_secs() + 1),
-                    to = self.trunc("o.placed_at"),
-                    tq = self.trunc("q.t"),
-                )
-            }
-            Condition::ItemChange { source, change, products } => {
-                let one = |t: &str| {
-                    format!(
-                        "SELECT product_id, added_at, price_at_add FROM {} WHERE customer_id = c.customer_id",
-                        self.table(t)
-                    )
-                };
-                let items = match source {
-                    ItemSource::Cart => one("cart_items"),
-                    ItemSource::Favourites => one("favourites"),
-                    ItemSource::Saved => {
-                        format!("{} UNION ALL {}", one("cart_items"), one("favourites"))
-                    }
-                };
-                let now1 = self.ts(self.now + 1);
-                let mut w = vec![format!("it.added_at < {now1}")];
-                if !products.is_empty() {
-                    w.push(format!("it.product_id IN ({})", self.list(products)));
-                }
-                w.push(match change {
-                    ItemChangeKind::Restocked => format!(
-                        "p.stock > 0 AND p.restocked_at IS NOT NULL AND {} >= {} AND p.restocked_at < {now1}",
-                        self.trunc("p.restocked_at"),
-                        self.trunc("it.added_at")
-                    ),
-                    ItemChangeKind::PriceDropped => "p.price < it.price_at_add".into(),
-                    ItemChangeKind::LastOne => "p.stock = 1".into(),
-                });
-                format!(
-                    "EXISTS (SELECT 1 FROM ({items}) it JOIN {} p ON p.product_id = it.product_id WHERE {})",
-                    self.table("products"),
-                    w.join(" AND ")
-                )
-            }
-            Condition::Messages { kind, campaigns, window, op, value } => {
-                let k = match kind {
-                    MessageKind::Received => "received",
-                    MessageKind::Opened => "opened",
-                    MessageKind::Clicked => "clicked",
-                };
-                let camp = if campaigns.is_empty() {
-                    String::new()
-                } else {
-                    format!(" AND m.campaign IN ({})", self.list(campaigns))
-                };
-                format!(
-                    "EXISTS (SELECT 1 FROM (SELECT COUNT(*) AS n FROM {} m WHERE m.customer_id = c.customer_id \
-                     AND m.kind = '{k}'{camp} AND {}) q WHERE q.n {} {value})",
-                    self.table("message_events"),
-                    self.window("m.at", window),
-                    sym(*op)
-                )
-            }
-            Condition::InList { name } => format!(
-                "EXISTS (SELECT 1 FROM {} l WHERE l.list_name = {} AND l.customer_id = c.customer_id)",
-                self.table("list_members"),
-                self.s(name)
-            ),
-            Condition::Bucket { salt, from, to } => {
-                let b = if self.pg() {
-                    format!(
-                        "(('x' || substr(encode(sha256(convert_to({} || ':' || c.customer_id, 'UTF8')), 'hex'), 1, 14))::bit(56)::bigint % 10000)",
-                        self.s(salt)
-                    )
-                } else {
-                    format!(
-                        "MOD(CAST(CONCAT('0x', SUBSTR(TO_HEX(SHA256(CONCAT({}, ':', c.customer_id))), 1, 14)) AS INT64), 10000)",
-                        self.s(salt)
-                    )
-                };
-                format!("{b} >= {from} AND {b} < {to}")
-            }
-            Condition::Compare { left, op, right } => {
-                format!("{} {} {}", self.expr(left), sym(*op), self.expr(right))
-            }
+            Condition::Attribute { .. } => self.sql_attribute(c)?,
+            Condition::Line { .. } => self.sql_line(c)?,
+            Condition::Date { field: DateField::Birthday, .. } => self.sql_birthday(c)?,
+            Condition::Date { .. } => self.sql_date(c)?,
+            Condition::Orders { .. } => self.sql_orders(c)?,
+            Condition::Subscription { .. } => self.sql_subscription(c)?,
+            Condition::CartAbandoned { .. } => self.sql_cart_abandoned(c)?,
+            Condition::ItemChange { .. } => self.sql_item_change(c)?,
+            Condition::Messages { .. } => self.sql_messages(c)?,
+            Condition::InList { .. } => self.sql_in_list(c)?,
+            Condition::Bucket { .. } => self.sql_bucket(c)?,
+            Condition::Compare { .. } => self.sql_compare(c)?,
             Condition::And { .. }
             | Condition::Or { .. }
             | Condition::Not { .. }
@@ -533,7 +342,7 @@ impl Compiler<'_> {
     }
 
     /// Orders of the customer matching `filter` in `window`, as rows `(placed_at, v)`.
-    fn matching_orders(&self, f: &OrderFilter, w: &Window) -> String {
+    pub(super) fn matching_orders(&self, f: &OrderFilter, w: &Window) -> String {
         let orders = self.table("orders");
         let mut cond =
             vec!["o.customer_id = c.customer_id".to_string(), self.window("o.placed_at", w)];
@@ -570,7 +379,7 @@ impl Compiler<'_> {
         )
     }
 
-    fn date_test(&self, e: &str, t: &DateTest) -> String {
+    pub(super) fn date_test(&self, e: &str, t: &DateTest) -> String {
         let tz = tz_of(self.off);
         match t {
             DateTest::Age { op, value } => {
@@ -598,13 +407,13 @@ impl Compiler<'_> {
         }
     }
 
-    fn feb28_common(&self) -> bool {
+    pub(super) fn feb28_common(&self) -> bool {
         let today = day_to_date(local_day(self.now, tz_of(self.off)));
         today.month() == 2 && today.day() == 28 && !is_leap(today.year())
     }
 
     /// Birthday tests in date space: the birthday's instant is local midnight of the date.
-    fn birthday(&self, t: &DateTest) -> Result<String, SegmentError> {
+    pub(super) fn birthday(&self, t: &DateTest) -> Result<String, SegmentError> {
         let b = "c.birth_date";
         let today = local_day(self.now, tz_of(self.off));
         // `day(b) * DAY - off  op  x`  ⇔  a condition on the day number.
@@ -652,7 +461,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn expr(&self, e: &Expr) -> String {
+    pub(super) fn expr(&self, e: &Expr) -> String {
         let num = if self.pg() { "NUMERIC" } else { "BIGNUMERIC" };
         match e {
             Expr::Number { value } => format!("CAST({value} AS {num})"),
@@ -690,19 +499,11 @@ impl Compiler<'_> {
     }
 }
 
-fn sym(op: CmpOp) -> &'static str {
+pub(super) fn sym(op: CmpOp) -> &'static str {
     if op == CmpOp::Ne { "<>" } else { op.symbol() }
 }
 
-fn sub_state(s: SubscriptionState) -> &'static str {
-    match s {
-        SubscriptionState::Active => "active",
-        SubscriptionState::Paused => "paused",
-        SubscriptionState::Canceled => "canceled",
-    }
-}
-
-fn tz_of(off: i64) -> chrono::FixedOffset {
+pub(super) fn tz_of(off: i64) -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(i32::try_from(off).unwrap_or(0))
         .unwrap_or_else(super::time::tokyo)
 }

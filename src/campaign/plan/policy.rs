@@ -279,7 +279,7 @@ impl Holdout {
     /// Whether `customer` is in the holdout group.
     #[must_use]
     pub fn contains(&self, customer: &CustomerId) -> bool {
-        split::bucket(&self.salt, customer) < self.basis_points
+        split::bucket(&self.salt, customer) < u32::from(self.basis_points)
     }
 }
 

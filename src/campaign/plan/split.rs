@@ -3,18 +3,24 @@
 //! Assignment is a pure function of a salt and the customer ID, so it is the same on every run,
 //! on every machine and with every Rust version (no `std::hash`, whose output is unspecified).
 //!
-//! The hash ([`salted_hash`]) is 64-bit FNV-1a over `salt`, one `0xFF` byte (never part of UTF-8,
+//! The holdout counts in [`bucket`]s, the crate's one random split (re-exported from
+//! [`segment::bucket`](crate::segment::bucket)), so `Holdout::percent("x", 10)` holds out
+//! exactly the customers of the segment `bucket "x" in 0..1000`. Arms are weighted by any
+//! integers, which 10,000 buckets cannot divide exactly, so they keep their own hash.
+//!
+//! The arm hash ([`salted_hash`]) is 64-bit FNV-1a over `salt`, one `0xFF` byte (never part of UTF-8,
 //! so `("ab", "c")` and `("a", "bc")` differ) and the customer ID, followed by the MurmurHash3
 //! `fmix64` finaliser (FNV alone spreads IDs that differ only in their last digit poorly).
 //! A hash is mapped to `0..n` by multiply-shift (`hash * n >> 64`), which has no modulo bias
 //! worth the name for `n` far below 2⁶⁴.
 
 use crate::CustomerId;
+pub use crate::segment::bucket;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// The stable 64-bit hash of `key` under `salt` that holdout and arm assignment use.
+/// The stable 64-bit hash of `key` under `salt` that arm assignment uses.
 ///
 /// ```
 /// use enishi::campaign::salted_hash;
@@ -46,13 +52,6 @@ fn fmix64(mut h: u64) -> u64 {
 pub(crate) fn scale(hash: u64, n: u64) -> u64 {
     // The product of two u64 fits in u128; its high half is below `n`.
     ((u128::from(hash) * u128::from(n)) >> 64) as u64
-}
-
-/// The bucket (`0..10_000`) of `customer` under `salt`: the unit holdout shares are counted in.
-#[must_use]
-pub fn bucket(salt: &str, customer: &CustomerId) -> u16 {
-    // < 10_000, so the cast cannot truncate.
-    scale(salted_hash(salt, customer.as_str()), 10_000) as u16
 }
 
 /// The index of the arm `customer` falls into, given the arms' weights, under `salt`; `None`

@@ -11,7 +11,8 @@ use std::cell::Cell;
 
 use roaring::RoaringBitmap;
 
-use super::{CustomerColumns, OrderColumns, OrderTest, birthday_hit, expand};
+use super::scan::OrderTest;
+use super::{CustomerColumns, OrderColumns, birthday_hit, expand};
 use crate::CustomerId;
 use crate::segment::ast::{
     Condition, DateField, Expr, Measure, OrderFilter, OrderKind, SegmentDefinition, Window,
@@ -88,7 +89,56 @@ fn evaluate_with(
         }
     }
 
-    // Classify leaves: order leaves join a (filter, window) group; customer leaves become bits.
+    let Classified { groups, mut bits, order_leaves } = classify(&leaves, c, &env)?;
+    let is_order = |l: &Condition| order_leaves.iter().any(|(i, ..)| leaves[*i] == l);
+    let reads = |c: &Condition| c.leaves().into_iter().any(is_order);
+
+    // Candidates: the customers every order-free child of a top-level `and` accepts.
+    let (pre, rest): (Vec<&Condition>, Vec<&Condition>) = match &root {
+        Condition::And { children } => children.iter().partition(|ch| !reads(ch)),
+        r if reads(r) => (vec![], vec![r]),
+        r => (vec![r], vec![]),
+    };
+    let mut cand = ones(n);
+    for ch in pre {
+        and_in(&mut cand, &combine(ch, &leaves, &bits, n));
+    }
+    // Index checks cover every order row, candidate or not, as `Engine::load_columns` does.
+    if !rest.is_empty() {
+        let rank = ranks(&cand);
+        let k = rank.last().copied().unwrap_or(0) as usize
+            + cand.last().map_or(0, |w| w.count_ones() as usize);
+        let (specs, stride) = layout(&groups, &orders.product_names);
+        let accs = scan(orders, n, &cand, &rank, &specs, stride, k, parallel_from)?;
+        for (i, g, test) in &order_leaves {
+            bits[*i] = Some(test_candidates(test, &specs[*g], &cand, &accs, now, tz));
+        }
+        for ch in rest {
+            and_in(&mut cand, &combine(ch, &leaves, &bits, n));
+        }
+    } else if let Some(bad) = first_bad_index(orders, n) {
+        return Err(bad);
+    }
+    let bytes: Vec<u8> = cand.iter().flat_map(|w| w.to_le_bytes()).collect();
+    Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+}
+
+/// The leaves of one evaluation, sorted out: order leaves join a (filter, window) group;
+/// customer leaves become bits.
+struct Classified<'a> {
+    groups: Vec<GroupSpec<'a>>,
+    /// Per leaf: its bits when it reads no orders.
+    bits: Vec<Option<Bits>>,
+    /// (leaf index, group index, test) of every order leaf.
+    order_leaves: Vec<(usize, usize, OrderTest<'a>)>,
+}
+
+fn classify<'a>(
+    leaves: &[&'a Condition],
+    c: &CustomerColumns,
+    env: &Env<'_>,
+) -> Result<Classified<'a>, SegmentError> {
+    let (now, tz) = (env.now, env.tz);
     let mut groups: Vec<GroupSpec<'_>> = Vec::new();
     let mut bits: Vec<Option<Bits>> = vec![None; leaves.len()];
     let mut order_leaves: Vec<(usize, usize, OrderTest<'_>)> = Vec::new();
@@ -113,7 +163,7 @@ fn evaluate_with(
                 ));
             }
             other => {
-                bits[i] = Some(customer_leaf(other, c, &env)?);
+                bits[i] = Some(customer_leaf(other, c, env)?);
                 continue;
             }
         };
@@ -133,60 +183,41 @@ fn evaluate_with(
         }
         order_leaves.push((i, g, test));
     }
-    let is_order = |l: &Condition| order_leaves.iter().any(|(i, ..)| leaves[*i] == l);
-    let reads = |c: &Condition| c.leaves().into_iter().any(is_order);
+    Ok(Classified { groups, bits, order_leaves })
+}
 
-    // Candidates: the customers every order-free child of a top-level `and` accepts.
-    let (pre, rest): (Vec<&Condition>, Vec<&Condition>) = match &root {
-        Condition::And { children } => children.iter().partition(|ch| !reads(ch)),
-        r if reads(r) => (vec![], vec![r]),
-        r => (vec![r], vec![]),
-    };
-    let mut cand = ones(n);
-    for ch in pre {
-        and_in(&mut cand, &combine(ch, &leaves, &bits, n));
-    }
-    // Index checks cover every order row, candidate or not, as `Engine::load_columns` does.
-    if !rest.is_empty() {
-        let rank = ranks(&cand);
-        let k = rank.last().copied().unwrap_or(0) as usize
-            + cand.last().map_or(0, |w| w.count_ones() as usize);
-        let (specs, stride) = layout(&groups, &orders.product_names);
-        let accs = scan(orders, n, &cand, &rank, &specs, stride, k, parallel_from)?;
-        for (i, g, test) in &order_leaves {
-            let g = &specs[*g];
-            let mut out = vec![0u64; cand.len()];
-            let mut slot = 0usize;
-            for (&word, o) in cand.iter().zip(out.iter_mut()) {
-                let mut x = word;
-                while x != 0 {
-                    let b = x.trailing_zeros();
-                    x &= x - 1;
-                    // Parts hold ascending slot ranges: the last one starting at or before.
-                    let part = accs.iter().rev().find(|a| a.from <= slot).unwrap_or(&accs[0]);
-                    let r = part.record(slot);
-                    let hit = test.hit(
-                        r[g.count],
-                        g.sum.map_or(0, |s| get_sum(r, s)),
-                        g.first.map_or(i64::MAX, |f| r[f]),
-                        g.last.map_or(i64::MIN, |l| r[l]),
-                        now,
-                        tz,
-                    );
-                    *o |= u64::from(hit) << b;
-                    slot += 1;
-                }
-            }
-            bits[*i] = Some(out);
+/// An order leaf's bits over the candidates, from their accumulated group aggregates.
+fn test_candidates(
+    test: &OrderTest<'_>,
+    g: &Group,
+    cand: &Bits,
+    accs: &[Accs],
+    now: i64,
+    tz: chrono::FixedOffset,
+) -> Bits {
+    let mut out = vec![0u64; cand.len()];
+    let mut slot = 0usize;
+    for (&word, o) in cand.iter().zip(out.iter_mut()) {
+        let mut x = word;
+        while x != 0 {
+            let b = x.trailing_zeros();
+            x &= x - 1;
+            // Parts hold ascending slot ranges: the last one starting at or before.
+            let part = accs.iter().rev().find(|a| a.from <= slot).unwrap_or(&accs[0]);
+            let r = part.record(slot);
+            let hit = test.hit(
+                r[g.count],
+                g.sum.map_or(0, |s| get_sum(r, s)),
+                g.first.map_or(i64::MAX, |f| r[f]),
+                g.last.map_or(i64::MIN, |l| r[l]),
+                now,
+                tz,
+            );
+            *o |= u64::from(hit) << b;
+            slot += 1;
         }
-        for ch in rest {
-            and_in(&mut cand, &combine(ch, &leaves, &bits, n));
-        }
-    } else if let Some(bad) = first_bad_index(orders, n) {
-        return Err(bad);
     }
-    let bytes: Vec<u8> = cand.iter().flat_map(|w| w.to_le_bytes()).collect();
-    Ok(RoaringBitmap::from_lsb0_bytes(0, &bytes))
+    out
 }
 
 fn unsupported(leaf: &Condition, why: &str) -> SegmentError {

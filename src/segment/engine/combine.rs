@@ -1,0 +1,198 @@
+//! The one combiner: a segment's `and` / `or` / `not` tree over numbered leaves, evaluated on
+//! whole bitmaps ([`combine`]) or for one row ([`Plan::holds`]).
+//!
+//! Every path (cached leaves, raw scans at any instant, maintained state) hands the combiner
+//! its leaves as [`LeafSet`]s, so they differ only in how leaves are computed, never in how
+//! they are combined.
+
+use std::borrow::Cow;
+
+use roaring::RoaringBitmap;
+
+use super::dense::dense;
+use crate::segment::ast::Condition;
+
+/// A condition tree whose leaves are numbers (into the engine's leaf cache, or into a list
+/// of the leaves of one evaluation).
+#[derive(Debug, Clone)]
+pub(super) enum Plan {
+    And(Vec<Self>),
+    Or(Vec<Self>),
+    Not(Box<Self>),
+    Leaf(usize),
+}
+
+impl Plan {
+    /// The plan of an expanded condition (no `segment` references left), each leaf numbered
+    /// by `number`.
+    pub(super) fn build<'c, E>(
+        c: &'c Condition,
+        number: &mut impl FnMut(&'c Condition) -> Result<usize, E>,
+    ) -> Result<Self, E> {
+        let all = |cs: &'c [Condition], number: &mut _| -> Result<Vec<Self>, E> {
+            cs.iter().map(|c| Self::build(c, number)).collect()
+        };
+        Ok(match c {
+            Condition::And { children } => Self::And(all(children, number)?),
+            Condition::Or { children } => Self::Or(all(children, number)?),
+            Condition::Not { child } => Self::Not(Box::new(Self::build(child, number)?)),
+            leaf => Self::Leaf(number(leaf)?),
+        })
+    }
+
+    /// The plan's value for one row, given each leaf's value for that row.
+    pub(super) fn holds(&self, leaf: &impl Fn(usize) -> bool) -> bool {
+        match self {
+            Self::Leaf(i) => leaf(*i),
+            Self::Not(c) => !c.holds(leaf),
+            Self::And(cs) => cs.iter().all(|c| c.holds(leaf)),
+            Self::Or(cs) => cs.iter().any(|c| c.holds(leaf)),
+        }
+    }
+
+    /// The leaf numbers, depth first.
+    pub(super) fn leaf_ids(&self, out: &mut Vec<usize>) {
+        match self {
+            Self::Leaf(i) => out.push(*i),
+            Self::Not(c) => c.leaf_ids(out),
+            Self::And(cs) | Self::Or(cs) => cs.iter().for_each(|c| c.leaf_ids(out)),
+        }
+    }
+}
+
+/// A per-row test, shared by the threads of a dense fill.
+pub(super) type RowTest<'a> = Box<dyn Fn(usize) -> bool + Sync + 'a>;
+
+/// A leaf as the combiner receives it.
+pub(super) enum LeafSet<'a> {
+    /// The leaf's rows (or their complement).
+    Bits(Lit<'a>),
+    /// A per-row test over columns: under an `and` it only tests the rows the other
+    /// children leave (candidate-driven) instead of every row.
+    Test(RowTest<'a>),
+}
+
+impl<'a> LeafSet<'a> {
+    /// A leaf given by a borrowed bitmap.
+    pub(super) fn rows(bits: &'a RoaringBitmap) -> Self {
+        Self::Bits(Lit::Pos(Cow::Borrowed(bits)))
+    }
+}
+
+/// A set of rows, or its complement (kept implicit until needed).
+pub(super) enum Lit<'a> {
+    Pos(Cow<'a, RoaringBitmap>),
+    Neg(Cow<'a, RoaringBitmap>),
+}
+
+impl<'a> Lit<'a> {
+    fn negate(self) -> Self {
+        match self {
+            Self::Pos(b) => Self::Neg(b),
+            Self::Neg(b) => Self::Pos(b),
+        }
+    }
+
+    fn borrowed(&self) -> Lit<'_> {
+        match self {
+            Self::Pos(b) => Lit::Pos(Cow::Borrowed(b.as_ref())),
+            Self::Neg(b) => Lit::Neg(Cow::Borrowed(b.as_ref())),
+        }
+    }
+
+    /// The rows, materialising a complement against `all`.
+    pub(super) fn into_rows(self, all: &RoaringBitmap) -> RoaringBitmap {
+        match self {
+            Self::Pos(b) => b.into_owned(),
+            Self::Neg(b) => all - b.as_ref(),
+        }
+    }
+
+    /// `and` of literals: intersects the positives smallest first and subtracts the
+    /// negatives (`all` is the universe, for an `and` of negatives only).
+    fn and(all: &RoaringBitmap, kids: Vec<Self>) -> RoaringBitmap {
+        let (mut pos, neg) = split(kids);
+        pos.sort_by_key(|b| b.len());
+        let mut acc = pos.first().map_or_else(|| all.clone(), |b| b.as_ref().clone());
+        for b in pos.iter().skip(1) {
+            acc &= b.as_ref();
+        }
+        for b in &neg {
+            acc -= b.as_ref();
+        }
+        acc
+    }
+
+    /// `or` of literals without materialising complements: `a ∨ ¬b ∨ ¬c = ¬((b ∧ c) − a)`.
+    fn or(kids: Vec<Self>) -> Self {
+        let (pos, mut neg) = split(kids);
+        let mut union = RoaringBitmap::new();
+        for b in &pos {
+            union |= b.as_ref();
+        }
+        if neg.is_empty() {
+            return Self::Pos(Cow::Owned(union));
+        }
+        neg.sort_by_key(|b| b.len());
+        let mut inner = neg[0].as_ref().clone();
+        for b in neg.iter().skip(1) {
+            inner &= b.as_ref();
+        }
+        inner -= &union;
+        Self::Neg(Cow::Owned(inner))
+    }
+}
+
+type Sets<'a> = Vec<Cow<'a, RoaringBitmap>>;
+
+fn split(kids: Vec<Lit<'_>>) -> (Sets<'_>, Sets<'_>) {
+    let (mut pos, mut neg) = (Vec::new(), Vec::new());
+    for k in kids {
+        match k {
+            Lit::Pos(b) => pos.push(b),
+            Lit::Neg(b) => neg.push(b),
+        }
+    }
+    (pos, neg)
+}
+
+/// Combines the leaves of `plan` over the rows `all` (= `0..rows`) without copying leaf
+/// bitmaps or materialising complements.
+pub(super) fn combine<'b>(
+    plan: &Plan,
+    leaves: &'b [LeafSet<'_>],
+    all: &'b RoaringBitmap,
+    rows: u32,
+) -> Lit<'b> {
+    match plan {
+        Plan::Leaf(i) => match &leaves[*i] {
+            LeafSet::Bits(l) => l.borrowed(),
+            LeafSet::Test(t) => Lit::Pos(Cow::Owned(dense(rows, 1, t))),
+        },
+        Plan::Not(c) => combine(c, leaves, all, rows).negate(),
+        Plan::Or(cs) => Lit::or(cs.iter().map(|c| combine(c, leaves, all, rows)).collect()),
+        Plan::And(cs) => {
+            let mut tests = Vec::new();
+            let mut kids = Vec::with_capacity(cs.len());
+            for c in cs {
+                if let Plan::Leaf(i) = c
+                    && let LeafSet::Test(t) = &leaves[*i]
+                {
+                    tests.push(t);
+                } else {
+                    kids.push(combine(c, leaves, all, rows));
+                }
+            }
+            let Some(&first) = tests.first() else {
+                return Lit::Pos(Cow::Owned(Lit::and(all, kids)));
+            };
+            if !kids.iter().any(|k| matches!(k, Lit::Pos(_))) {
+                // No bitmap narrows the candidates: the first test scans every row.
+                kids.push(Lit::Pos(Cow::Owned(dense(rows, 1, first))));
+            }
+            let candidates = Lit::and(all, kids);
+            let hits = candidates.iter().filter(|&r| tests.iter().all(|t| t(r as usize)));
+            Lit::Pos(Cow::Owned(RoaringBitmap::from_sorted_iter(hits).unwrap_or_default()))
+        }
+    }
+}
