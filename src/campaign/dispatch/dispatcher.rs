@@ -17,7 +17,9 @@ use super::classify::{classify, pause_reason};
 use super::control::CampaignControl;
 use super::progress::{Progress, Tracker};
 use super::report::{DeliveryReport, RunStats, RunStatus};
-use crate::campaign::batch::{Batch, BatchOutcome, CampaignState, FailureKind, Transport};
+use crate::campaign::batch::{
+    Batch, BatchOutcome, CampaignState, FailureKind, PauseReason, Transport,
+};
 use crate::campaign::journal::{DeliveryJournal, JournalError};
 use crate::line::{Accepted, LineClient, LineError, MulticastRequest, PushRequest, Recipient};
 use crate::{BatchId, CampaignId};
@@ -236,7 +238,7 @@ enum Done {
     },
     /// Back to pending, and the campaign is paused for this reason.
     Paused {
-        reason: String,
+        reason: PauseReason,
     },
 }
 
@@ -422,12 +424,14 @@ impl Dispatcher {
         let status = match state {
             CampaignState::Cancelled => RunStatus::Cancelled,
             CampaignState::Paused { reason } if !counts.is_finished() => {
-                RunStatus::Paused { reason }
+                RunStatus::Paused { reason: reason.to_string() }
             }
             _ if counts.is_finished() => RunStatus::Completed,
             // Running but stopped: only when the pause was lifted while this run drained.
             _ => match stopped {
-                Some(CampaignState::Paused { reason }) => RunStatus::Paused { reason },
+                Some(CampaignState::Paused { reason }) => {
+                    RunStatus::Paused { reason: reason.to_string() }
+                }
                 _ => RunStatus::Completed,
             },
         };
