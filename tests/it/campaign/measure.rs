@@ -633,7 +633,14 @@ fn measure_html_report_snapshot_edge_cases() {
     input.sends.push(send("spring", "day0", "c2", at(0, 60)));
     input.orders.push(OrderFact::new(customer("c1"), at(0, 3_600), 1_200));
     let day = t0().date_naive();
-    input.line_stats.push(LineStatsFact::new(campaign("spring"), Some("day0".into()), day, day, None, None));
+    input.line_stats.push(LineStatsFact::new(
+        campaign("spring"),
+        Some("day0".into()),
+        day,
+        day,
+        None,
+        None,
+    ));
     let one_day = input.build(&ReportOptions::default().with_title("One day"));
     insta::assert_snapshot!("one_day_report_html", one_tag_a_line(&one_day.to_html()));
     let empty = ReportInput::new().build(&ReportOptions::default().with_title("Nothing yet"));
