@@ -238,7 +238,7 @@ pub enum CampaignState {
     /// quota running out).
     Paused {
         /// Why the campaign is paused.
-        reason: String,
+        reason: PauseReason,
     },
     /// Pending batches are cancelled; nothing more is sent.
     Cancelled,
@@ -251,6 +251,110 @@ impl fmt::Display for CampaignState {
             Self::Paused { reason } => write!(f, "paused ({reason})"),
             Self::Cancelled => f.write_str("cancelled"),
         }
+    }
+}
+
+/// Why a campaign is paused.
+///
+/// Stored as `{"kind": "quota_exhausted"}` (an operator's note as
+/// `{"kind": "operator", "note": "..."}`). Journals written before this type existed hold the
+/// reason as text; that still loads: the dispatcher's own texts as their variant, anything
+/// else as [`PauseReason::Operator`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PauseReason {
+    /// LINE's monthly message quota is used up (429).
+    QuotaExhausted,
+    /// LINE rejected the channel access token (401).
+    TokenRejected,
+    /// LINE refused the channel's permission to send (403).
+    PermissionDenied,
+    /// An operator paused the campaign, with this note.
+    Operator(String),
+}
+
+impl PauseReason {
+    const QUOTA_TEXT: &str = "LINE monthly message quota exhausted; raise the quota or wait for the next month, then resume";
+    const TOKEN_TEXT: &str =
+        "LINE rejected the channel access token (401); fix the token, then resume";
+    const PERMISSION_TEXT: &str =
+        "LINE refused the channel's permission to send (403); fix it, then resume";
+
+    /// Reads a reason stored as text (the format before [`PauseReason`]).
+    fn from_text(text: String) -> Self {
+        match text.as_str() {
+            Self::QUOTA_TEXT => Self::QuotaExhausted,
+            Self::TOKEN_TEXT => Self::TokenRejected,
+            Self::PERMISSION_TEXT => Self::PermissionDenied,
+            _ => Self::Operator(text),
+        }
+    }
+}
+
+impl fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::QuotaExhausted => Self::QUOTA_TEXT,
+            Self::TokenRejected => Self::TOKEN_TEXT,
+            Self::PermissionDenied => Self::PERMISSION_TEXT,
+            Self::Operator(note) => note,
+        })
+    }
+}
+
+/// An operator's note.
+impl From<String> for PauseReason {
+    fn from(note: String) -> Self {
+        Self::Operator(note)
+    }
+}
+
+/// An operator's note.
+impl From<&str> for PauseReason {
+    fn from(note: &str) -> Self {
+        Self::Operator(note.to_owned())
+    }
+}
+
+/// The stored form of a [`PauseReason`].
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum StoredReason {
+    QuotaExhausted,
+    TokenRejected,
+    PermissionDenied,
+    Operator { note: String },
+}
+
+/// What a journal may hold: the tagged form, or the text of journals written before.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AnyStoredReason {
+    Tagged(StoredReason),
+    Text(String),
+}
+
+impl Serialize for PauseReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::QuotaExhausted => StoredReason::QuotaExhausted,
+            Self::TokenRejected => StoredReason::TokenRejected,
+            Self::PermissionDenied => StoredReason::PermissionDenied,
+            Self::Operator(note) => StoredReason::Operator { note: note.clone() },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PauseReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match AnyStoredReason::deserialize(deserializer)? {
+            AnyStoredReason::Text(text) => Self::from_text(text),
+            AnyStoredReason::Tagged(StoredReason::QuotaExhausted) => Self::QuotaExhausted,
+            AnyStoredReason::Tagged(StoredReason::TokenRejected) => Self::TokenRejected,
+            AnyStoredReason::Tagged(StoredReason::PermissionDenied) => Self::PermissionDenied,
+            AnyStoredReason::Tagged(StoredReason::Operator { note }) => Self::Operator(note),
+        })
     }
 }
 

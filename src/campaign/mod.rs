@@ -19,7 +19,7 @@ pub mod scenario;
 
 pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
-    JournalCounts, SendRecord, Transport,
+    JournalCounts, PauseReason, SendRecord, Transport,
 };
 #[cfg(feature = "client")]
 pub use dispatch::{

@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use crate::campaign::batch::FailureKind;
+use crate::campaign::batch::{FailureKind, PauseReason};
 use crate::line::LineError;
 
 /// Classifies a send that LINE did not accept (after the client's own retries).
@@ -52,17 +52,13 @@ pub fn classify(error: &LineError) -> FailureKind {
 /// the monthly quota is used up, or LINE refuses the channel access token. Every other batch
 /// would fail the same way, so failing them one by one would only burn through the journal.
 #[must_use]
-pub fn pause_reason(error: &LineError) -> Option<String> {
+pub fn pause_reason(error: &LineError) -> Option<PauseReason> {
     if error.is_quota_exceeded() {
-        return Some("LINE monthly message quota exhausted; raise the quota or wait for the next month, then resume".into());
+        return Some(PauseReason::QuotaExhausted);
     }
     match error.status() {
-        Some(StatusCode::UNAUTHORIZED) => {
-            Some("LINE rejected the channel access token (401); fix the token, then resume".into())
-        }
-        Some(StatusCode::FORBIDDEN) => {
-            Some("LINE refused the channel's permission to send (403); fix it, then resume".into())
-        }
+        Some(StatusCode::UNAUTHORIZED) => Some(PauseReason::TokenRejected),
+        Some(StatusCode::FORBIDDEN) => Some(PauseReason::PermissionDenied),
         _ => None,
     }
 }
@@ -165,7 +161,7 @@ mod tests {
     #[test]
     fn quota_pause_reason_says_what_to_do() {
         let e = api(429, r#"{"message":"You have reached your monthly limit."}"#);
-        let reason = pause_reason(&e).unwrap();
+        let reason = pause_reason(&e).unwrap().to_string();
         assert!(reason.contains("quota") && reason.contains("resume"), "{reason}");
     }
 }

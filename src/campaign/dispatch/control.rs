@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 
 use crate::CampaignId;
-use crate::campaign::batch::CampaignState;
+use crate::campaign::batch::{CampaignState, PauseReason};
 use crate::campaign::journal::{DeliveryJournal, JournalError};
 
 /// Controls one campaign's run state. The state lives in the delivery journal, so a handle
@@ -48,7 +48,7 @@ impl CampaignControl {
     /// # Errors
     /// [`JournalError`] when the state cannot be written.
     pub async fn pause(&self, reason: impl Into<String>) -> Result<(), JournalError> {
-        let state = CampaignState::Paused { reason: reason.into() };
+        let state = CampaignState::Paused { reason: PauseReason::Operator(reason.into()) };
         self.journal.set_state(&self.campaign, &state, Utc::now()).await
     }
 

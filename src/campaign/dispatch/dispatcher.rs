@@ -18,7 +18,7 @@ use super::progress::{Progress, Tracker};
 use super::report::{DeliveryReport, RunStats, RunStatus};
 use super::step::{Action, Sent, step};
 use crate::CampaignId;
-use crate::campaign::batch::{Batch, BatchOutcome, CampaignState, Transport};
+use crate::campaign::batch::{Batch, BatchOutcome, CampaignState, PauseReason, Transport};
 use crate::campaign::journal::{Claimed, DeliveryJournal, JournalError};
 use crate::line::{Accepted, LineClient, LineError, MulticastRequest, PushRequest, Recipient};
 use crate::retry::{Backoff, RetryRule};
@@ -274,7 +274,7 @@ enum Done {
     NotSent,
     /// Back to pending, and the campaign is paused for this reason.
     Paused {
-        reason: String,
+        reason: PauseReason,
     },
 }
 
@@ -455,12 +455,14 @@ impl Dispatcher {
         let status = match state {
             CampaignState::Cancelled => RunStatus::Cancelled,
             CampaignState::Paused { reason } if !counts.is_finished() => {
-                RunStatus::Paused { reason }
+                RunStatus::Paused { reason: reason.to_string() }
             }
             _ if counts.is_finished() => RunStatus::Completed,
             // Running but stopped: only when the pause was lifted while this run drained.
             _ => match run.stopped {
-                Some(CampaignState::Paused { reason }) => RunStatus::Paused { reason },
+                Some(CampaignState::Paused { reason }) => {
+                    RunStatus::Paused { reason: reason.to_string() }
+                }
                 _ => RunStatus::Completed,
             },
         };
@@ -601,7 +603,7 @@ impl Shared {
                     tracing::warn!(
                         target: "enishi::dispatch",
                         campaign = batch.campaign.as_str(),
-                        reason = reason.as_str(),
+                        reason = %reason,
                         "pausing the campaign"
                     );
                     let state = CampaignState::Paused { reason: reason.clone() };

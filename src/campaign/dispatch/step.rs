@@ -7,7 +7,7 @@ use rand::Rng;
 
 use super::classify::{classify, pause_reason};
 use crate::RequestId;
-use crate::campaign::batch::{BatchOutcome, FailureKind};
+use crate::campaign::batch::{BatchOutcome, FailureKind, PauseReason};
 use crate::line::{Accepted, LineError};
 use crate::retry::{Decision, RetryRule, Verdict};
 
@@ -19,7 +19,7 @@ pub(super) enum Sent {
     /// LINE accepted the batch (now, or before: a 409).
     Accepted { request_id: Option<RequestId>, already_accepted: bool },
     /// The campaign must pause (LINE's monthly quota is used up).
-    Pause { reason: String },
+    Pause { reason: PauseReason },
     /// The shared rate limiter could not be reached: nothing reached LINE.
     LimiterDown,
     /// LINE (or the network) did not accept the batch.
@@ -63,7 +63,7 @@ pub(super) enum Action {
     /// Back to pending at its own due time, the claim not counted (the campaign stopped).
     GiveBack,
     /// Back to pending now, and pause the campaign for this reason.
-    Pause { reason: String },
+    Pause { reason: PauseReason },
 }
 
 /// Decides a batch's fate after its `attempts`-th claim (the journal's count, this claim
@@ -132,7 +132,11 @@ mod tests {
             (Sent::Halted, 4, Action::GiveBack),
             (accepted(false), 1, sent_ok(false)),
             (accepted(true), 3, sent_ok(true)),
-            (Sent::Pause { reason: "quota".into() }, 1, Action::Pause { reason: "quota".into() }),
+            (
+                Sent::Pause { reason: PauseReason::QuotaExhausted },
+                1,
+                Action::Pause { reason: PauseReason::QuotaExhausted },
+            ),
             (Sent::LimiterDown, 1, Action::RetryLater { after: s(1), counted: false }),
             // An outage never fails the batch, even past the attempt budget.
             (Sent::LimiterDown, 9, Action::RetryLater { after: s(8), counted: false }),

@@ -338,52 +338,97 @@ const BOTTOM: f64 = 56.0;
 /// A named line: (date, value) points; `None` breaks the line.
 type Series = (String, Vec<(NaiveDate, Option<f64>)>);
 
+/// Where a line chart's dates and rates land in the SVG.
+struct Frame {
+    first: NaiveDate,
+    last: NaiveDate,
+    /// Days from the first to the last date (at least 1).
+    span: f64,
+    y_max: f64,
+    plot_w: f64,
+    plot_h: f64,
+}
+
+impl Frame {
+    /// The frame for `dates` (sorted) and the largest value of `series`; `None` without dates.
+    fn new(dates: &[NaiveDate], series: &[Series]) -> Option<Self> {
+        let (first, last) = (*dates.first()?, *dates.last()?);
+        let max = series
+            .iter()
+            .flat_map(|(_, pts)| pts.iter().filter_map(|(_, v)| *v))
+            .fold(0.0, f64::max);
+        Some(Self {
+            first,
+            last,
+            span: (last - first).num_days().max(1) as f64,
+            y_max: nice_max(max),
+            plot_w: CHART_W - LEFT - RIGHT,
+            plot_h: CHART_H - TOP - BOTTOM,
+        })
+    }
+
+    fn x(&self, d: NaiveDate) -> f64 {
+        if self.first == self.last {
+            // One date: centred, not on the y axis.
+            LEFT + self.plot_w / 2.0
+        } else {
+            LEFT + (d - self.first).num_days() as f64 / self.span * self.plot_w
+        }
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        TOP + self.plot_h - v / self.y_max * self.plot_h
+    }
+
+    /// The bottom edge of the plot: the x axis.
+    fn bottom(&self) -> f64 {
+        TOP + self.plot_h
+    }
+}
+
+/// Every date of every series, sorted, once.
+fn chart_dates(series: &[Series]) -> Vec<NaiveDate> {
+    let mut d: Vec<NaiveDate> =
+        series.iter().flat_map(|(_, pts)| pts.iter().map(|(d, _)| *d)).collect();
+    d.sort_unstable();
+    d.dedup();
+    d
+}
+
 /// An SVG line chart of one rate over time, one line per series.
 fn line_chart(out: &mut String, aria: &str, x_label: &str, y_label: &str, series: &[Series]) {
-    let dates: Vec<NaiveDate> = {
-        let mut d: Vec<NaiveDate> =
-            series.iter().flat_map(|(_, pts)| pts.iter().map(|(d, _)| *d)).collect();
-        d.sort_unstable();
-        d.dedup();
-        d
+    let dates = chart_dates(series);
+    let Some(frame) = Frame::new(&dates, series) else {
+        out.push_str("<p class=\"empty\">No data.</p>");
+        return;
     };
-    let max =
-        series.iter().flat_map(|(_, pts)| pts.iter().filter_map(|(_, v)| *v)).fold(0.0, f64::max);
-    let y_max = nice_max(max);
-    let (first, last) = match (dates.first(), dates.last()) {
-        (Some(a), Some(b)) => (*a, *b),
-        _ => {
-            out.push_str("<p class=\"empty\">No data.</p>");
-            return;
-        }
-    };
-    let span = (last - first).num_days().max(1) as f64;
-    let plot_w = CHART_W - LEFT - RIGHT;
-    let plot_h = CHART_H - TOP - BOTTOM;
-    let x = |d: NaiveDate| {
-        if first == last {
-            LEFT + plot_w / 2.0
-        } else {
-            LEFT + (d - first).num_days() as f64 / span * plot_w
-        }
-    };
-    let y = |v: f64| TOP + plot_h - v / y_max * plot_h;
     let _ = write!(
         out,
         "<svg viewBox=\"0 0 {CHART_W} {CHART_H}\" role=\"img\" aria-label=\"{}\" class=\"chart\">",
         escape_html(aria)
     );
-    // Grid and y ticks.
+    y_grid(out, &frame);
+    x_ticks(out, &frame, &dates);
+    axes(out, &frame, x_label, y_label);
+    for (i, (name, points)) in series.iter().enumerate() {
+        series_line(out, &frame, color(i), name, points);
+    }
+    out.push_str("</svg>");
+    legend(out, series.iter().map(|(name, _)| name.as_str()));
+}
+
+/// Horizontal grid lines with percentage ticks, precise enough to tell small rates apart.
+fn y_grid(out: &mut String, frame: &Frame) {
+    let decimals = if frame.y_max * 100.0 < 5.0 {
+        2
+    } else if frame.y_max * 100.0 < 20.0 {
+        1
+    } else {
+        0
+    };
     for i in 0..=5 {
-        let v = y_max * f64::from(i) / 5.0;
-        let yy = y(v);
-        let decimals = if y_max * 100.0 < 5.0 {
-            2
-        } else if y_max * 100.0 < 20.0 {
-            1
-        } else {
-            0
-        };
+        let v = frame.y_max * f64::from(i) / 5.0;
+        let yy = frame.y(v);
         let _ = write!(
             out,
             "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\" class=\"grid\"/>\
@@ -395,86 +440,87 @@ fn line_chart(out: &mut String, aria: &str, x_label: &str, y_label: &str, series
             v * 100.0
         );
     }
-    // X ticks: at most ~12 labels.
+}
+
+/// A tick per date on the x axis, labelled at most ~12 times so labels do not overlap.
+fn x_ticks(out: &mut String, frame: &Frame, dates: &[NaiveDate]) {
     let every = dates.len().div_ceil(12).max(1);
+    let bottom = frame.bottom();
     for (i, d) in dates.iter().enumerate() {
-        let xx = x(*d);
+        let xx = frame.x(*d);
         let _ = write!(
             out,
-            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"axis\"/>",
-            TOP + plot_h,
-            TOP + plot_h + 5.0
+            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{bottom:.1}\" y2=\"{:.1}\" class=\"axis\"/>",
+            bottom + 5.0
         );
         if i % every == 0 {
             let _ = write!(
                 out,
                 "<text x=\"{xx:.1}\" y=\"{:.1}\" class=\"tick\" text-anchor=\"middle\">{}</text>",
-                TOP + plot_h + 20.0,
+                bottom + 20.0,
                 d.format("%m-%d")
             );
         }
     }
+}
+
+/// Both axes and their labels.
+fn axes(out: &mut String, frame: &Frame, x_label: &str, y_label: &str) {
+    let bottom = frame.bottom();
     let _ = write!(
         out,
-        "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{:.1}\" class=\"axis\"/>\
-         <line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" class=\"axis\"/>\
+        "<line x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{bottom:.1}\" class=\"axis\"/>\
+         <line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{bottom:.1}\" y2=\"{bottom:.1}\" class=\"axis\"/>\
          <text x=\"{:.1}\" y=\"{:.1}\" class=\"label\" text-anchor=\"middle\">{}</text>\
          <text transform=\"translate(16 {:.1}) rotate(-90)\" class=\"label\" text-anchor=\"middle\">{}</text>",
-        TOP + plot_h,
         CHART_W - RIGHT,
-        TOP + plot_h,
-        TOP + plot_h,
-        LEFT + plot_w / 2.0,
+        LEFT + frame.plot_w / 2.0,
         CHART_H - 10.0,
         escape_html(x_label),
-        TOP + plot_h / 2.0,
+        TOP + frame.plot_h / 2.0,
         escape_html(y_label),
     );
-    for (i, (name, points)) in series.iter().enumerate() {
-        let c = color(i);
-        // A hidden or missing value breaks the line.
-        let mut path = String::new();
-        let mut pen_down = false;
-        for (d, v) in points {
-            match v {
-                Some(v) => {
-                    let _ = write!(
-                        path,
-                        "{}{:.1} {:.1} ",
-                        if pen_down { "L" } else { "M" },
-                        x(*d),
-                        y(*v)
-                    );
-                    pen_down = true;
-                }
-                None => pen_down = false,
+}
+
+/// One series: its line (broken where a value is hidden or missing) and a dot per value.
+fn series_line(
+    out: &mut String,
+    frame: &Frame,
+    c: &str,
+    name: &str,
+    points: &[(NaiveDate, Option<f64>)],
+) {
+    let mut path = String::new();
+    let mut pen_down = false;
+    for (d, v) in points {
+        match v {
+            Some(v) => {
+                let pen = if pen_down { "L" } else { "M" };
+                let _ = write!(path, "{pen}{:.1} {:.1} ", frame.x(*d), frame.y(*v));
+                pen_down = true;
             }
-        }
-        let _ = write!(
-            out,
-            "<path d=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2.5\"><title>{}</title></path>",
-            path.trim_end(),
-            escape_html(name)
-        );
-        // A lone point has no line through it; draw it larger so it is seen.
-        let radius =
-            if points.iter().filter(|(_, v)| v.is_some()).count() == 1 { 6.0 } else { 3.5 };
-        for (d, v) in points {
-            if let Some(v) = v {
-                let _ = write!(
-                    out,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius}\" fill=\"{c}\"><title>{}: {} {:.1}%</title></circle>",
-                    x(*d),
-                    y(*v),
-                    escape_html(name),
-                    d,
-                    v * 100.0
-                );
-            }
+            None => pen_down = false,
         }
     }
-    out.push_str("</svg>");
-    legend(out, series.iter().map(|(name, _)| name.as_str()));
+    let name = escape_html(name);
+    let _ = write!(
+        out,
+        "<path d=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2.5\"><title>{name}</title></path>",
+        path.trim_end(),
+    );
+    // A lone point has no line through it; draw it larger so it is seen.
+    let radius = if points.iter().filter(|(_, v)| v.is_some()).count() == 1 { 6.0 } else { 3.5 };
+    for (d, v) in points {
+        if let Some(v) = v {
+            let _ = write!(
+                out,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius}\" fill=\"{c}\"><title>{name}: {d} {:.1}%</title></circle>",
+                frame.x(*d),
+                frame.y(*v),
+                v * 100.0
+            );
+        }
+    }
 }
 
 fn legend<'a>(out: &mut String, names: impl Iterator<Item = &'a str>) {

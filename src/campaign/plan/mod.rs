@@ -6,14 +6,16 @@
 //! goes out by multicast in chunks of 500, personalised content by push. LINE's narrowcast to
 //! an uploaded audience is not used.
 
+mod dry_run;
 mod planner;
 mod policy;
 mod split;
 mod template;
 
+pub use dry_run::{ArmSummary, DryRun, Plan, Sample};
 pub use planner::{
-    AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DryRun, ExclusionReason,
-    MULTICAST_MAX_RECIPIENTS, MissingVariable, OnRenderError, Plan, PlanError, Planner, Sample,
+    AffectedCustomers, Arm, Campaign, Contact, ExclusionReason, MULTICAST_MAX_RECIPIENTS,
+    MissingVariable, OnRenderError, PlanError, Planner,
 };
 pub use policy::{DeliveryPolicy, FrequencyCap, Holdout, QuietHours, SendHistory};
 pub use split::{arm_index, bucket, salted_hash};

@@ -1,15 +1,16 @@
 //! The planner: candidates + campaign + policy + history → batches and a dry-run summary.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::policy::{DeliveryPolicy, SendHistory};
+use super::dry_run::{ArmSummary, DryRun, Plan, Sample};
+use super::policy::{DeliveryPolicy, FrequencyCap, Holdout, SendHistory};
 use super::split;
 use super::template::{MessageTemplate, RenderError, Vars};
-use crate::campaign::{Batch, BatchRecipient, SendRecord, Transport};
+use crate::campaign::{Batch, BatchRecipient, Transport};
 use crate::line::{Message, ValidationError, validate_messages};
 use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId};
 
@@ -488,161 +489,170 @@ impl<'a> Planner<'a> {
         contacts: &[Contact],
         now: DateTime<Utc>,
     ) -> Result<Plan, PlanError> {
-        let id = &campaign.id;
         let arms = prepare_arms(campaign)?;
-        let weights: Vec<u32> = arms.iter().map(|a| a.weight).collect();
-        let total_weight: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-        let salt = campaign.salt();
-
-        let send_at = campaign.send_at.map_or(now, |at| at.max(now));
-        let not_before = self.policy.quiet_hours.map_or(send_at, |q| q.defer(send_at));
         let empty = SendHistory::new();
-        let history = self.history.unwrap_or(&empty);
-        let cap = self.policy.frequency_cap.filter(|c| !history.is_empty() || c.max_sends() == 0);
-        let holdout = self.policy.holdout.as_ref().filter(|h| h.share_basis_points() > 0);
-
-        let mut b = Builder {
-            campaign,
-            not_before,
-            // Push arms need a batch per recipient: reserving avoids re-copying a million
-            // batches while the vector grows (untouched capacity costs no memory).
-            batches: Vec::with_capacity(if arms.iter().any(|a| a.statics.is_none()) {
-                contacts.len()
-            } else {
-                contacts.len() / MULTICAST_MAX_RECIPIENTS + arms.len()
-            }),
-            chunks: arms.iter().map(|_| Vec::new()).collect(),
-            arms_out: arms
-                .iter()
-                .map(|a| ArmSummary {
-                    name: a.name.clone(),
-                    weight: a.weight,
-                    transport: if a.statics.is_some() {
-                        Transport::Multicast
-                    } else {
-                        Transport::Push
-                    },
-                    recipients: 0,
-                    batches: 0,
-                })
-                .collect(),
-            samples: Vec::new(),
-            failing: false,
-        };
+        let gate = Gate::new(self.policy, self.history.unwrap_or(&empty), campaign, now);
+        let split = ArmSplit::new(campaign, &arms);
+        let mut b = Builder::new(campaign, &arms, gate.not_before, contacts.len());
+        let mut failures = RenderFailures::default();
         let mut excluded = [0u64; ExclusionReason::ALL.len()];
-        let mut missing: Vec<MissingVariable> = Vec::new();
-        let mut invalid: Option<(AffectedCustomers, ValidationError)> = None;
         let mut seen: HashSet<&LineUserId, split::FastBuild> =
             HashSet::with_capacity_and_hasher(contacts.len(), split::FastBuild::default());
-
-        'contacts: for contact in contacts {
-            let reason = 'check: {
-                let Some(user) = &contact.line_user else {
-                    break 'check ExclusionReason::NotLinked;
-                };
-                if !contact.following {
-                    break 'check ExclusionReason::NotFollowing;
-                }
-                if !contact.consent {
-                    break 'check ExclusionReason::NoConsent;
-                }
-                if !campaign.excluded.is_empty() && campaign.excluded.contains(&contact.customer) {
-                    break 'check ExclusionReason::Excluded;
-                }
-                if !seen.insert(user) {
-                    break 'check ExclusionReason::DuplicateLineUser;
-                }
-                if holdout.is_some_and(|h| h.contains(&contact.customer)) {
-                    break 'check ExclusionReason::Holdout;
-                }
-                if cap.is_some_and(|c| !c.allows(history, user, not_before)) {
-                    break 'check ExclusionReason::FrequencyCap;
-                }
-                let arm = if arms.len() == 1 {
-                    0
-                } else {
-                    let hash = split::salted_hash(salt, contact.customer.as_str());
-                    let point = split::scale(hash, total_weight);
-                    split::pick(&weights, point).unwrap_or(0)
-                };
-                let recipient =
-                    BatchRecipient { customer: contact.customer.clone(), line_user: user.clone() };
-                match &arms[arm].statics {
-                    Some(_) => {
-                        b.multicast(arm, &arms, recipient)?;
-                        continue 'contacts;
-                    }
-                    None => match render(&arms[arm].templates, &contact.vars) {
-                        Ok(messages) => {
-                            b.push(arm, recipient, messages)?;
-                            continue 'contacts;
-                        }
-                        Err(RenderError::MissingVariable { name }) => {
-                            if campaign.on_render_error == OnRenderError::Fail {
-                                b.failing = true;
-                                match missing.iter_mut().find(|m| m.name == name) {
-                                    Some(m) => m.customers.add(&contact.customer),
-                                    None => {
-                                        let mut customers = AffectedCustomers::default();
-                                        customers.add(&contact.customer);
-                                        missing.push(MissingVariable { name, customers });
-                                    }
-                                }
-                            }
-                            ExclusionReason::MissingVariable
-                        }
-                        Err(RenderError::Invalid(e)) => {
-                            if campaign.on_render_error == OnRenderError::Fail {
-                                b.failing = true;
-                                let (customers, _) = invalid
-                                    .get_or_insert_with(|| (AffectedCustomers::default(), e));
-                                customers.add(&contact.customer);
-                            }
-                            ExclusionReason::InvalidMessage
-                        }
-                        Err(e) => {
-                            let reason = "a template renders to something that is not a message";
-                            return Err(PlanError::InvalidCampaign {
-                                campaign: id.clone(),
-                                reason: reason.to_owned(),
-                                source: Some(Box::new(e)),
-                            });
-                        }
-                    },
+        for contact in contacts {
+            let left_out = match gate.admit(contact, &mut seen) {
+                Err(reason) => Some(reason),
+                Ok(user) => {
+                    let recipient = BatchRecipient {
+                        customer: contact.customer.clone(),
+                        line_user: user.clone(),
+                    };
+                    let arm = split.arm_of(&contact.customer);
+                    b.add(&arms, arm, recipient, &contact.vars, &mut failures)?
                 }
             };
-            excluded[reason as usize] += 1;
+            if let Some(reason) = left_out {
+                excluded[reason as usize] += 1;
+            }
         }
-        if !missing.is_empty() {
-            return Err(PlanError::MissingVariables { campaign: id.clone(), missing });
-        }
-        if let Some((customers, source)) = invalid {
-            return Err(PlanError::InvalidMessages { campaign: id.clone(), customers, source });
-        }
+        failures.into_result(&campaign.id)?;
         for arm in 0..arms.len() {
             b.flush(arm, &arms)?;
         }
+        Ok(b.finish(&gate, now, contacts.len() as u64, excluded))
+    }
+}
 
-        let recipients = b.arms_out.iter().map(|a| a.recipients).sum();
-        let summary = DryRun {
-            campaign: id.clone(),
-            planned_at: now,
+/// The delivery policy as it applies to one planning run: when the batches become due, and
+/// which contacts may receive them.
+struct Gate<'a> {
+    campaign: &'a Campaign,
+    history: &'a SendHistory,
+    /// The campaign's schedule, or the planning time if later.
+    send_at: DateTime<Utc>,
+    /// `send_at` moved past quiet hours.
+    not_before: DateTime<Utc>,
+    /// The frequency cap, when it can exclude anyone.
+    cap: Option<FrequencyCap>,
+    /// The holdout, when it holds anyone out.
+    holdout: Option<&'a Holdout>,
+}
+
+impl<'a> Gate<'a> {
+    fn new(
+        policy: &'a DeliveryPolicy,
+        history: &'a SendHistory,
+        campaign: &'a Campaign,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let send_at = campaign.send_at.map_or(now, |at| at.max(now));
+        Self {
+            campaign,
+            history,
             send_at,
-            not_before,
-            candidates: contacts.len() as u64,
-            recipients,
-            deferred: if not_before > send_at { recipients } else { 0 },
-            batches: b.batches.len() as u64,
-            arms: b.arms_out,
-            excluded: ExclusionReason::ALL
-                .iter()
-                .zip(excluded)
-                .filter(|(_, n)| *n > 0)
-                .map(|(r, n)| (*r, n))
-                .collect(),
-            samples: b.samples,
+            not_before: policy.quiet_hours.map_or(send_at, |q| q.defer(send_at)),
+            // Without history only a cap of 0 excludes anyone: skip the per-contact lookup.
+            cap: policy.frequency_cap.filter(|c| !history.is_empty() || c.max_sends() == 0),
+            holdout: policy.holdout.as_ref().filter(|h| h.share_basis_points() > 0),
+        }
+    }
+
+    /// The contact's LINE user, or the first [`ExclusionReason`] that applies, checked in the
+    /// order of [`ExclusionReason::ALL`]. `seen` collects the users already admitted.
+    fn admit<'c>(
+        &self,
+        contact: &'c Contact,
+        seen: &mut HashSet<&'c LineUserId, split::FastBuild>,
+    ) -> Result<&'c LineUserId, ExclusionReason> {
+        let Some(user) = &contact.line_user else {
+            return Err(ExclusionReason::NotLinked);
         };
-        Ok(Plan { batches: b.batches, summary })
+        if !contact.following {
+            return Err(ExclusionReason::NotFollowing);
+        }
+        if !contact.consent {
+            return Err(ExclusionReason::NoConsent);
+        }
+        let excluded = &self.campaign.excluded;
+        if !excluded.is_empty() && excluded.contains(&contact.customer) {
+            return Err(ExclusionReason::Excluded);
+        }
+        if !seen.insert(user) {
+            return Err(ExclusionReason::DuplicateLineUser);
+        }
+        if self.holdout.is_some_and(|h| h.contains(&contact.customer)) {
+            return Err(ExclusionReason::Holdout);
+        }
+        if self.cap.is_some_and(|c| !c.allows(self.history, user, self.not_before)) {
+            return Err(ExclusionReason::FrequencyCap);
+        }
+        Ok(user)
+    }
+}
+
+/// Assigns each customer an arm by weight, stably (a salted hash of the customer ID).
+struct ArmSplit<'a> {
+    salt: &'a str,
+    weights: Vec<u32>,
+    total_weight: u64,
+}
+
+impl<'a> ArmSplit<'a> {
+    fn new(campaign: &'a Campaign, arms: &[PreparedArm]) -> Self {
+        let weights: Vec<u32> = arms.iter().map(|a| a.weight).collect();
+        let total_weight = weights.iter().map(|&w| u64::from(w)).sum();
+        Self { salt: campaign.salt(), weights, total_weight }
+    }
+
+    fn arm_of(&self, customer: &CustomerId) -> usize {
+        if self.weights.len() == 1 {
+            return 0;
+        }
+        let hash = split::salted_hash(self.salt, customer.as_str());
+        split::pick(&self.weights, split::scale(hash, self.total_weight)).unwrap_or(0)
+    }
+}
+
+/// Recipients whose messages could not be rendered, when the campaign fails on them.
+#[derive(Default)]
+struct RenderFailures {
+    missing: Vec<MissingVariable>,
+    invalid: Option<(AffectedCustomers, ValidationError)>,
+}
+
+impl RenderFailures {
+    fn missing(&mut self, name: String, customer: &CustomerId) {
+        match self.missing.iter_mut().find(|m| m.name == name) {
+            Some(m) => m.customers.add(customer),
+            None => {
+                let mut customers = AffectedCustomers::default();
+                customers.add(customer);
+                self.missing.push(MissingVariable { name, customers });
+            }
+        }
+    }
+
+    fn invalid(&mut self, error: ValidationError, customer: &CustomerId) {
+        // The first error stands for all: they come from the same templates.
+        let (customers, _) =
+            self.invalid.get_or_insert_with(|| (AffectedCustomers::default(), error));
+        customers.add(customer);
+    }
+
+    fn into_result(self, campaign: &CampaignId) -> Result<(), PlanError> {
+        if !self.missing.is_empty() {
+            return Err(PlanError::MissingVariables {
+                campaign: campaign.clone(),
+                missing: self.missing,
+            });
+        }
+        if let Some((customers, source)) = self.invalid {
+            return Err(PlanError::InvalidMessages {
+                campaign: campaign.clone(),
+                customers,
+                source,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -721,7 +731,117 @@ struct Builder<'c> {
     failing: bool,
 }
 
-impl Builder<'_> {
+impl<'c> Builder<'c> {
+    fn new(
+        campaign: &'c Campaign,
+        arms: &[PreparedArm],
+        not_before: DateTime<Utc>,
+        contacts: usize,
+    ) -> Self {
+        // Push arms need a batch per recipient: reserving avoids re-copying a million
+        // batches while the vector grows (untouched capacity costs no memory).
+        let capacity = if arms.iter().any(|a| a.statics.is_none()) {
+            contacts
+        } else {
+            contacts / MULTICAST_MAX_RECIPIENTS + arms.len()
+        };
+        Self {
+            campaign,
+            not_before,
+            batches: Vec::with_capacity(capacity),
+            chunks: arms.iter().map(|_| Vec::new()).collect(),
+            arms_out: arms
+                .iter()
+                .map(|a| ArmSummary {
+                    name: a.name.clone(),
+                    weight: a.weight,
+                    transport: if a.statics.is_some() {
+                        Transport::Multicast
+                    } else {
+                        Transport::Push
+                    },
+                    recipients: 0,
+                    batches: 0,
+                })
+                .collect(),
+            samples: Vec::new(),
+            failing: false,
+        }
+    }
+
+    /// Adds an admitted recipient to `arm`: to its multicast chunk, or as a push batch of its
+    /// rendered messages. A recipient whose messages cannot be rendered is left out for the
+    /// returned reason (and recorded in `failures` when the campaign fails on them).
+    fn add(
+        &mut self,
+        arms: &[PreparedArm],
+        arm: usize,
+        recipient: BatchRecipient,
+        vars: &Vars,
+        failures: &mut RenderFailures,
+    ) -> Result<Option<ExclusionReason>, PlanError> {
+        if arms[arm].statics.is_some() {
+            self.multicast(arm, arms, recipient)?;
+            return Ok(None);
+        }
+        let fail = self.campaign.on_render_error == OnRenderError::Fail;
+        match render(&arms[arm].templates, vars) {
+            Ok(messages) => {
+                self.push(arm, recipient, messages)?;
+                Ok(None)
+            }
+            Err(RenderError::MissingVariable { name }) => {
+                if fail {
+                    failures.missing(name, &recipient.customer);
+                    self.failing = true;
+                }
+                Ok(Some(ExclusionReason::MissingVariable))
+            }
+            Err(RenderError::Invalid(e)) => {
+                if fail {
+                    failures.invalid(e, &recipient.customer);
+                    self.failing = true;
+                }
+                Ok(Some(ExclusionReason::InvalidMessage))
+            }
+            Err(e) => Err(PlanError::InvalidCampaign {
+                campaign: self.campaign.id.clone(),
+                reason: "a template renders to something that is not a message".to_owned(),
+                source: Some(Box::new(e)),
+            }),
+        }
+    }
+
+    /// The plan: the batches and their summary.
+    fn finish(
+        self,
+        gate: &Gate<'_>,
+        now: DateTime<Utc>,
+        candidates: u64,
+        excluded: [u64; ExclusionReason::ALL.len()],
+    ) -> Plan {
+        let recipients = self.arms_out.iter().map(|a| a.recipients).sum();
+        let summary = DryRun {
+            campaign: self.campaign.id.clone(),
+            planned_at: now,
+            send_at: gate.send_at,
+            not_before: gate.not_before,
+            candidates,
+            recipients,
+            deferred: if gate.not_before > gate.send_at { recipients } else { 0 },
+            batches: self.batches.len() as u64,
+            arms: self.arms_out,
+            excluded: ExclusionReason::ALL
+                .iter()
+                .zip(excluded)
+                .filter(|(_, n)| *n > 0)
+                .map(|(r, n)| (*r, n))
+                .collect(),
+            samples: self.samples,
+        };
+        Plan { batches: self.batches, summary }
+    }
+
     fn multicast(
         &mut self,
         arm: usize,
@@ -807,170 +927,4 @@ impl Builder<'_> {
         self.batches.push(batch);
         Ok(())
     }
-}
-
-/// The outcome of planning: the batches to enqueue and what they amount to.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Plan {
-    /// The batches, IDs `<campaign>#0000001` upwards, to enqueue in the delivery journal.
-    pub batches: Vec<Batch>,
-    /// Counts, exclusions and samples.
-    pub summary: DryRun,
-}
-
-impl Plan {
-    /// The summary a dry run shows: counts per arm and per exclusion reason, deferral and
-    /// sample messages. Nothing is sent by planning; enqueue [`Plan::batches`] to send.
-    #[must_use]
-    pub fn dry_run(&self) -> &DryRun {
-        &self.summary
-    }
-
-    /// The batches, to enqueue.
-    #[must_use]
-    pub fn into_batches(self) -> Vec<Batch> {
-        self.batches
-    }
-
-    /// One send record per recipient, timed at the batch's `not_before`: add them to a
-    /// [`SendHistory`] to plan another campaign before these batches reach the journal.
-    pub fn send_records(&self) -> impl Iterator<Item = SendRecord> + '_ {
-        self.batches.iter().flat_map(|b| {
-            b.recipients.iter().map(|r| SendRecord {
-                line_user: r.line_user.clone(),
-                campaign: b.campaign.clone(),
-                at: b.not_before,
-            })
-        })
-    }
-}
-
-/// What a plan amounts to, without its batches: serialisable, and readable when displayed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct DryRun {
-    /// The campaign.
-    pub campaign: CampaignId,
-    /// When the plan was made.
-    pub planned_at: DateTime<Utc>,
-    /// When the campaign was to be sent (its schedule, or the planning time if later).
-    pub send_at: DateTime<Utc>,
-    /// When its batches become due: `send_at` moved past quiet hours.
-    pub not_before: DateTime<Utc>,
-    /// Contacts considered.
-    pub candidates: u64,
-    /// Contacts who get a message.
-    pub recipients: u64,
-    /// Recipients whose send was deferred by quiet hours (deferred, not dropped).
-    pub deferred: u64,
-    /// Batches (LINE requests).
-    pub batches: u64,
-    /// Per arm (one unnamed entry for a campaign without A/B test).
-    pub arms: Vec<ArmSummary>,
-    /// Contacts left out, by the first reason that applied (reasons with none are left out).
-    pub excluded: BTreeMap<ExclusionReason, u64>,
-    /// A few rendered messages per arm.
-    pub samples: Vec<Sample>,
-}
-
-impl DryRun {
-    /// Contacts left out for `reason`.
-    #[must_use]
-    pub fn excluded(&self, reason: ExclusionReason) -> u64 {
-        self.excluded.get(&reason).copied().unwrap_or(0)
-    }
-
-    /// Contacts left out for any reason.
-    #[must_use]
-    pub fn excluded_total(&self) -> u64 {
-        self.excluded.values().sum()
-    }
-
-    /// The summary of arm `name`.
-    #[must_use]
-    pub fn arm(&self, name: &str) -> Option<&ArmSummary> {
-        self.arms.iter().find(|a| a.name == name)
-    }
-}
-
-/// Counts of one arm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ArmSummary {
-    /// The arm's name (empty for a campaign without A/B test).
-    pub name: String,
-    /// Its weight.
-    pub weight: u32,
-    /// Multicast (identical content) or push (personalised).
-    pub transport: Transport,
-    /// Recipients.
-    pub recipients: u64,
-    /// Batches.
-    pub batches: u64,
-}
-
-/// One recipient's rendered messages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Sample {
-    /// The arm, for an A/B test.
-    pub arm: Option<String>,
-    /// The recipient.
-    pub customer: CustomerId,
-    /// The messages as they will be sent.
-    pub messages: Vec<Message>,
-}
-
-impl fmt::Display for DryRun {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = |at: DateTime<Utc>| at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-        writeln!(f, "campaign {} (dry run, planned {})", self.campaign, t(self.planned_at))?;
-        write!(f, "  send at      {}", t(self.send_at))?;
-        if self.not_before > self.send_at {
-            write!(f, ", deferred by quiet hours to {}", t(self.not_before))?;
-        }
-        writeln!(f)?;
-        writeln!(f, "  candidates   {:>10}", self.candidates)?;
-        writeln!(f, "  recipients   {:>10}  in {} batches", self.recipients, self.batches)?;
-        if self.deferred > 0 {
-            writeln!(f, "  deferred     {:>10}", self.deferred)?;
-        }
-        for arm in &self.arms {
-            let name = if arm.name.is_empty() { "(all)" } else { &arm.name };
-            writeln!(
-                f,
-                "  arm {name:<12} weight {:<4} {:>10} recipients  {:>8} {} batches",
-                arm.weight,
-                arm.recipients,
-                arm.batches,
-                arm.transport.as_str()
-            )?;
-        }
-        if !self.excluded.is_empty() {
-            writeln!(f, "  excluded     {:>10}", self.excluded_total())?;
-            for (reason, n) in &self.excluded {
-                writeln!(f, "    {:<20} {n:>10}", reason.as_str())?;
-            }
-        }
-        for sample in &self.samples {
-            let arm = sample.arm.as_deref().map(|a| format!("[{a}] ")).unwrap_or_default();
-            for m in &sample.messages {
-                writeln!(f, "  sample {arm}{}: {}", sample.customer, preview(m))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A one-line preview of a message: a text's text, else its JSON, cut to 100 characters.
-fn preview(message: &Message) -> String {
-    let full = match message {
-        Message::Text(t) => format!("text {:?}", t.text),
-        Message::TextV2(t) => format!("textV2 {:?}", t.text),
-        other => serde_json::to_string(other).unwrap_or_else(|_| other.type_name().to_owned()),
-    };
-    let mut chars = full.chars();
-    let cut: String = chars.by_ref().take(100).collect();
-    if chars.next().is_some() { format!("{cut}…") } else { cut }
 }

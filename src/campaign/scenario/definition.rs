@@ -443,78 +443,173 @@ fn condition(
     Ok(def)
 }
 
+/// Validates one definition into a scenario: its name, trigger, audience, steps and exits,
+/// each checked in that order so the first error reported is the first in the file.
 fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, ScenarioError> {
-    let name = def.name.clone();
-    if !slug(&name, 55) {
-        return Err(ScenarioError::BadName {
-            scenario: name.clone(),
-            name,
-            reason: "expected 1 to 55 characters of [A-Za-z0-9_-]",
-        });
-    }
-    let campaign =
-        CampaignId::new(format!("scenario.{name}")).map_err(|_| ScenarioError::BadName {
-            scenario: name.clone(),
-            name: name.clone(),
-            reason: "not a campaign ID",
-        })?;
+    let campaign = campaign_id(&def.name)?;
     if def.steps.is_empty() {
-        return Err(ScenarioError::NoSteps { scenario: name });
+        return Err(ScenarioError::NoSteps { scenario: def.name });
     }
-    let friends_only = matches!(def.trigger, Trigger::FollowedUnlinked);
-    let invalid =
-        |what, reason: String| ScenarioError::Invalid { scenario: name.clone(), what, reason };
-    let entry = match &def.trigger {
-        Trigger::SegmentEntry { segment } => {
-            Some(condition(ctx, &name, "trigger segment".to_owned(), segment)?)
-        }
-        Trigger::NextRank { ranks, within, .. } => {
-            if ranks.is_empty() || *within <= 0 {
-                return Err(invalid("next_rank", "needs at least one rank and within > 0".into()));
-            }
-            None
-        }
-        Trigger::SubscriptionMilestone { months, .. } => {
-            if months.is_empty() || months.contains(&0) {
-                return Err(invalid("subscription_milestone", "months must be ≥ 1".into()));
-            }
-            None
-        }
-        Trigger::Date { at } if at.is_empty() => {
-            return Err(invalid("date", "needs at least one instant".into()));
-        }
-        _ => None,
-    };
-    if friends_only && (def.audience.is_some() || def.steps.iter().any(|s| s.condition.is_some())) {
-        return Err(invalid(
-            "condition",
-            "followed_unlinked reaches LINE friends who are not customers yet: segment \
-             conditions have no facts to test"
-                .into(),
-        ));
-    }
+    let entry = trigger_entry(&def, ctx)?;
+    check_friends_only(&def)?;
     let audience = def
         .audience
         .as_deref()
-        .map(|a| condition(ctx, &name, "audience".to_owned(), a))
+        .map(|a| condition(ctx, &def.name, "audience".to_owned(), a))
         .transpose()?;
-    let mut available: Vec<&str> = COMMON_VARIABLES.to_vec();
-    available.extend_from_slice(def.trigger.variables());
-    let mut step_names = BTreeSet::new();
-    let mut steps = Vec::with_capacity(def.steps.len());
-    for s in &def.steps {
-        if !slug(&s.name, 40) {
-            return Err(ScenarioError::BadName {
-                scenario: name.clone(),
-                name: s.name.clone(),
-                reason: "a step name is 1 to 40 characters of [A-Za-z0-9_-]",
-            });
+    let steps = StepCompiler::new(&def, ctx).compile_all(&def.steps)?;
+    let exits = def
+        .exits
+        .iter()
+        .enumerate()
+        .map(|(i, e)| compile_exit(ctx, &def.name, i, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Scenario { def, campaign, audience, entry, steps, exits })
+}
+
+/// The scenario's campaign ID, `scenario.<name>`, from a valid name.
+fn campaign_id(name: &str) -> Result<CampaignId, ScenarioError> {
+    let bad = |reason| ScenarioError::BadName {
+        scenario: name.to_owned(),
+        name: name.to_owned(),
+        reason,
+    };
+    if !slug(name, 55) {
+        return Err(bad("expected 1 to 55 characters of [A-Za-z0-9_-]"));
+    }
+    CampaignId::new(format!("scenario.{name}")).map_err(|_| bad("not a campaign ID"))
+}
+
+fn invalid(name: &str, what: &'static str, reason: &str) -> ScenarioError {
+    ScenarioError::Invalid { scenario: name.to_owned(), what, reason: reason.to_owned() }
+}
+
+/// Checks the trigger's own settings; for a segment entry, compiles its segment.
+fn trigger_entry(
+    def: &ScenarioDef,
+    ctx: (&Context, &str),
+) -> Result<Option<SegmentDefinition>, ScenarioError> {
+    let name = &def.name;
+    match &def.trigger {
+        Trigger::SegmentEntry { segment } => {
+            Ok(Some(condition(ctx, name, "trigger segment".to_owned(), segment)?))
         }
-        if !step_names.insert(s.name.clone()) {
-            return Err(ScenarioError::Duplicate { scenario: name.clone(), name: s.name.clone() });
+        Trigger::NextRank { ranks, within, .. } if ranks.is_empty() || *within <= 0 => {
+            Err(invalid(name, "next_rank", "needs at least one rank and within > 0"))
         }
+        Trigger::SubscriptionMilestone { months, .. }
+            if months.is_empty() || months.contains(&0) =>
+        {
+            Err(invalid(name, "subscription_milestone", "months must be ≥ 1"))
+        }
+        Trigger::Date { at } if at.is_empty() => {
+            Err(invalid(name, "date", "needs at least one instant"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// `followed_unlinked` reaches friends who have no customer facts: no condition can apply.
+fn check_friends_only(def: &ScenarioDef) -> Result<(), ScenarioError> {
+    let friends_only = matches!(def.trigger, Trigger::FollowedUnlinked);
+    if friends_only && (def.audience.is_some() || def.steps.iter().any(|s| s.condition.is_some())) {
+        return Err(invalid(
+            &def.name,
+            "condition",
+            "followed_unlinked reaches LINE friends who are not customers yet: segment \
+             conditions have no facts to test",
+        ));
+    }
+    Ok(())
+}
+
+fn compile_exit(
+    ctx: (&Context, &str),
+    scenario: &str,
+    i: usize,
+    exit: &ExitDef,
+) -> Result<Exit, ScenarioError> {
+    Ok(match exit {
+        ExitDef::Ordered { products } => Exit::Ordered(products.clone()),
+        ExitDef::Segment { segment } => {
+            Exit::Segment(Box::new(condition(ctx, scenario, format!("exit {}", i + 1), segment)?))
+        }
+    })
+}
+
+/// Compiles the steps of one scenario against the variables its trigger offers.
+struct StepCompiler<'a> {
+    ctx: (&'a Context, &'a str),
+    scenario: &'a str,
+    trigger: &'a Trigger,
+    /// Template variables in scope: the common ones and the trigger's.
+    available: Vec<&'static str>,
+}
+
+impl<'a> StepCompiler<'a> {
+    fn new(def: &'a ScenarioDef, ctx: (&'a Context, &'a str)) -> Self {
+        let mut available: Vec<&str> = COMMON_VARIABLES.to_vec();
+        available.extend_from_slice(def.trigger.variables());
+        Self { ctx, scenario: &def.name, trigger: &def.trigger, available }
+    }
+
+    fn compile_all(&self, defs: &[StepDef]) -> Result<Vec<Step>, ScenarioError> {
+        let mut names = BTreeSet::new();
+        let mut steps = Vec::with_capacity(defs.len());
+        for s in defs {
+            if !slug(&s.name, 40) {
+                return Err(ScenarioError::BadName {
+                    scenario: self.scenario.to_owned(),
+                    name: s.name.clone(),
+                    reason: "a step name is 1 to 40 characters of [A-Za-z0-9_-]",
+                });
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(ScenarioError::Duplicate {
+                    scenario: self.scenario.to_owned(),
+                    name: s.name.clone(),
+                });
+            }
+            steps.push(self.step(s)?);
+        }
+        Ok(steps)
+    }
+
+    fn step(&self, s: &StepDef) -> Result<Step, ScenarioError> {
+        let (at, max_defer) = self.timing(s)?;
+        let condition = s
+            .condition
+            .as_deref()
+            .map(|c| condition(self.ctx, self.scenario, format!("step {:?} condition", s.name), c))
+            .transpose()?;
+        let template = self.template(s, &s.message)?;
+        let variants = s
+            .variants
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), self.template(s, v)?)))
+            .collect::<Result<BTreeMap<_, _>, ScenarioError>>()?;
+        if let Some(by) = &s.variant_by
+            && !self.in_scope(by)
+        {
+            return Err(self.missing(s, by.clone()));
+        }
+        Ok(Step {
+            name: s.name.clone(),
+            delay: s.delay,
+            at,
+            condition,
+            template,
+            variant_by: s.variant_by.clone(),
+            variants,
+            max_defer,
+        })
+    }
+
+    /// The step's local time of day (only with a whole-day delay) and how long the cap may
+    /// defer it (24 h unless set).
+    fn timing(&self, s: &StepDef) -> Result<(Option<NaiveTime>, Duration), ScenarioError> {
         let bad_delay = |value: String, reason: String| ScenarioError::BadDelay {
-            scenario: name.clone(),
+            scenario: self.scenario.to_owned(),
             step: s.name.clone(),
             value,
             reason,
@@ -539,67 +634,34 @@ fn compile(def: ScenarioDef, ctx: (&Context, &str)) -> Result<Scenario, Scenario
                 "max_defer cannot be negative".into(),
             ));
         }
-        let condition = s
-            .condition
-            .as_deref()
-            .map(|c| condition(ctx, &name, format!("step {:?} condition", s.name), c))
-            .transpose()?;
-        let check = |text: &str| -> Result<TextTemplate, ScenarioError> {
-            let missing = |variable: String| ScenarioError::MissingVariable {
-                scenario: name.clone(),
-                step: s.name.clone(),
-                variable,
-                trigger: def.trigger.kind(),
-                available: available.join(", "),
-            };
-            let t = TextTemplate::parse(text).map_err(|source| ScenarioError::Template {
-                scenario: name.clone(),
-                step: s.name.clone(),
-                source,
-            })?;
-            if let Some(v) =
-                t.variables().find(|v| !available.contains(v) && !v.starts_with("attr."))
-            {
-                return Err(missing(v.to_owned()));
-            }
-            Ok(t)
-        };
-        let template = check(&s.message)?;
-        let mut variants = BTreeMap::new();
-        for (k, v) in &s.variants {
-            variants.insert(k.clone(), check(v)?);
-        }
-        if let Some(by) = &s.variant_by
-            && !available.contains(&by.as_str())
-            && !by.starts_with("attr.")
-        {
-            return Err(ScenarioError::MissingVariable {
-                scenario: name.clone(),
-                step: s.name.clone(),
-                variable: by.clone(),
-                trigger: def.trigger.kind(),
-                available: available.join(", "),
-            });
-        }
-        steps.push(Step {
-            name: s.name.clone(),
-            delay: s.delay,
-            at,
-            condition,
-            template,
-            variant_by: s.variant_by.clone(),
-            variants,
-            max_defer,
-        });
+        Ok((at, max_defer))
     }
-    let mut exits = Vec::with_capacity(def.exits.len());
-    for (i, e) in def.exits.iter().enumerate() {
-        exits.push(match e {
-            ExitDef::Ordered { products } => Exit::Ordered(products.clone()),
-            ExitDef::Segment { segment } => {
-                Exit::Segment(Box::new(condition(ctx, &name, format!("exit {}", i + 1), segment)?))
-            }
-        });
+
+    /// A message template whose variables are all in scope.
+    fn template(&self, s: &StepDef, text: &str) -> Result<TextTemplate, ScenarioError> {
+        let t = TextTemplate::parse(text).map_err(|source| ScenarioError::Template {
+            scenario: self.scenario.to_owned(),
+            step: s.name.clone(),
+            source,
+        })?;
+        if let Some(v) = t.variables().find(|v| !self.in_scope(v)) {
+            return Err(self.missing(s, v.to_owned()));
+        }
+        Ok(t)
     }
-    Ok(Scenario { def, campaign, audience, entry, steps, exits })
+
+    /// A trigger or common variable, or any customer attribute.
+    fn in_scope(&self, variable: &str) -> bool {
+        self.available.contains(&variable) || variable.starts_with("attr.")
+    }
+
+    fn missing(&self, s: &StepDef, variable: String) -> ScenarioError {
+        ScenarioError::MissingVariable {
+            scenario: self.scenario.to_owned(),
+            step: s.name.clone(),
+            variable,
+            trigger: self.trigger.kind(),
+            available: self.available.join(", "),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::definition::ScenarioSet;
+use super::definition::{Scenario, ScenarioSet};
 use super::tick::{SendPolicy, Unrestricted};
 use crate::campaign::{BatchRecord, SendHistory, SendRecord};
 use crate::segment::{
@@ -182,6 +182,130 @@ pub(crate) struct Entry {
     pub(crate) predicted: Option<DateTime<Utc>>,
 }
 
+/// What the state decided or learned from the journal: the tick's only mutable memory.
+#[derive(Debug, Default)]
+pub(super) struct Memory {
+    /// Batch IDs planned, sent or skipped for good.
+    decided: HashSet<String>,
+    /// (scenario, who, occurrence) that exited.
+    ended: HashSet<(usize, Who, String)>,
+    entries: HashMap<(usize, CustomerId), Entry>,
+    /// Send instants per LINE user, for the frequency cap.
+    sends: SendHistory,
+}
+
+impl Memory {
+    /// The step batch `id` was planned, sent or skipped for good.
+    pub(super) fn is_decided(&self, id: &str) -> bool {
+        self.decided.contains(id)
+    }
+
+    /// Never offers the step batch `id` again (skipped for good).
+    pub(super) fn decide(&mut self, id: String) {
+        self.decided.insert(id);
+    }
+
+    /// The step batch `id` goes to `user` at `at`: decided, and counted for the cap.
+    pub(super) fn sent(&mut self, id: String, user: &LineUserId, at: DateTime<Utc>) {
+        self.sends.record(user, at);
+        self.decided.insert(id);
+    }
+
+    /// Sends so far, for the frequency cap.
+    pub(super) fn sends(&self) -> &SendHistory {
+        &self.sends
+    }
+
+    /// The occurrence `key` of scenario `si` for `who` exited.
+    pub(super) fn has_ended(&self, key: &(usize, Who, String)) -> bool {
+        self.ended.contains(key)
+    }
+
+    /// Ends the occurrence `key`: none of its steps is offered again.
+    pub(super) fn end(&mut self, key: (usize, Who, String)) {
+        self.ended.insert(key);
+    }
+
+    /// The segment-entry memory of scenario `si` for customer `id`.
+    pub(super) fn entry(&mut self, si: usize, id: &CustomerId) -> &mut Entry {
+        self.entries.entry((si, id.clone())).or_default()
+    }
+}
+
+/// Customers and friends due for a look, earliest first, each listed once.
+#[derive(Debug, Default)]
+struct WakeQueue {
+    queue: BTreeSet<(DateTime<Utc>, Who)>,
+    at: HashMap<Who, DateTime<Utc>>,
+}
+
+impl WakeQueue {
+    fn set(&mut self, who: Who, at: Option<DateTime<Utc>>) {
+        if let Some(old) = self.at.remove(&who) {
+            self.queue.remove(&(old, who.clone()));
+        }
+        if let Some(at) = at {
+            self.queue.insert((at, who.clone()));
+            self.at.insert(who, at);
+        }
+    }
+
+    fn due(&self, now: DateTime<Utc>) -> Vec<Who> {
+        self.queue.iter().take_while(|(t, _)| *t <= now).map(|(_, w)| w.clone()).collect()
+    }
+
+    fn first(&self) -> Option<DateTime<Utc>> {
+        self.queue.first().map(|(t, _)| *t)
+    }
+}
+
+/// What one tick works with: the definitions, policy and facts read-only, and the
+/// [`Memory`] of decisions to update. The references live as long as the state's borrow,
+/// not the view's, so a scenario can be held while the memory changes.
+#[derive(Debug)]
+pub(super) struct Round<'a> {
+    set: &'a ScenarioSet,
+    policy: &'a dyn SendPolicy,
+    active_since: DateTime<Utc>,
+    customers: &'a BTreeMap<CustomerId, CustomerState>,
+    friends: &'a BTreeMap<LineUserId, Friend>,
+    product_events: &'a HashMap<String, Vec<ProductEvent>>,
+    /// The decisions so far.
+    pub(super) memory: &'a mut Memory,
+}
+
+impl<'a> Round<'a> {
+    /// The compiled scenarios, in definition order.
+    pub(super) fn scenarios(&self) -> &'a [Scenario] {
+        &self.set.scenarios
+    }
+
+    /// Quiet hours, cap and holdout.
+    pub(super) fn policy(&self) -> &'a dyn SendPolicy {
+        self.policy
+    }
+
+    /// Steps due before this instant are never sent.
+    pub(super) fn active_since(&self) -> DateTime<Utc> {
+        self.active_since
+    }
+
+    /// A customer's state.
+    pub(super) fn customer(&self, id: &CustomerId) -> Option<&'a CustomerState> {
+        self.customers.get(id)
+    }
+
+    /// An unlinked friend.
+    pub(super) fn friend(&self, user: &LineUserId) -> Option<&'a Friend> {
+        self.friends.get(user)
+    }
+
+    /// Product changes by product.
+    pub(super) fn product_events(&self) -> &'a HashMap<String, Vec<ProductEvent>> {
+        self.product_events
+    }
+}
+
 /// The state scenarios run over: definitions, policy, facts, and what was decided.
 ///
 /// [`ScenarioState::tick`] is the planning step. It is deterministic: the batch IDs
@@ -190,22 +314,15 @@ pub(crate) struct Entry {
 /// insert-if-absent `enqueue` stores once. The state also remembers what it planned (and what
 /// the journal reports, [`ScenarioState::load_journal`]) so it does not offer a step again.
 pub struct ScenarioState {
-    pub(crate) set: ScenarioSet,
-    pub(crate) policy: Box<dyn SendPolicy>,
-    pub(crate) active_since: DateTime<Utc>,
-    pub(crate) customers: BTreeMap<CustomerId, CustomerState>,
-    pub(crate) friends: BTreeMap<LineUserId, Friend>,
-    pub(crate) owner: HashMap<LineUserId, CustomerId>,
-    pub(crate) product_events: HashMap<String, Vec<ProductEvent>>,
-    /// Batch IDs planned, sent or skipped for good.
-    pub(crate) done: HashSet<String>,
-    /// (scenario, who, occurrence) that exited.
-    pub(crate) ended: HashSet<(usize, Who, String)>,
-    pub(crate) entries: HashMap<(usize, CustomerId), Entry>,
-    /// Send instants per LINE user, for the frequency cap.
-    pub(crate) sends: SendHistory,
-    pub(crate) wake: BTreeSet<(DateTime<Utc>, Who)>,
-    pub(crate) wake_of: HashMap<Who, DateTime<Utc>>,
+    set: ScenarioSet,
+    policy: Box<dyn SendPolicy>,
+    active_since: DateTime<Utc>,
+    customers: BTreeMap<CustomerId, CustomerState>,
+    friends: BTreeMap<LineUserId, Friend>,
+    owner: HashMap<LineUserId, CustomerId>,
+    product_events: HashMap<String, Vec<ProductEvent>>,
+    memory: Memory,
+    wake: WakeQueue,
 }
 
 impl fmt::Debug for ScenarioState {
@@ -216,7 +333,7 @@ impl fmt::Debug for ScenarioState {
             .field("active_since", &self.active_since)
             .field("customers", &self.customers.len())
             .field("friends", &self.friends.len())
-            .field("done", &self.done.len())
+            .field("done", &self.memory.decided.len())
             .finish_non_exhaustive()
     }
 }
@@ -234,12 +351,8 @@ impl ScenarioState {
             friends: BTreeMap::new(),
             owner: HashMap::new(),
             product_events: HashMap::new(),
-            done: HashSet::new(),
-            ended: HashSet::new(),
-            entries: HashMap::new(),
-            sends: SendHistory::new(),
-            wake: BTreeSet::new(),
-            wake_of: HashMap::new(),
+            memory: Memory::default(),
+            wake: WakeQueue::default(),
         }
     }
 
@@ -268,24 +381,38 @@ impl ScenarioState {
         self.customers.len()
     }
 
-    pub(crate) fn touch(&mut self, who: Who) {
-        self.set_wake(who, Some(DateTime::<Utc>::MIN_UTC));
+    /// New facts: look at `who` on the next tick.
+    fn touch(&mut self, who: Who) {
+        self.wake.set(who, Some(DateTime::<Utc>::MIN_UTC));
     }
 
-    pub(crate) fn set_wake(&mut self, who: Who, at: Option<DateTime<Utc>>) {
-        if let Some(old) = self.wake_of.remove(&who) {
-            self.wake.remove(&(old, who.clone()));
-        }
-        if let Some(at) = at {
-            self.wake.insert((at, who.clone()));
-            self.wake_of.insert(who, at);
+    /// Looks at `who` again at `at` (`None`: only when new facts arrive).
+    pub(super) fn wake_at(&mut self, who: Who, at: Option<DateTime<Utc>>) {
+        self.wake.set(who, at);
+    }
+
+    /// Customers and friends whose wake-up time has come by `now`.
+    pub(super) fn due(&self, now: DateTime<Utc>) -> Vec<Who> {
+        self.wake.due(now)
+    }
+
+    /// The view one tick plans with.
+    pub(super) fn round(&mut self) -> Round<'_> {
+        Round {
+            set: &self.set,
+            policy: self.policy.as_ref(),
+            active_since: self.active_since,
+            customers: &self.customers,
+            friends: &self.friends,
+            product_events: &self.product_events,
+            memory: &mut self.memory,
         }
     }
 
     /// The earliest instant a tick has something to do (`None`: only new input can).
     #[must_use]
     pub fn next_wake(&self) -> Option<DateTime<Utc>> {
-        self.wake.first().map(|(t, _)| *t)
+        self.wake.first()
     }
 
     /// Adds a customer or replaces everything known about one.
@@ -425,9 +552,9 @@ impl ScenarioState {
     /// another worker), so they are not offered again, and counts them for the cap.
     pub fn load_journal<'a>(&mut self, records: impl IntoIterator<Item = &'a BatchRecord>) {
         for r in records {
-            self.done.insert(r.batch.id.as_str().to_owned());
+            self.memory.decided.insert(r.batch.id.as_str().to_owned());
             for rcp in &r.batch.recipients {
-                self.sends.record(&rcp.line_user, r.batch.not_before);
+                self.memory.sends.record(&rcp.line_user, r.batch.not_before);
             }
         }
     }
@@ -436,7 +563,7 @@ impl ScenarioState {
     /// scenario batches) against the frequency cap.
     pub fn note_sends<'a>(&mut self, sends: impl IntoIterator<Item = &'a SendRecord>) {
         for s in sends {
-            self.sends.record(&s.line_user, s.at);
+            self.memory.sends.record(&s.line_user, s.at);
         }
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::definition::{Exit, Priority, Scenario, Step};
-use super::state::{CustomerState, Entry, ScenarioState, Who};
+use super::state::{CustomerState, Entry, Round, ScenarioState, Who};
 use super::step::due_at;
 use super::trigger::{
     Occurrence, Trigger, World, entry_occurrence, follow_occurrence, occurrences,
@@ -224,17 +224,17 @@ impl ScenarioState {
     /// never offered again by this state; a late tick sends every step that fell due since.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Tick {
         let mut out = Tick::default();
-        let ctx = self.set.context.at(now);
-        let due: Vec<Who> =
-            self.wake.iter().take_while(|(t, _)| *t <= now).map(|(_, w)| w.clone()).collect();
-        for who in due {
-            let next = self.examine(&who, now, &ctx, &mut out);
-            self.set_wake(who, next);
+        let ctx = self.scenarios().context.at(now);
+        for who in self.due(now) {
+            let next = self.round().examine(&who, now, &ctx, &mut out);
+            self.wake_at(who, next);
         }
         out.next_wake = self.next_wake();
         out
     }
+}
 
+impl Round<'_> {
     /// Examines one customer or friend; returns their next wake-up.
     fn examine(
         &mut self,
@@ -245,14 +245,14 @@ impl ScenarioState {
     ) -> Option<DateTime<Utc>> {
         let (line_user, customer) = match who {
             Who::Customer(id) => {
-                let c = self.customers.get(id)?;
+                let c = self.customer(id)?;
                 if !c.reachable() {
                     return None; // woken again by a link or follow
                 }
                 (c.line_user.clone()?, Some(c.clone()))
             }
             Who::Friend(u) => {
-                let f = self.friends.get(u)?;
+                let f = self.friend(u)?;
                 if !f.following {
                     return None;
                 }
@@ -267,12 +267,10 @@ impl ScenarioState {
             wake(t);
         }
         let mut cands = Vec::new();
-        let n_scenarios = self.set.scenarios.len();
-        for si in 0..n_scenarios {
-            let sc = &self.set.scenarios[si];
+        for (si, sc) in self.scenarios().iter().enumerate() {
             let occs: Vec<Occurrence> = match (&sc.def.trigger, who, &customer) {
                 (Trigger::FollowedUnlinked, Who::Friend(u), None) => {
-                    let f = &self.friends[u];
+                    let Some(f) = self.friend(u) else { continue };
                     let mut o = follow_occurrence(f.followed_at);
                     if f.linked {
                         o.exit = Some("linked");
@@ -285,7 +283,7 @@ impl ScenarioState {
                     self.segment_entry(si, id, c, &def, ctx, &mut wake)
                 }
                 (_, _, Some(c)) => {
-                    let world = World { tz: ctx.tz(), product_events: &self.product_events };
+                    let world = World { tz: ctx.tz(), product_events: self.product_events() };
                     occurrences(&sc.def.trigger, c, &world, now)
                 }
                 _ => continue,
@@ -298,7 +296,7 @@ impl ScenarioState {
         // The frequency cap, highest priority first, then earliest due.
         cands.sort_by_key(|c| (Reverse(c.priority), c.due, c.scenario, c.step));
         for c in cands {
-            let sc = &self.set.scenarios[c.scenario];
+            let sc = &self.scenarios()[c.scenario];
             let step = &sc.steps[c.step];
             let event = |outcome| ScenarioEvent {
                 at: now,
@@ -309,10 +307,10 @@ impl ScenarioState {
                 outcome,
             };
             // A deferred step waiting into the quiet hours waits for their end.
-            let quiet_until = self.policy.earliest(now);
+            let quiet_until = self.policy().earliest(now);
             if quiet_until > now && c.due < now {
                 wake(quiet_until);
-            } else if self.policy.permits(&self.sends, &line_user, now) {
+            } else if self.policy().permits(self.memory.sends(), &line_user, now) {
                 let Ok(id) = BatchId::new(c.id.clone()) else {
                     out.invalid.push(c.id);
                     continue;
@@ -334,13 +332,12 @@ impl ScenarioState {
                     not_before: c.due,
                 }));
                 out.batches.push(batch);
-                self.sends.record(&line_user, now.max(c.due));
-                self.done.insert(c.id);
+                self.memory.sent(c.id, &line_user, now.max(c.due));
             } else if c.priority == Priority::Low
                 || (c.priority == Priority::Normal && now > c.due + step.max_defer)
             {
                 out.events.push(event(Outcome::Skipped { reason: SkipReason::Capped }));
-                self.done.insert(c.id);
+                self.memory.decide(c.id);
             } else {
                 // Deferred: try again on the next hourly tick.
                 wake(now + Duration::hours(1));
@@ -361,7 +358,7 @@ impl ScenarioState {
     ) -> Vec<Occurrence> {
         let now = ctx.now();
         let member = matches(def, &c.facts, ctx).unwrap_or(false);
-        let e: &mut Entry = self.entries.entry((si, id.clone())).or_default();
+        let e: &mut Entry = self.memory.entry(si, id);
         if member && !e.member {
             // Entered: exactly when predicted if time alone did it, else now.
             e.entered = Some(e.predicted.filter(|p| *p <= now).unwrap_or(now));
@@ -399,18 +396,18 @@ impl ScenarioState {
     ) {
         let Here { si, who, rcpt, customer, now, ctx } = *here;
         let ended_key = (si, who.clone(), occ.key.clone());
-        if self.ended.contains(&ended_key) {
+        if self.memory.has_ended(&ended_key) {
             return;
         }
-        let sc: &Scenario = &self.set.scenarios[si];
+        let sc: &Scenario = &self.scenarios()[si];
         let mut exit_checked = false;
         for (k, step) in sc.steps.iter().enumerate() {
-            let due = self.policy.earliest(due_at(occ.anchor, step.delay, step.at, ctx.tz()));
-            if due < self.active_since {
+            let due = self.policy().earliest(due_at(occ.anchor, step.delay, step.at, ctx.tz()));
+            if due < self.active_since() {
                 continue;
             }
             let id = format!("{}/{}/{}/{}", sc.def.name, step.name, rcpt, occ.key);
-            if self.done.contains(&id) {
+            if self.memory.is_decided(&id) {
                 continue;
             }
             if due > now {
@@ -428,7 +425,7 @@ impl ScenarioState {
                         occurrence: occ.key.clone(),
                         outcome: Outcome::Exited { reason },
                     });
-                    self.ended.insert(ended_key);
+                    self.memory.end(ended_key);
                     return;
                 }
             }
@@ -440,7 +437,7 @@ impl ScenarioState {
                 Some(SkipReason::Stale)
             } else if !occ.holds || !conditions_hold(sc, step, customer, ctx) {
                 Some(SkipReason::Condition)
-            } else if self.policy.holds_out(rcpt) {
+            } else if self.policy().holds_out(rcpt) {
                 Some(SkipReason::Holdout)
             } else if text.is_none() {
                 Some(SkipReason::Template)
@@ -456,7 +453,7 @@ impl ScenarioState {
                     occurrence: occ.key.clone(),
                     outcome: Outcome::Skipped { reason },
                 });
-                self.done.insert(id);
+                self.memory.decide(id);
                 continue;
             }
             cands.push(Candidate {

@@ -1,14 +1,14 @@
 //! Triggers: what starts a scenario for a customer, as occurrences derived from the customer's
 //! facts alone (so every worker, at any tick, derives the same occurrence keys).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::state::{CustomerState, ProductChange, ProductEvent};
 use super::step::Delay;
-use crate::segment::{OrderKind, SubscriptionState};
+use crate::segment::{Order, OrderKind, SavedItem, SubscriptionState};
 
 /// What starts a scenario for a customer. Each trigger yields *occurrences*: an anchor instant
 /// the steps are timed from and a key that names the occurrence in the batch ID
@@ -227,195 +227,255 @@ pub(crate) fn occurrences(
     world: &World<'_>,
     now: DateTime<Utc>,
 ) -> Vec<Occurrence> {
-    let f = &c.facts;
-    let tz = world.tz;
-    let mut orders: Vec<_> = f.orders.iter().filter(|o| o.placed_at <= now).collect();
-    orders.sort_by_key(|o| o.placed_at);
-    let mut out = Vec::new();
+    let facts = Facts::new(c, world, now);
     match trigger {
-        Trigger::CartAbandoned => {
-            let items: Vec<_> = f.cart.iter().filter(|i| i.added_at <= now).collect();
-            let last_add = items.iter().map(|i| i.added_at).max();
-            let anchor = match (c.cart_updated_at, last_add) {
-                (Some(u), Some(a)) => Some(u.max(a)),
-                (u, a) => u.or(a),
-            };
-            if let Some(anchor) = anchor.filter(|a| *a <= now && !items.is_empty()) {
-                let total: i64 = items.iter().map(|i| i.price_at_add).sum();
-                let names: Vec<&str> = items.iter().map(|i| i.product.as_str()).collect();
-                let mut o = Occurrence::new(anchor.timestamp().to_string(), anchor)
-                    .var("cart_count", items.len())
-                    .var("cart_items", names.join("、"))
-                    .var("cart_total", total);
-                if orders.iter().any(|o| o.placed_at > anchor) {
-                    o.exit = Some("ordered");
-                }
-                out.push(o);
-            }
-        }
+        Trigger::CartAbandoned => facts.cart_abandoned().into_iter().collect(),
         Trigger::OrderPlaced { products, kind, nth, latest_only } => {
-            for (i, o) in orders.iter().enumerate() {
-                let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                if nth.is_some_and(|k| k != n)
-                    || kind.is_some_and(|k| k != o.kind)
-                    || (!products.is_empty()
-                        && !o.items.iter().any(|it| products.contains(&it.product)))
-                {
-                    continue;
-                }
-                let names: Vec<&str> = o.items.iter().map(|it| it.product.as_str()).collect();
-                out.push(
-                    Occurrence::new(o.id.clone(), o.placed_at)
-                        .var("order_id", &o.id)
-                        .var("order_total", o.amount)
-                        .var("products", names.join("、")),
-                );
-            }
-            if *latest_only && out.len() > 1 {
-                out.drain(..out.len() - 1);
-            }
+            facts.orders_placed(products, *kind, *nth, *latest_only)
         }
-        Trigger::SubscriptionCanceled { reasons } => {
-            for s in &f.subscriptions {
-                let Some(at) = s.canceled_at.filter(|t| *t <= now) else { continue };
-                let reason = s.cancel_reason.clone().unwrap_or_default();
-                if s.state != SubscriptionState::Canceled
-                    || (!reasons.is_empty() && !reasons.contains(&reason))
-                {
-                    continue;
-                }
-                out.push(
-                    Occurrence::new(s.id.clone(), at)
-                        .var("subscription_id", &s.id)
-                        .var("product", s.product.clone().unwrap_or_default())
-                        .var("cancel_reason", reason),
-                );
-            }
+        Trigger::SubscriptionCanceled { reasons } => facts.subscriptions_canceled(reasons),
+        Trigger::SubscriptionDelivery { deliveries } => facts.deliveries_due(*deliveries),
+        Trigger::SubscriptionMilestone { months, products } => facts.milestones(months, products),
+        Trigger::BirthdayMonth => facts.birthday_months(),
+        Trigger::NextRank { ranks, window, within } => {
+            facts.next_rank(ranks, *window, *within).into_iter().collect()
         }
-        Trigger::SubscriptionDelivery { deliveries } => {
-            for s in &f.subscriptions {
-                let Some(next) = s.next_delivery_at else { continue };
-                if s.state != SubscriptionState::Active
-                    || s.deliveries != *deliveries
-                    || s.started_at > now
-                {
-                    continue;
-                }
-                out.push(
+        Trigger::ProductChange { change, source } => facts.product_changes(*change, *source),
+        Trigger::Linked { first_only } => facts.linked(*first_only).into_iter().collect(),
+        Trigger::Registered => facts
+            .at_or_before(c.facts.registered_at)
+            .map(|at| Occurrence::new("registered".to_owned(), at))
+            .into_iter()
+            .collect(),
+        Trigger::Date { at } => at
+            .iter()
+            .map(|t| {
+                let key = t.format("%Y%m%d-%H%M").to_string();
+                Occurrence::new(key, t.with_timezone(&Utc)).var("date", t.format("%Y-%m-%d"))
+            })
+            .collect(),
+        Trigger::SegmentEntry { .. } | Trigger::FollowedUnlinked => Vec::new(),
+    }
+}
+
+/// One customer's facts as of `now`, read by each trigger.
+struct Facts<'a> {
+    c: &'a CustomerState,
+    world: &'a World<'a>,
+    now: DateTime<Utc>,
+    /// Orders placed by `now`, oldest first.
+    orders: Vec<&'a Order>,
+}
+
+impl<'a> Facts<'a> {
+    fn new(c: &'a CustomerState, world: &'a World<'a>, now: DateTime<Utc>) -> Self {
+        let mut orders: Vec<_> = c.facts.orders.iter().filter(|o| o.placed_at <= now).collect();
+        orders.sort_by_key(|o| o.placed_at);
+        Self { c, world, now, orders }
+    }
+
+    /// `t`, if it has happened by `now`.
+    fn at_or_before(&self, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        t.filter(|t| *t <= self.now)
+    }
+
+    /// The cart as of its last change, ending when an order follows it.
+    fn cart_abandoned(&self) -> Option<Occurrence> {
+        let items: Vec<_> = self.c.facts.cart.iter().filter(|i| i.added_at <= self.now).collect();
+        let last_add = items.iter().map(|i| i.added_at).max();
+        let anchor = match (self.c.cart_updated_at, last_add) {
+            (Some(u), Some(a)) => Some(u.max(a)),
+            (u, a) => u.or(a),
+        };
+        let anchor = anchor.filter(|a| *a <= self.now && !items.is_empty())?;
+        let total: i64 = items.iter().map(|i| i.price_at_add).sum();
+        let names: Vec<&str> = items.iter().map(|i| i.product.as_str()).collect();
+        let mut o = Occurrence::new(anchor.timestamp().to_string(), anchor)
+            .var("cart_count", items.len())
+            .var("cart_items", names.join("、"))
+            .var("cart_total", total);
+        if self.orders.iter().any(|o| o.placed_at > anchor) {
+            o.exit = Some("ordered");
+        }
+        Some(o)
+    }
+
+    fn orders_placed(
+        &self,
+        products: &[String],
+        kind: Option<OrderKind>,
+        nth: Option<u32>,
+        latest_only: bool,
+    ) -> Vec<Occurrence> {
+        let mut out = Vec::new();
+        for (i, o) in self.orders.iter().enumerate() {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if nth.is_some_and(|k| k != n)
+                || kind.is_some_and(|k| k != o.kind)
+                || (!products.is_empty()
+                    && !o.items.iter().any(|it| products.contains(&it.product)))
+            {
+                continue;
+            }
+            let names: Vec<&str> = o.items.iter().map(|it| it.product.as_str()).collect();
+            out.push(
+                Occurrence::new(o.id.clone(), o.placed_at)
+                    .var("order_id", &o.id)
+                    .var("order_total", o.amount)
+                    .var("products", names.join("、")),
+            );
+        }
+        if latest_only && out.len() > 1 {
+            out.drain(..out.len() - 1);
+        }
+        out
+    }
+
+    fn subscriptions_canceled(&self, reasons: &[String]) -> Vec<Occurrence> {
+        let mut out = Vec::new();
+        for s in &self.c.facts.subscriptions {
+            let Some(at) = self.at_or_before(s.canceled_at) else { continue };
+            let reason = s.cancel_reason.clone().unwrap_or_default();
+            if s.state != SubscriptionState::Canceled
+                || (!reasons.is_empty() && !reasons.contains(&reason))
+            {
+                continue;
+            }
+            out.push(
+                Occurrence::new(s.id.clone(), at)
+                    .var("subscription_id", &s.id)
+                    .var("product", s.product.clone().unwrap_or_default())
+                    .var("cancel_reason", reason),
+            );
+        }
+        out
+    }
+
+    /// Active subscriptions with exactly `deliveries` done, anchored at the next delivery.
+    fn deliveries_due(&self, deliveries: u32) -> Vec<Occurrence> {
+        let tz = self.world.tz;
+        self.c
+            .facts
+            .subscriptions
+            .iter()
+            .filter(|s| {
+                s.state == SubscriptionState::Active
+                    && s.deliveries == deliveries
+                    && s.started_at <= self.now
+            })
+            .filter_map(|s| {
+                let next = s.next_delivery_at?;
+                Some(
                     Occurrence::new(format!("{}.d{deliveries}", s.id), next)
                         .var("subscription_id", &s.id)
                         .var("product", s.product.clone().unwrap_or_default())
                         .var("deliveries", s.deliveries)
                         .var("next_delivery_date", local_date(next, tz)),
+                )
+            })
+            .collect()
+    }
+
+    /// Every listed month of every active subscription, in local calendar months.
+    fn milestones(&self, months: &[u32], products: &[String]) -> Vec<Occurrence> {
+        let mut out = Vec::new();
+        for s in &self.c.facts.subscriptions {
+            let product = s.product.clone().unwrap_or_default();
+            if s.state != SubscriptionState::Active
+                || s.started_at > self.now
+                || (!products.is_empty() && !products.contains(&product))
+            {
+                continue;
+            }
+            let start = s.started_at.with_timezone(&self.world.tz);
+            for &m in months {
+                let Some(anchor) = start.checked_add_months(Months::new(m)) else { continue };
+                out.push(
+                    Occurrence::new(format!("{}.m{m}", s.id), anchor.with_timezone(&Utc))
+                        .var("subscription_id", &s.id)
+                        .var("product", &product)
+                        .var("months", m),
                 );
             }
         }
-        Trigger::SubscriptionMilestone { months, products } => {
-            for s in &f.subscriptions {
-                let product = s.product.clone().unwrap_or_default();
-                if s.state != SubscriptionState::Active
-                    || s.started_at > now
-                    || (!products.is_empty() && !products.contains(&product))
+        out
+    }
+
+    fn birthday_months(&self) -> Vec<Occurrence> {
+        let Some(birth) = self.c.facts.birth_date else { return Vec::new() };
+        let tz = self.world.tz;
+        let year = local_date(self.now, tz).year();
+        // Next year's occurrence too, so the state knows when to wake up.
+        [year - 1, year, year + 1]
+            .into_iter()
+            .filter_map(|y| {
+                let anchor = local_midnight(NaiveDate::from_ymd_opt(y, birth.month(), 1)?, tz)?;
+                Some(Occurrence::new(y.to_string(), anchor).var("month", birth.month()))
+            })
+            .collect()
+    }
+
+    /// The spend over `window` against the next rank; holds only within `within` of it.
+    fn next_rank(&self, ranks: &[Rank], window: Delay, within: i64) -> Option<Occurrence> {
+        let last = self.orders.last()?;
+        let from = self.now - Duration::seconds(window.as_secs());
+        let spend: i64 = self
+            .orders
+            .iter()
+            .filter(|o| o.placed_at > from)
+            .map(|o| o.amount)
+            .fold(0i64, i64::saturating_add);
+        let next = ranks.iter().filter(|r| r.threshold > spend).min_by_key(|r| r.threshold);
+        let mut o = Occurrence::new(last.id.clone(), last.placed_at).var("spend", spend);
+        match next {
+            Some(r) if r.threshold - spend <= within => {
+                o = o.var("next_rank", &r.name).var("amount_to_next_rank", r.threshold - spend);
+            }
+            _ => o.holds = false,
+        }
+        Some(o)
+    }
+
+    /// Changes of saved products after they were saved (a price drop: below the saved price).
+    fn product_changes(&self, change: ProductChange, source: SavedSource) -> Vec<Occurrence> {
+        let f = &self.c.facts;
+        let lists: &[&[SavedItem]] = match source {
+            SavedSource::Cart => &[&f.cart],
+            SavedSource::Favourites => &[&f.favourites],
+            SavedSource::Saved => &[&f.cart, &f.favourites],
+        };
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for item in lists.iter().flat_map(|l| l.iter()) {
+            let Some(events) = self.world.product_events.get(&item.product) else { continue };
+            for e in events {
+                if e.change != change
+                    || e.at > self.now
+                    || e.at < item.added_at
+                    || (change == ProductChange::PriceDropped && e.price >= item.price_at_add)
                 {
                     continue;
                 }
-                let start = s.started_at.with_timezone(&tz);
-                for &m in months {
-                    let Some(anchor) = start.checked_add_months(Months::new(m)) else { continue };
+                let key = format!("{}@{}", item.product, e.at.timestamp());
+                if seen.insert(key.clone()) {
                     out.push(
-                        Occurrence::new(format!("{}.m{m}", s.id), anchor.with_timezone(&Utc))
-                            .var("subscription_id", &s.id)
-                            .var("product", &product)
-                            .var("months", m),
+                        Occurrence::new(key, e.at)
+                            .var("product", &item.product)
+                            .var("price", e.price)
+                            .var("old_price", item.price_at_add),
                     );
                 }
             }
         }
-        Trigger::BirthdayMonth => {
-            if let Some(birth) = f.birth_date {
-                let year = local_date(now, tz).year();
-                // Next year's occurrence too, so the state knows when to wake up.
-                for y in [year - 1, year, year + 1] {
-                    let Some(first) = NaiveDate::from_ymd_opt(y, birth.month(), 1) else {
-                        continue;
-                    };
-                    let Some(anchor) = local_midnight(first, tz) else { continue };
-                    out.push(Occurrence::new(y.to_string(), anchor).var("month", birth.month()));
-                }
-            }
-        }
-        Trigger::NextRank { ranks, window, within } => {
-            if let Some(last) = orders.last() {
-                let from = now - Duration::seconds(window.as_secs());
-                let spend: i64 = orders
-                    .iter()
-                    .filter(|o| o.placed_at > from)
-                    .map(|o| o.amount)
-                    .fold(0i64, i64::saturating_add);
-                let next = ranks.iter().filter(|r| r.threshold > spend).min_by_key(|r| r.threshold);
-                let mut o = Occurrence::new(last.id.clone(), last.placed_at).var("spend", spend);
-                match next {
-                    Some(r) if r.threshold - spend <= *within => {
-                        o = o
-                            .var("next_rank", &r.name)
-                            .var("amount_to_next_rank", r.threshold - spend);
-                    }
-                    _ => o.holds = false,
-                }
-                out.push(o);
-            }
-        }
-        Trigger::ProductChange { change, source } => {
-            let lists: &[&[crate::segment::SavedItem]] = match source {
-                SavedSource::Cart => &[&f.cart],
-                SavedSource::Favourites => &[&f.favourites],
-                SavedSource::Saved => &[&f.cart, &f.favourites],
-            };
-            let mut seen = std::collections::BTreeSet::new();
-            for item in lists.iter().flat_map(|l| l.iter()) {
-                let Some(events) = world.product_events.get(&item.product) else { continue };
-                for e in events {
-                    if e.change != *change
-                        || e.at > now
-                        || e.at < item.added_at
-                        || (*change == ProductChange::PriceDropped && e.price >= item.price_at_add)
-                    {
-                        continue;
-                    }
-                    let key = format!("{}@{}", item.product, e.at.timestamp());
-                    if seen.insert(key.clone()) {
-                        out.push(
-                            Occurrence::new(key, e.at)
-                                .var("product", &item.product)
-                                .var("price", e.price)
-                                .var("old_price", item.price_at_add),
-                        );
-                    }
-                }
-            }
-        }
-        Trigger::Linked { first_only } => {
-            if let Some(at) = f.line.linked_at.filter(|t| f.line.linked && *t <= now) {
-                let key = if *first_only { "first".to_owned() } else { at.timestamp().to_string() };
-                out.push(Occurrence::new(key, at));
-            }
-        }
-        Trigger::Registered => {
-            if let Some(at) = f.registered_at.filter(|t| *t <= now) {
-                out.push(Occurrence::new("registered".to_owned(), at));
-            }
-        }
-        Trigger::Date { at } => {
-            for t in at {
-                let key = t.format("%Y%m%d-%H%M").to_string();
-                out.push(
-                    Occurrence::new(key, t.with_timezone(&Utc)).var("date", t.format("%Y-%m-%d")),
-                );
-            }
-        }
-        Trigger::SegmentEntry { .. } | Trigger::FollowedUnlinked => {}
+        out
     }
-    out
+
+    fn linked(&self, first_only: bool) -> Option<Occurrence> {
+        let line = &self.c.facts.line;
+        let at = self.at_or_before(line.linked_at.filter(|_| line.linked))?;
+        let key = if first_only { "first".to_owned() } else { at.timestamp().to_string() };
+        Some(Occurrence::new(key, at))
+    }
 }
 
 /// The occurrence of a segment entry at `entered`.

@@ -603,6 +603,50 @@ fn points_body(body: &Value) -> Result<(i64, String), &'static str> {
     Ok((if add { point } else { -point }, description.to_owned()))
 }
 
+/// One request as the fake reads it: a body that is not JSON reads as `null`.
+struct Request {
+    method: Method,
+    /// Without a trailing `/`.
+    path: String,
+    query: HashMap<String, String>,
+    body: Value,
+    /// It carried the admin token.
+    authorized: bool,
+}
+
+impl Request {
+    fn read(method: Method, uri: &Uri, headers: &HeaderMap, body: &[u8], token: &str) -> Self {
+        let query = uri
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let expected = format!("Token token=\"{token}\"");
+        let authorized = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+            == Some(expected.as_str());
+        Self {
+            method,
+            path: uri.path().trim_end_matches('/').to_owned(),
+            query,
+            body: serde_json::from_slice(body).unwrap_or(Value::Null),
+            authorized,
+        }
+    }
+
+    fn log_entry(&self) -> FakeEcforceRequest {
+        FakeEcforceRequest {
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            query: self.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            authorized: self.authorized,
+        }
+    }
+
+    fn is_sign_in(&self) -> bool {
+        strip_json(&self.path) == "/api/v2/customers/sign_in" && self.method == Method::POST
+    }
+}
+
+/// Logs the request, plays the next queued fault, checks the token, then routes.
 async fn handle(
     State(shared): State<Arc<Shared>>,
     method: Method,
@@ -610,45 +654,49 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path().trim_end_matches('/');
-    let query: HashMap<String, String> = uri
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let expected = format!("Token token=\"{}\"", shared.token);
-    let authorized =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(expected.as_str());
+    let req = Request::read(method, &uri, &headers, &body, &shared.token);
     let mut data = shared.lock();
-    data.log.push(FakeEcforceRequest {
-        method: method.to_string(),
-        path: path.to_owned(),
-        query: query.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        authorized,
-    });
-    if strip_json(path) == "/api/v2/customers/sign_in" && method == Method::POST {
+    data.log.push(req.log_entry());
+    if req.is_sign_in() {
         data.sign_ins += 1;
         if let Some(f) = data.faults.pop_front() {
             return fault(&f);
         }
-        return sign_in(&mut data, &body, authorized);
+        return sign_in(&mut data, &req.body, req.authorized);
     }
-    let Some(rest) = path.strip_prefix("/api/v2/admin/") else {
-        return error(StatusCode::NOT_FOUND, "A0000", "no such endpoint");
+    let Some(rest) = req.path.strip_prefix("/api/v2/admin/") else {
+        return no_such_endpoint();
     };
     data.requests += 1;
     if let Some(f) = data.faults.pop_front() {
         return fault(&f);
     }
-    if !authorized {
+    if !req.authorized {
         return error(StatusCode::UNAUTHORIZED, "ASS1001", "認証に失敗しました。");
     }
-    let data = &mut *data;
-    let lighter = match query.get("lighter").map(String::as_str) {
-        Some("1" | "true") => true,
-        Some(_) => false,
-        None => data.default_lighter,
-    };
+    admin(&mut data, &req, rest)
+}
+
+fn no_such_endpoint() -> Response {
+    error(StatusCode::NOT_FOUND, "A0000", "no such endpoint")
+}
+
+fn customer_not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "ACU2001", "customerが見つかりません。")
+}
+
+/// A changed record's `updated_at`: now, to the second, and always later than before.
+fn touched(updated_at: DateTime<Utc>) -> DateTime<Utc> {
+    second(Utc::now()).max(updated_at + TimeDelta::seconds(1))
+}
+
+/// The admin API's route table (`rest` is the path after `/api/v2/admin/`).
+fn admin(data: &mut Data, req: &Request, rest: &str) -> Response {
+    let segments: Vec<&str> = rest.split('/').map(strip_json).collect();
+    if let Some(r) = labels(data, req, &segments) {
+        return r;
+    }
+    // The rendering settings are copied so the handlers can change the tables they render.
     let numbers: HashMap<String, String> = if rest.starts_with("subs_orders") {
         data.customers
             .feed
@@ -658,147 +706,168 @@ async fn handle(
     } else {
         HashMap::new()
     };
+    let item_link_type = data.item_link_type.clone().unwrap_or_else(|| "order_item".to_owned());
+    let missing_items = data.missing_items.clone();
     let shape = Shape {
-        include: query
+        include: req
+            .query
             .get("include")
             .map(|i| i.split(',').map(|s| s.trim().to_owned()).collect())
             .unwrap_or_default(),
-        lighter,
-        item_link_type: data.item_link_type.as_deref().unwrap_or("order_item"),
-        missing_items: &data.missing_items,
+        lighter: match req.query.get("lighter").map(String::as_str) {
+            Some("1" | "true") => true,
+            Some(_) => false,
+            None => data.default_lighter,
+        },
+        item_link_type: &item_link_type,
+        missing_items: &missing_items,
         numbers: &numbers,
     };
-    let with_deleted = query.get("q[with_deleted]").is_some_and(|v| v == "1");
-    let not_found = || error(StatusCode::NOT_FOUND, "ACU2001", "customerが見つかりません。");
-    let segments: Vec<&str> = rest.split('/').map(strip_json).collect();
+    match (&req.method, segments.as_slice()) {
+        (&Method::GET, [resource]) => index(data, &req.query, &shape, resource),
+        (&Method::GET, [resource, id]) => show(data, &req.query, &shape, resource, id),
+        (&Method::PUT, ["customers", id]) => update_customer(data, &req.body, &shape, id),
+        (&Method::POST, ["customers", id, "points"]) => add_points(data, &req.body, id),
+        _ => no_such_endpoint(),
+    }
+}
+
+/// The label endpoints, which change customers' label lists.
+fn labels(data: &mut Data, req: &Request, segments: &[&str]) -> Option<Response> {
     let (labels, customers) = (&mut data.labels, &mut data.customers);
     let mut edit = |id: &str, f: &mut dyn FnMut(&mut Vec<String>)| {
         let Some(mut c) = customers.remove(id) else { return false };
         f(&mut c.labels);
-        c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
+        c.updated_at = touched(c.updated_at);
         customers.upsert(c);
         true
     };
-    if let Some(r) = super::labels::handle(labels, &method, &segments, &query, &body, &mut edit) {
-        return r;
-    }
-    match (&method, segments.as_slice()) {
-        (&Method::GET, ["customers"]) => {
+    super::labels::handle(labels, &req.method, segments, &req.query, &req.body, &mut edit)
+}
+
+/// `GET /<resource>`: one page of a collection.
+fn index(
+    data: &mut Data,
+    query: &HashMap<String, String>,
+    shape: &Shape<'_>,
+    resource: &str,
+) -> Response {
+    let max_per = data.max_per;
+    let doc = match resource {
+        "customers" => {
             let malformed = &data.malformed;
-            let doc = list(&mut data.customers, &query, data.max_per, |c| {
-                render::customer(c, malformed.contains(c.id.as_str()), &shape)
-            });
-            reply(StatusCode::OK, &doc)
+            list(&mut data.customers, query, max_per, |c| {
+                render::customer(c, malformed.contains(c.id.as_str()), shape)
+            })
         }
-        (&Method::GET, ["orders"]) => {
-            let doc = list(&mut data.orders, &query, data.max_per, |o| render::order(o, &shape));
-            reply(StatusCode::OK, &doc)
+        "orders" => list(&mut data.orders, query, max_per, |o| render::order(o, shape)),
+        "subs_orders" => {
+            list(&mut data.subscriptions, query, max_per, |s| render::subscription(s, shape))
         }
-        (&Method::GET, ["subs_orders"]) => {
-            let doc = list(&mut data.subscriptions, &query, data.max_per, |s| {
-                render::subscription(s, &shape)
-            });
-            reply(StatusCode::OK, &doc)
-        }
-        (&Method::GET, ["products"]) => {
-            let doc =
-                list(&mut data.products, &query, data.max_per, |p| render::product(p, &shape));
-            reply(StatusCode::OK, &doc)
-        }
-        (&Method::GET, ["customers", id]) => match data.customers.get(id) {
-            Some(c) if with_deleted || c.deleted_at.is_none() => {
-                let (resource, included) =
-                    render::customer(c, data.malformed.contains(*id), &shape);
-                reply(StatusCode::OK, &json!({ "data": resource, "included": included }))
+        "products" => list(&mut data.products, query, max_per, |p| render::product(p, shape)),
+        _ => return no_such_endpoint(),
+    };
+    reply(StatusCode::OK, &doc)
+}
+
+/// `GET /<resource>/<id>`: one record with what it includes.
+fn show(
+    data: &Data,
+    query: &HashMap<String, String>,
+    shape: &Shape<'_>,
+    resource: &str,
+    id: &str,
+) -> Response {
+    let found = match resource {
+        "customers" => {
+            let with_deleted = query.get("q[with_deleted]").is_some_and(|v| v == "1");
+            match data.customers.get(id) {
+                Some(c) if with_deleted || c.deleted_at.is_none() => {
+                    render::customer(c, data.malformed.contains(id), shape)
+                }
+                _ => return customer_not_found(),
             }
-            _ => not_found(),
+        }
+        "orders" => match data.orders.get(id) {
+            Some(o) => render::order(o, shape),
+            None => return error(StatusCode::NOT_FOUND, "AOR2001", "orderが見つかりません。"),
         },
-        (&Method::GET, ["orders", id]) => {
-            match data.orders.get(id).map(|o| render::order(o, &shape)) {
-                Some((o, included)) => {
-                    reply(StatusCode::OK, &json!({ "data": o, "included": included }))
-                }
-                None => error(StatusCode::NOT_FOUND, "AOR2001", "orderが見つかりません。"),
+        "subs_orders" => match data.subscriptions.get(id) {
+            Some(s) => render::subscription(s, shape),
+            None => {
+                return error(StatusCode::NOT_FOUND, "ASO2001", "subs_orderが見つかりません。");
             }
-        }
-        (&Method::GET, ["subs_orders", id]) => match data.subscriptions.get(id) {
-            Some(s) => {
-                let (resource, included) = render::subscription(s, &shape);
-                reply(StatusCode::OK, &json!({ "data": resource, "included": included }))
-            }
-            None => error(StatusCode::NOT_FOUND, "ASO2001", "subs_orderが見つかりません。"),
         },
-        (&Method::GET, ["products", id]) => {
-            match data.products.get(id).map(|p| render::product(p, &shape)) {
-                Some((p, included)) => {
-                    reply(StatusCode::OK, &json!({ "data": p, "included": included }))
-                }
-                None => error(StatusCode::NOT_FOUND, "A0000", "productが見つかりません。"),
-            }
+        "products" => match data.products.get(id) {
+            Some(p) => render::product(p, shape),
+            None => return error(StatusCode::NOT_FOUND, "A0000", "productが見つかりません。"),
+        },
+        _ => return no_such_endpoint(),
+    };
+    let (resource, included) = found;
+    reply(StatusCode::OK, &json!({ "data": resource, "included": included }))
+}
+
+/// `PUT /customers/<id>`: only permitted parameters are applied; the rest are dropped without
+/// a word, as ecforce does (`line_id_linked_at` is not writable).
+fn update_customer(data: &mut Data, body: &Value, shape: &Shape<'_>, id: &str) -> Response {
+    let Some(mut c) = data.customers.remove(id) else {
+        return customer_not_found();
+    };
+    let attrs = &body["customer"];
+    let permitted = |k: &str| !data.ignored_params.contains(k);
+    if let Some(line) = attrs.get("line_id").filter(|_| permitted("line_id")) {
+        c.line_user_id = line.as_str().and_then(|l| LineUserId::new(l).ok());
+        if c.line_user_id.is_none() {
+            c.line_linked_at = None;
         }
-        (&Method::PUT, ["customers", id]) => {
-            let Some(mut c) = data.customers.remove(id) else {
-                return not_found();
-            };
-            // Only permitted parameters are applied; the rest are dropped without a word
-            // (`line_id_linked_at` is not writable).
-            let attrs = &body["customer"];
-            let permitted = |k: &str| !data.ignored_params.contains(k);
-            if let Some(line) = attrs.get("line_id").filter(|_| permitted("line_id")) {
-                c.line_user_id = line.as_str().and_then(|l| LineUserId::new(l).ok());
-                if c.line_user_id.is_none() {
-                    c.line_linked_at = None;
-                }
-            }
-            if let Some(optin) = attrs.get("optin").and_then(flag).filter(|_| permitted("optin")) {
-                c.opt_in = Some(optin);
-            }
-            if let Some(stop) = attrs
-                .get("mail_delivery_stop")
-                .and_then(flag)
-                .filter(|_| permitted("mail_delivery_stop"))
-            {
-                c.email_stopped = Some(stop);
-            }
-            c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
-            let (resource, _) = render::customer(&c, false, &shape);
-            data.customers.upsert(c);
-            reply(StatusCode::OK, &json!({ "data": resource }))
-        }
-        (&Method::POST, ["customers", id, "points"]) => {
-            let Some(mut c) = data.customers.remove(id) else {
-                return not_found();
-            };
-            let parsed = if data.reject_points {
-                Err("ポイントを付与できません。")
-            } else {
-                points_body(&body)
-            };
-            let (points, description) = match parsed {
-                Ok(p) => p,
-                Err(message) => {
-                    data.customers.upsert(c);
-                    return error(StatusCode::UNPROCESSABLE_ENTITY, "ACU3001", message);
-                }
-            };
-            c.points = Some(c.points.unwrap_or(0) + points);
-            c.updated_at = second(Utc::now()).max(c.updated_at + TimeDelta::seconds(1));
-            let total = c.points;
-            let customer_id = c.id.clone();
-            data.customers.upsert(c);
-            data.points.push((customer_id, points, description.clone()));
-            let n = data.points.len();
-            reply(
-                StatusCode::CREATED,
-                &json!({ "data": { "id": n.to_string(), "type": "point", "attributes": {
-                "id": n, "customer_id": render::num_id(id), "point_event_id": body["point_event_id"].as_i64().unwrap_or(1_000_000 + n as i64),
-                "point_event_name": body["name"].as_str().unwrap_or(""), "point_event_description": description,
-                "point": points.abs(), "point_total": total,
-                "created_at": crate::commerce::format_jst_response(Utc::now()), "deleted_at": null } } }),
-            )
-        }
-        _ => error(StatusCode::NOT_FOUND, "A0000", "no such endpoint"),
     }
+    if let Some(optin) = attrs.get("optin").and_then(flag).filter(|_| permitted("optin")) {
+        c.opt_in = Some(optin);
+    }
+    if let Some(stop) =
+        attrs.get("mail_delivery_stop").and_then(flag).filter(|_| permitted("mail_delivery_stop"))
+    {
+        c.email_stopped = Some(stop);
+    }
+    c.updated_at = touched(c.updated_at);
+    let (resource, _) = render::customer(&c, false, shape);
+    data.customers.upsert(c);
+    reply(StatusCode::OK, &json!({ "data": resource }))
+}
+
+/// `POST /customers/<id>/points`: adds (or takes) points and answers the created record.
+fn add_points(data: &mut Data, body: &Value, id: &str) -> Response {
+    let Some(mut c) = data.customers.remove(id) else {
+        return customer_not_found();
+    };
+    let parsed = if data.reject_points {
+        Err("ポイントを付与できません。")
+    } else {
+        points_body(body)
+    };
+    let (points, description) = match parsed {
+        Ok(p) => p,
+        Err(message) => {
+            data.customers.upsert(c);
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "ACU3001", message);
+        }
+    };
+    c.points = Some(c.points.unwrap_or(0) + points);
+    c.updated_at = touched(c.updated_at);
+    let total = c.points;
+    let customer_id = c.id.clone();
+    data.customers.upsert(c);
+    data.points.push((customer_id, points, description.clone()));
+    let n = data.points.len();
+    reply(
+        StatusCode::CREATED,
+        &json!({ "data": { "id": n.to_string(), "type": "point", "attributes": {
+        "id": n, "customer_id": render::num_id(id), "point_event_id": body["point_event_id"].as_i64().unwrap_or(1_000_000 + n as i64),
+        "point_event_name": body["name"].as_str().unwrap_or(""), "point_event_description": description,
+        "point": points.abs(), "point_total": total,
+        "created_at": crate::commerce::format_jst_response(Utc::now()), "deleted_at": null } } }),
+    )
 }
 
 fn sign_in(data: &mut Data, body: &Value, authorized: bool) -> Response {

@@ -621,3 +621,61 @@ async fn journal_postgres_reconnects_after_its_connections_are_terminated() {
     assert_eq!((counts.sent, counts.in_flight, counts.pending), (1, 1, 0));
     cleanup(Cleanup::Schema(schema)).await;
 }
+
+/// Journals written before `PauseReason` hold the reason as text: those rows still load, the
+/// dispatcher's own texts as their variant and anything else as the operator's note.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_loads_a_pause_reason_stored_as_text_by_older_versions() {
+    use enishi::campaign::{PauseReason, SqliteJournal};
+    let path = sqlite_path();
+    drop(SqliteJournal::open(&path).unwrap());
+    let quota = "LINE monthly message quota exhausted; raise the quota or wait for the next month, then resume";
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        for (campaign, reason) in [("old-quota", quota), ("old-night", "night")] {
+            let state = serde_json::json!({ "state": "paused", "reason": reason }).to_string();
+            db.execute(
+                "INSERT INTO enishi_journal_campaigns (campaign, state, running, updated_at_us) \
+                 VALUES (?1, ?2, 0, 0)",
+                (campaign, state),
+            )
+            .unwrap();
+        }
+    }
+    let j = SqliteJournal::open(&path).unwrap();
+    let quota_state = j.state(&cid("old-quota")).await.unwrap();
+    assert_eq!(quota_state, CampaignState::Paused { reason: PauseReason::QuotaExhausted });
+    assert_eq!(quota_state.to_string(), format!("paused ({quota})"), "same text as before");
+    assert_eq!(
+        j.state(&cid("old-night")).await.unwrap(),
+        CampaignState::Paused { reason: PauseReason::Operator("night".into()) }
+    );
+    drop(j);
+    remove_sqlite(&path);
+}
+
+#[test]
+fn pause_reasons_round_trip_and_old_text_still_reads() {
+    use enishi::campaign::PauseReason;
+    for reason in [
+        PauseReason::QuotaExhausted,
+        PauseReason::TokenRejected,
+        PauseReason::PermissionDenied,
+        PauseReason::Operator("legal review".into()),
+    ] {
+        let state = CampaignState::Paused { reason };
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<CampaignState>(&json).unwrap(), state, "{json}");
+        // The old text form of the same reason reads back as the same variant.
+        let CampaignState::Paused { reason } = &state else { unreachable!() };
+        let old = serde_json::json!({ "state": "paused", "reason": reason.to_string() });
+        assert_eq!(serde_json::from_value::<CampaignState>(old).unwrap(), state);
+    }
+    assert_eq!(
+        serde_json::to_string(&CampaignState::Paused { reason: PauseReason::QuotaExhausted })
+            .unwrap(),
+        r#"{"state":"paused","reason":{"kind":"quota_exhausted"}}"#
+    );
+    assert!(serde_json::from_str::<CampaignState>(r#"{"state":"paused","reason":7}"#).is_err());
+}

@@ -612,6 +612,41 @@ fn measure_html_report_has_charts_and_escapes_data() {
     assert_eq!(back, report);
 }
 
+/// The whole page, byte for byte: the inputs and their dates are fixed and the report reads
+/// no clock, so any change to the markup or the charts shows up here for review.
+#[test]
+fn measure_html_report_snapshot() {
+    insta::assert_snapshot!("weekly_report_html", one_tag_a_line(&sample_report().to_html()));
+}
+
+/// The page with a line break between tags, so a snapshot diff points at the element.
+fn one_tag_a_line(html: &str) -> String {
+    html.replace("><", ">\n<")
+}
+
+/// The edge cases of the charts: a single day (one point, drawn larger, centred), a hidden
+/// figure that breaks the line, and a report with no data at all.
+#[test]
+fn measure_html_report_snapshot_edge_cases() {
+    let mut input = ReportInput::new();
+    input.sends.push(send("spring", "day0", "c1", at(0, 0)));
+    input.sends.push(send("spring", "day0", "c2", at(0, 60)));
+    input.orders.push(OrderFact::new(customer("c1"), at(0, 3_600), 1_200));
+    let day = t0().date_naive();
+    input.line_stats.push(LineStatsFact::new(
+        campaign("spring"),
+        Some("day0".into()),
+        day,
+        day,
+        None,
+        None,
+    ));
+    let one_day = input.build(&ReportOptions::default().with_title("One day"));
+    insta::assert_snapshot!("one_day_report_html", one_tag_a_line(&one_day.to_html()));
+    let empty = ReportInput::new().build(&ReportOptions::default().with_title("Nothing yet"));
+    insta::assert_snapshot!("empty_report_html", one_tag_a_line(&empty.to_html()));
+}
+
 #[test]
 fn measure_terminal_table_lists_every_step() {
     let report = sample_report();

@@ -174,3 +174,27 @@ fn webhook_corpus_every_single_byte_flip_of_a_signed_body_is_rejected() {
     }
     assert!(flips > 5_000, "{flips}");
 }
+
+/// What the parser makes of every official body, one line per event: the `type`, whether it
+/// is a redelivery, the user, and the typed kind as `Debug` prints it. A change in how any
+/// body is read (a field dropped, an event turned `Unknown` or `Malformed`) shows up here.
+#[test]
+fn webhook_corpus_parse_snapshot() {
+    let Some(dir) = fixtures() else { return };
+    let mut out = String::new();
+    for (name, body) in bodies(&dir) {
+        let payload = parse(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let destination = payload.destination.as_deref().unwrap_or("-");
+        out.push_str(&format!("== {name} (destination {destination})\n"));
+        for event in &payload.events {
+            out.push_str(&format!(
+                "{} redelivery={} user={} {:?}\n",
+                event.type_str(),
+                event.is_redelivery(),
+                event.user_id().unwrap_or("-"),
+                event.kind
+            ));
+        }
+    }
+    insta::assert_snapshot!("webhook_corpus_parse", out);
+}

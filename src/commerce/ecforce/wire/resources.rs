@@ -1,0 +1,429 @@
+//! The four resources (customer, order, subscription order, product): their attributes as
+//! ecforce sends them, and how each becomes a record of the common model.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{Ctx, FromResource, Included, Rels, attrs, decode_error};
+use crate::commerce::ecforce::de;
+use crate::commerce::error::CommerceError;
+use crate::commerce::model::{
+    Coded, Customer, LineItem, Money, Order, Product, Subscription, SubscriptionState, Variant,
+};
+use crate::{CustomerId, LineUserId};
+
+fn yen(v: Option<i64>) -> Option<Money> {
+    v.map(Money::jpy)
+}
+
+#[derive(Deserialize)]
+pub(super) struct CustomerAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    human_state_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    blacklist: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    mail_delivery_stop: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    email: Option<String>,
+    /// Not an ecforce attribute (names live on the billing address); read if a shop has it.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_date")]
+    birth: Option<chrono::NaiveDate>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    sex_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    sex: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_rank_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_rank_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    point: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    point_expired_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    buy_total: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    buy_times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    first_order_completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    last_order_completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    optin: Option<bool>,
+    #[serde(default, deserialize_with = "de::strings")]
+    labels: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    line_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    line_id_linked_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The billing address (`include=billing_address`): where ecforce keeps names.
+#[derive(Deserialize)]
+struct AddressAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    full_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name01: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name02: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    prefecture_name: Option<String>,
+}
+
+fn coded(code: Option<String>, label: Option<String>) -> Option<Coded> {
+    (code.is_some() || label.is_some()).then_some(Coded { code, label })
+}
+
+impl FromResource for Customer {
+    type Attrs = CustomerAttrs;
+
+    fn build(
+        id: &str,
+        a: CustomerAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        _: &mut Vec<CommerceError>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let id = CustomerId::new(id).map_err(|e| decode_error("id".into(), e.to_string(), raw))?;
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
+        let mut c = Self::new(id, updated_at);
+        c.number = a.number;
+        c.withdrawn = ctx.mapping.withdrawn(a.state.as_deref(), a.human_state_name.as_deref());
+        c.blacklisted = a.blacklist.unwrap_or(false);
+        c.email_stopped = a.mail_delivery_stop;
+        c.email = a.email;
+        c.name = a.name;
+        if let Some(r) = rels.related("billing_address").first()
+            && let Some(raw_attrs) = included.find(r, &["address", "billing_address"])
+        {
+            let b: AddressAttrs = attrs(raw_attrs, || format!("included.address[{}]", r.id), raw)?;
+            let joined = match (b.name01, b.name02) {
+                (Some(family), Some(given)) => Some(format!("{family} {given}")),
+                (family, given) => family.or(given),
+            };
+            if let Some(name) = b.full_name.or(joined) {
+                c.name = Some(name);
+            }
+            c.prefecture = b.prefecture_name;
+        }
+        c.birth_date = a.birth;
+        c.sex = coded(a.sex_id, a.sex);
+        c.rank = coded(a.customer_rank_id, a.customer_rank_name);
+        c.points = a.point;
+        c.points_expire_at = a.point_expired_at;
+        c.total_spent = yen(a.buy_total);
+        c.order_count = a.buy_times;
+        c.first_order_at = a.first_order_completed_at;
+        c.last_order_at = a.last_order_completed_at;
+        c.opt_in = a.optin;
+        c.labels = a.labels;
+        // `line_id` is free text on ecforce's side; only a real LINE user ID is kept.
+        c.line_user_id = a.line_id.and_then(|l| LineUserId::new(l).ok());
+        c.line_linked_at = a.line_id_linked_at.filter(|_| c.line_user_id.is_some());
+        c.created_at = a.created_at;
+        c.deleted_at = a.deleted_at;
+        Ok(c)
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct OrderAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    payment_state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    total: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    nth: Option<u32>,
+    #[serde(default, deserialize_with = "de::strings")]
+    coupons: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    completed_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    shipped_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    delivered_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    subs_order_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    variant_sku: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    product_number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    product_name: Option<String>,
+    #[serde(default, deserialize_with = "de::strings")]
+    product_category_names: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    quantity: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    price: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    sales_price: Option<i64>,
+}
+
+/// The items a record links to. An item linked but not side-loaded is left out and reported
+/// in `warnings` (the record stays: one odd item must not drop a whole order); the count of
+/// such gaps is returned.
+fn items(
+    rels: &Rels<'_>,
+    included: &Included<'_>,
+    warnings: &mut Vec<CommerceError>,
+    raw: &str,
+) -> Result<(Vec<LineItem>, u32), CommerceError> {
+    let mut out = Vec::new();
+    let mut missing = 0;
+    for r in rels.related("order_items") {
+        let prefix = || format!("included.order_item[{}]", r.id);
+        let Some(a) = included.find(r, &["order_item", "sub_order_item", "subs_order_item"]) else {
+            missing += 1;
+            warnings.push(decode_error(
+                prefix(),
+                "referenced but not included; the record is kept without this item".into(),
+                raw,
+            ));
+            continue;
+        };
+        let a: ItemAttrs = attrs(a, prefix, raw)?;
+        let mut item = LineItem::new(a.variant_sku, a.quantity.unwrap_or(1));
+        item.product = a.product_number;
+        item.name = a.product_name;
+        item.unit_price = yen(a.price.or(a.sales_price));
+        item.categories = a.product_category_names;
+        out.push(item);
+    }
+    Ok((out, missing))
+}
+
+impl FromResource for Order {
+    type Attrs = OrderAttrs;
+
+    fn build(
+        id: &str,
+        a: OrderAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        warnings: &mut Vec<CommerceError>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
+        let mut o = Self::new(id, ctx.mapping.order_state(a.state), updated_at);
+        // Some shops send the customer only as a relationship.
+        let customer =
+            a.customer_id.or_else(|| rels.related("customer").first().map(|r| r.id.to_string()));
+        o.customer_id = customer
+            .map(CustomerId::new)
+            .transpose()
+            .map_err(|e| decode_error("attributes.customer_id".into(), e.to_string(), raw))?;
+        o.paid = ctx.mapping.paid(a.payment_state.as_deref());
+        o.payment_state = a.payment_state;
+        o.total = yen(a.total);
+        o.nth = a.times.or(a.nth);
+        o.coupons = a.coupons;
+        o.ordered_at = a.created_at;
+        o.completed_at = a.completed_at;
+        o.shipped_at = a.shipped_at;
+        o.delivered_at = a.delivered_at;
+        o.subscription_id = a.subs_order_id;
+        (o.items, o.items_missing) = items(rels, included, warnings, raw)?;
+        for item in &mut o.items {
+            item.subscription_id.clone_from(&o.subscription_id);
+        }
+        Ok(o)
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct SubAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_id: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    customer_number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    orders_count: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    remaining_number_of_orders: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_u32")]
+    remaining_block_times: Option<u32>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    skip_next_scheduled_delivery: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    payment_schedule: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    scheduled_to_be_delivered_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    scheduled_to_be_shipped_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    suspended_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    suspend_reasons: Option<String>,
+    #[serde(default, deserialize_with = "de::strings")]
+    suspend_reason_ids: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    canceled_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    cancel_reasons: Option<String>,
+    #[serde(default, deserialize_with = "de::strings")]
+    cancel_reason_ids: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl FromResource for Subscription {
+    type Attrs = SubAttrs;
+
+    fn build(
+        id: &str,
+        a: SubAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        warnings: &mut Vec<CommerceError>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
+        let state = match a.state.as_deref() {
+            Some("active") => SubscriptionState::Active,
+            Some("suspend" | "suspended") => SubscriptionState::Paused,
+            Some("canceled" | "cancelled" | "cancel") => SubscriptionState::Canceled,
+            Some(other) => SubscriptionState::Other(other.to_owned()),
+            None => SubscriptionState::Other(String::new()),
+        };
+        let mut s = Self::new(id, state, updated_at);
+        // `sub_order` names the customer by number; `include=customer` adds the ID.
+        s.customer = rels.related("customer").first().map(|r| r.id.to_string()).or(a.customer_id);
+        s.customer_number = a.customer_number;
+        s.started_at = a.created_at;
+        s.paused_at = a.suspended_at;
+        s.suspend_reason = a.suspend_reasons;
+        s.suspend_reason_ids = a.suspend_reason_ids;
+        s.canceled_at = a.canceled_at;
+        s.cancel_reason = a.cancel_reasons;
+        s.cancel_reason_ids = a.cancel_reason_ids;
+        s.next_delivery_at = a.scheduled_to_be_delivered_at.or(a.scheduled_to_be_shipped_at);
+        s.deliveries = a.times;
+        s.orders_count = a.orders_count;
+        s.remaining_orders = a.remaining_number_of_orders.or(a.remaining_block_times);
+        s.skip_next_delivery = a.skip_next_scheduled_delivery;
+        s.cycle = a.payment_schedule;
+        (s.items, _) = items(rels, included, warnings, raw)?;
+        Ok(s)
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ProductAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    number: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    master_sales_price: Option<i64>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    is_recurring: Option<bool>,
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    for_sale: Option<bool>,
+    #[serde(default, deserialize_with = "de::strings")]
+    product_category_names: Vec<String>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "de::opt_time")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// Variants have no `stock` (stock lives in `stock_items`).
+#[derive(Deserialize)]
+struct VariantAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    sku: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    sales_price: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ThumbnailAttrs {
+    #[serde(default, deserialize_with = "de::opt_string")]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    url_medium: Option<String>,
+}
+
+impl FromResource for Product {
+    type Attrs = ProductAttrs;
+
+    fn build(
+        id: &str,
+        a: ProductAttrs,
+        rels: &Rels<'_>,
+        included: &Included<'_>,
+        ctx: &Ctx<'_>,
+        _: &mut Vec<CommerceError>,
+        raw: &str,
+    ) -> Result<Self, CommerceError> {
+        let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
+        let mut p = Self::new(id, updated_at);
+        p.code = a.number;
+        p.name = a.name;
+        p.price = yen(a.master_sales_price);
+        p.is_recurring = a.is_recurring;
+        p.for_sale = a.for_sale;
+        p.categories = a.product_category_names;
+        if let Some(r) = rels.related("thumbnail").first()
+            && let Some(raw_attrs) = included.find(r, &["thumbnail"])
+        {
+            let t: ThumbnailAttrs =
+                attrs(raw_attrs, || format!("included.thumbnail[{}]", r.id), raw)?;
+            p.image_url = t.url.or(t.url_medium);
+        }
+        for r in rels.related("variants") {
+            let mut v = Variant::new(r.id.as_ref(), None);
+            // Variants are often not side-loaded; keep the reference alone then.
+            if let Some(raw_attrs) = included.find(r, &["variant"]) {
+                let va: VariantAttrs =
+                    attrs(raw_attrs, || format!("included.variant[{}]", r.id), raw)?;
+                v.sku = va.sku;
+                v.name = va.name;
+                v.price = yen(va.sales_price);
+            }
+            p.variants.push(v);
+        }
+        Ok(p)
+    }
+}
