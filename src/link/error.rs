@@ -20,10 +20,10 @@ pub enum LinkError {
     /// The customer could not be authenticated.
     #[error("customer authentication failed")]
     Auth(#[source] AuthError),
-    /// No [`CustomerAuthenticator`] was configured.
+    /// No [`CustomerAuthenticator`](crate::commerce::CustomerAuthenticator) was configured.
     #[error("no customer authenticator is configured")]
     NoAuthenticator,
-    /// This client made too many password attempts (see [`AttemptLimit`]); nothing was checked.
+    /// This client made too many password attempts (see [`AttemptLimit`](super::AttemptLimit)); nothing was checked.
     #[error("too many password attempts from this client; try again in {retry_after:?}")]
     TooManyAttempts {
         /// How long until the next attempt is allowed.
@@ -55,8 +55,8 @@ impl LinkError {
         }
     }
 
-    /// What to tell the customer on the link page after [`AccountLinker::complete_login`] or
-    /// [`AccountLinker::complete_with_password`] failed.
+    /// What to tell the customer on the link page after [`AccountLinker::complete_login`](super::AccountLinker::complete_login) or
+    /// [`AccountLinker::complete_with_password`](super::AccountLinker::complete_with_password) failed.
     #[must_use]
     pub fn login_failure(&self) -> LoginFailure {
         match self {

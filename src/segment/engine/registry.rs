@@ -31,7 +31,7 @@ impl Engine {
     }
 
     /// [`Engine::register`] without the check against the data: a missing attribute is simply
-    /// missing for every customer (see [`AttrTest`](super::AttrTest)).
+    /// missing for every customer (see [`AttrTest`](crate::segment::AttrTest)).
     ///
     /// # Errors
     /// [`SegmentError::UnknownSegment`], [`SegmentError::Cycle`], [`SegmentError::UnknownList`].
