@@ -83,8 +83,11 @@ async fn postgres_journals(n: usize) -> (Journals, Cleanup) {
     let schema = format!("enishi_journal_it_{}", uuid::Uuid::new_v4().simple());
     let mut out: Journals = Vec::new();
     for _ in 0..n {
+        // One small pool per journal, as in separate processes: races still cross connections,
+        // and several copies of this binary at once stay under the server's max_connections.
+        let pool = enishi::postgres::pool_with_size(&url, 2).unwrap();
         let journal =
-            enishi::campaign::PostgresJournal::connect(&url, &schema).await.unwrap_or_else(|e| {
+            enishi::campaign::PostgresJournal::from_pool(pool, &schema).await.unwrap_or_else(|e| {
                 panic!(
                     "PostgreSQL is needed at {url} ({e}: {:?}). Start it (see DEVELOPERS.md) or \
                      set ENISHI_TEST_DATABASE_URL.",
