@@ -171,3 +171,10 @@ impl SyncSink for SqliteDataset {
         .await
     }
 }
+
+#[async_trait]
+impl super::sync::StoredDataset for SqliteDataset {
+    async fn load(&self) -> Result<Dataset, BoxError> {
+        SqliteDataset::load(self).await
+    }
+}

@@ -70,7 +70,8 @@ pub use service::LinkEventHandler;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteLinkStore;
 pub use store::{
-    AuditAction, AuditRecord, ConflictPolicy, DEFAULT_TICKET_TTL, FollowStatus, Link, LinkConflict,
+    AuditAction, AuditRecord, ConflictPolicy, CustomerLink, DEFAULT_TICKET_TTL, FollowStatus, Link,
+    LinkConflict,
     LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed, RejectReason,
     Ticket, TicketKind,
 };
