@@ -46,9 +46,11 @@ use enishi::campaign::{
     MemoryJournal, OrderFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
 };
 use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
+// `segment::OrderFact` (an order as the segment engine sees it) by path: `OrderFact` here is
+// the campaign's (an order attributed to a send, for the results).
 use enishi::segment::{
-    AttrValue, CustomerFacts, Friendship, LineItem, LineStatus, Order, OrderKind, ProductStatus,
-    SavedItem, Subscription, SubscriptionState,
+    self, AttrValue, CustomerFacts, Friendship, LineItemFact, LineStatus, OrderKind, ProductStatus,
+    SavedItem, SubscriptionFact, SubscriptionState,
 };
 use enishi::testkit::{self as fake, FakeLine};
 use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
@@ -123,14 +125,14 @@ fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("+09:00 is a valid offset")
 }
 
-fn order(id: String, at: DateTime<Utc>, product: &str, kind: OrderKind) -> Order {
+fn order(id: String, at: DateTime<Utc>, product: &str, kind: OrderKind) -> segment::OrderFact {
     let price = PRODUCTS.iter().find(|p| p.0 == product).map_or(3000, |p| p.1);
-    Order {
+    segment::OrderFact {
         id,
         placed_at: at,
         amount: price,
         kind,
-        items: vec![LineItem {
+        items: vec![LineItemFact {
             product: product.into(),
             sku: None,
             category: None,
@@ -220,7 +222,7 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
             let months = 1 + i64::try_from(rng.below(14))?;
             let started = start - Duration::days(30 * months) + rng.minutes(29 * 24 * 60);
             let deliveries = u32::try_from(months)?;
-            let mut s = Subscription {
+            let mut s = SubscriptionFact {
                 id: format!("s{n}"),
                 state: SubscriptionState::Active,
                 product: Some("serum".into()),
@@ -260,7 +262,7 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
                 ));
             }
         } else if rng.chance(5) {
-            f.subscriptions.push(Subscription {
+            f.subscriptions.push(SubscriptionFact {
                 id: format!("s{n}"),
                 state: SubscriptionState::Canceled,
                 product: Some("serum".into()),

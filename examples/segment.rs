@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use enishi::CustomerId;
 use enishi::segment::{
-    Context, CustomerColumns, CustomerFacts, Engine, LineItem, Order, OrderColumns, OrderKind,
-    ProductStatus, SegmentDefinition, evaluate,
+    Context, CustomerColumns, CustomerFacts, Engine, LineItemFact, OrderColumns, OrderFact,
+    OrderKind, ProductStatus, SegmentDefinition, evaluate,
 };
 use serde::Deserialize;
 
@@ -275,12 +275,12 @@ fn load_csv(
         if let Some(c) = facts.first_mut()
             && c.id.as_str() == f[1]
         {
-            c.orders.push(Order {
+            c.orders.push(OrderFact {
                 id: f[0].to_owned(),
                 placed_at: DateTime::from_timestamp(at, 0).ok_or_else(bad)?,
                 amount,
                 kind: OrderKind::OneOff,
-                items: vec![LineItem {
+                items: vec![LineItemFact {
                     product: f[4].to_owned(),
                     sku: None,
                     category: None,

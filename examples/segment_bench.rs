@@ -30,7 +30,7 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use enishi::CustomerId;
 use enishi::segment::{
-    Context, CustomerColumns, Engine, Order, OrderColumns, OrderKind, SegmentDefinition,
+    Context, CustomerColumns, Engine, OrderColumns, OrderFact, OrderKind, SegmentDefinition,
     evaluate_columns,
 };
 
@@ -287,7 +287,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let t = Instant::now();
     for (i, id) in ids.iter().enumerate() {
-        let o = Order {
+        let o = OrderFact {
             id: format!("x{i}"),
             placed_at: now,
             amount: 1_000,

@@ -64,8 +64,8 @@ pub use ast::{
 };
 pub use bucket::{BUCKETS, bucket};
 pub use data::{
-    AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
-    ProductStatus, SavedItem, Subscription,
+    AttrValue, Context, CustomerFacts, Friendship, LineItemFact, LineStatus, MessageEvent,
+    OrderFact, ProductStatus, SavedItem, SubscriptionFact,
 };
 pub use engine::{
     Changes, CustomerColumns, Engine, Funnel, OrderColumns, Overlap, evaluate_columns,

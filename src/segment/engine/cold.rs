@@ -17,7 +17,9 @@ use crate::CustomerId;
 use crate::segment::ast::{
     Condition, DateField, Expr, Measure, OrderFilter, OrderKind, SegmentDefinition, Window,
 };
-use crate::segment::data::{AttrValue, Context, LineStatus, MessageEvent, SavedItem, Subscription};
+use crate::segment::data::{
+    AttrValue, Context, LineStatus, MessageEvent, SavedItem, SubscriptionFact,
+};
 use crate::segment::error::SegmentError;
 use crate::segment::eval::{Env, View, eval, line_test, window_bounds};
 use crate::segment::time::secs;
@@ -380,7 +382,7 @@ impl View for ColumnRow<'_> {
     fn line(&self) -> LineStatus {
         LineStatus { linked: self.c.line_linked[self.row], ..Default::default() }
     }
-    fn subscriptions(&self) -> &[Subscription] {
+    fn subscriptions(&self) -> &[SubscriptionFact] {
         &[]
     }
     fn cart(&self) -> &[SavedItem] {

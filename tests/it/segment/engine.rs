@@ -3,7 +3,7 @@
 
 use chrono::TimeDelta;
 use enishi::segment::{
-    Condition, Context, CustomerFacts, Engine, NextChange, Order, SavedItem, SegmentDefinition,
+    Condition, Context, CustomerFacts, Engine, NextChange, OrderFact, SavedItem, SegmentDefinition,
     matches, next_change,
 };
 use proptest::prelude::*;
@@ -12,7 +12,7 @@ use super::arb;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Append(usize, Order),
+    Append(usize, OrderFact),
     Advance(i64),
     Cart(usize, Vec<SavedItem>),
 }
@@ -158,7 +158,7 @@ fn segment_engine_time_wheel_moves_dormant_customers() {
     let now = arb::now();
     let mut e = Engine::new(Context::new(now));
     let mut c = facts("c");
-    c.orders.push(Order {
+    c.orders.push(OrderFact {
         id: "o".into(),
         placed_at: now - TimeDelta::days(29),
         amount: 1000,
@@ -178,7 +178,7 @@ fn segment_engine_time_wheel_moves_dormant_customers() {
     assert_eq!(e.count("dormant").unwrap(), 1);
     assert!(e.advance_to(now).is_err(), "time cannot go backwards");
     // A new order makes the customer active again at once.
-    let o = Order {
+    let o = OrderFact {
         id: "o2".into(),
         placed_at: e.now(),
         amount: 500,
@@ -196,8 +196,8 @@ pub(super) mod columns {
     use enishi::CustomerId;
     use enishi::segment::{
         CmpOp, Condition, Context, CustomerColumns, CustomerFacts, DateField, DateTest, Engine,
-        LineItem, Measure, Order, OrderColumns, OrderFilter, OrderKind, SegmentDefinition, Span,
-        Window, matches,
+        LineItemFact, Measure, OrderColumns, OrderFact, OrderFilter, OrderKind, SegmentDefinition,
+        Span, Window, matches,
     };
     use proptest::prelude::*;
 
@@ -319,12 +319,12 @@ pub(super) mod columns {
                 oc.placed_at.push(now.timestamp() + off);
                 oc.amount.push(amount);
                 oc.product.push(p as u32);
-                facts[c].orders.push(Order {
+                facts[c].orders.push(OrderFact {
                     id: format!("o{k}"),
                     placed_at: now + TimeDelta::seconds(off),
                     amount,
                     kind: OrderKind::OneOff,
-                    items: vec![LineItem { product: arb::PRODUCTS[p].into(), sku: None, category: None, quantity: 1, unit_price: amount }],
+                    items: vec![LineItemFact { product: arb::PRODUCTS[p].into(), sku: None, category: None, quantity: 1, unit_price: amount }],
                 });
             }
             let ctx = arb::context(&[], &facts, None);
