@@ -167,11 +167,7 @@ fn run(args: Args) -> Result<(), String> {
     println!("segment: {def}");
     println!("count:   {} of {}", engine.count("__cli").map_err(|e| e.to_string())?, engine.len());
     let members = engine.members("__cli").map_err(|e| e.to_string())?;
-    let ids: Vec<String> = members
-        .iter()
-        .take(sample)
-        .filter_map(|r| engine.customer_id(r).map(ToString::to_string))
-        .collect();
+    let ids: Vec<String> = members.iter().take(sample).map(ToString::to_string).collect();
     println!("sample:  {}", ids.join(", "));
     let funnel = engine.funnel("__cli").map_err(|e| e.to_string())?;
     println!("funnel:");

@@ -100,7 +100,7 @@ proptest! {
             match (evaluate_columns(&def, &cols, &oc, &at), want) {
                 (Ok(got), Ok(want)) => {
                     prop_assert!(!unsupported, "answered an unsupported condition");
-                    let have: Vec<bool> = (0..N as u32).map(|r| got.contains(r)).collect();
+                    let have: Vec<bool> = cols.ids.iter().map(|id| got.contains(id)).collect();
                     prop_assert_eq!(have, want, "at {}", t);
                 }
                 (Err(SegmentError::Unsupported { .. }), _) => prop_assert!(unsupported),

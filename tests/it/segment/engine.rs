@@ -3,8 +3,8 @@
 
 use chrono::TimeDelta;
 use enishi::segment::{
-    Condition, Context, CustomerFacts, Engine, NextChange, OrderFact, SavedItem, SegmentDefinition,
-    matches, next_change,
+    Condition, Context, CustomerFacts, Engine, Members, NextChange, OrderFact, SavedItem,
+    SegmentDefinition, matches, next_change,
 };
 use proptest::prelude::*;
 
@@ -29,12 +29,8 @@ fn reference(def: &SegmentDefinition, cs: &[CustomerFacts], ctx: &Context) -> Ve
     cs.iter().map(|c| matches(def, c, ctx).unwrap()).collect()
 }
 
-fn engine_members(
-    e: &Engine,
-    cs: &[CustomerFacts],
-    rows: &enishi::segment::RoaringBitmap,
-) -> Vec<bool> {
-    cs.iter().map(|c| rows.contains(e.row_of(&c.id).unwrap())).collect()
+fn engine_members(cs: &[CustomerFacts], members: &Members<'_>) -> Vec<bool> {
+    cs.iter().map(|c| members.contains(&c.id)).collect()
 }
 
 const N: usize = 10;
@@ -67,11 +63,11 @@ proptest! {
 
         let check = |e: &Engine, cs: &[CustomerFacts], ctx: &Context, when: &str| -> Result<(), TestCaseError> {
             let want = reference(&def, cs, ctx);
-            prop_assert_eq!(&engine_members(e, cs, e.members("s").unwrap()), &want, "cached, {}", when);
+            prop_assert_eq!(&engine_members(cs, &e.members("s").unwrap()), &want, "cached, {}", when);
             let raw = e.evaluate_as_of(&def, ctx.now()).unwrap();
-            prop_assert_eq!(&engine_members(e, cs, &raw), &want, "raw, {}", when);
+            prop_assert_eq!(&engine_members(cs, &raw), &want, "raw, {}", when);
             let state = e.evaluate_from_state("s").unwrap();
-            prop_assert_eq!(&engine_members(e, cs, &state), &want, "state, {}", when);
+            prop_assert_eq!(&engine_members(cs, &state), &want, "state, {}", when);
             prop_assert_eq!(e.count("s").unwrap(), want.iter().filter(|x| **x).count() as u64);
             Ok(())
         };
@@ -101,7 +97,7 @@ proptest! {
         // As-of a past instant from the raw columns.
         let then = ctx.now() - TimeDelta::seconds(past);
         let raw = e.evaluate_as_of(&def, then).unwrap();
-        prop_assert_eq!(engine_members(&e, &cs, &raw), reference(&def, &cs, &ctx.at(then)), "as of {}", then);
+        prop_assert_eq!(engine_members(&cs, &raw), reference(&def, &cs, &ctx.at(then)), "as of {}", then);
 
         // next_change agrees with the reference.
         for c in cs.iter().take(3) {
@@ -334,15 +330,15 @@ pub(super) mod columns {
             for t in [now, now - TimeDelta::seconds(past)] {
                 let got = e.evaluate_as_of(&def, t).unwrap();
                 let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx.at(t)).unwrap()).collect();
-                let have: Vec<bool> = facts.iter().map(|f| got.contains(e.row_of(&f.id).unwrap())).collect();
+                let have: Vec<bool> = facts.iter().map(|f| got.contains(&f.id)).collect();
                 prop_assert_eq!(have, want, "raw at {}", t);
             }
             e.register_unchecked("s", def.clone()).unwrap();
             let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx).unwrap()).collect();
             let state = e.evaluate_from_state("s").unwrap();
-            let have: Vec<bool> = facts.iter().map(|f| state.contains(e.row_of(&f.id).unwrap())).collect();
+            let have: Vec<bool> = facts.iter().map(|f| state.contains(&f.id)).collect();
             prop_assert_eq!(have, want.clone(), "state");
-            let cached: Vec<bool> = facts.iter().map(|f| e.members("s").unwrap().contains(e.row_of(&f.id).unwrap())).collect();
+            let cached: Vec<bool> = facts.iter().map(|f| e.members("s").unwrap().contains(&f.id)).collect();
             prop_assert_eq!(cached, want, "cached");
         }
     }
