@@ -43,11 +43,9 @@ use enishi::campaign::scenario::{
 use enishi::campaign::{
     Batch, BatchOutcome, BlockFact, Bucket, ClickResponse, DeliveryJournal, DeliveryPolicy,
     FrequencyCap, Holdout, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    MemoryJournal, OrderFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
+    MemoryJournal, PurchaseFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
 };
 use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
-// `segment::OrderFact` (an order as the segment engine sees it) by path: `OrderFact` here is
-// the campaign's (an order attributed to a send, for the results).
 use enishi::segment::{
     self, AttrValue, CustomerFacts, Friendship, LineItemFact, LineStatus, OrderKind, ProductStatus,
     SavedItem, SubscriptionFact, SubscriptionState,
@@ -597,11 +595,11 @@ fn step_unit(scenario: &str, step: &str) -> Option<AggregationUnit> {
 fn apply(
     state: &mut ScenarioState,
     input: ScenarioInput,
-    orders: &mut Vec<OrderFact>,
+    orders: &mut Vec<PurchaseFact>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     if let ScenarioInput::OrderPlaced { customer, order } = &input {
         let amount = u64::try_from(order.amount).unwrap_or(0);
-        orders.push(OrderFact::new(customer.clone(), order.placed_at, amount));
+        orders.push(PurchaseFact::new(customer.clone(), order.placed_at, amount));
     }
     state.apply(input)?;
     Ok(())
@@ -662,7 +660,7 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
 
     let mut state = ScenarioState::new(set, start).with_policy(policy);
-    let mut orders: Vec<OrderFact> = Vec::new();
+    let mut orders: Vec<PurchaseFact> = Vec::new();
     let mut reactions = Reactions::new(args.seed)?;
     for input in shop.initial {
         apply(&mut state, input, &mut orders)?;
@@ -715,7 +713,7 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         if let ScenarioInput::OrderPlaced { customer, order } = input {
             let amount = u64::try_from(order.amount).unwrap_or(0);
-            orders.push(OrderFact::new(customer, order.placed_at, amount));
+            orders.push(PurchaseFact::new(customer, order.placed_at, amount));
         }
     }
 
@@ -846,7 +844,7 @@ struct MeasureInput<'a> {
     campaigns: &'a [CampaignId],
     events: &'a [ScenarioEvent],
     reactions: Reactions,
-    orders: Vec<OrderFact>,
+    orders: Vec<PurchaseFact>,
 }
 
 /// The measured results: sends from the journal, holdout customers from the holdout skips,
