@@ -42,7 +42,7 @@ pub use measure::track_route;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
     DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    OrderFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
+    PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
     TrackError, TrackedLink, Uplift, escape_html, handle_click, unique_clicks, uplift,
 };
 pub use plan::{

@@ -20,7 +20,7 @@ mod track;
 #[cfg(feature = "client")]
 pub use kpi::fetch_unit_stats;
 pub use kpi::{
-    BlockFact, Bucket, LineStatsFact, OrderFact, ReportInput, ReportOptions, SendFact, uplift,
+    BlockFact, Bucket, LineStatsFact, PurchaseFact, ReportInput, ReportOptions, SendFact, uplift,
 };
 pub use report::{
     CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift, escape_html,

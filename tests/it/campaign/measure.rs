@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone as _, Utc};
 use enishi::campaign::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, BlockFact, Bucket, Click,
     ClickResponse, ClickStore, DEFAULT_CLICK_WINDOW, LineStatsFact, LinkContext, LinkTracker,
-    MemoryClickStore, OrderFact, ReportInput, ReportOptions, SendFact, TrackError, Transport,
+    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, SendFact, TrackError, Transport,
     handle_click, track_route, unique_clicks, uplift,
 };
 use enishi::line::{
@@ -406,13 +406,13 @@ fn measure_kpis_conversions_revenue_and_uplift_on_hand_made_data() {
     for i in 0..10 {
         input.sends.push(send(c, "d0", &format!("t{i}"), t0()));
     }
-    input.orders.push(OrderFact::new(customer("t0"), at(0, 60), 1_000));
-    input.orders.push(OrderFact::new(customer("t0"), at(2, 0), 500));
-    input.orders.push(OrderFact::new(customer("t1"), at(7, 0), 2_000));
-    input.orders.push(OrderFact::new(customer("t2"), at(3, 0), 3_000));
-    input.orders.push(OrderFact::new(customer("t3"), at(6, 0), 4_000));
-    input.orders.push(OrderFact::new(customer("t4"), at(7, 1), 9_999));
-    input.orders.push(OrderFact::new(customer("t5"), at(0, -1), 9_999));
+    input.orders.push(PurchaseFact::new(customer("t0"), at(0, 60), 1_000));
+    input.orders.push(PurchaseFact::new(customer("t0"), at(2, 0), 500));
+    input.orders.push(PurchaseFact::new(customer("t1"), at(7, 0), 2_000));
+    input.orders.push(PurchaseFact::new(customer("t2"), at(3, 0), 3_000));
+    input.orders.push(PurchaseFact::new(customer("t3"), at(6, 0), 4_000));
+    input.orders.push(PurchaseFact::new(customer("t4"), at(7, 1), 9_999));
+    input.orders.push(PurchaseFact::new(customer("t5"), at(0, -1), 9_999));
     // One send LINE did not accept.
     input.sends[9] = input.sends[9].clone().undelivered();
     // 5 holdout customers: 1 converts.
@@ -424,7 +424,7 @@ fn measure_kpis_conversions_revenue_and_uplift_on_hand_made_data() {
             t0(),
         ));
     }
-    input.orders.push(OrderFact::new(customer("h0"), at(1, 0), 700));
+    input.orders.push(PurchaseFact::new(customer("h0"), at(1, 0), 700));
     // Tracked clicks: t0 twice, t1 once → 2 clickers.
     for who in ["t0", "t0", "t1"] {
         input.clicks.push(Click::new(
@@ -552,7 +552,11 @@ fn sample_report() -> enishi::campaign::ResultsReport {
                 when + Duration::days(3),
             ));
             if i % 4 == 0 {
-                input.orders.push(OrderFact::new(customer(&who), when + Duration::days(1), 3_000));
+                input.orders.push(PurchaseFact::new(
+                    customer(&who),
+                    when + Duration::days(1),
+                    3_000,
+                ));
             }
             if i % 10 == 0 {
                 input.blocks.push(BlockFact::new(customer(&who), when + Duration::days(4)));
@@ -631,7 +635,7 @@ fn measure_html_report_snapshot_edge_cases() {
     let mut input = ReportInput::new();
     input.sends.push(send("spring", "day0", "c1", at(0, 0)));
     input.sends.push(send("spring", "day0", "c2", at(0, 60)));
-    input.orders.push(OrderFact::new(customer("c1"), at(0, 3_600), 1_200));
+    input.orders.push(PurchaseFact::new(customer("c1"), at(0, 3_600), 1_200));
     let day = t0().date_naive();
     input.line_stats.push(LineStatsFact::new(
         campaign("spring"),
