@@ -74,7 +74,11 @@ enum Backend {
     #[cfg(feature = "sqlite")]
     Sqlite(std::path::PathBuf),
     #[cfg(feature = "postgres")]
-    Postgres { pool: crate::postgres::Pool, url: Arc<str>, schema: Arc<str> },
+    Postgres {
+        pool: crate::postgres::Pool,
+        url: Arc<str>,
+        schema: Arc<str>,
+    },
 }
 
 impl fmt::Debug for Backend {
@@ -369,7 +373,8 @@ impl Storage {
         match &self.backend {
             #[cfg(feature = "postgres")]
             Backend::Postgres { pool, .. } => {
-                let client = pool.get().await.map_err(|e| StorageError::Unreachable(Box::new(e)))?;
+                let client =
+                    pool.get().await.map_err(|e| StorageError::Unreachable(Box::new(e)))?;
                 client
                     .simple_query("SELECT 1")
                     .await
@@ -485,13 +490,13 @@ mod leader {
                 tracing::warn!(target: "enishi::storage", error = %e, "leader connection lost");
             }
         });
-        let row =
-            client.query_one("SELECT pg_try_advisory_lock($1)", &[&key(name)]).await.map_err(
-                |e| {
-                    task.abort();
-                    unreachable(e)
-                },
-            )?;
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key(name)])
+            .await
+            .map_err(|e| {
+                task.abort();
+                unreachable(e)
+            })?;
         let locked: bool = row.get(0);
         let lock = Lock { client, task };
         Ok(locked.then_some(Leadership { held: LeaderHold::Postgres(lock) }))

@@ -13,28 +13,12 @@ use enishi::commerce::EcforceClient;
 use enishi::commerce::{Customer, LineItem, Money, Order, OrderState};
 use enishi::line::LineClient;
 use enishi::line::webhook::ChannelSecret;
-use enishi::testkit::{
-    DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeLine, FakeLogin, FakeUser, user_id,
-};
+use enishi::testkit::{DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeLine, FakeLogin, FakeUser, user_id};
 use enishi::{CustomerId, LineUserId};
 use serde_json::json;
 
 /// The password every demo customer signs in with.
 pub(crate) const PASSWORD: &str = "correct horse";
-
-/// The SQLite file `DATABASE_URL` names (a path, optionally prefixed `sqlite:`). These examples
-/// keep their data in SQLite only: a PostgreSQL URL is refused rather than taken for a file name.
-pub(crate) fn sqlite_path(database_url: &str) -> Result<std::path::PathBuf, String> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        return Err(
-            "DATABASE_URL names PostgreSQL, but this example keeps its data in SQLite only: \
-                    set it to an SQLite file path (the PostgreSQL stores are for your own \
-                    application, see docs/operations.md)"
-                .into(),
-        );
-    }
-    Ok(database_url.trim_start_matches("sqlite:").into())
-}
 
 /// The products of the generated shop.
 pub(crate) const PRODUCTS: [&str; 4] = ["serum", "cleanser", "trial-kit", "serum-subscription"];

@@ -11,7 +11,9 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeDelta, Utc};
 use enishi::app::{Enishi, RunOptions, ScheduledCampaign};
 use enishi::campaign::scenario::ScenarioSet;
-use enishi::campaign::{Campaign, DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours};
+use enishi::campaign::{
+    Campaign, DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours,
+};
 use enishi::clock::SimulatedClock;
 use enishi::commerce::EcforceClient;
 use enishi::line::LineClient;
@@ -228,9 +230,9 @@ fn env(name: &str) -> Result<String, ConfigError> {
 }
 
 fn interval(key: &str, secs: f64) -> Result<Duration, ConfigError> {
-    Duration::try_from_secs_f64(secs).map_err(|e| bad(key, e)).and_then(|d| {
-        if d.is_zero() { Err(bad(key, "must be more than 0")) } else { Ok(d) }
-    })
+    Duration::try_from_secs_f64(secs)
+        .map_err(|e| bad(key, e))
+        .and_then(|d| if d.is_zero() { Err(bad(key, "must be more than 0")) } else { Ok(d) })
 }
 
 fn quiet_hours(text: &str) -> Result<Option<QuietHours>, ConfigError> {
@@ -260,7 +262,8 @@ impl Config {
             return Err(bad("policy.holdout_percent", "must be 0 to 100"));
         }
         for (i, c) in self.campaigns.iter().enumerate() {
-            SegmentDefinition::parse(&c.segment).map_err(|e| bad(&format!("campaign[{i}].segment"), e))?;
+            SegmentDefinition::parse(&c.segment)
+                .map_err(|e| bad(&format!("campaign[{i}].segment"), e))?;
             MessageTemplate::text(&c.text).map_err(|e| bad(&format!("campaign[{i}].text"), e))?;
             c.id.parse::<enishi::CampaignId>().map_err(|e| bad(&format!("campaign[{i}].id"), e))?;
         }
@@ -268,8 +271,10 @@ impl Config {
     }
 
     fn policy(&self) -> Result<DeliveryPolicy, ConfigError> {
-        let mut policy = DeliveryPolicy::new()
-            .with_frequency_cap(FrequencyCap::new(self.policy.max_sends_per_week, TimeDelta::days(7)));
+        let mut policy = DeliveryPolicy::new().with_frequency_cap(FrequencyCap::new(
+            self.policy.max_sends_per_week,
+            TimeDelta::days(7),
+        ));
         if let Some(q) = quiet_hours(&self.policy.quiet_hours)? {
             policy = policy.with_quiet_hours(q);
         }
@@ -282,7 +287,8 @@ impl Config {
     fn scenarios(&self) -> Result<Option<ScenarioSet>, ConfigError> {
         let Some(path) = &self.service.scenario_file else { return Ok(None) };
         let key = "service.scenario_file";
-        let text = std::fs::read_to_string(path).map_err(|e| bad(key, format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(key, format!("{}: {e}", path.display())))?;
         let set = if path.extension().is_some_and(|e| e == "json") {
             ScenarioSet::from_json(&text)
         } else {
@@ -296,7 +302,8 @@ impl Config {
         let token = env("LINE_CHANNEL_ACCESS_TOKEN")?;
         let secret = env("LINE_CHANNEL_SECRET")?;
         let shop_token = env("ECFORCE_API_TOKEN")?;
-        let storage_url = std::env::var("ENISHI_STORAGE_URL").unwrap_or_else(|_| self.storage.url.clone());
+        let storage_url =
+            std::env::var("ENISHI_STORAGE_URL").unwrap_or_else(|_| self.storage.url.clone());
         let mut line = LineClient::builder().channel_access_token(token);
         if let Some(url) = &self.line.api_base_url {
             line = line.base_url(url);
@@ -307,8 +314,15 @@ impl Config {
         let line = line.build()?;
         let shop = Arc::new(
             EcforceClient::builder(&self.shop.base_url, shop_token)
-                .min_interval(Duration::from_millis(if self.simulation.is_some() { 0 } else { 200 }))
-                .sign_in_limit(self.shop.sign_in_limit_per_hour.unwrap_or(5), Duration::from_secs(3600))
+                .min_interval(Duration::from_millis(if self.simulation.is_some() {
+                    0
+                } else {
+                    200
+                }))
+                .sign_in_limit(
+                    self.shop.sign_in_limit_per_hour.unwrap_or(5),
+                    Duration::from_secs(3600),
+                )
                 .build()?,
         );
         let storage = Storage::builder(&storage_url).schema(&self.storage.schema).open().await?;
@@ -332,7 +346,8 @@ impl Config {
             app = app.scenarios(set);
         }
         if let Some(sim) = &self.simulation {
-            app = app.clock(SimulatedClock::anchored(sim.start, sim.speed, sim.anchor).until(sim.until));
+            app = app
+                .clock(SimulatedClock::anchored(sim.start, sim.speed, sim.anchor).until(sim.until));
         }
         if let Some(ttl) = self.service.link_ticket_ttl_secs {
             app = app.link_ticket_ttl(Duration::from_secs(ttl));

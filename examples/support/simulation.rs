@@ -134,7 +134,9 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
     let storage_url = options.storage.clone();
     let postgres = storage_url.as_deref().is_some_and(|u| u.starts_with("postgres"));
     if options.instances > 1 && !postgres {
-        return Err("--instances above 1 needs --storage postgres://… (SQLite is one process')".into());
+        return Err(
+            "--instances above 1 needs --storage postgres://… (SQLite is one process')".into()
+        );
     }
     if options.days == 0 {
         return Err("--days must be at least 1".into());
@@ -151,7 +153,9 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
     let dir = PathBuf::from(format!("target/enishi-server-demo/{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (storage_url, schema) = match storage_url {
-        Some(url) if postgres => (url, format!("server_demo_{}_{}", std::process::id(), real_now.timestamp())),
+        Some(url) if postgres => {
+            (url, format!("server_demo_{}_{}", std::process::id(), real_now.timestamp()))
+        }
         Some(url) => (url, "enishi".to_owned()),
         None => (format!("sqlite://{}", dir.join("enishi.sqlite").display()), "enishi".to_owned()),
     };
@@ -193,7 +197,10 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
                 data_base_url: Some(line.data_base_url()),
             },
             // The shop's real-time sign-in limit would stop a simulation running 30,000x.
-            shop: ShopSection { base_url: shop.fake.base_url(), sign_in_limit_per_hour: Some(10_000) },
+            shop: ShopSection {
+                base_url: shop.fake.base_url(),
+                sign_in_limit_per_hour: Some(10_000),
+            },
             storage: StorageSection { url: storage_url.clone(), schema: schema.clone() },
             server: ServerSection {
                 listen: addr,
@@ -212,7 +219,8 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
             campaigns: vec![CampaignSection {
                 id: CAMPAIGN.into(),
                 segment: "line linked and line following and orders count >= 1".into(),
-                text: "{{name}}さま、いつもありがとうございます。週末限定クーポンをお届けします。".into(),
+                text: "{{name}}さま、いつもありがとうございます。週末限定クーポンをお届けします。"
+                    .into(),
                 at: campaign_at.fixed_offset(),
             }],
             simulation: Some(SimulationSection { start, anchor, speed: SPEED, until }),
@@ -279,7 +287,8 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
 
     // Let the service catch up, then stop it gracefully.
     let storage = Storage::builder(&storage_url).schema(&schema).open().await?;
-    let mut campaigns: Vec<CampaignId> = set.scenarios().iter().map(|s| s.campaign().clone()).collect();
+    let mut campaigns: Vec<CampaignId> =
+        set.scenarios().iter().map(|s| s.campaign().clone()).collect();
     campaigns.push(CAMPAIGN.parse()?);
     settle(&clock, end, storage.journal().as_ref(), &campaigns).await?;
     for i in &mut instances {
@@ -300,7 +309,8 @@ async fn wait_ready(http: &reqwest::Client, instance: &Instance) -> Result<(), B
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err(format!("instance {} did not become ready; see {}", instance.index, instance.log.display()).into())
+    Err(format!("instance {} did not become ready; see {}", instance.index, instance.log.display())
+        .into())
 }
 
 async fn wait_until(clock: &SimulatedClock, at: DateTime<Utc>) {
@@ -457,7 +467,8 @@ async fn tally(
         }
     }
     let duplicates: usize = delivered.values().map(|n| n.saturating_sub(1)).sum();
-    let scenario_campaigns: BTreeSet<&CampaignId> = set.scenarios().iter().map(|s| s.campaign()).collect();
+    let scenario_campaigns: BTreeSet<&CampaignId> =
+        set.scenarios().iter().map(|s| s.campaign()).collect();
     let (mut scenario_sends, mut campaign_sends, mut lost, mut failed, mut to_blocked) =
         (0, 0, 0, 0, 0);
     for c in campaigns {
@@ -477,7 +488,10 @@ async fn tally(
                             // delivers nothing; the block arrived after the batch was planned.
                             to_blocked += 1;
                         } else {
-                            eprintln!("  lost: {} to {} (sent, not in the fake's record)", record.batch.id, r.line_user);
+                            eprintln!(
+                                "  lost: {} to {} (sent, not in the fake's record)",
+                                record.batch.id, r.line_user
+                            );
                             lost += 1;
                         }
                     }

@@ -16,7 +16,9 @@ use crate::campaign::scenario::{ScenarioInput, ScenarioSet, ScenarioState};
 use crate::commerce::sync::{Dataset, SyncBatch, SyncResource, SyncSink, Syncer};
 use crate::commerce::{BoxError, Cursor};
 use crate::link::{BackendLinkImport, CustomerLink};
-use crate::segment::{AttrValue, Context, CustomerFacts, Engine, Friendship, SegmentDefinition};
+use crate::segment::{
+    AttrValue, Context, CustomerFacts, Engine, Friendship, Schema, SegmentDefinition,
+};
 use crate::{CustomerId, LineUserId};
 
 /// What one [`Enishi::sync`] did.
@@ -59,6 +61,8 @@ pub(super) struct Brain {
     links: HashMap<CustomerId, CustomerLink>,
     facts: HashMap<CustomerId, CustomerFacts>,
     active_since: DateTime<Utc>,
+    /// Names declared by the host, kept across reloads.
+    declared: Schema,
 }
 
 impl Brain {
@@ -77,11 +81,14 @@ impl Brain {
             links: HashMap::new(),
             facts: HashMap::new(),
             active_since,
+            declared: Schema::new(),
         }
     }
 
     pub(super) fn unload(&mut self) {
+        let declared = std::mem::take(&mut self.declared);
         *self = Self::new(self.set.take(), self.policy.clone(), self.active_since);
+        self.declared = declared;
     }
 
     /// The facts a segment and a scenario see: the shop's, with the link store's LINE status.
@@ -167,6 +174,8 @@ impl Enishi {
         let mut fresh = Brain::new(brain.set.clone(), brain.policy.clone(), brain.active_since);
         fresh.mirror = mirror;
         fresh.engine = Engine::new(Context::new(now));
+        fresh.declared = brain.declared.clone();
+        fresh.engine.declare(&fresh.declared);
         if let Some(set) = &fresh.set {
             let mut state = ScenarioState::new(set.clone(), fresh.active_since)
                 .with_policy(fresh.policy.clone());
@@ -230,7 +239,8 @@ impl Enishi {
             );
             let imported = import.counts().linked;
             drop(import);
-            let touched = tee.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let touched =
+                tee.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
             (tee.records.into_inner(), touched, tee.everyone.into_inner(), imported)
         };
         let all: Vec<CustomerId> = brain.mirror.segment_facts().into_iter().map(|f| f.id).collect();
@@ -270,7 +280,9 @@ impl Enishi {
 
     /// The members of `segment` (as of the last sync) as the planner's contacts: link and
     /// follow status, consent, and the template variables `name`, `orders`, `customer_id`
-    /// and `attr.<name>`. One read of the link store for the whole audience.
+    /// and `attr.<name>`. One read of the link store for the whole audience. The segment is
+    /// checked first ([`validate`](Self::validate)) unless the app was built with
+    /// [`unchecked_segments`](super::EnishiBuilder::unchecked_segments).
     ///
     /// # Errors
     /// [`AppError::Segment`] for an invalid segment; [`AppError::Dataset`],
@@ -279,8 +291,13 @@ impl Enishi {
         let mut brain = self.inner.brain.lock().await;
         self.ensure_loaded(&mut brain).await?;
         let name = "enishi.app.audience";
-        brain.engine.register_unchecked(name, segment.clone())?;
-        let members = brain.engine.ids(brain.engine.members(name)?);
+        if self.inner.check_segments {
+            // Checked once there is data or a declaration to check against.
+            brain.engine.register(name, segment.clone())?;
+        } else {
+            brain.engine.register_unchecked(name, segment.clone())?;
+        }
+        let members = brain.engine.members(name)?.to_vec();
         let contacts = members.iter().map(|id| self.contact(&brain, id)).collect();
         Ok(contacts)
     }
@@ -288,7 +305,8 @@ impl Enishi {
     fn contact(&self, brain: &Brain, id: &CustomerId) -> Contact {
         let mut contact = Contact::new(id.clone());
         if let Some(link) = brain.links.get(id) {
-            contact = contact.linked_to(link.link.line_user.clone()).with_following(link.following());
+            contact =
+                contact.linked_to(link.link.line_user.clone()).with_following(link.following());
         }
         let facts = brain.facts.get(id);
         let consent = match &self.inner.consent_attribute {
@@ -328,7 +346,8 @@ impl Enishi {
         let window =
             self.inner.policy.frequency_cap.map_or(chrono::TimeDelta::days(7), |c| c.window());
         let sends = journal.sends_since(now - window).await?;
-        let own: BTreeSet<_> = state.scenarios().scenarios().iter().map(|s| s.campaign().clone()).collect();
+        let own: BTreeSet<_> =
+            state.scenarios().scenarios().iter().map(|s| s.campaign().clone()).collect();
         let others: Vec<_> = sends.iter().filter(|s| !own.contains(&s.campaign)).collect();
         state.note_sends(others);
         let tick = state.tick(now);
@@ -369,6 +388,25 @@ impl Enishi {
             };
             let _ = state.apply(input);
         }
+    }
+
+    /// Declares names the shop's data may not show yet (a new product, an attribute no
+    /// customer has so far), so segments naming them pass the check.
+    pub async fn declare(&self, schema: &Schema) {
+        let mut brain = self.inner.brain.lock().await;
+        brain.declared.merge(schema);
+        brain.engine.declare(schema);
+    }
+
+    /// Checks `segment` against the names in the synced data and the declared ones: a
+    /// misspelt attribute or an unknown product is an error with a "did you mean".
+    ///
+    /// # Errors
+    /// [`AppError::Segment`]; loading errors as [`sync`](Self::sync).
+    pub async fn validate(&self, segment: &SegmentDefinition) -> Result<(), AppError> {
+        let mut brain = self.inner.brain.lock().await;
+        self.ensure_loaded(&mut brain).await?;
+        Ok(brain.engine.validate(segment)?)
     }
 
     /// Every targetable customer's facts as of the last sync, with link and follow status,

@@ -120,6 +120,7 @@ struct Inner {
     dispatcher: Dispatcher,
     consent_attribute: Option<String>,
     forwarded_for: crate::link::ForwardedFor,
+    check_segments: bool,
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
 }
@@ -155,6 +156,7 @@ pub struct EnishiBuilder {
     consent_attribute: Option<String>,
     ticket_ttl: Option<Duration>,
     forwarded_for: crate::link::ForwardedFor,
+    unchecked_segments: bool,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -264,6 +266,13 @@ impl EnishiBuilder {
         self
     }
 
+    /// Skips checking segments against the data before planning: a misspelt attribute is
+    /// then simply missing for everyone (default: checked).
+    pub fn unchecked_segments(mut self) -> Self {
+        self.unchecked_segments = true;
+        self
+    }
+
     /// Builds the app.
     ///
     /// # Errors
@@ -276,11 +285,8 @@ impl EnishiBuilder {
         let policy = self.policy.unwrap_or_else(DeliveryPolicy::recommended);
         let linker = match &self.public_url {
             Some(url) => {
-                let mut linker = AccountLinker::builder(
-                    line.clone(),
-                    storage.links(),
-                    format!("{url}/link"),
-                );
+                let mut linker =
+                    AccountLinker::builder(line.clone(), storage.links(), format!("{url}/link"));
                 if let Some(auth) = self.authenticator {
                     linker = linker.authenticator(auth);
                 }
@@ -321,6 +327,7 @@ impl EnishiBuilder {
                 dispatcher,
                 consent_attribute: self.consent_attribute,
                 forwarded_for: self.forwarded_for,
+                check_segments: !self.unchecked_segments,
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
             }),

@@ -14,12 +14,8 @@ use super::{AppError, Enishi};
 use crate::campaign::track_route;
 use crate::commerce::Password;
 use crate::line::LinkToken;
-use crate::line::webhook::{
-    Delivery, EventHandler, EventKind, HandlerError, WebhookService,
-};
-use crate::link::{
-    LinkError, LinkEventOutcome, LinkStoreError, LoginFailure, client_ip,
-};
+use crate::line::webhook::{Delivery, EventHandler, EventKind, HandlerError, WebhookService};
+use crate::link::{LinkError, LinkEventOutcome, LinkStoreError, LoginFailure, client_ip};
 
 /// Feeds webhook events to the link flow (links, follows into the link store) and follow
 /// changes to the scenarios.
@@ -44,9 +40,7 @@ impl EventHandler for AppEvents {
                 Ok(_)
                 | Err(
                     LinkError::MissingUser
-                    | LinkError::Store(
-                        LinkStoreError::Rejected { .. } | LinkStoreError::Conflict(_),
-                    ),
+                    | LinkError::Store(LinkStoreError::Rejected { .. } | LinkStoreError::Conflict(_)),
                 ) => None,
                 Err(e) => return Err(Box::new(e)),
             },
@@ -109,7 +103,9 @@ impl Enishi {
     #[must_use]
     pub fn tracking_router(&self) -> Router {
         match &self.inner.tracker {
-            Some(tracker) => Router::new().nest("/t", track_route(tracker.clone(), self.storage().clicks())),
+            Some(tracker) => {
+                Router::new().nest("/t", track_route(tracker.clone(), self.storage().clicks()))
+            }
             None => Router::new(),
         }
     }
@@ -204,15 +200,14 @@ async fn link_submit(State(app): State<Enishi>, request: axum::extract::Request)
     let Ok(body) = axum::body::to_bytes(request.into_body(), FORM_LIMIT).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    let form: Vec<(String, String)> =
-        url::form_urlencoded::parse(&body).into_owned().collect();
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get =
+        |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let token = LinkToken::from_received(get("linkToken"));
     let peer_ip = peer.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |p| p.ip());
     let client = client_ip(peer_ip, &headers, app.inner.forwarded_for);
     let password = Password::new(get("password"));
-    match linker.complete_with_password(&token, &get("email"), &password, client, app.now()).await
-    {
+    match linker.complete_with_password(&token, &get("email"), &password, client, app.now()).await {
         // 303: the browser GETs LINE's dialog, which checks the LINE user and calls the webhook.
         Ok(issued) => Redirect::to(issued.redirect.as_str()).into_response(),
         Err(e) => {
@@ -220,11 +215,15 @@ async fn link_submit(State(app): State<Enishi>, request: axum::extract::Request)
             if failure == LoginFailure::Unavailable {
                 tracing::error!(target: "enishi::link", error = %e, "link sign-in failed");
             }
-            let body =
-                page(failure.default_title(), &format!("<p>{}</p>", escape(failure.default_message())));
+            let body = page(
+                failure.default_title(),
+                &format!("<p>{}</p>", escape(failure.default_message())),
+            );
             let mut response = (failure.status(), body).into_response();
             if let LoginFailure::TryLater { retry_after: Some(wait) } = failure {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
             }
             response
         }

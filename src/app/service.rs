@@ -203,7 +203,12 @@ impl Enishi {
     }
 
     /// Seeks the lead; while leading, syncs, ticks and plans scheduled campaigns.
-    async fn lead(&self, options: &RunOptions, counters: &Counters, mut stop: watch::Receiver<bool>) {
+    async fn lead(
+        &self,
+        options: &RunOptions,
+        counters: &Counters,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut lead: Option<Leadership> = None;
         let mut last_sync: Option<tokio::time::Instant> = None;
         while !*stop.borrow() {
@@ -266,12 +271,19 @@ impl Enishi {
 
     /// Plans the scheduled campaigns whose time has come and that the journal does not hold
     /// yet (a plan is enqueued in one call, so a crash leaves all of it or none).
-    async fn plan_scheduled(&self, options: &RunOptions, counters: &Counters) -> Result<(), AppError> {
+    async fn plan_scheduled(
+        &self,
+        options: &RunOptions,
+        counters: &Counters,
+    ) -> Result<(), AppError> {
         let now = self.now();
         let journal = self.storage().journal();
         for s in options.campaigns.iter().filter(|s| s.at <= now) {
             let done = |c: &Counters| {
-                c.planned_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(s.campaign.id())
+                c.planned_ids
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .contains(s.campaign.id())
             };
             if done(counters) || journal.counts(s.campaign.id()).await?.batches() > 0 {
                 continue;

@@ -71,9 +71,8 @@ pub use service::LinkEventHandler;
 pub use sqlite::SqliteLinkStore;
 pub use store::{
     AuditAction, AuditRecord, ConflictPolicy, CustomerLink, DEFAULT_TICKET_TTL, FollowStatus, Link,
-    LinkConflict,
-    LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed, RejectReason,
-    Ticket, TicketKind,
+    LinkConflict, LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed,
+    RejectReason, Ticket, TicketKind,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

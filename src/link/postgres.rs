@@ -9,9 +9,9 @@ use tokio_postgres::{Client, Row, Transaction};
 
 use super::secret::TicketKey;
 use super::store::{
-    AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome, LinkSource,
-    LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind, check_ticket,
-    customer, failed_audit, from_ms, plan_link, unlink_audit, user,
+    AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome,
+    LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
+    check_ticket, customer, failed_audit, from_ms, plan_link, unlink_audit, user,
 };
 use crate::{CustomerId, LineUserId};
 

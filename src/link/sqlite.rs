@@ -9,8 +9,7 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 use super::secret::TicketKey;
 use super::store::{
     AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome,
-    LinkPlan,
-    LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
+    LinkPlan, LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
     check_ticket, customer, failed_audit, from_ms, plan_link, unlink_audit, user,
 };
 use crate::sqlite::{self, Durability, SharedConnection};
@@ -432,8 +431,9 @@ impl LinkStore for SqliteLinkStore {
         customers: &[CustomerId],
     ) -> Result<Vec<CustomerLink>, LinkStoreError> {
         // One statement for any number of customers: the IDs go in as one JSON array.
-        let ids = serde_json::to_string(&customers.iter().map(CustomerId::as_str).collect::<Vec<_>>())
-            .map_err(|e| LinkStoreError::backend(BACKEND, e))?;
+        let ids =
+            serde_json::to_string(&customers.iter().map(CustomerId::as_str).collect::<Vec<_>>())
+                .map_err(|e| LinkStoreError::backend(BACKEND, e))?;
         self.run(move |tx, ch| {
             let mut stmt = tx
                 .prepare_cached(
@@ -456,7 +456,9 @@ impl LinkStore for SqliteLinkStore {
             for row in rows {
                 let (link, follow) = row.map_err(sq)?;
                 let follow = match follow {
-                    (Some(following), Some(at)) => Some(FollowStatus { following, updated_at: from_ms(at) }),
+                    (Some(following), Some(at)) => {
+                        Some(FollowStatus { following, updated_at: from_ms(at) })
+                    }
                     _ => None,
                 };
                 out.push(CustomerLink::new(to_link(link)?, follow));
