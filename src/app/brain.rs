@@ -107,7 +107,11 @@ impl Brain {
     /// Re-evaluates `ids` from the mirror and the known links.
     fn refresh(&mut self, ids: &[CustomerId], now: DateTime<Utc>) {
         for facts in self.mirror.facts_of(ids) {
-            let facts = self.with_link(facts);
+            let mut facts = self.with_link(facts);
+            // Scenario messages say `{{ name }}`: the shop's name for the customer.
+            if let Some(name) = self.mirror.customer(&facts.id).and_then(|c| c.name) {
+                facts.attributes.insert("name".to_owned(), AttrValue::Text(name));
+            }
             let line_user = self.links.get(&facts.id).map(|l| l.link.line_user.clone());
             self.engine.upsert_customer(facts.clone());
             if let Some(state) = &mut self.scenarios {
