@@ -2,7 +2,9 @@
 //!
 //! Every PostgreSQL store ([`PostgresLinkStore`](crate::link::PostgresLinkStore),
 //! [`PostgresDedup`](crate::line::webhook::PostgresDedup),
-//! [`PostgresJournal`](crate::campaign::PostgresJournal)) checks a connection out of a
+//! [`PostgresJournal`](crate::campaign::PostgresJournal),
+//! [`PostgresClickStore`](crate::campaign::PostgresClickStore),
+//! [`PostgresDataset`](crate::commerce::sync::PostgresDataset)) checks a connection out of a
 //! [`deadpool_postgres`] pool for each call. A connection that the server (or a restart, or a
 //! network cut) closed is dropped when it is next checked out and a new one is opened, so the
 //! stores come back on their own once PostgreSQL is reachable again. A call that was running

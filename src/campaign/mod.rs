@@ -33,7 +33,11 @@ pub use journal::PostgresJournal;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use journal::SqliteJournal;
 pub use journal::{Claimed, DeliveryJournal, JournalError, MemoryJournal};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use measure::PostgresClickStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use measure::SqliteClickStore;
 #[cfg(feature = "client")]
 pub use measure::fetch_unit_stats;
