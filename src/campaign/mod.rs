@@ -8,8 +8,14 @@
 //!   sent, and its outcome after;
 //! - the dispatcher claims due batches from the journal and sends them with bounded
 //!   concurrency under the client's (optionally Redis-shared) rate limiter.
+//!
+//! Every [`DeliveryJournal`] and [`ClickStore`] passes one conformance suite
+//! (`campaign::conformance`, feature `testkit`), which a host runs against its own store too.
 
 mod batch;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod conformance;
 #[cfg(feature = "client")]
 mod dispatch;
 mod journal;
