@@ -15,6 +15,8 @@ pub mod app;
 pub mod campaign;
 pub mod clock;
 pub mod commerce;
+#[cfg(feature = "testkit")]
+mod conformance;
 mod error;
 mod ids;
 pub mod line;

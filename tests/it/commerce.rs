@@ -12,5 +12,7 @@ mod ecforce_truth;
 mod ecforce_webhook;
 #[cfg(feature = "ecforce")]
 mod fixtures;
+#[cfg(feature = "testkit")]
+mod sink;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod sync;

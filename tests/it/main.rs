@@ -11,5 +11,6 @@ mod message;
 mod pg;
 mod report;
 mod segment;
+mod stores;
 mod testkit_line;
 mod webhook;
