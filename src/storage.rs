@@ -227,9 +227,8 @@ impl StorageBuilder {
         let clicks = PostgresClickStore::from_pool(pool.clone(), schema)
             .await
             .map_err(|e| open_err("clicks")(Box::new(e)))?;
-        let dataset = PostgresDataset::from_pool(pool.clone(), schema)
-            .await
-            .map_err(|e| open_err("dataset")(Box::new(e)))?;
+        let dataset =
+            PostgresDataset::from_pool(pool.clone(), schema).await.map_err(open_err("dataset"))?;
         Ok(Storage {
             links: Arc::new(links),
             dedup: Arc::new(dedup),

@@ -112,9 +112,9 @@ pub trait SyncSink: Send + Sync {
     async fn apply(&self, batch: SyncBatch, cursor: Cursor) -> Result<(), BoxError>;
 }
 
-/// A [`SyncSink`] that can read back what it holds: where [`Storage`](crate::storage::Storage)
-/// keeps the synced shop ([`SqliteDataset`](super::sync::SqliteDataset), the PostgreSQL one,
-/// or an in-memory [`Dataset`]).
+/// A [`SyncSink`] that can read back what it holds: where the storage handle keeps the synced
+/// shop (`SqliteDataset`, `PostgresDataset`, or an in-memory [`Dataset`]). The conformance
+/// suite `commerce::conformance::sink` checks an implementation.
 #[async_trait]
 pub trait StoredDataset: SyncSink + fmt::Debug {
     /// Everything held, with the cursors that produced it.
@@ -126,7 +126,7 @@ pub trait StoredDataset: SyncSink + fmt::Debug {
 
 #[async_trait]
 impl StoredDataset for Dataset {
-    async fn load(&self) -> Result<Dataset, BoxError> {
+    async fn load(&self) -> Result<Self, BoxError> {
         Ok(Self { state: Mutex::new(self.lock().clone()) })
     }
 }
