@@ -85,10 +85,10 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // 3. Customers link through the link pages; two block the account.
     println!("\n3. Five customers link their LINE account through the link URL on the rich menu");
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let site =
+        demo::Site { http: &http, line: &line, ecforce: &ecforce, base: &base, secret: &secret };
     for c in shop.customers.iter().filter(|c| c.line_user_id.is_none()).take(5) {
-        let user =
-            demo::link_via_pages(&http, &line, &ecforce, &base, &secret, c, Utc::now(), None)
-                .await?;
+        let user = demo::link_via_pages(&site, c, Utc::now(), None).await?;
         println!("   customer {} linked LINE user {}…", c.id, &user.as_str()[..9]);
     }
     for c in shop.customers.iter().filter(|c| c.line_user_id.is_some()).take(2) {

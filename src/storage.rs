@@ -380,12 +380,15 @@ impl Storage {
                     .map_err(|e| StorageError::Unreachable(Box::new(e)))?;
                 Ok(())
             }
-            _ => self
-                .journal
-                .counts(&crate::CampaignId::new("readiness").expect("a valid ID"))
-                .await
-                .map(drop)
-                .map_err(|e| StorageError::Unreachable(Box::new(e))),
+            _ => {
+                let probe = crate::CampaignId::new("readiness")
+                    .map_err(|e| StorageError::Unreachable(Box::new(e)))?;
+                self.journal
+                    .counts(&probe)
+                    .await
+                    .map(drop)
+                    .map_err(|e| StorageError::Unreachable(Box::new(e)))
+            }
         }
     }
 

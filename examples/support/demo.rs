@@ -105,20 +105,27 @@ pub(crate) async fn start_fakes(customers: u64) -> Result<Fakes, Box<dyn std::er
     Ok(Fakes { line, ecforce, shop, client, shop_api })
 }
 
+/// Where a demo customer acts: the service at `base`, through the fakes.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    pub(crate) http: &'a reqwest::Client,
+    pub(crate) line: &'a FakeLine,
+    pub(crate) ecforce: &'a FakeEcforce,
+    pub(crate) base: &'a str,
+    pub(crate) secret: &'a ChannelSecret,
+}
+
 /// A customer links the way a real one does: taps the rich menu (a postback webhook), opens
 /// the link URL enishi replied with, signs in on the link page at `base`, and LINE's dialog
 /// confirms with a signed `accountLink` webhook. `phone` is the client address the service
 /// sees through its proxy (`X-Forwarded-For`), when it trusts one. Returns the LINE user.
 pub(crate) async fn link_via_pages(
-    http: &reqwest::Client,
-    line: &FakeLine,
-    ecforce: &FakeEcforce,
-    base: &str,
-    secret: &ChannelSecret,
+    site: &Site<'_>,
     customer: &Customer,
     at: DateTime<Utc>,
     phone: Option<String>,
 ) -> Result<LineUserId, Box<dyn std::error::Error>> {
+    let Site { http, line, ecforce, base, secret } = *site;
     let user = user_id(customer.id.as_str().parse()?);
     let webhook = format!("{base}/webhook");
     let reply_token = line.issue_reply_token(&user)?;

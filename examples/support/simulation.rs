@@ -296,7 +296,8 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
     }
 
     // The record.
-    tally(&storage, &line, &set, &campaigns, options.days, restarts, linked_by_flow, &blocked).await
+    let story = Story { days: options.days, restarts, linked_by_flow, blocked };
+    tally(&storage, &line, &set, &campaigns, &story).await
 }
 
 /// Waits for `/readyz` (the child opened the storage and serves).
@@ -377,9 +378,8 @@ async fn link_one(
     // Each customer's phone has its own address; the service sits behind one proxy.
     let phone = format!("10.{}.{}.{}", rng.below(250), rng.below(250), rng.below(250) + 1);
     let base = instance.url("");
-    let user =
-        demo::link_via_pages(http, line, &shop.fake, &base, secret, &customer, at, Some(phone))
-            .await?;
+    let site = demo::Site { http, line, ecforce: &shop.fake, base: &base, secret };
+    let user = demo::link_via_pages(&site, &customer, at, Some(phone)).await?;
     if let Some(c) = shop.customers.iter_mut().find(|c| c.id == customer.id) {
         c.line_user_id = Some(user);
     }
@@ -449,17 +449,24 @@ fn terminate(child: &mut Child) -> Result<(), BoxError> {
     Err("an instance did not stop within 60 s of SIGTERM".into())
 }
 
+/// What the director did.
+struct Story {
+    days: u32,
+    restarts: u32,
+    linked_by_flow: u32,
+    /// LINE users who blocked the account.
+    blocked: BTreeSet<String>,
+}
+
 /// Every journal batch against the fake LINE server's record.
 async fn tally(
     storage: &Storage,
     line: &FakeLine,
     set: &ScenarioSet,
     campaigns: &[CampaignId],
-    days: u32,
-    restarts: u32,
-    linked_by_flow: u32,
-    blocked: &BTreeSet<String>,
+    story: &Story,
 ) -> Result<(), BoxError> {
+    let Story { days, restarts, linked_by_flow, ref blocked } = *story;
     let mut delivered: HashMap<(String, String), usize> = HashMap::new();
     for d in line.deliveries() {
         if let Some(key) = d.retry_key {

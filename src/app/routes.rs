@@ -90,7 +90,6 @@ impl Enishi {
     /// The link pages: `GET /link?linkToken=…` (the sign-in form) and `POST /link`, which
     /// signs the customer in and sends the browser on to LINE's account-link dialog. Empty
     /// without a [`public_url`](super::EnishiBuilder::public_url).
-    #[must_use]
     pub fn link_router(&self) -> Router {
         if self.inner.linker.is_none() {
             return Router::new();
@@ -100,7 +99,6 @@ impl Enishi {
 
     /// Tracked links at `/t/{token}`: records the click, then redirects. Empty without a
     /// public URL and a tracking key.
-    #[must_use]
     pub fn tracking_router(&self) -> Router {
         match &self.inner.tracker {
             Some(tracker) => {
@@ -111,7 +109,6 @@ impl Enishi {
     }
 
     /// `/metrics`: the Prometheus text of `handle` (see [`install_prometheus`]).
-    #[must_use]
     pub fn metrics_router(handle: PrometheusHandle) -> Router {
         Router::new().route("/metrics", get(move || async move { handle.render() }))
     }
@@ -121,7 +118,6 @@ impl Enishi {
     ///
     /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the link page
     /// limits sign-in attempts per client address.
-    #[must_use]
     pub fn router(&self) -> Router {
         let mut router = self.link_router().merge(self.tracking_router());
         if let Ok(webhook) = self.webhook_router() {

@@ -250,6 +250,6 @@ impl SyncSink for PostgresDataset {
 #[async_trait]
 impl super::sync::StoredDataset for PostgresDataset {
     async fn load(&self) -> Result<Dataset, BoxError> {
-        PostgresDataset::load(self).await
+        Self::load(self).await
     }
 }

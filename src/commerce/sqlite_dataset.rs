@@ -147,6 +147,6 @@ impl SyncSink for SqliteDataset {
 #[async_trait]
 impl super::sync::StoredDataset for SqliteDataset {
     async fn load(&self) -> Result<Dataset, BoxError> {
-        SqliteDataset::load(self).await
+        Self::load(self).await
     }
 }

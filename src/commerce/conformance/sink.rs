@@ -1,4 +1,4 @@
-//! The conformance suite every [`SyncSink`] that stores the shop runs: [`Dataset`],
+//! The conformance suite every [`SyncSink`](crate::commerce::sync::SyncSink) that stores the shop runs: [`Dataset`],
 //! `SqliteDataset` (feature `sqlite`), `PostgresDataset` (feature `postgres`), and a host's own.
 //!
 //! A sink is checked through [`StoredDataset`]: what it stored, read back as a [`Dataset`]. Each
