@@ -360,6 +360,13 @@ impl<'a> Syncer<'a> {
                 .map_err(|source| SyncError::Sink { resource, source })?;
             report.pages += 1;
             *report.records.entry(resource).or_default() += n;
+            tracing::debug!(
+                target: "enishi::sync",
+                resource = ?resource,
+                records = n,
+                page = report.pages,
+                "sync page stored"
+            );
             if let Some(progress) = &mut self.progress {
                 progress(&SyncProgress {
                     resource,

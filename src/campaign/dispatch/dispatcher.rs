@@ -605,6 +605,15 @@ impl Shared {
                 journal.complete(&batch.id, &outcome, now).await?;
                 Ok(match outcome {
                     BatchOutcome::Accepted { already_accepted, .. } => {
+                        tracing::debug!(
+                            target: "enishi::dispatch",
+                            campaign = batch.campaign.as_str(),
+                            batch = batch.id.as_str(),
+                            recipients = batch.recipients.len(),
+                            attempts,
+                            already_accepted,
+                            "batch sent"
+                        );
                         Done::Sent { recipients: batch.recipients.len() as u64, already_accepted }
                     }
                     BatchOutcome::Failed { kind, status, error, .. } => {

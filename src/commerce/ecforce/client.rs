@@ -452,6 +452,16 @@ impl EcforceClient {
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
+                    // The path only: the query may hold an e-mail address (sign-in lookups).
+                    tracing::debug!(
+                        target: "enishi::ecforce",
+                        method = %method,
+                        path,
+                        status = status.as_u16(),
+                        request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+                        attempt = attempts,
+                        "ecforce call"
+                    );
                     match response.text().await {
                         Ok(text) => {
                             if status.is_success() {
@@ -479,6 +489,14 @@ impl EcforceClient {
             };
             let outcome =
                 if error.is_connect() { Attempt::NotConnected } else { Attempt::NoAnswer };
+            tracing::debug!(
+                target: "enishi::ecforce",
+                method = %method,
+                path,
+                attempt = attempts,
+                connected = !error.is_connect(),
+                "ecforce call failed without an answer"
+            );
             match retry.decide(outcome, None, attempts, started.elapsed(), idempotent) {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => {

@@ -345,6 +345,14 @@ impl LineClient {
                     return Err(LineError::Transport { endpoint: req.endpoint, attempts, source });
                 }
             };
+            tracing::debug!(
+                target: "enishi::line",
+                endpoint = %req.endpoint,
+                status = status.as_u16(),
+                request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()),
+                attempt = attempts,
+                "LINE call"
+            );
             let has_key = matches!(req.replay, Replay::RetryKey(_));
             if status.is_success() || (status == StatusCode::CONFLICT && has_key) {
                 return Ok(Answer {

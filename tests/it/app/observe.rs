@@ -121,7 +121,8 @@ async fn app_tracing_shows_the_work_and_no_secret() {
     // Everything above ran in this task or on this thread's runtime.
     CAPTURING.with(|c| c.set(false));
     let text = captured.0.lock().unwrap().clone();
-    for expected in ["shop synced", "campaign planned"] {
+    let expected = ["shop synced", "sync page stored", "ecforce call", "campaign planned"];
+    for expected in expected.into_iter().chain(["LINE call", "batch sent", "webhook event"]) {
         assert!(text.contains(expected), "no `{expected}` in:\n{text}");
     }
     for secret in [shop.line.channel_access_token(), SECRET, DEFAULT_ECFORCE_TOKEN] {
