@@ -47,10 +47,15 @@ pub enum PoolError {
     /// The pool rejected its configuration.
     #[error("the PostgreSQL pool could not be built")]
     Build(#[source] deadpool_postgres::BuildError),
+    /// The URL asks for TLS (`sslmode=require`) and enishi was built without the
+    /// `postgres-tls` feature.
+    #[error(
+        "the PostgreSQL URL asks for TLS (sslmode=require): enable enishi's `postgres-tls` feature"
+    )]
+    TlsUnavailable,
 }
 
-/// A pool of at most [`DEFAULT_POOL_SIZE`] connections to `url`, without TLS. See
-/// [`pool_with_size`].
+/// A pool of at most [`DEFAULT_POOL_SIZE`] connections to `url`. See [`pool_with_size`].
 ///
 /// # Errors
 /// [`PoolError::InvalidUrl`] for a string that is not a connection URL.
@@ -58,23 +63,80 @@ pub fn pool(url: &str) -> Result<Pool, PoolError> {
     pool_with_size(url, DEFAULT_POOL_SIZE)
 }
 
-/// A pool of at most `max_size` connections to `url`, without TLS (build a
-/// [`deadpool_postgres::Manager`] with your TLS connector for TLS). Nothing is connected yet:
+/// A pool of at most `max_size` connections to `url`. With `sslmode=require` in the URL the
+/// connections use TLS (feature `postgres-tls`: rustls, the webpki roots); `sslmode=prefer`
+/// (the default) and `disable` connect in plain text. For another TLS set-up build a
+/// [`deadpool_postgres::Manager`] with your connector. Nothing is connected yet:
 /// connections are opened when they are first needed. Each checkout first asks the server
 /// for an empty query, so a connection closed behind the pool's back is replaced before a
 /// store uses it.
 ///
 /// # Errors
 /// [`PoolError::InvalidUrl`] for a string that is not a connection URL;
-/// [`PoolError::Build`] when the pool rejects its configuration.
+/// [`PoolError::Build`] when the pool rejects its configuration;
+/// [`PoolError::TlsUnavailable`] for `sslmode=require` without the `postgres-tls` feature.
 pub fn pool_with_size(url: &str, max_size: usize) -> Result<Pool, PoolError> {
     let config = tokio_postgres::Config::from_str(url).map_err(PoolError::InvalidUrl)?;
-    let manager = Manager::from_config(
-        config,
-        NoTls,
-        ManagerConfig { recycling_method: RecyclingMethod::Verified },
-    );
+    let recycle = ManagerConfig { recycling_method: RecyclingMethod::Verified };
+    let manager = if wants_tls(&config) {
+        Manager::from_config(config, tls::connector()?, recycle)
+    } else {
+        Manager::from_config(config, NoTls, recycle)
+    };
     Pool::builder(manager).max_size(max_size.max(1)).build().map_err(PoolError::Build)
+}
+
+/// `sslmode=require`: the server must speak TLS.
+pub(crate) fn wants_tls(config: &tokio_postgres::Config) -> bool {
+    config.get_ssl_mode() == tokio_postgres::config::SslMode::Require
+}
+
+/// One connection outside any pool (the leader's lock lives on it), with TLS as the URL says.
+pub(crate) async fn connect_one(
+    url: &str,
+) -> Result<
+    (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+    Box<dyn std::error::Error + Send + Sync>,
+> {
+    let config = tokio_postgres::Config::from_str(url)?;
+    let log = |e: tokio_postgres::Error| {
+        tracing::warn!(target: "enishi::postgres", error = %e, "a PostgreSQL connection closed");
+    };
+    if wants_tls(&config) {
+        let (client, connection) = config.connect(tls::connector()?).await?;
+        Ok((client, tokio::spawn(async move { connection.await.unwrap_or_else(log) })))
+    } else {
+        let (client, connection) = config.connect(NoTls).await?;
+        Ok((client, tokio::spawn(async move { connection.await.unwrap_or_else(log) })))
+    }
+}
+
+#[cfg(feature = "postgres-tls")]
+mod tls {
+    use std::sync::Arc;
+
+    use super::PoolError;
+
+    /// rustls with ring and the webpki roots.
+    pub(super) fn connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, PoolError> {
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|_| PoolError::TlsUnavailable)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+}
+
+#[cfg(not(feature = "postgres-tls"))]
+mod tls {
+    use super::PoolError;
+
+    pub(super) fn connector() -> Result<tokio_postgres::NoTls, PoolError> {
+        Err(PoolError::TlsUnavailable)
+    }
 }
 
 /// What a valid schema name looks like (for error messages).

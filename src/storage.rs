@@ -61,6 +61,7 @@ pub enum StorageError {
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn open_err(
     store: &'static str,
 ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> StorageError {
@@ -438,10 +439,7 @@ impl Leadership {
 
 #[cfg(feature = "postgres")]
 mod leader {
-    use std::str::FromStr as _;
-
     use sha2::{Digest as _, Sha256};
-    use tokio_postgres::NoTls;
 
     use super::{LeaderHold, Leadership, StorageError};
 
@@ -485,13 +483,8 @@ mod leader {
         url: &str,
         name: &str,
     ) -> Result<Option<Leadership>, StorageError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(unreachable)?;
-        let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(target: "enishi::storage", error = %e, "leader connection lost");
-            }
-        });
+        let (client, task) =
+            crate::postgres::connect_one(url).await.map_err(StorageError::Unreachable)?;
         let row = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&key(name)])
             .await

@@ -16,8 +16,8 @@ use enishi::campaign::{
 };
 use enishi::clock::SimulatedClock;
 use enishi::commerce::EcforceClient;
-use enishi::line::LineClient;
 use enishi::line::webhook::ChannelSecret;
+use enishi::line::{LineClient, RedisRateLimiter};
 use enishi::link::ForwardedFor;
 use enishi::segment::SegmentDefinition;
 use enishi::storage::Storage;
@@ -52,6 +52,13 @@ pub struct LineSection {
     pub api_base_url: Option<String>,
     /// The data API base URL (a fake, in tests).
     pub data_base_url: Option<String>,
+    /// Redis shared by every instance for LINE's channel-wide rate limit (`ENISHI_REDIS_URL`
+    /// overrides); without it each process paces alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
+    /// The key prefix in Redis (one per channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -310,6 +317,14 @@ impl Config {
         }
         if let Some(url) = &self.line.data_base_url {
             line = line.data_base_url(url);
+        }
+        let redis = std::env::var("ENISHI_REDIS_URL").ok().or_else(|| self.line.redis_url.clone());
+        if let Some(url) = redis {
+            let prefix = self.line.redis_prefix.clone().unwrap_or_else(|| "enishi:line".into());
+            let limiter = RedisRateLimiter::connect(&url, prefix)
+                .await
+                .map_err(|e| bad("line.redis_url", e))?;
+            line = line.rate_limiter(Arc::new(limiter));
         }
         let line = line.build()?;
         let shop = Arc::new(

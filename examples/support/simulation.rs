@@ -104,6 +104,10 @@ fn start_child(
         .spawn()?)
 }
 
+fn redis_url() -> String {
+    std::env::var("ENISHI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 fn free_port() -> Result<std::net::SocketAddr, BoxError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
@@ -195,6 +199,9 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
             line: LineSection {
                 api_base_url: Some(line.api_base_url()),
                 data_base_url: Some(line.data_base_url()),
+                // Several instances share LINE's channel-wide limit through one Redis.
+                redis_url: (options.instances > 1).then(|| redis_url()),
+                redis_prefix: Some(format!("enishi:server-demo:{}", std::process::id())),
             },
             // The shop's real-time sign-in limit would stop a simulation running 30,000x.
             shop: ShopSection {

@@ -96,3 +96,11 @@ async fn app_storage_debug_hides_the_database_url() {
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }
+
+#[cfg(feature = "postgres-tls")]
+#[test]
+fn app_storage_tls_pool_is_built_when_the_url_requires_it() {
+    let pool =
+        enishi::postgres::pool_with_size("postgres://enishi@db.example/enishi?sslmode=require", 1);
+    assert!(pool.is_ok(), "{pool:?}");
+}
