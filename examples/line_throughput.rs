@@ -23,7 +23,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use enishi::LineUserId;
-use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
+use enishi::line::message::Message;
+use enishi::line::{EndpointClass, LineClient, PushRequest, RateLimit, RateLimits};
 use enishi::testkit::{self as fake, FakeLine};
 
 /// Sustained push throughput against the fake LINE server.

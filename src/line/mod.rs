@@ -6,7 +6,7 @@
 mod client;
 #[cfg(feature = "client")]
 mod image;
-mod message;
+pub mod message;
 mod validate;
 pub mod webhook;
 
@@ -14,5 +14,4 @@ pub mod webhook;
 pub use client::*;
 #[cfg(feature = "client")]
 pub(crate) use image::image_size;
-pub use message::*;
 pub use validate::{ValidationError, Validator, Violation};

@@ -29,7 +29,8 @@ const RETRY_KEY_HEADER: &str = "x-line-retry-key";
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), enishi::line::LineError> {
-/// use enishi::line::{LineClient, Message, PushRequest};
+/// use enishi::line::message::Message;
+/// use enishi::line::{LineClient, PushRequest};
 /// use enishi::LineUserId;
 ///
 /// let client = LineClient::builder()

@@ -10,7 +10,8 @@ use enishi::campaign::{
     Batch, BatchRecipient, CampaignState, DeliveryJournal, DeliveryReport, DispatchError,
     Dispatcher, FailureKind, MemoryJournal, Progress, RunStatus, Transport,
 };
-use enishi::line::{LineClient, Message, PushRequest, RateLimit, RateLimits, RetryPolicy};
+use enishi::line::message::Message;
+use enishi::line::{LineClient, PushRequest, RateLimit, RateLimits, RetryPolicy};
 use enishi::testkit::{self, FakeLine, FaultTiming, Faults, Quota};
 use enishi::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId};
 

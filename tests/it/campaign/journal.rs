@@ -10,7 +10,7 @@ use enishi::campaign::{
     Batch, BatchOutcome, BatchRecipient, BatchStatus, CampaignState, Claimed, DeliveryJournal,
     FailureKind, JournalError, MemoryJournal, Transport,
 };
-use enishi::line::Message;
+use enishi::line::message::Message;
 use enishi::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId, RequestId};
 
 type Journals = Vec<Arc<dyn DeliveryJournal>>;

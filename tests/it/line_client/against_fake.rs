@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use enishi::line::message::{Action, Message};
 use enishi::line::{
-    Action, Bounds, BroadcastRequest, EndpointClass, LineClient, Message, MulticastRequest,
-    NarrowcastPhase, NarrowcastRecipient, NarrowcastRequest, PushRequest, RateLimit, RateLimits,
-    ReplyRequest, RetryPolicy, RichMenu, RichMenuAlias, RichMenuSize, SendKind,
+    Bounds, BroadcastRequest, EndpointClass, LineClient, MulticastRequest, NarrowcastPhase,
+    NarrowcastRecipient, NarrowcastRequest, PushRequest, RateLimit, RateLimits, ReplyRequest,
+    RetryPolicy, RichMenu, RichMenuAlias, RichMenuSize, SendKind,
 };
 use enishi::testkit::{
     self as fake, Endpoint, FakeLine, FakeLineBuilder, FakeUser, FaultTiming, Faults, Quota,
