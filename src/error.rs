@@ -4,7 +4,7 @@ use crate::IdError;
 #[cfg(feature = "client")]
 use crate::line::LineError;
 use crate::line::ValidationError;
-use crate::line::webhook::{DedupError, ParseError, WebhookError};
+use crate::line::webhook::{BodyError, DedupError, WebhookError};
 
 /// Any error enishi returns. Each module also has its own, more precise error type,
 /// which converts into this one with `?`.
@@ -22,7 +22,7 @@ pub enum Error {
     Webhook(#[from] WebhookError),
     /// A webhook body is not a webhook payload.
     #[error(transparent)]
-    WebhookParse(#[from] ParseError),
+    WebhookBody(#[from] BodyError),
     /// A webhook de-duplication store failed.
     #[error(transparent)]
     Dedup(#[from] DedupError),
