@@ -78,7 +78,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| e.to_string())?;
         rt.block_on(async move {
             let line = FakeLine::builder()
-                .rate_limit(fake::EndpointClass::Push, fake::RateLimit::per_second(rate))
+                .rate_limit(fake::FakeEndpointClass::Push, fake::FakeRateLimit::per_second(rate))
                 .friends(server_users)
                 .start()
                 .await
