@@ -10,7 +10,5 @@ mod ecforce_labels;
 mod ecforce_truth;
 #[cfg(all(feature = "testkit", feature = "ecforce", feature = "axum"))]
 mod ecforce_webhook;
-#[cfg(feature = "ecforce")]
-mod fixtures;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod sync;

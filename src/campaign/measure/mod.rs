@@ -22,9 +22,7 @@ pub use kpi::fetch_unit_stats;
 pub use kpi::{
     BlockFact, Bucket, LineStatsFact, OrderFact, ReportInput, ReportOptions, SendFact, uplift,
 };
-pub use report::{
-    CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift, escape_html,
-};
+pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;
 #[cfg(feature = "axum")]
