@@ -72,6 +72,8 @@ pub(crate) fn format_jst_filter(instant: DateTime<Utc>) -> String {
 }
 
 /// Formats a UTC instant as ecforce's response form in JST: `YYYY/MM/DD HH:MM:SS`.
+/// (What ecforce sends; only the fake ecforce server writes it.)
+#[cfg(any(test, feature = "testkit"))]
 #[must_use]
 pub(crate) fn format_jst_response(instant: DateTime<Utc>) -> String {
     instant.with_timezone(&jst()).format("%Y/%m/%d %H:%M:%S").to_string()
