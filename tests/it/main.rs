@@ -2,6 +2,7 @@
 
 mod campaign;
 mod commerce;
+mod error;
 mod line_client;
 mod link;
 mod message;
