@@ -35,11 +35,12 @@ pub enum Error {
     #[error(transparent)]
     Line(#[from] crate::line::LineError),
     /// LINE answered a call with an error status (usually found inside [`LineError::Api`]).
+    /// Boxed, as in `LineError`, to keep `Error` small.
     ///
     /// [`LineError::Api`]: crate::line::LineError::Api
     #[cfg(feature = "client")]
     #[error(transparent)]
-    LineApi(#[from] crate::line::ApiError),
+    LineApi(Box<crate::line::ApiError>),
     /// A rate limiter failed, so a LINE request was not sent.
     #[cfg(feature = "client")]
     #[error(transparent)]
@@ -156,6 +157,20 @@ pub enum Error {
     #[cfg(feature = "testkit")]
     #[error(transparent)]
     Testkit(#[from] crate::testkit::TestkitError),
+}
+
+#[cfg(feature = "client")]
+impl From<crate::line::ApiError> for Error {
+    fn from(error: crate::line::ApiError) -> Self {
+        Self::LineApi(Box::new(error))
+    }
+}
+
+#[cfg(feature = "client")]
+impl From<Box<crate::line::ApiError>> for Error {
+    fn from(error: Box<crate::line::ApiError>) -> Self {
+        Self::LineApi(error)
+    }
 }
 
 /// `Result` with enishi's [`Error`] as the default error type.
