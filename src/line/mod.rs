@@ -1,5 +1,12 @@
 //! The LINE platform: Messaging API client, message objects and their limits, webhooks.
 //!
+//! - The client (`LineClient`, feature `client`), its requests, responses, errors, pacing and
+//!   retries are here, at `enishi::line`, with the local [`ValidationError`].
+//! - [`message`]: the message objects enishi sends ([`message::Message`], ...) and LINE's
+//!   limits on them ([`message::limits`]).
+//! - [`webhook`]: what LINE sends: signature check, parsing (the received event and message
+//!   types), de-duplication.
+//!
 //! See `docs/line.md` for a tour.
 
 #[cfg(feature = "client")]
