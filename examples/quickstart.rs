@@ -219,16 +219,14 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     demo::PRODUCTS.iter().for_each(|p| catalogue.add_product(*p));
     engine.declare(&catalogue);
     engine.register("f2", def.clone())?;
-    let members = engine.members("f2")?.clone();
+    let members = engine.members("f2")?;
     println!("   {} of {} customers are in it", members.len(), facts.len());
     let funnel = engine.funnel("f2")?;
     for (step, left) in &funnel.steps {
         println!("   {left:>6}  after {step}");
     }
     // A linked customer outside the segment, to explain (a tiny shop may have none).
-    let outsider = facts
-        .iter()
-        .find(|f| f.line.linked && !members.contains(engine.row_of(&f.id).unwrap_or(u32::MAX)));
+    let outsider = facts.iter().find(|f| f.line.linked && !members.contains(&f.id));
     if let Some(outsider) = outsider {
         let why = evaluate(&def, outsider, &Context::new(now))?;
         println!("   why is customer {} not in it?", outsider.id);
@@ -247,7 +245,7 @@ async fn tour(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             names.insert(c.id.clone(), n.clone());
         }
     });
-    let member_ids = engine.ids(&members);
+    let member_ids = members.to_vec();
     let line = fakes.as_ref().map(|(line, _, _)| line);
     send_campaign(&args, line, &client, store.as_ref(), &member_ids, &facts, &names).await?;
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone as _, Utc};
 use enishi::campaign::{
     BlockFact, Bucket, ClickResponse, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    OrderFact, ReportInput, ReportOptions, SendFact, handle_click, track_route,
+    PurchaseFact, ReportInput, ReportOptions, SendFact, handle_click, track_route,
 };
 use enishi::line::message::{Action, ButtonsTemplate, Message};
 use enishi::line::{EndpointClass, LineClient, PushRequest, RateLimit, RateLimits};
@@ -313,7 +313,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 .sum();
             if rng.random_bool((0.004 + nudge).min(1.0)) {
                 let at = day + Duration::minutes(rng.random_range(0..24 * 60));
-                input.orders.push(OrderFact::new(c.id.clone(), at, rng.random_range(2..30) * 500));
+                input.orders.push(PurchaseFact::new(
+                    c.id.clone(),
+                    at,
+                    rng.random_range(2..30) * 500,
+                ));
             }
             day += Duration::days(1);
         }

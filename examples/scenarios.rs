@@ -43,13 +43,13 @@ use enishi::campaign::scenario::{
 use enishi::campaign::{
     Batch, BatchOutcome, BlockFact, Bucket, ClickResponse, DeliveryJournal, DeliveryPolicy,
     FrequencyCap, Holdout, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    MemoryJournal, OrderFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
+    MemoryJournal, PurchaseFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
 };
 use enishi::line::message::Message;
 use enishi::line::{EndpointClass, LineClient, PushRequest, RateLimit, RateLimits};
 use enishi::segment::{
-    AttrValue, CustomerFacts, Friendship, LineItem, LineStatus, Order, OrderKind, ProductStatus,
-    SavedItem, Subscription, SubscriptionState,
+    self, AttrValue, CustomerFacts, Friendship, LineItemFact, LineStatus, OrderKind, ProductStatus,
+    SavedItem, SubscriptionFact, SubscriptionState,
 };
 use enishi::testkit::{self as fake, FakeLine};
 use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
@@ -124,14 +124,14 @@ fn jst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("+09:00 is a valid offset")
 }
 
-fn order(id: String, at: DateTime<Utc>, product: &str, kind: OrderKind) -> Order {
+fn order(id: String, at: DateTime<Utc>, product: &str, kind: OrderKind) -> segment::OrderFact {
     let price = PRODUCTS.iter().find(|p| p.0 == product).map_or(3000, |p| p.1);
-    Order {
+    segment::OrderFact {
         id,
         placed_at: at,
         amount: price,
         kind,
-        items: vec![LineItem {
+        items: vec![LineItemFact {
             product: product.into(),
             sku: None,
             category: None,
@@ -221,7 +221,7 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
             let months = 1 + i64::try_from(rng.below(14))?;
             let started = start - Duration::days(30 * months) + rng.minutes(29 * 24 * 60);
             let deliveries = u32::try_from(months)?;
-            let mut s = Subscription {
+            let mut s = SubscriptionFact {
                 id: format!("s{n}"),
                 state: SubscriptionState::Active,
                 product: Some("serum".into()),
@@ -261,7 +261,7 @@ fn generate(args: &Args, start: DateTime<Utc>) -> Result<Shop, Box<dyn std::erro
                 ));
             }
         } else if rng.chance(5) {
-            f.subscriptions.push(Subscription {
+            f.subscriptions.push(SubscriptionFact {
                 id: format!("s{n}"),
                 state: SubscriptionState::Canceled,
                 product: Some("serum".into()),
@@ -596,11 +596,11 @@ fn step_unit(scenario: &str, step: &str) -> Option<AggregationUnit> {
 fn apply(
     state: &mut ScenarioState,
     input: ScenarioInput,
-    orders: &mut Vec<OrderFact>,
+    orders: &mut Vec<PurchaseFact>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     if let ScenarioInput::OrderPlaced { customer, order } = &input {
         let amount = u64::try_from(order.amount).unwrap_or(0);
-        orders.push(OrderFact::new(customer.clone(), order.placed_at, amount));
+        orders.push(PurchaseFact::new(customer.clone(), order.placed_at, amount));
     }
     state.apply(input)?;
     Ok(())
@@ -661,7 +661,7 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
 
     let mut state = ScenarioState::new(set, start).with_policy(policy);
-    let mut orders: Vec<OrderFact> = Vec::new();
+    let mut orders: Vec<PurchaseFact> = Vec::new();
     let mut reactions = Reactions::new(args.seed)?;
     for input in shop.initial {
         apply(&mut state, input, &mut orders)?;
@@ -714,7 +714,7 @@ async fn simulate(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         if let ScenarioInput::OrderPlaced { customer, order } = input {
             let amount = u64::try_from(order.amount).unwrap_or(0);
-            orders.push(OrderFact::new(customer, order.placed_at, amount));
+            orders.push(PurchaseFact::new(customer, order.placed_at, amount));
         }
     }
 
@@ -845,7 +845,7 @@ struct MeasureInput<'a> {
     campaigns: &'a [CampaignId],
     events: &'a [ScenarioEvent],
     reactions: Reactions,
-    orders: Vec<OrderFact>,
+    orders: Vec<PurchaseFact>,
 }
 
 /// The measured results: sends from the journal, holdout customers from the holdout skips,

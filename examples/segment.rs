@@ -26,8 +26,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use enishi::CustomerId;
 use enishi::segment::{
-    Context, CustomerColumns, CustomerFacts, Engine, LineItem, Order, OrderColumns, OrderKind,
-    ProductStatus, SegmentDefinition, evaluate,
+    Context, CustomerColumns, CustomerFacts, Engine, LineItemFact, OrderColumns, OrderFact,
+    OrderKind, ProductStatus, SegmentDefinition, evaluate,
 };
 use serde::Deserialize;
 
@@ -167,11 +167,7 @@ fn run(args: Args) -> Result<(), String> {
     println!("segment: {def}");
     println!("count:   {} of {}", engine.count("__cli").map_err(|e| e.to_string())?, engine.len());
     let members = engine.members("__cli").map_err(|e| e.to_string())?;
-    let ids: Vec<String> = members
-        .iter()
-        .take(sample)
-        .filter_map(|r| engine.customer_id(r).map(ToString::to_string))
-        .collect();
+    let ids: Vec<String> = members.iter().take(sample).map(ToString::to_string).collect();
     println!("sample:  {}", ids.join(", "));
     let funnel = engine.funnel("__cli").map_err(|e| e.to_string())?;
     println!("funnel:");
@@ -275,12 +271,12 @@ fn load_csv(
         if let Some(c) = facts.first_mut()
             && c.id.as_str() == f[1]
         {
-            c.orders.push(Order {
+            c.orders.push(OrderFact {
                 id: f[0].to_owned(),
                 placed_at: DateTime::from_timestamp(at, 0).ok_or_else(bad)?,
                 amount,
                 kind: OrderKind::OneOff,
-                items: vec![LineItem {
+                items: vec![LineItemFact {
                     product: f[4].to_owned(),
                     sku: None,
                     category: None,

@@ -201,7 +201,7 @@ async fn run(args: Args, input: Input) -> Result<ExitCode, Box<dyn std::error::E
             .map_err(|e| format!("--segment: {e} (--unchecked skips this check)"))?;
     }
     engine.register_unchecked("target", def)?;
-    let members = engine.ids(engine.members("target")?);
+    let members = engine.members("target")?.to_vec();
     println!("segment: {} of {} customers", members.len(), facts.len());
 
     let mut names: HashMap<CustomerId, String> = HashMap::new();

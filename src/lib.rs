@@ -11,6 +11,8 @@
 
 pub mod campaign;
 pub mod commerce;
+#[cfg(feature = "testkit")]
+mod conformance;
 mod error;
 mod ids;
 pub mod line;

@@ -2,7 +2,9 @@
 //!
 //! Every PostgreSQL store ([`PostgresLinkStore`](crate::link::PostgresLinkStore),
 //! [`PostgresDedup`](crate::line::webhook::PostgresDedup),
-//! [`PostgresJournal`](crate::campaign::PostgresJournal)) checks a connection out of a
+//! [`PostgresJournal`](crate::campaign::PostgresJournal),
+//! [`PostgresClickStore`](crate::campaign::PostgresClickStore),
+//! [`PostgresDataset`](crate::commerce::sync::PostgresDataset)) checks a connection out of a
 //! [`deadpool_postgres`] pool for each call. A connection that the server (or a restart, or a
 //! network cut) closed is dropped when it is next checked out and a new one is opened, so the
 //! stores come back on their own once PostgreSQL is reachable again. A call that was running
@@ -26,10 +28,11 @@
 
 use std::str::FromStr as _;
 
+use chrono::Utc;
 pub use deadpool_postgres;
 pub use deadpool_postgres::Pool;
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
-use tokio_postgres::NoTls;
+use tokio_postgres::{Client, NoTls};
 
 /// The most connections a pool made by [`pool`] opens at once.
 pub const DEFAULT_POOL_SIZE: usize = 8;
@@ -83,4 +86,61 @@ pub(crate) fn is_valid_schema_name(schema: &str) -> bool {
     (1..=63).contains(&schema.len())
         && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A step of [`migrate`] failed: what it was doing, and PostgreSQL's error.
+#[derive(Debug, thiserror::Error)]
+#[error("postgres: {doing}")]
+pub(crate) struct MigrationError {
+    /// What the migration was doing, e.g. `locking the migration`.
+    pub(crate) doing: &'static str,
+    /// PostgreSQL's error.
+    #[source]
+    pub(crate) source: tokio_postgres::Error,
+}
+
+/// Creates `schema` if needed and applies the numbered `migrations` not yet recorded in
+/// `<schema>.<store>_migrations`, in one transaction under a transaction-scoped advisory lock
+/// (`<store>_migrate:<schema>`), so processes starting at once migrate the schema once. `{s}`
+/// in a migration is replaced by the schema name. `schema` must be a valid schema name
+/// ([`is_valid_schema_name`]).
+pub(crate) async fn migrate(
+    client: &mut Client,
+    schema: &str,
+    store: &str,
+    migrations: &[&str],
+) -> Result<(), MigrationError> {
+    let step = |doing| move |source| MigrationError { doing, source };
+    let tx = client.transaction().await.map_err(step("beginning the migration"))?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&format!("{store}_migrate:{schema}")],
+    )
+    .await
+    .map_err(step("locking the migration"))?;
+    let table = format!("{schema}.{store}_migrations");
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {table} (
+             version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);"
+    ))
+    .await
+    .map_err(step("creating the migration table"))?;
+    let done: i64 = tx
+        .query_one(&format!("SELECT COALESCE(MAX(version), 0) FROM {table}"), &[])
+        .await
+        .map_err(step("reading the schema version"))?
+        .get(0);
+    for (version, sql) in (1_i64..).zip(migrations) {
+        if version > done {
+            tx.batch_execute(&sql.replace("{s}", schema)).await.map_err(step("migrating"))?;
+            tx.execute(
+                &format!("INSERT INTO {table} (version, applied_at_ms) VALUES ($1, $2)"),
+                &[&version, &Utc::now().timestamp_millis()],
+            )
+            .await
+            .map_err(step("recording the schema version"))?;
+        }
+    }
+    tx.commit().await.map_err(step("committing the migration"))
 }

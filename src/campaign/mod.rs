@@ -8,8 +8,14 @@
 //!   sent, and its outcome after;
 //! - the dispatcher claims due batches from the journal and sends them with bounded
 //!   concurrency under the client's (optionally Redis-shared) rate limiter.
+//!
+//! Every [`DeliveryJournal`] and [`ClickStore`] passes one conformance suite
+//! (`campaign::conformance`, feature `testkit`), which a host runs against its own store too.
 
 mod batch;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod conformance;
 #[cfg(feature = "client")]
 mod dispatch;
 mod journal;
@@ -33,7 +39,11 @@ pub use journal::PostgresJournal;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use journal::SqliteJournal;
 pub use journal::{Claimed, DeliveryJournal, JournalError, MemoryJournal};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use measure::PostgresClickStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use measure::SqliteClickStore;
 #[cfg(feature = "client")]
 pub use measure::fetch_unit_stats;
@@ -42,7 +52,7 @@ pub use measure::track_route;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
     DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    OrderFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
+    PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
     TrackError, TrackedLink, Uplift, handle_click, unique_clicks, uplift,
 };
 pub use plan::{

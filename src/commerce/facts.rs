@@ -96,7 +96,7 @@ fn extra_attributes(
     }
 }
 
-fn order(o: &Order) -> Option<segment::Order> {
+fn order(o: &Order) -> Option<segment::OrderFact> {
     if !o.is_purchase() {
         return None;
     }
@@ -106,7 +106,7 @@ fn order(o: &Order) -> Option<segment::Order> {
         .iter()
         .filter_map(|i| {
             let product = i.product.clone().or_else(|| i.sku.clone()).or_else(|| i.name.clone())?;
-            Some(segment::LineItem {
+            Some(segment::LineItemFact {
                 product,
                 sku: i.sku.clone(),
                 category: i.categories.first().cloned(),
@@ -117,7 +117,7 @@ fn order(o: &Order) -> Option<segment::Order> {
         .collect();
     let kind =
         if o.subscription_id.is_some() { OrderKind::Subscription } else { OrderKind::OneOff };
-    Some(segment::Order {
+    Some(segment::OrderFact {
         id: o.id.clone(),
         placed_at,
         amount: o.total.map_or(0, |m| m.minor),
@@ -126,14 +126,14 @@ fn order(o: &Order) -> Option<segment::Order> {
     })
 }
 
-fn subscription(s: &Subscription) -> Option<segment::Subscription> {
+fn subscription(s: &Subscription) -> Option<segment::SubscriptionFact> {
     let state = match &s.state {
         SubscriptionState::Active => segment::SubscriptionState::Active,
         SubscriptionState::Paused => segment::SubscriptionState::Paused,
         SubscriptionState::Canceled => segment::SubscriptionState::Canceled,
         SubscriptionState::Other(_) => return None,
     };
-    Some(segment::Subscription {
+    Some(segment::SubscriptionFact {
         id: s.id.clone(),
         state,
         product: s.items.iter().find_map(|i| i.product.clone().or_else(|| i.sku.clone())),

@@ -16,12 +16,16 @@ mod cart;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod conformance;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod dataset_rows;
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod error;
 mod facts;
 mod memory;
 pub(crate) mod model;
+#[cfg(feature = "postgres")]
+mod postgres_dataset;
 #[cfg(feature = "sqlite")]
 mod sqlite_dataset;
 pub mod sync;

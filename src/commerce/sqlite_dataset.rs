@@ -4,9 +4,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use super::dataset_rows::{self, StoredResource, resource_name};
 use super::error::BoxError;
 use super::model::Cursor;
 use super::sync::{Dataset, SyncBatch, SyncResource, SyncSink};
@@ -29,19 +28,11 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS enishi_shop_records (
 /// resumes where the last committed page ended.
 ///
 /// [`load`](Self::load) reads everything back into a [`Dataset`] (for
-/// [`Dataset::segment_facts`]).
+/// [`Dataset::segment_facts`]). `PostgresDataset` (feature `postgres`) keeps the same tables
+/// in PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqliteDataset {
     conn: SharedConnection,
-}
-
-fn resource_name(r: SyncResource) -> &'static str {
-    match r {
-        SyncResource::Customers => "customers",
-        SyncResource::Orders => "orders",
-        SyncResource::Subscriptions => "subscriptions",
-        SyncResource::Products => "products",
-    }
 }
 
 impl SqliteDataset {
@@ -84,30 +75,27 @@ impl SqliteDataset {
     /// # Errors
     /// When the file cannot be read or holds records this version cannot decode.
     pub async fn load(&self) -> Result<Dataset, BoxError> {
-        let dataset = Dataset::new();
-        for resource in SyncResource::ALL {
-            let (bodies, cursor) = self
-                .run(move |c| {
-                    let name = resource_name(resource);
+        let stored = self
+            .run(|c| {
+                // One read transaction: the records and cursors of one moment.
+                let tx = c.transaction()?;
+                let mut stored = Vec::new();
+                for resource in SyncResource::ALL {
                     let mut stmt =
-                        c.prepare("SELECT body FROM enishi_shop_records WHERE resource = ?1")?;
+                        tx.prepare("SELECT body FROM enishi_shop_records WHERE resource = ?1")?;
                     let bodies = stmt
-                        .query_map(params![name], |r| r.get::<_, String>(0))?
+                        .query_map(params![resource_name(resource)], |r| r.get::<_, String>(0))?
                         .collect::<Result<Vec<_>, _>>()?;
-                    Ok((bodies, stored_cursor(c, resource)?))
-                })
-                .await?;
-            let Some(cursor) = cursor else { continue };
-            let cursor: Cursor = serde_json::from_str(&cursor)?;
-            let batch = match resource {
-                SyncResource::Customers => SyncBatch::Customers(decode_all(&bodies)?),
-                SyncResource::Orders => SyncBatch::Orders(decode_all(&bodies)?),
-                SyncResource::Subscriptions => SyncBatch::Subscriptions(decode_all(&bodies)?),
-                SyncResource::Products => SyncBatch::Products(decode_all(&bodies)?),
-            };
-            dataset.apply(batch, cursor).await?;
-        }
-        Ok(dataset)
+                    stored.push(StoredResource {
+                        resource,
+                        bodies,
+                        cursor: stored_cursor(&tx, resource)?,
+                    });
+                }
+                Ok(stored)
+            })
+            .await?;
+        dataset_rows::into_dataset(stored).await
     }
 }
 
@@ -121,33 +109,17 @@ fn stored_cursor(c: &Connection, resource: SyncResource) -> rusqlite::Result<Opt
     .optional()
 }
 
-fn decode_all<T: DeserializeOwned>(bodies: &[String]) -> Result<Vec<T>, BoxError> {
-    bodies.iter().map(|b| serde_json::from_str(b).map_err(Into::into)).collect()
-}
-
-fn encode_all<T: Serialize>(
-    records: &[T],
-    id: impl Fn(&T) -> String,
-) -> Result<Vec<(String, String)>, BoxError> {
-    records.iter().map(|r| Ok((id(r), serde_json::to_string(r)?))).collect()
-}
-
 #[async_trait]
 impl SyncSink for SqliteDataset {
     async fn cursor(&self, resource: SyncResource) -> Result<Option<Cursor>, BoxError> {
         let stored: Option<String> = self.run(move |c| Ok(stored_cursor(c, resource)?)).await?;
-        Ok(stored.map(|s| serde_json::from_str(&s)).transpose()?)
+        stored.as_deref().map(dataset_rows::decode_cursor).transpose()
     }
 
     async fn apply(&self, batch: SyncBatch, cursor: Cursor) -> Result<(), BoxError> {
         let resource = batch.resource();
-        let rows = match &batch {
-            SyncBatch::Customers(r) => encode_all(r, |c| c.id.as_str().to_owned())?,
-            SyncBatch::Orders(r) => encode_all(r, |o| o.id.clone())?,
-            SyncBatch::Subscriptions(r) => encode_all(r, |s| s.id.clone())?,
-            SyncBatch::Products(r) => encode_all(r, |p| p.id.clone())?,
-        };
-        let cursor = serde_json::to_string(&cursor)?;
+        let rows = dataset_rows::encode_batch(&batch)?;
+        let cursor = dataset_rows::encode_cursor(&cursor)?;
         self.run(move |c| {
             let name = resource_name(resource);
             let tx = c.transaction()?;

@@ -7,8 +7,13 @@
 //! changed during the walk is picked up by the next run.
 //!
 //! [`Dataset`] is an in-memory sink holding the customer facts and orders the segment engine
-//! reads; hosts with their own store implement [`SyncSink`].
+//! reads; `SqliteDataset` (feature `sqlite`) and `PostgresDataset` (feature `postgres`) keep
+//! the same in a database; hosts with their own store implement [`SyncSink`] (and can check it
+//! with `commerce::conformance::sink`, feature `testkit`).
 
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use super::postgres_dataset::PostgresDataset;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use super::sqlite_dataset::SqliteDataset;

@@ -3,7 +3,8 @@
 //! - [`LinkStore`]: links (one LINE user ↔ one customer per channel), pending one-time tickets
 //!   (link tokens, nonces, login states), follow status and an audit trail; implemented by
 //!   [`MemoryLinkStore`], `SqliteLinkStore` (feature `sqlite`) and `PostgresLinkStore`
-//!   (feature `postgres`), which all pass one conformance suite.
+//!   (feature `postgres`), which all pass one conformance suite (`link::conformance`, feature
+//!   `testkit`, public so a host checks its own store with it).
 //! - Secrets ([`OneTimeSecret`]) are 256-bit CSPRNG values, URL-safe Base64; stores keep only
 //!   their SHA-256 ([`TicketKey`]).
 //!
@@ -12,6 +13,9 @@
 
 #[cfg(feature = "client")]
 mod attempts;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod conformance;
 #[cfg(feature = "client")]
 mod error;
 #[cfg(feature = "client")]

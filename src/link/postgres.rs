@@ -21,8 +21,8 @@ fn pg(e: tokio_postgres::Error) -> LinkStoreError {
     LinkStoreError::backend(BACKEND, e)
 }
 
-/// Schema migrations, applied in order and recorded in `<schema>.enishi_link_migrations`.
-/// `{s}` is replaced by the schema name.
+/// Schema migrations, applied in order by [`crate::postgres::migrate`] and recorded in
+/// `<schema>.enishi_link_migrations`. `{s}` is replaced by the schema name.
 const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.enishi_links (
         channel TEXT NOT NULL,
         line_user_id TEXT NOT NULL,
@@ -138,43 +138,9 @@ impl PostgresLinkStore {
             });
         }
         let mut client = pool.get().await.map_err(|e| LinkStoreError::backend(BACKEND, e))?;
-        let tx = Client::transaction(&mut client).await.map_err(pg)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext($1))",
-            &[&format!("enishi_link_migrate:{schema}")],
-        )
-        .await
-        .map_err(pg)?;
-        tx.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {schema}.enishi_link_migrations (
-                 version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);"
-        ))
-        .await
-        .map_err(pg)?;
-        let done: i64 = tx
-            .query_one(
-                &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.enishi_link_migrations"),
-                &[],
-            )
+        crate::postgres::migrate(&mut client, schema, "enishi_link", MIGRATIONS)
             .await
-            .map_err(pg)?
-            .get(0);
-        for (i, sql) in MIGRATIONS.iter().enumerate() {
-            let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
-            if version > done {
-                tx.batch_execute(&sql.replace("{s}", schema)).await.map_err(pg)?;
-                tx.execute(
-                    &format!(
-                        "INSERT INTO {schema}.enishi_link_migrations (version, applied_at_ms) VALUES ($1, $2)"
-                    ),
-                    &[&version, &Utc::now().timestamp_millis()],
-                )
-                .await
-                .map_err(pg)?;
-            }
-        }
-        tx.commit().await.map_err(pg)?;
+            .map_err(|e| LinkStoreError::backend(BACKEND, e))?;
         drop(client);
         Ok(Self { pool, schema: schema.into(), channel: channel.into() })
     }

@@ -426,8 +426,9 @@ pub struct Redeemed {
 /// The store behind the link flows, scoped to one LINE channel.
 ///
 /// Object safe (`Arc<dyn LinkStore>`). Every implementation runs the same conformance suite
-/// (`tests/it/link/conformance.rs`), including races: of many concurrent calls consuming one
-/// ticket or linking one user, exactly one wins. `now` is a parameter so tests control the clock.
+/// (`enishi::link::conformance`, feature `testkit`: run it against your own store too),
+/// including races: of many concurrent calls consuming one ticket or linking one user, exactly
+/// one wins. `now` is a parameter so tests control the clock.
 #[async_trait::async_trait]
 pub trait LinkStore: Send + Sync + fmt::Debug + 'static {
     /// Stores a new ticket.

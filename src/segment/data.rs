@@ -41,10 +41,10 @@ pub struct CustomerFacts {
     pub line: LineStatus,
     /// Confirmed orders (any order).
     #[serde(default)]
-    pub orders: Vec<Order>,
+    pub orders: Vec<OrderFact>,
     /// Subscriptions (定期), current state.
     #[serde(default)]
-    pub subscriptions: Vec<Subscription>,
+    pub subscriptions: Vec<SubscriptionFact>,
     /// Current cart lines.
     #[serde(default)]
     pub cart: Vec<SavedItem>,
@@ -124,7 +124,7 @@ pub enum Friendship {
 /// A confirmed order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Order {
+pub struct OrderFact {
     /// The shop's order ID.
     pub id: String,
     /// When it was placed.
@@ -135,13 +135,13 @@ pub struct Order {
     pub kind: OrderKind,
     /// Line items.
     #[serde(default)]
-    pub items: Vec<LineItem>,
+    pub items: Vec<LineItemFact>,
 }
 
 /// A line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LineItem {
+pub struct LineItemFact {
     /// Product ID.
     pub product: String,
     /// SKU code.
@@ -159,7 +159,7 @@ pub struct LineItem {
 /// A subscription (定期購入).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Subscription {
+pub struct SubscriptionFact {
     /// The shop's subscription ID.
     pub id: String,
     /// Current state.

@@ -15,7 +15,7 @@ use super::ast::{
 };
 use super::data::{
     AttrValue, Context, CustomerFacts, Friendship, LineStatus, MessageEvent, SavedItem,
-    Subscription,
+    SubscriptionFact,
 };
 use super::error::SegmentError;
 use super::leaf;
@@ -32,7 +32,7 @@ pub(crate) trait View {
     fn birth_date(&self) -> Option<NaiveDate>;
     fn registered_at(&self) -> Option<i64>;
     fn line(&self) -> LineStatus;
-    fn subscriptions(&self) -> &[Subscription];
+    fn subscriptions(&self) -> &[SubscriptionFact];
     fn cart(&self) -> &[SavedItem];
     fn favourites(&self) -> &[SavedItem];
     fn messages(&self) -> &[MessageEvent];
@@ -57,7 +57,7 @@ impl View for CustomerFacts {
     fn line(&self) -> LineStatus {
         self.line
     }
-    fn subscriptions(&self) -> &[Subscription] {
+    fn subscriptions(&self) -> &[SubscriptionFact] {
         &self.subscriptions
     }
     fn cart(&self) -> &[SavedItem] {

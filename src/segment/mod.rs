@@ -24,7 +24,8 @@
 //! - [`evaluate`] / [`matches()`] / [`next_change`]: the reference evaluator over one customer's
 //!   [`CustomerFacts`], with an [`Explain`] tree;
 //! - [`Engine`]: columnar per-customer state with maintained aggregates and cached Roaring
-//!   bitmaps per leaf, updated incrementally (counts, funnels, overlaps, entered/left, as-of);
+//!   bitmaps per leaf, updated incrementally (counts, funnels, overlaps, entered/left, as-of),
+//!   answering in customer IDs ([`Members`]);
 //! - [`compile_sql`]: the same definition as PostgreSQL or BigQuery SQL over a documented
 //!   table layout, with every text value as a bind parameter ([`SqlQuery`]).
 //!
@@ -64,17 +65,17 @@ pub use ast::{
 };
 pub use bucket::{BUCKETS, bucket};
 pub use data::{
-    AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, Order,
-    ProductStatus, SavedItem, Subscription,
+    AttrValue, Context, CustomerFacts, Friendship, LineItemFact, LineStatus, MessageEvent,
+    OrderFact, ProductStatus, SavedItem, SubscriptionFact,
 };
 pub use engine::{
-    Changes, CustomerColumns, Engine, Funnel, OrderColumns, Overlap, evaluate_columns,
+    Changes, CustomerColumns, Engine, Funnel, Members, MembersIter, OrderColumns, Overlap,
+    evaluate_columns,
 };
 pub use error::{ParseError, SegmentError};
 pub use eval::{
     Evaluation, Explain, NEXT_CHANGE_SEARCH_LIMIT, NextChange, evaluate, matches, next_change,
 };
-pub use roaring::RoaringBitmap;
 pub use schema::{AttrKind, NameKind, Schema, SchemaError};
 pub use sql::{Dialect, SqlQuery, SqlTarget, compile_sql};
 pub use time::{Span, tokyo};

@@ -10,5 +10,7 @@ mod ecforce_labels;
 mod ecforce_truth;
 #[cfg(all(feature = "testkit", feature = "ecforce", feature = "axum"))]
 mod ecforce_webhook;
+#[cfg(feature = "testkit")]
+mod sink;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]
 mod sync;

@@ -10,5 +10,6 @@ mod message;
 mod pg;
 mod report;
 mod segment;
+mod stores;
 mod testkit_line;
 mod webhook;

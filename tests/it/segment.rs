@@ -6,6 +6,7 @@ mod cold;
 mod engine;
 mod lang;
 mod limits;
+mod members;
 mod schema;
 mod semantics;
 mod snapshot;

@@ -89,7 +89,8 @@ impl Claimed {
 ///
 /// Implementations: [`MemoryJournal`] (tests, one process), `SqliteJournal` (the embedded
 /// default, feature `sqlite`) and `PostgresJournal` (several workers, feature `postgres`). One
-/// conformance suite (the crate's `tests/it/campaign/journal.rs`) checks all of them.
+/// conformance suite (`enishi::campaign::conformance::journal`, feature `testkit`: run it
+/// against your own journal too) checks all of them.
 ///
 /// The guarantees the dispatcher builds on:
 /// - `enqueue` is insert-if-absent by [`BatchId`]: enqueueing the same batch twice (a re-run

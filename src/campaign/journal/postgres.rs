@@ -17,9 +17,10 @@ use crate::campaign::batch::{
 };
 use crate::{BatchId, CampaignId};
 
-/// Schema migrations, applied in order and recorded in `<schema>.enishi_journal_migrations`.
-/// `{s}` is replaced by the schema name. IDs use the "C" collation so `ORDER BY id` is byte
-/// order, as in the other journals, whatever the database's locale.
+/// Schema migrations, applied in order by [`crate::postgres::migrate`] and recorded in
+/// `<schema>.enishi_journal_migrations`. `{s}` is replaced by the schema name. IDs use the "C"
+/// collation so `ORDER BY id` is byte order, as in the other journals, whatever the database's
+/// locale.
 const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.enishi_journal_batches (
         id TEXT COLLATE \"C\" PRIMARY KEY,
         campaign TEXT COLLATE \"C\" NOT NULL,
@@ -248,44 +249,9 @@ fn prefixed_columns(alias: &str) -> String {
 }
 
 async fn migrate(client: &mut Client, schema: &str) -> Result<(), JournalError> {
-    let tx = client.transaction().await.map_err(pg("beginning the migration"))?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&format!("enishi_journal_migrate:{schema}")],
-    )
-    .await
-    .map_err(pg("locking the migration"))?;
-    tx.batch_execute(&format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
-         CREATE TABLE IF NOT EXISTS {schema}.enishi_journal_migrations (
-             version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL);"
-    ))
-    .await
-    .map_err(pg("creating the migration table"))?;
-    let done: i64 = tx
-        .query_one(
-            &format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.enishi_journal_migrations"),
-            &[],
-        )
+    crate::postgres::migrate(client, schema, "enishi_journal", MIGRATIONS)
         .await
-        .map_err(pg("reading the schema version"))?
-        .get(0);
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
-        let version = i64::try_from(i + 1).unwrap_or(i64::MAX);
-        if version > done {
-            tx.batch_execute(&sql.replace("{s}", schema)).await.map_err(pg("migrating"))?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO {schema}.enishi_journal_migrations (version, applied_at_ms)
-                     VALUES ($1, $2)"
-                ),
-                &[&version, &Utc::now().timestamp_millis()],
-            )
-            .await
-            .map_err(pg("recording the schema version"))?;
-        }
-    }
-    tx.commit().await.map_err(pg("committing the migration"))
+        .map_err(|e| JournalError::storage(e.to_string(), e.source))
 }
 
 fn raw_row(r: &Row) -> Result<RawRow, JournalError> {

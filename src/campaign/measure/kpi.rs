@@ -123,7 +123,7 @@ impl BlockFact {
 /// An order from the shop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct OrderFact {
+pub struct PurchaseFact {
     /// Who ordered.
     pub customer: CustomerId,
     /// When.
@@ -132,7 +132,7 @@ pub struct OrderFact {
     pub amount: u64,
 }
 
-impl OrderFact {
+impl PurchaseFact {
     /// An order of `amount` by `customer` at `at`.
     #[must_use]
     pub fn new(customer: CustomerId, at: DateTime<Utc>, amount: u64) -> Self {
@@ -344,7 +344,7 @@ pub struct ReportInput {
     /// Blocks (unfollow events).
     pub blocks: Vec<BlockFact>,
     /// Orders.
-    pub orders: Vec<OrderFact>,
+    pub orders: Vec<PurchaseFact>,
     /// LINE aggregate statistics.
     pub line_stats: Vec<LineStatsFact>,
 }

@@ -12,6 +12,8 @@
 //!   self-contained HTML page with charts ([`ResultsReport::to_html`]).
 
 mod kpi;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod report;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -20,8 +22,10 @@ mod track;
 #[cfg(feature = "client")]
 pub use kpi::fetch_unit_stats;
 pub use kpi::{
-    BlockFact, Bucket, LineStatsFact, OrderFact, ReportInput, ReportOptions, SendFact, uplift,
+    BlockFact, Bucket, LineStatsFact, PurchaseFact, ReportInput, ReportOptions, SendFact, uplift,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresClickStore;
 pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;

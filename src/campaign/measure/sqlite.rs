@@ -27,7 +27,8 @@ fn storage(
     ClickStoreError::Storage { message: message.to_owned(), source: Some(Box::new(source)) }
 }
 
-/// Clicks in an SQLite database file (the embedded default). Blocking SQLite calls run on
+/// Clicks in an SQLite database file (the embedded default; `PostgresClickStore`, feature
+/// `postgres`, keeps the same table in PostgreSQL). Blocking SQLite calls run on
 /// tokio's blocking pool: use the store inside a tokio runtime.
 #[derive(Debug, Clone)]
 pub struct SqliteClickStore {

@@ -583,6 +583,11 @@ pub fn unique_clicks(clicks: &[Click], window: chrono::Duration) -> Vec<Click> {
 }
 
 /// Where clicks on tracked links are kept. Object-safe; share it as `Arc<dyn ClickStore>`.
+///
+/// Implementations: [`MemoryClickStore`], `SqliteClickStore` (feature `sqlite`) and
+/// `PostgresClickStore` (feature `postgres`); all pass one conformance suite
+/// (`enishi::campaign::conformance::clicks`, feature `testkit`: run it against your own store
+/// too).
 #[async_trait]
 pub trait ClickStore: Send + Sync + fmt::Debug {
     /// Records one click.

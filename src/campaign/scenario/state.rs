@@ -11,7 +11,7 @@ use super::definition::{Scenario, ScenarioSet};
 use super::tick::{SendPolicy, Unrestricted};
 use crate::campaign::{BatchRecord, SendHistory, SendRecord};
 use crate::segment::{
-    CustomerFacts, Friendship, LineStatus, Order, ProductStatus, SavedItem, Subscription,
+    CustomerFacts, Friendship, LineStatus, OrderFact, ProductStatus, SavedItem, SubscriptionFact,
 };
 use crate::{CustomerId, LineUserId};
 
@@ -119,7 +119,7 @@ pub enum ScenarioInput {
         /// The customer.
         customer: CustomerId,
         /// The order.
-        order: Order,
+        order: OrderFact,
     },
     /// A subscription was created or changed (replaced by ID): a delivery, a cancellation
     /// with its reason, ...
@@ -127,7 +127,7 @@ pub enum ScenarioInput {
         /// The customer.
         customer: CustomerId,
         /// The subscription's new state.
-        subscription: Subscription,
+        subscription: SubscriptionFact,
     },
     /// A product's new price and stock; restocks, price drops and "last one" are derived.
     Product {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{CustomerState, ProductChange, ProductEvent};
 use super::step::Delay;
-use crate::segment::{Order, OrderKind, SavedItem, SubscriptionState};
+use crate::segment::{OrderFact, OrderKind, SavedItem, SubscriptionState};
 
 /// What starts a scenario for a customer. Each trigger yields *occurrences*: an anchor instant
 /// the steps are timed from and a key that names the occurrence in the batch ID
@@ -264,7 +264,7 @@ struct Facts<'a> {
     world: &'a World<'a>,
     now: DateTime<Utc>,
     /// Orders placed by `now`, oldest first.
-    orders: Vec<&'a Order>,
+    orders: Vec<&'a OrderFact>,
 }
 
 impl<'a> Facts<'a> {

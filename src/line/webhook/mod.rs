@@ -31,6 +31,9 @@
 //!
 //! See `docs/webhooks.md` for console setup and the choice of de-duplication store.
 
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod conformance;
 mod dedup;
 mod event;
 mod parse;

@@ -1,22 +1,25 @@
 //! What a preview UI asks of registered segments: members, counts, funnels, overlaps,
 //! entered/left and the next change by time alone.
 
+use std::borrow::Cow;
+
 use roaring::RoaringBitmap;
 
 use super::combine::{LeafSet, Plan, combine};
-use super::{Changes, Engine, Funnel, Overlap};
+use super::{Changes, Engine, Funnel, Members, Overlap};
 use crate::CustomerId;
 use crate::segment::ast::Condition;
 use crate::segment::error::SegmentError;
 use crate::segment::eval::{NextChange, next_change_view};
 
 impl Engine {
-    /// Current members of a registered segment (rows).
+    /// Current members of a registered segment (a view of the maintained membership: nothing
+    /// is copied).
     ///
     /// # Errors
     /// [`SegmentError::UnknownSegment`].
-    pub fn members(&self, name: &str) -> Result<&RoaringBitmap, SegmentError> {
-        Ok(&self.registered(name)?.members)
+    pub fn members(&self, name: &str) -> Result<Members<'_>, SegmentError> {
+        Ok(self.members_of(Cow::Borrowed(&self.registered(name)?.members)))
     }
 
     /// Exact size of a registered segment.
@@ -93,7 +96,8 @@ impl Engine {
         let entered = &s.members - &s.snapshot;
         let left = &s.snapshot - &s.members;
         s.snapshot = s.members.clone();
-        Ok(Changes { entered: self.ids(&entered), left: self.ids(&left) })
+        let ids = |rows| self.members_of(Cow::Owned(rows)).to_vec();
+        Ok(Changes { entered: ids(entered), left: ids(left) })
     }
 
     /// The next instant a customer's membership of a registered segment flips by time alone.

@@ -7,17 +7,20 @@
 //! arrays indexed by the candidate's rank. Order leaves are then tested on those aggregates
 //! with the same helpers the engine's scans use, and the tree is combined word by word.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 
 use roaring::RoaringBitmap;
 
 use super::scan::OrderTest;
-use super::{CustomerColumns, OrderColumns, birthday_hit, expand};
+use super::{CustomerColumns, Members, OrderColumns, birthday_hit, expand};
 use crate::CustomerId;
 use crate::segment::ast::{
     Condition, DateField, Expr, Measure, OrderFilter, OrderKind, SegmentDefinition, Window,
 };
-use crate::segment::data::{AttrValue, Context, LineStatus, MessageEvent, SavedItem, Subscription};
+use crate::segment::data::{
+    AttrValue, Context, LineStatus, MessageEvent, SavedItem, SubscriptionFact,
+};
 use crate::segment::error::SegmentError;
 use crate::segment::eval::{Env, View, eval, line_test, window_bounds};
 use crate::segment::time::secs;
@@ -31,8 +34,8 @@ const PARALLEL_ORDERS: usize = 1 << 20;
 /// row `i` of `customers` is customer `i`, and each row of `orders` is a confirmed one-off order
 /// with a single line item (quantity 1, unit price = amount), exactly as
 /// [`Engine::load_columns`](super::Engine::load_columns) reads them. Order rows need not be
-/// sorted. `ctx` gives `now`, the time zone, lists and named segments. Returns the rows of the
-/// members.
+/// sorted. `ctx` gives `now`, the time zone, lists and named segments. Returns the members,
+/// borrowing the IDs of `customers`.
 ///
 /// Customer facts the columns do not carry are missing (no attributes, registration, LINE
 /// friendship, subscriptions, cart, favourites or messages), as in an engine loaded from the
@@ -49,13 +52,14 @@ const PARALLEL_ORDERS: usize = 1 << 20;
 /// lists (`cart abandoned`, `calc` over order counts or sums): evaluate those with an
 /// [`Engine`](super::Engine) or the reference evaluator; [`SegmentError::UnknownSegment`],
 /// [`SegmentError::UnknownList`] and [`SegmentError::Cycle`] as the other evaluators.
-pub fn evaluate_columns(
+pub fn evaluate_columns<'a>(
     def: &SegmentDefinition,
-    customers: &CustomerColumns,
+    customers: &'a CustomerColumns,
     orders: &OrderColumns,
     ctx: &Context,
-) -> Result<RoaringBitmap, SegmentError> {
-    evaluate_with(def, customers, orders, ctx, PARALLEL_ORDERS)
+) -> Result<Members<'a>, SegmentError> {
+    let rows = evaluate_with(def, customers, orders, ctx, PARALLEL_ORDERS)?;
+    Ok(Members::new(&customers.ids, None, Cow::Owned(rows)))
 }
 
 /// [`evaluate_columns`] using two threads from `parallel_from` orders on.
@@ -380,7 +384,7 @@ impl View for ColumnRow<'_> {
     fn line(&self) -> LineStatus {
         LineStatus { linked: self.c.line_linked[self.row], ..Default::default() }
     }
-    fn subscriptions(&self) -> &[Subscription] {
+    fn subscriptions(&self) -> &[SubscriptionFact] {
         &[]
     }
     fn cart(&self) -> &[SavedItem] {
@@ -655,7 +659,8 @@ mod tests {
             let one = evaluate_with(&def, &c, &o, &ctx, usize::MAX).unwrap();
             let two = evaluate_with(&def, &c, &o, &ctx, 0).unwrap();
             assert_eq!(one, two, "{text}");
-            assert_eq!(one, engine.evaluate_as_of(&def, ctx.now()).unwrap(), "{text}");
+            let members = Members::new(&c.ids, None, Cow::Borrowed(&one));
+            assert_eq!(members, engine.evaluate_as_of(&def, ctx.now()).unwrap(), "{text}");
             assert!(!one.is_empty() && one.len() < n as u64, "{text}: {}", one.len());
         }
     }

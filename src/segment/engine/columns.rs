@@ -6,7 +6,7 @@ use super::store::{IntCol, NONE, Orders, Side, SymFilter};
 use crate::CustomerId;
 use crate::segment::ast::Condition;
 use crate::segment::data::{
-    CustomerFacts, LineStatus, MessageEvent, Order, ProductStatus, SavedItem,
+    CustomerFacts, LineStatus, MessageEvent, OrderFact, ProductStatus, SavedItem,
 };
 use crate::segment::engine::{CustomerColumns, OrderColumns};
 use crate::segment::error::SegmentError;
@@ -153,7 +153,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`SegmentError::UnknownCustomer`].
-    pub fn append_order(&mut self, id: &CustomerId, order: &Order) -> Result<(), SegmentError> {
+    pub fn append_order(&mut self, id: &CustomerId, order: &OrderFact) -> Result<(), SegmentError> {
         let row = self.row_of(id).ok_or_else(|| SegmentError::UnknownCustomer(id.to_string()))?;
         let d = Orders::to_delta(order, &mut self.syms);
         let ts = d.ts;

@@ -21,13 +21,16 @@ mod dense;
 mod fused;
 mod incremental;
 mod leaves;
+mod members;
 mod registry;
 mod scan;
 mod state;
 mod store;
 
 pub use self::cold::evaluate_columns;
+pub use self::members::{Members, MembersIter};
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
@@ -191,21 +194,13 @@ impl Engine {
     }
 
     /// The row of a customer.
-    #[must_use]
-    pub fn row_of(&self, id: &CustomerId) -> Option<u32> {
+    pub(crate) fn row_of(&self, id: &CustomerId) -> Option<u32> {
         self.customers.index.get(id).copied()
     }
 
-    /// The customer at a row.
-    #[must_use]
-    pub fn customer_id(&self, row: u32) -> Option<&CustomerId> {
-        self.customers.ids.get(row as usize)
-    }
-
-    /// Customer IDs of a bitmap of rows.
-    #[must_use]
-    pub fn ids(&self, rows: &RoaringBitmap) -> Vec<CustomerId> {
-        rows.iter().filter_map(|r| self.customer_id(r).cloned()).collect()
+    /// The public face of a bitmap of this engine's rows.
+    fn members_of<'a>(&'a self, rows: Cow<'a, RoaringBitmap>) -> Members<'a> {
+        Members::new(&self.customers.ids, Some(&self.customers.index), rows)
     }
 
     /// Approximate heap bytes of all state (columns, orders, aggregates, caches).

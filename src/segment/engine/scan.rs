@@ -1,14 +1,16 @@
 //! The raw path: leaf bitmaps computed from the columns at any instant, order leaves grouped
 //! by (filter, window) and scanned together.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use roaring::RoaringBitmap;
 
-use super::Engine;
 use super::combine::{LeafSet, Plan, combine};
 use super::dense::{dense, dense_bytes, dense_k};
 use super::fused::fused_kernel;
 use super::store::SymFilter;
+use super::{Engine, Members};
 use super::{birthday_hit, expand};
 use crate::segment::ast::{
     CmpOp, Condition, DateField, DateTest, Measure, SegmentDefinition, Window,
@@ -27,7 +29,7 @@ impl Engine {
         &self,
         def: &SegmentDefinition,
         now: DateTime<Utc>,
-    ) -> Result<RoaringBitmap, SegmentError> {
+    ) -> Result<Members<'_>, SegmentError> {
         let root = expand(&self.ctx, def.condition(), 0)?;
         // Each distinct leaf is computed once, however often the tree repeats it.
         let mut conds: Vec<&Condition> = Vec::new();
@@ -39,7 +41,8 @@ impl Engine {
         })?;
         let bits = self.raw_leaves(&conds, secs(&now))?;
         let leaves: Vec<LeafSet<'_>> = bits.iter().map(LeafSet::rows).collect();
-        Ok(combine(&plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all))
+        let rows = combine(&plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all);
+        Ok(self.members_of(Cow::Owned(rows)))
     }
 
     /// Leaf bitmaps from the raw columns at `now`. Order leaves are grouped by (filter,

@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use roaring::RoaringBitmap;
 
-use super::Engine;
 use super::combine::{LeafSet, Lit, RowTest, combine};
 use super::store::SymFilter;
+use super::{Engine, Members};
 use crate::segment::ast::{CmpOp, Condition, DateField, DateTest, Measure, Window};
 use crate::segment::error::SegmentError;
 use crate::segment::eval::{date_test, measure_test};
@@ -18,7 +18,7 @@ impl Engine {
     ///
     /// # Errors
     /// [`SegmentError::UnknownSegment`].
-    pub fn evaluate_from_state(&self, name: &str) -> Result<RoaringBitmap, SegmentError> {
+    pub fn evaluate_from_state(&self, name: &str) -> Result<Members<'_>, SegmentError> {
         let s = self.registered(name)?;
         let mut in_plan = vec![false; self.leaves.len()];
         let mut ids = Vec::new();
@@ -37,7 +37,8 @@ impl Engine {
                 },
             })
             .collect();
-        Ok(combine(&s.plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all))
+        let rows = combine(&s.plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all);
+        Ok(self.members_of(Cow::Owned(rows)))
     }
 
     /// A per-customer predicate over maintained aggregate columns, for order leaves that

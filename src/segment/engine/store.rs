@@ -8,7 +8,9 @@ use roaring::RoaringBitmap;
 
 use crate::CustomerId;
 use crate::segment::ast::{OrderFilter, OrderKind};
-use crate::segment::data::{AttrValue, LineStatus, MessageEvent, Order, SavedItem, Subscription};
+use crate::segment::data::{
+    AttrValue, LineStatus, MessageEvent, OrderFact, SavedItem, SubscriptionFact,
+};
 use crate::segment::eval::View;
 use crate::segment::time::secs;
 
@@ -56,7 +58,7 @@ impl Interner {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Side {
     pub(crate) attributes: std::collections::BTreeMap<String, AttrValue>,
-    pub(crate) subscriptions: Vec<Subscription>,
+    pub(crate) subscriptions: Vec<SubscriptionFact>,
     pub(crate) cart: Vec<SavedItem>,
     pub(crate) favourites: Vec<SavedItem>,
     pub(crate) messages: Vec<MessageEvent>,
@@ -286,7 +288,7 @@ impl Orders {
         }
     }
 
-    pub(crate) fn to_delta(o: &Order, syms: &mut Interner) -> DeltaOrder {
+    pub(crate) fn to_delta(o: &OrderFact, syms: &mut Interner) -> DeltaOrder {
         DeltaOrder {
             ts: secs(&o.placed_at),
             amount: o.amount,
@@ -411,7 +413,7 @@ impl View for RowView<'_> {
     fn line(&self) -> LineStatus {
         self.customers.line[self.row as usize]
     }
-    fn subscriptions(&self) -> &[Subscription] {
+    fn subscriptions(&self) -> &[SubscriptionFact] {
         &self.side().subscriptions
     }
     fn cart(&self) -> &[SavedItem] {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone as _, Utc};
 use enishi::campaign::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, BlockFact, Bucket, Click,
     ClickResponse, ClickStore, DEFAULT_CLICK_WINDOW, LineStatsFact, LinkContext, LinkTracker,
-    MemoryClickStore, OrderFact, ReportInput, ReportOptions, SendFact, TrackError, Transport,
+    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, SendFact, TrackError, Transport,
     handle_click, track_route, unique_clicks, uplift,
 };
 use enishi::line::message::{
@@ -406,13 +406,13 @@ fn measure_kpis_conversions_revenue_and_uplift_on_hand_made_data() {
     for i in 0..10 {
         input.sends.push(send(c, "d0", &format!("t{i}"), t0()));
     }
-    input.orders.push(OrderFact::new(customer("t0"), at(0, 60), 1_000));
-    input.orders.push(OrderFact::new(customer("t0"), at(2, 0), 500));
-    input.orders.push(OrderFact::new(customer("t1"), at(7, 0), 2_000));
-    input.orders.push(OrderFact::new(customer("t2"), at(3, 0), 3_000));
-    input.orders.push(OrderFact::new(customer("t3"), at(6, 0), 4_000));
-    input.orders.push(OrderFact::new(customer("t4"), at(7, 1), 9_999));
-    input.orders.push(OrderFact::new(customer("t5"), at(0, -1), 9_999));
+    input.orders.push(PurchaseFact::new(customer("t0"), at(0, 60), 1_000));
+    input.orders.push(PurchaseFact::new(customer("t0"), at(2, 0), 500));
+    input.orders.push(PurchaseFact::new(customer("t1"), at(7, 0), 2_000));
+    input.orders.push(PurchaseFact::new(customer("t2"), at(3, 0), 3_000));
+    input.orders.push(PurchaseFact::new(customer("t3"), at(6, 0), 4_000));
+    input.orders.push(PurchaseFact::new(customer("t4"), at(7, 1), 9_999));
+    input.orders.push(PurchaseFact::new(customer("t5"), at(0, -1), 9_999));
     // One send LINE did not accept.
     input.sends[9] = input.sends[9].clone().undelivered();
     // 5 holdout customers: 1 converts.
@@ -424,7 +424,7 @@ fn measure_kpis_conversions_revenue_and_uplift_on_hand_made_data() {
             t0(),
         ));
     }
-    input.orders.push(OrderFact::new(customer("h0"), at(1, 0), 700));
+    input.orders.push(PurchaseFact::new(customer("h0"), at(1, 0), 700));
     // Tracked clicks: t0 twice, t1 once → 2 clickers.
     for who in ["t0", "t0", "t1"] {
         input.clicks.push(Click::new(
@@ -552,7 +552,11 @@ fn sample_report() -> enishi::campaign::ResultsReport {
                 when + Duration::days(3),
             ));
             if i % 4 == 0 {
-                input.orders.push(OrderFact::new(customer(&who), when + Duration::days(1), 3_000));
+                input.orders.push(PurchaseFact::new(
+                    customer(&who),
+                    when + Duration::days(1),
+                    3_000,
+                ));
             }
             if i % 10 == 0 {
                 input.blocks.push(BlockFact::new(customer(&who), when + Duration::days(4)));
@@ -631,7 +635,7 @@ fn measure_html_report_snapshot_edge_cases() {
     let mut input = ReportInput::new();
     input.sends.push(send("spring", "day0", "c1", at(0, 0)));
     input.sends.push(send("spring", "day0", "c2", at(0, 60)));
-    input.orders.push(OrderFact::new(customer("c1"), at(0, 3_600), 1_200));
+    input.orders.push(PurchaseFact::new(customer("c1"), at(0, 3_600), 1_200));
     let day = t0().date_naive();
     input.line_stats.push(LineStatsFact::new(
         campaign("spring"),
@@ -669,47 +673,6 @@ fn measure_terminal_table_lists_every_step() {
     let widths: std::collections::BTreeSet<usize> =
         lines[2..].iter().map(|l| l.chars().count()).collect();
     assert_eq!(widths.len(), 1, "{table}");
-}
-
-/// The same checks for every click store.
-async fn click_store_conformance(store: &dyn ClickStore) {
-    let welcome = campaign("scenario.welcome");
-    let clicks = [
-        Click::new(
-            welcome.clone(),
-            Some("d3".into()),
-            customer("c/2"),
-            "https://a.example/x",
-            at(1, 0),
-        ),
-        Click::new(welcome.clone(), None, customer("c1"), "https://a.example/ü?q=1", at(0, 0)),
-        Click::new(campaign("sale"), None, customer("c3"), "https://a.example/", at(0, 0)),
-        Click::new(
-            welcome.clone(),
-            Some("d3".into()),
-            customer("c/2"),
-            "https://a.example/x",
-            at(2, 0),
-        ),
-    ];
-    for click in &clicks {
-        store.record(click).await.unwrap();
-    }
-    let got = store.clicks(&welcome).await.unwrap();
-    assert_eq!(got, vec![clicks[1].clone(), clicks[0].clone(), clicks[3].clone()], "oldest first");
-    let since = store.clickers(&welcome, Some(at(1, 0))).await.unwrap();
-    assert_eq!(since.into_iter().collect::<Vec<_>>(), vec![customer("c/2")]);
-    assert_eq!(store.clickers(&welcome, None).await.unwrap().len(), 2);
-    assert!(store.clicks(&campaign("none")).await.unwrap().is_empty());
-    // A replay within the window is kept raw but does not count; a day later counts again.
-    let mut replay = clicks[0].clone();
-    replay.at = at(1, 3600);
-    store.record(&replay).await.unwrap();
-    assert_eq!(store.clicks(&welcome).await.unwrap().len(), 4, "raw clicks are kept");
-    let unique = store.unique_clicks(&welcome, DEFAULT_CLICK_WINDOW).await.unwrap();
-    assert_eq!(unique, vec![clicks[1].clone(), clicks[0].clone(), clicks[3].clone()]);
-    let unique = store.unique_clicks(&welcome, Duration::days(2)).await.unwrap();
-    assert_eq!(unique, vec![clicks[1].clone(), clicks[0].clone()]);
 }
 
 #[test]
@@ -758,15 +721,96 @@ async fn measure_a_crlf_target_is_refused_before_any_click_is_recorded() {
     assert_eq!(store.all().len(), 1);
 }
 
-#[tokio::test]
-async fn measure_memory_click_store_conforms() {
-    click_store_conformance(&MemoryClickStore::new()).await;
+/// The `ClickStore` conformance suite (`enishi::campaign::conformance::clicks`) against every
+/// store: each check is its own test, on a new store with two handles (two connections for
+/// SQLite, two pools for PostgreSQL).
+#[cfg(feature = "testkit")]
+mod click_store_conformance {
+    use std::sync::Arc;
+
+    use enishi::campaign::{ClickStore, MemoryClickStore};
+
+    use crate::stores::Cleanup;
+
+    type Stores = Vec<Arc<dyn ClickStore>>;
+
+    async fn memory_stores(n: usize) -> (Stores, Cleanup) {
+        let store: Arc<dyn ClickStore> = Arc::new(MemoryClickStore::new());
+        ((0..n).map(|_| Arc::clone(&store)).collect(), Cleanup::None)
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn sqlite_stores(n: usize) -> (Stores, Cleanup) {
+        let path = crate::stores::sqlite_path("clicks");
+        let open = |_| {
+            Arc::new(enishi::campaign::SqliteClickStore::open(&path).unwrap())
+                as Arc<dyn ClickStore>
+        };
+        ((0..n).map(open).collect(), Cleanup::File(path))
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn sqlite_in_memory_stores(_: usize) -> (Stores, Cleanup) {
+        let store = enishi::campaign::SqliteClickStore::open_in_memory().unwrap();
+        (vec![Arc::new(store)], Cleanup::None)
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres_stores(n: usize) -> (Stores, Cleanup) {
+        use crate::stores::{pg_needed, pg_pool};
+        let schema = crate::stores::pg_schema("clicks");
+        let mut out: Stores = Vec::new();
+        for _ in 0..n {
+            let store = enishi::campaign::PostgresClickStore::from_pool(pg_pool(), &schema).await;
+            out.push(Arc::new(pg_needed(store)));
+        }
+        (out, Cleanup::Schema(schema))
+    }
+
+    macro_rules! conformance {
+        ($store:ident, $factory:path) => {
+            mod $store {
+                conformance!(@cases $factory;
+                    clicks_are_per_campaign_oldest_first,
+                    clickers_since,
+                    replays_are_kept_raw_and_counted_once,
+                    concurrent_clicks_are_all_kept,
+                );
+            }
+        };
+        (@cases $factory:path; $($case:ident,)*) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (stores, cleanup) = $factory(2).await;
+                    enishi::campaign::conformance::clicks::$case(&stores).await;
+                    cleanup.run().await;
+                }
+            )*
+        };
+    }
+
+    conformance!(measure_memory, super::memory_stores);
+    #[cfg(feature = "sqlite")]
+    conformance!(measure_sqlite, super::sqlite_stores);
+    #[cfg(feature = "sqlite")]
+    conformance!(measure_sqlite_in_memory, super::sqlite_in_memory_stores);
+    #[cfg(feature = "postgres")]
+    conformance!(measure_postgres, super::postgres_stores);
+
+    /// The whole suite in one call, as a host runs it, on one handle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn measure_click_store_conformance_run_all_on_one_memory_handle() {
+        enishi::campaign::conformance::clicks::run_all(|| async {
+            vec![Arc::new(MemoryClickStore::new()) as Arc<dyn ClickStore>]
+        })
+        .await;
+    }
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
-async fn measure_sqlite_click_store_conforms_and_persists() {
-    let store = enishi::campaign::SqliteClickStore::open_in_memory().unwrap();
-    click_store_conformance(&store).await;
+async fn measure_sqlite_click_store_persists() {
     let dir = std::env::temp_dir().join(format!("enishi-clicks-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("clicks.db");
@@ -775,6 +819,31 @@ async fn measure_sqlite_click_store_conforms_and_persists() {
     let reopened = enishi::campaign::SqliteClickStore::open(&path).unwrap();
     assert_eq!(reopened.clicks(&campaign("sale")).await.unwrap(), vec![click]);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A click recorded by one redirect server is read by another, with every field; a schema
+/// name that would need quoting is refused.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_postgres_click_store_is_shared_and_checks_its_schema() {
+    use enishi::campaign::PostgresClickStore;
+    let url = crate::pg::url();
+    let schema = crate::stores::pg_schema("clicks");
+    let click = Click::new(
+        campaign("sale"),
+        Some("d1".into()),
+        customer("c/9"),
+        "https://a.example/ü",
+        at(0, 0),
+    );
+    PostgresClickStore::connect(&url, &schema).await.unwrap().record(&click).await.unwrap();
+    let other = PostgresClickStore::connect(&url, &schema).await.unwrap();
+    assert_eq!(other.clicks(&campaign("sale")).await.unwrap(), vec![click]);
+    for bad in ["", "Clicks", "a;drop table x", "1abc"] {
+        let err = PostgresClickStore::connect(&url, bad).await.unwrap_err();
+        assert!(err.to_string().contains("invalid schema name"), "{bad}: {err}");
+    }
+    crate::stores::Cleanup::Schema(schema).run().await;
 }
 
 #[tokio::test]

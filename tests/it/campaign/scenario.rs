@@ -12,8 +12,8 @@ use enishi::campaign::scenario::{
 use enishi::campaign::{Batch, DeliveryJournal, MemoryJournal, SendHistory};
 use enishi::line::message::Message;
 use enishi::segment::{
-    AttrValue, CustomerFacts, Friendship, LineItem, LineStatus, Order, OrderKind, ProductStatus,
-    SavedItem, Subscription, SubscriptionState,
+    AttrValue, CustomerFacts, Friendship, LineItemFact, LineStatus, OrderFact, OrderKind,
+    ProductStatus, SavedItem, SubscriptionFact, SubscriptionState,
 };
 use enishi::{CampaignId, CustomerId, LineUserId};
 use proptest::prelude::*;
@@ -46,15 +46,21 @@ fn customer(id: &str, n: u64) -> ScenarioInput {
     ScenarioInput::Customer { facts: Box::new(facts), line_user: Some(uid(n)) }
 }
 
-fn order(id: &str, at: DateTime<Utc>, amount: i64, products: &[&str], kind: OrderKind) -> Order {
-    Order {
+fn order(
+    id: &str,
+    at: DateTime<Utc>,
+    amount: i64,
+    products: &[&str],
+    kind: OrderKind,
+) -> OrderFact {
+    OrderFact {
         id: id.into(),
         placed_at: at,
         amount,
         kind,
         items: products
             .iter()
-            .map(|p| LineItem {
+            .map(|p| LineItemFact {
                 product: (*p).into(),
                 sku: None,
                 category: None,
@@ -84,8 +90,8 @@ fn cart(c: &str, at: DateTime<Utc>, products: &[&str]) -> ScenarioInput {
     }
 }
 
-fn sub(id: &str, state: SubscriptionState, started: DateTime<Utc>) -> Subscription {
-    Subscription {
+fn sub(id: &str, state: SubscriptionState, started: DateTime<Utc>) -> SubscriptionFact {
+    SubscriptionFact {
         id: id.into(),
         state,
         product: Some("serum".into()),
@@ -274,7 +280,7 @@ fn scenario_churn_point_before_the_third_delivery() {
     let mut s2c = s2.clone();
     s2c.state = SubscriptionState::Canceled;
     s2c.canceled_at = Some(jst(2026, 3, 16, 9, 0));
-    let up = |c: &str, s: Subscription| ScenarioInput::SubscriptionUpdated {
+    let up = |c: &str, s: SubscriptionFact| ScenarioInput::SubscriptionUpdated {
         customer: cid(c),
         subscription: s,
     };
@@ -308,7 +314,7 @@ fn scenario_restart_offer_varies_by_cancel_reason_and_exits_on_a_new_subscriptio
         s.cancel_reason = Some(reason.into());
         s
     };
-    let up = |c: &str, s: Subscription| ScenarioInput::SubscriptionUpdated {
+    let up = |c: &str, s: SubscriptionFact| ScenarioInput::SubscriptionUpdated {
         customer: cid(c),
         subscription: s,
     };

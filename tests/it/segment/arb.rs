@@ -7,9 +7,9 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use enishi::CustomerId;
 use enishi::segment::{
     AddOp, AttrTest, AttrValue, CmpOp, Condition, Context, CountTest, CustomerFacts, DateField,
-    DateTest, Expr, Friendship, ItemChangeKind, ItemSource, LineItem, LineState, LineStatus,
-    Measure, MessageEvent, MessageKind, Order, OrderFilter, OrderKind, ProductStatus, SavedItem,
-    Span, Subscription, SubscriptionState, SumTerm, Value, Window,
+    DateTest, Expr, Friendship, ItemChangeKind, ItemSource, LineItemFact, LineState, LineStatus,
+    Measure, MessageEvent, MessageKind, OrderFact, OrderFilter, OrderKind, ProductStatus,
+    SavedItem, Span, SubscriptionFact, SubscriptionState, SumTerm, Value, Window,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -281,7 +281,7 @@ pub(super) fn condition(with_refs: bool) -> impl Strategy<Value = Condition> {
     })
 }
 
-fn line_item() -> impl Strategy<Value = LineItem> {
+fn line_item() -> impl Strategy<Value = LineItemFact> {
     (
         pick(PRODUCTS),
         proptest::option::of(pick(SKUS)),
@@ -289,7 +289,7 @@ fn line_item() -> impl Strategy<Value = LineItem> {
         1u32..3,
         100i64..8000,
     )
-        .prop_map(|(product, sku, category, quantity, unit_price)| LineItem {
+        .prop_map(|(product, sku, category, quantity, unit_price)| LineItemFact {
             product,
             sku,
             category,
@@ -298,9 +298,9 @@ fn line_item() -> impl Strategy<Value = LineItem> {
         })
 }
 
-pub(super) fn order(i: usize) -> impl Strategy<Value = Order> {
+pub(super) fn order(i: usize) -> impl Strategy<Value = OrderFact> {
     (instant(), 300i64..20_000, order_kind(), vec(line_item(), 0..3)).prop_map(
-        move |(placed_at, amount, kind, items)| Order {
+        move |(placed_at, amount, kind, items)| OrderFact {
             id: format!("o{i}"),
             placed_at,
             amount,
@@ -315,7 +315,7 @@ pub(super) fn saved() -> impl Strategy<Value = SavedItem> {
         .prop_map(|(product, added_at, price_at_add)| SavedItem { product, added_at, price_at_add })
 }
 
-fn subscription() -> impl Strategy<Value = Subscription> {
+fn subscription() -> impl Strategy<Value = SubscriptionFact> {
     (
         sub_state(),
         proptest::option::of(pick(PRODUCTS)),
@@ -335,7 +335,7 @@ fn subscription() -> impl Strategy<Value = Subscription> {
                 deliveries,
                 next_delivery_at,
             )| {
-                Subscription {
+                SubscriptionFact {
                     id: "s".into(),
                     state,
                     product,

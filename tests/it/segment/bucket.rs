@@ -17,7 +17,7 @@ fn segment_bucket_range_selects_exactly_the_holdout() {
         engine.upsert_customer(CustomerFacts::new(id.clone()));
     }
     engine.register_unchecked("held out", def.clone()).unwrap();
-    let members = engine.ids(engine.members("held out").unwrap());
+    let members = engine.members("held out").unwrap().to_vec();
     let held: Vec<CustomerId> = ids.iter().filter(|id| holdout.contains(id)).cloned().collect();
     assert_eq!(members, held);
     for id in &ids {

@@ -4,8 +4,8 @@
 use chrono::{NaiveDate, TimeDelta};
 use enishi::CustomerId;
 use enishi::segment::{
-    Condition, CustomerColumns, CustomerFacts, Expr, LineItem, Order, OrderColumns, OrderKind,
-    SegmentDefinition, SegmentError, evaluate_columns, matches,
+    Condition, CustomerColumns, CustomerFacts, Expr, LineItemFact, OrderColumns, OrderFact,
+    OrderKind, SegmentDefinition, SegmentError, evaluate_columns, matches,
 };
 use proptest::prelude::*;
 
@@ -76,12 +76,12 @@ proptest! {
             oc.placed_at.push(now.timestamp() + off);
             oc.amount.push(amount);
             oc.product.push(p as u32);
-            facts[c].orders.push(Order {
+            facts[c].orders.push(OrderFact {
                 id: format!("o{k}"),
                 placed_at: now + TimeDelta::seconds(off),
                 amount,
                 kind: OrderKind::OneOff,
-                items: vec![LineItem {
+                items: vec![LineItemFact {
                     product: arb::PRODUCTS[p].into(),
                     sku: None,
                     category: None,
@@ -100,7 +100,7 @@ proptest! {
             match (evaluate_columns(&def, &cols, &oc, &at), want) {
                 (Ok(got), Ok(want)) => {
                     prop_assert!(!unsupported, "answered an unsupported condition");
-                    let have: Vec<bool> = (0..N as u32).map(|r| got.contains(r)).collect();
+                    let have: Vec<bool> = cols.ids.iter().map(|id| got.contains(id)).collect();
                     prop_assert_eq!(have, want, "at {}", t);
                 }
                 (Err(SegmentError::Unsupported { .. }), _) => prop_assert!(unsupported),

@@ -3,8 +3,8 @@
 
 use chrono::TimeDelta;
 use enishi::segment::{
-    Condition, Context, CustomerFacts, Engine, NextChange, Order, SavedItem, SegmentDefinition,
-    matches, next_change,
+    Condition, Context, CustomerFacts, Engine, Members, NextChange, OrderFact, SavedItem,
+    SegmentDefinition, matches, next_change,
 };
 use proptest::prelude::*;
 
@@ -12,7 +12,7 @@ use super::arb;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Append(usize, Order),
+    Append(usize, OrderFact),
     Advance(i64),
     Cart(usize, Vec<SavedItem>),
 }
@@ -29,12 +29,8 @@ fn reference(def: &SegmentDefinition, cs: &[CustomerFacts], ctx: &Context) -> Ve
     cs.iter().map(|c| matches(def, c, ctx).unwrap()).collect()
 }
 
-fn engine_members(
-    e: &Engine,
-    cs: &[CustomerFacts],
-    rows: &enishi::segment::RoaringBitmap,
-) -> Vec<bool> {
-    cs.iter().map(|c| rows.contains(e.row_of(&c.id).unwrap())).collect()
+fn engine_members(cs: &[CustomerFacts], members: &Members<'_>) -> Vec<bool> {
+    cs.iter().map(|c| members.contains(&c.id)).collect()
 }
 
 const N: usize = 10;
@@ -67,11 +63,11 @@ proptest! {
 
         let check = |e: &Engine, cs: &[CustomerFacts], ctx: &Context, when: &str| -> Result<(), TestCaseError> {
             let want = reference(&def, cs, ctx);
-            prop_assert_eq!(&engine_members(e, cs, e.members("s").unwrap()), &want, "cached, {}", when);
+            prop_assert_eq!(&engine_members(cs, &e.members("s").unwrap()), &want, "cached, {}", when);
             let raw = e.evaluate_as_of(&def, ctx.now()).unwrap();
-            prop_assert_eq!(&engine_members(e, cs, &raw), &want, "raw, {}", when);
+            prop_assert_eq!(&engine_members(cs, &raw), &want, "raw, {}", when);
             let state = e.evaluate_from_state("s").unwrap();
-            prop_assert_eq!(&engine_members(e, cs, &state), &want, "state, {}", when);
+            prop_assert_eq!(&engine_members(cs, &state), &want, "state, {}", when);
             prop_assert_eq!(e.count("s").unwrap(), want.iter().filter(|x| **x).count() as u64);
             Ok(())
         };
@@ -101,7 +97,7 @@ proptest! {
         // As-of a past instant from the raw columns.
         let then = ctx.now() - TimeDelta::seconds(past);
         let raw = e.evaluate_as_of(&def, then).unwrap();
-        prop_assert_eq!(engine_members(&e, &cs, &raw), reference(&def, &cs, &ctx.at(then)), "as of {}", then);
+        prop_assert_eq!(engine_members(&cs, &raw), reference(&def, &cs, &ctx.at(then)), "as of {}", then);
 
         // next_change agrees with the reference.
         for c in cs.iter().take(3) {
@@ -158,7 +154,7 @@ fn segment_engine_time_wheel_moves_dormant_customers() {
     let now = arb::now();
     let mut e = Engine::new(Context::new(now));
     let mut c = facts("c");
-    c.orders.push(Order {
+    c.orders.push(OrderFact {
         id: "o".into(),
         placed_at: now - TimeDelta::days(29),
         amount: 1000,
@@ -178,7 +174,7 @@ fn segment_engine_time_wheel_moves_dormant_customers() {
     assert_eq!(e.count("dormant").unwrap(), 1);
     assert!(e.advance_to(now).is_err(), "time cannot go backwards");
     // A new order makes the customer active again at once.
-    let o = Order {
+    let o = OrderFact {
         id: "o2".into(),
         placed_at: e.now(),
         amount: 500,
@@ -196,8 +192,8 @@ pub(super) mod columns {
     use enishi::CustomerId;
     use enishi::segment::{
         CmpOp, Condition, Context, CustomerColumns, CustomerFacts, DateField, DateTest, Engine,
-        LineItem, Measure, Order, OrderColumns, OrderFilter, OrderKind, SegmentDefinition, Span,
-        Window, matches,
+        LineItemFact, Measure, OrderColumns, OrderFact, OrderFilter, OrderKind, SegmentDefinition,
+        Span, Window, matches,
     };
     use proptest::prelude::*;
 
@@ -319,12 +315,12 @@ pub(super) mod columns {
                 oc.placed_at.push(now.timestamp() + off);
                 oc.amount.push(amount);
                 oc.product.push(p as u32);
-                facts[c].orders.push(Order {
+                facts[c].orders.push(OrderFact {
                     id: format!("o{k}"),
                     placed_at: now + TimeDelta::seconds(off),
                     amount,
                     kind: OrderKind::OneOff,
-                    items: vec![LineItem { product: arb::PRODUCTS[p].into(), sku: None, category: None, quantity: 1, unit_price: amount }],
+                    items: vec![LineItemFact { product: arb::PRODUCTS[p].into(), sku: None, category: None, quantity: 1, unit_price: amount }],
                 });
             }
             let ctx = arb::context(&[], &facts, None);
@@ -334,15 +330,15 @@ pub(super) mod columns {
             for t in [now, now - TimeDelta::seconds(past)] {
                 let got = e.evaluate_as_of(&def, t).unwrap();
                 let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx.at(t)).unwrap()).collect();
-                let have: Vec<bool> = facts.iter().map(|f| got.contains(e.row_of(&f.id).unwrap())).collect();
+                let have: Vec<bool> = facts.iter().map(|f| got.contains(&f.id)).collect();
                 prop_assert_eq!(have, want, "raw at {}", t);
             }
             e.register_unchecked("s", def.clone()).unwrap();
             let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx).unwrap()).collect();
             let state = e.evaluate_from_state("s").unwrap();
-            let have: Vec<bool> = facts.iter().map(|f| state.contains(e.row_of(&f.id).unwrap())).collect();
+            let have: Vec<bool> = facts.iter().map(|f| state.contains(&f.id)).collect();
             prop_assert_eq!(have, want.clone(), "state");
-            let cached: Vec<bool> = facts.iter().map(|f| e.members("s").unwrap().contains(e.row_of(&f.id).unwrap())).collect();
+            let cached: Vec<bool> = facts.iter().map(|f| e.members("s").unwrap().contains(&f.id)).collect();
             prop_assert_eq!(cached, want, "cached");
         }
     }

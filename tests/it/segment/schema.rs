@@ -4,8 +4,8 @@
 use chrono::DateTime;
 use enishi::CustomerId;
 use enishi::segment::{
-    AttrKind, AttrValue, Context, CustomerFacts, Engine, LineItem, NameKind, Order, OrderKind,
-    Schema, SchemaError, SegmentDefinition, SegmentError,
+    AttrKind, AttrValue, Context, CustomerFacts, Engine, LineItemFact, NameKind, OrderFact,
+    OrderKind, Schema, SchemaError, SegmentDefinition, SegmentError,
 };
 
 fn ctx() -> Context {
@@ -18,12 +18,12 @@ fn customer(i: usize) -> CustomerFacts {
     c.attributes.insert("rank".into(), AttrValue::Text("gold".into()));
     c.attributes.insert("points".into(), AttrValue::Int(100));
     c.attributes.insert("labels".into(), AttrValue::List(vec!["vip".into()]));
-    c.orders.push(Order {
+    c.orders.push(OrderFact {
         id: format!("o{i}"),
         placed_at: ctx().now() - chrono::TimeDelta::days(3),
         amount: 1000,
         kind: OrderKind::OneOff,
-        items: vec![LineItem {
+        items: vec![LineItemFact {
             product: "serum".into(),
             sku: Some("serum-30ml".into()),
             category: Some("skincare".into()),

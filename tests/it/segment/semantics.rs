@@ -3,9 +3,9 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta, Utc};
 use enishi::CustomerId;
 use enishi::segment::{
-    AttrValue, Context, CustomerFacts, Friendship, LineItem, LineStatus, MessageEvent, MessageKind,
-    NextChange, Order, OrderKind, ProductStatus, SavedItem, SegmentDefinition, SegmentError,
-    Subscription, SubscriptionState, bucket, evaluate, matches, next_change,
+    AttrValue, Context, CustomerFacts, Friendship, LineItemFact, LineStatus, MessageEvent,
+    MessageKind, NextChange, OrderFact, OrderKind, ProductStatus, SavedItem, SegmentDefinition,
+    SegmentError, SubscriptionFact, SubscriptionState, bucket, evaluate, matches, next_change,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -16,15 +16,15 @@ fn cust(id: &str) -> CustomerFacts {
     CustomerFacts::new(CustomerId::new(id).unwrap())
 }
 
-fn order(at: &str, amount: i64, products: &[&str]) -> Order {
-    Order {
+fn order(at: &str, amount: i64, products: &[&str]) -> OrderFact {
+    OrderFact {
         id: format!("o-{at}"),
         placed_at: t(at),
         amount,
         kind: OrderKind::OneOff,
         items: products
             .iter()
-            .map(|p| LineItem {
+            .map(|p| LineItemFact {
                 product: (*p).into(),
                 sku: None,
                 category: Some("cosme".into()),
@@ -115,7 +115,7 @@ fn segment_window_boundaries_are_half_open() {
     let at = |secs_ago: i64| {
         let mut x = cust("x");
         let when = now - TimeDelta::seconds(secs_ago);
-        x.orders.push(Order {
+        x.orders.push(OrderFact {
             id: "o".into(),
             placed_at: when,
             amount: 1,
@@ -224,7 +224,7 @@ fn segment_rank_distance_arithmetic() {
 #[test]
 fn segment_subscription_churn_point_and_cancel_reason() {
     let mut s = cust("s");
-    s.subscriptions.push(Subscription {
+    s.subscriptions.push(SubscriptionFact {
         id: "1".into(),
         state: SubscriptionState::Active,
         product: Some("serum".into()),
@@ -234,7 +234,7 @@ fn segment_subscription_churn_point_and_cancel_reason() {
         deliveries: 2,
         next_delivery_at: Some(t("2025-06-18T00:00:00Z")),
     });
-    s.subscriptions.push(Subscription {
+    s.subscriptions.push(SubscriptionFact {
         id: "2".into(),
         state: SubscriptionState::Canceled,
         product: Some("soap".into()),

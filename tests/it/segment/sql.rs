@@ -321,7 +321,7 @@ mod differential {
             .enumerate()
         {
             let mut c = CustomerFacts::new(enishi::CustomerId::new(format!("b{k}")).unwrap());
-            c.orders.push(enishi::segment::Order {
+            c.orders.push(enishi::segment::OrderFact {
                 id: "x".into(),
                 placed_at: at,
                 amount: 1000,

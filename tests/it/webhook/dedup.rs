@@ -1,7 +1,8 @@
-//! One conformance suite for every `EventDedup` store (memory, SQLite, PostgreSQL), plus
-//! "handled once across processes": two store instances over one database racing on the same IDs.
+//! The `EventDedup` conformance suite (`enishi::line::webhook::conformance`) against every
+//! store (memory, SQLite, PostgreSQL): each check is its own test, on a new store with two
+//! handles (two connections for SQLite, two pools for PostgreSQL: "handled once across
+//! processes"). Then what is particular to one store.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -18,89 +19,102 @@ fn at(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).unwrap()
 }
 
-/// The behaviour every store must have. `store` must be empty and use [`RETENTION`].
-async fn conformance(store: Arc<dyn EventDedup>) {
-    let r = i64::try_from(RETENTION.as_millis()).unwrap();
-    let t0 = 1_760_000_000_000i64;
-    assert_eq!(store.retention(), RETENTION);
+#[cfg(feature = "testkit")]
+mod suite {
+    use std::sync::Arc;
 
-    // First claim wins; later ones inside the window lose; the window's end frees the ID.
-    let a = id("01JAAAAAAAAAAAAAAAAAAAAAAA");
-    assert!(store.claim(&a, at(t0)).await.unwrap(), "first claim");
-    assert!(!store.claim(&a, at(t0)).await.unwrap(), "second claim at the same time");
-    assert!(!store.claim(&a, at(t0 + r - 1)).await.unwrap(), "claim just inside the window");
-    assert!(store.claim(&a, at(t0 + r)).await.unwrap(), "claim once the window has passed");
-    assert!(!store.claim(&a, at(t0 + r)).await.unwrap(), "the re-claim holds");
+    use enishi::line::webhook::{EventDedup, MemoryDedup};
 
-    // Release frees an ID; releasing an unknown ID is fine.
-    let b = id("01JBBBBBBBBBBBBBBBBBBBBBBB");
-    assert!(store.claim(&b, at(t0)).await.unwrap());
-    store.release(&b).await.unwrap();
-    assert!(store.claim(&b, at(t0)).await.unwrap(), "claim after release");
-    store.release(&id("never-claimed")).await.unwrap();
+    use super::RETENTION;
+    use crate::stores::Cleanup;
 
-    // Concurrent claims of one ID: exactly one winner.
-    let c = id("01JCCCCCCCCCCCCCCCCCCCCCCC");
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let (store, c) = (Arc::clone(&store), c.clone());
-            tokio::spawn(async move { store.claim(&c, at(t0)).await.unwrap() })
-        })
-        .collect();
-    let mut winners = 0;
-    for t in tasks {
-        winners += usize::from(t.await.unwrap());
+    type Stores = Vec<Arc<dyn EventDedup>>;
+
+    async fn memory_stores(n: usize) -> (Stores, Cleanup) {
+        let s = MemoryDedup::new(RETENTION);
+        ((0..n).map(|_| Arc::new(s.clone()) as Arc<dyn EventDedup>).collect(), Cleanup::None)
     }
-    assert_eq!(winners, 1, "concurrent claims");
 
-    // Purge deletes exactly the expired claims (b and c at t0; a was re-claimed at t0 + r).
-    assert_eq!(store.purge_expired(at(t0 + r)).await.unwrap(), 2);
-    assert!(store.claim(&b, at(t0 + r)).await.unwrap(), "purged IDs can be claimed again");
-    assert!(!store.claim(&a, at(t0 + r)).await.unwrap(), "unexpired claims survive a purge");
-    assert_eq!(store.purge_expired(at(t0 + r)).await.unwrap(), 0);
-    assert_eq!(store.purge_expired(at(t0 + 2 * r + 1)).await.unwrap(), 2);
-    assert!(store.claim(&a, at(t0 + 2 * r + 1)).await.unwrap());
-}
+    #[cfg(feature = "sqlite")]
+    async fn sqlite_stores(n: usize) -> (Stores, Cleanup) {
+        let path = crate::stores::sqlite_path("webhook-dedup");
+        let open = |_| {
+            Arc::new(enishi::line::webhook::SqliteDedup::open(&path, RETENTION).unwrap())
+                as Arc<dyn EventDedup>
+        };
+        ((0..n).map(open).collect(), Cleanup::File(path))
+    }
 
-/// Two instances over one database (two processes in production) race on the same IDs.
-async fn race(one: Arc<dyn EventDedup>, two: Arc<dyn EventDedup>) {
-    let ids: Vec<WebhookEventId> = (0..200).map(|i| id(&format!("01JRACE{i:019}"))).collect();
-    let now = at(1_760_000_000_000);
-    let mut tasks = Vec::new();
-    for (n, store) in [one, two].into_iter().enumerate() {
-        let ids = ids.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut won = Vec::new();
-            // Opposite orders make the two instances meet in the middle.
-            let order: Vec<_> = if n == 0 { ids } else { ids.into_iter().rev().collect() };
-            for i in order {
-                if store.claim(&i, now).await.unwrap() {
-                    won.push(i);
-                }
+    /// One in-memory SQLite database: one handle.
+    #[cfg(feature = "sqlite")]
+    async fn sqlite_in_memory_stores(_: usize) -> (Stores, Cleanup) {
+        let store = enishi::line::webhook::SqliteDedup::open_in_memory(RETENTION).unwrap();
+        (vec![Arc::new(store)], Cleanup::None)
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres_stores(n: usize) -> (Stores, Cleanup) {
+        use crate::stores::{pg_needed, pg_pool};
+        let schema = crate::stores::pg_schema("webhook_dedup");
+        let mut out: Stores = Vec::new();
+        for _ in 0..n {
+            let store =
+                enishi::line::webhook::PostgresDedup::from_pool(pg_pool(), &schema, RETENTION);
+            out.push(Arc::new(pg_needed(store.await)));
+        }
+        (out, Cleanup::Schema(schema))
+    }
+
+    macro_rules! conformance {
+        ($store:ident, $factory:path) => {
+            mod $store {
+                conformance!(@cases $factory;
+                    first_claim_wins_within_the_window,
+                    release_frees_an_id,
+                    concurrent_claims_have_one_winner,
+                    purge_deletes_exactly_the_expired_claims,
+                    racing_handles_handle_each_event_once,
+                );
             }
-            won
-        }));
+        };
+        (@cases $factory:path; $($case:ident,)*) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (stores, cleanup) = $factory(2).await;
+                    enishi::line::webhook::conformance::$case(&stores).await;
+                    cleanup.run().await;
+                }
+            )*
+        };
     }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
+
+    conformance!(webhook_dedup_memory, super::memory_stores);
+    #[cfg(feature = "sqlite")]
+    conformance!(webhook_dedup_sqlite, super::sqlite_stores);
+    #[cfg(feature = "sqlite")]
+    conformance!(webhook_dedup_sqlite_in_memory, super::sqlite_in_memory_stores);
+    #[cfg(feature = "postgres")]
+    conformance!(webhook_dedup_postgres, super::postgres_stores);
+
+    /// The whole suite in one call, as a host runs it, on one handle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn webhook_dedup_conformance_run_all_on_one_memory_handle() {
+        enishi::line::webhook::conformance::run_all(|| async {
+            vec![Arc::new(MemoryDedup::new(RETENTION)) as Arc<dyn EventDedup>]
+        })
+        .await;
     }
-    let total = all.len();
-    all.sort();
-    all.dedup();
-    assert_eq!((total, all.len()), (ids.len(), ids.len()), "each ID handled exactly once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_dedup_memory_conformance() {
-    conformance(Arc::new(MemoryDedup::new(RETENTION))).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_dedup_memory_clones_share_state() {
+#[tokio::test]
+async fn webhook_dedup_memory_reports_its_retention_and_clones_share_state() {
     let one = MemoryDedup::new(RETENTION);
-    race(Arc::new(one.clone()), Arc::new(one.clone())).await;
-    assert_eq!(one.len(), 200);
+    assert_eq!(one.retention(), RETENTION);
+    let two = one.clone();
+    assert!(one.claim(&id("shared"), at(0)).await.unwrap());
+    assert!(!two.claim(&id("shared"), at(0)).await.unwrap());
+    assert_eq!(one.len(), 1);
 }
 
 #[tokio::test]
@@ -113,95 +127,33 @@ async fn webhook_dedup_memory_purges_expired_entries_by_itself() {
 }
 
 #[cfg(feature = "sqlite")]
-mod sqlite {
-    use super::*;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_dedup_sqlite_claims_are_on_disk() {
     use enishi::line::webhook::SqliteDedup;
-
-    fn temp_db() -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("enishi-webhook-dedup-{}.sqlite", uuid::Uuid::new_v4()))
-    }
-
-    fn remove(path: &std::path::Path) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn webhook_dedup_sqlite_conformance() {
-        let path = temp_db();
-        conformance(Arc::new(SqliteDedup::open(&path, RETENTION).unwrap())).await;
-        remove(&path);
-        conformance(Arc::new(SqliteDedup::open_in_memory(RETENTION).unwrap())).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn webhook_dedup_sqlite_two_instances_on_one_file_handle_each_event_once() {
-        let path = temp_db();
-        let one = SqliteDedup::open(&path, RETENTION).unwrap();
-        let two = SqliteDedup::open(&path, RETENTION).unwrap();
-        race(Arc::new(one), Arc::new(two)).await;
-        // A third instance opened later sees the claims: they are on disk.
-        let three = SqliteDedup::open(&path, RETENTION).unwrap();
-        assert!(
-            !three.claim(&id("01JRACE0000000000000000042"), at(1_760_000_000_000)).await.unwrap()
-        );
-        remove(&path);
-    }
+    let path = crate::stores::sqlite_path("webhook-dedup");
+    let one = SqliteDedup::open(&path, RETENTION).unwrap();
+    assert_eq!(one.retention(), RETENTION);
+    assert!(one.claim(&id("01JDISK"), at(1_760_000_000_000)).await.unwrap());
+    // A second instance opened later sees the claim: it is on disk.
+    let two = SqliteDedup::open(&path, RETENTION).unwrap();
+    assert!(!two.claim(&id("01JDISK"), at(1_760_000_000_000)).await.unwrap());
+    drop((one, two));
+    crate::stores::remove_sqlite(&path);
 }
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use super::*;
     use enishi::line::webhook::PostgresDedup;
 
-    fn url() -> String {
-        std::env::var("ENISHI_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-    }
-
-    /// A fresh schema per test (parallel-safe), dropped by [`drop_schema`].
-    fn schema() -> String {
-        format!("enishi_test_{}", uuid::Uuid::new_v4().simple())
-    }
-
-    async fn store(schema: &str) -> PostgresDedup {
-        PostgresDedup::connect(&url(), schema, RETENTION).await.unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL is needed at {} ({e:?}). Start it, e.g. `docker run -d -p 5432:5432 \
-                 -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test postgres:16`, or set \
-                 ENISHI_TEST_DATABASE_URL",
-                url()
-            )
-        })
-    }
-
-    async fn drop_schema(schema: &str) {
-        let (client, conn) = tokio_postgres::connect(&url(), tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn webhook_dedup_postgres_conformance() {
-        let s = schema();
-        conformance(Arc::new(store(&s).await)).await;
-        drop_schema(&s).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn webhook_dedup_postgres_two_connections_handle_each_event_once() {
-        let s = schema();
-        let (one, two) = (store(&s).await, store(&s).await);
-        race(Arc::new(one), Arc::new(two)).await;
-        drop_schema(&s).await;
-    }
+    use super::*;
+    use crate::stores::Cleanup;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn webhook_dedup_postgres_reconnects_after_its_connections_are_terminated() {
-        let s = schema();
+        let s = crate::stores::pg_schema("webhook_dedup");
         let (url, app) = crate::pg::url_with_app_name();
         let store = PostgresDedup::connect(&url, &s, RETENTION).await.unwrap();
+        assert_eq!(store.retention(), RETENTION);
         let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         assert!(store.claim(&id("before"), now).await.unwrap());
         assert!(crate::pg::terminate(&app).await >= 1, "no connection of {app} to terminate");
@@ -216,13 +168,38 @@ mod postgres {
             let fresh = id(&format!("round{round}"));
             assert!(crate::pg::at_most_one_failure(|| store.claim(&fresh, now)).await);
         }
-        drop_schema(&s).await;
+        Cleanup::Schema(s).run().await;
+    }
+
+    /// A schema made by a version without recorded migrations (table and index only) is
+    /// migrated in place: its claims are kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn webhook_dedup_postgres_adopts_a_schema_made_before_migrations() {
+        let s = crate::stores::pg_schema("webhook_dedup");
+        let (client, conn) =
+            tokio_postgres::connect(&crate::pg::url(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA {s};
+                 CREATE TABLE {s}.enishi_webhook_dedup (
+                     event_id TEXT PRIMARY KEY, claimed_at_ms BIGINT NOT NULL);
+                 CREATE INDEX enishi_webhook_dedup_claimed_at
+                     ON {s}.enishi_webhook_dedup (claimed_at_ms);
+                 INSERT INTO {s}.enishi_webhook_dedup VALUES ('old', 1760000000000);"
+            ))
+            .await
+            .unwrap();
+        let store = PostgresDedup::connect(&crate::pg::url(), &s, RETENTION).await.unwrap();
+        assert!(!store.claim(&id("old"), at(1_760_000_000_001)).await.unwrap(), "claim kept");
+        assert!(store.claim(&id("new"), at(1_760_000_000_001)).await.unwrap());
+        Cleanup::Schema(s).run().await;
     }
 
     #[tokio::test]
     async fn webhook_dedup_postgres_rejects_unsafe_schema_names() {
         for bad in ["", "Public", "a;drop table x", "1abc", &"a".repeat(64)] {
-            let err = PostgresDedup::connect(&url(), bad, RETENTION).await.unwrap_err();
+            let err = PostgresDedup::connect(&crate::pg::url(), bad, RETENTION).await.unwrap_err();
             assert!(
                 matches!(err, enishi::line::webhook::DedupError::InvalidConfig { .. }),
                 "{bad}: {err:?}"

@@ -67,7 +67,8 @@ impl DedupError {
 /// A store of seen `webhookEventId`s with a retention window.
 ///
 /// Object safe (`Arc<dyn EventDedup>`), and every implementation runs the same conformance
-/// suite (`tests/it/webhook/dedup.rs`). `now` is a parameter so that tests and replays control
+/// suite (`enishi::line::webhook::conformance`, feature `testkit`: run it against your own
+/// store too). `now` is a parameter so that tests and replays control
 /// the clock.
 #[async_trait::async_trait]
 pub trait EventDedup: Send + Sync + fmt::Debug + 'static {

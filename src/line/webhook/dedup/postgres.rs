@@ -12,6 +12,16 @@ use crate::WebhookEventId;
 
 const BACKEND: &str = "postgres";
 
+/// Schema migrations, applied in order by [`crate::postgres::migrate`] and recorded in
+/// `<schema>.enishi_webhook_dedup_migrations`. `{s}` is replaced by the schema name. The first
+/// one is idempotent: schemas made before migrations were recorded take it as a no-op.
+const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS {s}.enishi_webhook_dedup (
+        event_id TEXT PRIMARY KEY,
+        claimed_at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS enishi_webhook_dedup_claimed_at
+        ON {s}.enishi_webhook_dedup (claimed_at_ms);"];
+
 /// A de-duplication store in a PostgreSQL table `<schema>.enishi_webhook_dedup`.
 ///
 /// A claim is one `INSERT ... ON CONFLICT (event_id) DO UPDATE ... WHERE expired` statement, so
@@ -78,7 +88,8 @@ impl PostgresDedup {
     }
 
     /// Uses connections from `pool` (shared with other stores, if you like): creates `schema`
-    /// and its table if needed.
+    /// if needed and applies pending migrations (under an advisory lock, so concurrent starts
+    /// are safe).
     ///
     /// # Errors
     /// [`DedupError::InvalidConfig`] for a schema name outside `[a-z_][a-z0-9_]*` (at most 63
@@ -100,17 +111,8 @@ impl PostgresDedup {
             purge: format!("DELETE FROM {table} WHERE claimed_at_ms <= $1"),
         };
         let store = Self { pool, schema: schema.into(), sql: Arc::new(sql), retention };
-        store
-            .client()
-            .await?
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema};
-                 CREATE TABLE IF NOT EXISTS {table} (
-                     event_id TEXT PRIMARY KEY,
-                     claimed_at_ms BIGINT NOT NULL
-                 );
-                 CREATE INDEX IF NOT EXISTS enishi_webhook_dedup_claimed_at ON {table} (claimed_at_ms);"
-            ))
+        let mut client = store.client().await?;
+        crate::postgres::migrate(&mut client, schema, "enishi_webhook_dedup", MIGRATIONS)
             .await
             .map_err(|e| DedupError::backend(BACKEND, e))?;
         Ok(store)

@@ -3,7 +3,12 @@
 //! An adapter's tests implement [`Harness`] (how to put data behind the backend and change it
 //! behind the backend's back) and call each `pub async fn` here, or [`run_all`]. Every
 //! function panics with a message saying what the backend got wrong.
+//!
+//! [`sink`] is the suite of the other side of a sync: every
+//! [`SyncSink`](crate::commerce::sync::SyncSink) that stores the shop.
 #![allow(clippy::missing_panics_doc)] // every check panics by design, like `assert!`
+
+pub mod sink;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,9 +16,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::backend::{CommerceBackend, CommerceBackendExt, ListQuery, collect_pages, next_item};
-use super::error::CommerceError;
-use super::model::{Cursor, Customer, LineItem, Money, Order, OrderState, Record};
+use crate::commerce::{
+    Capabilities, CommerceBackend, CommerceBackendExt, CommerceError, Cursor, Customer,
+    InMemoryBackend, LineItem, ListQuery, Money, Order, OrderState, Record, collect_pages,
+    next_item,
+};
 use crate::{CustomerId, LineUserId};
 
 /// How the suite seeds and changes data behind a backend.
@@ -385,11 +392,11 @@ pub async fn run_all<H: Harness + ?Sized>(h: &H) {
     unauthenticated(h).await;
 }
 
-/// A [`Harness`] over an [`InMemoryBackend`](super::InMemoryBackend).
+/// A [`Harness`] over an [`InMemoryBackend`].
 #[derive(Debug, Default)]
 pub struct MemoryHarness {
-    backend: std::sync::Mutex<super::InMemoryBackend>,
-    capabilities: Option<super::Capabilities>,
+    backend: std::sync::Mutex<InMemoryBackend>,
+    capabilities: Option<Capabilities>,
 }
 
 impl MemoryHarness {
@@ -401,11 +408,11 @@ impl MemoryHarness {
 
     /// A harness whose backend claims only `capabilities`.
     #[must_use]
-    pub fn with_capabilities(capabilities: super::Capabilities) -> Self {
+    pub fn with_capabilities(capabilities: Capabilities) -> Self {
         Self { capabilities: Some(capabilities), ..Self::default() }
     }
 
-    fn current(&self) -> super::InMemoryBackend {
+    fn current(&self) -> InMemoryBackend {
         self.backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 }
@@ -416,7 +423,7 @@ impl Harness for MemoryHarness {
         Arc::new(self.current())
     }
     async fn reset(&self) {
-        let mut fresh = super::InMemoryBackend::new();
+        let mut fresh = InMemoryBackend::new();
         if let Some(caps) = self.capabilities {
             fresh = fresh.with_capabilities(caps);
         }
