@@ -1,5 +1,5 @@
 //! Plan and send one campaign to a segment: dry run, then delivery through the journal with a
-//! progress bar and a report.
+//! report, through the `Enishi` app.
 //!
 //! ```sh
 //! cargo run --all-features --example send_campaign -- --help
@@ -12,7 +12,8 @@
 //! linked to LINE), a fake LINE server, and the link store and delivery journal in SQLite under
 //! `target/enishi-send-campaign/`. With `LINE_CHANNEL_ACCESS_TOKEN` set it sends through that
 //! channel, reading customers from `ECFORCE_BASE_URL` + `ECFORCE_API_TOKEN` and links and the
-//! journal from the SQLite file `DATABASE_URL` (the one `link_server` writes). Always start with
+//! journal from `DATABASE_URL` (an SQLite file such as the one `link_server` writes, or a
+//! `postgres://` URL). Always start with
 //! `--dry-run` against a real channel.
 //!
 //! Exit codes: 0 sent (or planned, with `--dry-run`); 1 an error; 2 a usage error; 3 the
@@ -24,24 +25,19 @@ mod demo;
 #[path = "support/report.rs"]
 mod report;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chrono::Utc;
 use clap::{CommandFactory as _, Parser};
-use enishi::campaign::{
-    Arm, Campaign, DeliveryJournal, DeliveryPolicy, Holdout, MessageTemplate, Planner, RunStatus,
-    SendHistory, SqliteJournal,
-};
-use enishi::commerce::sync::{Dataset, Syncer};
-use enishi::commerce::{CommerceBackend, EcforceClient};
+use enishi::CampaignId;
+use enishi::app::{AppError, Enishi, EnishiBuilder};
+use enishi::campaign::{Arm, Campaign, DeliveryPolicy, Holdout, MessageTemplate, RunStatus};
+use enishi::commerce::EcforceClient;
 use enishi::line::LineClient;
-use enishi::link::{BackendLinkImport, LinkStore, SqliteLinkStore};
-use enishi::segment::{Context, Engine, Schema, SegmentDefinition};
+use enishi::segment::{Schema, SegmentDefinition};
+use enishi::storage::Storage;
 use enishi::testkit::{FakeEcforce, FakeLine};
-use enishi::{CampaignId, CustomerId};
 
 /// Plan and send one LINE campaign to a segment of shop customers.
 #[derive(Debug, Parser)]
@@ -98,53 +94,59 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where the customers, links and journal come from, and the client to send with.
+/// The app, and the fakes it talks to in the offline demo.
 struct Setup {
-    client: LineClient,
-    store: Arc<dyn LinkStore>,
-    journal: Arc<dyn DeliveryJournal>,
-    dataset: Dataset,
+    app: Enishi,
     /// The fakes, kept alive for the offline demo.
-    _fakes: Option<(FakeLine, FakeEcforce)>,
+    fakes: Option<(FakeLine, FakeEcforce)>,
 }
 
-async fn offline(customers: u64) -> Result<Setup, Box<dyn std::error::Error>> {
+async fn offline(args: &Args) -> Result<Setup, Box<dyn std::error::Error>> {
     let dir = PathBuf::from("target/enishi-send-campaign");
     std::fs::create_dir_all(&dir)
         .map_err(|e| report::Context::new(format!("creating {}", dir.display()), e))?;
-    let demo::Fakes { line, ecforce, client, shop_api, .. } = demo::start_fakes(customers).await?;
+    let demo::Fakes { line, ecforce, client, shop_api, .. } =
+        demo::start_fakes(args.customers).await?;
     let db = dir.join("enishi.sqlite");
-    let store: Arc<dyn LinkStore> = Arc::new(SqliteLinkStore::open(&db, "demo")?);
-    let journal: Arc<dyn DeliveryJournal> = Arc::new(SqliteJournal::open(&db)?);
-    let dataset = Dataset::new();
-    let backend: &dyn CommerceBackend = shop_api.as_ref();
-    Syncer::new(backend).run(&BackendLinkImport::new(store.clone(), &dataset)).await?;
-    eprintln!("offline demo: {customers} generated customers; data in {}", db.display());
-    Ok(Setup { client, store, journal, dataset, _fakes: Some((line, ecforce)) })
+    let app = builder(args, client, Storage::open(&db).await?, shop_api).build()?;
+    eprintln!("offline demo: {} generated customers; data in {}", args.customers, db.display());
+    Ok(Setup { app, fakes: Some((line, ecforce)) })
 }
 
-async fn real(token: String) -> Result<Setup, Box<dyn std::error::Error>> {
+async fn real(args: &Args, token: String) -> Result<Setup, Box<dyn std::error::Error>> {
     let need = |name: &str| {
         std::env::var(name)
             .map_err(|_| format!("{name} must be set when LINE_CHANNEL_ACCESS_TOKEN is"))
     };
     let (base_url, api_token) = (need("ECFORCE_BASE_URL")?, need("ECFORCE_API_TOKEN")?);
-    let db = demo::sqlite_path(&need("DATABASE_URL")?)?;
     let channel = std::env::var("LINE_CHANNEL_ID").unwrap_or_else(|_| "demo".into());
-    let client = LineClient::new(token)?;
-    let backend = EcforceClient::builder(base_url, api_token).build()?;
-    let store: Arc<dyn LinkStore> = Arc::new(SqliteLinkStore::open(&db, &channel)?);
-    let journal: Arc<dyn DeliveryJournal> = Arc::new(SqliteJournal::open(&db)?);
-    let dataset = Dataset::new();
-    let shop: &dyn CommerceBackend = &backend;
-    Syncer::new(shop).run(&BackendLinkImport::new(store.clone(), &dataset)).await?;
-    Ok(Setup { client, store, journal, dataset, _fakes: None })
+    // A file path (the one `link_server` writes), `sqlite://…` or `postgres://…`.
+    let url = need("DATABASE_URL")?;
+    let url = if url.contains("://") { url } else { format!("sqlite://{url}") };
+    let storage = Storage::builder(url).channel(channel).open().await?;
+    let shop = Arc::new(EcforceClient::builder(base_url, api_token).build()?);
+    let app = builder(args, LineClient::new(token)?, storage, shop).build()?;
+    Ok(Setup { app, fakes: None })
 }
 
-/// What the flags describe: the segment, the campaign's ID and the campaign.
+fn builder(
+    args: &Args,
+    line: LineClient,
+    storage: Storage,
+    shop: Arc<EcforceClient>,
+) -> EnishiBuilder {
+    let mut policy = DeliveryPolicy::recommended();
+    if args.holdout > 0 {
+        policy = policy.with_holdout(Holdout::percent("global", args.holdout));
+    }
+    let app = Enishi::builder().line(line).storage(storage).commerce(shop).policy(policy);
+    // A typo (`attr opt_inn != true`) would otherwise target everyone: checked unless asked.
+    if args.unchecked { app.unchecked_segments() } else { app }
+}
+
+/// What the flags describe: the segment and the campaign.
 struct Input {
     def: SegmentDefinition,
-    id: CampaignId,
     campaign: Campaign,
 }
 
@@ -170,62 +172,37 @@ impl Input {
                 ],
             ),
         };
-        Ok(Self { def, id, campaign })
+        Ok(Self { def, campaign })
     }
 }
 
 async fn run(args: Args, input: Input) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let Input { def, id, campaign } = input;
-
+    let Input { def, campaign } = input;
     let setup = match std::env::var("LINE_CHANNEL_ACCESS_TOKEN") {
-        Ok(token) => real(token).await?,
-        Err(_) => offline(args.customers).await?,
+        Ok(token) => real(&args, token).await?,
+        Err(_) => offline(&args).await?,
     };
-    let now = Utc::now();
-    let mut facts = setup.dataset.segment_facts();
-    demo::apply_link_status(setup.store.as_ref(), &mut facts).await?;
-    let mut engine = Engine::new(Context::new(now));
-    for f in &facts {
-        engine.upsert_customer(f.clone());
-    }
-    if setup._fakes.is_some() {
+    let app = setup.app;
+    let synced = app.sync().await?;
+    if setup.fakes.is_some() {
         // The generated shop sells these even if no generated customer bought one.
         let mut catalogue = Schema::new();
         demo::PRODUCTS.iter().for_each(|p| catalogue.add_product(*p));
-        engine.declare(&catalogue);
+        app.declare(&catalogue).await;
     }
-    // A typo (`attr opt_inn != true`) would otherwise target everyone: check it against the data.
-    if !args.unchecked {
-        engine
-            .validate(&def)
-            .map_err(|e| format!("--segment: {e} (--unchecked skips this check)"))?;
-    }
-    engine.register_unchecked("target", def)?;
-    let members = engine.members("target")?.to_vec();
-    println!("segment: {} of {} customers", members.len(), facts.len());
-
-    let mut names: HashMap<CustomerId, String> = HashMap::new();
-    setup.dataset.for_each_customer(|c| {
-        if let Some(n) = &c.name {
-            names.insert(c.id.clone(), n.clone());
+    let plan = match app.plan(&campaign, &def).await {
+        Err(AppError::Segment(e)) => {
+            return Err(format!("--segment: {e} (--unchecked skips this check)").into());
         }
-    });
-    let contacts = demo::contacts(setup.store.as_ref(), &members, &facts, &names).await?;
-    let mut policy = DeliveryPolicy::recommended();
-    if args.holdout > 0 {
-        policy = policy.with_holdout(Holdout::percent("global", args.holdout));
-    }
-    let history = SendHistory::from_records_except(
-        &setup.journal.sends_since(now - chrono::TimeDelta::days(7)).await?,
-        &id,
-    );
-    let plan = Planner::new(&policy).with_history(&history).plan(&campaign, &contacts, now)?;
+        plan => plan?,
+    };
+    println!("segment: {} of {} customers", plan.dry_run().candidates, synced.customers);
     demo::print_dry_run(&plan);
     if args.dry_run {
         println!("--dry-run: nothing was sent");
         return Ok(ExitCode::SUCCESS);
     }
-    let report = demo::send(&setup.client, setup.journal.clone(), &id, plan).await?;
+    let report = app.send(plan).await?;
     println!("{report}");
     Ok(match report.status {
         RunStatus::Paused { .. } => ExitCode::from(3),

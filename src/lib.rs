@@ -9,7 +9,11 @@
 //!   caller of the crate.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "app")]
+#[cfg_attr(docsrs, doc(cfg(feature = "app")))]
+pub mod app;
 pub mod campaign;
+pub mod clock;
 pub mod commerce;
 #[cfg(feature = "testkit")]
 mod conformance;
@@ -25,6 +29,9 @@ pub mod retry;
 pub mod segment;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod storage;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;

@@ -1,37 +1,24 @@
-//! Shared by the `quickstart` and `send_campaign` examples: a generated shop, who is reachable
-//! on LINE, and sending a planned campaign with a progress bar.
+//! Shared by the `quickstart`, `send_campaign` and `server` examples: a generated shop, the
+//! fakes holding it, and customers linking and blocking the way real ones do.
 
 // Each example uses its own subset of these helpers.
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use enishi::campaign::{Contact, DeliveryJournal, DeliveryReport, Dispatcher, Plan, Vars};
+use enishi::campaign::Plan;
 use enishi::commerce::EcforceClient;
 use enishi::commerce::{Customer, LineItem, Money, Order, OrderState};
 use enishi::line::LineClient;
-use enishi::link::LinkStore;
-use enishi::segment::{AttrValue, CustomerFacts, Friendship};
-use enishi::testkit::{DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeLine, FakeUser, user_id};
-use enishi::{CampaignId, CustomerId, LineUserId};
-use indicatif::{ProgressBar, ProgressStyle};
+use enishi::line::webhook::ChannelSecret;
+use enishi::testkit::{DEFAULT_ECFORCE_TOKEN, FakeEcforce, FakeLine, FakeLogin, FakeUser, user_id};
+use enishi::{CustomerId, LineUserId};
+use serde_json::json;
 
-/// The SQLite file `DATABASE_URL` names (a path, optionally prefixed `sqlite:`). These examples
-/// keep their data in SQLite only: a PostgreSQL URL is refused rather than taken for a file name.
-pub(crate) fn sqlite_path(database_url: &str) -> Result<std::path::PathBuf, String> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        return Err(
-            "DATABASE_URL names PostgreSQL, but this example keeps its data in SQLite only: \
-                    set it to an SQLite file path (the PostgreSQL stores are for your own \
-                    application, see docs/operations.md)"
-                .into(),
-        );
-    }
-    Ok(database_url.trim_start_matches("sqlite:").into())
-}
+/// The password every demo customer signs in with.
+pub(crate) const PASSWORD: &str = "correct horse";
 
 /// The products of the generated shop.
 pub(crate) const PRODUCTS: [&str; 4] = ["serum", "cleanser", "trial-kit", "serum-subscription"];
@@ -118,54 +105,86 @@ pub(crate) async fn start_fakes(customers: u64) -> Result<Fakes, Box<dyn std::er
     Ok(Fakes { line, ecforce, shop, client, shop_api })
 }
 
-/// Overwrites the facts' LINE status with the link store's: who is linked, and who follows
-/// (webhooks keep it current; a block is an `unfollow`).
-pub(crate) async fn apply_link_status(
-    store: &dyn LinkStore,
-    facts: &mut [CustomerFacts],
-) -> Result<(), Box<dyn std::error::Error>> {
-    for f in facts {
-        let link = store.link_of_customer(&f.id).await?;
-        f.line.linked = link.is_some();
-        f.line.linked_at = link.as_ref().map(|l| l.linked_at);
-        f.line.friendship = match &link {
-            Some(l) => match store.follow_status(&l.line_user).await? {
-                Some(s) if !s.following => Friendship::Blocked,
-                _ => Friendship::Following,
-            },
-            None => Friendship::Unknown,
-        };
-    }
-    Ok(())
+/// Where a demo customer acts: the service at `base`, through the fakes.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'a> {
+    pub(crate) http: &'a reqwest::Client,
+    pub(crate) line: &'a FakeLine,
+    pub(crate) ecforce: &'a FakeEcforce,
+    pub(crate) base: &'a str,
+    pub(crate) secret: &'a ChannelSecret,
 }
 
-/// The planner's view of `members`: LINE link and follow status from the store, consent from
-/// the `opt_in` attribute, and the template variables `name` and `orders`.
-pub(crate) async fn contacts(
-    store: &dyn LinkStore,
-    members: &[CustomerId],
-    facts: &[CustomerFacts],
-    names: &HashMap<CustomerId, String>,
-) -> Result<Vec<Contact>, Box<dyn std::error::Error>> {
-    let by_id: HashMap<&CustomerId, &CustomerFacts> = facts.iter().map(|f| (&f.id, f)).collect();
-    let mut out = Vec::with_capacity(members.len());
-    for id in members {
-        let mut contact = Contact::new(id.clone());
-        if let Some(link) = store.link_of_customer(id).await? {
-            let following = store.follow_status(&link.line_user).await?.is_none_or(|s| s.following);
-            contact = contact.linked_to(link.line_user).with_following(following);
-        }
-        let f = by_id.get(id);
-        let consent =
-            f.and_then(|f| f.attributes.get("opt_in")).is_some_and(|v| *v == AttrValue::Bool(true));
-        let mut vars = Vars::new();
-        if let Some(name) = names.get(id) {
-            vars.insert("name", name.clone());
-        }
-        vars.insert("orders", f.map_or(0, |f| f.orders.len()).to_string());
-        out.push(contact.with_consent(consent).with_vars(vars));
+/// A customer links the way a real one does: taps the rich menu (a postback webhook), opens
+/// the link URL enishi replied with, signs in on the link page at `base`, and LINE's dialog
+/// confirms with a signed `accountLink` webhook. `phone` is the client address the service
+/// sees through its proxy (`X-Forwarded-For`), when it trusts one. Returns the LINE user.
+pub(crate) async fn link_via_pages(
+    site: &Site<'_>,
+    customer: &Customer,
+    at: DateTime<Utc>,
+    phone: Option<String>,
+) -> Result<LineUserId, Box<dyn std::error::Error>> {
+    let Site { http, line, ecforce, base, secret } = *site;
+    let user = user_id(customer.id.as_str().parse()?);
+    let webhook = format!("{base}/webhook");
+    let reply_token = line.issue_reply_token(&user)?;
+    let tap = json!({"destination": "Ubot", "events": [{
+        "type": "postback", "timestamp": at.timestamp_millis(), "replyToken": reply_token,
+        "mode": "active", "source": {"type": "user", "userId": user},
+        "webhookEventId": format!("01TAP{}{}", customer.id, at.timestamp()),
+        "deliveryContext": {"isRedelivery": false},
+        "postback": {"data": enishi::link::DEFAULT_LINK_POSTBACK}}]});
+    line.post_webhook(&webhook, secret, tap.to_string().into_bytes()).await?;
+    let link_url = line
+        .messages_for(&user)
+        .last()
+        .and_then(|m| m["template"]["actions"][0]["uri"].as_str().map(str::to_owned))
+        .ok_or("no link message was replied")?;
+    let token = url::Url::parse(&link_url)?
+        .query_pairs()
+        .find(|(k, _)| k == "linkToken")
+        .map(|(_, v)| v.into_owned())
+        .ok_or("the link URL has no linkToken")?;
+    let email = customer.email.clone().unwrap_or_default();
+    ecforce.add_login(email.clone(), FakeLogin::new(customer.id.clone(), PASSWORD));
+    let page = http.get(&link_url).send().await?;
+    if !page.status().is_success() {
+        return Err(format!("the link page answered {}", page.status()).into());
     }
-    Ok(out)
+    let form = [("linkToken", token.as_str()), ("email", email.as_str()), ("password", PASSWORD)];
+    let mut request = http.post(format!("{base}/link")).form(&form);
+    if let Some(phone) = phone {
+        request = request.header("x-forwarded-for", phone);
+    }
+    let signed_in = request.send().await?;
+    let status = signed_in.status();
+    let dialog = signed_in
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("the sign-in answered {status} without a redirect"))?;
+    line.open_account_link_dialog(&dialog, &user, &webhook, secret).await?;
+    Ok(LineUserId::new(&user)?)
+}
+
+/// A LINE user blocks the account: LINE sends `unfollow` to `base`'s webhook.
+pub(crate) async fn block(
+    line: &FakeLine,
+    base: &str,
+    secret: &ChannelSecret,
+    user: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let body = json!({"destination": "Ubot", "events": [{
+        "type": "unfollow", "timestamp": at.timestamp_millis(), "mode": "active",
+        "source": {"type": "user", "userId": user},
+        "webhookEventId": format!("01UNF{user}{}", at.timestamp()),
+        "deliveryContext": {"isRedelivery": false}}]});
+    line.post_webhook(&format!("{base}/webhook"), secret, body.to_string().into_bytes()).await?;
+    line.set_blocked(user, true)?;
+    Ok(())
 }
 
 /// Prints the plan's dry run, indented.
@@ -173,41 +192,4 @@ pub(crate) fn print_dry_run(plan: &Plan) {
     for line in plan.dry_run().to_string().lines() {
         println!("   {line}");
     }
-}
-
-/// Writes the plan to the journal (before anything is sent), then sends it with a progress bar
-/// showing rate and ETA; returns the delivery report.
-pub(crate) async fn send(
-    client: &LineClient,
-    journal: Arc<dyn DeliveryJournal>,
-    campaign: &CampaignId,
-    plan: Plan,
-) -> Result<DeliveryReport, Box<dyn std::error::Error>> {
-    let batches = plan.into_batches();
-    journal.enqueue(&batches).await?;
-    let dispatcher = Dispatcher::builder(client.clone(), journal).worker("example").build()?;
-    let mut progress = dispatcher.progress();
-    let recipients: usize = batches.iter().map(|b| b.recipients.len()).sum();
-    let bar = ProgressBar::new(recipients as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "   {bar:30.green/white} {pos:>7}/{len:7} sent  {msg}  eta {eta}",
-        )
-        .expect("a valid template"),
-    );
-    let watcher = {
-        let bar = bar.clone();
-        tokio::spawn(async move {
-            while progress.changed().await.is_ok() {
-                let p = progress.borrow().clone();
-                bar.set_position(p.sent);
-                bar.set_message(format!("{:>8.0} msg/s", p.rate));
-            }
-        })
-    };
-    let report = dispatcher.run(campaign).await;
-    watcher.abort();
-    bar.finish_and_clear();
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(report?)
 }

@@ -246,3 +246,10 @@ impl SyncSink for PostgresDataset {
         tx.commit().await.map_err(pg("committing a page"))
     }
 }
+
+#[async_trait]
+impl super::sync::StoredDataset for PostgresDataset {
+    async fn load(&self) -> Result<Dataset, BoxError> {
+        Self::load(self).await
+    }
+}

@@ -143,3 +143,10 @@ impl SyncSink for SqliteDataset {
         .await
     }
 }
+
+#[async_trait]
+impl super::sync::StoredDataset for SqliteDataset {
+    async fn load(&self) -> Result<Dataset, BoxError> {
+        Self::load(self).await
+    }
+}

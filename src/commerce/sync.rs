@@ -52,7 +52,7 @@ impl SyncResource {
 }
 
 /// One page of changes to apply, with the cursor to store with it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SyncBatch {
     /// Customers.
@@ -110,6 +110,25 @@ pub trait SyncSink: Send + Sync {
     /// # Errors
     /// When the store cannot be written (the sync stops; the cursor is not advanced).
     async fn apply(&self, batch: SyncBatch, cursor: Cursor) -> Result<(), BoxError>;
+}
+
+/// A [`SyncSink`] that can read back what it holds: where the storage handle keeps the synced
+/// shop (`SqliteDataset`, `PostgresDataset`, or an in-memory [`Dataset`]). The conformance
+/// suite `commerce::conformance::sink` checks an implementation.
+#[async_trait]
+pub trait StoredDataset: SyncSink + fmt::Debug {
+    /// Everything held, with the cursors that produced it.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    async fn load(&self) -> Result<Dataset, BoxError>;
+}
+
+#[async_trait]
+impl StoredDataset for Dataset {
+    async fn load(&self) -> Result<Self, BoxError> {
+        Ok(Self { state: Mutex::new(self.lock().clone()) })
+    }
 }
 
 /// Progress of a running sync, reported after every page.
@@ -441,10 +460,26 @@ impl Dataset {
     /// ID, else by the customer's shop number ([`Customer::number`]).
     #[must_use]
     pub fn segment_facts(&self) -> Vec<crate::segment::CustomerFacts> {
+        self.facts_where(|_| true)
+    }
+
+    /// The facts of those of `customers` that are held and targetable (see
+    /// [`segment_facts`](Self::segment_facts)), sorted by customer ID: what an incremental sync
+    /// re-evaluates.
+    #[must_use]
+    pub fn facts_of(&self, customers: &[CustomerId]) -> Vec<crate::segment::CustomerFacts> {
+        let wanted: std::collections::HashSet<&CustomerId> = customers.iter().collect();
+        self.facts_where(|id| wanted.contains(id))
+    }
+
+    fn facts_where(
+        &self,
+        wanted: impl Fn(&CustomerId) -> bool,
+    ) -> Vec<crate::segment::CustomerFacts> {
         let state = self.lock();
         let mut orders: HashMap<&CustomerId, Vec<&Order>> = HashMap::new();
         for o in state.orders.values() {
-            if let Some(id) = &o.customer_id {
+            if let Some(id) = o.customer_id.as_ref().filter(|id| wanted(id)) {
                 orders.entry(id).or_default().push(o);
             }
         }
@@ -452,7 +487,7 @@ impl Dataset {
         let mut facts: Vec<_> = state
             .customers
             .values()
-            .filter(|c| c.is_targetable())
+            .filter(|c| c.is_targetable() && wanted(&c.id))
             .map(|c| {
                 super::customer_facts(
                     c,

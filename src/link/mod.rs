@@ -74,9 +74,9 @@ pub use service::LinkEventHandler;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteLinkStore;
 pub use store::{
-    AuditAction, AuditRecord, ConflictPolicy, DEFAULT_TICKET_TTL, FollowStatus, Link, LinkConflict,
-    LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed, RejectReason,
-    Ticket, TicketKind,
+    AuditAction, AuditRecord, ConflictPolicy, CustomerLink, DEFAULT_TICKET_TTL, FollowStatus, Link,
+    LinkConflict, LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed,
+    RejectReason, Ticket, TicketKind,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -9,9 +9,9 @@ use tokio_postgres::{Client, Row, Transaction};
 
 use super::secret::TicketKey;
 use super::store::{
-    AuditAction, AuditRecord, ConflictPolicy, FollowStatus, Link, LinkOutcome, LinkSource,
-    LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind, check_ticket,
-    customer, failed_audit, from_ms, plan_link, unlink_audit, user,
+    AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome,
+    LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
+    check_ticket, customer, failed_audit, from_ms, plan_link, unlink_audit, user,
 };
 use crate::{CustomerId, LineUserId};
 
@@ -510,6 +510,34 @@ impl LinkStore for PostgresLinkStore {
         customer: &CustomerId,
     ) -> Result<Option<Link>, LinkStoreError> {
         self.read_link("customer_id", customer.as_str()).await
+    }
+
+    async fn links_of_customers(
+        &self,
+        customers: &[CustomerId],
+    ) -> Result<Vec<CustomerLink>, LinkStoreError> {
+        let sql = format!(
+            "SELECT l.line_user_id, l.customer_id, l.source, l.linked_at_ms,
+                    f.following, f.updated_at_ms
+             FROM {links} l
+             LEFT JOIN {follow} f ON f.channel = l.channel AND f.line_user_id = l.line_user_id
+             WHERE l.channel = $1 AND l.customer_id = ANY($2)",
+            links = self.t("enishi_links"),
+            follow = self.t("enishi_link_follow"),
+        );
+        let ids: Vec<&str> = customers.iter().map(CustomerId::as_str).collect();
+        let rows = self.read(&sql, &[&&*self.channel, &ids]).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let follow = match (row.get::<_, Option<bool>>(4), row.get::<_, Option<i64>>(5)) {
+                (Some(following), Some(at)) => {
+                    Some(FollowStatus { following, updated_at: from_ms(at) })
+                }
+                _ => None,
+            };
+            out.push(CustomerLink::new(to_link(row)?, follow));
+        }
+        Ok(out)
     }
 
     async fn set_following(

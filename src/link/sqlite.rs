@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use super::secret::TicketKey;
 use super::store::{
-    AuditAction, AuditRecord, ConflictPolicy, FollowStatus, Link, LinkOutcome, LinkPlan,
-    LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
+    AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome,
+    LinkPlan, LinkSource, LinkStore, LinkStoreError, Redeemed, TICKET_GRACE_MS, Ticket, TicketKind,
     check_ticket, customer, failed_audit, from_ms, plan_link, unlink_audit, user,
 };
 use crate::sqlite::{self, Durability, SharedConnection};
@@ -424,6 +424,48 @@ impl LinkStore for SqliteLinkStore {
     ) -> Result<Option<Link>, LinkStoreError> {
         let c = customer.clone();
         self.run(move |tx, ch| link_where(tx, ch, "customer_id", c.as_str())).await
+    }
+
+    async fn links_of_customers(
+        &self,
+        customers: &[CustomerId],
+    ) -> Result<Vec<CustomerLink>, LinkStoreError> {
+        // One statement for any number of customers: the IDs go in as one JSON array.
+        let ids =
+            serde_json::to_string(&customers.iter().map(CustomerId::as_str).collect::<Vec<_>>())
+                .map_err(|e| LinkStoreError::backend(BACKEND, e))?;
+        self.run(move |tx, ch| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT l.line_user_id, l.customer_id, l.source, l.linked_at_ms,
+                            f.following, f.updated_at_ms
+                     FROM enishi_links l
+                     LEFT JOIN enishi_link_follow f
+                       ON f.channel = l.channel AND f.line_user_id = l.line_user_id
+                     WHERE l.channel = ?1 AND l.customer_id IN (SELECT value FROM json_each(?2))",
+                )
+                .map_err(sq)?;
+            let rows = stmt
+                .query_map(params![ch, ids], |r| {
+                    let link: LinkRow = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                    let follow: (Option<bool>, Option<i64>) = (r.get(4)?, r.get(5)?);
+                    Ok((link, follow))
+                })
+                .map_err(sq)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (link, follow) = row.map_err(sq)?;
+                let follow = match follow {
+                    (Some(following), Some(at)) => {
+                        Some(FollowStatus { following, updated_at: from_ms(at) })
+                    }
+                    _ => None,
+                };
+                out.push(CustomerLink::new(to_link(link)?, follow));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn set_following(

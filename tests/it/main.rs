@@ -1,5 +1,7 @@
 //! enishi's integration tests: one binary, one module per area.
 
+#[cfg(feature = "app")]
+mod app;
 mod campaign;
 mod commerce;
 mod error;

@@ -91,6 +91,8 @@ pub struct Dispatcher {
     progress_interval: Duration,
     max_attempts: u32,
     progress: watch::Sender<Progress>,
+    /// Set by [`Dispatcher::stop`]: claim nothing more.
+    stopping: Arc<AtomicBool>,
 }
 
 /// What the send tasks share.
@@ -256,6 +258,7 @@ impl DispatcherBuilder {
             progress_interval: self.progress_interval,
             max_attempts: self.max_attempts,
             progress,
+            stopping: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -326,8 +329,42 @@ impl Dispatcher {
     /// # Errors
     /// [`DispatchError::Journal`] when the journal fails.
     pub async fn run(&self, campaign: &CampaignId) -> Result<DeliveryReport, DispatchError> {
+        self.run_until(campaign, false).await
+    }
+
+    /// Stops claiming, for a graceful shutdown: every run (of this dispatcher and its clones'
+    /// callers) returns once the sends it has in flight are finished and written back, so
+    /// nothing is left in flight to wait for its lease. Not undone.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    #[must_use]
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Sends the batches of `campaign` that are due now, and returns once none is due and
+    /// none of this worker's sends is in flight: batches scheduled later (a scenario's next
+    /// step, after quiet hours) wait for a later call. What a long-running service's workers
+    /// call in a loop over the campaigns they know. The report is the campaign's as the
+    /// journal has it.
+    ///
+    /// # Errors
+    /// [`DispatchError::Journal`] when the journal fails.
+    pub async fn run_due(&self, campaign: &CampaignId) -> Result<DeliveryReport, DispatchError> {
+        self.run_until(campaign, true).await
+    }
+
+    async fn run_until(
+        &self,
+        campaign: &CampaignId,
+        until_idle: bool,
+    ) -> Result<DeliveryReport, DispatchError> {
         let err = |source| DispatchError::Journal { campaign: campaign.clone(), source };
         let mut run = self.start(campaign).await.map_err(err)?;
+        run.until_idle = until_idle;
         loop {
             match self.claim_more(campaign, &mut run).await.map_err(err)? {
                 Flow::Again => {}
@@ -350,6 +387,7 @@ impl Dispatcher {
             stats: RunStats { worker: self.shared.worker.clone(), ..RunStats::default() },
             stopped: None,
             last_refresh: Instant::now(),
+            until_idle: false,
         };
         self.progress.send_replace(run.tracker.snapshot(run.started.elapsed()));
         Ok(run)
@@ -360,8 +398,13 @@ impl Dispatcher {
     async fn claim_more(&self, campaign: &CampaignId, run: &mut Run) -> Result<Flow, JournalError> {
         let journal = &self.shared.journal;
         let room = self.concurrency - run.tasks.len();
-        let wants_claim =
-            run.stopped.is_none() && (run.tasks.is_empty() || room >= self.claim_chunk);
+        let stopping = self.stopping.load(Ordering::Relaxed);
+        if stopping && run.tasks.is_empty() {
+            return Ok(Flow::Finished);
+        }
+        let wants_claim = run.stopped.is_none()
+            && !stopping
+            && (run.tasks.is_empty() || room >= self.claim_chunk);
         if wants_claim {
             let claimed =
                 journal.claim(campaign, &self.shared.worker, room, Utc::now(), self.lease).await?;
@@ -392,7 +435,7 @@ impl Dispatcher {
                 let finished = counts.is_finished();
                 run.tracker.refresh(counts);
                 self.progress.send_replace(run.tracker.snapshot(run.started.elapsed()));
-                if finished {
+                if finished || run.until_idle {
                     return Ok(Flow::Finished);
                 }
                 // Batches due later, or held by another worker: look again soon.
@@ -485,6 +528,8 @@ struct Run {
     stats: RunStats,
     stopped: Option<CampaignState>,
     last_refresh: Instant,
+    /// Return once nothing is due rather than once everything is sent ([`Dispatcher::run_due`]).
+    until_idle: bool,
 }
 
 /// What the run loop does next.

@@ -1,7 +1,7 @@
-//! The conformance suite every [`SyncSink`] that stores the shop runs: [`Dataset`],
+//! The conformance suite every [`SyncSink`](crate::commerce::sync::SyncSink) that stores the shop runs: [`Dataset`],
 //! `SqliteDataset` (feature `sqlite`), `PostgresDataset` (feature `postgres`), and a host's own.
 //!
-//! A sink is checked through [`ReadBack`]: what it stored, read back as a [`Dataset`]. Each
+//! A sink is checked through [`StoredDataset`]: what it stored, read back as a [`Dataset`]. Each
 //! check takes one new, empty sink and panics with a message saying what the sink got wrong;
 //! [`run_all`] runs them all, each on a sink from a factory:
 //!
@@ -15,50 +15,16 @@
 //! ```
 #![allow(clippy::missing_panics_doc)] // every check panics by design, like `assert!`
 
-use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use super::sample_customers;
 use crate::CustomerId;
-use crate::commerce::sync::{Dataset, SyncBatch, SyncResource, SyncSink};
+use crate::commerce::sync::{Dataset, StoredDataset, SyncBatch, SyncResource, SyncSink as _};
 use crate::commerce::{
-    BoxError, Cursor, LineItem, Money, Order, OrderState, Product, Record, Subscription,
-    SubscriptionState, Variant,
+    Cursor, LineItem, Money, Order, OrderState, Product, Record, Subscription, SubscriptionState,
+    Variant,
 };
-
-/// A [`SyncSink`] whose contents the suite can read back.
-#[async_trait]
-pub trait ReadBack: SyncSink {
-    /// Everything the sink holds, as an in-memory [`Dataset`] with the same cursors.
-    ///
-    /// # Errors
-    /// When the sink cannot be read.
-    async fn read_back(&self) -> Result<Dataset, BoxError>;
-}
-
-#[async_trait]
-impl ReadBack for Dataset {
-    async fn read_back(&self) -> Result<Self, BoxError> {
-        Ok(Self::from_json(&self.to_json()?)?)
-    }
-}
-
-#[cfg(feature = "sqlite")]
-#[async_trait]
-impl ReadBack for crate::commerce::sync::SqliteDataset {
-    async fn read_back(&self) -> Result<Dataset, BoxError> {
-        self.load().await
-    }
-}
-
-#[cfg(feature = "postgres")]
-#[async_trait]
-impl ReadBack for crate::commerce::sync::PostgresDataset {
-    async fn read_back(&self) -> Result<Dataset, BoxError> {
-        self.load().await
-    }
-}
 
 fn base() -> DateTime<Utc> {
     DateTime::from_timestamp(1_767_225_600, 0).unwrap_or(DateTime::UNIX_EPOCH) // 2026-01-01Z
@@ -73,16 +39,16 @@ fn after<T: Record>(records: &[T]) -> Cursor {
     records.last().map_or_else(|| Cursor::new(base(), ""), Record::cursor)
 }
 
-async fn apply<S: ReadBack + ?Sized>(sink: &S, batch: SyncBatch, cursor: Cursor) {
+async fn apply<S: StoredDataset + ?Sized>(sink: &S, batch: SyncBatch, cursor: Cursor) {
     let what = format!("{:?}", batch.resource());
     sink.apply(batch, cursor).await.unwrap_or_else(|e| panic!("applying {what} failed: {e}"));
 }
 
-async fn read_back<S: ReadBack + ?Sized>(sink: &S) -> Dataset {
-    sink.read_back().await.unwrap_or_else(|e| panic!("reading the sink back failed: {e}"))
+async fn read_back<S: StoredDataset + ?Sized>(sink: &S) -> Dataset {
+    sink.load().await.unwrap_or_else(|e| panic!("reading the sink back failed: {e}"))
 }
 
-async fn cursor<S: ReadBack + ?Sized>(sink: &S, resource: SyncResource) -> Option<Cursor> {
+async fn cursor<S: StoredDataset + ?Sized>(sink: &S, resource: SyncResource) -> Option<Cursor> {
     sink.cursor(resource).await.unwrap_or_else(|e| panic!("reading a cursor failed: {e}"))
 }
 
@@ -139,7 +105,7 @@ fn products() -> Vec<Product> {
 }
 
 /// A new sink has no cursor and no record.
-pub async fn new_sink_is_empty<S: ReadBack + ?Sized>(sink: &S) {
+pub async fn new_sink_is_empty<S: StoredDataset + ?Sized>(sink: &S) {
     for resource in SyncResource::ALL {
         assert_eq!(cursor(sink, resource).await, None, "a new sink has a {resource:?} cursor");
     }
@@ -151,7 +117,7 @@ pub async fn new_sink_is_empty<S: ReadBack + ?Sized>(sink: &S) {
 }
 
 /// `apply` stores a page's records and its cursor, for that resource only.
-pub async fn apply_stores_records_with_their_cursor<S: ReadBack + ?Sized>(sink: &S) {
+pub async fn apply_stores_records_with_their_cursor<S: StoredDataset + ?Sized>(sink: &S) {
     let customers = sample_customers(30);
     let after_customers = after(&customers);
     apply(sink, SyncBatch::Customers(customers.clone()), after_customers.clone()).await;
@@ -166,7 +132,7 @@ pub async fn apply_stores_records_with_their_cursor<S: ReadBack + ?Sized>(sink: 
 
 /// Records are upserted by ID: a changed record replaces the stored one, and of two records
 /// with one ID in a page the last wins. The cursor moves to the page's.
-pub async fn apply_upserts_by_id<S: ReadBack + ?Sized>(sink: &S) {
+pub async fn apply_upserts_by_id<S: StoredDataset + ?Sized>(sink: &S) {
     let first = sample_customers(10);
     apply(sink, SyncBatch::Customers(first.clone()), after(&first)).await;
     let mut changed = first[2].clone();
@@ -189,7 +155,7 @@ pub async fn apply_upserts_by_id<S: ReadBack + ?Sized>(sink: &S) {
 
 /// Every resource (customers, orders with items, subscriptions, products) reads back exactly
 /// as an in-memory [`Dataset`] fed the same pages holds it, with every field and cursor.
-pub async fn every_resource_reads_back_as_applied<S: ReadBack + ?Sized>(sink: &S) {
+pub async fn every_resource_reads_back_as_applied<S: StoredDataset + ?Sized>(sink: &S) {
     let reference = Dataset::new();
     let customers = sample_customers(12);
     let (orders, subscriptions, products) = (orders(40), subscriptions(), products());
@@ -218,7 +184,7 @@ pub async fn every_resource_reads_back_as_applied<S: ReadBack + ?Sized>(sink: &S
 }
 
 /// An empty page still stores its cursor (a walk that found nothing new moves on).
-pub async fn empty_page_moves_the_cursor<S: ReadBack + ?Sized>(sink: &S) {
+pub async fn empty_page_moves_the_cursor<S: StoredDataset + ?Sized>(sink: &S) {
     let cursor_after = Cursor::new(base(), "42");
     apply(sink, SyncBatch::Orders(Vec::new()), cursor_after.clone()).await;
     assert_eq!(cursor(sink, SyncResource::Orders).await, Some(cursor_after));
@@ -229,7 +195,7 @@ pub async fn empty_page_moves_the_cursor<S: ReadBack + ?Sized>(sink: &S) {
 /// database each time).
 pub async fn run_all<S, F, Fut>(mut new_sink: F)
 where
-    S: ReadBack,
+    S: StoredDataset,
     F: FnMut() -> Fut + Send,
     Fut: Future<Output = S> + Send,
 {

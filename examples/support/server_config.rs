@@ -1,0 +1,374 @@
+//! The `server` example's configuration: a TOML file plus environment variables for the
+//! secrets. Every error names the key that is wrong or missing.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, NaiveTime, TimeDelta, Utc};
+use enishi::app::{Enishi, RunOptions, ScheduledCampaign};
+use enishi::campaign::scenario::ScenarioSet;
+use enishi::campaign::{
+    Campaign, DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours,
+};
+use enishi::clock::SimulatedClock;
+use enishi::commerce::EcforceClient;
+use enishi::line::LineClient;
+use enishi::line::webhook::ChannelSecret;
+use enishi::link::ForwardedFor;
+use enishi::segment::SegmentDefinition;
+use enishi::storage::Storage;
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub line: LineSection,
+    pub shop: ShopSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub service: ServiceSection,
+    #[serde(default)]
+    pub policy: PolicySection,
+    #[serde(default, rename = "campaign")]
+    pub campaigns: Vec<CampaignSection>,
+    /// Demos and tests only: a fast clock shared by every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<SimulationSection>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineSection {
+    /// The Messaging API base URL (a fake, in tests).
+    pub api_base_url: Option<String>,
+    /// The data API base URL (a fake, in tests).
+    pub data_base_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopSection {
+    pub base_url: String,
+    /// Customer sign-ins per hour the shop allows (ecforce: 5 for the whole shop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in_limit_per_hour: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    #[serde(default = "default_storage")]
+    pub url: String,
+    #[serde(default = "default_schema")]
+    pub schema: String,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self { url: default_storage(), schema: default_schema() }
+    }
+}
+
+fn default_storage() -> String {
+    "sqlite://enishi.sqlite".into()
+}
+
+fn default_schema() -> String {
+    "enishi".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    /// Proxies of your own in front of the server (their `X-Forwarded-For` is believed).
+    #[serde(default)]
+    pub trusted_proxies: u8,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self { listen: default_listen(), public_url: None, trusted_proxies: 0 }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    #[serde(default = "default_sync")]
+    pub sync_interval_secs: f64,
+    #[serde(default = "default_tick")]
+    pub tick_interval_secs: f64,
+    #[serde(default = "default_dispatch")]
+    pub dispatch_interval_secs: f64,
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    pub scenario_file: Option<PathBuf>,
+    /// How long a link URL stays valid, in seconds on the service's clock.
+    pub link_ticket_ttl_secs: Option<u64>,
+}
+
+impl Default for ServiceSection {
+    fn default() -> Self {
+        Self {
+            sync_interval_secs: default_sync(),
+            tick_interval_secs: default_tick(),
+            dispatch_interval_secs: default_dispatch(),
+            workers: default_workers(),
+            scenario_file: None,
+            link_ticket_ttl_secs: None,
+        }
+    }
+}
+
+fn default_sync() -> f64 {
+    300.0
+}
+fn default_tick() -> f64 {
+    10.0
+}
+fn default_dispatch() -> f64 {
+    1.0
+}
+fn default_workers() -> usize {
+    2
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    #[serde(default = "default_cap")]
+    pub max_sends_per_week: u32,
+    /// `HH:MM-HH:MM` in JST, or empty for none.
+    #[serde(default = "default_quiet")]
+    pub quiet_hours: String,
+    #[serde(default)]
+    pub holdout_percent: u8,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self { max_sends_per_week: default_cap(), quiet_hours: default_quiet(), holdout_percent: 0 }
+    }
+}
+
+fn default_cap() -> u32 {
+    2
+}
+fn default_quiet() -> String {
+    "21:00-09:00".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSection {
+    pub id: String,
+    pub segment: String,
+    pub text: String,
+    pub at: DateTime<FixedOffset>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulationSection {
+    /// The simulated instant at `anchor`.
+    pub start: DateTime<Utc>,
+    /// The wall-clock instant the simulation started.
+    pub anchor: DateTime<Utc>,
+    /// Simulated seconds per real second.
+    pub speed: u32,
+    /// Where the simulated clock stops.
+    pub until: DateTime<Utc>,
+}
+
+/// A config error, naming the key.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "config error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(key: &str, why: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{key}: {why}"))
+}
+
+/// Reads and checks the file (not the environment: see [`Config::build`]).
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+    let config: Config = toml::from_str(&text)
+        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.to_string().trim())))?;
+    config.check()?;
+    Ok(config)
+}
+
+fn env(name: &str) -> Result<String, ConfigError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ConfigError(format!("{name}: the environment variable is not set")))
+}
+
+fn interval(key: &str, secs: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(secs)
+        .map_err(|e| bad(key, e))
+        .and_then(|d| if d.is_zero() { Err(bad(key, "must be more than 0")) } else { Ok(d) })
+}
+
+fn quiet_hours(text: &str) -> Result<Option<QuietHours>, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let key = "policy.quiet_hours";
+    let (a, b) = text.split_once('-').ok_or_else(|| bad(key, "expected HH:MM-HH:MM"))?;
+    let parse = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|e| bad(key, e));
+    Ok(Some(QuietHours::new(parse(a)?, parse(b)?)))
+}
+
+/// What [`Config::build`] makes.
+pub struct Built {
+    pub app: Enishi,
+    pub run: RunOptions,
+}
+
+impl Config {
+    fn check(&self) -> Result<(), ConfigError> {
+        url::Url::parse(&self.shop.base_url).map_err(|e| bad("shop.base_url", e))?;
+        interval("service.sync_interval_secs", self.service.sync_interval_secs)?;
+        interval("service.tick_interval_secs", self.service.tick_interval_secs)?;
+        interval("service.dispatch_interval_secs", self.service.dispatch_interval_secs)?;
+        quiet_hours(&self.policy.quiet_hours)?;
+        if self.policy.holdout_percent > 100 {
+            return Err(bad("policy.holdout_percent", "must be 0 to 100"));
+        }
+        for (i, c) in self.campaigns.iter().enumerate() {
+            SegmentDefinition::parse(&c.segment)
+                .map_err(|e| bad(&format!("campaign[{i}].segment"), e))?;
+            MessageTemplate::text(&c.text).map_err(|e| bad(&format!("campaign[{i}].text"), e))?;
+            c.id.parse::<enishi::CampaignId>().map_err(|e| bad(&format!("campaign[{i}].id"), e))?;
+        }
+        Ok(())
+    }
+
+    fn policy(&self) -> Result<DeliveryPolicy, ConfigError> {
+        let mut policy = DeliveryPolicy::new().with_frequency_cap(FrequencyCap::new(
+            self.policy.max_sends_per_week,
+            TimeDelta::days(7),
+        ));
+        if let Some(q) = quiet_hours(&self.policy.quiet_hours)? {
+            policy = policy.with_quiet_hours(q);
+        }
+        if self.policy.holdout_percent > 0 {
+            policy = policy.with_holdout(Holdout::percent("enishi", self.policy.holdout_percent));
+        }
+        Ok(policy)
+    }
+
+    fn scenarios(&self) -> Result<Option<ScenarioSet>, ConfigError> {
+        let Some(path) = &self.service.scenario_file else { return Ok(None) };
+        let key = "service.scenario_file";
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(key, format!("{}: {e}", path.display())))?;
+        let set = if path.extension().is_some_and(|e| e == "json") {
+            ScenarioSet::from_json(&text)
+        } else {
+            ScenarioSet::from_toml(&text)
+        };
+        set.map(Some).map_err(|e| bad(key, e))
+    }
+
+    /// Reads the secrets from the environment, opens the storage and builds the app.
+    pub async fn build(&self, worker: Option<String>) -> Result<Built, Box<dyn std::error::Error>> {
+        let token = env("LINE_CHANNEL_ACCESS_TOKEN")?;
+        let secret = env("LINE_CHANNEL_SECRET")?;
+        let shop_token = env("ECFORCE_API_TOKEN")?;
+        let storage_url =
+            std::env::var("ENISHI_STORAGE_URL").unwrap_or_else(|_| self.storage.url.clone());
+        let mut line = LineClient::builder().channel_access_token(token);
+        if let Some(url) = &self.line.api_base_url {
+            line = line.base_url(url);
+        }
+        if let Some(url) = &self.line.data_base_url {
+            line = line.data_base_url(url);
+        }
+        let line = line.build()?;
+        let shop = Arc::new(
+            EcforceClient::builder(&self.shop.base_url, shop_token)
+                .min_interval(Duration::from_millis(if self.simulation.is_some() {
+                    0
+                } else {
+                    200
+                }))
+                .sign_in_limit(
+                    self.shop.sign_in_limit_per_hour.unwrap_or(5),
+                    Duration::from_secs(3600),
+                )
+                .build()?,
+        );
+        let storage = Storage::builder(&storage_url).schema(&self.storage.schema).open().await?;
+        let mut app = Enishi::builder()
+            .line(line)
+            .storage(storage)
+            .commerce(shop.clone())
+            .authenticator(shop)
+            .policy(self.policy()?)
+            .channel_secret(ChannelSecret::new(secret));
+        if self.server.trusted_proxies > 0 {
+            app = app.forwarded_for(ForwardedFor::TrustedProxies(self.server.trusted_proxies));
+        }
+        if let Some(url) = &self.server.public_url {
+            app = app.public_url(url);
+            if let Ok(key) = std::env::var("ENISHI_TRACKING_KEY") {
+                app = app.tracking_key(key.into_bytes());
+            }
+        }
+        if let Some(set) = self.scenarios()? {
+            app = app.scenarios(set);
+        }
+        if let Some(sim) = &self.simulation {
+            app = app
+                .clock(SimulatedClock::anchored(sim.start, sim.speed, sim.anchor).until(sim.until));
+        }
+        if let Some(ttl) = self.service.link_ticket_ttl_secs {
+            app = app.link_ticket_ttl(Duration::from_secs(ttl));
+        }
+        if let Some(worker) = worker {
+            app = app.worker(worker);
+        }
+        let app = app.build()?;
+        let mut run = RunOptions::new()
+            .sync_interval(interval("service.sync_interval_secs", self.service.sync_interval_secs)?)
+            .tick_interval(interval("service.tick_interval_secs", self.service.tick_interval_secs)?)
+            .dispatch_interval(interval(
+                "service.dispatch_interval_secs",
+                self.service.dispatch_interval_secs,
+            )?)
+            .workers(self.service.workers);
+        for c in &self.campaigns {
+            let campaign = Campaign::new(c.id.parse()?, [MessageTemplate::text(&c.text)?]);
+            let segment = SegmentDefinition::parse(&c.segment)?;
+            run = run.campaign(ScheduledCampaign::new(campaign, segment, c.at.to_utc()));
+        }
+        Ok(Built { app, run })
+    }
+}

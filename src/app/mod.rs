@@ -1,0 +1,478 @@
+//! The front door: one [`Enishi`] app wires LINE, the shop, the storage and the policy into
+//! the whole loop (feature `app`).
+//!
+//! ```no_run
+//! # async fn run(line: enishi::line::LineClient,
+//! #     shop: std::sync::Arc<dyn enishi::commerce::CommerceBackend>)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use enishi::app::Enishi;
+//! use enishi::campaign::{Campaign, MessageTemplate};
+//! use enishi::segment::SegmentDefinition;
+//! use enishi::storage::Storage;
+//!
+//! let app = Enishi::builder()
+//!     .line(line)
+//!     .storage(Storage::from_url("sqlite://enishi.sqlite").await?)
+//!     .commerce(shop)
+//!     .build()?;
+//! app.sync().await?;
+//! let segment = SegmentDefinition::parse("line linked and orders count = 1")?;
+//! let campaign = Campaign::new("f2".parse()?, [MessageTemplate::text("{{name}}さま、2回目は送料無料です")?]);
+//! let plan = app.plan(&campaign, &segment).await?;
+//! println!("{}", plan.dry_run());
+//! let report = app.send(plan).await?;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! Data flows one way: shop → [`sync`](Enishi::sync) → facts (with link and follow status
+//! from the link store) → segment engine and scenario state → audience →
+//! [`plan`](Enishi::plan) → journal → dispatcher → LINE. [`Enishi::run`] runs the loop as a
+//! service; the lower modules stay public for hosts who assemble their own.
+
+mod brain;
+mod routes;
+mod service;
+
+pub use metrics_exporter_prometheus::PrometheusHandle;
+pub use routes::install_prometheus;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub use brain::{SyncSummary, TickSummary};
+pub use service::{RunOptions, RunReport, ScheduledCampaign};
+
+use crate::CampaignId;
+use crate::campaign::scenario::ScenarioSet;
+use crate::campaign::{
+    Campaign, DeliveryPolicy, DeliveryReport, DispatchError, Dispatcher, JournalError, LinkTracker,
+    Plan, PlanError, TrackError,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::commerce::sync::SyncError;
+use crate::commerce::{BoxError, CommerceBackend, CustomerAuthenticator};
+use crate::line::LineClient;
+use crate::line::webhook::ChannelSecret;
+use crate::link::{AccountLinker, LinkError, LinkStoreError};
+use crate::segment::{SegmentDefinition, SegmentError};
+use crate::storage::{Storage, StorageError};
+
+/// What the app could not do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The builder lacks a required part.
+    #[error("the app needs {0}: set it on the builder")]
+    Missing(&'static str),
+    /// An invalid setting.
+    #[error("invalid app setting: {0}")]
+    Config(String),
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Reading the shop failed; the next sync resumes from the stored cursors.
+    #[error("the shop sync failed")]
+    Sync(#[from] SyncError),
+    /// The synced shop could not be read back.
+    #[error("the synced shop could not be read")]
+    Dataset(#[source] BoxError),
+    /// The link store failed.
+    #[error(transparent)]
+    Links(#[from] LinkStoreError),
+    /// The link flow could not be set up.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// A segment is invalid.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+    /// A campaign could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The delivery journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The dispatcher failed.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// Tracked links could not be set up.
+    #[error(transparent)]
+    Track(#[from] TrackError),
+}
+
+/// The app: see the [module documentation](self). Cheap to clone.
+#[derive(Clone)]
+pub struct Enishi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    line: LineClient,
+    storage: Storage,
+    commerce: Option<Arc<dyn CommerceBackend>>,
+    policy: DeliveryPolicy,
+    clock: Arc<dyn Clock>,
+    secret: Option<ChannelSecret>,
+    linker: Option<AccountLinker>,
+    tracker: Option<LinkTracker>,
+    dispatcher: Dispatcher,
+    consent_attribute: Option<String>,
+    forwarded_for: crate::link::ForwardedFor,
+    check_segments: bool,
+    brain: tokio::sync::Mutex<brain::Brain>,
+    campaigns: Mutex<BTreeSet<CampaignId>>,
+}
+
+impl fmt::Debug for Enishi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Enishi")
+            .field("storage", &self.inner.storage)
+            .field("commerce", &self.inner.commerce.is_some())
+            .field("clock", &self.inner.clock)
+            .field("linking", &self.inner.linker.is_some())
+            .field("tracking", &self.inner.tracker.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Enishi`]; [`line`](Self::line) and [`storage`](Self::storage) are required.
+#[must_use = "a builder does nothing until `build` is called"]
+#[derive(Default)]
+pub struct EnishiBuilder {
+    line: Option<LineClient>,
+    storage: Option<Storage>,
+    commerce: Option<Arc<dyn CommerceBackend>>,
+    authenticator: Option<Arc<dyn CustomerAuthenticator>>,
+    policy: Option<DeliveryPolicy>,
+    clock: Option<Arc<dyn Clock>>,
+    scenarios: Option<ScenarioSet>,
+    secret: Option<ChannelSecret>,
+    public_url: Option<String>,
+    tracking_key: Option<Vec<u8>>,
+    worker: Option<String>,
+    concurrency: Option<usize>,
+    consent_attribute: Option<String>,
+    ticket_ttl: Option<Duration>,
+    forwarded_for: crate::link::ForwardedFor,
+    unchecked_segments: bool,
+}
+
+impl fmt::Debug for EnishiBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnishiBuilder")
+            .field("storage", &self.storage)
+            .field("public_url", &self.public_url)
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EnishiBuilder {
+    /// The LINE client (required).
+    pub fn line(mut self, client: LineClient) -> Self {
+        self.line = Some(client);
+        self
+    }
+
+    /// Where everything is kept (required; see [`Storage::from_url`]).
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// The shop (needed by [`Enishi::sync`]).
+    pub fn commerce(mut self, backend: Arc<dyn CommerceBackend>) -> Self {
+        self.commerce = Some(backend);
+        self
+    }
+
+    /// Checks the e-mail and password customers sign in with on the link page.
+    pub fn authenticator(mut self, authenticator: Arc<dyn CustomerAuthenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Frequency cap, quiet hours and holdout, for campaigns and scenarios alike (default
+    /// [`DeliveryPolicy::recommended`]).
+    pub fn policy(mut self, policy: DeliveryPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Where "now" comes from (default the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// The step scenarios [`Enishi::tick`] runs.
+    pub fn scenarios(mut self, set: ScenarioSet) -> Self {
+        self.scenarios = Some(set);
+        self
+    }
+
+    /// The channel secret webhooks are signed with (needed by [`Enishi::webhook_router`]).
+    pub fn channel_secret(mut self, secret: ChannelSecret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// The URL this app is reachable at, e.g. `https://line.example-shop.jp`: the link page
+    /// is `{public_url}/link` and tracked links `{public_url}/t/…`.
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// The key tracked links are signed with (with [`public_url`](Self::public_url): enables
+    /// the tracked-link routes).
+    pub fn tracking_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.tracking_key = Some(key.into());
+        self
+    }
+
+    /// This process' worker name in the journal (default: the dispatcher's).
+    pub fn worker(mut self, name: impl Into<String>) -> Self {
+        self.worker = Some(name.into());
+        self
+    }
+
+    /// Sends in flight per dispatcher run (default: the dispatcher's).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = Some(concurrency);
+        self
+    }
+
+    /// The boolean attribute that records marketing consent (e.g. `opt_in`); without it,
+    /// following the LINE account counts as consent.
+    pub fn consent_attribute(mut self, name: impl Into<String>) -> Self {
+        self.consent_attribute = Some(name.into());
+        self
+    }
+
+    /// How long a link URL and its sign-in stay valid, on the app's clock (default: the
+    /// linker's).
+    pub fn link_ticket_ttl(mut self, ttl: Duration) -> Self {
+        self.ticket_ttl = Some(ttl);
+        self
+    }
+
+    /// Whether to believe `X-Forwarded-For` for the client address the link page limits
+    /// sign-in attempts by (default: no; behind your own proxies, say how many).
+    pub fn forwarded_for(mut self, forwarded: crate::link::ForwardedFor) -> Self {
+        self.forwarded_for = forwarded;
+        self
+    }
+
+    /// Skips checking segments against the data before planning: a misspelt attribute is
+    /// then simply missing for everyone (default: checked).
+    pub fn unchecked_segments(mut self) -> Self {
+        self.unchecked_segments = true;
+        self
+    }
+
+    /// Builds the app.
+    ///
+    /// # Errors
+    /// [`AppError::Missing`] without a LINE client or storage; [`AppError::Link`],
+    /// [`AppError::Track`] or [`AppError::Dispatch`] for an invalid setting.
+    pub fn build(self) -> Result<Enishi, AppError> {
+        let line = self.line.ok_or(AppError::Missing("a LINE client (`line`)"))?;
+        let storage = self.storage.ok_or(AppError::Missing("a storage (`storage`)"))?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let policy = self.policy.unwrap_or_else(DeliveryPolicy::recommended);
+        let linker = match &self.public_url {
+            Some(url) => {
+                let mut linker =
+                    AccountLinker::builder(line.clone(), storage.links(), format!("{url}/link"));
+                if let Some(auth) = self.authenticator {
+                    linker = linker.authenticator(auth);
+                }
+                if let Some(ttl) = self.ticket_ttl {
+                    linker = linker.ticket_ttl(ttl);
+                }
+                Some(linker.build()?)
+            }
+            None => None,
+        };
+        let tracker = match (&self.public_url, self.tracking_key) {
+            (Some(url), Some(key)) => Some(LinkTracker::new(key, &format!("{url}/t/"))?),
+            _ => None,
+        };
+        let mut dispatcher = Dispatcher::builder(line.clone(), storage.journal());
+        if let Some(worker) = self.worker {
+            dispatcher = dispatcher.worker(worker);
+        }
+        if let Some(n) = self.concurrency {
+            dispatcher = dispatcher.concurrency(n);
+        }
+        let dispatcher = dispatcher.poll_interval(Duration::from_millis(50)).build()?;
+        let mut campaigns = BTreeSet::new();
+        if let Some(set) = &self.scenarios {
+            campaigns.extend(set.scenarios().iter().map(|s| s.campaign().clone()));
+        }
+        let brain = brain::Brain::new(self.scenarios, policy.clone(), clock.now());
+        Ok(Enishi {
+            inner: Arc::new(Inner {
+                line,
+                storage,
+                commerce: self.commerce,
+                policy,
+                clock,
+                secret: self.secret,
+                linker,
+                tracker,
+                dispatcher,
+                consent_attribute: self.consent_attribute,
+                forwarded_for: self.forwarded_for,
+                check_segments: !self.unchecked_segments,
+                brain: tokio::sync::Mutex::new(brain),
+                campaigns: Mutex::new(campaigns),
+            }),
+        })
+    }
+}
+
+impl Enishi {
+    /// A builder.
+    pub fn builder() -> EnishiBuilder {
+        EnishiBuilder::default()
+    }
+
+    /// The storage.
+    #[must_use]
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The LINE client.
+    #[must_use]
+    pub fn line(&self) -> &LineClient {
+        &self.inner.line
+    }
+
+    /// The current instant on the app's clock.
+    #[must_use]
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The delivery policy.
+    #[must_use]
+    pub fn policy(&self) -> &DeliveryPolicy {
+        &self.inner.policy
+    }
+
+    /// The account linker (with a [`public_url`](EnishiBuilder::public_url)).
+    #[must_use]
+    pub fn linker(&self) -> Option<&AccountLinker> {
+        self.inner.linker.as_ref()
+    }
+
+    /// The link tracker (with a public URL and a tracking key).
+    #[must_use]
+    pub fn tracker(&self) -> Option<&LinkTracker> {
+        self.inner.tracker.as_ref()
+    }
+
+    /// Campaigns the dispatcher workers of [`run`](Self::run) and
+    /// [`dispatch_due`](Self::dispatch_due) look at: the scenarios', those enqueued through
+    /// this app, and those added with [`watch_campaign`](Self::watch_campaign).
+    #[must_use]
+    pub fn campaigns(&self) -> Vec<CampaignId> {
+        self.lock_campaigns().iter().cloned().collect()
+    }
+
+    /// Adds a campaign to the ones the dispatcher workers send (one enqueued by another
+    /// process, or before a restart).
+    pub fn watch_campaign(&self, campaign: CampaignId) {
+        self.lock_campaigns().insert(campaign);
+    }
+
+    fn lock_campaigns(&self) -> std::sync::MutexGuard<'_, BTreeSet<CampaignId>> {
+        self.inner.campaigns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Plans `campaign` for the members of `segment` under the app's policy: their contacts
+    /// (link, follow status, consent, variables) from the last [`sync`](Self::sync), the
+    /// frequency cap counting every send in the journal.
+    ///
+    /// # Errors
+    /// [`AppError::Segment`] for a segment naming unknown products or attributes,
+    /// [`AppError::Journal`], [`AppError::Plan`].
+    pub async fn plan(
+        &self,
+        campaign: &Campaign,
+        segment: &SegmentDefinition,
+    ) -> Result<Plan, AppError> {
+        self.plan_with(campaign, segment, &self.inner.policy).await
+    }
+
+    /// Like [`plan`](Self::plan) under another policy (a transactional notice without quiet
+    /// hours, a test send without holdout).
+    ///
+    /// # Errors
+    /// As [`plan`](Self::plan).
+    pub async fn plan_with(
+        &self,
+        campaign: &Campaign,
+        segment: &SegmentDefinition,
+        policy: &DeliveryPolicy,
+    ) -> Result<Plan, AppError> {
+        let contacts = self.audience(segment).await?;
+        let now = self.now();
+        let window = policy.frequency_cap.map_or(chrono::TimeDelta::days(7), |c| c.window());
+        let sends = self.inner.storage.journal().sends_since(now - window).await?;
+        let history = crate::campaign::SendHistory::from_records_except(&sends, campaign.id());
+        let plan = crate::campaign::Planner::new(policy)
+            .with_history(&history)
+            .plan(campaign, &contacts, now)?;
+        tracing::info!(
+            target: "enishi::app",
+            campaign = campaign.id().as_str(),
+            audience = contacts.len(),
+            recipients = plan.dry_run().recipients,
+            "campaign planned"
+        );
+        Ok(plan)
+    }
+
+    /// Writes the plan's batches to the journal (insert-if-absent: a plan enqueued twice is
+    /// stored once) and has the dispatcher workers send them; returns how many were new.
+    ///
+    /// # Errors
+    /// [`AppError::Journal`].
+    pub async fn enqueue(&self, plan: Plan) -> Result<u64, AppError> {
+        let batches = plan.into_batches();
+        for b in &batches {
+            self.watch_campaign(b.campaign.clone());
+        }
+        Ok(self.inner.storage.journal().enqueue(&batches).await?)
+    }
+
+    /// Enqueues the plan and sends it now, returning when every batch of the campaign is sent
+    /// or failed (or the campaign was paused).
+    ///
+    /// # Errors
+    /// [`AppError::Journal`], [`AppError::Dispatch`].
+    pub async fn send(&self, plan: Plan) -> Result<DeliveryReport, AppError> {
+        let campaign = plan.dry_run().campaign.clone();
+        self.enqueue(plan).await?;
+        Ok(self.inner.dispatcher.run(&campaign).await?)
+    }
+
+    /// Sends what is due now in every campaign the app knows; returns the batches sent.
+    ///
+    /// # Errors
+    /// [`AppError::Dispatch`].
+    pub async fn dispatch_due(&self) -> Result<u64, AppError> {
+        let mut sent = 0;
+        for campaign in self.campaigns() {
+            let report = self.inner.dispatcher.run_due(&campaign).await?;
+            sent += report.this_run.batches_sent;
+        }
+        Ok(sent)
+    }
+}
