@@ -148,6 +148,16 @@ pub enum Error {
     #[error(transparent)]
     ClickStore(#[from] ClickStoreError),
 
+    // The ready-made app and its storage.
+    /// The app could not be built or could not do what was asked.
+    #[cfg(feature = "app")]
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    /// The storage behind a storage URL could not be opened or reached.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+
     // Optional infrastructure.
     /// A PostgreSQL connection pool could not be made.
     #[cfg(feature = "postgres")]

@@ -80,6 +80,11 @@ wraps! {
     track: enishi::campaign::TrackError => Track;
     click_store: enishi::campaign::ClickStoreError => ClickStore;
 
+    #[cfg(feature = "app")]
+    app: enishi::app::AppError => App;
+    #[cfg(feature = "client")]
+    storage: enishi::storage::StorageError => Storage;
+
     #[cfg(feature = "postgres")]
     pool: enishi::postgres::PoolError => Pool;
     #[cfg(feature = "testkit")]
