@@ -40,7 +40,8 @@ use enishi::campaign::{
     Batch, BatchRecipient, DeliveryJournal, DeliveryReport, Dispatcher, MemoryJournal, RunStatus,
     Transport,
 };
-use enishi::line::{LineClient, Message, RetryPolicy};
+use enishi::line::message::Message;
+use enishi::line::{LineClient, RetryPolicy};
 use enishi::testkit::{
     self, DEFAULT_CHANNEL_ACCESS_TOKEN, Endpoint, FakeLine, FaultTiming, Faults,
 };

@@ -21,7 +21,7 @@ use chrono::{TimeZone, Utc};
 use enishi::campaign::{
     Batch, BatchOutcome, BatchRecipient, DeliveryJournal, SqliteJournal, Transport,
 };
-use enishi::line::Message;
+use enishi::line::message::Message;
 use enishi::{BatchId, CampaignId, CustomerId, LineUserId};
 
 type Error = Box<dyn std::error::Error>;

@@ -23,7 +23,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use enishi::LineUserId;
-use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
+use enishi::line::message::Message;
+use enishi::line::{EndpointClass, LineClient, PushRequest, RateLimit, RateLimits};
 use enishi::testkit::{self as fake, FakeLine};
 
 /// Sustained push throughput against the fake LINE server.
@@ -77,7 +78,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|e| e.to_string())?;
         rt.block_on(async move {
             let line = FakeLine::builder()
-                .rate_limit(fake::EndpointClass::Push, fake::RateLimit::per_second(rate))
+                .rate_limit(fake::FakeEndpointClass::Push, fake::FakeRateLimit::per_second(rate))
                 .friends(server_users)
                 .start()
                 .await

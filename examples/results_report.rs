@@ -26,9 +26,8 @@ use enishi::campaign::{
     BlockFact, Bucket, ClickResponse, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
     PurchaseFact, ReportInput, ReportOptions, SendFact, handle_click, track_route,
 };
-use enishi::line::{
-    Action, ButtonsTemplate, EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits,
-};
+use enishi::line::message::{Action, ButtonsTemplate, Message};
+use enishi::line::{EndpointClass, LineClient, PushRequest, RateLimit, RateLimits};
 use enishi::testkit::{self as fake, FakeLine};
 use enishi::{AggregationUnit, CampaignId, CustomerId, LineUserId};
 use rand::rngs::StdRng;

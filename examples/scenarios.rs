@@ -45,7 +45,8 @@ use enishi::campaign::{
     FrequencyCap, Holdout, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
     MemoryJournal, PurchaseFact, QuietHours, ReportInput, ReportOptions, SendFact, handle_click,
 };
-use enishi::line::{EndpointClass, LineClient, Message, PushRequest, RateLimit, RateLimits};
+use enishi::line::message::Message;
+use enishi::line::{EndpointClass, LineClient, PushRequest, RateLimit, RateLimits};
 use enishi::segment::{
     self, AttrValue, CustomerFacts, Friendship, LineItemFact, LineStatus, OrderKind, ProductStatus,
     SavedItem, SubscriptionFact, SubscriptionState,

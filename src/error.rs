@@ -1,40 +1,102 @@
 //! The crate-wide error.
 
 use crate::IdError;
-#[cfg(feature = "client")]
-use crate::line::LineError;
+use crate::campaign::scenario::{ScenarioError, UnknownCustomer};
+use crate::campaign::{
+    ClickStoreError, JournalError, PlanError, RenderError, TemplateError, TrackError,
+};
+use crate::commerce::sync::SyncError;
+use crate::commerce::{AuthError, CommerceError};
 use crate::line::ValidationError;
-use crate::line::webhook::{DedupError, ParseError, WebhookError};
+use crate::line::webhook::{BodyError, DedupError, EventError, WebhookError};
+use crate::link::{IdTokenError, LinkStoreError};
+use crate::segment::{ParseError as SegmentParseError, SchemaError, SegmentError};
 
-/// Any error enishi returns. Each module also has its own, more precise error type,
-/// which converts into this one with `?`.
+/// Any error enishi returns. Each module also has its own, more precise error type, which
+/// converts into this one with `?`: there is one variant per public error type of the crate
+/// (those of optional features only with the feature). Every variant is transparent: its
+/// message and source are the wrapped error's.
+///
+/// New error types add variants, so the enum is `#[non_exhaustive]`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    // Identifiers.
     /// An identifier did not have its required format.
     #[error(transparent)]
     Id(#[from] IdError),
+
+    // LINE: messages, the Messaging API client, webhooks.
     /// A request broke LINE's documented limits; nothing was sent.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// A LINE Messaging API call failed.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Line(#[from] crate::line::LineError),
+    /// LINE answered a call with an error status (usually found inside [`LineError::Api`]).
+    /// Boxed, as in `LineError`, to keep `Error` small.
+    ///
+    /// [`LineError::Api`]: crate::line::LineError::Api
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    LineApi(Box<crate::line::ApiError>),
+    /// A rate limiter failed, so a LINE request was not sent.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    RateLimiter(#[from] crate::line::RateLimiterError),
     /// A webhook request was refused (signature or body).
     #[error(transparent)]
     Webhook(#[from] WebhookError),
     /// A webhook body is not a webhook payload.
     #[error(transparent)]
-    WebhookParse(#[from] ParseError),
+    WebhookBody(#[from] BodyError),
+    /// One webhook event could not be read (the rest of its batch was).
+    #[error(transparent)]
+    WebhookEvent(#[from] EventError),
     /// A webhook de-duplication store failed.
     #[error(transparent)]
     Dedup(#[from] DedupError),
+
+    // Commerce backends and sync.
     /// A commerce backend call failed.
     #[error(transparent)]
-    Commerce(#[from] crate::commerce::CommerceError),
+    Commerce(#[from] CommerceError),
     /// A customer could not be authenticated.
     #[error(transparent)]
-    Auth(#[from] crate::commerce::AuthError),
+    Auth(#[from] AuthError),
+    /// A sync from a commerce backend stopped.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// An ecforce client could not be built from its configuration.
+    #[cfg(feature = "ecforce")]
+    #[error(transparent)]
+    EcforceBuild(#[from] crate::commerce::EcforceBuildError),
+    /// ecforce answered with an error status (usually found as the source of a
+    /// [`CommerceError`]).
+    #[cfg(feature = "ecforce")]
+    #[error(transparent)]
+    EcforceHttp(#[from] crate::commerce::EcforceHttpError),
+    /// An ecforce customer label name was refused.
+    #[cfg(feature = "ecforce")]
+    #[error(transparent)]
+    EcforceLabel(#[from] crate::commerce::InvalidLabelName),
+    /// An ecforce webhook secret is not usable.
+    #[cfg(all(feature = "ecforce", feature = "axum"))]
+    #[error(transparent)]
+    EcforceWebhookSecret(#[from] crate::commerce::EcforceWebhookSecretError),
+    /// An ecforce webhook endpoint could not be built from its configuration.
+    #[cfg(all(feature = "ecforce", feature = "axum"))]
+    #[error(transparent)]
+    EcforceWebhookBuild(#[from] crate::commerce::EcforceWebhookBuildError),
+
+    // Linking customers to LINE accounts.
     /// A link store failed or refused a change.
     #[error(transparent)]
-    LinkStore(#[from] crate::link::LinkStoreError),
+    LinkStore(#[from] LinkStoreError),
+    /// A LINE Login ID token was refused.
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
     /// An ID-link flow step failed.
     #[cfg(feature = "client")]
     #[error(transparent)]
@@ -43,10 +105,82 @@ pub enum Error {
     #[cfg(feature = "client")]
     #[error(transparent)]
     Login(#[from] crate::link::LoginError),
-    /// A LINE Messaging API call failed.
+
+    // Segments.
+    /// A segment definition, evaluation or compilation failed.
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
+    /// A segment definition is not valid segment DSL.
+    #[error(transparent)]
+    SegmentParse(#[from] SegmentParseError),
+    /// A segment definition does not fit its schema.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+
+    // Campaigns: planning, delivery, scenarios and measurement.
+    /// A message template could not be compiled.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// A message template could not be rendered for a recipient.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// A campaign could not be planned.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A delivery journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A dispatcher run failed (its journal, or its configuration). Send failures are not
+    /// errors: they are in the run's report.
     #[cfg(feature = "client")]
     #[error(transparent)]
-    Line(#[from] LineError),
+    Dispatch(#[from] crate::campaign::DispatchError),
+    /// A scenario definition is not valid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// Scenario input named a customer the scenario state does not know.
+    #[error(transparent)]
+    UnknownCustomer(#[from] UnknownCustomer),
+    /// A tracked link could not be made, or a click token is not valid.
+    #[error(transparent)]
+    Track(#[from] TrackError),
+    /// A click store failed.
+    #[error(transparent)]
+    ClickStore(#[from] ClickStoreError),
+
+    // The ready-made app and its storage.
+    /// The app could not be built or could not do what was asked.
+    #[cfg(feature = "app")]
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    /// The storage behind a storage URL could not be opened or reached.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+
+    // Optional infrastructure.
+    /// A PostgreSQL connection pool could not be made.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Pool(#[from] crate::postgres::PoolError),
+    /// A fake LINE server could not start or was misconfigured.
+    #[cfg(feature = "testkit")]
+    #[error(transparent)]
+    Testkit(#[from] crate::testkit::TestkitError),
+}
+
+#[cfg(feature = "client")]
+impl From<crate::line::ApiError> for Error {
+    fn from(error: crate::line::ApiError) -> Self {
+        Self::LineApi(Box::new(error))
+    }
+}
+
+#[cfg(feature = "client")]
+impl From<Box<crate::line::ApiError>> for Error {
+    fn from(error: Box<crate::line::ApiError>) -> Self {
+        Self::LineApi(error)
+    }
 }
 
 /// `Result` with enishi's [`Error`] as the default error type.

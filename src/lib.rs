@@ -2,8 +2,8 @@
 //!
 //! ## Modules
 //!
-//! - [`line`](mod@line): the LINE Messaging API client, typed message objects with local
-//!   validation of LINE's limits, and webhooks.
+//! - [`line`](mod@line): the LINE Messaging API client, typed message objects
+//!   ([`line::message`]) with local validation of LINE's limits, and webhooks.
 //! - [`segment`]: the pure segment engine.
 //! - [`retry`]: retry decisions, back-off, `Retry-After` and pacing, shared by every HTTP
 //!   caller of the crate.

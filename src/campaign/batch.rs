@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::line::Message;
+use crate::line::message::Message;
 use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId, RequestId, RetryKey};
 
 /// How a batch reaches LINE.

@@ -30,7 +30,7 @@ pub use batch::{
 #[cfg(feature = "client")]
 pub use dispatch::{
     CampaignControl, DeliveryReport, DispatchError, Dispatcher, DispatcherBuilder, FailedBatch,
-    Progress, RunStats, RunStatus, classify, pause_reason,
+    Progress, RunStats, RunStatus,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -53,7 +53,7 @@ pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
     DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
     PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
-    TrackError, TrackedLink, Uplift, escape_html, handle_click, unique_clicks, uplift,
+    TrackError, TrackedLink, Uplift, handle_click, unique_clicks, uplift,
 };
 pub use plan::{
     AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DeliveryPolicy, DryRun, ExclusionReason,

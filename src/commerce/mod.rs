@@ -23,13 +23,14 @@ mod ecforce;
 mod error;
 mod facts;
 mod memory;
-mod model;
+pub(crate) mod model;
 #[cfg(feature = "postgres")]
 mod postgres_dataset;
 #[cfg(feature = "sqlite")]
 mod sqlite_dataset;
 pub mod sync;
-mod time;
+#[cfg(feature = "ecforce")]
+pub(crate) mod time;
 
 pub use auth::{AuthError, CustomerAuthenticator, Password};
 pub use backend::{
@@ -45,6 +46,5 @@ pub use facts::customer_facts;
 pub use memory::InMemoryBackend;
 pub use model::{
     Coded, Currency, Cursor, Customer, Exclusion, LineItem, Money, Order, OrderState, Product,
-    Record, Subscription, SubscriptionState, Variant, compare_ids,
+    Record, Subscription, SubscriptionState, Variant,
 };
-pub use time::{format_jst_filter, format_jst_response, parse_ecforce_date, parse_jst_datetime};

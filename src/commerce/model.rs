@@ -122,7 +122,7 @@ impl Cursor {
 
 /// Compares two record IDs in change-feed order (numeric IDs numerically).
 #[must_use]
-pub fn compare_ids(a: &str, b: &str) -> Ordering {
+pub(crate) fn compare_ids(a: &str, b: &str) -> Ordering {
     let numeric = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
     if numeric(a) && numeric(b) {
         let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));

@@ -17,14 +17,8 @@ fn jst() -> FixedOffset {
 /// Accepts the response form `2026/01/15 09:30:00`, the request form `2026-01-15 09:30:00`
 /// (both JST without offset) and RFC 3339 with an offset (`2022-12-20T13:52:36.000+09:00`,
 /// seen on one ecforce resource). Returns `None` for anything else.
-///
-/// ```
-/// use enishi::commerce::parse_jst_datetime;
-/// let t = parse_jst_datetime("2026/01/15 09:30:00").unwrap();
-/// assert_eq!(t.to_rfc3339(), "2026-01-15T00:30:00+00:00");
-/// ```
 #[must_use]
-pub fn parse_jst_datetime(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_jst_datetime(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Some(naive) = fixed_layout(text.as_bytes()) {
         return jst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc));
@@ -64,7 +58,7 @@ fn fixed_layout(b: &[u8]) -> Option<NaiveDateTime> {
 
 /// Parses an ecforce date (`YYYY/MM/DD` in responses, `YYYY-MM-DD` in requests).
 #[must_use]
-pub fn parse_ecforce_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_ecforce_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
     NaiveDate::parse_from_str(text, "%Y/%m/%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d"))
@@ -72,20 +66,16 @@ pub fn parse_ecforce_date(text: &str) -> Option<NaiveDate> {
 }
 
 /// Formats a UTC instant as ecforce's filter form in JST: `YYYY-MM-DD HH:MM:SS`.
-///
-/// ```
-/// use enishi::commerce::{format_jst_filter, parse_jst_datetime};
-/// let t = parse_jst_datetime("2026/01/15 09:30:00").unwrap();
-/// assert_eq!(format_jst_filter(t), "2026-01-15 09:30:00");
-/// ```
 #[must_use]
-pub fn format_jst_filter(instant: DateTime<Utc>) -> String {
+pub(crate) fn format_jst_filter(instant: DateTime<Utc>) -> String {
     instant.with_timezone(&jst()).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Formats a UTC instant as ecforce's response form in JST: `YYYY/MM/DD HH:MM:SS`.
+/// (What ecforce sends; only the fake ecforce server writes it.)
+#[cfg(any(test, feature = "testkit"))]
 #[must_use]
-pub fn format_jst_response(instant: DateTime<Utc>) -> String {
+pub(crate) fn format_jst_response(instant: DateTime<Utc>) -> String {
     instant.with_timezone(&jst()).format("%Y/%m/%d %H:%M:%S").to_string()
 }
 
@@ -112,6 +102,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, c);
         assert_eq!(a.to_rfc3339(), "2026-01-15T00:30:00+00:00");
+        assert_eq!(format_jst_filter(a), "2026-01-15 09:30:00");
     }
 
     #[test]

@@ -21,10 +21,9 @@ use super::store::{
 };
 use super::write_back::{LinkWriteBack, WriteBackRetry, WriteBackTask};
 use crate::commerce::CustomerAuthenticator;
+use crate::line::message::{Action, Message};
 use crate::line::webhook::{Event, EventKind, LinkResult};
-use crate::line::{
-    Action, Bounds, LineClient, LinkToken, Message, ReplyRequest, RichMenu, RichMenuSize,
-};
+use crate::line::{Bounds, LineClient, LinkToken, ReplyRequest, RichMenu, RichMenuSize};
 use crate::{CustomerId, LineUserId};
 
 /// LINE's account-link dialog host.
@@ -804,7 +803,8 @@ fn outcome_counter(outcome: &'static str, reason: &'static str) {
 pub fn link_buttons(link_url: &str, text: &str, label: &str) -> Message {
     Message::template(
         "アカウント連携",
-        crate::line::ButtonsTemplate::new(text).with_actions([Action::uri(label, link_url)]),
+        crate::line::message::ButtonsTemplate::new(text)
+            .with_actions([Action::uri(label, link_url)]),
     )
 }
 

@@ -10,8 +10,6 @@ mod ecforce_labels;
 mod ecforce_truth;
 #[cfg(all(feature = "testkit", feature = "ecforce", feature = "axum"))]
 mod ecforce_webhook;
-#[cfg(feature = "ecforce")]
-mod fixtures;
 #[cfg(feature = "testkit")]
 mod sink;
 #[cfg(all(feature = "testkit", feature = "ecforce"))]

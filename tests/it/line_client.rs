@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use enishi::line::message::Message;
 use enishi::line::{
-    Bounds, BroadcastRequest, LineClient, LineError, Message, MulticastRequest, NarrowcastPhase,
+    Bounds, BroadcastRequest, LineClient, LineError, MulticastRequest, NarrowcastPhase,
     NarrowcastRecipient, NarrowcastRequest, PushRequest, RateLimits, ReplyRequest, RetryPolicy,
     RichMenu, RichMenuAlias, RichMenuSize, SendKind,
 };
@@ -634,7 +635,7 @@ async fn rich_menu_lifecycle_uses_the_data_host_for_images() {
         .unwrap();
     let menu = RichMenu::new("link", "連携する", RichMenuSize::HALF).area(
         Bounds::new(0, 0, 2500, 843),
-        enishi::line::Action::uri("連携する", "https://shop.example/link"),
+        enishi::line::message::Action::uri("連携する", "https://shop.example/link"),
     );
     let id = c.create_rich_menu(&menu).await.unwrap();
     assert_eq!(id.as_str(), menu_id);

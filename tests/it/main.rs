@@ -4,6 +4,7 @@
 mod app;
 mod campaign;
 mod commerce;
+mod error;
 mod line_client;
 mod link;
 mod message;

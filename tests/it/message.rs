@@ -6,7 +6,7 @@ mod props;
 mod shape;
 mod spec;
 
-use enishi::line::{Message, validate_messages};
+use enishi::line::message::{Message, validate_messages};
 
 /// The violations of a batch as `(path, rule)` pairs (empty when valid).
 pub(crate) fn violations(messages: &[Message]) -> Vec<(String, String)> {

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use enishi::testkit::{
-    Endpoint, EndpointClass, FakeLine, FakeUser, FaultTiming, Faults, Quota, RateLimit, user_id,
+    Endpoint, FakeEndpointClass, FakeLine, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults,
+    user_id,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -383,7 +384,7 @@ async fn testkit_dropped_connection_after_acceptance_is_a_transport_error() {
 async fn testkit_rate_limit_429_records_nothing() {
     let h = Harness::with(
         FakeLine::builder()
-            .rate_limit(EndpointClass::Push, RateLimit::per_hour(60).with_capacity(2)),
+            .rate_limit(FakeEndpointClass::Push, FakeRateLimit::per_hour(60).with_capacity(2)),
     )
     .await;
     let user = user_id(1);
@@ -399,7 +400,7 @@ async fn testkit_rate_limit_429_records_nothing() {
     // Other endpoints have their own buckets.
     assert_eq!(h.get("/v2/bot/message/quota").await.status, StatusCode::OK);
     // The key of the rate-limited request was not accepted.
-    h.line.set_rate_limit(EndpointClass::Push, RateLimit::unlimited());
+    h.line.set_rate_limit(FakeEndpointClass::Push, FakeRateLimit::unlimited());
     assert_eq!(h.push(&user, "3", Some(KEY)).await.status, StatusCode::OK);
     let counters = h.line.counters();
     assert_eq!((counters.rate_limited, counters.quota_exceeded), (1, 0));
@@ -408,13 +409,13 @@ async fn testkit_rate_limit_429_records_nothing() {
 
 #[tokio::test]
 async fn testkit_default_limits_are_lines() {
-    assert_eq!(EndpointClass::Push.line_default(), RateLimit::per_second(2000));
-    assert_eq!(EndpointClass::Multicast.line_default(), RateLimit::per_second(200));
-    assert_eq!(EndpointClass::Broadcast.line_default(), RateLimit::per_hour(60));
-    assert_eq!(EndpointClass::Audience.line_default(), RateLimit::per_minute(60));
-    assert_eq!(EndpointClass::RichMenuCreate.line_default(), RateLimit::per_hour(100));
-    assert_eq!(Endpoint::RichMenuAliasDelete.class(), EndpointClass::RichMenuDelete);
-    assert_eq!(RateLimit::per_second(2000).capacity(), 2000);
+    assert_eq!(FakeEndpointClass::Push.line_default(), FakeRateLimit::per_second(2000));
+    assert_eq!(FakeEndpointClass::Multicast.line_default(), FakeRateLimit::per_second(200));
+    assert_eq!(FakeEndpointClass::Broadcast.line_default(), FakeRateLimit::per_hour(60));
+    assert_eq!(FakeEndpointClass::Audience.line_default(), FakeRateLimit::per_minute(60));
+    assert_eq!(FakeEndpointClass::RichMenuCreate.line_default(), FakeRateLimit::per_hour(100));
+    assert_eq!(Endpoint::RichMenuAliasDelete.class(), FakeEndpointClass::RichMenuDelete);
+    assert_eq!(FakeRateLimit::per_second(2000).capacity(), 2000);
     // Broadcast's default bucket holds 60: the 61st broadcast in a burst is refused.
     let h = Harness::new().await;
     let body = json!({ "messages": [{ "type": "text", "text": "b" }] });
@@ -430,7 +431,7 @@ async fn testkit_default_limits_are_lines() {
 #[tokio::test]
 async fn testkit_audience_endpoints_share_one_bucket() {
     let h = Harness::with(
-        FakeLine::builder().rate_limit(EndpointClass::Audience, RateLimit::per_minute(2)),
+        FakeLine::builder().rate_limit(FakeEndpointClass::Audience, FakeRateLimit::per_minute(2)),
     )
     .await;
     let created = h
@@ -447,7 +448,7 @@ async fn testkit_audience_endpoints_share_one_bucket() {
 
 #[tokio::test]
 async fn testkit_monthly_quota_429_differs_from_the_rate_limit() {
-    let h = Harness::with(FakeLine::builder().quota(Quota::Limited(3))).await;
+    let h = Harness::with(FakeLine::builder().quota(FakeQuota::Limited(3))).await;
     let multicast = json!({ "to": [user_id(1), user_id(2)], "messages": [
         { "type": "text", "text": "a" }, { "type": "text", "text": "b" }
     ]});

@@ -29,7 +29,7 @@ use crate::campaign::{
     FailureKind, JournalError, Transport,
 };
 use crate::conformance::Handles;
-use crate::line::Message;
+use crate::line::message::Message;
 use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId, RequestId};
 
 fn t0() -> DateTime<Utc> {

@@ -17,7 +17,7 @@ use crate::line::LineError;
 ///   one ID is malformed, so the whole batch fails.
 /// - [`FailureKind::Rejected`]: anything else (a bad message, a bad token, a bad config).
 #[must_use]
-pub fn classify(error: &LineError) -> FailureKind {
+pub(super) fn classify(error: &LineError) -> FailureKind {
     if error.is_quota_exceeded() {
         return FailureKind::QuotaExhausted;
     }
@@ -52,7 +52,7 @@ pub fn classify(error: &LineError) -> FailureKind {
 /// the monthly quota is used up, or LINE refuses the channel access token. Every other batch
 /// would fail the same way, so failing them one by one would only burn through the journal.
 #[must_use]
-pub fn pause_reason(error: &LineError) -> Option<PauseReason> {
+pub(super) fn pause_reason(error: &LineError) -> Option<PauseReason> {
     if error.is_quota_exceeded() {
         return Some(PauseReason::QuotaExhausted);
     }

@@ -10,7 +10,6 @@ mod progress;
 mod report;
 mod step;
 
-pub use classify::{classify, pause_reason};
 pub use control::CampaignControl;
 pub use dispatcher::{DispatchError, Dispatcher, DispatcherBuilder};
 pub use progress::Progress;

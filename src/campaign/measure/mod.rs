@@ -26,9 +26,7 @@ pub use kpi::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresClickStore;
-pub use report::{
-    CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift, escape_html,
-};
+pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;
 #[cfg(feature = "axum")]

@@ -289,7 +289,7 @@ impl fmt::Display for ResultsReport {
 
 /// Escapes text for HTML content and attribute values.
 #[must_use]
-pub fn escape_html(text: &str) -> String {
+pub(crate) fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::line::Message;
-use crate::line::limits;
+use crate::line::message::Message;
+use crate::line::message::limits;
 use crate::{BatchId, CampaignId, CustomerId};
 
 type HmacSha256 = Hmac<Sha256>;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::planner::ExclusionReason;
 use crate::campaign::{Batch, SendRecord, Transport};
-use crate::line::Message;
+use crate::line::message::Message;
 use crate::{CampaignId, CustomerId};
 
 /// The outcome of planning: the batches to enqueue and what they amount to.

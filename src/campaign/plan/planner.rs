@@ -11,7 +11,8 @@ use super::policy::{DeliveryPolicy, FrequencyCap, Holdout, SendHistory};
 use super::split;
 use super::template::{MessageTemplate, RenderError, Vars};
 use crate::campaign::{Batch, BatchRecipient, Transport};
-use crate::line::{Message, ValidationError, validate_messages};
+use crate::line::ValidationError;
+use crate::line::message::{Message, validate_messages};
 use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId};
 
 /// Most recipients of one multicast request (LINE's limit).
@@ -682,7 +683,7 @@ fn prepare_arms(campaign: &Campaign) -> Result<Vec<PreparedArm>, PlanError> {
             if campaign.ab && (arm.name.is_empty() || !names.insert(arm.name.as_str())) {
                 return Err(PlanError::invalid(id, format!("{which}: arm names must be non-empty and distinct")));
             }
-            if !(1..=crate::line::limits::MESSAGES_MAX).contains(&arm.messages.len()) {
+            if !(1..=crate::line::message::limits::MESSAGES_MAX).contains(&arm.messages.len()) {
                 return Err(PlanError::invalid(
                     id,
                     format!("{which} has {} messages; 1 to 5 can be sent at once", arm.messages.len()),

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use enishi::campaign::{MessageTemplate, Vars};
-//! use enishi::line::Message;
+//! use enishi::line::message::Message;
 //!
 //! let template = MessageTemplate::text("{{ name | お客様 }}、次のランクまであと{{ rank_gap_yen }}円です")?;
 //! let vars = Vars::new().with("name", "花子").with("rank_gap_yen", "2,000");
@@ -31,8 +31,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::line::limits;
-use crate::line::{Message, TextMessage, ValidationError, Validator};
+use crate::line::message::limits;
+use crate::line::message::{Message, TextMessage};
+use crate::line::{ValidationError, Validator};
 
 /// Template variables: a customer's (name, rank gap, product, coupon code, ...) or a
 /// campaign's, by name. Serialises as a JSON object.

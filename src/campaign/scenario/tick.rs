@@ -13,7 +13,7 @@ use super::trigger::{
     Occurrence, Trigger, World, entry_occurrence, follow_occurrence, occurrences,
 };
 use crate::campaign::{Batch, BatchRecipient, DeliveryPolicy, SendHistory, Transport, Vars};
-use crate::line::Message;
+use crate::line::message::Message;
 use crate::segment::{Context, NextChange, matches, next_change};
 use crate::{AggregationUnit, BatchId, CustomerId, LineUserId};
 

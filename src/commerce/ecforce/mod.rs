@@ -27,7 +27,4 @@ pub use webhook::{
     EcforceWebhookSecret, EcforceWebhookSecretError, EcforceWebhookStats, HintIdExtractor,
     HintOutcome, HintReport,
 };
-pub use wire::{
-    EcforceMapping, EcforcePage, parse_customers_page, parse_orders_page, parse_products_page,
-    parse_subscriptions_page,
-};
+pub use wire::EcforceMapping;

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::error::{ACCEPTED_REQUEST_ID, ApiError, LineError, REQUEST_ID, header_id};
 use super::ratelimit::{LocalRateLimiter, RateLimiter, RateLimits};
 use super::request::{Body, Host, Replay, Request};
-use super::retry::{Outcome, RetryPolicy};
+use super::retry::{CallOutcome, RetryPolicy};
 use crate::RequestId;
 
 /// LINE's JSON API host.
@@ -29,7 +29,8 @@ const RETRY_KEY_HEADER: &str = "x-line-retry-key";
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), enishi::line::LineError> {
-/// use enishi::line::{LineClient, Message, PushRequest};
+/// use enishi::line::message::Message;
+/// use enishi::line::{LineClient, PushRequest};
 /// use enishi::LineUserId;
 ///
 /// let client = LineClient::builder()
@@ -336,8 +337,11 @@ impl LineClient {
             let (status, headers, body) = match result {
                 Ok(answer) => answer,
                 Err(source) => {
-                    let outcome =
-                        if source.is_timeout() { Outcome::Timeout } else { Outcome::Connection };
+                    let outcome = if source.is_timeout() {
+                        CallOutcome::Timeout
+                    } else {
+                        CallOutcome::Connection
+                    };
                     if let Some(wait) = self.retry_wait(&req, outcome, attempts, started) {
                         tokio::time::sleep(wait).await;
                         continue;
@@ -365,7 +369,8 @@ impl LineClient {
                 });
             }
             let mut error = ApiError::from_answer(req.endpoint, status, &headers, &body);
-            let outcome = Outcome::Answer { status, headers: &headers, message: &error.message };
+            let outcome =
+                CallOutcome::Answer { status, headers: &headers, message: &error.message };
             if let Some(wait) = self.retry_wait(&req, outcome, attempts, started) {
                 tokio::time::sleep(wait).await;
                 continue;
@@ -379,7 +384,7 @@ impl LineClient {
     fn retry_wait(
         &self,
         req: &Request,
-        outcome: Outcome<'_>,
+        outcome: CallOutcome<'_>,
         attempts: u32,
         started: Instant,
     ) -> Option<Duration> {

@@ -11,7 +11,8 @@ use super::line_client::{Answer, LineClient};
 use super::model::line_enum;
 use super::ratelimit::EndpointClass;
 use super::request::Request;
-use crate::line::{Message, Validator, validate_messages, validate_messages_at};
+use crate::line::Validator;
+use crate::line::message::{Message, validate_messages, validate_messages_at};
 use crate::{
     AggregationUnit, AudienceGroupId, LineGroupId, LineRoomId, LineUserId, MessageId, RequestId,
     RetryKey,

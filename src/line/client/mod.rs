@@ -30,7 +30,7 @@ pub use ratelimit::{EndpointClass, LocalRateLimiter, RateLimiter, RateLimiterErr
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis_limit::{RedisGrant, RedisRateLimiter};
-pub use retry::{Outcome, RetryPolicy};
+pub use retry::{CallOutcome, RetryPolicy};
 pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,
     RichMenuArea, RichMenuInfo, RichMenuSize,

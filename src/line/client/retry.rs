@@ -11,7 +11,7 @@ use crate::retry::{Backoff, Decision, RetryRule, Verdict};
 /// What one attempt ended with, as far as the retry decision is concerned.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
-pub enum Outcome<'a> {
+pub enum CallOutcome<'a> {
     /// LINE answered with this status (2xx included).
     Answer {
         /// The status.
@@ -97,7 +97,7 @@ impl RetryPolicy {
     /// Decides what to do after `attempts` attempts taking `elapsed` in total, using the
     /// thread-local RNG for jitter. See [`decide_with_rng`](Self::decide_with_rng).
     #[must_use]
-    pub fn decide(&self, outcome: Outcome<'_>, attempts: u32, elapsed: Duration) -> Decision {
+    pub fn decide(&self, outcome: CallOutcome<'_>, attempts: u32, elapsed: Duration) -> Decision {
         self.decide_with_rng(outcome, attempts, elapsed, &mut rand::rng())
     }
 
@@ -106,7 +106,7 @@ impl RetryPolicy {
     #[must_use]
     pub fn decide_with_rng(
         &self,
-        outcome: Outcome<'_>,
+        outcome: CallOutcome<'_>,
         attempts: u32,
         elapsed: Duration,
         rng: &mut impl Rng,
@@ -134,9 +134,9 @@ impl RetryPolicy {
     }
 
     /// Which outcomes LINE may answer differently next time.
-    fn verdict(&self, outcome: Outcome<'_>) -> Verdict {
+    fn verdict(&self, outcome: CallOutcome<'_>) -> Verdict {
         match outcome {
-            Outcome::Answer { status, headers, message } => {
+            CallOutcome::Answer { status, headers, message } => {
                 if status.is_success() || status == StatusCode::CONFLICT {
                     return Verdict::Done;
                 }
@@ -150,7 +150,7 @@ impl RetryPolicy {
                     Verdict::Permanent
                 }
             }
-            Outcome::Timeout | Outcome::Connection => Verdict::TRANSIENT,
+            CallOutcome::Timeout | CallOutcome::Connection => Verdict::TRANSIENT,
         }
     }
 }
@@ -168,8 +168,8 @@ mod tests {
     use super::*;
     use crate::retry::StopReason;
 
-    fn answer<'a>(status: u16, headers: &'a HeaderMap, message: &'a str) -> Outcome<'a> {
-        Outcome::Answer { status: StatusCode::from_u16(status).unwrap(), headers, message }
+    fn answer<'a>(status: u16, headers: &'a HeaderMap, message: &'a str) -> CallOutcome<'a> {
+        CallOutcome::Answer { status: StatusCode::from_u16(status).unwrap(), headers, message }
     }
 
     #[test]
@@ -184,7 +184,7 @@ mod tests {
         use Decision::*;
         use StopReason::*;
         // (outcome, attempts so far, elapsed) -> expected decision (None = any retry)
-        let table: Vec<(Outcome<'_>, u32, Duration, Option<Decision>)> = vec![
+        let table: Vec<(CallOutcome<'_>, u32, Duration, Option<Decision>)> = vec![
             (answer(200, &none, ""), 1, s(0), Some(Stop(Done))),
             (answer(202, &none, ""), 1, s(0), Some(Stop(Done))),
             (answer(409, &none, "The retry key is already accepted"), 2, s(0), Some(Stop(Done))),
@@ -196,10 +196,10 @@ mod tests {
             (answer(429, &later, rate), 1, s(0), Some(RetryAfter(s(3)))),
             (answer(500, &none, ""), 1, s(0), None),
             (answer(503, &later, ""), 2, s(0), Some(RetryAfter(s(3)))),
-            (Outcome::Timeout, 1, s(0), None),
-            (Outcome::Connection, 1, s(0), None),
+            (CallOutcome::Timeout, 1, s(0), None),
+            (CallOutcome::Connection, 1, s(0), None),
             (answer(500, &none, ""), 5, s(0), Some(Stop(AttemptsExhausted))),
-            (Outcome::Timeout, 5, s(0), Some(Stop(AttemptsExhausted))),
+            (CallOutcome::Timeout, 5, s(0), Some(Stop(AttemptsExhausted))),
             (answer(500, &later, ""), 2, s(58), Some(Stop(DeadlineExceeded))),
         ];
         let mut rng = StdRng::seed_from_u64(7);
@@ -230,7 +230,8 @@ mod tests {
         for attempts in 1..5 {
             let mut a = StdRng::seed_from_u64(u64::from(attempts));
             let mut b = a.clone();
-            let got = policy.decide_with_rng(Outcome::Timeout, attempts, Duration::ZERO, &mut a);
+            let got =
+                policy.decide_with_rng(CallOutcome::Timeout, attempts, Duration::ZERO, &mut a);
             assert_eq!(got.wait(), shared.delay(attempts, &mut b), "attempt {attempts}");
         }
     }
@@ -251,7 +252,7 @@ mod tests {
 
     #[test]
     fn never_stops_after_the_first_attempt() {
-        let got = RetryPolicy::never().decide(Outcome::Timeout, 1, Duration::ZERO);
+        let got = RetryPolicy::never().decide(CallOutcome::Timeout, 1, Duration::ZERO);
         assert_eq!(got, Decision::Stop(StopReason::AttemptsExhausted));
     }
 }

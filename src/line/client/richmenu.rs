@@ -7,7 +7,8 @@ use super::error::LineError;
 use super::model::path_segment;
 use super::ratelimit::EndpointClass;
 use super::request::{Host, Request};
-use crate::line::{Action, ActionContext, Validator};
+use crate::line::Validator;
+use crate::line::message::{Action, ActionContext};
 use crate::{LineUserId, RichMenuAliasId, RichMenuId};
 
 /// The most users per bulk link or unlink call.

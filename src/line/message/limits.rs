@@ -1,6 +1,6 @@
 //! LINE's documented limits for message objects, in one table.
 //!
-//! Every check in [`Message::validate`](crate::line::Message::validate) reads its numbers from
+//! Every check in [`Message::validate`](crate::line::message::Message::validate) reads its numbers from
 //! here, so a limit that LINE changes is one edit. Each constant names its source:
 //!
 //! - **\[doc\]**: the Messaging API reference, <https://developers.line.biz/en/reference/messaging-api/#message-objects>

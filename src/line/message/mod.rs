@@ -9,7 +9,7 @@
 //! (all in [`limits`]); a violation names the JSON path and the limit, and nothing is sent.
 //!
 //! ```
-//! use enishi::line::{Action, ButtonsTemplate, Message, QuickReply, validate_messages};
+//! use enishi::line::message::{Action, ButtonsTemplate, Message, QuickReply, validate_messages};
 //!
 //! let shipped = Message::template(
 //!     "Your order #1234 has shipped",

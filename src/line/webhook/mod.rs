@@ -57,7 +57,7 @@ pub use event::{
     StickerResourceType, TextMessage, Things, ThingsType, UnknownMessage, Unsend, VideoMessage,
     VideoPlayComplete, WebhookPayload,
 };
-pub use parse::{ParseError, parse, parse_event};
+pub use parse::{BodyError, parse, parse_event};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use service::{

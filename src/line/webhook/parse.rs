@@ -15,10 +15,10 @@ use super::event::*;
 use crate::WebhookEventId;
 
 /// Why a request body is not a webhook payload at all (a single bad event is not a
-/// `ParseError`: see [`EventKind::Malformed`]).
+/// `BodyError`: see [`EventKind::Malformed`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ParseError {
+pub enum BodyError {
     /// The body is not UTF-8.
     #[error("the webhook body is not UTF-8")]
     NotUtf8(#[source] std::str::Utf8Error),
@@ -35,7 +35,7 @@ pub enum ParseError {
 /// becomes [`EventKind::Malformed`] while the other events parse normally.
 ///
 /// # Errors
-/// [`ParseError`] when the body is not UTF-8 or not a JSON object with an `events` array.
+/// [`BodyError`] when the body is not UTF-8 or not a JSON object with an `events` array.
 ///
 /// ```
 /// use enishi::line::webhook::{EventKind, parse};
@@ -48,9 +48,9 @@ pub enum ParseError {
 /// assert!(matches!(payload.events[0].kind, EventKind::Follow(f) if f.is_unblocked == Some(true)));
 /// assert_eq!(payload.events[1].type_str(), "somethingNew");
 /// ```
-pub fn parse(raw_body: &[u8]) -> Result<WebhookPayload, ParseError> {
-    let text = std::str::from_utf8(raw_body).map_err(ParseError::NotUtf8)?;
-    Walker { text, pos: 0 }.payload().map_err(ParseError::Json)
+pub fn parse(raw_body: &[u8]) -> Result<WebhookPayload, BodyError> {
+    let text = std::str::from_utf8(raw_body).map_err(BodyError::NotUtf8)?;
+    Walker { text, pos: 0 }.payload().map_err(BodyError::Json)
 }
 
 /// Walks the envelope by hand so that each event is read **once**, straight into the wire
@@ -180,9 +180,9 @@ impl<'a> Walker<'a> {
 /// An event that is JSON but cannot be read becomes [`EventKind::Malformed`].
 ///
 /// # Errors
-/// [`ParseError::Json`] when `json` is not JSON at all.
-pub fn parse_event(json: &str) -> Result<Event, ParseError> {
-    let raw: &RawValue = serde_json::from_str(json).map_err(ParseError::Json)?;
+/// [`BodyError::Json`] when `json` is not JSON at all.
+pub fn parse_event(json: &str) -> Result<Event, BodyError> {
+    let raw: &RawValue = serde_json::from_str(json).map_err(BodyError::Json)?;
     Ok(event_from_raw(raw.get()))
 }
 

@@ -148,7 +148,7 @@ pub enum WebhookError {
     SignatureMismatch,
     /// The signature is valid but the body is not a webhook payload.
     #[error(transparent)]
-    Parse(#[from] super::ParseError),
+    Parse(#[from] super::BodyError),
 }
 
 impl WebhookError {

@@ -9,9 +9,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
-use crate::commerce::{
-    Customer, Order, OrderState, Product, Subscription, SubscriptionState, format_jst_response,
-};
+use crate::commerce::time::format_jst_response;
+use crate::commerce::{Customer, Order, OrderState, Product, Subscription, SubscriptionState};
 
 fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
     t.map_or(Value::Null, |t| format_jst_response(t).into())

@@ -14,9 +14,9 @@ use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde_json::{Value, json};
 
 use super::render::{self, Shape};
-use crate::commerce::{
-    Cursor, Customer, Order, Product, Record, Subscription, compare_ids, parse_jst_datetime,
-};
+use crate::commerce::model::compare_ids;
+use crate::commerce::time::parse_jst_datetime;
+use crate::commerce::{Cursor, Customer, Order, Product, Record, Subscription};
 use crate::{CustomerId, LineUserId};
 
 /// The admin API token the fake accepts unless configured otherwise.
@@ -866,7 +866,7 @@ fn add_points(data: &mut Data, body: &Value, id: &str) -> Response {
         "id": n, "customer_id": render::num_id(id), "point_event_id": body["point_event_id"].as_i64().unwrap_or(1_000_000 + n as i64),
         "point_event_name": body["name"].as_str().unwrap_or(""), "point_event_description": description,
         "point": points.abs(), "point_total": total,
-        "created_at": crate::commerce::format_jst_response(Utc::now()), "deleted_at": null } } }),
+        "created_at": crate::commerce::time::format_jst_response(Utc::now()), "deleted_at": null } } }),
     )
 }
 

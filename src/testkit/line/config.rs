@@ -7,15 +7,16 @@ use super::endpoint::Endpoint;
 /// A token-bucket rate limit: `count` tokens per `period`, holding at most `capacity` tokens.
 ///
 /// The bucket starts full. Each request takes one token; a request that finds the bucket empty
-/// gets LINE's rate-limit 429 and changes nothing.
+/// gets LINE's rate-limit 429 and changes nothing. This is the server's limit; the client paces
+/// itself with [`line::RateLimit`](crate::line::RateLimit).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
+pub struct FakeRateLimit {
     /// Tokens added per second; `None` means unlimited.
     per_second: Option<f64>,
     capacity: u32,
 }
 
-impl RateLimit {
+impl FakeRateLimit {
     /// `count` requests per second, with a bucket of `count` tokens.
     #[must_use]
     pub const fn per_second(count: u32) -> Self {
@@ -73,9 +74,10 @@ impl RateLimit {
 
 /// The channel's monthly message limit, counted as LINE counts it: one message per request per
 /// deliverable recipient (message objects in a request do not multiply the count; replies and
-/// recipients who blocked the account are free).
+/// recipients who blocked the account are free). The client reads it as a
+/// [`line::Quota`](crate::line::Quota).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Quota {
+pub enum FakeQuota {
     /// No target limit (`{"type":"none"}`). The default.
     #[default]
     Unlimited,

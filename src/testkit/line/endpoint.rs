@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::config::RateLimit;
+use super::config::FakeRateLimit;
 
 macro_rules! endpoints {
     ($($(#[$doc:meta])* $name:ident => $method:literal $path:literal, $class:ident, $host:ident;)*) => {
@@ -34,10 +34,10 @@ macro_rules! endpoints {
                 match self { $(Self::$name => $path,)* }
             }
 
-            /// The rate-limit class whose [`RateLimit`] applies to this endpoint.
+            /// The rate-limit class whose [`FakeRateLimit`] applies to this endpoint.
             #[must_use]
-            pub const fn class(self) -> EndpointClass {
-                match self { $(Self::$name => EndpointClass::$class,)* }
+            pub const fn class(self) -> FakeEndpointClass {
+                match self { $(Self::$name => FakeEndpointClass::$class,)* }
             }
 
             /// Whether LINE serves this endpoint on the data host (`api-data.line.me`).
@@ -170,14 +170,17 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// A group of endpoints that share one configured [`RateLimit`].
+/// A group of endpoints that share one configured [`FakeRateLimit`].
 ///
 /// Every endpoint has its own token bucket (LINE limits per endpoint), filled at the rate of its
-/// class; the exception is [`EndpointClass::Audience`], whose endpoints share one bucket because
+/// class; the exception is [`FakeEndpointClass::Audience`], whose endpoints share one bucket because
 /// LINE's Manage Audience limit covers all of them together.
+///
+/// These are LINE's own classes, one per documented limit; the client's pacing groups them more
+/// coarsely ([`line::EndpointClass`](crate::line::EndpointClass)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
-pub enum EndpointClass {
+pub enum FakeEndpointClass {
     /// Reply: 2,000 requests per second.
     Reply,
     /// Push: 2,000 requests per second.
@@ -203,7 +206,7 @@ pub enum EndpointClass {
     General,
 }
 
-impl EndpointClass {
+impl FakeEndpointClass {
     /// Every class.
     pub const ALL: &'static [Self] = &[
         Self::Reply,
@@ -222,14 +225,14 @@ impl EndpointClass {
     /// LINE's documented default limit for this class (see `line-platform.md` §6), with a
     /// bucket capacity equal to the per-period count.
     #[must_use]
-    pub const fn line_default(self) -> RateLimit {
+    pub const fn line_default(self) -> FakeRateLimit {
         match self {
-            Self::Reply | Self::Push | Self::General => RateLimit::per_second(2000),
-            Self::Multicast => RateLimit::per_second(200),
-            Self::RichMenuList => RateLimit::per_second(10),
-            Self::Narrowcast | Self::Broadcast | Self::Insight => RateLimit::per_hour(60),
-            Self::Audience => RateLimit::per_minute(60),
-            Self::RichMenuCreate | Self::RichMenuDelete => RateLimit::per_hour(100),
+            Self::Reply | Self::Push | Self::General => FakeRateLimit::per_second(2000),
+            Self::Multicast => FakeRateLimit::per_second(200),
+            Self::RichMenuList => FakeRateLimit::per_second(10),
+            Self::Narrowcast | Self::Broadcast | Self::Insight => FakeRateLimit::per_hour(60),
+            Self::Audience => FakeRateLimit::per_minute(60),
+            Self::RichMenuCreate | Self::RichMenuDelete => FakeRateLimit::per_hour(100),
         }
     }
 

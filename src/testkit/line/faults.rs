@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::{FaultTiming, Faults, RateLimit};
+use super::config::{FakeRateLimit, FaultTiming, Faults};
 
 /// SplitMix64's finaliser: a cheap, well-mixed hash of a 64-bit value.
 pub(crate) const fn mix(mut z: u64) -> u64 {
@@ -69,13 +69,13 @@ pub(crate) struct Bucket {
 
 #[derive(Debug)]
 struct BucketState {
-    limit: RateLimit,
+    limit: FakeRateLimit,
     tokens: f64,
     last: Instant,
 }
 
 impl Bucket {
-    pub(crate) fn new(limit: RateLimit) -> Self {
+    pub(crate) fn new(limit: FakeRateLimit) -> Self {
         Self {
             inner: Mutex::new(BucketState {
                 limit,
@@ -105,7 +105,7 @@ impl Bucket {
     }
 
     /// Replaces the limit and refills the bucket.
-    pub(crate) fn reset(&self, limit: Option<RateLimit>) {
+    pub(crate) fn reset(&self, limit: Option<FakeRateLimit>) {
         let mut state = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(limit) = limit {
             state.limit = limit;
@@ -139,13 +139,13 @@ mod tests {
 
     #[test]
     fn empty_bucket_refuses_until_refilled() {
-        let bucket = Bucket::new(RateLimit::per_hour(2));
+        let bucket = Bucket::new(FakeRateLimit::per_hour(2));
         assert!(bucket.try_take());
         assert!(bucket.try_take());
         assert!(!bucket.try_take());
         bucket.reset(None);
         assert!(bucket.try_take());
-        let unlimited = Bucket::new(RateLimit::unlimited());
+        let unlimited = Bucket::new(FakeRateLimit::unlimited());
         assert!((0..10_000).all(|_| unlimited.try_take()));
     }
 }

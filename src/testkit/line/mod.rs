@@ -25,9 +25,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use account_link::DialogOutcome;
-pub use config::{FakeUser, FaultTiming, Faults, Quota, RateLimit, user_id};
-pub use endpoint::{Endpoint, EndpointClass};
-pub use state::{Counters, Delivery, IssuedLinkToken};
+pub use config::{FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults, user_id};
+pub use endpoint::{Endpoint, FakeEndpointClass};
+pub use state::{Counters, IssuedLinkToken, RecordedDelivery};
 
 use state::{App, Settings, lock};
 
@@ -74,13 +74,13 @@ pub enum TestkitError {
 /// # Example
 ///
 /// ```
-/// use enishi::testkit::{EndpointClass, FakeLine, RateLimit};
+/// use enishi::testkit::{FakeEndpointClass, FakeLine, FakeRateLimit};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let line = FakeLine::builder()
 ///     .channel_access_token("test-token")
-///     .rate_limit(EndpointClass::Push, RateLimit::per_second(2000))
+///     .rate_limit(FakeEndpointClass::Push, FakeRateLimit::per_second(2000))
 ///     .start()
 ///     .await?;
 /// let user = enishi::testkit::user_id(1);
@@ -211,7 +211,7 @@ impl FakeLine {
 
     /// Every delivery so far, in acceptance order (one per recipient per accepted request).
     #[must_use]
-    pub fn deliveries(&self) -> Vec<Delivery> {
+    pub fn deliveries(&self) -> Vec<RecordedDelivery> {
         lock(&self.app.sends).deliveries.clone()
     }
 
@@ -223,7 +223,7 @@ impl FakeLine {
 
     /// The deliveries to one recipient.
     #[must_use]
-    pub fn deliveries_to(&self, to: &str) -> Vec<Delivery> {
+    pub fn deliveries_to(&self, to: &str) -> Vec<RecordedDelivery> {
         lock(&self.app.sends).deliveries.iter().filter(|d| d.to == to).cloned().collect()
     }
 
@@ -295,7 +295,7 @@ impl FakeLine {
     }
 
     /// Changes the monthly quota.
-    pub fn set_quota(&self, quota: Quota) {
+    pub fn set_quota(&self, quota: FakeQuota) {
         lock(&self.app.sends).quota = quota;
     }
 
@@ -310,7 +310,7 @@ impl FakeLine {
     }
 
     /// Changes the rate limit of a class; its buckets start full again.
-    pub fn set_rate_limit(&self, class: EndpointClass, limit: RateLimit) {
+    pub fn set_rate_limit(&self, class: FakeEndpointClass, limit: FakeRateLimit) {
         self.app.set_rate_limit(class, limit);
     }
 
@@ -366,9 +366,9 @@ pub struct FakeLineBuilder {
     narrowcast_min_recipients: usize,
     audience_ready_after: Duration,
     manual_clock: bool,
-    limits: Vec<RateLimit>,
+    limits: Vec<FakeRateLimit>,
     faults: Faults,
-    quota: Quota,
+    quota: FakeQuota,
     users: Vec<FakeUser>,
 }
 
@@ -400,9 +400,9 @@ impl Default for FakeLineBuilder {
             narrowcast_min_recipients: 0,
             audience_ready_after: Duration::from_millis(200),
             manual_clock: false,
-            limits: EndpointClass::ALL.iter().map(|c| c.line_default()).collect(),
+            limits: FakeEndpointClass::ALL.iter().map(|c| c.line_default()).collect(),
             faults: Faults::default(),
-            quota: Quota::Unlimited,
+            quota: FakeQuota::Unlimited,
             users: Vec::new(),
         }
     }
@@ -416,20 +416,20 @@ impl FakeLineBuilder {
         self
     }
 
-    /// The rate limit of one class of endpoints (default: [`EndpointClass::line_default`]).
-    pub fn rate_limit(mut self, class: EndpointClass, limit: RateLimit) -> Self {
+    /// The rate limit of one class of endpoints (default: [`FakeEndpointClass::line_default`]).
+    pub fn rate_limit(mut self, class: FakeEndpointClass, limit: FakeRateLimit) -> Self {
         self.limits[class.index()] = limit;
         self
     }
 
     /// Turns every rate limit off.
     pub fn no_rate_limits(mut self) -> Self {
-        self.limits.iter_mut().for_each(|limit| *limit = RateLimit::unlimited());
+        self.limits.iter_mut().for_each(|limit| *limit = FakeRateLimit::unlimited());
         self
     }
 
     /// The monthly message quota (default unlimited).
-    pub fn quota(mut self, quota: Quota) -> Self {
+    pub fn quota(mut self, quota: FakeQuota) -> Self {
         self.quota = quota;
         self
     }

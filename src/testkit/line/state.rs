@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::config::{FakeUser, Faults, Quota, RateLimit};
-use super::endpoint::{Endpoint, EndpointClass};
+use super::config::{FakeQuota, FakeRateLimit, FakeUser, Faults};
+use super::endpoint::{Endpoint, FakeEndpointClass};
 use super::faults::{self, Bucket, Failure};
 use super::respond;
 use super::validate;
@@ -30,7 +30,7 @@ pub(crate) struct ReqId(pub(crate) Arc<str>);
 /// One message delivery recorded by the fake: what one recipient received from one request.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub struct Delivery {
+pub struct RecordedDelivery {
     /// The endpoint that sent it.
     pub endpoint: Endpoint,
     /// The recipient: a user ID (or a group/room ID for a push to a chat).
@@ -211,10 +211,10 @@ pub(crate) struct SendRecord {
 /// and recording deliveries happen atomically.
 #[derive(Debug, Default)]
 pub(crate) struct Sends {
-    pub(crate) quota: Quota,
+    pub(crate) quota: FakeQuota,
     pub(crate) used: u64,
     pub(crate) keys: HashMap<String, AcceptedKey>,
-    pub(crate) deliveries: Vec<Delivery>,
+    pub(crate) deliveries: Vec<RecordedDelivery>,
     pub(crate) records: HashMap<String, SendRecord>,
     /// Reply token → (user, used).
     pub(crate) reply_tokens: HashMap<String, (String, bool)>,
@@ -336,7 +336,7 @@ pub(crate) struct App {
     pub(crate) audience_ready_after: Duration,
     /// Times narrowcast phases, audience jobs and retry keys (see [`JobClock`]).
     pub(crate) clock: JobClock,
-    limits: Mutex<Vec<RateLimit>>,
+    limits: Mutex<Vec<FakeRateLimit>>,
     buckets: Box<[Bucket]>,
     bucket_of: [usize; Endpoint::COUNT],
     faults: RwLock<Arc<Faults>>,
@@ -363,9 +363,9 @@ pub(crate) struct Settings {
     pub(crate) narrowcast_min_recipients: usize,
     pub(crate) audience_ready_after: Duration,
     pub(crate) manual_clock: bool,
-    pub(crate) limits: Vec<RateLimit>,
+    pub(crate) limits: Vec<FakeRateLimit>,
     pub(crate) faults: Faults,
-    pub(crate) quota: Quota,
+    pub(crate) quota: FakeQuota,
     pub(crate) users: Vec<FakeUser>,
 }
 
@@ -400,7 +400,7 @@ impl App {
         let mut audience_bucket = None;
         for endpoint in Endpoint::ALL {
             let limit = settings.limits[endpoint.class().index()];
-            let index = if endpoint.class() == EndpointClass::Audience {
+            let index = if endpoint.class() == FakeEndpointClass::Audience {
                 *audience_bucket.get_or_insert_with(|| {
                     buckets.push(Bucket::new(limit));
                     buckets.len() - 1
@@ -474,7 +474,7 @@ impl App {
         self.fault_seq.store(0, Ordering::Relaxed);
     }
 
-    pub(crate) fn set_rate_limit(&self, class: EndpointClass, limit: RateLimit) {
+    pub(crate) fn set_rate_limit(&self, class: FakeEndpointClass, limit: FakeRateLimit) {
         lock(&self.limits)[class.index()] = limit;
         for endpoint in Endpoint::ALL.iter().filter(|e| e.class() == class) {
             self.buckets[self.bucket_of[endpoint.index()]].reset(Some(limit));

@@ -10,8 +10,9 @@ use enishi::campaign::{
     Batch, BatchRecipient, CampaignState, DeliveryJournal, DeliveryReport, DispatchError,
     Dispatcher, FailureKind, MemoryJournal, Progress, RunStatus, Transport,
 };
-use enishi::line::{LineClient, Message, PushRequest, RateLimit, RateLimits, RetryPolicy};
-use enishi::testkit::{self, FakeLine, FaultTiming, Faults, Quota};
+use enishi::line::message::Message;
+use enishi::line::{LineClient, PushRequest, RateLimit, RateLimits, RetryPolicy};
+use enishi::testkit::{self, FakeLine, FakeQuota, FaultTiming, Faults};
 use enishi::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId};
 
 #[cfg(all(feature = "postgres", feature = "redis"))]
@@ -194,7 +195,7 @@ async fn a_batch_accepted_before_a_crash_is_answered_409_and_counted_as_sent() {
 
 #[tokio::test]
 async fn an_exhausted_quota_pauses_the_campaign_and_resume_finishes_it() {
-    let line = FakeLine::builder().quota(Quota::Limited(50)).start().await.unwrap();
+    let line = FakeLine::builder().quota(FakeQuota::Limited(50)).start().await.unwrap();
     let journal = memory_journal();
     let id = campaign("quota");
     journal.enqueue(&push_plan(&id, 0..80)).await.unwrap();
@@ -212,7 +213,7 @@ async fn an_exhausted_quota_pauses_the_campaign_and_resume_finishes_it() {
     assert!(matches!(again.status, RunStatus::Paused { .. }));
     assert_eq!(again.this_run.requests, 0);
 
-    line.set_quota(Quota::Unlimited);
+    line.set_quota(FakeQuota::Unlimited);
     d.control(&id).resume().await.unwrap();
     let report = d.run(&id).await.unwrap();
     assert_eq!(report.status, RunStatus::Completed, "{report}");

@@ -11,7 +11,7 @@ use enishi::campaign::{
     Batch, BatchOutcome, BatchRecipient, BatchStatus, CampaignState, Claimed, DeliveryJournal,
     JournalError, MemoryJournal, Transport,
 };
-use enishi::line::Message;
+use enishi::line::message::Message;
 use enishi::{BatchId, CampaignId, CustomerId, LineUserId, RequestId};
 
 use crate::stores::Cleanup;

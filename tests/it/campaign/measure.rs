@@ -11,7 +11,7 @@ use enishi::campaign::{
     MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, SendFact, TrackError, Transport,
     handle_click, track_route, unique_clicks, uplift,
 };
-use enishi::line::{
+use enishi::line::message::{
     Action, ButtonsTemplate, Emoji, FlexBox, FlexBubble, FlexButton, FlexComponent, FlexLayout,
     ImagemapAction, ImagemapArea, ImagemapMessage, Message, TextMessage, UriAction,
     validate_messages,

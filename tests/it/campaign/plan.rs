@@ -9,7 +9,7 @@ use enishi::campaign::{
     PlanError, Planner, QuietHours, RenderError, SendHistory, SendRecord, TemplateError,
     TextTemplate, Transport, Vars,
 };
-use enishi::line::{Emoji, FlexContainer, Message, TextMessage, TextMessageV2};
+use enishi::line::message::{Emoji, FlexContainer, Message, TextMessage, TextMessageV2};
 use enishi::{CampaignId, CustomerId, LineUserId};
 use proptest::prelude::*;
 
@@ -247,7 +247,7 @@ fn line_emoji_follow_their_dollar_sign() {
         assert_eq!(units[e.index as usize], u16::from(b'$'), "{e:?}");
     }
     assert_eq!(out.emojis.iter().map(|e| e.index).collect::<Vec<_>>(), [7, 13]);
-    enishi::line::validate_messages(&[Message::Text(out)]).unwrap();
+    enishi::line::message::validate_messages(&[Message::Text(out)]).unwrap();
 
     let bad = TextMessage::new("{{ name }} $").with_emoji(Emoji::new(3, "p", "e"));
     assert!(matches!(MessageTemplate::new(bad), Err(TemplateError::Unsupported { .. })));

@@ -10,7 +10,7 @@ use enishi::campaign::scenario::{
     ScenarioSet, ScenarioState, SendPolicy, SkipReason, catalogue, catalogue_set,
 };
 use enishi::campaign::{Batch, DeliveryJournal, MemoryJournal, SendHistory};
-use enishi::line::Message;
+use enishi::line::message::Message;
 use enishi::segment::{
     AttrValue, CustomerFacts, Friendship, LineItemFact, LineStatus, OrderFact, OrderKind,
     ProductStatus, SavedItem, SubscriptionFact, SubscriptionState,

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
+use enishi::line::message::{Action, Message};
 use enishi::line::{
-    Action, Bounds, BroadcastRequest, EndpointClass, LineClient, Message, MulticastRequest,
-    NarrowcastPhase, NarrowcastRecipient, NarrowcastRequest, PushRequest, RateLimit, RateLimits,
-    ReplyRequest, RetryPolicy, RichMenu, RichMenuAlias, RichMenuSize, SendKind,
+    Bounds, BroadcastRequest, EndpointClass, LineClient, MulticastRequest, NarrowcastPhase,
+    NarrowcastRecipient, NarrowcastRequest, PushRequest, RateLimit, RateLimits, ReplyRequest,
+    RetryPolicy, RichMenu, RichMenuAlias, RichMenuSize, SendKind,
 };
 use enishi::testkit::{
-    self as fake, Endpoint, FakeLine, FakeLineBuilder, FakeUser, FaultTiming, Faults, Quota,
+    self as fake, Endpoint, FakeLine, FakeLineBuilder, FakeQuota, FakeUser, FaultTiming, Faults,
 };
 use enishi::{AggregationUnit, LineUserId};
 use futures_util::StreamExt;
@@ -80,7 +81,8 @@ async fn every_user_gets_each_message_exactly_once_despite_500s_drops_and_429s()
 #[tokio::test]
 async fn client_pacing_keeps_a_burst_under_the_servers_limit() {
     let line = start(
-        FakeLine::builder().rate_limit(fake::EndpointClass::Push, fake::RateLimit::per_second(200)),
+        FakeLine::builder()
+            .rate_limit(fake::FakeEndpointClass::Push, fake::FakeRateLimit::per_second(200)),
     )
     .await;
     let limits =
@@ -100,10 +102,10 @@ async fn client_pacing_keeps_a_burst_under_the_servers_limit() {
 async fn without_pacing_the_server_answers_429_and_retries_recover() {
     // 20 tokens that never refill on their own: the 21st push meets the limit however slowly
     // the 60 pushes arrive. Once it has, the channel's limit is lifted and retries recover.
-    let line = start(
-        FakeLine::builder()
-            .rate_limit(fake::EndpointClass::Push, fake::RateLimit::per_hour(1).with_capacity(20)),
-    )
+    let line = start(FakeLine::builder().rate_limit(
+        fake::FakeEndpointClass::Push,
+        fake::FakeRateLimit::per_hour(1).with_capacity(20),
+    ))
     .await;
     let retries = fast_retries(u32::MAX).max_elapsed(Duration::from_secs(120));
     let client = client_for(&line, RateLimits::unlimited(), retries);
@@ -117,7 +119,7 @@ async fn without_pacing_the_server_answers_429_and_retries_recover() {
             assert!(tokio::time::Instant::now() < deadline, "no push ever met the limit");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        line.set_rate_limit(fake::EndpointClass::Push, fake::RateLimit::unlimited());
+        line.set_rate_limit(fake::FakeEndpointClass::Push, fake::FakeRateLimit::unlimited());
     };
     let (results, ()) = tokio::join!(futures_util::future::join_all(sends), lift);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -128,7 +130,7 @@ async fn without_pacing_the_server_answers_429_and_retries_recover() {
 
 #[tokio::test]
 async fn an_exhausted_quota_stops_sends_without_retrying() {
-    let line = start(FakeLine::builder().quota(Quota::Limited(3))).await;
+    let line = start(FakeLine::builder().quota(FakeQuota::Limited(3))).await;
     let client = client_for(&line, RateLimits::default(), fast_retries(5));
     let people = users(4);
     for user in &people[..3] {

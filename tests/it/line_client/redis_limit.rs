@@ -4,9 +4,10 @@
 use std::sync::{Arc, Mutex};
 
 use enishi::LineUserId;
+use enishi::line::message::Message;
 use enishi::line::{
-    EndpointClass, LineClient, LineError, Message, PushRequest, RateLimit, RateLimiter,
-    RateLimiterError, RateLimits, RedisRateLimiter, RetryPolicy,
+    EndpointClass, LineClient, LineError, PushRequest, RateLimit, RateLimiter, RateLimiterError,
+    RateLimits, RedisRateLimiter, RetryPolicy,
 };
 use enishi::testkit::{self as fake, FakeLine};
 

@@ -1,12 +1,13 @@
 //! Every documented limit at its boundary: the limit passes, one more fails at the right path.
 
-use enishi::line::limits::*;
-use enishi::line::{
+use enishi::line::Validator;
+use enishi::line::message::limits::*;
+use enishi::line::message::{
     Action, ActionContext, ButtonsTemplate, CarouselColumn, CarouselTemplate, ConfirmTemplate,
     DatetimeMode, DatetimePickerAction, Emoji, FlexBox, FlexBubble, FlexButton, FlexContainer,
     FlexImage, ImageCarouselColumn, ImagemapAction, ImagemapArea, ImagemapMessage, ImagemapVideo,
     Message, PostbackAction, QuickReply, Sender, TemplateMessage, TextMessage, TextMessageV2,
-    UriAction, Validator, VideoMessage, validate_messages, validate_messages_at,
+    UriAction, VideoMessage, validate_messages, validate_messages_at,
 };
 use serde_json::json;
 
@@ -449,7 +450,7 @@ fn message_postback_action_limits() {
     let fill = |n| {
         PostbackAction::new("d")
             .with_label("L")
-            .with_input_option(enishi::line::InputOption::OpenKeyboard)
+            .with_input_option(enishi::line::message::InputOption::OpenKeyboard)
             .with_fill_in_text(s(n))
             .into()
     };
@@ -581,7 +582,7 @@ fn message_flex_limits() {
         "bubble",
     );
 
-    let body = |c: Vec<enishi::line::FlexComponent>| {
+    let body = |c: Vec<enishi::line::message::FlexComponent>| {
         Message::flex("a", FlexBubble::new().with_body(FlexBox::vertical(c)))
     };
     assert_violation(
@@ -604,7 +605,8 @@ fn message_flex_limits() {
 
 #[test]
 fn message_coupon_delivery_tag_at_most_30() {
-    let c = |n| Message::from(enishi::line::CouponMessage::new("c").with_delivery_tag(s(n)));
+    let c =
+        |n| Message::from(enishi::line::message::CouponMessage::new("c").with_delivery_tag(s(n)));
     assert_valid(c(COUPON_DELIVERY_TAG_MAX));
     assert_violation(c(COUPON_DELIVERY_TAG_MAX + 1), "messages[0].deliveryTag", "1 to 30");
 }

@@ -1,7 +1,7 @@
 //! Property tests: validation never panics, whatever the text, URLs or labels, and the text
 //! limit is exactly "1 to 5,000 UTF-16 code units".
 
-use enishi::line::{
+use enishi::line::message::{
     Action, ButtonsTemplate, CarouselColumn, CarouselTemplate, DatetimeMode, DatetimePickerAction,
     Emoji, FlexBox, FlexBubble, FlexImage, FlexText, ImagemapAction, ImagemapArea, ImagemapMessage,
     Message, QuickReply, Sender, TextMessage, TextMessageV2, limits, validate_messages,

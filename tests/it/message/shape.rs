@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use enishi::LineUserId;
-use enishi::line::{
+use enishi::line::message::{
     Action, ButtonsTemplate, CarouselColumn, CarouselTemplate, DatetimeMode, Emoji, FlexBox,
     FlexBubble, FlexButton, FlexButtonStyle, FlexContainer, FlexImage, FlexSeparator, FlexText,
     FlexWeight, ImageAspectRatio, ImageCarouselColumn, ImageSize, ImagemapAction, ImagemapArea,
@@ -122,7 +122,7 @@ fn message_sticker_image_video_audio_location_coupon() {
         }),
     );
     check(
-        enishi::line::CouponMessage::new("01JYNW8JMQVFBNWF5APF8Z3FKN")
+        enishi::line::message::CouponMessage::new("01JYNW8JMQVFBNWF5APF8Z3FKN")
             .with_delivery_tag("campaign_2025")
             .into(),
         json!({"type": "coupon", "couponId": "01JYNW8JMQVFBNWF5APF8Z3FKN", "deliveryTag": "campaign_2025"}),
@@ -490,12 +490,15 @@ fn message_actions_every_type() {
         ),
         (Action::message("Yes", "yes"), json!({"type": "message", "label": "Yes", "text": "yes"})),
         (
-            enishi::line::DatetimePickerAction::new("storeId=12345", DatetimeMode::Datetime)
-                .with_label("Select date")
-                .with_initial("2017-12-25t00:00")
-                .with_max("2018-01-24t23:59")
-                .with_min("2017-12-25t00:00")
-                .into(),
+            enishi::line::message::DatetimePickerAction::new(
+                "storeId=12345",
+                DatetimeMode::Datetime,
+            )
+            .with_label("Select date")
+            .with_initial("2017-12-25t00:00")
+            .with_max("2018-01-24t23:59")
+            .with_min("2017-12-25t00:00")
+            .into(),
             json!({"type": "datetimepicker", "label": "Select date", "data": "storeId=12345", "mode": "datetime", "initial": "2017-12-25t00:00", "max": "2018-01-24t23:59", "min": "2017-12-25t00:00"}),
         ),
         (Action::camera("Camera"), json!({"type": "camera", "label": "Camera"})),

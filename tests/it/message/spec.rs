@@ -1,12 +1,14 @@
 //! Cross-checks against LINE's OpenAPI spec (`../shared/fixtures/line/openapi/messaging-api.yml`,
 //! read in place): every discriminator value LINE defines is modelled, and the limits the spec
-//! states agree with `enishi::line::limits`.
+//! states agree with `enishi::line::message::limits`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use enishi::line::limits;
-use enishi::line::{Action, FlexComponent, FlexContainer, ImagemapAction, Message, Template};
+use enishi::line::message::limits;
+use enishi::line::message::{
+    Action, FlexComponent, FlexContainer, ImagemapAction, Message, Template,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -195,7 +197,7 @@ fn message_types_cover_the_openapi_discriminators() {
         ],
         &[],
     );
-    assert_covers::<enishi::line::Substitution>(
+    assert_covers::<enishi::line::message::Substitution>(
         &spec,
         "SubstitutionObject",
         &[
@@ -205,7 +207,7 @@ fn message_types_cover_the_openapi_discriminators() {
         &[],
     );
     let user = format!("U{}", "0".repeat(32));
-    assert_covers::<enishi::line::MentionTarget>(
+    assert_covers::<enishi::line::message::MentionTarget>(
         &spec,
         "MentionTarget",
         &[("user", json!({"type": "user", "userId": user})), ("all", json!({"type": "all"}))],

@@ -406,11 +406,11 @@ fn webhook_a_malformed_event_is_reported_alone_and_the_rest_parse() {
 
 #[test]
 fn webhook_parse_rejects_only_bodies_that_are_not_payloads() {
-    assert!(matches!(parse(b"not json"), Err(ParseError::Json(_))));
-    assert!(matches!(parse(br#"{"destination":"U0"}"#), Err(ParseError::Json(_))));
-    assert!(matches!(parse(br#"{"events":{}}"#), Err(ParseError::Json(_))));
-    assert!(matches!(parse(br#"[]"#), Err(ParseError::Json(_))));
-    assert!(matches!(parse(b"{\"events\":[\"\xff\"]}"), Err(ParseError::NotUtf8(_))));
+    assert!(matches!(parse(b"not json"), Err(BodyError::Json(_))));
+    assert!(matches!(parse(br#"{"destination":"U0"}"#), Err(BodyError::Json(_))));
+    assert!(matches!(parse(br#"{"events":{}}"#), Err(BodyError::Json(_))));
+    assert!(matches!(parse(br#"[]"#), Err(BodyError::Json(_))));
+    assert!(matches!(parse(b"{\"events\":[\"\xff\"]}"), Err(BodyError::NotUtf8(_))));
     // Lenient where LINE's own SDK fixtures are: no destination, extra top-level fields.
     let p = parse(br#"{"events":[],"extra":true}"#).unwrap();
     assert!(p.destination.is_none() && p.events.is_empty());

@@ -14,7 +14,9 @@ use serde_json::value::RawValue;
 
 use super::de;
 use crate::commerce::error::CommerceError;
-use crate::commerce::model::{Cursor, Customer, Order, OrderState, Product, Record, Subscription};
+use crate::commerce::model::{Cursor, OrderState, Record};
+#[cfg(test)]
+use crate::commerce::model::{Customer, Order, Product, Subscription};
 
 mod resources;
 
@@ -140,27 +142,24 @@ impl EcforceMapping {
 
 /// One decoded ecforce list page.
 #[derive(Debug)]
-#[non_exhaustive]
-pub struct EcforcePage<T> {
+pub(crate) struct EcforcePage<T> {
     /// Records decoded.
-    pub records: Vec<T>,
+    pub(crate) records: Vec<T>,
     /// Records that failed to decode: each a [`CommerceError::Decode`] naming the field.
-    pub rejected: Vec<CommerceError>,
+    pub(crate) rejected: Vec<CommerceError>,
     /// Problems in records that were kept anyway (an order item referenced but not sent):
     /// [`CommerceError::Decode`] naming the field and the record.
-    pub warnings: Vec<CommerceError>,
+    pub(crate) warnings: Vec<CommerceError>,
     /// The position of the record each warning is about (same order as `warnings`).
     pub(super) warnings_at: Vec<Cursor>,
     /// The position of the last record on the page (decoded or not), when it could be read.
-    pub last: Option<Cursor>,
+    pub(crate) last: Option<Cursor>,
     /// How many resources the page held.
-    pub count: usize,
+    pub(crate) count: usize,
     /// Where each rejected record sits in the feed (same order as `rejected`).
     pub(super) rejected_at: Vec<Option<Cursor>>,
-    /// `meta.total_pages`, when present.
-    pub total_pages: Option<u64>,
     /// `meta.total_count` (records matching the request), when present.
-    pub total_count: Option<u64>,
+    pub(crate) total_count: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -186,8 +185,6 @@ struct SingleDocument<'a> {
 
 #[derive(Deserialize)]
 struct Meta {
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    total_pages: Option<i64>,
     #[serde(default, deserialize_with = "de::opt_i64")]
     total_count: Option<i64>,
 }
@@ -423,7 +420,6 @@ pub(super) fn parse_page_with<T: FromResource + Record>(
         last: None,
         rejected_at: Vec::new(),
         count: data.len(),
-        total_pages: count_of(meta.as_ref().and_then(|m| m.total_pages)),
         total_count: count_of(meta.as_ref().and_then(|m| m.total_count)),
     };
     for raw in data {
@@ -494,7 +490,8 @@ fn attributes<'r>(res: &'r Resource<'_>, raw: &str) -> Result<&'r RawValue, Comm
 /// # Errors
 /// [`CommerceError::Decode`] when the body is not a JSON:API document; malformed records are
 /// in [`EcforcePage::rejected`] instead.
-pub fn parse_customers_page(body: &str) -> Result<EcforcePage<Customer>, CommerceError> {
+#[cfg(test)]
+fn parse_customers_page(body: &str) -> Result<EcforcePage<Customer>, CommerceError> {
     parse_page_with(body, &EcforceMapping::default())
 }
 
@@ -502,7 +499,8 @@ pub fn parse_customers_page(body: &str) -> Result<EcforcePage<Customer>, Commerc
 ///
 /// # Errors
 /// As [`parse_customers_page`].
-pub fn parse_orders_page(body: &str) -> Result<EcforcePage<Order>, CommerceError> {
+#[cfg(test)]
+fn parse_orders_page(body: &str) -> Result<EcforcePage<Order>, CommerceError> {
     parse_page_with(body, &EcforceMapping::default())
 }
 
@@ -510,7 +508,8 @@ pub fn parse_orders_page(body: &str) -> Result<EcforcePage<Order>, CommerceError
 ///
 /// # Errors
 /// As [`parse_customers_page`].
-pub fn parse_subscriptions_page(body: &str) -> Result<EcforcePage<Subscription>, CommerceError> {
+#[cfg(test)]
+fn parse_subscriptions_page(body: &str) -> Result<EcforcePage<Subscription>, CommerceError> {
     parse_page_with(body, &EcforceMapping::default())
 }
 
@@ -518,7 +517,8 @@ pub fn parse_subscriptions_page(body: &str) -> Result<EcforcePage<Subscription>,
 ///
 /// # Errors
 /// As [`parse_customers_page`].
-pub fn parse_products_page(body: &str) -> Result<EcforcePage<Product>, CommerceError> {
+#[cfg(test)]
+fn parse_products_page(body: &str) -> Result<EcforcePage<Product>, CommerceError> {
     parse_page_with(body, &EcforceMapping::default())
 }
 
@@ -561,6 +561,9 @@ pub(super) fn error_message(body: &str) -> String {
         _ => body.chars().take(200).collect(),
     }
 }
+
+#[cfg(test)]
+mod fixtures;
 
 #[cfg(test)]
 mod tests {

@@ -10,13 +10,14 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{bad_parameter, json_object, respond_with};
-use crate::testkit::line::config::Quota;
+use crate::testkit::line::config::FakeQuota;
 use crate::testkit::line::endpoint::Endpoint;
 use crate::testkit::line::faults::mix;
 use crate::testkit::line::respond::{self, CONFLICT_MESSAGE, Detail};
 use crate::testkit::line::server::Input;
 use crate::testkit::line::state::{
-    AcceptedKey, App, Ctx, Delivery, NarrowcastJob, RETRY_KEY_LIFETIME, SendRecord, Sends, lock,
+    AcceptedKey, App, Ctx, NarrowcastJob, RETRY_KEY_LIFETIME, RecordedDelivery, SendRecord, Sends,
+    lock,
 };
 use crate::testkit::line::validate::{self, Check, index, join};
 
@@ -59,7 +60,7 @@ fn check_retry_key(sends: &mut Sends, ctx: &Ctx) -> Result<(), Response> {
 /// `Err(429)` when charging `count` messages would pass the monthly limit.
 fn check_quota(sends: &Sends, count: usize) -> Result<(), Response> {
     match sends.quota {
-        Quota::Limited(limit) if sends.used.saturating_add(count as u64) > limit => {
+        FakeQuota::Limited(limit) if sends.used.saturating_add(count as u64) > limit => {
             Err(respond::quota_exceeded())
         }
         _ => Ok(()),
@@ -68,8 +69,8 @@ fn check_quota(sends: &Sends, count: usize) -> Result<(), Response> {
 
 fn remaining_quota(sends: &Sends) -> Option<u64> {
     match sends.quota {
-        Quota::Limited(limit) => Some(limit.saturating_sub(sends.used)),
-        Quota::Unlimited => None,
+        FakeQuota::Limited(limit) => Some(limit.saturating_sub(sends.used)),
+        FakeQuota::Unlimited => None,
     }
 }
 
@@ -110,7 +111,7 @@ fn record(sends: &mut Sends, out: &Outgoing<'_>) -> Option<Value> {
     let sent = out.sent_messages.then(|| sent_messages(sends, &out.messages));
     let at = Utc::now();
     let request_id = out.ctx.request_id.to_string();
-    sends.deliveries.extend(out.recipients.iter().map(|to| Delivery {
+    sends.deliveries.extend(out.recipients.iter().map(|to| RecordedDelivery {
         endpoint: out.ctx.endpoint,
         to: to.clone(),
         messages: Arc::clone(&out.messages),
@@ -579,8 +580,8 @@ pub(super) fn validate_messages(_app: &App, _ctx: &Ctx, input: Input) -> Respons
 
 pub(super) fn quota(app: &App, _ctx: &Ctx, _input: Input) -> Response {
     let body = match lock(&app.sends).quota {
-        Quota::Unlimited => json!({ "type": "none" }),
-        Quota::Limited(value) => json!({ "type": "limited", "value": value }),
+        FakeQuota::Unlimited => json!({ "type": "none" }),
+        FakeQuota::Limited(value) => json!({ "type": "limited", "value": value }),
     };
     respond::json(StatusCode::OK, &body)
 }

@@ -1,12 +1,13 @@
-//! The ecforce decoder against the public example bodies, read in place from
+//! The decoder against ecforce's public example bodies, read in place from
 //! `../shared/fixtures/ecforce` (or `$ENISHI_FIXTURES_DIR/ecforce`).
 
 use std::path::PathBuf;
 
-use enishi::commerce::{
-    CommerceError, Money, OrderState, SubscriptionState, parse_customers_page, parse_orders_page,
-    parse_products_page, parse_subscriptions_page,
+use super::{
+    parse_customers_page, parse_orders_page, parse_products_page, parse_subscriptions_page,
 };
+use crate::commerce::CommerceError;
+use crate::commerce::model::{Money, OrderState, SubscriptionState};
 
 fn fixtures() -> Option<PathBuf> {
     let root = std::env::var_os("ENISHI_FIXTURES_DIR")
@@ -30,7 +31,7 @@ fn read(dir: &std::path::Path, name: &str) -> String {
 }
 
 #[test]
-fn commerce_ecforce_fixture_customers() {
+fn customers() {
     let Some(dir) = fixtures() else { return };
     let page = parse_customers_page(&read(&dir, "customers-list-include-notes-relationships.json"))
         .unwrap();
@@ -56,7 +57,7 @@ fn commerce_ecforce_fixture_customers() {
 }
 
 #[test]
-fn commerce_ecforce_fixture_orders_subscriptions_products() {
+fn orders_subscriptions_products() {
     let Some(dir) = fixtures() else { return };
     let page = parse_orders_page(&read(&dir, "orders-show-include-customer.json")).unwrap();
     let o = &page.records[0];
@@ -72,7 +73,7 @@ fn commerce_ecforce_fixture_orders_subscriptions_products() {
     assert!(
         matches!(&page.rejected[..], [CommerceError::Decode { field, .. }] if field == "attributes.updated_at")
     );
-    assert_eq!(page.total_pages, Some(3505));
+    assert_eq!(page.total_count, Some(3505));
     let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
     let show = serde_json::json!({ "data": doc["data"][0] }).to_string();
     let page = parse_subscriptions_page(&show).unwrap();
@@ -91,7 +92,7 @@ fn commerce_ecforce_fixture_orders_subscriptions_products() {
 }
 
 #[test]
-fn commerce_ecforce_fixture_every_list_and_show_body_decodes() {
+fn every_list_and_show_body_decodes() {
     let Some(dir) = fixtures() else { return };
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
@@ -118,4 +119,32 @@ fn commerce_ecforce_fixture_every_list_and_show_body_decodes() {
         assert!(n > 0 || name.contains("empty"), "{name}: no record decoded or rejected");
     }
     assert!(seen >= 6, "only {seen} list/show fixtures found");
+}
+
+#[test]
+fn a_list_record_without_updated_at_is_rejected() {
+    let Some(dir) = fixtures() else { return };
+    // The public list body has no `updated_at`; the fake's bodies, read through the client,
+    // have one (tests/it/commerce/ecforce_truth.rs).
+    let page = parse_customers_page(&read(&dir, "customers-list-q-email-eq.json")).unwrap();
+    assert!(
+        matches!(&page.rejected[..], [CommerceError::Decode { field, .. }] if field == "attributes.updated_at"),
+        "{:?}",
+        page.rejected
+    );
+}
+
+#[test]
+fn missing_updated_at_in_a_list_is_a_decode_error_but_a_show_stands_created_at_in() {
+    let body = r#"{"data":[{"id":"1","type":"order","attributes":{"id":1,"state":"complete","created_at":"2026/01/15 09:30:00"}}],"meta":{"total_count":1}}"#;
+    let page = parse_orders_page(body).unwrap();
+    assert!(page.records.is_empty());
+    assert!(
+        matches!(&page.rejected[..], [CommerceError::Decode { field, .. }] if field == "attributes.updated_at"),
+        "{:?}",
+        page.rejected
+    );
+    // A show (one record) may still stand created_at in.
+    let show = r#"{"data":{"id":"1","type":"customer","attributes":{"id":1,"created_at":"2026/01/15 09:30:00"}}}"#;
+    assert_eq!(parse_customers_page(show).unwrap().records.len(), 1);
 }
