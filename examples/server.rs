@@ -39,6 +39,9 @@
 //! max_sends_per_week = 2
 //! quiet_hours = "21:00-09:00"
 //! holdout_percent = 10
+//! [line_login]      # optional; LINE_LOGIN_CHANNEL_SECRET
+//! channel_id = "1650000000"
+//! session_header = "x-shop-customer"   # set by the shop's proxy to the signed-in customer
 //! [[campaign]]
 //! id = "spring-sale"
 //! segment = "line linked and orders count >= 1"
@@ -116,7 +119,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    report::exit(serve(config, args.listen, args.worker).await)
+    match serve(config, args.listen, args.worker).await {
+        // A missing variable is a configuration error too: exit 2, naming it.
+        Err(e) if e.downcast_ref::<server_config::ConfigError>().is_some() => {
+            eprintln!("server: {e}");
+            ExitCode::from(2)
+        }
+        result => report::exit(result),
+    }
 }
 
 /// Builds the app from the config, serves its routes and runs its loop until SIGTERM or
@@ -134,8 +144,8 @@ async fn serve(
         )
         .with_writer(std::io::stderr)
         .init();
-    let prometheus = install_prometheus()?;
     let parts = config.build(worker).await?;
+    let prometheus = install_prometheus()?;
     let app: Enishi = parts.app;
     let listen = listen.unwrap_or(config.server.listen);
     let router = app.router().merge(Enishi::metrics_router(prometheus));

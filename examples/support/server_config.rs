@@ -18,7 +18,7 @@ use enishi::clock::SimulatedClock;
 use enishi::commerce::EcforceClient;
 use enishi::line::webhook::ChannelSecret;
 use enishi::line::{LineClient, RedisRateLimiter};
-use enishi::link::ForwardedFor;
+use enishi::link::{ForwardedFor, LineLogin};
 use enishi::segment::SegmentDefinition;
 use enishi::storage::Storage;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,9 @@ pub struct Config {
     pub policy: PolicySection,
     #[serde(default, rename = "campaign")]
     pub campaigns: Vec<CampaignSection>,
+    /// LINE Login as a second way to link (`LINE_LOGIN_CHANNEL_SECRET`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_login: Option<LineLoginSection>,
     /// Demos and tests only: a fast clock shared by every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<SimulationSection>,
@@ -192,6 +195,15 @@ pub struct CampaignSection {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct LineLoginSection {
+    /// The LINE Login channel ID (same provider as the Messaging API channel).
+    pub channel_id: String,
+    /// The request header the shop's proxy sets to the signed-in customer's ID.
+    pub session_header: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SimulationSection {
     /// The simulated instant at `anchor`.
     pub start: DateTime<Utc>,
@@ -321,9 +333,9 @@ impl Config {
         let redis = std::env::var("ENISHI_REDIS_URL").ok().or_else(|| self.line.redis_url.clone());
         if let Some(url) = redis {
             let prefix = self.line.redis_prefix.clone().unwrap_or_else(|| "enishi:line".into());
-            let limiter = RedisRateLimiter::connect(&url, prefix)
-                .await
-                .map_err(|e| bad("line.redis_url", e))?;
+            let limiter = RedisRateLimiter::connect(&url, prefix).await.map_err(|e| {
+                Box::<dyn std::error::Error>::from(format!("line.redis_url: {e}"))
+            })?;
             line = line.rate_limiter(Arc::new(limiter));
         }
         let line = line.build()?;
@@ -341,6 +353,7 @@ impl Config {
                 .build()?,
         );
         let storage = Storage::builder(&storage_url).schema(&self.storage.schema).open().await?;
+        let storage_links = storage.links();
         let mut app = Enishi::builder()
             .line(line)
             .storage(storage)
@@ -359,6 +372,21 @@ impl Config {
         }
         if let Some(set) = self.scenarios()? {
             app = app.scenarios(set);
+        }
+        if let Some(login) = &self.line_login {
+            let public = self.server.public_url.as_deref().ok_or_else(|| {
+                bad("server.public_url", "LINE Login needs the URL its callback is reached at")
+            })?;
+            let secret = env("LINE_LOGIN_CHANNEL_SECRET")?;
+            let callback = format!("{}/login/line/callback", public.trim_end_matches('/'));
+            let built =
+                LineLogin::builder(&login.channel_id, secret, callback, storage_links.clone())
+                    .build()?;
+            let header = login.session_header.to_ascii_lowercase();
+            let session = move |h: &axum::http::HeaderMap| {
+                h.get(header.as_str())?.to_str().ok()?.parse::<enishi::CustomerId>().ok()
+            };
+            app = app.line_login(built, session);
         }
         if let Some(sim) = &self.simulation {
             app = app

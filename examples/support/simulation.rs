@@ -230,6 +230,7 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
                     .into(),
                 at: campaign_at.fixed_offset(),
             }],
+            line_login: None,
             simulation: Some(SimulationSection { start, anchor, speed: SPEED, until }),
         };
         let path = dir.join(format!("instance{index}.toml"));

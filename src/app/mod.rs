@@ -35,7 +35,7 @@ mod routes;
 mod service;
 
 pub use metrics_exporter_prometheus::PrometheusHandle;
-pub use routes::install_prometheus;
+pub use routes::{SessionCustomer, install_prometheus};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -121,6 +121,7 @@ struct Inner {
     consent_attribute: Option<String>,
     forwarded_for: crate::link::ForwardedFor,
     check_segments: bool,
+    line_login: Option<(crate::link::LineLogin, Arc<dyn routes::SessionCustomer>)>,
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
 }
@@ -157,6 +158,7 @@ pub struct EnishiBuilder {
     ticket_ttl: Option<Duration>,
     forwarded_for: crate::link::ForwardedFor,
     unchecked_segments: bool,
+    line_login: Option<(crate::link::LineLogin, Arc<dyn routes::SessionCustomer>)>,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -273,6 +275,19 @@ impl EnishiBuilder {
         self
     }
 
+    /// LINE Login as a second way to link (`GET /login/line` starts it for the customer
+    /// signed in to the shop, `GET /login/line/callback` finishes it; build `login` with
+    /// `{public_url}/login/line/callback` as its redirect URI). `session` says which customer
+    /// a request's shop session belongs to.
+    pub fn line_login(
+        mut self,
+        login: crate::link::LineLogin,
+        session: impl routes::SessionCustomer + 'static,
+    ) -> Self {
+        self.line_login = Some((login, Arc::new(session)));
+        self
+    }
+
     /// Builds the app.
     ///
     /// # Errors
@@ -328,6 +343,7 @@ impl EnishiBuilder {
                 consent_attribute: self.consent_attribute,
                 forwarded_for: self.forwarded_for,
                 check_segments: !self.unchecked_segments,
+                line_login: self.line_login,
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
             }),

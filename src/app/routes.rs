@@ -97,6 +97,18 @@ impl Enishi {
         Router::new().route("/link", get(link_form).post(link_submit)).with_state(self.clone())
     }
 
+    /// LINE Login at `/login/line` and `/login/line/callback` (see
+    /// [`EnishiBuilder::line_login`](super::EnishiBuilder::line_login)); empty without it.
+    pub fn login_router(&self) -> Router {
+        if self.inner.line_login.is_none() {
+            return Router::new();
+        }
+        Router::new()
+            .route("/login/line", get(login_start))
+            .route("/login/line/callback", get(login_callback))
+            .with_state(self.clone())
+    }
+
     /// Tracked links at `/t/{token}`: records the click, then redirects. Empty without a
     /// public URL and a tracking key.
     pub fn tracking_router(&self) -> Router {
@@ -119,7 +131,8 @@ impl Enishi {
     /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the link page
     /// limits sign-in attempts per client address.
     pub fn router(&self) -> Router {
-        let mut router = self.link_router().merge(self.tracking_router());
+        let mut router =
+            self.link_router().merge(self.login_router()).merge(self.tracking_router());
         if let Ok(webhook) = self.webhook_router() {
             router = router.merge(webhook);
         }
@@ -140,6 +153,76 @@ async fn readyz(State(app): State<Enishi>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
         }
     }
+}
+
+/// Which shop customer a request's session belongs to (the shop's own sign-in: a cookie, a
+/// header set by the shop's proxy, ...). Any `Fn(&HeaderMap) -> Option<CustomerId>` is one.
+pub trait SessionCustomer: Send + Sync {
+    /// The signed-in customer, or `None` (the page then asks to sign in to the shop first).
+    fn customer(&self, headers: &HeaderMap) -> Option<crate::CustomerId>;
+}
+
+impl<F> SessionCustomer for F
+where
+    F: Fn(&HeaderMap) -> Option<crate::CustomerId> + Send + Sync,
+{
+    fn customer(&self, headers: &HeaderMap) -> Option<crate::CustomerId> {
+        self(headers)
+    }
+}
+
+async fn login_start(State(app): State<Enishi>, headers: HeaderMap) -> Response {
+    let Some((login, session)) = &app.inner.line_login else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(customer) = session.customer(&headers) else {
+        let body = page(
+            "ログインが必要です",
+            "<p>ショップにログインしてから、もう一度お試しください。</p>",
+        );
+        return (StatusCode::UNAUTHORIZED, body).into_response();
+    };
+    match login.authorize(&customer, app.now()).await {
+        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Err(e) => {
+            tracing::error!(target: "enishi::link", error = %e, "LINE Login could not start");
+            unavailable()
+        }
+    }
+}
+
+async fn login_callback(
+    State(app): State<Enishi>,
+    headers: HeaderMap,
+    Query(params): Query<crate::link::CallbackParams>,
+) -> Response {
+    let Some((login, session)) = &app.inner.line_login else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(customer) = session.customer(&headers) else {
+        let body = page(
+            "ログインが必要です",
+            "<p>ショップにログインしてから、もう一度お試しください。</p>",
+        );
+        return (StatusCode::UNAUTHORIZED, body).into_response();
+    };
+    match login.callback(&params, &customer, app.now()).await {
+        Ok(_) => page(
+            "連携しました",
+            "<p>LINEアカウントとの連携が完了しました。このページは閉じてかまいません。</p>",
+        )
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(target: "enishi::link", error = %e, "LINE Login callback refused");
+            let body = page("連携できませんでした", "<p>もう一度、最初からお試しください。</p>");
+            (StatusCode::BAD_REQUEST, body).into_response()
+        }
+    }
+}
+
+fn unavailable() -> Response {
+    let body = page("ただいま連携できません", "<p>しばらくしてからもう一度お試しください。</p>");
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
 /// Installs the process-wide `metrics` recorder that renders Prometheus text, and returns its

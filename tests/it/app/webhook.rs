@@ -100,3 +100,44 @@ async fn app_health_and_readiness_answer() {
     // Without a public URL there are no link pages.
     assert_eq!(http.get(format!("{base}/link")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn app_line_login_starts_for_the_signed_in_customer_only() {
+    let shop = shop(2).await;
+    let storage = Storage::in_memory();
+    let login = enishi::link::LineLogin::builder(
+        "1650000000",
+        "login-channel-secret",
+        "https://line.example.jp/login/line/callback",
+        storage.links(),
+    )
+    .build()
+    .unwrap();
+    // The shop's proxy says who is signed in.
+    let session = |h: &axum::http::HeaderMap| {
+        h.get("x-shop-customer")?.to_str().ok()?.parse::<enishi::CustomerId>().ok()
+    };
+    let app = shop.builder(storage).line_login(login, session).build().unwrap();
+    let base = serve(&app).await;
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let anonymous = http.get(format!("{base}/login/line")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.text().await.unwrap().contains("ログインが必要です"));
+    let signed_in =
+        http.get(format!("{base}/login/line")).header("x-shop-customer", "2").send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let to = signed_in.headers()["location"].to_str().unwrap();
+    assert!(
+        to.starts_with("https://access.line.me/") && to.contains("client_id=1650000000"),
+        "{to}"
+    );
+    assert!(!to.contains("login-channel-secret"));
+    let forged = http
+        .get(format!("{base}/login/line/callback?code=c&state=forged"))
+        .header("x-shop-customer", "2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400, "an unknown state links nothing");
+}
