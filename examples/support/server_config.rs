@@ -333,9 +333,9 @@ impl Config {
         let redis = std::env::var("ENISHI_REDIS_URL").ok().or_else(|| self.line.redis_url.clone());
         if let Some(url) = redis {
             let prefix = self.line.redis_prefix.clone().unwrap_or_else(|| "enishi:line".into());
-            let limiter = RedisRateLimiter::connect(&url, prefix).await.map_err(|e| {
-                Box::<dyn std::error::Error>::from(format!("line.redis_url: {e}"))
-            })?;
+            let limiter = RedisRateLimiter::connect(&url, prefix)
+                .await
+                .map_err(|e| Box::<dyn std::error::Error>::from(format!("line.redis_url: {e}")))?;
             line = line.rate_limiter(Arc::new(limiter));
         }
         let line = line.build()?;

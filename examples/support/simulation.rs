@@ -200,7 +200,7 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
                 api_base_url: Some(line.api_base_url()),
                 data_base_url: Some(line.data_base_url()),
                 // Several instances share LINE's channel-wide limit through one Redis.
-                redis_url: (options.instances > 1).then(|| redis_url()),
+                redis_url: (options.instances > 1).then(redis_url),
                 redis_prefix: Some(format!("enishi:server-demo:{}", std::process::id())),
             },
             // The shop's real-time sign-in limit would stop a simulation running 30,000x.

@@ -24,6 +24,7 @@ mod idtoken;
 mod import;
 #[cfg(feature = "client")]
 mod login;
+mod memory;
 #[cfg(feature = "client")]
 mod password;
 #[cfg(feature = "postgres")]
@@ -36,6 +37,7 @@ mod service;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+pub use memory::MemoryLinkStore;
 #[cfg(feature = "client")]
 mod write_back;
 
@@ -75,8 +77,8 @@ pub use service::LinkEventHandler;
 pub use sqlite::SqliteLinkStore;
 pub use store::{
     AuditAction, AuditRecord, ConflictPolicy, CustomerLink, DEFAULT_TICKET_TTL, FollowStatus, Link,
-    LinkConflict, LinkOutcome, LinkSource, LinkStore, LinkStoreError, MemoryLinkStore, Redeemed,
-    RejectReason, Ticket, TicketKind,
+    LinkConflict, LinkOutcome, LinkSource, LinkStore, LinkStoreError, Redeemed, RejectReason,
+    Ticket, TicketKind,
 };
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
