@@ -234,6 +234,8 @@ impl EcforceClientBuilder {
                 mapping: self.mapping,
                 point_event_id: self.point_event_id,
                 sign_ins: Mutex::new(HashMap::new()),
+                decoded: std::sync::atomic::AtomicU64::new(0),
+                decode_nanos: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -259,6 +261,29 @@ struct Inner {
     mapping: EcforceMapping,
     point_event_id: Option<i64>,
     sign_ins: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Records decoded from list pages, and the time spent decoding them.
+    decoded: std::sync::atomic::AtomicU64,
+    decode_nanos: std::sync::atomic::AtomicU64,
+}
+
+/// How much of the client's work was decoding list pages (see
+/// [`EcforceClient::decode_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct DecodeStats {
+    /// Records decoded (accepted and rejected).
+    pub records: u64,
+    /// Time spent decoding them (JSON parse and mapping), excluding the network.
+    pub elapsed: Duration,
+}
+
+impl DecodeStats {
+    /// Records decoded per second of decoding (0 before any).
+    #[must_use]
+    pub fn records_per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 { self.records as f64 / secs } else { 0.0 }
+    }
 }
 
 /// The ecforce admin API as a [`CommerceBackend`], and ecforce customer sign-in as a
@@ -409,6 +434,32 @@ impl EcforceClient {
     /// The state mapping of this client.
     pub(super) fn state_mapping(&self) -> &EcforceMapping {
         &self.inner.mapping
+    }
+
+    /// Decodes a list page, counting the records and the time for [`Self::decode_stats`].
+    fn decode<T>(
+        &self,
+        body: &str,
+        parse: fn(&str, &EcforceMapping) -> CommerceResult<EcforcePage<T>>,
+    ) -> CommerceResult<EcforcePage<T>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let started = std::time::Instant::now();
+        let page = parse(body, &self.inner.mapping)?;
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.inner.decode_nanos.fetch_add(nanos, Relaxed);
+        self.inner.decoded.fetch_add((page.records.len() + page.rejected.len()) as u64, Relaxed);
+        Ok(page)
+    }
+
+    /// How many list records this client (and its clones) decoded, and the time that took:
+    /// what to look at when a sync is slow (the network, or the decoding).
+    #[must_use]
+    pub fn decode_stats(&self) -> DecodeStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        DecodeStats {
+            records: self.inner.decoded.load(Relaxed),
+            elapsed: Duration::from_nanos(self.inner.decode_nanos.load(Relaxed)),
+        }
     }
 
     /// Sends one request with pacing and retries. `idempotent` is false for writes that add
@@ -585,7 +636,7 @@ impl EcforceClient {
                     let page = match client
                         .get_page(&resource, &walk)
                         .await
-                        .and_then(|b| parse(&b, &client.inner.mapping))
+                        .and_then(|b| client.decode(&b, parse))
                     {
                         Ok(page) => page,
                         Err(e) => {

@@ -10,8 +10,8 @@ mod webhook;
 mod wire;
 
 pub use client::{
-    ECFORCE_MAX_PER, EcforceBuildError, EcforceClient, EcforceClientBuilder, EcforceHttpError,
-    SignInLimitScope,
+    DecodeStats, ECFORCE_MAX_PER, EcforceBuildError, EcforceClient, EcforceClientBuilder,
+    EcforceHttpError, SignInLimitScope,
 };
 pub use fetch::RecordFetcher;
 pub use labels::{
