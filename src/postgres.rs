@@ -92,6 +92,7 @@ pub(crate) fn wants_tls(config: &tokio_postgres::Config) -> bool {
 }
 
 /// One connection outside any pool (the leader's lock lives on it), with TLS as the URL says.
+#[cfg(feature = "client")]
 pub(crate) async fn connect_one(
     url: &str,
 ) -> Result<
