@@ -524,7 +524,7 @@ async fn tally(
         }
     }
     let dataset = storage.dataset().load().await.map_err(|e| e as BoxError)?;
-    let ids: Vec<CustomerId> = dataset.segment_facts().into_iter().map(|f| f.id).collect();
+    let ids: Vec<CustomerId> = dataset.targetable_ids();
     let linked = storage.links().links_of_customers(&ids).await?.len();
     println!(
         "  {linked_by_flow} customers linked through the link pages; {to_blocked} sends accepted \

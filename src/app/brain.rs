@@ -189,7 +189,7 @@ impl Enishi {
             }
             fresh.scenarios = Some(state);
         }
-        let ids: Vec<CustomerId> = fresh.mirror.segment_facts().into_iter().map(|f| f.id).collect();
+        let ids: Vec<CustomerId> = fresh.mirror.targetable_ids();
         for l in self.inner.storage.links().links_of_customers(&ids).await? {
             fresh.links.insert(l.link.customer.clone(), l);
         }
@@ -247,7 +247,7 @@ impl Enishi {
                 tee.touched.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
             (tee.records.into_inner(), touched, tee.everyone.into_inner(), imported)
         };
-        let all: Vec<CustomerId> = brain.mirror.segment_facts().into_iter().map(|f| f.id).collect();
+        let all: Vec<CustomerId> = brain.mirror.targetable_ids();
         if everyone {
             touched.extend(all.iter().cloned());
         }

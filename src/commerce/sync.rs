@@ -470,6 +470,21 @@ impl Dataset {
         self.facts_where(|_| true)
     }
 
+    /// The IDs of every held, targetable customer, sorted: who [`segment_facts`](Self::segment_facts)
+    /// covers, without building their facts.
+    #[must_use]
+    pub fn targetable_ids(&self) -> Vec<CustomerId> {
+        let mut ids: Vec<CustomerId> = self
+            .lock()
+            .customers
+            .values()
+            .filter(|c| c.is_targetable())
+            .map(|c| c.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
     /// The facts of those of `customers` that are held and targetable (see
     /// [`segment_facts`](Self::segment_facts)), sorted by customer ID: what an incremental sync
     /// re-evaluates.
