@@ -31,10 +31,12 @@
 //! service; the lower modules stay public for hosts who assemble their own.
 
 mod brain;
+mod pages;
 mod routes;
 mod service;
 
 pub use metrics_exporter_prometheus::PrometheusHandle;
+pub use pages::{Brand, DEFAULT_LINE_URL, Pages, PagesBuilder, PagesError, Problem, View};
 pub use routes::{SessionCustomer, install_prometheus};
 
 use std::collections::BTreeSet;

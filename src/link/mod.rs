@@ -31,6 +31,7 @@ mod password;
 mod postgres;
 #[cfg(feature = "client")]
 mod redirect;
+mod reward;
 mod secret;
 #[cfg(feature = "axum")]
 mod service;
@@ -68,6 +69,7 @@ pub use login::{
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresLinkStore;
+pub use reward::{LinkIncentive, Reward};
 pub use secret::{OneTimeSecret, SECRET_BYTES, TicketKey, pkce_challenge};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
