@@ -73,6 +73,8 @@ mod docs {
         struct Scenarios;
         #[doc = include_str!("../docs/segments.md")]
         struct Segments;
+        #[doc = include_str!("../docs/testing.md")]
+        struct Testing;
         #[doc = include_str!("../docs/testkit.md")]
         struct Testkit;
         #[doc = include_str!("../docs/webhooks.md")]

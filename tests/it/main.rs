@@ -8,6 +8,8 @@ mod error;
 mod line_client;
 mod link;
 mod message;
+#[cfg(feature = "axum")]
+mod pages;
 #[cfg(feature = "postgres")]
 mod pg;
 mod report;
