@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::campaign::{ClickStore, DeliveryJournal, MemoryClickStore, MemoryJournal};
 use crate::commerce::sync::{Dataset, StoredDataset};
 use crate::line::webhook::{EventDedup, MemoryDedup};
-use crate::link::{LinkStore, MemoryLinkStore};
+use crate::link::{IncentiveLedger, LinkStore, MemoryLinkStore};
 
 /// How long webhook event IDs are remembered by default (LINE redelivers for about a day).
 pub const DEFAULT_DEDUP_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -97,14 +97,16 @@ impl fmt::Debug for Backend {
     }
 }
 
-/// Every store enishi keeps, behind one handle: links, webhook de-duplication, the delivery
-/// journal, clicks and the synced shop. Cheap to clone (the stores are shared).
+/// Every store enishi keeps, behind one handle: links (with the incentive ledger), webhook
+/// de-duplication, the delivery journal, clicks and the synced shop. Cheap to clone (the
+/// stores are shared).
 ///
 /// Scenario state is not stored on its own: it is rebuilt from the synced shop and the
 /// journal, whose batch IDs make a repeated tick harmless.
 #[derive(Clone)]
 pub struct Storage {
     links: Arc<dyn LinkStore>,
+    incentives: Arc<dyn IncentiveLedger>,
     dedup: Arc<dyn EventDedup>,
     journal: Arc<dyn DeliveryJournal>,
     clicks: Arc<dyn ClickStore>,
@@ -191,8 +193,10 @@ impl StorageBuilder {
         let journal = SqliteJournal::open(&path).map_err(|e| open_err("journal")(Box::new(e)))?;
         let clicks = SqliteClickStore::open(&path).map_err(|e| open_err("clicks")(Box::new(e)))?;
         let dataset = SqliteDataset::open(&path).map_err(|e| open_err("dataset")(Box::new(e)))?;
+        let links = Arc::new(links);
         Ok(Storage {
-            links: Arc::new(links),
+            incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
+            links,
             dedup: Arc::new(dedup),
             journal: Arc::new(journal),
             clicks: Arc::new(clicks),
@@ -230,8 +234,10 @@ impl StorageBuilder {
             .map_err(|e| open_err("clicks")(Box::new(e)))?;
         let dataset =
             PostgresDataset::from_pool(pool.clone(), schema).await.map_err(open_err("dataset"))?;
+        let links = Arc::new(links);
         Ok(Storage {
-            links: Arc::new(links),
+            incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
+            links,
             dedup: Arc::new(dedup),
             journal: Arc::new(journal),
             clicks: Arc::new(clicks),
@@ -295,8 +301,10 @@ impl Storage {
     }
 
     fn in_memory_with(options: &StorageBuilder) -> Self {
+        let links = Arc::new(MemoryLinkStore::new());
         Self {
-            links: Arc::new(MemoryLinkStore::new()),
+            incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
+            links,
             dedup: Arc::new(MemoryDedup::new(options.dedup_retention)),
             journal: Arc::new(MemoryJournal::new()),
             clicks: Arc::new(MemoryClickStore::new()),
@@ -305,22 +313,32 @@ impl Storage {
         }
     }
 
-    /// A storage made of the host's own stores (see the conformance suites).
+    /// A storage made of the host's own stores (see the conformance suites). `incentives` is
+    /// usually the link store itself (every enishi link store is an [`IncentiveLedger`]), so
+    /// the ledger lives in the links' database.
     #[must_use]
     pub fn from_parts(
         links: Arc<dyn LinkStore>,
+        incentives: Arc<dyn IncentiveLedger>,
         dedup: Arc<dyn EventDedup>,
         journal: Arc<dyn DeliveryJournal>,
         clicks: Arc<dyn ClickStore>,
         dataset: Arc<dyn StoredDataset>,
     ) -> Self {
-        Self { links, dedup, journal, clicks, dataset, backend: Backend::Memory }
+        Self { links, incentives, dedup, journal, clicks, dataset, backend: Backend::Memory }
     }
 
     /// The link store.
     #[must_use]
     pub fn links(&self) -> Arc<dyn LinkStore> {
         Arc::clone(&self.links)
+    }
+
+    /// The incentive ledger (points or a coupon granted once per customer): the same store,
+    /// in the same database, as [`links`](Self::links).
+    #[must_use]
+    pub fn incentives(&self) -> Arc<dyn IncentiveLedger> {
+        Arc::clone(&self.incentives)
     }
 
     /// Webhook de-duplication.

@@ -1,4 +1,5 @@
-//! The conformance suite every [`LinkStore`] runs (feature `testkit`).
+//! The conformance suite every [`LinkStore`] and every [`IncentiveLedger`] runs (feature
+//! `testkit`).
 //!
 //! Each check takes handles onto one new, empty store and panics with a message saying what
 //! the store got wrong. [`run_all`] runs them all, each on a store from a factory, so a host
@@ -19,6 +20,9 @@
 //! # }
 //! ```
 //!
+//! [`run_all_incentives`] does the same for an [`IncentiveLedger`] (every enishi link store is
+//! one); its checks are the `incentive_*` functions.
+//!
 //! The checks are public one by one too, so a test suite can report each as its own test
 //! (the crate's `tests/it/link/conformance.rs` runs every one against the memory, SQLite and
 //! PostgreSQL stores). The checks that race spawn tokio tasks: run them on a multi-threaded
@@ -31,8 +35,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::{
-    AuditAction, ConflictPolicy, LinkOutcome, LinkSource, LinkStore, LinkStoreError, OneTimeSecret,
-    RejectReason, Ticket, TicketKind,
+    AuditAction, Claim, ConflictPolicy, GrantState, IncentiveGrant, IncentiveLedger, LinkOutcome,
+    LinkSource, LinkStore, LinkStoreError, OneTimeSecret, RejectReason, Ticket, TicketKind,
 };
 use crate::conformance::Handles;
 use crate::{CustomerId, LineUserId};
@@ -441,4 +445,229 @@ where
     race_many_consume_one_nonce(&new_store().await).await;
     race_many_link_one_user(&new_store().await).await;
     race_many_users_claim_one_customer(&new_store().await).await;
+}
+
+// ---- the incentive ledger ----------------------------------------------------------------
+
+/// The incentive most checks grant.
+const INCENTIVE: &str = "link-2026-12";
+
+fn claimed(c: Claim) -> IncentiveGrant {
+    match c {
+        Claim::New(g) => g,
+        other => panic!("expected a new claim, got {other:?}"),
+    }
+}
+
+fn no_claim_in_flight(e: LinkStoreError) -> Option<GrantState> {
+    match e {
+        LinkStoreError::NoClaimInFlight { settled, .. } => settled,
+        other => panic!("expected NoClaimInFlight, got {other:?}"),
+    }
+}
+
+/// The first claim is `New` (claimed at `now`, unsettled); once settled, the grant reads back
+/// as settled and every later claim, through any handle, is `Settled` with that grant.
+pub async fn incentive_claim_is_new_then_settled(ledgers: &[Arc<dyn IncentiveLedger>]) {
+    let s = Handles::new(ledgers);
+    let g = claimed(s[0].claim(INCENTIVE, &cust(1), t0()).await.unwrap());
+    assert_eq!((g.incentive.as_str(), &g.customer), (INCENTIVE, &cust(1)));
+    assert_eq!(
+        (g.state, g.claimed_at, g.settled_at, g.detail),
+        (GrantState::Claimed, t0(), None, None)
+    );
+    assert_eq!(
+        s[1].grant_of(INCENTIVE, &cust(1)).await.unwrap().unwrap().state,
+        GrantState::Claimed
+    );
+    let detail = "100 points / クーポン ABC-123";
+    let settled = s[1]
+        .settle(INCENTIVE, &cust(1), GrantState::Granted, Some(detail), t0() + secs(5))
+        .await
+        .unwrap();
+    assert_eq!(settled.state, GrantState::Granted);
+    assert_eq!(settled.claimed_at, t0());
+    assert_eq!(settled.settled_at, Some(t0() + secs(5)));
+    assert_eq!(settled.detail.as_deref(), Some(detail));
+    assert_eq!(s[0].grant_of(INCENTIVE, &cust(1)).await.unwrap(), Some(settled.clone()));
+    for i in 0..s.len().max(2) {
+        let again = s[i].claim(INCENTIVE, &cust(1), t0() + secs(9)).await.unwrap();
+        assert_eq!(again, Claim::Settled(settled.clone()), "handle {i}");
+    }
+    // A failed grant is settled too: not retried by a later claim.
+    claimed(s[0].claim(INCENTIVE, &cust(2), t0()).await.unwrap());
+    let failed = s[0]
+        .settle(INCENTIVE, &cust(2), GrantState::Failed, Some("not eligible"), t0() + secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        s[1].claim(INCENTIVE, &cust(2), t0() + secs(2)).await.unwrap(),
+        Claim::Settled(failed)
+    );
+}
+
+/// A second claim while the first is unsettled is `InFlight` with the first claim's record;
+/// nothing changes.
+pub async fn incentive_claim_while_unsettled_is_in_flight(ledgers: &[Arc<dyn IncentiveLedger>]) {
+    let s = Handles::new(ledgers);
+    let first = claimed(s[0].claim(INCENTIVE, &cust(1), t0()).await.unwrap());
+    for i in 0..s.len().max(2) {
+        let again = s[i].claim(INCENTIVE, &cust(1), t0() + secs(60)).await.unwrap();
+        assert_eq!(again, Claim::InFlight(first.clone()), "handle {i}");
+        assert!(!again.is_new());
+    }
+    assert_eq!(s[1].grant_of(INCENTIVE, &cust(1)).await.unwrap(), Some(first));
+}
+
+/// A released claim is gone: the next claim is `New` again (with its own time). Releasing
+/// what is not claimed does nothing.
+pub async fn incentive_release_then_claim_is_new(ledgers: &[Arc<dyn IncentiveLedger>]) {
+    let s = Handles::new(ledgers);
+    claimed(s[0].claim(INCENTIVE, &cust(1), t0()).await.unwrap());
+    s[1].release(INCENTIVE, &cust(1)).await.unwrap();
+    assert_eq!(s[0].grant_of(INCENTIVE, &cust(1)).await.unwrap(), None);
+    s[1].release(INCENTIVE, &cust(1)).await.unwrap();
+    s[1].release(INCENTIVE, &cust(99)).await.unwrap();
+    let again = claimed(s[1].claim(INCENTIVE, &cust(1), t0() + secs(30)).await.unwrap());
+    assert_eq!(again.claimed_at, t0() + secs(30));
+    s[0].settle(INCENTIVE, &cust(1), GrantState::Granted, None, t0() + secs(31)).await.unwrap();
+}
+
+/// Grants of different incentives, or to different customers, do not affect each other.
+pub async fn incentive_grants_are_independent(ledgers: &[Arc<dyn IncentiveLedger>]) {
+    let s = Handles::new(ledgers);
+    claimed(s[0].claim(INCENTIVE, &cust(1), t0()).await.unwrap());
+    claimed(s[1].claim("link-2027-01", &cust(1), t0()).await.unwrap());
+    claimed(s[0].claim(INCENTIVE, &cust(2), t0()).await.unwrap());
+    // A customer ID that is a prefix of another's, an incentive that is a prefix of another's.
+    claimed(s[0].claim(INCENTIVE, &cust(11), t0()).await.unwrap());
+    claimed(s[0].claim("link-2026-1", &cust(1), t0()).await.unwrap());
+    s[1].settle(INCENTIVE, &cust(1), GrantState::Granted, Some("100 points"), t0()).await.unwrap();
+    s[1].release(INCENTIVE, &cust(2)).await.unwrap();
+    let state = |i: &'static str, c: u32| {
+        let ledger = Arc::clone(&s[0]);
+        async move { ledger.grant_of(i, &cust(c)).await.unwrap().map(|g| g.state) }
+    };
+    assert_eq!(state(INCENTIVE, 1).await, Some(GrantState::Granted));
+    assert_eq!(state("link-2027-01", 1).await, Some(GrantState::Claimed));
+    assert_eq!(state(INCENTIVE, 2).await, None);
+    assert_eq!(state(INCENTIVE, 11).await, Some(GrantState::Claimed));
+    assert_eq!(state("link-2026-1", 1).await, Some(GrantState::Claimed));
+    assert_eq!(state("link-2027-01", 2).await, None);
+}
+
+/// `settle` needs an unsettled claim: never claimed, or settled already, is
+/// `NoClaimInFlight` and changes nothing; a settled grant cannot be released. Invalid
+/// arguments are `InvalidConfig` and write nothing.
+pub async fn incentive_settle_needs_an_unsettled_claim(ledgers: &[Arc<dyn IncentiveLedger>]) {
+    let s = Handles::new(ledgers);
+    let granted = GrantState::Granted;
+    let e = s[0].settle(INCENTIVE, &cust(1), granted, None, t0()).await.unwrap_err();
+    assert_eq!(no_claim_in_flight(e), None);
+    assert_eq!(s[0].grant_of(INCENTIVE, &cust(1)).await.unwrap(), None, "settle made a record");
+    claimed(s[0].claim(INCENTIVE, &cust(1), t0()).await.unwrap());
+    // Invalid arguments: nothing is written, the claim stays unsettled.
+    let invalid =
+        |e: LinkStoreError| assert!(matches!(e, LinkStoreError::InvalidConfig { .. }), "{e:?}");
+    invalid(s[0].settle(INCENTIVE, &cust(1), GrantState::Claimed, None, t0()).await.unwrap_err());
+    invalid(s[0].settle(INCENTIVE, &cust(1), granted, Some("a\0b"), t0()).await.unwrap_err());
+    for bad in ["", "bad\nid", &"x".repeat(129)] {
+        invalid(s[0].claim(bad, &cust(1), t0()).await.unwrap_err());
+        invalid(s[0].settle(bad, &cust(1), granted, None, t0()).await.unwrap_err());
+        invalid(s[0].release(bad, &cust(1)).await.unwrap_err());
+        invalid(s[0].grant_of(bad, &cust(1)).await.unwrap_err());
+    }
+    assert_eq!(
+        s[1].grant_of(INCENTIVE, &cust(1)).await.unwrap().unwrap().state,
+        GrantState::Claimed
+    );
+    let done = s[1].settle(INCENTIVE, &cust(1), granted, Some("100 points"), t0()).await.unwrap();
+    let e = s[0].settle(INCENTIVE, &cust(1), GrantState::Failed, Some("x"), t0()).await;
+    assert_eq!(no_claim_in_flight(e.unwrap_err()), Some(GrantState::Granted));
+    let e = s[0].release(INCENTIVE, &cust(1)).await.unwrap_err();
+    assert_eq!(no_claim_in_flight(e), Some(GrantState::Granted));
+    assert_eq!(s[0].grant_of(INCENTIVE, &cust(1)).await.unwrap(), Some(done));
+}
+
+/// `unsettled(older_than)` lists the claims made strictly before `older_than` and not
+/// settled, oldest first: not newer claims, settled grants or released claims.
+pub async fn incentive_unsettled_lists_only_old_unsettled_claims(
+    ledgers: &[Arc<dyn IncentiveLedger>],
+) {
+    let s = Handles::new(ledgers);
+    assert!(s[0].unsettled(t0() + secs(3600)).await.unwrap().is_empty());
+    let oldest = claimed(s[0].claim("link-a", &cust(5), t0() - secs(10)).await.unwrap());
+    let old = claimed(s[1].claim(INCENTIVE, &cust(1), t0()).await.unwrap());
+    let recent = claimed(s[0].claim(INCENTIVE, &cust(2), t0() + secs(10)).await.unwrap());
+    claimed(s[0].claim(INCENTIVE, &cust(3), t0() - secs(20)).await.unwrap());
+    s[0].settle(INCENTIVE, &cust(3), GrantState::Granted, None, t0()).await.unwrap();
+    claimed(s[0].claim(INCENTIVE, &cust(4), t0() - secs(20)).await.unwrap());
+    s[0].settle(INCENTIVE, &cust(4), GrantState::Failed, Some("refused"), t0()).await.unwrap();
+    claimed(s[0].claim(INCENTIVE, &cust(6), t0() - secs(5)).await.unwrap());
+    s[1].release(INCENTIVE, &cust(6)).await.unwrap();
+    let listed = s[1].unsettled(t0() + secs(5)).await.unwrap();
+    assert_eq!(listed, vec![oldest.clone(), old.clone()]);
+    // Strictly older: a claim made at `older_than` is not listed yet.
+    assert_eq!(s[1].unsettled(t0()).await.unwrap(), vec![oldest.clone()]);
+    assert_eq!(s[0].unsettled(t0() + secs(60)).await.unwrap(), vec![oldest, old, recent]);
+}
+
+/// Many tasks on every handle claim one grant at once: exactly one gets `New`, the others
+/// `InFlight`; then many settle it at once: exactly one settles it.
+pub async fn incentive_race_many_claim_one(ledgers: &[Arc<dyn IncentiveLedger>]) {
+    let s = Handles::new(ledgers);
+    for round in 0..3_u32 {
+        let incentive = format!("race-{round}");
+        let mut tasks = Vec::new();
+        for i in 0..RACERS {
+            let ledger = Arc::clone(&s[i]);
+            let incentive = incentive.clone();
+            tasks.push(tokio::spawn(async move {
+                ledger.claim(&incentive, &cust(7), t0() + secs(i as i64)).await
+            }));
+        }
+        let mut new = 0;
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Claim::New(_) => new += 1,
+                Claim::InFlight(g) => assert_eq!(g.state, GrantState::Claimed),
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        assert_eq!(new, 1, "round {round}: exactly one claim may be new");
+        let mut tasks = Vec::new();
+        for i in 0..RACERS {
+            let ledger = Arc::clone(&s[i]);
+            let incentive = incentive.clone();
+            tasks.push(tokio::spawn(async move {
+                let detail = format!("settled by {i}");
+                ledger.settle(&incentive, &cust(7), GrantState::Granted, Some(&detail), t0()).await
+            }));
+        }
+        let mut settled = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(g) => settled.push(g),
+                Err(e) => assert_eq!(no_claim_in_flight(e), Some(GrantState::Granted)),
+            }
+        }
+        assert_eq!(settled.len(), 1, "round {round}: exactly one settle may win");
+        assert_eq!(s[0].grant_of(&incentive, &cust(7)).await.unwrap(), settled.pop());
+    }
+}
+
+/// Runs every incentive-ledger check, each on a new, empty ledger from `new_ledger` (one or
+/// more handles onto one store, as for [`run_all`]).
+pub async fn run_all_incentives<F, Fut>(mut new_ledger: F)
+where
+    F: FnMut() -> Fut + Send,
+    Fut: Future<Output = Vec<Arc<dyn IncentiveLedger>>> + Send,
+{
+    incentive_claim_is_new_then_settled(&new_ledger().await).await;
+    incentive_claim_while_unsettled_is_in_flight(&new_ledger().await).await;
+    incentive_release_then_claim_is_new(&new_ledger().await).await;
+    incentive_grants_are_independent(&new_ledger().await).await;
+    incentive_settle_needs_an_unsettled_claim(&new_ledger().await).await;
+    incentive_unsettled_lists_only_old_unsettled_claims(&new_ledger().await).await;
+    incentive_race_many_claim_one(&new_ledger().await).await;
 }

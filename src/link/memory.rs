@@ -1,10 +1,14 @@
 //! The in-memory link store.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
+use super::incentive::{
+    Claim, GrantState, IncentiveGrant, IncentiveLedger, check_incentive, check_settle, no_claim,
+};
 use super::secret::TicketKey;
 use super::store::{
     AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome, LinkPlan,
@@ -13,8 +17,8 @@ use super::store::{
 };
 use crate::{CustomerId, LineUserId};
 
-/// The in-memory link store: one process, lost on restart. For tests, demos and as the
-/// reference behaviour of the conformance suite.
+/// The in-memory link store (and [`IncentiveLedger`]): one process, lost on restart. For
+/// tests, demos and as the reference behaviour of the conformance suite.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLinkStore {
     inner: Arc<Mutex<MemoryInner>>,
@@ -27,6 +31,7 @@ struct MemoryInner {
     tickets: HashMap<TicketKey, (Ticket, Option<i64>)>,
     follow: HashMap<LineUserId, FollowStatus>,
     audit: Vec<AuditRecord>,
+    grants: HashMap<(String, CustomerId), IncentiveGrant>,
 }
 
 impl MemoryInner {
@@ -251,5 +256,91 @@ impl LinkStore for MemoryLinkStore {
             t.expires_at.timestamp_millis() > cutoff && consumed.is_none_or(|c| c > cutoff)
         });
         Ok((before - inner.tickets.len()) as u64)
+    }
+}
+
+fn grant_key(incentive: &str, customer: &CustomerId) -> (String, CustomerId) {
+    (incentive.to_owned(), customer.clone())
+}
+
+/// Oldest first, then by incentive and customer (byte order, as the SQL stores sort).
+fn unsettled_order(g: &IncentiveGrant) -> (DateTime<Utc>, &str, &str) {
+    (g.claimed_at, &g.incentive, g.customer.as_str())
+}
+
+#[async_trait::async_trait]
+impl IncentiveLedger for MemoryLinkStore {
+    async fn claim(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, LinkStoreError> {
+        check_incentive(incentive)?;
+        let mut inner = self.lock();
+        match inner.grants.entry(grant_key(incentive, customer)) {
+            Entry::Occupied(e) => Ok(Claim::existing(e.get().clone())),
+            Entry::Vacant(e) => {
+                Ok(Claim::New(e.insert(IncentiveGrant::claimed(incentive, customer, now)).clone()))
+            }
+        }
+    }
+
+    async fn settle(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+        state: GrantState,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IncentiveGrant, LinkStoreError> {
+        check_settle(incentive, state, detail)?;
+        let mut inner = self.lock();
+        match inner.grants.get_mut(&grant_key(incentive, customer)) {
+            Some(g) if !g.state.is_settled() => {
+                *g = g.clone().settle(state, detail, now);
+                Ok(g.clone())
+            }
+            found => Err(no_claim(incentive, customer, found.as_deref())),
+        }
+    }
+
+    async fn release(&self, incentive: &str, customer: &CustomerId) -> Result<(), LinkStoreError> {
+        check_incentive(incentive)?;
+        let mut inner = self.lock();
+        let key = grant_key(incentive, customer);
+        match inner.grants.get(&key) {
+            None => Ok(()),
+            Some(g) if g.state.is_settled() => Err(no_claim(incentive, customer, Some(g))),
+            Some(_) => {
+                inner.grants.remove(&key);
+                Ok(())
+            }
+        }
+    }
+
+    async fn grant_of(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<IncentiveGrant>, LinkStoreError> {
+        check_incentive(incentive)?;
+        Ok(self.lock().grants.get(&grant_key(incentive, customer)).cloned())
+    }
+
+    async fn unsettled(
+        &self,
+        older_than: DateTime<Utc>,
+    ) -> Result<Vec<IncentiveGrant>, LinkStoreError> {
+        let before = trunc_ms(older_than);
+        let mut out: Vec<IncentiveGrant> = self
+            .lock()
+            .grants
+            .values()
+            .filter(|g| !g.state.is_settled() && g.claimed_at < before)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| unsettled_order(a).cmp(&unsettled_order(b)));
+        Ok(out)
     }
 }

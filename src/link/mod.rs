@@ -5,6 +5,8 @@
 //!   [`MemoryLinkStore`], `SqliteLinkStore` (feature `sqlite`) and `PostgresLinkStore`
 //!   (feature `postgres`), which all pass one conformance suite (`link::conformance`, feature
 //!   `testkit`, public so a host checks its own store with it).
+//! - [`IncentiveLedger`]: an exactly-once ledger of incentives (points or a coupon granted once
+//!   per customer, say on the first link), kept by the same stores in the same database.
 //! - Secrets ([`OneTimeSecret`]) are 256-bit CSPRNG values, URL-safe Base64; stores keep only
 //!   their SHA-256 ([`TicketKey`]).
 //!
@@ -22,6 +24,7 @@ mod error;
 mod flow;
 mod idtoken;
 mod import;
+mod incentive;
 #[cfg(feature = "client")]
 mod login;
 mod memory;
@@ -60,6 +63,7 @@ pub use idtoken::{
     verify_id_token_es256,
 };
 pub use import::{BackendLinkImport, ImportCounts};
+pub use incentive::{Claim, GrantState, IncentiveGrant, IncentiveLedger};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use login::{

@@ -7,6 +7,10 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::{Client, Row, Transaction};
 
+use super::incentive::{
+    Claim, GrantState, IncentiveGrant, IncentiveLedger, check_incentive, check_settle,
+    grant_from_row, no_claim,
+};
 use super::secret::TicketKey;
 use super::store::{
     AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome,
@@ -23,7 +27,8 @@ fn pg(e: tokio_postgres::Error) -> LinkStoreError {
 
 /// Schema migrations, applied in order by [`crate::postgres::migrate`] and recorded in
 /// `<schema>.enishi_link_migrations`. `{s}` is replaced by the schema name.
-const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.enishi_links (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE {s}.enishi_links (
         channel TEXT NOT NULL,
         line_user_id TEXT NOT NULL,
         customer_id TEXT NOT NULL,
@@ -60,14 +65,29 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE {s}.enishi_links (
         customer_id TEXT,
         source TEXT,
         detail TEXT
-    );"];
+    );",
+    "CREATE TABLE {s}.enishi_link_incentives (
+        channel TEXT NOT NULL,
+        incentive TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        claimed_at_ms BIGINT NOT NULL,
+        settled_at_ms BIGINT,
+        detail TEXT,
+        PRIMARY KEY (channel, incentive, customer_id)
+    );
+    CREATE INDEX enishi_link_incentives_unsettled
+        ON {s}.enishi_link_incentives (channel, claimed_at_ms) WHERE state = 'claimed';",
+];
 
-/// A link store in PostgreSQL tables under one schema.
+/// A link store (and [`IncentiveLedger`]) in PostgreSQL tables under one schema.
 ///
 /// Migrations are applied on connect (under an advisory lock, so concurrent starts are safe).
 /// Every write is a transaction that first takes a transaction-scoped advisory lock for the
 /// schema and channel, so any number of processes sharing the database agree on exactly one
-/// winner per ticket and per link. Each call checks a connection out of a pool
+/// winner per ticket and per link. The incentive ledger needs no lock: a claim is one
+/// `INSERT … ON CONFLICT DO NOTHING` on the table's primary key, a settle one conditional
+/// `UPDATE`. Each call checks a connection out of a pool
 /// ([`crate::postgres`]), so calls run in parallel and a lost connection is replaced; a call
 /// that fails on a lost connection returns [`LinkStoreError::Backend`] and wrote nothing.
 #[derive(Clone)]
@@ -609,5 +629,160 @@ impl LinkStore for PostgresLinkStore {
             self.t("enishi_link_tickets")
         );
         self.client().await?.execute(&sql, &[&&*self.channel, &cutoff]).await.map_err(pg)
+    }
+}
+
+/// The columns of a grant, in [`to_grant`]'s order.
+const GRANT_COLUMNS: &str = "incentive, customer_id, state, claimed_at_ms, settled_at_ms, detail";
+
+/// How often a claim retries when the record that refused its insert is released before it
+/// can be read (each retry means another caller made progress).
+const CLAIM_ATTEMPTS: usize = 8;
+
+fn to_grant(r: &Row) -> Result<IncentiveGrant, LinkStoreError> {
+    grant_from_row(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
+}
+
+impl PostgresLinkStore {
+    async fn grant_row(
+        &self,
+        client: &Client,
+        incentive: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<IncentiveGrant>, LinkStoreError> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM {} WHERE channel = $1 AND incentive = $2
+             AND customer_id = $3",
+            self.t("enishi_link_incentives")
+        );
+        let row = client
+            .query_opt(&sql, &[&&*self.channel, &incentive, &customer.as_str()])
+            .await
+            .map_err(pg)?;
+        row.as_ref().map(to_grant).transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl IncentiveLedger for PostgresLinkStore {
+    async fn claim(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, LinkStoreError> {
+        check_incentive(incentive)?;
+        let grant = IncentiveGrant::claimed(incentive, customer, now);
+        let sql = format!(
+            "INSERT INTO {} (channel, incentive, customer_id, state, claimed_at_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (channel, incentive, customer_id) DO NOTHING",
+            self.t("enishi_link_incentives")
+        );
+        let client = self.client().await?;
+        for _ in 0..CLAIM_ATTEMPTS {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                &&*self.channel,
+                &incentive,
+                &customer.as_str(),
+                &grant.state.as_str(),
+                &grant.claimed_at.timestamp_millis(),
+            ];
+            if client.execute(&sql, &params).await.map_err(pg)? == 1 {
+                return Ok(Claim::New(grant));
+            }
+            // Another caller holds (or settled) it; `None` when it was released in between.
+            if let Some(existing) = self.grant_row(&client, incentive, customer).await? {
+                return Ok(Claim::existing(existing));
+            }
+        }
+        Err(LinkStoreError::backend(
+            BACKEND,
+            format!("the claim kept losing to releases {CLAIM_ATTEMPTS} times"),
+        ))
+    }
+
+    async fn settle(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+        state: GrantState,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IncentiveGrant, LinkStoreError> {
+        check_settle(incentive, state, detail)?;
+        let sql = format!(
+            "UPDATE {} SET state = $4, settled_at_ms = $5, detail = $6
+             WHERE channel = $1 AND incentive = $2 AND customer_id = $3 AND state = 'claimed'
+             RETURNING {GRANT_COLUMNS}",
+            self.t("enishi_link_incentives")
+        );
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &sql,
+                &[
+                    &&*self.channel,
+                    &incentive,
+                    &customer.as_str(),
+                    &state.as_str(),
+                    &now.timestamp_millis(),
+                    &detail,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        match row {
+            Some(r) => to_grant(&r),
+            None => {
+                let found = self.grant_row(&client, incentive, customer).await?;
+                Err(no_claim(incentive, customer, found.as_ref()))
+            }
+        }
+    }
+
+    async fn release(&self, incentive: &str, customer: &CustomerId) -> Result<(), LinkStoreError> {
+        check_incentive(incentive)?;
+        let sql = format!(
+            "DELETE FROM {} WHERE channel = $1 AND incentive = $2 AND customer_id = $3
+             AND state = 'claimed'",
+            self.t("enishi_link_incentives")
+        );
+        let client = self.client().await?;
+        let n = client
+            .execute(&sql, &[&&*self.channel, &incentive, &customer.as_str()])
+            .await
+            .map_err(pg)?;
+        if n == 0
+            && let Some(g) = self.grant_row(&client, incentive, customer).await?
+            && g.state.is_settled()
+        {
+            return Err(no_claim(incentive, customer, Some(&g)));
+        }
+        Ok(())
+    }
+
+    async fn grant_of(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<IncentiveGrant>, LinkStoreError> {
+        check_incentive(incentive)?;
+        let client = self.client().await?;
+        self.grant_row(&client, incentive, customer).await
+    }
+
+    async fn unsettled(
+        &self,
+        older_than: DateTime<Utc>,
+    ) -> Result<Vec<IncentiveGrant>, LinkStoreError> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM {} WHERE channel = $1 AND state = 'claimed'
+             AND claimed_at_ms < $2
+             ORDER BY claimed_at_ms, incentive COLLATE \"C\", customer_id COLLATE \"C\"",
+            self.t("enishi_link_incentives")
+        );
+        let rows = self.read(&sql, &[&&*self.channel, &older_than.timestamp_millis()]).await?;
+        rows.iter().map(to_grant).collect()
     }
 }

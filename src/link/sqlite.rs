@@ -6,6 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
+use super::incentive::{
+    Claim, GrantState, IncentiveGrant, IncentiveLedger, check_incentive, check_settle,
+    grant_from_row, no_claim,
+};
 use super::secret::TicketKey;
 use super::store::{
     AuditAction, AuditRecord, ConflictPolicy, CustomerLink, FollowStatus, Link, LinkOutcome,
@@ -18,7 +22,8 @@ use crate::{CustomerId, LineUserId};
 const BACKEND: &str = "sqlite";
 
 /// Schema migrations, applied in order and recorded in `enishi_link_migrations`.
-const MIGRATIONS: &[&str] = &["CREATE TABLE enishi_links (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE enishi_links (
         channel TEXT NOT NULL,
         line_user_id TEXT NOT NULL,
         customer_id TEXT NOT NULL,
@@ -55,13 +60,26 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE enishi_links (
         customer_id TEXT,
         source TEXT,
         detail TEXT
-    );"];
+    );",
+    "CREATE TABLE enishi_link_incentives (
+        channel TEXT NOT NULL,
+        incentive TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        claimed_at_ms INTEGER NOT NULL,
+        settled_at_ms INTEGER,
+        detail TEXT,
+        PRIMARY KEY (channel, incentive, customer_id)
+    );
+    CREATE INDEX enishi_link_incentives_unsettled
+        ON enishi_link_incentives (channel, claimed_at_ms) WHERE state = 'claimed';",
+];
 
 fn sq(e: rusqlite::Error) -> LinkStoreError {
     LinkStoreError::backend(BACKEND, e)
 }
 
-/// A link store in an SQLite database file (the embedded default).
+/// A link store (and [`IncentiveLedger`]) in an SQLite database file (the embedded default).
 ///
 /// Migrations are applied on open. Every write runs in an `IMMEDIATE` transaction, so several
 /// processes sharing the file still see exactly one winner per ticket and per link. Blocking
@@ -555,6 +573,178 @@ impl LinkStore for SqliteLinkStore {
                 .execute(params![ch, cutoff])
                 .map_err(sq)?;
             Ok(n as u64)
+        })
+        .await
+    }
+}
+
+/// The columns of a grant, in [`grant_from_row`]'s order.
+const GRANT_COLUMNS: &str = "incentive, customer_id, state, claimed_at_ms, settled_at_ms, detail";
+
+type GrantRow = (String, String, String, i64, Option<i64>, Option<String>);
+
+fn to_grant(r: &rusqlite::Row<'_>) -> rusqlite::Result<GrantRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn from_grant_row(
+    (i, c, state, claimed, settled, detail): GrantRow,
+) -> Result<IncentiveGrant, LinkStoreError> {
+    grant_from_row(i, c, &state, claimed, settled, detail)
+}
+
+fn grant_row(
+    tx: &Transaction<'_>,
+    ch: &str,
+    incentive: &str,
+    cust: &CustomerId,
+) -> Result<Option<IncentiveGrant>, LinkStoreError> {
+    let sql = format!(
+        "SELECT {GRANT_COLUMNS} FROM enishi_link_incentives
+         WHERE channel = ?1 AND incentive = ?2 AND customer_id = ?3"
+    );
+    let row = tx
+        .prepare_cached(&sql)
+        .map_err(sq)?
+        .query_row(params![ch, incentive, cust.as_str()], to_grant)
+        .optional()
+        .map_err(sq)?;
+    row.map(from_grant_row).transpose()
+}
+
+#[async_trait::async_trait]
+impl IncentiveLedger for SqliteLinkStore {
+    async fn claim(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, LinkStoreError> {
+        check_incentive(incentive)?;
+        let grant = IncentiveGrant::claimed(incentive, customer, now);
+        self.run(move |tx, ch| {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO enishi_link_incentives
+                     (channel, incentive, customer_id, state, claimed_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (channel, incentive, customer_id) DO NOTHING",
+                )
+                .map_err(sq)?
+                .execute(params![
+                    ch,
+                    grant.incentive,
+                    grant.customer.as_str(),
+                    grant.state.as_str(),
+                    grant.claimed_at.timestamp_millis(),
+                ])
+                .map_err(sq)?;
+            if n == 1 {
+                return Ok(Claim::New(grant));
+            }
+            // The transaction is IMMEDIATE: the row that refused the insert is still there.
+            grant_row(tx, ch, &grant.incentive, &grant.customer)?
+                .map(Claim::existing)
+                .ok_or_else(|| LinkStoreError::Corrupt("a claim refused by no record".into()))
+        })
+        .await
+    }
+
+    async fn settle(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+        state: GrantState,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IncentiveGrant, LinkStoreError> {
+        check_settle(incentive, state, detail)?;
+        let (incentive, cust) = (incentive.to_owned(), customer.clone());
+        let detail = detail.map(str::to_owned);
+        self.run(move |tx, ch| {
+            let sql = format!(
+                "UPDATE enishi_link_incentives SET state = ?4, settled_at_ms = ?5, detail = ?6
+                 WHERE channel = ?1 AND incentive = ?2 AND customer_id = ?3
+                   AND state = 'claimed'
+                 RETURNING {GRANT_COLUMNS}"
+            );
+            let settled = tx
+                .prepare_cached(&sql)
+                .map_err(sq)?
+                .query_row(
+                    params![
+                        ch,
+                        incentive,
+                        cust.as_str(),
+                        state.as_str(),
+                        now.timestamp_millis(),
+                        detail
+                    ],
+                    to_grant,
+                )
+                .optional()
+                .map_err(sq)?;
+            match settled {
+                Some(row) => from_grant_row(row),
+                None => {
+                    let found = grant_row(tx, ch, &incentive, &cust)?;
+                    Err(no_claim(&incentive, &cust, found.as_ref()))
+                }
+            }
+        })
+        .await
+    }
+
+    async fn release(&self, incentive: &str, customer: &CustomerId) -> Result<(), LinkStoreError> {
+        check_incentive(incentive)?;
+        let (incentive, cust) = (incentive.to_owned(), customer.clone());
+        self.run(move |tx, ch| {
+            let n = tx
+                .prepare_cached(
+                    "DELETE FROM enishi_link_incentives
+                     WHERE channel = ?1 AND incentive = ?2 AND customer_id = ?3
+                       AND state = 'claimed'",
+                )
+                .map_err(sq)?
+                .execute(params![ch, incentive, cust.as_str()])
+                .map_err(sq)?;
+            match grant_row(tx, ch, &incentive, &cust)? {
+                Some(g) if n == 0 => Err(no_claim(&incentive, &cust, Some(&g))),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn grant_of(
+        &self,
+        incentive: &str,
+        customer: &CustomerId,
+    ) -> Result<Option<IncentiveGrant>, LinkStoreError> {
+        check_incentive(incentive)?;
+        let (incentive, cust) = (incentive.to_owned(), customer.clone());
+        self.run(move |tx, ch| grant_row(tx, ch, &incentive, &cust)).await
+    }
+
+    async fn unsettled(
+        &self,
+        older_than: DateTime<Utc>,
+    ) -> Result<Vec<IncentiveGrant>, LinkStoreError> {
+        let before = older_than.timestamp_millis();
+        self.run(move |tx, ch| {
+            let sql = format!(
+                "SELECT {GRANT_COLUMNS} FROM enishi_link_incentives
+                 WHERE channel = ?1 AND state = 'claimed' AND claimed_at_ms < ?2
+                 ORDER BY claimed_at_ms, incentive, customer_id"
+            );
+            let rows = tx
+                .prepare_cached(&sql)
+                .map_err(sq)?
+                .query_map(params![ch, before], to_grant)
+                .map_err(sq)?
+                .collect::<Result<Vec<GrantRow>, _>>()
+                .map_err(sq)?;
+            rows.into_iter().map(from_grant_row).collect()
         })
         .await
     }

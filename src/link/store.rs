@@ -6,6 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 
+use super::incentive::GrantState;
 use super::secret::TicketKey;
 use crate::{CustomerId, LineUserId};
 
@@ -396,7 +397,8 @@ pub enum LinkStoreError {
     /// The store holds a value enishi cannot read back.
     #[error("the link store holds an unreadable value: {0}")]
     Corrupt(String),
-    /// A configuration value (such as a schema name) was rejected.
+    /// A configuration value (such as a schema name) or an argument checked before anything is
+    /// written (an incentive ID, a grant detail, the state a grant settles in) was rejected.
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidConfig {
         /// What was configured.
@@ -405,6 +407,22 @@ pub enum LinkStoreError {
         value: String,
         /// What a valid value looks like.
         reason: &'static str,
+    },
+    /// [`IncentiveLedger::settle`](super::IncentiveLedger::settle) found no unsettled claim
+    /// (never claimed, released, or settled already), or
+    /// [`IncentiveLedger::release`](super::IncentiveLedger::release) found the grant settled.
+    /// Nothing was written: a recorded outcome is never changed.
+    #[error(
+        "no claim of incentive {incentive:?} for customer {customer} is in flight{}",
+        settled_note(.settled)
+    )]
+    NoClaimInFlight {
+        /// The incentive's ID.
+        incentive: String,
+        /// The customer.
+        customer: CustomerId,
+        /// How the grant was settled, when it was (`None`: there is no claim at all).
+        settled: Option<GrantState>,
     },
     /// The backend failed (connection, SQL, a panicked worker).
     #[error("the {backend} link store failed")]
@@ -415,6 +433,10 @@ pub enum LinkStoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+fn settled_note(settled: &Option<GrantState>) -> String {
+    settled.map(|s| format!(": it is settled as {s}")).unwrap_or_default()
 }
 
 impl LinkStoreError {

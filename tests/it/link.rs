@@ -5,6 +5,8 @@ mod conformance;
 mod e2e;
 mod flow;
 mod import;
+#[cfg(feature = "client")]
+mod incentive;
 mod login;
 mod outcomes;
 mod password;

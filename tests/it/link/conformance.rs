@@ -97,6 +97,99 @@ async fn link_conformance_run_all_on_one_memory_handle() {
     .await;
 }
 
+/// The incentive ledger part of the suite (`enishi::link::conformance::incentive_*`) on every
+/// store: each check on a new store with four handles, as above.
+#[cfg(feature = "testkit")]
+mod ledger {
+    use std::sync::Arc;
+
+    use enishi::link::{IncentiveLedger, MemoryLinkStore};
+
+    use crate::stores::Cleanup;
+
+    type Ledgers = Vec<Arc<dyn IncentiveLedger>>;
+
+    async fn memory_ledgers(n: usize) -> (Ledgers, Cleanup) {
+        let s = MemoryLinkStore::new();
+        ((0..n).map(|_| Arc::new(s.clone()) as Arc<dyn IncentiveLedger>).collect(), Cleanup::None)
+    }
+
+    /// Several connections to one file: the races cross connections, as between processes.
+    #[cfg(feature = "sqlite")]
+    async fn sqlite_ledgers(n: usize) -> (Ledgers, Cleanup) {
+        let path = crate::stores::sqlite_path("incentives");
+        let open = |_| {
+            Arc::new(enishi::link::SqliteLinkStore::open(&path, "1650000000").unwrap())
+                as Arc<dyn IncentiveLedger>
+        };
+        ((0..n).map(open).collect(), Cleanup::File(path))
+    }
+
+    /// One in-memory SQLite database: one handle.
+    #[cfg(feature = "sqlite")]
+    async fn sqlite_in_memory_ledgers(_: usize) -> (Ledgers, Cleanup) {
+        let store = enishi::link::SqliteLinkStore::open_in_memory("1650000000").unwrap();
+        (vec![Arc::new(store)], Cleanup::None)
+    }
+
+    /// One pool per handle, as in separate processes, on a schema of its own.
+    #[cfg(feature = "postgres")]
+    async fn postgres_ledgers(n: usize) -> (Ledgers, Cleanup) {
+        use crate::stores::{pg_needed, pg_pool};
+        let schema = crate::stores::pg_schema("incentives");
+        let mut out: Ledgers = Vec::new();
+        for _ in 0..n {
+            let store =
+                enishi::link::PostgresLinkStore::from_pool(pg_pool(), &schema, "1650000000");
+            out.push(Arc::new(pg_needed(store.await)));
+        }
+        (out, Cleanup::Schema(schema))
+    }
+
+    macro_rules! ledger_conformance {
+        ($store:ident, $factory:path) => {
+            mod $store {
+                ledger_conformance!(@cases $factory;
+                    incentive_claim_is_new_then_settled,
+                    incentive_claim_while_unsettled_is_in_flight,
+                    incentive_release_then_claim_is_new,
+                    incentive_grants_are_independent,
+                    incentive_settle_needs_an_unsettled_claim,
+                    incentive_unsettled_lists_only_old_unsettled_claims,
+                    incentive_race_many_claim_one,
+                );
+            }
+        };
+        (@cases $factory:path; $($case:ident,)*) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let (ledgers, cleanup) = $factory(4).await;
+                    enishi::link::conformance::$case(&ledgers).await;
+                    cleanup.run().await;
+                }
+            )*
+        };
+    }
+
+    ledger_conformance!(ledger_memory, super::memory_ledgers);
+    #[cfg(feature = "sqlite")]
+    ledger_conformance!(ledger_sqlite, super::sqlite_ledgers);
+    #[cfg(feature = "sqlite")]
+    ledger_conformance!(ledger_sqlite_in_memory, super::sqlite_in_memory_ledgers);
+    #[cfg(feature = "postgres")]
+    ledger_conformance!(ledger_postgres, super::postgres_ledgers);
+
+    /// The whole ledger suite in one call, as a host runs it, on one handle.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ledger_conformance_run_all_on_one_memory_handle() {
+        enishi::link::conformance::run_all_incentives(|| async {
+            vec![Arc::new(MemoryLinkStore::new()) as Arc<dyn IncentiveLedger>]
+        })
+        .await;
+    }
+}
+
 /// A terminated connection is replaced: reads, single writes and transactions work again.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
