@@ -67,6 +67,9 @@ mod docs {
         struct Linking;
         #[doc = include_str!("../docs/operations.md")]
         struct Operations;
+        #[cfg(feature = "app")]
+        #[doc = include_str!("../docs/pages.md")]
+        struct Pages;
         #[doc = include_str!("../docs/results.md")]
         struct Results;
         #[doc = include_str!("../docs/scenarios.md")]

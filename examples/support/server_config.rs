@@ -380,8 +380,7 @@ impl Config {
             let secret = env("LINE_LOGIN_CHANNEL_SECRET")?;
             let callback = format!("{}/login/line/callback", public.trim_end_matches('/'));
             let built =
-                LineLogin::builder(&login.channel_id, secret, callback, storage_links.clone())
-                    .build()?;
+                LineLogin::builder(&login.channel_id, secret, callback, storage_links.clone());
             let header = login.session_header.to_ascii_lowercase();
             let session = move |h: &axum::http::HeaderMap| {
                 h.get(header.as_str())?.to_str().ok()?.parse::<enishi::CustomerId>().ok()

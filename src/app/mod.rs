@@ -31,6 +31,7 @@
 //! service; the lower modules stay public for hosts who assemble their own.
 
 mod brain;
+mod link_pages;
 mod pages;
 mod routes;
 mod service;
@@ -58,7 +59,7 @@ use crate::commerce::sync::SyncError;
 use crate::commerce::{BoxError, CommerceBackend, CustomerAuthenticator};
 use crate::line::LineClient;
 use crate::line::webhook::ChannelSecret;
-use crate::link::{AccountLinker, LinkError, LinkStoreError};
+use crate::link::{AccountLinker, LinkError, LinkIncentive, LinkStoreError};
 use crate::segment::{SegmentDefinition, SegmentError};
 use crate::storage::{Storage, StorageError};
 
@@ -102,6 +103,12 @@ pub enum AppError {
     /// Tracked links could not be set up.
     #[error(transparent)]
     Track(#[from] TrackError),
+    /// LINE Login could not be set up.
+    #[error(transparent)]
+    Login(#[from] crate::link::LoginError),
+    /// The customer pages could not be built.
+    #[error(transparent)]
+    Pages(#[from] PagesError),
 }
 
 /// The app: see the [module documentation](self). Cheap to clone.
@@ -124,6 +131,8 @@ struct Inner {
     forwarded_for: crate::link::ForwardedFor,
     check_segments: bool,
     line_login: Option<(crate::link::LineLogin, Arc<dyn routes::SessionCustomer>)>,
+    pages: Pages,
+    incentive: Option<LinkIncentive>,
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
 }
@@ -160,7 +169,10 @@ pub struct EnishiBuilder {
     ticket_ttl: Option<Duration>,
     forwarded_for: crate::link::ForwardedFor,
     unchecked_segments: bool,
-    line_login: Option<(crate::link::LineLogin, Arc<dyn routes::SessionCustomer>)>,
+    line_login: Option<(crate::link::LineLoginBuilder, Arc<dyn routes::SessionCustomer>)>,
+    pages: Option<Pages>,
+    incentive: Option<LinkIncentive>,
+    access_base_url: Option<String>,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -283,10 +295,32 @@ impl EnishiBuilder {
     /// a request's shop session belongs to.
     pub fn line_login(
         mut self,
-        login: crate::link::LineLogin,
+        login: crate::link::LineLoginBuilder,
         session: impl routes::SessionCustomer + 'static,
     ) -> Self {
         self.line_login = Some((login, Arc::new(session)));
+        self
+    }
+
+    /// The customer pages: the shop's name, logo, colours and texts (default: Japanese pages
+    /// for a shop called `ショップ`). The LINE replies take the shop's name from it too.
+    pub fn pages(mut self, pages: Pages) -> Self {
+        self.pages = Some(pages);
+        self
+    }
+
+    /// LINE's account-link dialog host (default `https://access.line.me`; tests point it at
+    /// the testkit's `FakeLine::serve_account_link_dialog`).
+    pub fn line_access_base_url(mut self, url: impl Into<String>) -> Self {
+        self.access_base_url = Some(url.into());
+        self
+    }
+
+    /// Rewards each customer's first link once (points through the commerce backend, or a
+    /// coupon code), shown on the pages and in the LINE reply; recorded in the storage so
+    /// replays, instances and re-links never grant twice. Needs a commerce backend.
+    pub fn link_incentive(mut self, incentive: LinkIncentive) -> Self {
+        self.incentive = Some(incentive);
         self
     }
 
@@ -300,17 +334,39 @@ impl EnishiBuilder {
         let storage = self.storage.ok_or(AppError::Missing("a storage (`storage`)"))?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let policy = self.policy.unwrap_or_else(DeliveryPolicy::recommended);
+        let pages = self.pages.unwrap_or_default();
         let linker = match &self.public_url {
             Some(url) => {
                 let mut linker =
-                    AccountLinker::builder(line.clone(), storage.links(), format!("{url}/link"));
+                    AccountLinker::builder(line.clone(), storage.links(), format!("{url}/link"))
+                        .shop_name(pages.brand().name())
+                        .unlink_page(format!("{url}/unlink"));
                 if let Some(auth) = self.authenticator {
                     linker = linker.authenticator(auth);
                 }
                 if let Some(ttl) = self.ticket_ttl {
                     linker = linker.ticket_ttl(ttl);
                 }
+                if let Some(access) = &self.access_base_url {
+                    linker = linker.access_base_url(access);
+                }
+                if let Some(incentive) = &self.incentive {
+                    let shop = self.commerce.clone().ok_or(AppError::Missing(
+                        "a commerce backend (`commerce`) to grant the link incentive",
+                    ))?;
+                    linker = linker.incentive(incentive.clone(), storage.incentives(), shop);
+                }
                 Some(linker.build()?)
+            }
+            None => None,
+        };
+        let line_login = match self.line_login {
+            Some((login, session)) => {
+                let login = match &linker {
+                    Some(linker) => login.linker(linker.clone()),
+                    None => login,
+                };
+                Some((login.build()?, session))
             }
             None => None,
         };
@@ -345,7 +401,9 @@ impl EnishiBuilder {
                 consent_attribute: self.consent_attribute,
                 forwarded_for: self.forwarded_for,
                 check_segments: !self.unchecked_segments,
-                line_login: self.line_login,
+                line_login,
+                pages,
+                incentive: self.incentive,
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
             }),
@@ -375,6 +433,18 @@ impl Enishi {
     #[must_use]
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+
+    /// The customer pages.
+    #[must_use]
+    pub fn pages(&self) -> &Pages {
+        &self.inner.pages
+    }
+
+    /// The link incentive, while it is open (before its deadline).
+    #[must_use]
+    pub fn open_incentive(&self) -> Option<&LinkIncentive> {
+        self.inner.incentive.as_ref().filter(|i| i.is_open(self.now()))
     }
 
     /// The delivery policy.

@@ -47,14 +47,14 @@ pub use measure::PostgresClickStore;
 pub use measure::SqliteClickStore;
 #[cfg(feature = "client")]
 pub use measure::fetch_unit_stats;
-#[cfg(feature = "axum")]
-pub use measure::track_route;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
     DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
     PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
     TrackError, TrackedLink, Uplift, handle_click, unique_clicks, uplift,
 };
+#[cfg(feature = "axum")]
+pub use measure::{DEFAULT_INVALID_LINK_PAGE, track_route, track_route_with};
 pub use plan::{
     AffectedCustomers, Arm, ArmSummary, Campaign, Contact, DeliveryPolicy, DryRun, ExclusionReason,
     FrequencyCap, Holdout, MULTICAST_MAX_RECIPIENTS, MessageTemplate, MissingVariable,

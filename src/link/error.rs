@@ -61,6 +61,7 @@ impl LinkError {
     pub fn login_failure(&self) -> LoginFailure {
         match self {
             Self::Store(LinkStoreError::Rejected { .. }) => LoginFailure::LinkUnusable,
+            Self::Store(LinkStoreError::Conflict(_)) => LoginFailure::Conflict,
             Self::TooManyAttempts { retry_after } => {
                 LoginFailure::TryLater { retry_after: Some(*retry_after) }
             }
@@ -105,10 +106,12 @@ pub enum LoginFailure {
     VerificationRequired,
     /// The shop or enishi cannot answer now (backend down or refusing, store failure).
     Unavailable,
+    /// The LINE user or the customer is linked to someone else already: contact the shop.
+    Conflict,
 }
 
 impl LoginFailure {
-    /// The HTTP status for the page: 400, 401, 429, 403 or 503.
+    /// The HTTP status for the page: 400, 401, 429, 403, 503 or 409.
     #[must_use]
     pub fn status(&self) -> http::StatusCode {
         match self {
@@ -117,6 +120,7 @@ impl LoginFailure {
             Self::TryLater { .. } => http::StatusCode::TOO_MANY_REQUESTS,
             Self::VerificationRequired => http::StatusCode::FORBIDDEN,
             Self::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            Self::Conflict => http::StatusCode::CONFLICT,
         }
     }
 
@@ -128,6 +132,7 @@ impl LoginFailure {
             Self::WrongCredentials => "ログインできません",
             Self::TryLater { .. } | Self::Unavailable => "ただいま連携できません",
             Self::VerificationRequired => "追加の確認が必要です",
+            Self::Conflict => "連携できませんでした",
         }
     }
 
@@ -143,6 +148,10 @@ impl LoginFailure {
             Self::TryLater { .. } | Self::Unavailable => "しばらくしてからもう一度お試しください。",
             Self::VerificationRequired => {
                 "ショップのサイトでログインして本人確認を済ませてから、もう一度お試しください。"
+            }
+            Self::Conflict => {
+                "このLINEアカウント、またはショップのアカウントは、すでに別のアカウントと\
+                 連携されています。お手数ですが、ショップまでお問い合わせください。"
             }
         }
     }

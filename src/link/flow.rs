@@ -13,24 +13,31 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::LinkError;
-use super::attempts::{AttemptLimit, AttemptLimiter};
+use super::attempts::AttemptLimiter;
+use super::grant::{IncentiveOutcome, IncentiveSetup};
+use super::replies::{LinkReplyTexts, ReplyVars};
 use super::secret::OneTimeSecret;
 use super::store::{
-    ConflictPolicy, DEFAULT_TICKET_TTL, Link, LinkConflict, LinkOutcome, LinkSource, LinkStore,
-    LinkStoreError, RejectReason, Ticket, TicketKind,
+    ConflictPolicy, Link, LinkConflict, LinkOutcome, LinkSource, LinkStore, LinkStoreError,
+    RejectReason, Ticket, TicketKind,
 };
 use super::write_back::{LinkWriteBack, WriteBackRetry, WriteBackTask};
 use crate::commerce::CustomerAuthenticator;
 use crate::line::message::{Action, Message};
 use crate::line::webhook::{Event, EventKind, LinkResult};
-use crate::line::{Bounds, LineClient, LinkToken, ReplyRequest, RichMenu, RichMenuSize};
-use crate::{CustomerId, LineUserId};
+use crate::line::{
+    Bounds, LineClient, LinkToken, PushRequest, ReplyRequest, RichMenu, RichMenuSize,
+};
+use crate::{CustomerId, LineUserId, RetryKey};
 
 /// LINE's account-link dialog host.
 pub const DEFAULT_ACCESS_BASE_URL: &str = "https://access.line.me";
 
 /// The postback data [`link_rich_menu`] sends and [`AccountLinker::handle_event`] answers.
 pub const DEFAULT_LINK_POSTBACK: &str = "enishi:link";
+
+/// The postback data that starts unlinking (an "unlink" rich-menu area sends it).
+pub const DEFAULT_UNLINK_POSTBACK: &str = "enishi:unlink";
 
 /// How an account link ended (the `accountLink` webhook event, step 3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +100,8 @@ pub struct AccountLinkReport {
     pub customer: Option<CustomerId>,
     /// Whether enishi replied to the user in LINE (see [`LinkReplyTexts`]).
     pub replied: bool,
+    /// The link incentive's outcome, for a new link when one is configured.
+    pub incentive: Option<IncentiveOutcome>,
 }
 
 /// Host hook fired once per `accountLink` event with a final outcome, success or not (a store
@@ -101,38 +110,6 @@ pub struct AccountLinkReport {
 pub trait LinkOutcomeHook: Send + Sync + fmt::Debug + 'static {
     /// An account link ended.
     async fn on_account_link(&self, report: &AccountLinkReport);
-}
-
-/// What enishi replies in LINE after an `accountLink` event (with the event's reply token;
-/// LINE sends none with a failed link). `None` sends nothing. The defaults are Japanese.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkReplyTexts {
-    /// After the link was stored.
-    pub linked: Option<String>,
-    /// After a conflict: the accounts are linked to others; contact the shop.
-    pub conflict: Option<String>,
-    /// After a rejected nonce (forged, used, expired, another user's): start again.
-    pub rejected: Option<String>,
-}
-
-impl Default for LinkReplyTexts {
-    fn default() -> Self {
-        Self {
-            linked: Some(
-                "ショップのアカウントと連携しました。連携はいつでも解除できます。".into(),
-            ),
-            conflict: Some(
-                "アカウント連携ができませんでした。このLINEアカウントかショップのアカウントが、\
-                 すでに別のアカウントと連携されています。お手数ですが、ショップまでお問い合わせください。"
-                    .into(),
-            ),
-            rejected: Some(
-                "アカウント連携ができませんでした。手続きの有効期限が切れたか、無効な手続きです。\
-                 お手数ですが、リッチメニューからもう一度お試しください。"
-                    .into(),
-            ),
-        }
-    }
 }
 
 /// Host hook fired once per **new** link (e.g. grant points on first link). A webhook
@@ -208,6 +185,8 @@ pub enum LinkEventOutcome {
         outcome: LinkOutcome,
         /// The background write-back, when configured and the link is new.
         write_back: Option<WriteBackTask>,
+        /// The link incentive's outcome, for a new link when one is configured.
+        incentive: Option<IncentiveOutcome>,
     },
     /// `accountLink` failed: the nonce was consumed, nothing linked.
     Failed {
@@ -223,6 +202,8 @@ pub enum LinkEventOutcome {
     },
     /// The link postback: a link token was issued and the link message replied.
     Started(LinkStarted),
+    /// The unlink postback: an unlink ticket was issued and the unlink message replied.
+    UnlinkStarted,
     /// Not an event the link flow handles.
     Ignored,
 }
@@ -251,6 +232,22 @@ pub(super) struct Inner {
     pub(super) button_label: String,
     pub(super) reply_texts: LinkReplyTexts,
     pub(super) attempts: Option<AttemptLimiter>,
+    pub(super) shop_name: String,
+    pub(super) unlink_page: Option<Url>,
+    pub(super) unlink_postback: String,
+    pub(super) incentive: Option<IncentiveSetup>,
+}
+
+/// A link made directly ([`AccountLinker::link_direct`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct DirectLink {
+    /// What the store did.
+    pub outcome: LinkOutcome,
+    /// The background write-back, when configured and the link is new.
+    pub write_back: Option<WriteBackTask>,
+    /// The link incentive's outcome, for a new link when one is configured.
+    pub incentive: Option<IncentiveOutcome>,
 }
 
 impl fmt::Debug for AccountLinker {
@@ -266,201 +263,7 @@ impl fmt::Debug for AccountLinker {
     }
 }
 
-/// Configures an [`AccountLinker`]. Setters never fail; [`build`](Self::build) reports the
-/// first bad value.
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct AccountLinkerBuilder {
-    client: LineClient,
-    store: Arc<dyn LinkStore>,
-    link_page: String,
-    access_base: String,
-    redirects: Vec<String>,
-    policy: ConflictPolicy,
-    ttl: Duration,
-    authenticator: Option<Arc<dyn CustomerAuthenticator>>,
-    hook: Option<Arc<dyn LinkHook>>,
-    outcome_hook: Option<Arc<dyn LinkOutcomeHook>>,
-    write_back: Option<Arc<dyn LinkWriteBack>>,
-    retry: WriteBackRetry,
-    postback: String,
-    message_text: String,
-    button_label: String,
-    reply_texts: LinkReplyTexts,
-    attempt_limit: Option<AttemptLimit>,
-}
-
-impl fmt::Debug for AccountLinkerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccountLinkerBuilder")
-            .field("link_page", &self.link_page)
-            .field("access_base", &self.access_base)
-            .finish_non_exhaustive()
-    }
-}
-
-impl AccountLinkerBuilder {
-    /// LINE's dialog host (default [`DEFAULT_ACCESS_BASE_URL`]; tests point it at a fake).
-    pub fn access_base_url(mut self, url: impl Into<String>) -> Self {
-        self.access_base = url.into();
-        self
-    }
-
-    /// Allows redirecting to `url` after a step (any URL starting with it, same origin).
-    pub fn allow_redirect(mut self, url: impl Into<String>) -> Self {
-        self.redirects.push(url.into());
-        self
-    }
-
-    /// What to do with conflicting links (default [`ConflictPolicy::Reject`]).
-    pub fn conflict_policy(mut self, policy: ConflictPolicy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Lifetime of link-token and nonce tickets (default 10 minutes, LINE's link-token life).
-    pub fn ticket_ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
-    }
-
-    /// Lets [`AccountLinker::complete_with_password`] check email + password.
-    pub fn authenticator(mut self, auth: Arc<dyn CustomerAuthenticator>) -> Self {
-        self.authenticator = Some(auth);
-        self
-    }
-
-    /// A hook fired once per new link.
-    pub fn hook(mut self, hook: Arc<dyn LinkHook>) -> Self {
-        self.hook = Some(hook);
-        self
-    }
-
-    /// A hook fired with every final `accountLink` outcome: linked, conflict, rejected, failed.
-    pub fn outcome_hook(mut self, hook: Arc<dyn LinkOutcomeHook>) -> Self {
-        self.outcome_hook = Some(hook);
-        self
-    }
-
-    /// What to reply in LINE after an `accountLink` event (default [`LinkReplyTexts::default`]).
-    pub fn reply_texts(mut self, texts: LinkReplyTexts) -> Self {
-        self.reply_texts = texts;
-        self
-    }
-
-    /// Password attempts allowed per client address in
-    /// [`AccountLinker::complete_with_password`] (default [`AttemptLimit::default`]:
-    /// 10 per 15 minutes).
-    pub fn password_attempt_limit(mut self, limit: AttemptLimit) -> Self {
-        self.attempt_limit = Some(limit);
-        self
-    }
-
-    /// No per-address limit on password attempts (the host limits them itself).
-    pub fn without_password_attempt_limit(mut self) -> Self {
-        self.attempt_limit = None;
-        self
-    }
-
-    /// Writes links back to the commerce backend, retried in the background.
-    pub fn write_back(mut self, write_back: Arc<dyn LinkWriteBack>, retry: WriteBackRetry) -> Self {
-        self.write_back = Some(write_back);
-        self.retry = retry;
-        self
-    }
-
-    /// The postback data that starts the flow (default [`DEFAULT_LINK_POSTBACK`]).
-    pub fn postback_data(mut self, data: impl Into<String>) -> Self {
-        self.postback = data.into();
-        self
-    }
-
-    /// The text and button label of the reply carrying the link URL.
-    pub fn link_message(mut self, text: impl Into<String>, label: impl Into<String>) -> Self {
-        self.message_text = text.into();
-        self.button_label = label.into();
-        self
-    }
-
-    /// Builds the linker.
-    ///
-    /// # Errors
-    /// [`LinkError::InvalidConfig`] for an unparsable or non-HTTP(S) URL or a zero TTL.
-    pub fn build(self) -> Result<AccountLinker, LinkError> {
-        let parse = |what: &'static str, s: &str| {
-            let url = Url::parse(s)
-                .map_err(|e| LinkError::InvalidConfig { what, reason: format!("{s:?}: {e}") })?;
-            if matches!(url.scheme(), "http" | "https") && url.host().is_some() {
-                Ok(url)
-            } else {
-                Err(LinkError::InvalidConfig {
-                    what,
-                    reason: format!("{s:?} is not an http(s) URL"),
-                })
-            }
-        };
-        if self.ttl.is_zero() {
-            return Err(LinkError::InvalidConfig {
-                what: "ticket TTL",
-                reason: "must be > 0".into(),
-            });
-        }
-        Ok(AccountLinker {
-            inner: Arc::new(Inner {
-                link_page: parse("link page URL", &self.link_page)?,
-                access_base: parse("access base URL", &self.access_base)?,
-                redirects: self
-                    .redirects
-                    .iter()
-                    .map(|r| parse("redirect URL", r))
-                    .collect::<Result<_, _>>()?,
-                client: self.client,
-                store: self.store,
-                policy: self.policy,
-                ttl: self.ttl,
-                authenticator: self.authenticator,
-                hook: self.hook,
-                outcome_hook: self.outcome_hook,
-                write_back: self.write_back,
-                retry: self.retry,
-                postback: self.postback,
-                message_text: self.message_text,
-                button_label: self.button_label,
-                reply_texts: self.reply_texts,
-                attempts: self.attempt_limit.map(AttemptLimiter::new),
-            }),
-        })
-    }
-}
-
 impl AccountLinker {
-    /// A builder. `link_page` is the shop's page that logs the customer in; enishi appends
-    /// `linkToken=…` to it.
-    pub fn builder(
-        client: LineClient,
-        store: Arc<dyn LinkStore>,
-        link_page: impl Into<String>,
-    ) -> AccountLinkerBuilder {
-        AccountLinkerBuilder {
-            client,
-            store,
-            link_page: link_page.into(),
-            access_base: DEFAULT_ACCESS_BASE_URL.into(),
-            redirects: Vec::new(),
-            policy: ConflictPolicy::Reject,
-            ttl: DEFAULT_TICKET_TTL,
-            authenticator: None,
-            hook: None,
-            outcome_hook: None,
-            write_back: None,
-            retry: WriteBackRetry::default(),
-            postback: DEFAULT_LINK_POSTBACK.into(),
-            message_text: "ショップのアカウントと連携すると、お得な情報をお届けします。連携はいつでも解除できます。".into(),
-            button_label: "アカウント連携".into(),
-            reply_texts: LinkReplyTexts::default(),
-            attempt_limit: Some(AttemptLimit::default()),
-        }
-    }
-
     /// The store.
     #[must_use]
     pub fn store(&self) -> &Arc<dyn LinkStore> {
@@ -496,7 +299,9 @@ impl AccountLinker {
     ///
     /// # Errors
     /// [`LinkError::Store`] with a [`super::RejectReason`] for an unknown, used or expired
-    /// link token (nothing written); store errors.
+    /// link token (nothing written); [`LinkStoreError::Conflict`] under
+    /// [`ConflictPolicy::Reject`] when the LINE user or the customer is linked to someone
+    /// else (the link token stays usable); store errors.
     pub async fn complete_login(
         &self,
         link_token: &LinkToken,
@@ -504,6 +309,12 @@ impl AccountLinker {
         now: DateTime<Utc>,
     ) -> Result<NonceIssued, LinkError> {
         let key = OneTimeSecret::from_received(link_token.expose()).key();
+        // A conflict leaves the link token usable: the customer may have signed in with
+        // another of their accounts by mistake.
+        let peeked = self.inner.store.peek_ticket(TicketKind::LinkToken, &key, None, now).await?;
+        if let Some(user) = &peeked.line_user {
+            self.check_conflict(user, customer).await?;
+        }
         let token_ticket =
             self.inner.store.take_ticket(TicketKind::LinkToken, &key, None, now).await?;
         let line_user = token_ticket.line_user.ok_or_else(|| {
@@ -577,14 +388,14 @@ impl AccountLinker {
                         .await
                         .map(|t| (AccountLinkOutcome::Failed, t)),
                 };
-                let (outcome, customer) = match result {
-                    Ok((outcome, ticket)) => (outcome, ticket.customer),
+                let (outcome, customer, ticket_user) = match result {
+                    Ok((outcome, ticket)) => (outcome, ticket.customer, ticket.line_user),
                     Err(LinkStoreError::Conflict(c)) => {
                         let customer = Some(c.customer.clone());
-                        (AccountLinkOutcome::Conflict(c), customer)
+                        (AccountLinkOutcome::Conflict(c), customer, None)
                     }
                     Err(LinkStoreError::Rejected { reason, .. }) => {
-                        (AccountLinkOutcome::Rejected { reason }, None)
+                        (AccountLinkOutcome::Rejected { reason }, None, None)
                     }
                     Err(e) => {
                         // Not final: the event is answered with an error and may come again.
@@ -599,13 +410,20 @@ impl AccountLinker {
                         return Err(e.into());
                     }
                 };
-                self.report_account_link(event, user, customer, outcome).await
+                self.report_account_link(event, user, customer, outcome, ticket_user, now).await
             }
             EventKind::Follow(_) | EventKind::Unfollow => {
                 let Some(user) = user else { return Ok(LinkEventOutcome::Ignored) };
                 let following = matches!(event.kind, EventKind::Follow(_));
                 self.inner.store.set_following(&user, following, at).await?;
                 Ok(LinkEventOutcome::FollowChanged { line_user: user, following })
+            }
+            EventKind::Postback(p) if p.data == self.inner.unlink_postback => {
+                let Some(user) = user else { return Ok(LinkEventOutcome::Ignored) };
+                match &event.reply_token {
+                    Some(token) => self.reply_unlink_message(&user, token, now).await,
+                    None => Ok(LinkEventOutcome::Ignored),
+                }
             }
             EventKind::Postback(p) if p.data == self.inner.postback => {
                 let Some(user) = user else { return Ok(LinkEventOutcome::Ignored) };
@@ -638,11 +456,11 @@ impl AccountLinker {
         customer: &CustomerId,
         source: LinkSource,
         now: DateTime<Utc>,
-    ) -> Result<(LinkOutcome, Option<WriteBackTask>), LinkError> {
+    ) -> Result<DirectLink, LinkError> {
         let outcome =
             self.inner.store.link(line_user, customer, source, self.inner.policy, now).await?;
-        let task = self.after_link(&outcome).await;
-        Ok((outcome, task))
+        let (write_back, incentive) = self.after_link(&outcome, now).await;
+        Ok(DirectLink { outcome, write_back, incentive })
     }
 
     /// Unlinks a LINE user (LINE requires users can unlink at any time), optionally clearing
@@ -685,42 +503,24 @@ impl AccountLinker {
     }
 
     /// Tells the user (LINE reply), the shop (log, metric) and the host (hook) how an account
-    /// link ended, then returns the outcome as `handle_event` always did.
+    /// link ended, then returns the outcome as `handle_event` always did. A new link is
+    /// rewarded (and written back) before the reply, so the reply can say so.
     async fn report_account_link(
         &self,
         event: &Event,
         line_user: Option<LineUserId>,
         customer: Option<CustomerId>,
         outcome: AccountLinkOutcome,
+        ticket_user: Option<LineUserId>,
+        now: DateTime<Utc>,
     ) -> Result<LinkEventOutcome, LinkError> {
-        let texts = &self.inner.reply_texts;
-        let text = match &outcome {
-            AccountLinkOutcome::Linked(_) => texts.linked.as_deref(),
-            AccountLinkOutcome::Conflict(_) => texts.conflict.as_deref(),
-            // A redelivered or duplicated event of a link that worked presents a used nonce:
-            // telling that user "it failed" would be the very lie this reply exists to avoid.
-            AccountLinkOutcome::Rejected { reason: RejectReason::Replayed }
-                if event.is_redelivery() || self.is_linked(line_user.as_ref()).await =>
-            {
-                None
-            }
-            AccountLinkOutcome::Rejected { .. } => texts.rejected.as_deref(),
-            AccountLinkOutcome::Failed => None,
+        let (write_back, incentive) = match &outcome {
+            AccountLinkOutcome::Linked(linked) => self.after_link(linked, now).await,
+            _ => (None, None),
         };
-        let mut replied = false;
-        if let (Some(text), Some(token)) = (text, &event.reply_token) {
-            let request = ReplyRequest::new(token.clone(), vec![Message::text(text)]);
-            match self.inner.client.reply(request).await {
-                Ok(_) => replied = true,
-                // The outcome stands either way; a redelivery could not change it.
-                Err(e) => tracing::warn!(
-                    target: "enishi::link",
-                    outcome = outcome.label(),
-                    error = %e,
-                    "could not reply to the LINE user after the account link"
-                ),
-            }
-        }
+        let replied = self
+            .tell_link_outcome(event, line_user.as_ref(), &outcome, incentive.as_ref(), ticket_user)
+            .await;
         let (label, reason) = (outcome.label(), outcome.reason_label());
         let user = line_user.as_ref().map(LineUserId::as_str);
         let cust = customer.as_ref().map(CustomerId::as_str);
@@ -738,14 +538,13 @@ impl AccountLinker {
             );
         }
         outcome_counter(label, reason);
-        let report = AccountLinkReport { outcome, line_user, customer, replied };
+        let report = AccountLinkReport { outcome, line_user, customer, replied, incentive };
         if let Some(hook) = &self.inner.outcome_hook {
             hook.on_account_link(&report).await;
         }
         match report.outcome {
             AccountLinkOutcome::Linked(outcome) => {
-                let write_back = self.after_link(&outcome).await;
-                Ok(LinkEventOutcome::Linked { outcome, write_back })
+                Ok(LinkEventOutcome::Linked { outcome, write_back, incentive: report.incentive })
             }
             AccountLinkOutcome::Failed => {
                 Ok(LinkEventOutcome::Failed { customer: report.customer })
@@ -757,6 +556,87 @@ impl AccountLinker {
         }
     }
 
+    /// Replies (or, for a failed link, pushes) the outcome to the user; whether it was sent.
+    async fn tell_link_outcome(
+        &self,
+        event: &Event,
+        line_user: Option<&LineUserId>,
+        outcome: &AccountLinkOutcome,
+        incentive: Option<&IncentiveOutcome>,
+        ticket_user: Option<LineUserId>,
+    ) -> bool {
+        let texts = &self.inner.reply_texts;
+        let granted = incentive.and_then(IncentiveOutcome::granted);
+        let vars = ReplyVars::with_incentive(
+            &self.inner.shop_name,
+            granted.and(self.inner.incentive.as_ref().map(|s| &s.incentive)),
+        );
+        let render = |t: &Option<String>| LinkReplyTexts::render(t.as_deref(), &vars);
+        let messages: Vec<String> = match outcome {
+            AccountLinkOutcome::Linked(_) => {
+                let reward = granted.and_then(|_| render(&texts.incentive));
+                render(&texts.linked).into_iter().chain(reward).collect()
+            }
+            AccountLinkOutcome::Conflict(_) => render(&texts.conflict).into_iter().collect(),
+            // A redelivered or duplicated event of a link that worked presents a used nonce:
+            // telling that user "it failed" would be the very lie this reply exists to avoid.
+            AccountLinkOutcome::Rejected { reason: RejectReason::Replayed }
+                if event.is_redelivery() || self.is_linked(line_user).await =>
+            {
+                Vec::new()
+            }
+            AccountLinkOutcome::Rejected { .. } => render(&texts.rejected).into_iter().collect(),
+            AccountLinkOutcome::Failed => {
+                // LINE sends no reply token with a failed link: push to the user the link was
+                // started for, once (the retry key is the event's own).
+                return match (render(&texts.failed), ticket_user) {
+                    (Some(text), Some(user)) => {
+                        let mut push = PushRequest::new(user, vec![Message::text(text)]);
+                        if let Some(id) = &event.webhook_event_id {
+                            let key = format!("enishi:link-failed:{}", id.as_str());
+                            push = push.retry_key(RetryKey::derive(&key));
+                        }
+                        self.send_or_warn(
+                            self.inner.client.push(push).await.map(drop),
+                            outcome.label(),
+                        )
+                    }
+                    _ => false,
+                };
+            }
+        };
+        match (messages.is_empty(), &event.reply_token) {
+            (false, Some(token)) => {
+                let request = ReplyRequest::new(
+                    token.clone(),
+                    messages.into_iter().map(Message::text).collect(),
+                );
+                self.send_or_warn(self.inner.client.reply(request).await.map(drop), outcome.label())
+            }
+            _ => false,
+        }
+    }
+
+    fn send_or_warn(
+        &self,
+        sent: Result<(), crate::line::LineError>,
+        outcome: &'static str,
+    ) -> bool {
+        match sent {
+            Ok(()) => true,
+            // The outcome stands either way; a redelivery could not change it.
+            Err(e) => {
+                tracing::warn!(
+                    target: "enishi::link",
+                    outcome,
+                    error = %e,
+                    "could not tell the LINE user how the account link ended"
+                );
+                false
+            }
+        }
+    }
+
     async fn is_linked(&self, line_user: Option<&LineUserId>) -> bool {
         match line_user {
             Some(u) => matches!(self.inner.store.link_of_user(u).await, Ok(Some(_))),
@@ -764,21 +644,62 @@ impl AccountLinker {
         }
     }
 
-    async fn after_link(&self, outcome: &LinkOutcome) -> Option<WriteBackTask> {
+    /// Under [`ConflictPolicy::Reject`], refuses before LINE's dialog a link that the store
+    /// would refuse after it: the customer learns it on the page, with who to contact.
+    async fn check_conflict(
+        &self,
+        line_user: &LineUserId,
+        customer: &CustomerId,
+    ) -> Result<(), LinkError> {
+        if self.inner.policy != ConflictPolicy::Reject {
+            return Ok(());
+        }
+        let user_link = self.inner.store.link_of_user(line_user).await?;
+        let customer_link = self.inner.store.link_of_customer(customer).await?;
+        let user_linked_to = user_link.map(|l| l.customer).filter(|c| c != customer);
+        let customer_linked_to = customer_link.map(|l| l.line_user).filter(|u| u != line_user);
+        if user_linked_to.is_none() && customer_linked_to.is_none() {
+            return Ok(());
+        }
+        Err(LinkStoreError::Conflict(LinkConflict {
+            line_user: line_user.clone(),
+            customer: customer.clone(),
+            user_linked_to,
+            customer_linked_to,
+        })
+        .into())
+    }
+
+    /// After a stored link: for a new one, the hook, the incentive and the write-back.
+    async fn after_link(
+        &self,
+        outcome: &LinkOutcome,
+        now: DateTime<Utc>,
+    ) -> (Option<WriteBackTask>, Option<IncentiveOutcome>) {
         if !outcome.is_new() {
-            return None;
+            return (None, None);
         }
         if let Some(hook) = &self.inner.hook {
             hook.on_new_link(outcome).await;
         }
+        let link = outcome.link();
+        // Links enishi did not make (read from the shop, set by an admin) are not rewarded.
+        let incentive = match (&self.inner.incentive, link.source) {
+            (Some(setup), LinkSource::AccountLink | LinkSource::LineLogin) => {
+                Some(setup.grant(&link.customer, now).await)
+            }
+            _ => None,
+        };
         // A link read from the backend is already there: writing it back would be a no-op.
-        if outcome.link().source == LinkSource::Backend {
-            return None;
+        if link.source == LinkSource::Backend {
+            return (None, incentive);
         }
-        self.inner
+        let write_back = self
+            .inner
             .write_back
             .as_ref()
-            .map(|wb| self.spawn_write_back(Arc::clone(wb), outcome.link().clone(), true))
+            .map(|wb| self.spawn_write_back(Arc::clone(wb), link.clone(), true));
+        (write_back, incentive)
     }
 
     fn spawn_write_back(

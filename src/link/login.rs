@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::flow::AccountLinker;
+use super::grant::IncentiveOutcome;
 use super::idtoken::{IdTokenClaims, IdTokenError, Jwks, verify_id_token, verify_id_token_es256};
 use super::secret::{OneTimeSecret, pkce_challenge};
 use super::store::{
@@ -177,6 +178,8 @@ pub struct LoginLinked {
     pub outcome: LinkOutcome,
     /// The background write-back, when the link is new and one is configured.
     pub write_back: Option<WriteBackTask>,
+    /// The link incentive's outcome (a new link, with an incentive on the linker).
+    pub incentive: Option<IncentiveOutcome>,
     /// Whether the user added the account as a friend during login.
     pub friendship_status_changed: Option<bool>,
 }
@@ -472,15 +475,19 @@ impl LineLogin {
             &data.nonce,
             now,
         )?;
-        let (outcome, write_back) = match &i.linker {
-            Some(linker) => linker
-                .link_direct(&claims.line_user, customer, LinkSource::LineLogin, now)
-                .await
-                .map_err(LoginError::Link)?,
+        let (outcome, write_back, incentive) = match &i.linker {
+            Some(linker) => {
+                let direct = linker
+                    .link_direct(&claims.line_user, customer, LinkSource::LineLogin, now)
+                    .await
+                    .map_err(LoginError::Link)?;
+                (direct.outcome, direct.write_back, direct.incentive)
+            }
             None => (
                 i.store
                     .link(&claims.line_user, customer, LinkSource::LineLogin, i.policy, now)
                     .await?,
+                None,
                 None,
             ),
         };
@@ -488,6 +495,7 @@ impl LineLogin {
             claims,
             outcome,
             write_back,
+            incentive,
             friendship_status_changed: params.friendship_status_changed,
         })
     }

@@ -15,6 +15,8 @@
 
 #[cfg(feature = "client")]
 mod attempts;
+#[cfg(feature = "client")]
+mod builder;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod conformance;
@@ -22,6 +24,8 @@ pub mod conformance;
 mod error;
 #[cfg(feature = "client")]
 mod flow;
+#[cfg(feature = "client")]
+mod grant;
 mod idtoken;
 mod import;
 mod incentive;
@@ -34,6 +38,8 @@ mod password;
 mod postgres;
 #[cfg(feature = "client")]
 mod redirect;
+#[cfg(feature = "client")]
+mod replies;
 mod reward;
 mod secret;
 #[cfg(feature = "axum")]
@@ -41,6 +47,8 @@ mod service;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+#[cfg(feature = "client")]
+mod unlink;
 pub use memory::MemoryLinkStore;
 #[cfg(feature = "client")]
 mod write_back;
@@ -50,14 +58,20 @@ mod write_back;
 pub use attempts::{AttemptLimit, ForwardedFor, client_ip};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use builder::AccountLinkerBuilder;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use error::{LinkError, LoginFailure};
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use flow::{
-    AccountLinkOutcome, AccountLinkReport, AccountLinker, AccountLinkerBuilder,
-    DEFAULT_ACCESS_BASE_URL, DEFAULT_LINK_POSTBACK, LinkEventOutcome, LinkHook, LinkOutcomeHook,
-    LinkReplyTexts, LinkStarted, NonceIssued, link_buttons, link_rich_menu,
+    AccountLinkOutcome, AccountLinkReport, AccountLinker, DEFAULT_ACCESS_BASE_URL,
+    DEFAULT_LINK_POSTBACK, DEFAULT_UNLINK_POSTBACK, DirectLink, LinkEventOutcome, LinkHook,
+    LinkOutcomeHook, LinkStarted, NonceIssued, link_buttons, link_rich_menu,
 };
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use grant::IncentiveOutcome;
 pub use idtoken::{
     IdTokenClaims, IdTokenError, Jwks, LINE_LOGIN_ISSUER, sign_id_token_hs256, verify_id_token,
     verify_id_token_es256,
@@ -73,6 +87,9 @@ pub use login::{
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresLinkStore;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use replies::LinkReplyTexts;
 pub use reward::{LinkIncentive, Reward};
 pub use secret::{OneTimeSecret, SECRET_BYTES, TicketKey, pkce_challenge};
 #[cfg(feature = "axum")]
@@ -86,6 +103,9 @@ pub use store::{
     LinkConflict, LinkOutcome, LinkSource, LinkStore, LinkStoreError, Redeemed, RejectReason,
     Ticket, TicketKind,
 };
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use unlink::Unlinked;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use write_back::{LinkWriteBack, WriteBackError, WriteBackRetry, WriteBackTask};

@@ -55,6 +55,8 @@ stored_enum!(
         Nonce = "nonce",
         /// A LINE Login `state` (bound to a customer; carries the OIDC nonce and PKCE verifier).
         LoginState = "login_state",
+        /// An unlink ticket (bound to the LINE user who asked to unlink).
+        UnlinkToken = "unlink_token",
     }
 );
 

@@ -32,7 +32,7 @@ pub use ecforce::{
     FakeEcforceBuilder, FakeEcforceRequest, FakeLogin,
 };
 pub use line::{
-    Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeEndpointClass, FakeLine,
-    FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults, IssuedLinkToken,
-    RecordedDelivery, TestkitError, user_id,
+    Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeDialog, FakeEndpointClass,
+    FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults,
+    IssuedLinkToken, RecordedDelivery, TestkitError, user_id,
 };

@@ -8,6 +8,7 @@
 //   { "viewports": [{ "width": 390, "height": 844 }, { "width": 1280, "height": 800 }],
 //     "pages": [{ "name": "link-start", "url": "http://127.0.0.1:PORT/...",
 //                 "screenshot_dir": "docs/images" | null, "expect_status": 404 | null,
+//                 "headers": {"x-shop-customer": "2"} (sent with every request of the page),
 //                 "steps": [{ "fill": "#email", "value": "..." }, { "click": "button" },
 //                           { "wait_for_url": "/done" }] }] }
 // The report (JSON on stdout): { "chromium": "<version>", "results": [one entry per page and
@@ -92,7 +93,7 @@ function parseSpec(text) {
   });
   if (!Array.isArray(spec.pages)) die('spec: pages must be an array');
   spec.pages.forEach((p, i) => {
-    checkKeys(`pages[${i}]`, p, ['name', 'url', 'screenshot_dir', 'expect_status', 'steps']);
+    checkKeys(`pages[${i}]`, p, ['name', 'url', 'screenshot_dir', 'expect_status', 'steps', 'headers']);
     if (typeof p.name !== 'string' || !p.name) die(`spec: pages[${i}].name must be a string`);
     if (typeof p.url !== 'string' || !p.url) die(`spec: pages[${i}].url must be a string`);
     (p.steps ?? []).forEach((s, j) => {
@@ -288,7 +289,7 @@ async function auditOne(browser, page, viewport, axeSource) {
     screenshot: null,
     error: null,
   };
-  const context = await browser.newContext(contextOptions(viewport));
+  const context = await browser.newContext({ ...contextOptions(viewport), extraHTTPHeaders: page.headers ?? {} });
   context.setDefaultTimeout(TIMEOUT_MS);
   context.setDefaultNavigationTimeout(TIMEOUT_MS);
   const tab = await context.newPage();

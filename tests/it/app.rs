@@ -1,7 +1,7 @@
 //! The front door: the storage handle, the `Enishi` app (sync, audience, plan, send, scenarios,
 //! routes) and its service loop, against the fake LINE and fake ecforce.
 
-mod harness;
+pub(crate) mod harness;
 mod observe;
 #[cfg(feature = "postgres")]
 mod outage;

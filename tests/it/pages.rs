@@ -3,4 +3,8 @@
 //! Chromium and `npm ci` in tests/browser (docs/testing.md); without them these tests fail.
 
 mod browser;
+#[cfg(feature = "app")]
+mod customer;
 mod harness;
+#[cfg(feature = "app")]
+mod site;

@@ -377,7 +377,7 @@ impl fmt::Debug for Pages {
 impl Default for Pages {
     fn default() -> Self {
         // The built-ins are checked by the tests below: building them cannot fail.
-        match Pages::builder().build() {
+        match Self::builder().build() {
             Ok(pages) => pages,
             Err(e) => unreachable!("the built-in pages do not build: {e}"),
         }

@@ -12,7 +12,8 @@ fn sample_token() -> &'static str {
 #[test]
 fn the_built_in_pages_build_and_are_japanese() {
     let pages = Pages::default();
-    let html = plain(&pages.render(&View::LinkStart { link_token: "abc", incentive: None }).unwrap());
+    let html =
+        plain(&pages.render(&View::LinkStart { link_token: "abc", incentive: None }).unwrap());
     assert!(html.contains("<html lang=\"ja\">"), "{html}");
     assert!(html.contains("name=\"viewport\""));
     assert!(html.contains("LINEアカウント連携"));

@@ -29,9 +29,9 @@ pub use postgres::PostgresClickStore;
 pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;
-#[cfg(feature = "axum")]
-pub use track::track_route;
 pub use track::{
     Click, ClickResponse, ClickStore, ClickStoreError, DEFAULT_CLICK_WINDOW, LinkContext,
     LinkTracker, MemoryClickStore, TrackError, TrackedLink, handle_click, unique_clicks,
 };
+#[cfg(feature = "axum")]
+pub use track::{DEFAULT_INVALID_LINK_PAGE, track_route, track_route_with};

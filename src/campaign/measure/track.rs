@@ -711,12 +711,15 @@ pub async fn handle_click(
     ClickResponse::Redirect { location: link.url, recorded }
 }
 
-/// The plain page shown for an invalid token.
+/// The page shown for an invalid token (Japanese, readable on a phone); the app replaces it
+/// with the shop's own (see [`track_route_with`]).
 #[cfg(feature = "axum")]
-const INVALID_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
-<title>Link not valid</title><body style=\"font-family:sans-serif;margin:3em\">\
-<h1>This link is not valid</h1><p>The link may be incomplete or mistyped. \
-Please open it again from the original message.</p></body></html>";
+pub const DEFAULT_INVALID_LINK_PAGE: &str = "<!doctype html><html lang=\"ja\"><head>\
+<meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>このリンクは無効です</title></head><body style=\"font-family:sans-serif;font-size:16px;\
+line-height:1.7;margin:24px;color:#1a1a1a\"><h1 style=\"font-size:22px\">このリンクは無効です</h1>\
+<p>リンクが途中で切れているか、正しくありません。お手数ですが、ショップのサイトからお探しください。</p>\
+</body></html>";
 
 #[cfg(feature = "axum")]
 mod route {
@@ -728,12 +731,13 @@ mod route {
     use axum::response::{IntoResponse, Response};
     use axum::routing::get;
 
-    use super::{ClickResponse, ClickStore, INVALID_PAGE, LinkTracker, handle_click};
+    use super::{ClickResponse, ClickStore, DEFAULT_INVALID_LINK_PAGE, LinkTracker, handle_click};
 
     #[derive(Clone)]
     struct TrackState {
         tracker: LinkTracker,
         store: Arc<dyn ClickStore>,
+        invalid_page: Arc<str>,
     }
 
     async fn follow(
@@ -757,20 +761,20 @@ mod route {
             ClickResponse::Redirect { location, .. } => match HeaderValue::try_from(location) {
                 Ok(location) => (StatusCode::FOUND, [no_store, (header::LOCATION, location)], ())
                     .into_response(),
-                Err(_) => invalid(),
+                Err(_) => invalid(&state.invalid_page),
             },
-            ClickResponse::Invalid => invalid(),
+            ClickResponse::Invalid => invalid(&state.invalid_page),
         }
     }
 
-    fn invalid() -> Response {
+    fn invalid(page: &Arc<str>) -> Response {
         (
             StatusCode::NOT_FOUND,
             [
                 (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             ],
-            INVALID_PAGE,
+            page.to_string(),
         )
             .into_response()
     }
@@ -787,11 +791,22 @@ mod route {
     /// ```
     ///
     /// A valid token answers `302 Found` to exactly the URL it was made for and records the
-    /// click; anything else answers `404` with a plain page and no `Location`.
+    /// click; anything else answers `404` with [`DEFAULT_INVALID_LINK_PAGE`] and no
+    /// `Location`.
     pub fn track_route(tracker: LinkTracker, store: Arc<dyn ClickStore>) -> Router {
-        Router::new().route("/{token}", get(follow)).with_state(TrackState { tracker, store })
+        track_route_with(tracker, store, DEFAULT_INVALID_LINK_PAGE)
+    }
+
+    /// [`track_route`] with the shop's own HTML for an invalid link.
+    pub fn track_route_with(
+        tracker: LinkTracker,
+        store: Arc<dyn ClickStore>,
+        invalid_page: impl Into<Arc<str>>,
+    ) -> Router {
+        let state = TrackState { tracker, store, invalid_page: invalid_page.into() };
+        Router::new().route("/{token}", get(follow)).with_state(state)
     }
 }
 
 #[cfg(feature = "axum")]
-pub use route::track_route;
+pub use route::{track_route, track_route_with};

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use account_link::DialogOutcome;
+pub use account_link::{DialogOutcome, FakeDialog};
 pub use config::{FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults, user_id};
 pub use endpoint::{Endpoint, FakeEndpointClass};
 pub use state::{Counters, IssuedLinkToken, RecordedDelivery};
@@ -199,14 +199,7 @@ impl FakeLine {
     /// # Errors
     /// [`TestkitError::InvalidUserId`] when the ID is not a LINE user ID.
     pub fn issue_reply_token(&self, user_id: &str) -> Result<String, TestkitError> {
-        if !validate::is_user_id(user_id) {
-            return Err(TestkitError::InvalidUserId(user_id.to_owned()));
-        }
-        let n = self.app.next_seq();
-        let token =
-            format!("{:016x}{:016x}", faults::mix(self.app.seed ^ n ^ 0x4E91), faults::mix(n));
-        lock(&self.app.sends).reply_tokens.insert(token.clone(), (user_id.to_owned(), false));
-        Ok(token)
+        issue_reply_token(&self.app, user_id)
     }
 
     /// Every delivery so far, in acceptance order (one per recipient per accepted request).
@@ -569,4 +562,15 @@ impl FakeLineBuilder {
         ];
         Ok(FakeLine { app, api_addr, data_addr, shutdown, tasks })
     }
+}
+
+/// See [`FakeLine::issue_reply_token`].
+fn issue_reply_token(app: &App, user_id: &str) -> Result<String, TestkitError> {
+    if !validate::is_user_id(user_id) {
+        return Err(TestkitError::InvalidUserId(user_id.to_owned()));
+    }
+    let n = app.next_seq();
+    let token = format!("{:016x}{:016x}", faults::mix(app.seed ^ n ^ 0x4E91), faults::mix(n));
+    lock(&app.sends).reply_tokens.insert(token.clone(), (user_id.to_owned(), false));
+    Ok(token)
 }

@@ -57,7 +57,7 @@ async fn app_link_pages_link_a_customer_end_to_end() {
     let http =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let page = http.get(&link_url).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("lang=\"ja\"") && page.contains("<label for=\"email\">"), "{page}");
+    assert!(page.contains("lang=\"ja\"") && page.contains("共有される情報"), "{page}");
     let token = url::Url::parse(&link_url)
         .unwrap()
         .query_pairs()
@@ -65,6 +65,9 @@ async fn app_link_pages_link_a_customer_end_to_end() {
         .unwrap()
         .1
         .into_owned();
+    let form_page = http.get(format!("{base}/link/login?linkToken={token}")).send().await.unwrap();
+    let form_page = form_page.text().await.unwrap();
+    assert!(form_page.contains("<label for=\"email\">"), "{form_page}");
 
     // A wrong password: a Japanese page, nothing linked.
     shop.ecforce
@@ -72,7 +75,10 @@ async fn app_link_pages_link_a_customer_end_to_end() {
     let form = [("linkToken", token.as_str()), ("email", "c2@example.jp"), ("password", "nope")];
     let wrong = http.post(format!("{base}/link")).form(&form).send().await.unwrap();
     assert_eq!(wrong.status(), 401);
-    assert!(wrong.text().await.unwrap().contains("ログインできません"));
+    let wrong = wrong.text().await.unwrap();
+    assert!(
+        wrong.contains("メールアドレスかパスワードが違います") && wrong.contains("c2@example.jp")
+    );
 
     let form = [("linkToken", token.as_str()), ("email", "c2@example.jp"), ("password", "pw-2")];
     let ok = http.post(format!("{base}/link")).form(&form).send().await.unwrap();
@@ -110,9 +116,7 @@ async fn app_line_login_starts_for_the_signed_in_customer_only() {
         "login-channel-secret",
         "https://line.example.jp/login/line/callback",
         storage.links(),
-    )
-    .build()
-    .unwrap();
+    );
     // The shop's proxy says who is signed in.
     let session = |h: &axum::http::HeaderMap| {
         h.get("x-shop-customer")?.to_str().ok()?.parse::<enishi::CustomerId>().ok()

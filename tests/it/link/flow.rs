@@ -215,7 +215,7 @@ async fn link_flow_account_link_ok_links_once_even_when_redelivered() {
         .handle_event(&account_link_event(Some(&uid(1)), "ok", &nonce, false), now())
         .await
         .unwrap();
-    let LinkEventOutcome::Linked { outcome, write_back } = out else { panic!("{out:?}") };
+    let LinkEventOutcome::Linked { outcome, write_back, .. } = out else { panic!("{out:?}") };
     assert!(outcome.is_new() && write_back.is_none());
     assert_eq!(outcome.link().customer, cust(1));
     assert_eq!(outcome.link().source, LinkSource::AccountLink);
@@ -282,12 +282,18 @@ async fn link_flow_ok_without_source_is_an_error() {
 #[tokio::test]
 async fn link_flow_conflict_policy_reject_and_replace() {
     let s = setup(|b| b).await;
+    let token = token_of(&s.linker.start(&uid(1), now()).await.unwrap().link_url);
+    let nonce = nonce_of(&s.linker.complete_login(&token, &cust(1), now()).await.unwrap().redirect);
+    // The other link lands between the sign-in and LINE's event.
     s.store
         .link(&uid(1), &cust(9), LinkSource::Backend, ConflictPolicy::Reject, now())
         .await
         .unwrap();
+    // A sign-in now is refused before LINE's dialog, and the link token stays usable.
     let token = token_of(&s.linker.start(&uid(1), now()).await.unwrap().link_url);
-    let nonce = nonce_of(&s.linker.complete_login(&token, &cust(1), now()).await.unwrap().redirect);
+    let early = s.linker.complete_login(&token, &cust(1), now()).await;
+    assert!(matches!(early, Err(LinkError::Store(enishi::link::LinkStoreError::Conflict(_)))));
+    assert!(s.linker.complete_login(&token, &cust(9), now()).await.is_ok(), "still usable");
     let e =
         s.linker.handle_event(&account_link_event(Some(&uid(1)), "ok", &nonce, false), now()).await;
     assert!(matches!(e, Err(LinkError::Store(enishi::link::LinkStoreError::Conflict(_)))));
@@ -316,8 +322,8 @@ async fn link_flow_write_back_is_retried_in_background() {
     let wb = Arc::new(FlakyWriteBack { fail: 2, ..FlakyWriteBack::default() });
     let retry = WriteBackRetry::new(5, Duration::from_millis(5), Duration::from_millis(20));
     let s = setup(|b| b.write_back(wb.clone(), retry)).await;
-    let (outcome, task) =
-        s.linker.link_direct(&uid(3), &cust(3), LinkSource::Manual, now()).await.unwrap();
+    let direct = s.linker.link_direct(&uid(3), &cust(3), LinkSource::Manual, now()).await.unwrap();
+    let (outcome, task) = (direct.outcome, direct.write_back);
     assert!(outcome.is_new());
     assert_eq!(task.unwrap().wait().await.unwrap(), 3, "two failures, then success");
     assert_eq!(wb.written.lock().unwrap().len(), 1);
@@ -335,8 +341,12 @@ async fn link_flow_write_back_gives_up_but_link_stays() {
     let wb = Arc::new(FlakyWriteBack { fail: 100, ..FlakyWriteBack::default() });
     let retry = WriteBackRetry::new(3, Duration::from_millis(1), Duration::from_millis(2));
     let s = setup(|b| b.write_back(wb.clone(), retry)).await;
-    let (_, task) =
-        s.linker.link_direct(&uid(4), &cust(4), LinkSource::Manual, now()).await.unwrap();
+    let task = s
+        .linker
+        .link_direct(&uid(4), &cust(4), LinkSource::Manual, now())
+        .await
+        .unwrap()
+        .write_back;
     assert!(task.unwrap().wait().await.is_err());
     assert_eq!(wb.calls.load(Ordering::SeqCst), 3);
     assert!(s.store.link_of_user(&uid(4)).await.unwrap().is_some());
@@ -463,8 +473,8 @@ fn link_rich_menu_carries_the_link_postback() {
 async fn link_flow_backend_link_is_recorded_with_source_and_not_written_back() {
     let wb = Arc::new(FlakyWriteBack::default());
     let s = setup(|b| b.write_back(wb.clone(), WriteBackRetry::default())).await;
-    let (outcome, task) =
-        s.linker.link_direct(&uid(9), &cust(9), LinkSource::Backend, now()).await.unwrap();
+    let direct = s.linker.link_direct(&uid(9), &cust(9), LinkSource::Backend, now()).await.unwrap();
+    let (outcome, task) = (direct.outcome, direct.write_back);
     assert!(outcome.is_new() && task.is_none());
     assert_eq!(s.store.link_of_user(&uid(9)).await.unwrap().unwrap().source, LinkSource::Backend);
     assert_eq!(s.hook.0.load(Ordering::SeqCst), 1);

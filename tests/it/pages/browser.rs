@@ -70,6 +70,9 @@ pub(crate) struct PageSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) expect_status: Option<u16>,
     pub(crate) steps: Vec<Step>,
+    /// Request headers sent with every request of this page (e.g. the shop's session).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) headers: std::collections::BTreeMap<String, String>,
 }
 
 impl PageSpec {
@@ -80,7 +83,13 @@ impl PageSpec {
             screenshot_dir: None,
             expect_status: None,
             steps: Vec::new(),
+            headers: std::collections::BTreeMap::new(),
         }
+    }
+
+    pub(crate) fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(name.into(), value.into());
+        self
     }
 
     pub(crate) fn screenshot_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -265,6 +274,11 @@ impl Report {
 }
 
 impl PageReport {
+    /// The visible text, empty when the page had none.
+    pub(crate) fn text(&self) -> &str {
+        self.text.as_deref().unwrap_or_default()
+    }
+
     /// This page's faults at this viewport, in words (see [`Report::faults`]).
     pub(crate) fn faults(&self) -> Vec<String> {
         let mut faults = Vec::new();
