@@ -40,7 +40,7 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("done_lead", "{{ shop }}の会員アカウントとLINEアカウントを連携しました。"),
     ("done_already_title", "すでに連携済みです"),
     ("done_already_lead", "このLINEアカウントは、{{ shop }}の会員アカウントと連携済みです。"),
-    ("done_reward_heading", "連携特典をお受け取りください"),
+    ("done_reward_heading", "連携特典をお届けしました"),
     ("done_next_heading", "これから届くお知らせ"),
     (
         "done_next",
