@@ -173,6 +173,8 @@ pub struct EnishiBuilder {
     pages: Option<Pages>,
     incentive: Option<LinkIncentive>,
     access_base_url: Option<String>,
+    attempt_limit: Option<crate::link::AttemptLimit>,
+    write_back: bool,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -316,6 +318,20 @@ impl EnishiBuilder {
         self
     }
 
+    /// Failed password attempts allowed per client address on the link page (default
+    /// [`AttemptLimit::default`](crate::link::AttemptLimit::default): 10 per 15 minutes).
+    pub fn password_attempt_limit(mut self, limit: crate::link::AttemptLimit) -> Self {
+        self.attempt_limit = Some(limit);
+        self
+    }
+
+    /// Writes each new link back to the commerce backend (ecforce: the customer's LINE ID
+    /// field) and clears it on unlink, retried in the background; needs a commerce backend.
+    pub fn link_write_back(mut self, on: bool) -> Self {
+        self.write_back = on;
+        self
+    }
+
     /// Rewards each customer's first link once (points through the commerce backend, or a
     /// coupon code), shown on the pages and in the LINE reply; recorded in the storage so
     /// replays, instances and re-links never grant twice. Needs a commerce backend.
@@ -349,6 +365,16 @@ impl EnishiBuilder {
                 }
                 if let Some(access) = &self.access_base_url {
                     linker = linker.access_base_url(access);
+                }
+                if let Some(limit) = self.attempt_limit {
+                    linker = linker.password_attempt_limit(limit);
+                }
+                if self.write_back {
+                    let shop = self.commerce.clone().ok_or(AppError::Missing(
+                        "a commerce backend (`commerce`) to write links back to",
+                    ))?;
+                    linker =
+                        linker.write_back(Arc::new(shop), crate::link::WriteBackRetry::default());
                 }
                 if let Some(incentive) = &self.incentive {
                     let shop = self.commerce.clone().ok_or(AppError::Missing(
