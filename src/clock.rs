@@ -8,7 +8,21 @@
 use std::fmt;
 use std::time::Instant;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+
+/// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
+pub(crate) fn jst() -> FixedOffset {
+    const NINE_HOURS: FixedOffset = match FixedOffset::east_opt(9 * 3600) {
+        Some(offset) => offset,
+        None => panic!("+09:00 is a valid offset"),
+    };
+    NINE_HOURS
+}
+
+/// A date as a Japanese customer reads it, in JST: `2026年12月31日`.
+pub(crate) fn format_jst_date_ja(instant: DateTime<Utc>) -> String {
+    instant.with_timezone(&jst()).format("%Y年%-m月%-d日").to_string()
+}
 
 /// A source of the current instant.
 pub trait Clock: fmt::Debug + Send + Sync + 'static {

@@ -1,21 +1,9 @@
 //! ecforce's timestamps: offset-less JST (`YYYY/MM/DD HH:MM:SS`) in responses, `YYYY-MM-DD
 //! HH:MM:SS` (also JST) in filters. Converted explicitly so no code path guesses a time zone.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
-/// Japan Standard Time: UTC+9 all year (Japan has no daylight saving time).
-pub(crate) fn jst() -> FixedOffset {
-    const NINE_HOURS: FixedOffset = match FixedOffset::east_opt(9 * 3600) {
-        Some(offset) => offset,
-        None => panic!("+09:00 is a valid offset"),
-    };
-    NINE_HOURS
-}
-
-/// A date as a Japanese customer reads it, in JST: `2026年12月31日`.
-pub(crate) fn format_jst_date_ja(instant: DateTime<Utc>) -> String {
-    instant.with_timezone(&jst()).format("%Y年%-m月%-d日").to_string()
-}
+use crate::clock::jst;
 
 /// Parses an ecforce datetime into a UTC instant.
 ///

@@ -100,8 +100,7 @@ impl LinkIncentive {
     #[must_use]
     pub fn deadline_ja(&self) -> Option<String> {
         // The last instant still rewarded, so a midnight deadline reads as the day before.
-        self.deadline
-            .map(|d| crate::commerce::time::format_jst_date_ja(d - chrono::Duration::seconds(1)))
+        self.deadline.map(|d| crate::clock::format_jst_date_ja(d - chrono::Duration::seconds(1)))
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use chrono::{DateTime, Days, FixedOffset, NaiveTime, Offset as _, TimeDelta, Utc};
+use chrono::{DateTime, Days, FixedOffset, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::split;
@@ -167,10 +167,7 @@ pub struct QuietHours {
 }
 
 /// Japan Standard Time, UTC+09:00 all year.
-fn jst() -> FixedOffset {
-    // 9 h is within ±24 h, so the fallback is never taken.
-    FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| Utc.fix())
-}
+use crate::clock::jst;
 
 impl QuietHours {
     /// Quiet from `start` (inclusive) to `end` (exclusive), Japan time.
