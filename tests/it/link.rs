@@ -10,4 +10,6 @@ mod incentive;
 mod login;
 mod outcomes;
 mod password;
+#[cfg(feature = "client")]
+mod rewards;
 mod write_back;

@@ -152,7 +152,7 @@ impl Reports {
 // ---- helpers --------------------------------------------------------------------------------
 
 /// An `accountLink` ok event for user `n` with a reply token the fake LINE accepts.
-fn link_event(s: &Setup, n: u64, nonce: &str, redelivery: bool) -> Event {
+pub(super) fn link_event(s: &Setup, n: u64, nonce: &str, redelivery: bool) -> Event {
     let reply_token = s.line.issue_reply_token(&user_id(n)).unwrap();
     parse_event(&format!(
         r#"{{"type":"accountLink","source":{{"type":"user","userId":"{}"}},"replyToken":"{reply_token}",
@@ -164,12 +164,12 @@ fn link_event(s: &Setup, n: u64, nonce: &str, redelivery: bool) -> Event {
 }
 
 /// A nonce bound to customer `c`, issued through the link token of user `n`.
-async fn nonce_for(s: &Setup, n: u64, c: u32) -> String {
+pub(super) async fn nonce_for(s: &Setup, n: u64, c: u32) -> String {
     let token = token_of(&s.linker.start(&uid(n), now()).await.unwrap().link_url);
     nonce_of(&s.linker.complete_login(&token, &cust(c), now()).await.unwrap().redirect)
 }
 
-fn replies_to(s: &Setup, n: u64) -> Vec<String> {
+pub(super) fn replies_to(s: &Setup, n: u64) -> Vec<String> {
     s.line
         .messages_for(&user_id(n))
         .iter()
