@@ -42,6 +42,16 @@
 //! [line_login]      # optional; LINE_LOGIN_CHANNEL_SECRET
 //! channel_id = "1650000000"
 //! session_header = "x-shop-customer"   # set by the shop's proxy to the signed-in customer
+//! [brand]           # optional; the customer pages (docs/pages.md)
+//! name = "縁ショップ"
+//! url = "https://shop.example.jp/"
+//! contact = "カスタマーサポート（0120-000-000）"
+//! primary_color = "#8a3b12"
+//! texts = { start_button = "会員ログインへ進む" }
+//! [link_incentive]  # optional; once per customer, on the first link
+//! id = "link-2026"
+//! points = 300      # or coupon_name = "…" and coupon_code = "…"
+//! until = "2027-01-01T00:00:00+09:00"
 //! [[campaign]]
 //! id = "spring-sale"
 //! segment = "line linked and orders count >= 1"

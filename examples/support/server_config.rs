@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveTime, TimeDelta, Utc};
-use enishi::app::{Enishi, RunOptions, ScheduledCampaign};
+use enishi::app::{Brand, Enishi, Pages, PagesError, RunOptions, ScheduledCampaign};
 use enishi::campaign::scenario::ScenarioSet;
 use enishi::campaign::{
     Campaign, DeliveryPolicy, FrequencyCap, Holdout, MessageTemplate, QuietHours,
@@ -18,7 +18,7 @@ use enishi::clock::SimulatedClock;
 use enishi::commerce::EcforceClient;
 use enishi::line::webhook::ChannelSecret;
 use enishi::line::{LineClient, RedisRateLimiter};
-use enishi::link::{ForwardedFor, LineLogin};
+use enishi::link::{ForwardedFor, LineLogin, LinkIncentive};
 use enishi::segment::SegmentDefinition;
 use enishi::storage::Storage;
 use serde::{Deserialize, Serialize};
@@ -43,9 +43,45 @@ pub struct Config {
     /// LINE Login as a second way to link (`LINE_LOGIN_CHANNEL_SECRET`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_login: Option<LineLoginSection>,
+    /// The customer pages' shop name, logo, colour, URLs and texts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<BrandSection>,
+    /// Points or a coupon for each customer's first link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_incentive: Option<IncentiveSection>,
     /// Demos and tests only: a fast clock shared by every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<SimulationSection>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrandSection {
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub url: Option<String>,
+    pub login_url: Option<String>,
+    pub password_reset_url: Option<String>,
+    pub contact: Option<String>,
+    pub contact_url: Option<String>,
+    pub line_url: Option<String>,
+    pub primary_color: Option<String>,
+    /// Text overrides by key (see docs/pages.md).
+    #[serde(default)]
+    pub texts: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncentiveSection {
+    /// The ledger ID: a new ID rewards customers again.
+    pub id: String,
+    /// Points granted through ecforce; or `coupon_name` and `coupon_code`.
+    pub points: Option<u32>,
+    pub coupon_name: Option<String>,
+    pub coupon_code: Option<String>,
+    /// Links made from this instant on are not rewarded.
+    pub until: Option<DateTime<FixedOffset>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -286,7 +322,60 @@ impl Config {
             MessageTemplate::text(&c.text).map_err(|e| bad(&format!("campaign[{i}].text"), e))?;
             c.id.parse::<enishi::CampaignId>().map_err(|e| bad(&format!("campaign[{i}].id"), e))?;
         }
+        self.pages()?;
+        self.incentive()?;
         Ok(())
+    }
+
+    fn pages(&self) -> Result<Option<Pages>, ConfigError> {
+        let Some(b) = &self.brand else { return Ok(None) };
+        let mut brand = Brand::new(&b.name);
+        let urls = [
+            (&b.logo_url, Brand::logo_url as fn(Brand, String) -> Brand),
+            (&b.url, Brand::url),
+            (&b.login_url, Brand::login_url),
+            (&b.password_reset_url, Brand::password_reset_url),
+            (&b.contact_url, Brand::contact_url),
+            (&b.line_url, Brand::line_url),
+        ];
+        for (value, set) in urls {
+            if let Some(v) = value {
+                brand = set(brand, v.clone());
+            }
+        }
+        if let Some(c) = &b.contact {
+            brand = brand.contact(c);
+        }
+        if let Some(c) = &b.primary_color {
+            brand = brand.primary_color(c);
+        }
+        let mut pages = Pages::builder().brand(brand);
+        for (key, text) in &b.texts {
+            pages = pages.text(key, text);
+        }
+        pages.build().map(Some).map_err(|e| match e {
+            PagesError::UnknownText { ref key, .. } => bad(&format!("brand.texts.{key}"), &e),
+            PagesError::Brand { field, .. } => bad(&format!("brand.{field}"), &e),
+            other => bad("brand", other),
+        })
+    }
+
+    fn incentive(&self) -> Result<Option<LinkIncentive>, ConfigError> {
+        let Some(i) = &self.link_incentive else { return Ok(None) };
+        let incentive = match (i.points, &i.coupon_name, &i.coupon_code) {
+            (Some(p), None, None) if p > 0 => LinkIncentive::points(&i.id, p),
+            (None, Some(name), Some(code)) => LinkIncentive::coupon(&i.id, name, code),
+            _ => {
+                return Err(bad(
+                    "link_incentive",
+                    "set `points` (> 0), or `coupon_name` and `coupon_code`",
+                ));
+            }
+        };
+        Ok(Some(match i.until {
+            Some(until) => incentive.until(until.to_utc()),
+            None => incentive,
+        }))
     }
 
     fn policy(&self) -> Result<DeliveryPolicy, ConfigError> {
@@ -390,6 +479,12 @@ impl Config {
         if let Some(sim) = &self.simulation {
             app = app
                 .clock(SimulatedClock::anchored(sim.start, sim.speed, sim.anchor).until(sim.until));
+        }
+        if let Some(pages) = self.pages()? {
+            app = app.pages(pages);
+        }
+        if let Some(incentive) = self.incentive()? {
+            app = app.link_incentive(incentive);
         }
         if let Some(ttl) = self.service.link_ticket_ttl_secs {
             app = app.link_ticket_ttl(Duration::from_secs(ttl));

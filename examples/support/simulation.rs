@@ -27,8 +27,8 @@ use enishi::{CampaignId, CustomerId};
 
 use super::demo;
 use super::server_config::{
-    CampaignSection, Config, LineSection, PolicySection, ServerSection, ServiceSection,
-    ShopSection, SimulationSection, StorageSection,
+    BrandSection, CampaignSection, Config, LineSection, PolicySection, ServerSection,
+    ServiceSection, ShopSection, SimulationSection, StorageSection,
 };
 
 type BoxError = Box<dyn std::error::Error>;
@@ -231,6 +231,10 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
                 at: campaign_at.fixed_offset(),
             }],
             line_login: None,
+            brand: Some(BrandSection {
+                name: "縁デモショップ".into(), ..BrandSection::default()
+            }),
+            link_incentive: None,
             simulation: Some(SimulationSection { start, anchor, speed: SPEED, until }),
         };
         let path = dir.join(format!("instance{index}.toml"));
