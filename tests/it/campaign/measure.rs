@@ -215,7 +215,7 @@ async fn measure_route_answers_forged_tokens_with_an_error_page_and_no_redirect(
         assert!(response.headers().get("location").is_none(), "{token}");
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let body = response.text().await.unwrap();
-        assert!(body.contains("This link is not valid"));
+        assert!(body.contains("このリンクは無効です"));
         assert!(!body.contains("evil"), "the page never echoes the token");
     }
     assert!(store.all().is_empty(), "no click recorded for an invalid token");
