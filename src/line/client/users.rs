@@ -3,12 +3,13 @@
 use std::fmt;
 
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::LineError;
 use super::model::line_enum;
 use super::request::Request;
 use crate::LineUserId;
+use crate::line::Validator;
 
 /// A user's LINE profile, as the bot may see it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -165,6 +166,47 @@ impl super::LineClient {
         let request = Request::post("link_token", format!("/v2/bot/user/{user}/linkToken"));
         let wire: Wire = self.execute(request).await?.json()?;
         Ok(wire.link_token)
+    }
+
+    /// Shows the loading animation in the user's one-on-one chat for `seconds` (5 to 60, a
+    /// multiple of 5) or until the bot's next message arrives.
+    ///
+    /// # Errors
+    /// [`LineError::Validation`] for another duration; [`LineError::Api`],
+    /// [`LineError::Transport`].
+    pub async fn show_loading(&self, user: &LineUserId, seconds: u32) -> Result<(), LineError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            chat_id: &'a LineUserId,
+            loading_seconds: u32,
+        }
+        let mut v = Validator::new();
+        if !(5..=60).contains(&seconds) || seconds % 5 != 0 {
+            v.violation_at("loadingSeconds", "must be 5 to 60, a multiple of 5");
+        }
+        v.finish()?;
+        let request = Request::post("show_loading", "/v2/bot/chat/loading/start")
+            .json(&Wire { chat_id: user, loading_seconds: seconds })?;
+        self.execute(request).await?;
+        Ok(())
+    }
+
+    /// Marks the user's messages as read with the `markAsReadToken` of a webhook event (for a
+    /// shop that turned automatic read receipts off).
+    ///
+    /// # Errors
+    /// [`LineError::Api`] (an invalid or foreign token), [`LineError::Transport`].
+    pub async fn mark_as_read(&self, mark_as_read_token: &str) -> Result<(), LineError> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            mark_as_read_token: &'a str,
+        }
+        let request = Request::post("mark_as_read", "/v2/bot/chat/markAsRead")
+            .json(&Wire { mark_as_read_token })?;
+        self.execute(request).await?;
+        Ok(())
     }
 
     /// The bot's own account information.

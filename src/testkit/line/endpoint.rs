@@ -90,6 +90,10 @@ endpoints! {
     BotInfo => "GET" "/v2/bot/info", General, Api;
     /// `POST /v2/bot/user/{userId}/linkToken`
     LinkToken => "POST" "/v2/bot/user/{userId}/linkToken", General, Api;
+    /// `POST /v2/bot/chat/loading/start`
+    ShowLoading => "POST" "/v2/bot/chat/loading/start", General, Api;
+    /// `POST /v2/bot/chat/markAsRead`
+    MarkAsRead => "POST" "/v2/bot/chat/markAsRead", General, Api;
     /// `POST /v2/bot/richmenu`
     RichMenuCreate => "POST" "/v2/bot/richmenu", RichMenuCreate, Api;
     /// `POST /v2/bot/richmenu/validate`

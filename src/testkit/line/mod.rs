@@ -202,6 +202,18 @@ impl FakeLine {
         issue_reply_token(&self.app, user_id)
     }
 
+    /// The loading animations shown so far: `(user ID, seconds)`.
+    #[must_use]
+    pub fn loading_shown(&self) -> Vec<(String, u64)> {
+        lock(&self.app.loading_shown).clone()
+    }
+
+    /// The `markAsRead` tokens received so far.
+    #[must_use]
+    pub fn read_tokens(&self) -> Vec<String> {
+        lock(&self.app.read_tokens).clone()
+    }
+
     /// Every delivery so far, in acceptance order (one per recipient per accepted request).
     #[must_use]
     pub fn deliveries(&self) -> Vec<RecordedDelivery> {

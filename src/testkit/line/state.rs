@@ -349,6 +349,10 @@ pub(crate) struct App {
     pub(crate) menus: Mutex<Menus>,
     pub(crate) audiences: Mutex<Audiences>,
     pub(crate) link_tokens: Mutex<Vec<IssuedLinkToken>>,
+    /// Loading animations shown: `(user, seconds)`.
+    pub(crate) loading_shown: Mutex<Vec<(String, u64)>>,
+    /// `markAsRead` tokens received.
+    pub(crate) read_tokens: Mutex<Vec<String>>,
     /// Link tokens spent at the account-link dialog (single use).
     pub(crate) used_link_tokens: Mutex<std::collections::HashSet<String>>,
 }
@@ -437,6 +441,8 @@ impl App {
             menus: Mutex::new(Menus::default()),
             audiences: Mutex::new(Audiences::default()),
             link_tokens: Mutex::new(Vec::new()),
+            loading_shown: Mutex::new(Vec::new()),
+            read_tokens: Mutex::new(Vec::new()),
             used_link_tokens: Mutex::new(std::collections::HashSet::new()),
         }
     }
@@ -493,6 +499,8 @@ impl App {
         *lock(&self.audiences) = Audiences::default();
         lock(&self.link_tokens).clear();
         lock(&self.used_link_tokens).clear();
+        lock(&self.loading_shown).clear();
+        lock(&self.read_tokens).clear();
         lock(&self.paths).clear();
         self.stats.reset();
         self.fault_seq.store(0, Ordering::Relaxed);

@@ -36,6 +36,8 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::FollowerIds => users::follower_ids,
         Endpoint::BotInfo => users::bot_info,
         Endpoint::LinkToken => users::link_token,
+        Endpoint::ShowLoading => users::show_loading,
+        Endpoint::MarkAsRead => users::mark_as_read,
         Endpoint::RichMenuCreate => richmenu::create,
         Endpoint::RichMenuValidate => richmenu::validate,
         Endpoint::RichMenuUploadImage => richmenu::upload_image,

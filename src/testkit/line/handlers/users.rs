@@ -7,9 +7,9 @@ use axum::response::Response;
 use chrono::Utc;
 use rand::Rng as _;
 use rand::distr::Alphanumeric;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{bad_parameter, page_offset, page_token};
+use super::{bad_parameter, json_object, page_offset, page_token, respond_with};
 use crate::testkit::line::respond;
 use crate::testkit::line::server::Input;
 use crate::testkit::line::state::{App, Ctx, IssuedLinkToken, lock};
@@ -99,4 +99,35 @@ pub(super) fn link_token(app: &App, _ctx: &Ctx, input: Input) -> Response {
         at: Utc::now(),
     });
     respond::json(StatusCode::OK, &json!({ "linkToken": token }))
+}
+
+pub(super) fn show_loading(app: &App, _ctx: &Ctx, input: Input) -> Response {
+    respond_with(|| {
+        let body = json_object(&input)?;
+        let chat = body.get("chatId").and_then(Value::as_str).unwrap_or_default();
+        if !validate::is_user_id(chat) {
+            return Err(bad_parameter("chatId", "must be a user ID (^U[0-9a-f]{32}$)"));
+        }
+        let seconds = body.get("loadingSeconds").map_or(Some(20), Value::as_u64);
+        match seconds {
+            Some(s) if (5..=60).contains(&s) && s % 5 == 0 => {
+                lock(&app.loading_shown).push((chat.to_owned(), s));
+                Ok(respond::accepted_empty())
+            }
+            _ => Err(bad_parameter("loadingSeconds", "must be 5 to 60, a multiple of 5")),
+        }
+    })
+}
+
+pub(super) fn mark_as_read(app: &App, _ctx: &Ctx, input: Input) -> Response {
+    respond_with(|| {
+        let body = json_object(&input)?;
+        match body.get("markAsReadToken").and_then(Value::as_str) {
+            Some(token) if !token.is_empty() => {
+                lock(&app.read_tokens).push(token.to_owned());
+                Ok(respond::ok_empty())
+            }
+            _ => Err(bad_parameter("markAsReadToken", "is required")),
+        }
+    })
 }
