@@ -182,7 +182,7 @@ impl super::LineClient {
             loading_seconds: u32,
         }
         let mut v = Validator::new();
-        if !(5..=60).contains(&seconds) || seconds % 5 != 0 {
+        if !(5..=60).contains(&seconds) || !seconds.is_multiple_of(5) {
             v.violation_at("loadingSeconds", "must be 5 to 60, a multiple of 5");
         }
         v.finish()?;

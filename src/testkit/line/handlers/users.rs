@@ -110,7 +110,7 @@ pub(super) fn show_loading(app: &App, _ctx: &Ctx, input: Input) -> Response {
         }
         let seconds = body.get("loadingSeconds").map_or(Some(20), Value::as_u64);
         match seconds {
-            Some(s) if (5..=60).contains(&s) && s % 5 == 0 => {
+            Some(s) if (5..=60).contains(&s) && s.is_multiple_of(5) => {
                 lock(&app.loading_shown).push((chat.to_owned(), s));
                 Ok(respond::accepted_empty())
             }
