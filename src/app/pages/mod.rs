@@ -2,17 +2,6 @@
 //! (minijinja, HTML auto-escaped), Japanese by default, mobile-first, with the shop's name,
 //! logo and colour; every text and every template can be replaced.
 //!
-//! ```
-//! use enishi::app::{Brand, Pages};
-//!
-//! let pages = Pages::builder()
-//!     .brand(Brand::new("縁ショップ").url("https://shop.example.jp/").primary_color("#8a3b12"))
-//!     .text("start_button", "会員ログインへ進む")
-//!     .build()?;
-//! # let _ = pages;
-//! # Ok::<(), enishi::app::PagesError>(())
-//! ```
-//!
 //! Texts are small templates too: `{{ shop }}`, `{{ reward }}`, `{{ deadline }}` and
 //! `{{ contact }}` are filled in. See `docs/pages.md` for every key and template.
 
@@ -351,7 +340,19 @@ pub enum View<'a> {
     TrackError,
 }
 
-/// The built pages (see the [module documentation](self)). Cheap to clone.
+/// The customer pages (see `docs/pages.md`): Japanese by default, mobile-first, with the
+/// shop's name, logo and colour; every text and template can be replaced. Cheap to clone.
+///
+/// ```
+/// use enishi::app::{Brand, Pages};
+///
+/// let pages = Pages::builder()
+///     .brand(Brand::new("縁ショップ").url("https://shop.example.jp/").primary_color("#8a3b12"))
+///     .text("start_button", "会員ログインへ進む")
+///     .build()?;
+/// # let _ = pages;
+/// # Ok::<(), enishi::app::PagesError>(())
+/// ```
 #[derive(Clone)]
 pub struct Pages {
     inner: Arc<PagesInner>,
