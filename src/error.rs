@@ -106,6 +106,12 @@ pub enum Error {
     #[error(transparent)]
     Login(#[from] crate::link::LoginError),
 
+    // The chatbot.
+    /// A chat store failed or refused an argument.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    ChatStore(#[from] crate::chat::ChatStoreError),
+
     // Segments.
     /// A segment definition, evaluation or compilation failed.
     #[error(transparent)]

@@ -13,6 +13,9 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "app")))]
 pub mod app;
 pub mod campaign;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod chat;
 pub mod clock;
 pub mod commerce;
 #[cfg(feature = "testkit")]

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::campaign::{ClickStore, DeliveryJournal, MemoryClickStore, MemoryJournal};
+use crate::chat::{ChatStore, MemoryChatStore};
 use crate::commerce::sync::{Dataset, StoredDataset};
 use crate::line::webhook::{EventDedup, MemoryDedup};
 use crate::link::{IncentiveLedger, LinkStore, MemoryLinkStore};
@@ -50,7 +51,7 @@ pub enum StorageError {
     /// A store could not be opened (the file, the connection, a migration).
     #[error("opening the {store} store failed")]
     Open {
-        /// Which store: `links`, `dedup`, `journal`, `clicks`, `dataset`.
+        /// Which store: `links`, `dedup`, `journal`, `clicks`, `dataset`, `chat`.
         store: &'static str,
         /// The store's error.
         #[source]
@@ -98,8 +99,8 @@ impl fmt::Debug for Backend {
 }
 
 /// Every store enishi keeps, behind one handle: links (with the incentive ledger), webhook
-/// de-duplication, the delivery journal, clicks and the synced shop. Cheap to clone (the
-/// stores are shared).
+/// de-duplication, the delivery journal, clicks, the synced shop and the chatbot's store.
+/// Cheap to clone (the stores are shared).
 ///
 /// Scenario state is not stored on its own: it is rebuilt from the synced shop and the
 /// journal, whose batch IDs make a repeated tick harmless.
@@ -111,6 +112,7 @@ pub struct Storage {
     journal: Arc<dyn DeliveryJournal>,
     clicks: Arc<dyn ClickStore>,
     dataset: Arc<dyn StoredDataset>,
+    chat: Arc<dyn ChatStore>,
     backend: Backend,
 }
 
@@ -132,8 +134,8 @@ pub struct StorageBuilder {
 }
 
 impl StorageBuilder {
-    /// The LINE channel the links belong to (default `default`): one database can hold the
-    /// links of several channels.
+    /// The LINE channel the links and the chat belong to (default `default`): one database can
+    /// hold the links and chats of several channels.
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
         self.channel = channel.into();
         self
@@ -193,6 +195,8 @@ impl StorageBuilder {
         let journal = SqliteJournal::open(&path).map_err(|e| open_err("journal")(Box::new(e)))?;
         let clicks = SqliteClickStore::open(&path).map_err(|e| open_err("clicks")(Box::new(e)))?;
         let dataset = SqliteDataset::open(&path).map_err(|e| open_err("dataset")(Box::new(e)))?;
+        let chat = crate::chat::SqliteChatStore::open(&path, &self.channel)
+            .map_err(|e| open_err("chat")(Box::new(e)))?;
         let links = Arc::new(links);
         Ok(Storage {
             incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
@@ -201,6 +205,7 @@ impl StorageBuilder {
             journal: Arc::new(journal),
             clicks: Arc::new(clicks),
             dataset: Arc::new(dataset),
+            chat: Arc::new(chat),
             backend: Backend::Sqlite(path),
         })
     }
@@ -234,6 +239,9 @@ impl StorageBuilder {
             .map_err(|e| open_err("clicks")(Box::new(e)))?;
         let dataset =
             PostgresDataset::from_pool(pool.clone(), schema).await.map_err(open_err("dataset"))?;
+        let chat = crate::chat::PostgresChatStore::from_pool(pool.clone(), schema, &self.channel)
+            .await
+            .map_err(|e| open_err("chat")(Box::new(e)))?;
         let links = Arc::new(links);
         Ok(Storage {
             incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
@@ -242,6 +250,7 @@ impl StorageBuilder {
             journal: Arc::new(journal),
             clicks: Arc::new(clicks),
             dataset: Arc::new(dataset),
+            chat: Arc::new(chat),
             backend: Backend::Postgres { pool, url: url.into(), schema: schema.into() },
         })
     }
@@ -309,6 +318,7 @@ impl Storage {
             journal: Arc::new(MemoryJournal::new()),
             clicks: Arc::new(MemoryClickStore::new()),
             dataset: Arc::new(Dataset::new()),
+            chat: Arc::new(MemoryChatStore::new().with_channel(&options.channel)),
             backend: Backend::Memory,
         }
     }
@@ -324,8 +334,9 @@ impl Storage {
         journal: Arc<dyn DeliveryJournal>,
         clicks: Arc<dyn ClickStore>,
         dataset: Arc<dyn StoredDataset>,
+        chat: Arc<dyn ChatStore>,
     ) -> Self {
-        Self { links, incentives, dedup, journal, clicks, dataset, backend: Backend::Memory }
+        Self { links, incentives, dedup, journal, clicks, dataset, chat, backend: Backend::Memory }
     }
 
     /// The link store.
@@ -363,6 +374,14 @@ impl Storage {
     #[must_use]
     pub fn dataset(&self) -> Arc<dyn StoredDataset> {
         Arc::clone(&self.dataset)
+    }
+
+    /// The chatbot's store (hand-offs, chat attributes, surveys, the conversation log), in the
+    /// same database as the other stores and scoped to the builder's
+    /// [`channel`](StorageBuilder::channel).
+    #[must_use]
+    pub fn chat(&self) -> Arc<dyn ChatStore> {
+        Arc::clone(&self.chat)
     }
 
     /// `memory`, `sqlite` or `postgres`.

@@ -65,6 +65,9 @@ wraps! {
     #[cfg(feature = "client")]
     login: enishi::link::LoginError => Login;
 
+    #[cfg(feature = "client")]
+    chat_store: enishi::chat::ChatStoreError => ChatStore;
+
     segment: enishi::segment::SegmentError => Segment;
     segment_parse: enishi::segment::ParseError => SegmentParse;
     schema: enishi::segment::SchemaError => Schema;

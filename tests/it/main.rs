@@ -3,6 +3,8 @@
 #[cfg(feature = "app")]
 mod app;
 mod campaign;
+#[cfg(feature = "client")]
+mod chat;
 mod commerce;
 mod error;
 mod line_client;
