@@ -111,6 +111,10 @@ pub enum Error {
     #[cfg(feature = "client")]
     #[error(transparent)]
     ChatStore(#[from] crate::chat::ChatStoreError),
+    /// The chatbot could not be set up or could not answer.
+    #[cfg(feature = "client")]
+    #[error(transparent)]
+    Chat(#[from] crate::chat::ChatError),
 
     // Segments.
     /// A segment definition, evaluation or compilation failed.
@@ -159,6 +163,11 @@ pub enum Error {
     #[cfg(feature = "app")]
     #[error(transparent)]
     App(#[from] crate::app::AppError),
+    /// The customer pages could not be built (an unknown text, a broken template, a bad
+    /// brand setting).
+    #[cfg(feature = "app")]
+    #[error(transparent)]
+    Pages(#[from] crate::app::PagesError),
     /// The storage behind a storage URL could not be opened or reached.
     #[cfg(feature = "client")]
     #[error(transparent)]

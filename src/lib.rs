@@ -73,6 +73,9 @@ mod docs {
         #[cfg(feature = "app")]
         #[doc = include_str!("../docs/pages.md")]
         struct Pages;
+        #[cfg(feature = "app")]
+        #[doc = include_str!("../docs/chat.md")]
+        struct Chat;
         #[doc = include_str!("../docs/results.md")]
         struct Results;
         #[doc = include_str!("../docs/scenarios.md")]

@@ -63,6 +63,8 @@ pub(super) struct Brain {
     active_since: DateTime<Utc>,
     /// Names declared by the host, kept across reloads.
     declared: Schema,
+    /// Attributes the chatbot wrote (survey answers, opt-outs), merged into the facts.
+    chat_attributes: super::chat::ChatAttributes,
 }
 
 impl Brain {
@@ -82,6 +84,7 @@ impl Brain {
             facts: HashMap::new(),
             active_since,
             declared: Schema::new(),
+            chat_attributes: super::chat::ChatAttributes::new(),
         }
     }
 
@@ -104,6 +107,23 @@ impl Brain {
         facts
     }
 
+    /// The synced shop.
+    pub(super) fn mirror(&self) -> &Dataset {
+        &self.mirror
+    }
+
+    /// A chat attribute changed: re-evaluate that customer.
+    pub(super) fn set_chat_attribute(
+        &mut self,
+        customer: &CustomerId,
+        key: &str,
+        value: AttrValue,
+        now: DateTime<Utc>,
+    ) {
+        self.chat_attributes.entry(customer.clone()).or_default().insert(key.to_owned(), value);
+        self.refresh(std::slice::from_ref(customer), now);
+    }
+
     /// Re-evaluates `ids` from the mirror and the known links.
     fn refresh(&mut self, ids: &[CustomerId], now: DateTime<Utc>) {
         for facts in self.mirror.facts_of(ids) {
@@ -112,7 +132,16 @@ impl Brain {
             if let Some(name) = self.mirror.customer(&facts.id).and_then(|c| c.name) {
                 facts.attributes.insert("name".to_owned(), AttrValue::Text(name));
             }
-            let line_user = self.links.get(&facts.id).map(|l| l.link.line_user.clone());
+            if let Some(chat) = self.chat_attributes.get(&facts.id) {
+                facts.attributes.extend(chat.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            // 配信停止 in the chat: the scenarios see no LINE user to message.
+            let opted_out = facts
+                .attributes
+                .get(crate::chat::OPT_OUT_ATTRIBUTE)
+                .is_some_and(|v| *v == AttrValue::Bool(true));
+            let line_user =
+                self.links.get(&facts.id).filter(|_| !opted_out).map(|l| l.link.line_user.clone());
             self.engine.upsert_customer(facts.clone());
             if let Some(state) = &mut self.scenarios {
                 state.upsert_customer(facts.clone(), line_user);
@@ -166,7 +195,7 @@ impl SyncSink for Tee<'_> {
 
 impl Enishi {
     /// Loads the mirror, engine and scenario state from the storage (once).
-    async fn ensure_loaded<'a>(
+    pub(super) async fn ensure_loaded<'a>(
         &'a self,
         brain: &mut tokio::sync::MutexGuard<'a, Brain>,
     ) -> Result<(), AppError> {
@@ -179,6 +208,15 @@ impl Enishi {
         fresh.mirror = mirror;
         fresh.engine = Engine::new(Context::new(now));
         fresh.declared = brain.declared.clone();
+        fresh.chat_attributes = self
+            .inner
+            .storage
+            .chat()
+            .attributes()
+            .await
+            .map_err(|e| AppError::Dataset(Box::new(e)))?
+            .into_iter()
+            .collect();
         fresh.engine.declare(&fresh.declared);
         if let Some(set) = &fresh.set {
             let mut state = ScenarioState::new(set.clone(), fresh.active_since)
@@ -319,6 +357,11 @@ impl Enishi {
                 .is_some_and(|v| *v == AttrValue::Bool(true)),
             None => true,
         };
+        // 配信停止 in the chat: no marketing message, whatever the shop's own flag says.
+        let opted_out = facts
+            .and_then(|f| f.attributes.get(crate::chat::OPT_OUT_ATTRIBUTE))
+            .is_some_and(|v| *v == AttrValue::Bool(true));
+        let consent = consent && !opted_out;
         let mut vars = Vars::new().with("customer_id", id);
         let name = brain.mirror.customer(id).and_then(|c| c.name);
         vars.insert("name", name.unwrap_or_else(|| "お客様".to_owned()));

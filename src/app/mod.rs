@@ -31,6 +31,7 @@
 //! service; the lower modules stay public for hosts who assemble their own.
 
 mod brain;
+mod chat;
 mod link_pages;
 mod pages;
 mod routes;
@@ -109,6 +110,9 @@ pub enum AppError {
     /// The customer pages could not be built.
     #[error(transparent)]
     Pages(#[from] PagesError),
+    /// The chatbot could not be set up.
+    #[error(transparent)]
+    Chat(#[from] crate::chat::ChatError),
 }
 
 /// The app: see the [module documentation](self). Cheap to clone.
@@ -133,6 +137,7 @@ struct Inner {
     line_login: Option<(crate::link::LineLogin, Arc<dyn routes::SessionCustomer>)>,
     pages: Pages,
     incentive: Option<LinkIncentive>,
+    chat: Option<crate::chat::ChatBot>,
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
 }
@@ -175,6 +180,8 @@ pub struct EnishiBuilder {
     access_base_url: Option<String>,
     attempt_limit: Option<crate::link::AttemptLimit>,
     write_back: bool,
+    chat: Option<(Vec<u8>, chat::ChatSetup)>,
+    rank_ladder: Vec<(String, i64)>,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -332,6 +339,30 @@ impl EnishiBuilder {
         self
     }
 
+    /// Answers what customers write to the shop's LINE account (see [`crate::chat`]): the
+    /// built-in intents over the customer's synced orders, 定期, points and rank, hand-off to
+    /// staff, surveys. `postback_key` signs the bot's postbacks (at least 16 secret bytes);
+    /// `setup` adds rules, surveys, staff and texts to the defaults.
+    pub fn chat(
+        mut self,
+        postback_key: impl Into<Vec<u8>>,
+        setup: impl FnOnce(crate::chat::ChatBotBuilder) -> crate::chat::ChatBotBuilder + Send + 'static,
+    ) -> Self {
+        self.chat = Some((postback_key.into(), Box::new(setup)));
+        self
+    }
+
+    /// The shop's ranks, for the chat's "¥… to the next rank": each name with the yen spent
+    /// from which it applies.
+    pub fn rank_ladder<S: Into<String>>(
+        mut self,
+        ranks: impl IntoIterator<Item = (S, i64)>,
+    ) -> Self {
+        self.rank_ladder = ranks.into_iter().map(|(n, y)| (n.into(), y)).collect();
+        self.rank_ladder.sort_by_key(|(_, y)| *y);
+        self
+    }
+
     /// Rewards each customer's first link once (points through the commerce backend, or a
     /// coupon code), shown on the pages and in the LINE reply; recorded in the storage so
     /// replays, instances and re-links never grant twice. Needs a commerce backend.
@@ -386,6 +417,25 @@ impl EnishiBuilder {
             }
             None => None,
         };
+        let app_ref = chat::AppRef::default();
+        let chat = match self.chat {
+            Some((key, setup)) => {
+                let context =
+                    Arc::new(chat::AppContext { app: app_ref.clone(), ladder: self.rank_ladder });
+                let mut bot =
+                    crate::chat::ChatBot::builder(line.clone(), storage.chat(), context, key)
+                        .shop_name(pages.brand().name())
+                        .on_attribute(Arc::new(chat::AppAttributes { app: app_ref.clone() }));
+                if let Some(linker) = &linker {
+                    bot = bot.linker(
+                        linker.clone(),
+                        &[crate::link::DEFAULT_LINK_POSTBACK, crate::link::DEFAULT_UNLINK_POSTBACK],
+                    );
+                }
+                Some(setup(bot).build()?)
+            }
+            None => None,
+        };
         let line_login = match self.line_login {
             Some((login, session)) => {
                 let login = match &linker {
@@ -413,7 +463,7 @@ impl EnishiBuilder {
             campaigns.extend(set.scenarios().iter().map(|s| s.campaign().clone()));
         }
         let brain = brain::Brain::new(self.scenarios, policy.clone(), clock.now());
-        Ok(Enishi {
+        let app = Enishi {
             inner: Arc::new(Inner {
                 line,
                 storage,
@@ -430,10 +480,13 @@ impl EnishiBuilder {
                 line_login,
                 pages,
                 incentive: self.incentive,
+                chat,
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
             }),
-        })
+        };
+        app_ref.set(&app.inner);
+        Ok(app)
     }
 }
 
@@ -459,6 +512,12 @@ impl Enishi {
     #[must_use]
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+
+    /// The chatbot, when configured.
+    #[must_use]
+    pub fn chat(&self) -> Option<&crate::chat::ChatBot> {
+        self.inner.chat.as_ref()
     }
 
     /// The customer pages.

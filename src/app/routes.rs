@@ -60,6 +60,10 @@ impl EventHandler for AppEvents {
         if let Some((user, following)) = follow {
             self.app.note_follow(user, following, at).await;
         }
+        if let Some(chat) = &self.app.inner.chat {
+            // A store failure is returned: the event comes again (de-duplication released).
+            chat.handle(event, now).await.map_err(|e| Box::new(e) as HandlerError)?;
+        }
         Ok(())
     }
 }

@@ -460,6 +460,20 @@ impl Dataset {
         orders
     }
 
+    /// A customer's subscriptions (joined by ID, else by the customer's shop number).
+    #[must_use]
+    pub fn subscriptions_of(&self, id: &CustomerId) -> Vec<Subscription> {
+        let state = self.lock();
+        let mut subs: Vec<Subscription> = subscriptions_by_customer(&state)
+            .get(id.as_str())
+            .into_iter()
+            .flatten()
+            .map(|s| (*s).clone())
+            .collect();
+        subs.sort_by(|a, b| a.id.cmp(&b.id));
+        subs
+    }
+
     /// Every targetable customer's facts for the segment engine, sorted by customer ID (see
     /// [`customer_facts`](super::customer_facts) for the mapping). Deleted, withdrawn (退会) and
     /// blacklisted customers ([`Customer::exclusion`]) are left out, so no segment, campaign or

@@ -67,6 +67,8 @@ wraps! {
 
     #[cfg(feature = "client")]
     chat_store: enishi::chat::ChatStoreError => ChatStore;
+    #[cfg(feature = "client")]
+    chat: enishi::chat::ChatError => Chat;
 
     segment: enishi::segment::SegmentError => Segment;
     segment_parse: enishi::segment::ParseError => SegmentParse;
@@ -85,6 +87,8 @@ wraps! {
 
     #[cfg(feature = "app")]
     app: enishi::app::AppError => App;
+    #[cfg(feature = "app")]
+    pages: enishi::app::PagesError => Pages;
     #[cfg(feature = "client")]
     storage: enishi::storage::StorageError => Storage;
 
