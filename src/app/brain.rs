@@ -3,7 +3,7 @@
 //! then kept current incrementally (only the customers a sync or a link change touched).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -378,6 +378,28 @@ impl Enishi {
         contact.with_consent(consent).with_vars(vars)
     }
 
+    /// Applies the chat log's retention, at most hourly.
+    async fn purge_chat_log(&self) {
+        let Some(chat) = &self.inner.chat else { return };
+        let now = self.now();
+        {
+            let mut last = self.inner.chat_purged.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| now - t < chrono::TimeDelta::hours(1)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        match chat.purge_log(now).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(target: "enishi::chat", purged = n, "old conversation log purged")
+            }
+            Err(e) => {
+                tracing::warn!(target: "enishi::chat", error = %e, "the conversation log could not be purged")
+            }
+        }
+    }
+
     /// Runs the scenarios at the app's now: plans the steps that fell due (with the frequency
     /// cap over every campaign's sends in the journal) and enqueues them. A tick repeated, late
     /// or after a restart plans the same batch IDs, which the journal stores once.
@@ -385,6 +407,7 @@ impl Enishi {
     /// # Errors
     /// [`AppError::Journal`]; loading errors as [`sync`](Self::sync).
     pub async fn tick(&self) -> Result<TickSummary, AppError> {
+        self.purge_chat_log().await;
         let mut brain = self.inner.brain.lock().await;
         self.ensure_loaded(&mut brain).await?;
         let now = self.now();

@@ -138,6 +138,8 @@ struct Inner {
     pages: Pages,
     incentive: Option<LinkIncentive>,
     chat: Option<crate::chat::ChatBot>,
+    /// When the chat log was last purged (hourly, on a tick).
+    chat_purged: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
 }
@@ -481,6 +483,7 @@ impl EnishiBuilder {
                 pages,
                 incentive: self.incentive,
                 chat,
+                chat_purged: Mutex::new(None),
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
             }),

@@ -51,6 +51,24 @@ pub struct ChatOutcome {
     pub ignored: bool,
 }
 
+/// What the log says about the conversations of a period ([`ChatBot::summary`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChatSummary {
+    /// Distinct LINE users who wrote or were written to.
+    pub conversations: usize,
+    /// Messages, postbacks and follows received.
+    pub inbound: usize,
+    /// Messages the bot sent (replies and pushes).
+    pub replies: usize,
+    /// Hand-offs to staff.
+    pub handoffs: usize,
+    /// Survey questions sent.
+    pub surveys_started: usize,
+    /// Survey answers stored.
+    pub survey_answers: usize,
+}
+
 /// The chatbot (see the [module documentation](super)). Cheap to clone.
 #[derive(Clone)]
 pub struct ChatBot {
@@ -74,6 +92,7 @@ pub(super) struct Inner {
     pub(super) skip_postbacks: Vec<String>,
     pub(super) linker: Option<AccountLinker>,
     pub(super) listener: Option<Arc<dyn AttributeListener>>,
+    pub(super) retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for ChatBot {
@@ -105,6 +124,7 @@ pub struct ChatBotBuilder {
     skip_postbacks: Vec<String>,
     linker: Option<AccountLinker>,
     listener: Option<Arc<dyn AttributeListener>>,
+    retention: Option<Duration>,
 }
 
 impl std::fmt::Debug for ChatBotBuilder {
@@ -139,6 +159,7 @@ impl ChatBot {
             skip_postbacks: Vec::new(),
             linker: None,
             listener: None,
+            retention: Some(Duration::from_secs(180 * 24 * 3600)),
         }
     }
 }
@@ -219,6 +240,13 @@ impl ChatBotBuilder {
         self
     }
 
+    /// How long the conversation log is kept (default 180 days; `None` keeps it all).
+    /// [`ChatBot::purge_log`] applies it; the app does so on its ticks.
+    pub fn log_retention(mut self, keep: Option<Duration>) -> Self {
+        self.retention = keep;
+        self
+    }
+
     /// Builds the bot.
     ///
     /// # Errors
@@ -256,6 +284,7 @@ impl ChatBotBuilder {
                 skip_postbacks: self.skip_postbacks,
                 linker: self.linker,
                 listener: self.listener,
+                retention: self.retention,
             }),
         })
     }
@@ -274,6 +303,52 @@ impl ChatBot {
     #[must_use]
     pub fn store(&self) -> &Arc<dyn ChatStore> {
         &self.inner.store
+    }
+
+    /// Signed postback data for the shop's own buttons: a postback with it runs the
+    /// [`Rule::postback`] rule for `action`, its `params` in [`Conversation::params`]. Keep
+    /// actions and parameters short (LINE allows 300 characters of data).
+    #[must_use]
+    pub fn postback_data(&self, action: &str, params: &[(&str, &str)]) -> String {
+        self.inner.signer.sign(action, params)
+    }
+
+    /// What happened in the conversations since `since`, from the log: for reports.
+    ///
+    /// # Errors
+    /// [`ChatError::Store`].
+    pub async fn summary(&self, since: DateTime<Utc>) -> Result<ChatSummary, ChatError> {
+        let log = self.inner.store.log_since(since).await?;
+        let mut users: Vec<&LineUserId> = log.iter().map(|e| &e.line_user).collect();
+        users.sort();
+        users.dedup();
+        let outbound = |intent: Option<&str>| {
+            log.iter()
+                .filter(|e| e.direction == Direction::Outbound)
+                .filter(|e| intent.is_none() || e.intent.as_deref() == intent)
+                .count()
+        };
+        Ok(ChatSummary {
+            conversations: users.len(),
+            inbound: log
+                .iter()
+                .filter(|e| e.direction == Direction::Inbound && e.kind != "survey")
+                .count(),
+            replies: outbound(None),
+            handoffs: outbound(Some("handoff")),
+            surveys_started: outbound(Some("survey")),
+            survey_answers: log.iter().filter(|e| e.kind == "survey").count(),
+        })
+    }
+
+    /// Deletes the log older than the retention (`log_retention`); how many entries.
+    ///
+    /// # Errors
+    /// [`ChatError::Store`].
+    pub async fn purge_log(&self, now: DateTime<Utc>) -> Result<u64, ChatError> {
+        let Some(keep) = self.inner.retention else { return Ok(0) };
+        let keep = chrono::TimeDelta::from_std(keep).unwrap_or(chrono::TimeDelta::MAX);
+        Ok(self.inner.store.purge_log(now - keep).await?)
     }
 
     /// Handles one webhook event: routes it, answers (reply token, or a push once when the
@@ -379,7 +454,13 @@ impl ChatBot {
                 None => Ok(ChatOutcome { ignored: true, ..ChatOutcome::default() }),
             },
             "survey" => self.survey_answer(event, user, cmd, now).await,
-            _ => Ok(ChatOutcome { ignored: true, ..ChatOutcome::default() }),
+            action => match self.inner.rules.iter().find(|r| r.matches_postback(action)) {
+                Some(rule) => {
+                    let intent = rule.intent().clone();
+                    self.answer_with(event, user, intent, text, cmd.params.clone(), now).await
+                }
+                None => Ok(ChatOutcome { ignored: true, ..ChatOutcome::default() }),
+            },
         }
     }
 
@@ -389,6 +470,18 @@ impl ChatBot {
         user: &LineUserId,
         intent: Intent,
         text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ChatOutcome, ChatError> {
+        self.answer_with(event, user, intent, text, BTreeMap::new(), now).await
+    }
+
+    async fn answer_with(
+        &self,
+        event: &Event,
+        user: &LineUserId,
+        intent: Intent,
+        text: &str,
+        params: BTreeMap<String, String>,
         now: DateTime<Utc>,
     ) -> Result<ChatOutcome, ChatError> {
         if let Some(seconds) = self.inner.loading
@@ -405,7 +498,7 @@ impl ChatBot {
             }
         };
         let conversation =
-            Conversation { line_user: user.clone(), customer, text: Some(text.to_owned()) };
+            Conversation { line_user: user.clone(), customer, text: Some(text.to_owned()), params };
         let mut outcome =
             ChatOutcome { intent: Some(intent.name().to_owned()), ..ChatOutcome::default() };
         let messages = self.messages(&intent, &conversation, now, &mut outcome).await?;
@@ -658,7 +751,17 @@ impl ChatBot {
             self.inner.store.set_survey(user, None).await?;
             vec![Message::text(self.say("survey_thanks", &Vars::default()))]
         };
+        let said: Vec<String> = messages
+            .iter()
+            .filter_map(|m| serde_json::to_value(m).ok()?["text"].as_str().map(str::to_owned))
+            .collect();
         let (replied, pushed) = self.send(event, user, messages).await;
+        for text in said {
+            let kind = if pushed { "push" } else { "reply" };
+            let intent = Some("survey_answer");
+            self.log(user, customer.id.clone(), Direction::Outbound, kind, &text, intent, now)
+                .await?;
+        }
         metrics::counter!("enishi_chat_survey_answers_total").increment(1);
         Ok(ChatOutcome {
             intent: Some("survey".into()),

@@ -45,7 +45,9 @@ pub use store::{
     HandOff, LOG_TEXT_MAX_CHARS, LogEntry, NAME_MAX_BYTES, SurveyProgress,
 };
 
-pub use bot::{AttributeListener, ChatBot, ChatBotBuilder, ChatOutcome, OPT_OUT_ATTRIBUTE};
+pub use bot::{
+    AttributeListener, ChatBot, ChatBotBuilder, ChatOutcome, ChatSummary, OPT_OUT_ATTRIBUTE,
+};
 pub use normalize::normalize;
 pub use postback::PostbackCommand;
 pub use router::{

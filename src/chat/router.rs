@@ -145,6 +145,9 @@ pub struct Conversation {
     pub customer: Option<CustomerContext>,
     /// What they wrote, as received (`None` for postbacks and follows).
     pub text: Option<String>,
+    /// The parameters of the signed postback that started this turn (see
+    /// [`Rule::postback`] and [`ChatBot::postback_data`](super::ChatBot::postback_data)).
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// How a rule matches.
@@ -154,6 +157,7 @@ enum Matcher {
     Contains(Vec<String>),
     Regex(Regex),
     Follow,
+    Postback(String),
 }
 
 /// A rule: a matcher and the intent it starts. Rules are tried in order; the first match wins.
@@ -186,6 +190,14 @@ impl Rule {
         Ok(Self { matcher: Matcher::Regex(Regex::new(pattern)?), intent })
     }
 
+    /// A signed postback with this action (data made by
+    /// [`ChatBot::postback_data`](super::ChatBot::postback_data)); its parameters reach the
+    /// intent in [`Conversation::params`].
+    #[must_use]
+    pub fn postback(action: impl Into<String>, intent: Intent) -> Self {
+        Self { matcher: Matcher::Postback(action.into()), intent }
+    }
+
     /// A follow (or unblock).
     #[must_use]
     pub fn follow(intent: Intent) -> Self {
@@ -197,8 +209,12 @@ impl Rule {
             Matcher::Exact(words) => words.iter().any(|w| w == normalized),
             Matcher::Contains(words) => words.iter().any(|w| normalized.contains(w.as_str())),
             Matcher::Regex(re) => re.is_match(normalized),
-            Matcher::Follow => false,
+            Matcher::Follow | Matcher::Postback(_) => false,
         }
+    }
+
+    pub(crate) fn matches_postback(&self, action: &str) -> bool {
+        matches!(&self.matcher, Matcher::Postback(a) if a == action)
     }
 
     pub(crate) fn is_follow(&self) -> bool {

@@ -279,3 +279,107 @@ async fn chat_handoff_cycle_across_two_instances_sharing_postgres() {
     // Instance A answers again.
     assert!(text(&say(&shop, &base_a, &u, "ポイント").await).contains("ポイント"));
 }
+
+/// A shop intent reached by its own signed postback, with typed parameters.
+#[derive(Debug)]
+struct Reorder;
+
+#[async_trait::async_trait]
+impl enishi::chat::ChatHandler for Reorder {
+    fn name(&self) -> &str {
+        "reorder"
+    }
+
+    async fn handle(
+        &self,
+        c: &enishi::chat::Conversation,
+    ) -> Result<Vec<enishi::line::message::Message>, enishi::commerce::BoxError> {
+        let sku = c.params.get("sku").ok_or("no sku")?;
+        let qty: u32 = c.params.get("qty").ok_or("no qty")?.parse()?;
+        let who = c.customer.as_ref().and_then(|c| c.name.clone()).unwrap_or_default();
+        Ok(vec![enishi::line::message::Message::text(format!(
+            "{who}さま、{sku}を{qty}点カートに入れました"
+        ))])
+    }
+}
+
+#[tokio::test]
+async fn chat_postback_routes_carry_typed_parameters() {
+    let shop = shop(2).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = shop
+        .builder(Storage::in_memory())
+        .public_url(&base)
+        .chat(KEY, |b| {
+            b.rule(Rule::postback("reorder", Intent::Custom(std::sync::Arc::new(Reorder))))
+        })
+        .build()
+        .unwrap();
+    app.sync().await.unwrap();
+    let routes = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    let u = user(1);
+    let data = app.chat().unwrap().postback_data("reorder", &[("sku", "serum"), ("qty", "2")]);
+    tap(&shop, &base, &u, &data).await;
+    assert_eq!(
+        text(&shop.line.messages_for(u.as_str())),
+        "顧客1さま、serumを2点カートに入れました"
+    );
+    // The same action with data the bot did not sign does nothing.
+    let before = shop.line.delivery_count();
+    tap(&shop, &base, &u, &data.replace("qty=2", "qty=9")).await;
+    assert_eq!(shop.line.delivery_count(), before);
+}
+
+#[tokio::test]
+async fn chat_summary_counts_the_logged_conversations() {
+    let shop = shop(4).await;
+    let (app, base) = app(&shop, Storage::in_memory()).await;
+    let since = Utc::now() - chrono::TimeDelta::minutes(1);
+    say(&shop, &base, &user(1), "ポイント").await;
+    say(&shop, &base, &user(1), "アンケート").await;
+    let data = button(&shop, &user(1), "脂性肌");
+    tap(&shop, &base, &user(1), &data).await;
+    say(&shop, &base, &user(3), "担当者と話したい").await;
+    let s = app.chat().unwrap().summary(since).await.unwrap();
+    assert_eq!(
+        (s.conversations, s.handoffs, s.survey_answers, s.surveys_started),
+        (2, 1, 1, 1),
+        "{s:?}"
+    );
+    assert!(s.replies >= 4 && s.inbound >= 4, "{s:?}");
+    // Nothing is older than the retention yet.
+    assert_eq!(app.chat().unwrap().purge_log(Utc::now()).await.unwrap(), 0);
+    let far = Utc::now() + chrono::TimeDelta::days(365);
+    assert!(app.chat().unwrap().purge_log(far).await.unwrap() >= 8, "a year on, the log is gone");
+}
+
+#[tokio::test]
+async fn chat_survey_answer_starts_a_scenario() {
+    let shop = shop(2).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let scenarios = enishi::campaign::scenario::ScenarioSet::from_json(
+        r#"{"scenario": [{"name": "dry_skin_care", "trigger": {"type": "segment_entry", "segment": "attr skin_type = \"dry\""},
+            "steps": [{"name": "tips", "delay": "0s", "message": "{{ name }}さん、乾燥肌におすすめの保湿ケアをご紹介します"}]}]}"#,
+    )
+    .unwrap();
+    let app = shop
+        .builder(Storage::in_memory())
+        .public_url(&base)
+        .scenarios(scenarios)
+        .chat(KEY, |b| b.survey(skin_type_survey()))
+        .build()
+        .unwrap();
+    app.sync().await.unwrap();
+    let routes = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, routes).await });
+    assert_eq!(app.tick().await.unwrap().planned, 0);
+    let u = user(1);
+    say(&shop, &base, &u, "アンケート").await;
+    let data = button(&shop, &u, "乾燥肌");
+    tap(&shop, &base, &u, &data).await;
+    let tick = app.tick().await.unwrap();
+    assert_eq!(tick.planned, 1, "the answer put the customer in the scenario's segment: {tick:?}");
+}
