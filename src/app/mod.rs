@@ -428,6 +428,9 @@ impl EnishiBuilder {
                     crate::chat::ChatBot::builder(line.clone(), storage.chat(), context, key)
                         .shop_name(pages.brand().name())
                         .on_attribute(Arc::new(chat::AppAttributes { app: app_ref.clone() }));
+                if let Some(shop) = &self.commerce {
+                    bot = bot.commerce(Arc::clone(shop));
+                }
                 if let Some(linker) = &linker {
                     bot = bot.linker(
                         linker.clone(),

@@ -93,6 +93,7 @@ pub(super) struct Inner {
     pub(super) linker: Option<AccountLinker>,
     pub(super) listener: Option<Arc<dyn AttributeListener>>,
     pub(super) retention: Option<Duration>,
+    pub(super) commerce: Option<Arc<dyn crate::commerce::CommerceBackend>>,
 }
 
 impl std::fmt::Debug for ChatBot {
@@ -125,6 +126,7 @@ pub struct ChatBotBuilder {
     linker: Option<AccountLinker>,
     listener: Option<Arc<dyn AttributeListener>>,
     retention: Option<Duration>,
+    commerce: Option<Arc<dyn crate::commerce::CommerceBackend>>,
 }
 
 impl std::fmt::Debug for ChatBotBuilder {
@@ -160,6 +162,7 @@ impl ChatBot {
             linker: None,
             listener: None,
             retention: Some(Duration::from_secs(180 * 24 * 3600)),
+            commerce: None,
         }
     }
 }
@@ -240,6 +243,13 @@ impl ChatBotBuilder {
         self
     }
 
+    /// The shop's backend, for the changes a customer may make from the chat (skipping the
+    /// next delivery of a 定期, where the backend supports it).
+    pub fn commerce(mut self, backend: Arc<dyn crate::commerce::CommerceBackend>) -> Self {
+        self.commerce = Some(backend);
+        self
+    }
+
     /// How long the conversation log is kept (default 180 days; `None` keeps it all).
     /// [`ChatBot::purge_log`] applies it; the app does so on its ticks.
     pub fn log_retention(mut self, keep: Option<Duration>) -> Self {
@@ -285,6 +295,7 @@ impl ChatBotBuilder {
                 linker: self.linker,
                 listener: self.listener,
                 retention: self.retention,
+                commerce: self.commerce,
             }),
         })
     }
@@ -454,6 +465,7 @@ impl ChatBot {
                 None => Ok(ChatOutcome { ignored: true, ..ChatOutcome::default() }),
             },
             "survey" => self.survey_answer(event, user, cmd, now).await,
+            "skip_ask" | "skip_do" => self.skip(event, user, cmd, now).await,
             action => match self.inner.rules.iter().find(|r| r.matches_postback(action)) {
                 Some(rule) => {
                     let intent = rule.intent().clone();
@@ -548,7 +560,20 @@ impl ChatBot {
             }
             Intent::NextDelivery => {
                 let key = if vars.subscriptions.is_empty() { "next_none" } else { "next_delivery" };
-                vec![Message::text(say(key))]
+                let mut message = Message::text(say(key));
+                // The first active 定期 not skipped yet gets a skip button.
+                let skippable = c.into_iter().flat_map(|c| &c.subscriptions).find(|s| {
+                    s.state == crate::commerce::SubscriptionState::Active
+                        && s.skip_next_delivery != Some(true)
+                        && s.next_delivery_at.is_some()
+                });
+                if let (Some(sub), true) = (skippable, self.inner.commerce.is_some()) {
+                    let data = self.inner.signer.sign("skip_ask", &[("sub", &sub.id)]);
+                    let mut items = vec![QuickReplyItem::new(Action::postback("次回をスキップ", data))];
+                    items.extend(self.quick_replies().items.into_iter().take(2));
+                    message = message.with_quick_reply(QuickReply::new(items));
+                }
+                vec![message]
             }
             Intent::Points => {
                 let vars = Vars { points: vars.points.or(Some(0)), ..vars.clone() };
@@ -619,7 +644,7 @@ impl ChatBot {
         })
     }
 
-    fn quick_replies(&self) -> QuickReply {
+    pub(super) fn quick_replies(&self) -> QuickReply {
         QuickReply::new(QUICK.iter().map(|(intent, label)| {
             QuickReplyItem::new(Action::postback(
                 *label,
@@ -775,7 +800,12 @@ impl ChatBot {
     /// Replies with the event's token; when LINE refuses the token (expired, used), pushes
     /// once with a retry key derived from the event. Never both: a reply that may have gone
     /// out (a timeout) is not followed by a push.
-    async fn send(&self, event: &Event, user: &LineUserId, messages: Vec<Message>) -> (bool, bool) {
+    pub(super) async fn send(
+        &self,
+        event: &Event,
+        user: &LineUserId,
+        messages: Vec<Message>,
+    ) -> (bool, bool) {
         if messages.is_empty() {
             return (false, false);
         }

@@ -30,6 +30,7 @@ mod router;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod subscription;
 mod survey;
 mod texts;
 

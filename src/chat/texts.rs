@@ -24,6 +24,13 @@ pub(crate) const DEFAULTS: &[(&str, &str)] = &[
         "{{ name }}さまの定期便です。\n{% for s in subscriptions %}・{{ s.name }}: 次回お届け {{ s.next }}\n{% endfor %}スキップやお届け日の変更はマイページからどうぞ。",
     ),
     ("next_none", "{{ name }}さまのご利用中の定期便はありません。"),
+    ("skip_ask", "{{ item }}の次回のお届け（{{ date }}）をスキップしますか？"),
+    ("skip_done", "{{ item }}の次回のお届けをスキップしました。その次のお届けは通常どおりです。"),
+    ("skip_unavailable", "スキップやお届け日の変更は、マイページからお手続きください。"),
+    (
+        "skip_failed",
+        "ただいまお手続きできませんでした。しばらくしてからもう一度お試しいただくか、マイページからお手続きください。",
+    ),
     (
         "points",
         "{{ name }}さまのポイントは {{ points }} ポイントです。{% if points_expire %}\n有効期限: {{ points_expire }}{% endif %}",
@@ -134,6 +141,8 @@ pub(crate) struct Vars {
     pub(crate) rank: Option<String>,
     pub(crate) next_rank: Option<String>,
     pub(crate) next_rank_remaining: Option<i64>,
+    pub(crate) item: String,
+    pub(crate) date: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

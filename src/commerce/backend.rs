@@ -210,6 +210,17 @@ pub trait CommerceBackend: Send + Sync + fmt::Debug + 'static {
         Err(CommerceError::NotImplemented { operation: "set_line_user", backend: self.name() })
     }
 
+    /// Skips the next delivery of a subscription (定期): the one after is delivered as planned.
+    ///
+    /// # Errors
+    /// [`CommerceError::NotImplemented`] when the backend cannot; [`CommerceError::NotFound`]
+    /// when there is no such subscription; [`CommerceError::NotApplied`] when the backend
+    /// answered but did not store it.
+    async fn skip_next_delivery(&self, subscription: &str) -> CommerceResult<()> {
+        let _ = subscription;
+        Err(CommerceError::NotImplemented { operation: "skip_next_delivery", backend: self.name() })
+    }
+
     /// Grants points to a customer (an ID-link incentive). `reason` is shown to the shop.
     ///
     /// # Errors

@@ -278,6 +278,20 @@ impl CommerceBackend for InMemoryBackend {
         Ok(())
     }
 
+    async fn skip_next_delivery(&self, subscription: &str) -> CommerceResult<()> {
+        let mut data = self.lock();
+        let Some(mut sub) = data.subscriptions.by_id.get(subscription).cloned() else {
+            return Err(CommerceError::NotFound {
+                backend: NAME,
+                what: format!("subscription {subscription}"),
+            });
+        };
+        sub.skip_next_delivery = Some(true);
+        sub.updated_at = later_than(sub.updated_at);
+        data.subscriptions.upsert(sub);
+        Ok(())
+    }
+
     async fn grant_points(&self, id: &CustomerId, points: i64, reason: &str) -> CommerceResult<()> {
         if !self.capabilities.points {
             return Err(CommerceError::NotImplemented { operation: "grant_points", backend: NAME });

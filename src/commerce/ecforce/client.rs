@@ -948,6 +948,10 @@ impl CommerceBackend for EcforceClient {
         }
     }
 
+    async fn skip_next_delivery(&self, subscription: &str) -> CommerceResult<()> {
+        self.skip_next(subscription).await
+    }
+
     async fn grant_points(&self, id: &CustomerId, points: i64, reason: &str) -> CommerceResult<()> {
         // ecforce's shape: an absolute `point` with `addition_and_subtraction` (1 adds, 0
         // subtracts), under an existing point event or one created for this grant.
@@ -983,6 +987,6 @@ impl CustomerAuthenticator for EcforceClient {
     }
 }
 
-fn urlencode(segment: &str) -> String {
+pub(super) fn urlencode(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }

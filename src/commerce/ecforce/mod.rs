@@ -5,6 +5,7 @@ mod de;
 mod fetch;
 mod labels;
 mod retry;
+mod subs;
 #[cfg(feature = "axum")]
 mod webhook;
 mod wire;

@@ -438,6 +438,12 @@ impl FakeEcforce {
         self.shared.lock().logins.insert(email.into(), login);
     }
 
+    /// One subscription as the fake holds it now.
+    #[must_use]
+    pub fn subscription(&self, id: &str) -> Option<Subscription> {
+        self.shared.lock().subscriptions.get(id).cloned()
+    }
+
     /// A customer as the fake holds it.
     #[must_use]
     pub fn customer(&self, id: &CustomerId) -> Option<Customer> {
@@ -727,6 +733,7 @@ fn admin(data: &mut Data, req: &Request, rest: &str) -> Response {
         (&Method::GET, [resource]) => index(data, &req.query, &shape, resource),
         (&Method::GET, [resource, id]) => show(data, &req.query, &shape, resource, id),
         (&Method::PUT, ["customers", id]) => update_customer(data, &req.body, &shape, id),
+        (&Method::PUT, ["subs_orders", id]) => update_subscription(data, &req.body, &shape, id),
         (&Method::POST, ["customers", id, "points"]) => add_points(data, &req.body, id),
         _ => no_such_endpoint(),
     }
@@ -833,6 +840,21 @@ fn update_customer(data: &mut Data, body: &Value, shape: &Shape<'_>, id: &str) -
     c.updated_at = touched(c.updated_at);
     let (resource, _) = render::customer(&c, false, shape);
     data.customers.upsert(c);
+    reply(StatusCode::OK, &json!({ "data": resource }))
+}
+
+/// `PUT /subs_orders/<id>`: `skip_next_scheduled_delivery` is applied; other parameters
+/// are dropped.
+fn update_subscription(data: &mut Data, body: &Value, shape: &Shape<'_>, id: &str) -> Response {
+    let Some(mut s) = data.subscriptions.remove(id) else {
+        return error(StatusCode::NOT_FOUND, "ASO2001", "subs_orderが見つかりません。");
+    };
+    if let Some(skip) = body["subs_order"].get("skip_next_scheduled_delivery").and_then(flag) {
+        s.skip_next_delivery = Some(skip);
+    }
+    s.updated_at = touched(s.updated_at);
+    let (resource, _) = render::subscription(&s, shape);
+    data.subscriptions.upsert(s);
     reply(StatusCode::OK, &json!({ "data": resource }))
 }
 

@@ -142,7 +142,13 @@ async fn chat_a_quick_reply_runs_its_intent() {
     let shop = shop(2).await;
     let (_app, base) = app(&shop, Storage::in_memory()).await;
     let u = user(1);
-    say(&shop, &base, &u, "ヘルプ").await;
+    let said = say(&shop, &base, &u, "ヘルプ").await;
+    let _ = tracing_subscriber::fmt().with_env_filter("enishi=debug").with_test_writer().try_init();
+    let said2 = say(&shop, &base, &u, "ヘルプ").await;
+    eprintln!(
+        "DEBUG {said:?} {said2:?} log={:?}",
+        _app.storage().chat().log_of(&u, 10).await.unwrap()
+    );
     let data = button(&shop, &u, "ポイント");
     let before = shop.line.messages_for(u.as_str()).len();
     tap(&shop, &base, &u, &data).await;
@@ -382,4 +388,44 @@ async fn chat_survey_answer_starts_a_scenario() {
     tap(&shop, &base, &u, &data).await;
     let tick = app.tick().await.unwrap();
     assert_eq!(tick.planned, 1, "the answer put the customer in the scenario's segment: {tick:?}");
+}
+
+#[tokio::test]
+async fn chat_skips_the_next_delivery_after_asking() {
+    let shop = shop(2).await;
+    let mut sub = enishi::commerce::Subscription::new(
+        "S-7",
+        enishi::commerce::SubscriptionState::Active,
+        shop.now - chrono::TimeDelta::days(3),
+    );
+    sub.customer = Some("1".into());
+    sub.next_delivery_at = Some(shop.now + chrono::TimeDelta::days(6));
+    shop.ecforce.insert_subscriptions([sub]);
+    let (app, base) = app(&shop, Storage::in_memory()).await;
+    let u = user(1);
+    let next = say(&shop, &base, &u, "次回のお届け").await;
+    assert!(text(&next).contains("次回お届け"), "{next:?}");
+    tap(&shop, &base, &u, &button(&shop, &u, "次回をスキップ")).await;
+    assert!(text(&shop.line.messages_for(u.as_str())).contains("スキップしますか"));
+    tap(&shop, &base, &u, &button(&shop, &u, "スキップする")).await;
+    let told = shop.line.messages_for(u.as_str());
+    assert!(text(&told[told.len() - 1..]).contains("スキップしました"), "{told:?}");
+    // ecforce holds it.
+    assert_eq!(shop.ecforce.subscription("S-7").unwrap().skip_next_delivery, Some(true));
+    // Another user cannot use the first user's button.
+    let data = shop
+        .line
+        .messages_for(u.as_str())
+        .iter()
+        .find_map(|m| {
+            m["quickReply"]["items"]
+                .as_array()?
+                .iter()
+                .find(|i| i["action"]["label"] == "スキップする")
+                .map(|i| i["action"]["data"].as_str().unwrap().to_owned())
+        })
+        .unwrap();
+    let before = shop.line.delivery_count();
+    tap(&shop, &base, &user(3), &data).await;
+    assert_eq!(shop.line.delivery_count(), before, "not user 3's subscription");
 }
