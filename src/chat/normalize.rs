@@ -7,18 +7,24 @@ use unicode_normalization::UnicodeNormalization;
 /// `ＨＥＬＰ` reads `help`.
 #[must_use]
 pub fn normalize(text: &str) -> String {
-    let folded: String = text
-        .nfkc()
-        .map(|c| match c {
-            // Hiragana ぁ..ゖ and ゝゞ sit 0x60 below their katakana.
-            '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
-                char::from_u32(c as u32 + 0x60).unwrap_or(c)
-            }
-            c => c,
-        })
-        .flat_map(char::to_lowercase)
-        .collect();
+    let folded: String = text.nfkc().map(kana).flat_map(char::to_lowercase).collect();
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Hiragana ぁ..ゖ and ゝゞ as katakana (they sit 0x60 below it).
+fn kana(c: char) -> char {
+    match c {
+        '\u{3041}'..='\u{3096}' | '\u{309D}'..='\u{309E}' => {
+            char::from_u32(c as u32 + 0x60).unwrap_or(c)
+        }
+        c => c,
+    }
+}
+
+/// A regex pattern for normalised text: its hiragana folded to katakana like the text's (the
+/// rest untouched, so escapes such as `\D` keep their meaning).
+pub(crate) fn fold_pattern(pattern: &str) -> String {
+    pattern.chars().map(kana).collect()
 }
 
 #[cfg(test)]

@@ -182,12 +182,14 @@ impl Rule {
         Self { matcher: Matcher::Contains(words), intent }
     }
 
-    /// The normalised message matches `pattern`.
+    /// The normalised message matches `pattern` (its hiragana is folded to katakana like the
+    /// message's; write letters in lower case).
     ///
     /// # Errors
     /// The pattern does not compile.
     pub fn regex(pattern: &str, intent: Intent) -> Result<Self, regex::Error> {
-        Ok(Self { matcher: Matcher::Regex(Regex::new(pattern)?), intent })
+        let pattern = super::normalize::fold_pattern(pattern);
+        Ok(Self { matcher: Matcher::Regex(Regex::new(&pattern)?), intent })
     }
 
     /// A signed postback with this action (data made by

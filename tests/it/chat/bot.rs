@@ -401,7 +401,7 @@ async fn chat_skips_the_next_delivery_after_asking() {
     sub.customer = Some("1".into());
     sub.next_delivery_at = Some(shop.now + chrono::TimeDelta::days(6));
     shop.ecforce.insert_subscriptions([sub]);
-    let (app, base) = app(&shop, Storage::in_memory()).await;
+    let (_app, base) = app(&shop, Storage::in_memory()).await;
     let u = user(1);
     let next = say(&shop, &base, &u, "次回のお届け").await;
     assert!(text(&next).contains("次回お届け"), "{next:?}");
