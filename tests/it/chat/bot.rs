@@ -429,3 +429,30 @@ async fn chat_skips_the_next_delivery_after_asking() {
     tap(&shop, &base, &user(3), &data).await;
     assert_eq!(shop.line.delivery_count(), before, "not user 3's subscription");
 }
+
+#[tokio::test]
+async fn chat_link_unlink_and_welcome() {
+    let shop = shop(4).await;
+    let (_app, base) = app(&shop, Storage::in_memory()).await;
+    // Linked (customer 1 in ecforce): told so; 連携解除 gives the unlink button.
+    assert!(text(&say(&shop, &base, &user(1), "連携したい").await).contains("連携済み"));
+    let unlink = say(&shop, &base, &user(1), "連携解除").await;
+    let uri = unlink[0]["template"]["actions"][0]["uri"].as_str().unwrap_or_default().to_owned();
+    assert!(uri.starts_with(&format!("{base}/unlink?ticket=")), "{unlink:?}");
+    // Unlinked (customer 2): the link button; 連携解除 says there is nothing to undo.
+    let link = say(&shop, &base, &user(2), "連携").await;
+    assert_eq!(link.last().unwrap()["type"], "template", "{link:?}");
+    assert!(
+        text(&say(&shop, &base, &user(2), "連携解除").await).contains("まだ連携されていません")
+    );
+    // A follow: welcome, with the link button for someone not linked.
+    let before = shop.line.messages_for(user(6).as_str()).len();
+    send(&shop, &base, &user(6), |e| {
+        e["type"] = "follow".into();
+        e["follow"] = json!({"isUnblocked": false});
+    })
+    .await;
+    let welcome = &shop.line.messages_for(user(6).as_str())[before..];
+    assert!(text(welcome).contains("友だち追加ありがとうございます"), "{welcome:?}");
+    assert_eq!(welcome.last().unwrap()["type"], "template");
+}
