@@ -49,9 +49,10 @@ pub use measure::SqliteClickStore;
 pub use measure::fetch_unit_stats;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
-    DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint,
-    TrackError, TrackedLink, Uplift, handle_click, unique_clicks, uplift,
+    ConversationStats, DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker,
+    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact,
+    StepResult, TimelinePoint, TrackError, TrackedLink, Uplift, handle_click, unique_clicks,
+    uplift,
 };
 #[cfg(feature = "axum")]
 pub use measure::{DEFAULT_INVALID_LINK_PAGE, track_route, track_route_with};

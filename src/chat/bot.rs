@@ -69,6 +69,20 @@ pub struct ChatSummary {
     pub survey_answers: usize,
 }
 
+impl From<ChatSummary> for crate::campaign::ConversationStats {
+    fn from(s: ChatSummary) -> Self {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Self::new(
+            n(s.conversations),
+            n(s.inbound),
+            n(s.replies),
+            n(s.handoffs),
+            n(s.surveys_started),
+            n(s.survey_answers),
+        )
+    }
+}
+
 /// The chatbot (see the [module documentation](super)). Cheap to clone.
 #[derive(Clone)]
 pub struct ChatBot {
@@ -514,7 +528,7 @@ impl ChatBot {
         let mut outcome =
             ChatOutcome { intent: Some(intent.name().to_owned()), ..ChatOutcome::default() };
         let messages = self.messages(&intent, &conversation, now, &mut outcome).await?;
-        let (replied, pushed) = self.send(event, user, messages.clone()).await;
+        let (replied, pushed) = self.send(event, user, messages.clone()).await?;
         outcome.replied = replied;
         outcome.pushed = pushed;
         let customer = conversation.customer.as_ref().and_then(|c| c.id.clone());
@@ -780,7 +794,7 @@ impl ChatBot {
             .iter()
             .filter_map(|m| serde_json::to_value(m).ok()?["text"].as_str().map(str::to_owned))
             .collect();
-        let (replied, pushed) = self.send(event, user, messages).await;
+        let (replied, pushed) = self.send(event, user, messages).await?;
         for text in said {
             let kind = if pushed { "push" } else { "reply" };
             let intent = Some("survey_answer");
@@ -805,19 +819,19 @@ impl ChatBot {
         event: &Event,
         user: &LineUserId,
         messages: Vec<Message>,
-    ) -> (bool, bool) {
+    ) -> Result<(bool, bool), ChatError> {
         if messages.is_empty() {
-            return (false, false);
+            return Ok((false, false));
         }
         if let Some(token) = &event.reply_token {
             match self.inner.line.reply(ReplyRequest::new(token.clone(), messages.clone())).await {
-                Ok(_) => return (true, false),
+                Ok(_) => return Ok((true, false)),
                 Err(e) if e.status().is_some_and(|s| s.as_u16() == 400) => {
                     tracing::info!(target: "enishi::chat", "the reply token was refused: pushing instead");
                 }
                 Err(e) => {
                     tracing::warn!(target: "enishi::chat", error = %e, "the reply may not have reached the user");
-                    return (false, false);
+                    return Ok((false, false));
                 }
             }
         }
@@ -826,10 +840,15 @@ impl ChatBot {
             push = push.retry_key(RetryKey::derive(&format!("enishi:chat:{}", id.as_str())));
         }
         match self.inner.line.push(push).await {
-            Ok(_) => (false, true),
+            Ok(_) => Ok((false, true)),
+            // LINE accepted this retry key before: the one push went out already.
+            Err(e) if e.status().is_some_and(|s| s.as_u16() == 409) => Ok((false, true)),
+            // A reason that may pass (5xx, timeout): answer the event with an error so LINE
+            // redelivers it; the same retry key makes the second push the only one.
+            Err(e) if e.is_retryable() => Err(ChatError::Delivery(e.to_string())),
             Err(e) => {
                 tracing::warn!(target: "enishi::chat", error = %e, "the push fallback failed");
-                (false, false)
+                Ok((false, false))
             }
         }
     }

@@ -66,4 +66,8 @@ pub enum ChatError {
     /// The chat state could not be read or written.
     #[error(transparent)]
     Store(#[from] ChatStoreError),
+    /// The answer could not be delivered for a reason that may pass: the event should come
+    /// again (the webhook answers with an error), and its push goes out once.
+    #[error("the answer could not be delivered yet: {0}")]
+    Delivery(String),
 }

@@ -66,7 +66,7 @@ impl ChatBot {
         if let Some(buttons) = buttons {
             message = message.with_quick_reply(buttons);
         }
-        let (replied, pushed) = self.send(event, user, vec![message]).await;
+        let (replied, pushed) = self.send(event, user, vec![message]).await?;
         let customer_id = customer.and_then(|c| c.id);
         let kind = if pushed { "push" } else { "reply" };
         self.log(user, customer_id, Direction::Outbound, kind, &text, Some("skip_next"), now)

@@ -594,6 +594,7 @@ impl ReportInput {
             utc_offset_seconds: options.utc_offset_seconds,
             bucket: options.bucket,
             campaigns,
+            conversations: None,
         }
     }
 }

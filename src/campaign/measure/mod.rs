@@ -26,7 +26,9 @@ pub use kpi::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresClickStore;
-pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
+pub use report::{
+    CampaignResult, ConversationStats, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;
 pub use track::{

@@ -146,6 +146,50 @@ pub struct ResultsReport {
     pub bucket: Bucket,
     /// Per campaign.
     pub campaigns: Vec<CampaignResult>,
+    /// What the chatbot's conversations did in the period, when there is a chatbot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<ConversationStats>,
+}
+
+/// The chatbot's side of the results: conversations, replies, hand-offs, survey answers
+/// (`ChatBot::summary` gives them; `ResultsReport::with_conversations` shows them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConversationStats {
+    /// Distinct LINE users in a conversation.
+    pub conversations: u64,
+    /// Messages, postbacks and follows received.
+    pub inbound: u64,
+    /// Messages the bot sent.
+    pub replies: u64,
+    /// Hand-offs to staff.
+    pub handoffs: u64,
+    /// Survey questions sent.
+    pub surveys_started: u64,
+    /// Survey answers stored.
+    pub survey_answers: u64,
+}
+
+impl ConversationStats {
+    /// Stats from counts.
+    #[must_use]
+    pub fn new(
+        conversations: u64,
+        inbound: u64,
+        replies: u64,
+        handoffs: u64,
+        surveys_started: u64,
+        survey_answers: u64,
+    ) -> Self {
+        Self { conversations, inbound, replies, handoffs, surveys_started, survey_answers }
+    }
+
+    /// Survey answers per question sent, when any was sent.
+    #[must_use]
+    pub fn survey_answer_rate(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss)]
+        (self.surveys_started > 0).then(|| self.survey_answers as f64 / self.surveys_started as f64)
+    }
 }
 
 fn pct(rate: Option<f64>) -> String {
@@ -640,6 +684,13 @@ td.step{padding-left:22px}
 ";
 
 impl ResultsReport {
+    /// The report with the chatbot's figures for the period.
+    #[must_use]
+    pub fn with_conversations(mut self, stats: ConversationStats) -> Self {
+        self.conversations = Some(stats);
+        self
+    }
+
     /// A self-contained HTML page (no scripts, no external resources): a KPI table, the
     /// conversion uplift per step with its interval, and open rate, 7-day block rate and
     /// conversion rate over time per step as inline SVG line charts. Every name from the data
@@ -681,6 +732,21 @@ impl ResultsReport {
             out.push_str("</tr>");
         }
         out.push_str("</tbody></table></section>");
+        if let Some(c) = &self.conversations {
+            let _ = write!(
+                out,
+                "<section><h2>Conversations</h2><table><thead><tr><th>conversations</th><th>messages in</th>\
+                 <th>replies</th><th>hand-offs</th><th>surveys sent</th><th>answers</th><th>answer rate</th></tr></thead>\
+                 <tbody><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table></section>",
+                c.conversations,
+                c.inbound,
+                c.replies,
+                c.handoffs,
+                c.surveys_started,
+                c.survey_answers,
+                pct(c.survey_answer_rate())
+            );
+        }
 
         let uplifts: Vec<(String, &Uplift)> = self
             .campaigns

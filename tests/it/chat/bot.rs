@@ -355,6 +355,14 @@ async fn chat_summary_counts_the_logged_conversations() {
         "{s:?}"
     );
     assert!(s.replies >= 4 && s.inbound >= 4, "{s:?}");
+    // The results report shows them.
+    let stats: enishi::campaign::ConversationStats = s.into();
+    assert_eq!(stats.survey_answer_rate(), Some(1.0));
+    let report = enishi::campaign::ReportInput::new()
+        .build(&enishi::campaign::ReportOptions::default())
+        .with_conversations(stats);
+    let html = report.to_html();
+    assert!(html.contains("<h2>Conversations</h2>") && html.contains("100.0%"), "{html}");
     // Nothing is older than the retention yet.
     assert_eq!(app.chat().unwrap().purge_log(Utc::now()).await.unwrap(), 0);
     let far = Utc::now() + chrono::TimeDelta::days(365);
@@ -455,4 +463,56 @@ async fn chat_link_unlink_and_welcome() {
     let welcome = &shop.line.messages_for(user(6).as_str())[before..];
     assert!(text(welcome).contains("友だち追加ありがとうございます"), "{welcome:?}");
     assert_eq!(welcome.last().unwrap()["type"], "template");
+}
+
+#[tokio::test]
+async fn chat_a_failed_push_comes_again_and_goes_out_once() {
+    use enishi::testkit::{Endpoint, FaultTiming, Faults};
+    let shop = shop(2).await;
+    let (_app, base) = app(&shop, Storage::in_memory()).await;
+    let u = user(1);
+    let before = shop.line.messages_for(u.as_str()).len();
+    // LINE takes the push and answers 500: the client's retry with the same key gets 409,
+    // which means delivered; one message.
+    shop.line
+        .set_faults(Faults {
+            server_error: 1.0,
+            timing: FaultTiming::AfterAcceptance,
+            endpoints: Some(vec![Endpoint::Push]),
+            ..Faults::default()
+        })
+        .unwrap();
+    say_spent(&shop, &base, &u, "01CHATPUSHTAKEN").await;
+    assert_eq!(shop.line.messages_for(u.as_str()).len() - before, 1);
+    // LINE answers 500 before taking it, every time: the event is answered with an error.
+    shop.line
+        .set_faults(Faults {
+            server_error: 1.0,
+            timing: FaultTiming::BeforeAcceptance,
+            endpoints: Some(vec![Endpoint::Push]),
+            ..Faults::default()
+        })
+        .unwrap();
+    let body = json!({"destination": "Ubot", "events": [{
+        "type": "message", "mode": "active", "timestamp": Utc::now().timestamp_millis(),
+        "webhookEventId": "01CHATPUSHAGAIN", "deliveryContext": {"isRedelivery": false},
+        "source": {"type": "user", "userId": u.as_str()}, "replyToken": "spent-reply-token-1",
+        "message": {"type": "text", "id": "1", "text": "会員ランク", "quoteToken": "q"}}]});
+    assert_eq!(post(&base, &body).await, 500, "LINE should redeliver");
+    // LINE redelivers once it is well: the same retry key, one message in all.
+    shop.line.set_faults(Faults::none()).unwrap();
+    assert_eq!(post(&base, &body).await, 200);
+    assert_eq!(shop.line.messages_for(u.as_str()).len() - before, 2);
+    assert!(shop.line.duplicate_deliveries().is_empty());
+}
+
+/// A message whose reply token is spent (so the answer is pushed); returns the status.
+async fn say_spent(shop: &Shop, base: &str, u: &LineUserId, event_id: &str) -> u16 {
+    let _ = shop;
+    let body = json!({"destination": "Ubot", "events": [{
+        "type": "message", "mode": "active", "timestamp": Utc::now().timestamp_millis(),
+        "webhookEventId": event_id, "deliveryContext": {"isRedelivery": false},
+        "source": {"type": "user", "userId": u.as_str()}, "replyToken": "spent-reply-token-0",
+        "message": {"type": "text", "id": "1", "text": "ポイント", "quoteToken": "q"}}]});
+    post(base, &body).await
 }
