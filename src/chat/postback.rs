@@ -7,6 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// Bytes of HMAC-SHA256 kept in a postback (LINE allows 300 characters of data).
+const TAG_LEN: usize = 12;
+
 /// The prefix of every postback the chatbot issues.
 pub(crate) const PREFIX: &str = "enishi:chat:";
 
@@ -54,12 +57,12 @@ impl Signer {
         Self { key: key.to_vec() }
     }
 
-    fn mac(&self, payload: &str) -> String {
+    fn mac(&self, payload: &str) -> Hmac<Sha256> {
         // HMAC accepts any key length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         mac.update(payload.as_bytes());
-        URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..12])
+        mac
     }
 
     /// `enishi:chat:{action&params}:{signature}` (at most LINE's 300 characters for sane
@@ -71,17 +74,19 @@ impl Signer {
             query.append_pair(k, v);
         }
         let payload = query.finish();
-        format!("{PREFIX}{payload}:{}", self.mac(&payload))
+        let tag = &self.mac(&payload).finalize().into_bytes()[..TAG_LEN];
+        format!("{PREFIX}{payload}:{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
     pub(crate) fn verify(&self, data: &str) -> Verified {
         let Some(rest) = data.strip_prefix(PREFIX) else { return Verified::Foreign };
         let Some((payload, signature)) = rest.rsplit_once(':') else { return Verified::Forged };
-        let expected = self.mac(payload);
-        // Constant-time: the signature is a secret's output.
-        let same = expected.len() == signature.len()
-            && expected.bytes().zip(signature.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        if !same {
+        // The tag's length first: a truncated check of a shorter tag would be weaker.
+        let tag = match URL_SAFE_NO_PAD.decode(signature) {
+            Ok(tag) if tag.len() == TAG_LEN => tag,
+            _ => return Verified::Forged,
+        };
+        if self.mac(payload).verify_truncated_left(&tag).is_err() {
             return Verified::Forged;
         }
         let mut params: BTreeMap<String, String> =
@@ -108,6 +113,9 @@ mod tests {
         assert_eq!(signer.verify(&tampered), Verified::Forged);
         assert_eq!(Signer::new(b"other").verify(&data), Verified::Forged);
         assert_eq!(signer.verify("enishi:chat:a=intent"), Verified::Forged);
+        // A prefix of the right tag is not the tag.
+        let short = &data[..data.len() - 4];
+        assert_eq!(signer.verify(short), Verified::Forged);
         assert_eq!(signer.verify("enishi:link"), Verified::Foreign);
     }
 }
