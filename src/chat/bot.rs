@@ -684,12 +684,8 @@ impl ChatBot {
 
     async fn unlink_button(&self, user: &LineUserId, now: DateTime<Utc>) -> Vec<Message> {
         let Some(linker) = &self.inner.linker else { return Vec::new() };
-        match linker.start_unlink(user, now).await {
-            Ok(url) => vec![crate::link::link_buttons(
-                url.as_str(),
-                "連携を解除する場合は、下のボタンから手続きしてください。",
-                "連携を解除する",
-            )],
+        match linker.unlink_message(user, now).await {
+            Ok(message) => vec![message],
             Err(e) => {
                 tracing::warn!(target: "enishi::chat", error = %e, "no unlink button");
                 Vec::new()

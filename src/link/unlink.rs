@@ -111,8 +111,30 @@ impl AccountLinker {
         Ok(Unlinked { line_user, removed, write_back, told })
     }
 
-    /// The unlink postback: replies with a button to the unlink page (nothing when no unlink
-    /// page is configured, or the user is not linked: then the reply says so).
+    /// The unlink message: the prompt and a button to the unlink page with a fresh ticket
+    /// (the texts of [`LinkReplyTexts`]).
+    ///
+    /// # Errors
+    /// [`LinkError::InvalidConfig`] without an unlink page; store errors.
+    pub async fn unlink_message(
+        &self,
+        user: &LineUserId,
+        now: DateTime<Utc>,
+    ) -> Result<Message, LinkError> {
+        let texts = &self.inner.reply_texts;
+        let url = self.start_unlink(user, now).await?;
+        let vars = ReplyVars::with_incentive(&self.inner.shop_name, None);
+        let prompt = LinkReplyTexts::render(texts.unlink_prompt.as_deref(), &vars)
+            .unwrap_or_else(|| texts.unlink_label.clone());
+        Ok(Message::template(
+            texts.unlink_label.clone(),
+            ButtonsTemplate::new(prompt)
+                .with_actions([Action::uri(&texts.unlink_label, url.as_str())]),
+        ))
+    }
+
+    /// The unlink postback: replies with [`unlink_message`](Self::unlink_message) (nothing
+    /// when no unlink page is configured).
     pub(super) async fn reply_unlink_message(
         &self,
         user: &LineUserId,
@@ -122,16 +144,7 @@ impl AccountLinker {
         if self.inner.unlink_page.is_none() {
             return Ok(LinkEventOutcome::Ignored);
         }
-        let texts = &self.inner.reply_texts;
-        let url = self.start_unlink(user, now).await?;
-        let vars = ReplyVars::with_incentive(&self.inner.shop_name, None);
-        let prompt = LinkReplyTexts::render(texts.unlink_prompt.as_deref(), &vars)
-            .unwrap_or_else(|| texts.unlink_label.clone());
-        let message = Message::template(
-            texts.unlink_label.clone(),
-            ButtonsTemplate::new(prompt)
-                .with_actions([Action::uri(&texts.unlink_label, url.as_str())]),
-        );
+        let message = self.unlink_message(user, now).await?;
         self.inner
             .client
             .reply(ReplyRequest::new(reply_token.to_owned(), vec![message]))
