@@ -673,9 +673,7 @@ impl ChatBot {
         let mut messages = vec![Message::text(text.clone())];
         if let Some(linker) = &self.inner.linker {
             match linker.start(user, now).await {
-                Ok(started) => {
-                    messages.push(started.message("下のボタンから連携できます。", "アカウント連携"))
-                }
+                Ok(started) => messages.push(linker.link_message(&started)),
                 Err(e) => tracing::warn!(target: "enishi::chat", error = %e, "no link button"),
             }
         }

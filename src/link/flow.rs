@@ -293,6 +293,13 @@ impl AccountLinker {
         Ok(LinkStarted { line_user: line_user.clone(), link_url, expires_at: ticket.expires_at })
     }
 
+    /// The link message for a started link: the configured text and button
+    /// ([`AccountLinkerBuilder::link_message`](super::AccountLinkerBuilder::link_message)) opening its link URL.
+    #[must_use]
+    pub fn link_message(&self, started: &LinkStarted) -> Message {
+        started.message(&self.inner.message_text, &self.inner.button_label)
+    }
+
     /// Step 2: the host authenticated `customer` on the link page; consumes the link token,
     /// binds a fresh nonce to the customer and the token's LINE user, and returns LINE's
     /// account-link dialog URL to redirect the browser to.
@@ -429,8 +436,7 @@ impl AccountLinker {
                 let Some(user) = user else { return Ok(LinkEventOutcome::Ignored) };
                 let started = self.start(&user, now).await?;
                 if let Some(token) = &event.reply_token {
-                    let message =
-                        started.message(&self.inner.message_text, &self.inner.button_label);
+                    let message = self.link_message(&started);
                     self.inner
                         .client
                         .reply(ReplyRequest::new(token.clone(), vec![message]))
