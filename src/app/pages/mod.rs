@@ -568,21 +568,31 @@ impl Pages {
         incentive: Option<&LinkIncentive>,
     ) -> Result<BTreeMap<&'static str, minijinja::Value>, PagesError> {
         let brand = &self.inner.brand;
+        let render = |key: &str, vars: &minijinja::Value| {
+            let name = format!("text:{key}");
+            self.inner
+                .env
+                .get_template(&name)
+                .and_then(|t| t.render(vars))
+                .map_err(|source| PagesError::Template { name, source })
+        };
+        // Without the shop's contact, `{{ contact }}` reads as a generic phrase.
+        let contact = match &brand.contact {
+            Some(contact) => contact.clone(),
+            None => render(
+                "conflict_contact_fallback",
+                &minijinja::context! { shop => brand.name.clone() },
+            )?,
+        };
         let vars = minijinja::context! {
             shop => brand.name.clone(),
             reward => incentive.map(|i| i.reward().label()),
             deadline => incentive.and_then(LinkIncentive::deadline_ja),
-            contact => brand.contact.clone(),
+            contact => contact,
         };
         let mut out = BTreeMap::new();
         for &key in &self.inner.text_keys {
-            let name = format!("text:{key}");
-            let rendered = self
-                .inner
-                .env
-                .get_template(&name)
-                .and_then(|t| t.render(&vars))
-                .map_err(|source| PagesError::Template { name, source })?;
+            let rendered = render(key, &vars)?;
             let value = if texts::LIST_KEYS.contains(&key) {
                 let items: Vec<String> = rendered
                     .lines()
@@ -595,19 +605,6 @@ impl Pages {
                 minijinja::Value::from(rendered)
             };
             out.insert(key, value);
-        }
-        // The contact falls back to a generic phrase inside the conflict message only.
-        if brand.contact.is_none() {
-            let fallback = out.get("conflict_contact_fallback").cloned().unwrap_or_default();
-            let vars = minijinja::context! { shop => brand.name.clone(), contact => fallback };
-            let name = "text:conflict_message".to_owned();
-            let rendered = self
-                .inner
-                .env
-                .get_template(&name)
-                .and_then(|t| t.render(&vars))
-                .map_err(|source| PagesError::Template { name, source })?;
-            out.insert("conflict_message", rendered.into());
         }
         Ok(out)
     }
