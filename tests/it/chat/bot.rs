@@ -8,13 +8,12 @@ use chrono::Utc;
 use enishi::LineUserId;
 use enishi::app::Enishi;
 use enishi::chat::{Intent, Rule, skin_type_survey};
-use enishi::line::webhook::{ChannelSecret, sign};
 use enishi::segment::SegmentDefinition;
 use enishi::storage::Storage;
 use enishi::testkit::user_id;
 use serde_json::{Value, json};
 
-use crate::app::harness::{SECRET, Shop, id, shop, user};
+use crate::app::harness::{Shop, id, post_webhook, shop, user};
 
 const KEY: [u8; 32] = *b"chat-tests-postback-key-32-bytes";
 
@@ -54,21 +53,8 @@ async fn send(shop: &Shop, base: &str, user: &LineUserId, fill: impl FnOnce(&mut
     });
     fill(&mut e);
     let body = json!({"destination": "Ubot", "events": [e]});
-    assert_eq!(post(base, &body).await, 200);
+    assert_eq!(post_webhook(base, &body).await, 200);
     body
-}
-
-async fn post(base: &str, body: &Value) -> u16 {
-    let bytes = body.to_string().into_bytes();
-    reqwest::Client::new()
-        .post(format!("{base}/webhook"))
-        .header("x-line-signature", sign(&ChannelSecret::new(SECRET), &bytes))
-        .body(bytes)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn say(shop: &Shop, base: &str, user: &LineUserId, text: &str) -> Vec<Value> {
@@ -181,7 +167,7 @@ async fn chat_forged_postbacks_are_ignored_and_replays_answered_once() {
     })
     .await;
     let after = shop.line.delivery_count();
-    assert_eq!(post(&base, &body).await, 200, "a redelivery is acknowledged");
+    assert_eq!(post_webhook(&base, &body).await, 200, "a redelivery is acknowledged");
     assert_eq!(shop.line.delivery_count(), after, "and not answered twice");
     assert!(shop.line.duplicate_deliveries().is_empty());
     let log = app.storage().chat().log_of(&u, 50).await.unwrap();
@@ -280,7 +266,7 @@ async fn chat_handoff_cycle_across_two_instances_sharing_postgres() {
         "source": {"type": "group", "groupId": staff().as_str(), "userId": user_id(99)},
         "replyToken": shop.line.issue_reply_token(&user_id(99)).unwrap(),
         "message": {"type": "text", "id": "5", "text": format!("#bot {}", u.as_str()), "quoteToken": "q"}}]});
-    assert_eq!(post(&base_b, &staff_event).await, 200);
+    assert_eq!(post_webhook(&base_b, &staff_event).await, 200);
     assert!(text(&shop.line.messages_for(u.as_str())).contains("担当者との対応が終わりました"));
     // Instance A answers again.
     assert!(text(&say(&shop, &base_a, &u, "ポイント").await).contains("ポイント"));
@@ -482,7 +468,7 @@ async fn chat_a_failed_push_comes_again_and_goes_out_once() {
             ..Faults::default()
         })
         .unwrap();
-    say_spent(&shop, &base, &u, "01CHATPUSHTAKEN").await;
+    say_spent(&base, &u, "01CHATPUSHTAKEN").await;
     assert_eq!(shop.line.messages_for(u.as_str()).len() - before, 1);
     // LINE answers 500 before taking it, every time: the event is answered with an error.
     shop.line
@@ -498,21 +484,20 @@ async fn chat_a_failed_push_comes_again_and_goes_out_once() {
         "webhookEventId": "01CHATPUSHAGAIN", "deliveryContext": {"isRedelivery": false},
         "source": {"type": "user", "userId": u.as_str()}, "replyToken": "spent-reply-token-1",
         "message": {"type": "text", "id": "1", "text": "会員ランク", "quoteToken": "q"}}]});
-    assert_eq!(post(&base, &body).await, 500, "LINE should redeliver");
+    assert_eq!(post_webhook(&base, &body).await, 500, "LINE should redeliver");
     // LINE redelivers once it is well: the same retry key, one message in all.
     shop.line.set_faults(Faults::none()).unwrap();
-    assert_eq!(post(&base, &body).await, 200);
+    assert_eq!(post_webhook(&base, &body).await, 200);
     assert_eq!(shop.line.messages_for(u.as_str()).len() - before, 2);
     assert!(shop.line.duplicate_deliveries().is_empty());
 }
 
 /// A message whose reply token is spent (so the answer is pushed); returns the status.
-async fn say_spent(shop: &Shop, base: &str, u: &LineUserId, event_id: &str) -> u16 {
-    let _ = shop;
+async fn say_spent(base: &str, u: &LineUserId, event_id: &str) -> u16 {
     let body = json!({"destination": "Ubot", "events": [{
         "type": "message", "mode": "active", "timestamp": Utc::now().timestamp_millis(),
         "webhookEventId": event_id, "deliveryContext": {"isRedelivery": false},
         "source": {"type": "user", "userId": u.as_str()}, "replyToken": "spent-reply-token-0",
         "message": {"type": "text", "id": "1", "text": "ポイント", "quoteToken": "q"}}]});
-    post(base, &body).await
+    post_webhook(base, &body).await
 }

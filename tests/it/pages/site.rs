@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect};
 use chrono::{TimeDelta, Utc};
 use enishi::LineUserId;
 use enishi::app::{Brand, Enishi, Pages};
-use enishi::line::webhook::{ChannelSecret, sign};
+use enishi::line::webhook::ChannelSecret;
 use enishi::link::{LineLogin, LinkIncentive, sign_id_token_hs256};
 use enishi::storage::Storage;
 use enishi::testkit::{FakeDialog, FakeLogin};
@@ -177,17 +177,7 @@ impl Site {
 
     /// Posts a signed webhook body; returns the status.
     pub(crate) async fn post_webhook(&self, body: &Value) -> u16 {
-        let bytes = body.to_string().into_bytes();
-        let signature = sign(&ChannelSecret::new(SECRET), &bytes);
-        reqwest::Client::new()
-            .post(format!("{}/webhook", self.base))
-            .header("x-line-signature", signature)
-            .body(bytes)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+        crate::app::harness::post_webhook(&self.base, body).await
     }
 
     /// The URL of the last button enishi sent `user` (the link or unlink page).
