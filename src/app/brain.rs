@@ -136,10 +136,7 @@ impl Brain {
                 facts.attributes.extend(chat.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             // 配信停止 in the chat: the scenarios see no LINE user to message.
-            let opted_out = facts
-                .attributes
-                .get(crate::chat::OPT_OUT_ATTRIBUTE)
-                .is_some_and(|v| *v == AttrValue::Bool(true));
+            let opted_out = opted_out(&facts);
             let line_user =
                 self.links.get(&facts.id).filter(|_| !opted_out).map(|l| l.link.line_user.clone());
             self.engine.upsert_customer(facts.clone());
@@ -150,6 +147,11 @@ impl Brain {
         }
         let _ = self.engine.advance_to(now);
     }
+}
+
+/// Whether the customer sent 配信停止 in the chat.
+fn opted_out(facts: &CustomerFacts) -> bool {
+    facts.attributes.get(crate::chat::OPT_OUT_ATTRIBUTE) == Some(&AttrValue::Bool(true))
 }
 
 /// A sink that writes to the stored dataset first, then to the mirror, and notes which
@@ -358,10 +360,7 @@ impl Enishi {
             None => true,
         };
         // 配信停止 in the chat: no marketing message, whatever the shop's own flag says.
-        let opted_out = facts
-            .and_then(|f| f.attributes.get(crate::chat::OPT_OUT_ATTRIBUTE))
-            .is_some_and(|v| *v == AttrValue::Bool(true));
-        let consent = consent && !opted_out;
+        let consent = consent && !facts.is_some_and(opted_out);
         let mut vars = Vars::new().with("customer_id", id);
         let name = brain.mirror.customer(id).and_then(|c| c.name);
         vars.insert("name", name.unwrap_or_else(|| "お客様".to_owned()));
