@@ -18,11 +18,7 @@ const FORM_LIMIT: usize = 16 * 1024;
 /// A page as the customer's browser gets it: never cached (tokens ride in URLs and forms),
 /// never framed, scripts refused.
 pub(super) fn page(app: &Enishi, view: &View<'_>) -> Response {
-    page_with(&app.inner.pages, view)
-}
-
-pub(super) fn page_with(pages: &Pages, view: &View<'_>) -> Response {
-    let (status, body) = match pages.render(view) {
+    let (status, body) = match app.inner.pages.render(view) {
         Ok(html) => (Pages::status(view), html),
         Err(e) => {
             tracing::error!(target: "enishi::app", error = %e, "a customer page failed to render");
