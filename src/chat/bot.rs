@@ -433,7 +433,7 @@ impl ChatBot {
                     .find(|r| r.matches_text(&n))
                     .map_or(Intent::Fallback, |r| r.intent().clone())
             }
-            Input::Other(_) => Intent::Reply("{{ not_text }}".into()),
+            Input::Other(_) => Intent::NotText,
             Input::Follow => self
                 .inner
                 .rules
@@ -511,7 +511,10 @@ impl ChatBot {
         now: DateTime<Utc>,
     ) -> Result<ChatOutcome, ChatError> {
         if let Some(seconds) = self.inner.loading
-            && !matches!(intent, Intent::Welcome | Intent::Fallback | Intent::Help)
+            && !matches!(
+                intent,
+                Intent::Welcome | Intent::Fallback | Intent::Help | Intent::NotText
+            )
             && let Err(e) = self.inner.line.show_loading(user, seconds).await
         {
             tracing::debug!(target: "enishi::chat", error = %e, "no loading animation");
@@ -633,7 +636,7 @@ impl ChatBot {
                 }
                 m
             }
-            Intent::Reply(template) if template == "{{ not_text }}" => vec![Message::text(say("not_text"))],
+            Intent::NotText => vec![Message::text(say("not_text"))],
             Intent::Reply(template) => {
                 let env = minijinja::Environment::new();
                 match env.render_str(template, minijinja::value::Serde(&vars)) {

@@ -41,6 +41,8 @@ pub enum Intent {
     Welcome,
     /// Nothing matched.
     Fallback,
+    /// A sticker, an image or another message that is not text.
+    NotText,
     /// A fixed reply (a minijinja template over the conversation).
     Reply(String),
     /// The shop's own handler.
@@ -65,6 +67,7 @@ impl Intent {
             Self::Survey(_) => "survey",
             Self::Welcome => "welcome",
             Self::Fallback => "fallback",
+            Self::NotText => "not_text",
             Self::Reply(_) => "reply",
             Self::Custom(h) => h.name(),
         }
