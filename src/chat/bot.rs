@@ -162,7 +162,7 @@ impl ChatBot {
             line,
             store,
             context,
-            rules: default_rules(),
+            rules: Vec::new(),
             texts: BTreeMap::new(),
             shop: "ショップ".into(),
             surveys: Vec::new(),
@@ -184,8 +184,7 @@ impl ChatBot {
 impl ChatBotBuilder {
     /// Rules tried before the built-in ones (first match wins).
     pub fn rule(mut self, rule: Rule) -> Self {
-        let at = self.rules.len() - default_rules().len().min(self.rules.len());
-        self.rules.insert(at.min(self.rules.len()), rule);
+        self.rules.push(rule);
         self
     }
 
@@ -296,7 +295,7 @@ impl ChatBotBuilder {
                 line: self.line,
                 store: self.store,
                 context: self.context,
-                rules: self.rules,
+                rules: self.rules.into_iter().chain(default_rules()).collect(),
                 surveys: self.surveys,
                 signer: Signer::new(&self.key),
                 staff_group: self.staff_group,
