@@ -33,8 +33,16 @@ async fn app_survives_a_database_outage_without_losing_or_doubling_anything() {
     let admin = admin().await;
     let role = format!("enishi_it_{}", uuid::Uuid::new_v4().simple());
     let schema = super::harness::schema();
-    admin.batch_execute(&format!("CREATE ROLE {role} LOGIN; CREATE SCHEMA {schema} AUTHORIZATION {role}; GRANT CREATE ON DATABASE test TO {role}")).await.ok();
-    admin.batch_execute(&format!("ALTER ROLE {role} LOGIN")).await.unwrap();
+    admin.batch_execute(&format!("CREATE ROLE {role} LOGIN")).await.unwrap();
+    admin.batch_execute(&format!("CREATE SCHEMA {schema} AUTHORIZATION {role}")).await.unwrap();
+    // Concurrent GRANTs on one database fail with "tuple concurrently updated" (several test
+    // processes run this at once): take turns.
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(7042017); GRANT CREATE ON DATABASE test TO {role}; COMMIT"
+        ))
+        .await
+        .unwrap();
 
     let shop = shop(40).await;
     let storage =
