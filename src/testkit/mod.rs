@@ -32,7 +32,9 @@ pub use ecforce::{
     FakeEcforceBuilder, FakeEcforceRequest, FakeLogin,
 };
 pub use line::{
-    Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeDialog, FakeEndpointClass,
+    Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeContent, FakeDialog,
+    FakeEndpointClass, RecordedRequest, TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID,
+    TEST_CHANNEL_SECRET,
     FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults,
     IssuedLinkToken, RecordedDelivery, TestkitError, user_id,
 };

@@ -271,6 +271,14 @@ pub struct IssuedToken {
     pub key_id: Option<String>,
 }
 
+impl IssuedToken {
+    /// A token issued by some other means (e.g. by a [`TokenIssuer`] of the host's own).
+    #[must_use]
+    pub fn new(access_token: AccessToken, expires_in: u64, key_id: Option<String>) -> Self {
+        Self { access_token, expires_in, key_id }
+    }
+}
+
 /// What [`ChannelTokenClient::verify`] says about a token.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
@@ -522,6 +530,50 @@ pub enum TokenKind {
     Stateless,
 }
 
+/// Issues a new channel access token when a [`RotatingToken`] needs one.
+#[async_trait::async_trait]
+pub trait TokenIssuer: fmt::Debug + Send + Sync + 'static {
+    /// Issues a token.
+    ///
+    /// # Errors
+    /// Whatever stopped the issuance; the [`RotatingToken`] reports it to its callers and
+    /// tries again on the next call.
+    async fn issue(&self) -> Result<IssuedToken, LineError>;
+
+    /// The channel, for logs.
+    fn channel_id(&self) -> &str;
+}
+
+/// The usual [`TokenIssuer`]: a [`ChannelTokenClient`] and the channel's [`AssertionKey`].
+#[derive(Debug)]
+pub struct AssertionIssuer {
+    client: ChannelTokenClient,
+    key: AssertionKey,
+    kind: TokenKind,
+}
+
+impl AssertionIssuer {
+    /// Issues `kind` tokens through `client`, signing assertions with `key`.
+    #[must_use]
+    pub fn new(client: ChannelTokenClient, key: AssertionKey, kind: TokenKind) -> Self {
+        Self { client, key, kind }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenIssuer for AssertionIssuer {
+    async fn issue(&self) -> Result<IssuedToken, LineError> {
+        match self.kind {
+            TokenKind::V21(lifetime) => self.client.issue_v21(&self.key, lifetime).await,
+            TokenKind::Stateless => self.client.issue_stateless(&self.key).await,
+        }
+    }
+
+    fn channel_id(&self) -> &str {
+        self.key.channel_id()
+    }
+}
+
 struct Cached {
     token: AccessToken,
     /// When to replace it (before it expires).
@@ -529,15 +581,13 @@ struct Cached {
     key_id: Option<String>,
 }
 
-/// A [`TokenSource`] that issues tokens with the channel's [`AssertionKey`] and replaces each
-/// one before it expires: when `refresh_margin` (default: a tenth of the lifetime, at least
+/// A [`TokenSource`] that issues tokens through a [`TokenIssuer`] (usually an
+/// [`AssertionIssuer`]: the channel's [`AssertionKey`]) and replaces each one before it expires: when `refresh_margin` (default: a tenth of the lifetime, at least
 /// 60 s) is left. Concurrent callers share one issuance (single flight); a failed issuance is
 /// reported to the callers waiting for it, and the next call tries again. The token is never
 /// logged: events carry only the key ID and the lifetime. Timed with tokio's clock.
 pub struct RotatingToken {
-    client: ChannelTokenClient,
-    key: AssertionKey,
-    kind: TokenKind,
+    issuer: Box<dyn TokenIssuer>,
     refresh_margin: Option<Duration>,
     state: tokio::sync::Mutex<Option<Cached>>,
     issued: std::sync::atomic::AtomicU64,
@@ -546,9 +596,7 @@ pub struct RotatingToken {
 impl fmt::Debug for RotatingToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RotatingToken")
-            .field("client", &self.client)
-            .field("key", &self.key)
-            .field("kind", &self.kind)
+            .field("issuer", &self.issuer)
             .field("refresh_margin", &self.refresh_margin)
             .field("issued", &self.issued_count())
             .finish_non_exhaustive()
@@ -559,10 +607,14 @@ impl RotatingToken {
     /// A source issuing `kind` tokens through `client` with `key`.
     #[must_use]
     pub fn new(client: ChannelTokenClient, key: AssertionKey, kind: TokenKind) -> Self {
+        Self::with_issuer(AssertionIssuer::new(client, key, kind))
+    }
+
+    /// A source getting its tokens from `issuer`.
+    #[must_use]
+    pub fn with_issuer(issuer: impl TokenIssuer) -> Self {
         Self {
-            client,
-            key,
-            kind,
+            issuer: Box::new(issuer),
             refresh_margin: None,
             state: tokio::sync::Mutex::new(None),
             issued: std::sync::atomic::AtomicU64::new(0),
@@ -587,13 +639,6 @@ impl RotatingToken {
     pub async fn current_key_id(&self) -> Option<String> {
         self.state.lock().await.as_ref().and_then(|c| c.key_id.clone())
     }
-
-    async fn issue(&self) -> Result<IssuedToken, LineError> {
-        match self.kind {
-            TokenKind::V21(lifetime) => self.client.issue_v21(&self.key, lifetime).await,
-            TokenKind::Stateless => self.client.issue_stateless(&self.key).await,
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -606,12 +651,12 @@ impl TokenSource for RotatingToken {
         if let Some(cached) = state.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(cached.token.clone());
         }
-        let issued = match self.issue().await {
+        let issued = match self.issuer.issue().await {
             Ok(issued) => issued,
             Err(error) => {
                 tracing::warn!(
                     target: "enishi::line",
-                    channel_id = %self.key.channel_id,
+                    channel_id = self.issuer.channel_id(),
                     error = %error,
                     "issuing a channel access token failed"
                 );
@@ -626,7 +671,7 @@ impl TokenSource for RotatingToken {
             .min(lifetime);
         tracing::info!(
             target: "enishi::line",
-            channel_id = %self.key.channel_id,
+            channel_id = self.issuer.channel_id(),
             key_id = issued.key_id.as_deref(),
             expires_in = issued.expires_in,
             "issued a channel access token"
