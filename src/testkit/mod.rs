@@ -33,8 +33,7 @@ pub use ecforce::{
 };
 pub use line::{
     Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeContent, FakeDialog,
-    FakeEndpointClass, RecordedRequest, TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID,
-    TEST_CHANNEL_SECRET,
-    FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults,
-    IssuedLinkToken, RecordedDelivery, TestkitError, user_id,
+    FakeEndpointClass, FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming,
+    Faults, IssuedLinkToken, RecordedDelivery, RecordedRequest, TEST_ASSERTION_KEY_JWK,
+    TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET, TestkitError, user_id,
 };

@@ -49,7 +49,8 @@ pub use richmenu::{
     RichMenuArea, RichMenuInfo, RichMenuSize,
 };
 pub use token::{
-    AccessToken, AssertionIssuer, AssertionKey, ChannelTokenClient, IssuedToken, MAX_V21_TOKEN_LIFETIME,
-    RotatingToken, StaticToken, TokenInfo, TokenIssuer, TokenKind, TokenSource,
+    AccessToken, AssertionIssuer, AssertionKey, ChannelTokenClient, IssuedToken,
+    MAX_V21_TOKEN_LIFETIME, RotatingToken, StaticToken, TokenInfo, TokenIssuer, TokenKind,
+    TokenSource,
 };
 pub use users::{BotInfo, ChatMode, LinkToken, MarkAsReadMode, Profile};

@@ -28,7 +28,9 @@ use tokio::task::JoinHandle;
 pub use account_link::{DialogOutcome, FakeDialog};
 pub use config::{FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults, user_id};
 pub use endpoint::{Endpoint, FakeEndpointClass};
-pub use handlers::{TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET};
+pub use handlers::{
+    TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET,
+};
 pub use platform::{FakeContent, RecordedRequest};
 pub use state::{Counters, IssuedLinkToken, RecordedDelivery};
 
@@ -399,7 +401,11 @@ impl FakeLine {
             return Err(TestkitError::InvalidUserId(user_id.to_owned()));
         }
         let mut platform = lock(&self.app.platform);
-        if !platform.plans.iter().any(|p| p.get("membershipId").and_then(Value::as_i64) == Some(membership_id)) {
+        if !platform
+            .plans
+            .iter()
+            .any(|p| p.get("membershipId").and_then(Value::as_i64) == Some(membership_id))
+        {
             return Err(TestkitError::InvalidConfig {
                 field: "membershipId".into(),
                 reason: format!("no plan {membership_id}"),
@@ -529,7 +535,10 @@ impl Default for FakeLineBuilder {
             users: Vec::new(),
             channel_id: TEST_CHANNEL_ID.to_owned(),
             channel_secret: TEST_CHANNEL_SECRET.to_owned(),
-            assertion_keys: vec![(TEST_ASSERTION_KID.to_owned(), TEST_ASSERTION_KEY_JWK.to_owned())],
+            assertion_keys: vec![(
+                TEST_ASSERTION_KID.to_owned(),
+                TEST_ASSERTION_KEY_JWK.to_owned(),
+            )],
             bot_user_id: None,
             record_requests: false,
         }
@@ -705,8 +714,7 @@ impl FakeLineBuilder {
             })?;
             assertion_keys.insert(kid.clone(), key);
         }
-        let bot_user_id =
-            self.bot_user_id.unwrap_or_else(|| config::user_id(self.seed ^ 0xB07));
+        let bot_user_id = self.bot_user_id.unwrap_or_else(|| config::user_id(self.seed ^ 0xB07));
         if !validate::is_user_id(&bot_user_id) {
             return Err(TestkitError::InvalidUserId(bot_user_id));
         }

@@ -69,7 +69,8 @@ fn create_from_send(
         check.chars("clickUrl", url, 1, 2000);
     }
     check.finish()?;
-    let (description, request_id) = (description.unwrap_or_default(), request_id.unwrap_or_default());
+    let (description, request_id) =
+        (description.unwrap_or_default(), request_id.unwrap_or_default());
     check_name(&description)?;
     let recipients = {
         let sends = lock(&app.sends);
@@ -91,8 +92,13 @@ fn create_from_send(
     let created = Utc::now().timestamp();
     let now = app.clock.now();
     audiences.next_job += 1;
-    let job =
-        AudienceJob { id: audiences.next_job, description: None, ids: recipients, created_unix: created, created_at: now };
+    let job = AudienceJob {
+        id: audiences.next_job,
+        description: None,
+        ids: recipients,
+        created_unix: created,
+        created_at: now,
+    };
     audiences.groups.insert(
         id,
         AudienceGroup {

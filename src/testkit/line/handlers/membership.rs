@@ -29,9 +29,7 @@ pub(super) fn list(app: &App, _ctx: &Ctx, _input: Input) -> Response {
         .iter()
         .map(|plan| {
             let mut plan = plan.clone();
-            let count = plan_id(&plan)
-                .and_then(|id| platform.members.get(&id))
-                .map_or(0, Vec::len);
+            let count = plan_id(&plan).and_then(|id| platform.members.get(&id)).map_or(0, Vec::len);
             plan["memberCount"] = json!(count);
             for (field, default) in [
                 ("memberLimit", Value::Null),
@@ -119,7 +117,9 @@ pub(super) fn user_ids(app: &App, _ctx: &Ctx, input: Input) -> Response {
         let members: Vec<&str> = platform
             .members
             .get(&id)
-            .map(|m| m.iter().map(|m| m.user_id.as_str()).filter(|u| !users.is_blocked(u)).collect())
+            .map(|m| {
+                m.iter().map(|m| m.user_id.as_str()).filter(|u| !users.is_blocked(u)).collect()
+            })
             .unwrap_or_default();
         let page: Vec<&str> = members.iter().skip(offset).take(limit).copied().collect();
         let mut body = json!({ "userIds": page });

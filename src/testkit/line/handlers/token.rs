@@ -86,9 +86,8 @@ fn verify_assertion(app: &App, assertion_type: &str, jwt: &str) -> Result<Value,
     let [header, claims, signature] = parts[..] else {
         return Err(invalid_request("client_assertion is not a JWT"));
     };
-    let decode_json = |part: &str| -> Option<Value> {
-        serde_json::from_slice(&engine.decode(part).ok()?).ok()
-    };
+    let decode_json =
+        |part: &str| -> Option<Value> { serde_json::from_slice(&engine.decode(part).ok()?).ok() };
     let (Some(header_json), Some(claims_json), Ok(signature)) =
         (decode_json(header), decode_json(claims), engine.decode(signature))
     else {
