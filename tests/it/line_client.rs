@@ -884,6 +884,11 @@ async fn clones_share_the_rate_limit_buckets() {
 }
 
 mod against_fake;
+mod api_2026;
+pub(crate) mod conformance;
+mod multi_account;
+mod spec_conformance;
+mod tokens;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_limit;
 

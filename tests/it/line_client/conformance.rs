@@ -269,7 +269,9 @@ impl Spec {
                         c.get(&content_type).or_else(|| {
                             c.iter()
                                 .find(|(k, _)| {
-                                    k.ends_with("/*") && content_type.starts_with(k.trim_end_matches('*'))
+                                    k.as_str() == "*/*"
+                                        || (k.ends_with("/*")
+                                            && content_type.starts_with(k.trim_end_matches('*')))
                                 })
                                 .map(|(_, v)| v)
                         })
