@@ -887,10 +887,10 @@ mod against_fake;
 mod api_2026;
 pub(crate) mod conformance;
 mod multi_account;
-mod spec_conformance;
-mod tokens;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_limit;
+mod spec_conformance;
+mod tokens;
 
 /// The first bytes of a PNG of the given size: enough for LINE's (and our) header checks.
 pub(crate) fn png_header(width: u32, height: u32) -> Vec<u8> {

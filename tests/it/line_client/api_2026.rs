@@ -85,7 +85,8 @@ async fn membership_plans_subscriptions_and_paged_member_ids() {
 async fn click_and_impression_audiences_come_from_a_sent_broadcast() {
     let line = start(10).await;
     let client = client_for(&line);
-    let sent = client.broadcast(BroadcastRequest::new(vec![Message::text("セール")])).await.unwrap();
+    let sent =
+        client.broadcast(BroadcastRequest::new(vec![Message::text("セール")])).await.unwrap();
     let request_id = sent.request_id.clone().unwrap();
 
     let clicks = client
@@ -98,7 +99,10 @@ async fn click_and_impression_audiences_come_from_a_sent_broadcast() {
     assert_eq!(opened.kind.as_deref(), Some("IMP"));
     // The fake's fixed ratios: 60 % of 10 recipients opened, 20 % clicked.
     assert_eq!(opened.audience_count, Some(6));
-    assert_eq!(client.audience_group(clicks.audience_group_id).await.unwrap().audience_count, Some(2));
+    assert_eq!(
+        client.audience_group(clicks.audience_group_id).await.unwrap().audience_count,
+        Some(2)
+    );
 
     // An unknown request ID is refused by LINE's rule.
     let bogus = "00000000-0000-0000-0000-000000000000".parse().unwrap();
@@ -127,10 +131,8 @@ async fn audiences_are_listed_by_page_renamed_and_deleted() {
     }
     let first = client.audience_groups(&AudienceListQuery::page(1).size(2)).await.unwrap();
     assert_eq!((first.total_count, first.audience_groups.len(), first.has_next_page), (3, 2, true));
-    let second = client
-        .audience_groups(&AudienceListQuery::page(1).size(2).next_page())
-        .await
-        .unwrap();
+    let second =
+        client.audience_groups(&AudienceListQuery::page(1).size(2).next_page()).await.unwrap();
     assert_eq!((second.audience_groups.len(), second.has_next_page), (1, false));
     let mut seen: Vec<_> = first
         .audience_groups
@@ -143,7 +145,9 @@ async fn audiences_are_listed_by_page_renamed_and_deleted() {
 
     client.rename_audience(ids[0], "spring (2026)").await.unwrap();
     let found = client
-        .audience_groups(&AudienceListQuery::page(1).description("SPRING").status(AudienceGroupStatus::Ready))
+        .audience_groups(
+            &AudienceListQuery::page(1).description("SPRING").status(AudienceGroupStatus::Ready),
+        )
         .await
         .unwrap();
     assert_eq!(found.audience_groups.len(), 1);
@@ -170,7 +174,10 @@ async fn shared_audiences_are_listed_and_read_with_their_owner() {
     let client = client_for(&line);
     line.add_shared_audience(4_000_000_000_001, "本部の共有", "enishi HQ");
     line.add_shared_audience(4_000_000_000_002, "other", "enishi HQ");
-    let page = client.shared_audience_groups(&AudienceListQuery::page(1).description("本部")).await.unwrap();
+    let page = client
+        .shared_audience_groups(&AudienceListQuery::page(1).description("本部"))
+        .await
+        .unwrap();
     assert_eq!(page.audience_groups.len(), 1);
     let id = page.audience_groups[0].audience_group_id;
     let shared = client.shared_audience_group(id).await.unwrap();
@@ -190,7 +197,9 @@ async fn delivery_counts_follow_what_was_sent() {
         .await
         .unwrap();
     client.broadcast(BroadcastRequest::new(vec![Message::text("all")])).await.unwrap();
-    let today = chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap())
+        .date_naive();
 
     let stats = client.delivery_statistics(today).await.unwrap();
     assert_eq!(stats.status, StatisticsStatus::Ready);
@@ -213,7 +222,10 @@ async fn content_is_streamed_in_chunks_with_its_type() {
     let client = client_for(&line);
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     line.add_content("5001", FakeContent::new("video/mp4", data.clone()).preview(vec![9u8; 2048]));
-    line.add_content("5002", FakeContent::new("audio/m4a", vec![1u8; 10]).transcoding("processing"));
+    line.add_content(
+        "5002",
+        FakeContent::new("audio/m4a", vec![1u8; 10]).transcoding("processing"),
+    );
 
     assert_eq!(client.content_transcoding("5001").await.unwrap(), TranscodingStatus::Succeeded);
     assert_eq!(client.content_transcoding("5002").await.unwrap(), TranscodingStatus::Processing);
@@ -237,8 +249,14 @@ async fn content_is_streamed_in_chunks_with_its_type() {
     assert_eq!(bytes, 2048);
 
     // Not ready yet, unknown, and malformed IDs.
-    assert_eq!(client.message_content("5002").await.unwrap_err().status().map(|s| s.as_u16()), Some(404));
-    assert_eq!(client.message_content("404").await.unwrap_err().status().map(|s| s.as_u16()), Some(404));
+    assert_eq!(
+        client.message_content("5002").await.unwrap_err().status().map(|s| s.as_u16()),
+        Some(404)
+    );
+    assert_eq!(
+        client.message_content("404").await.unwrap_err().status().map(|s| s.as_u16()),
+        Some(404)
+    );
     let before = line.counters().requests;
     assert!(matches!(client.message_content("../etc").await, Err(LineError::Validation(_))));
     assert_eq!(line.counters().requests, before);

@@ -45,7 +45,9 @@ impl Req {
             headers: r
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned())
+                })
                 .collect(),
             body: r.body.to_vec(),
         }
@@ -122,20 +124,26 @@ impl Spec {
                 doc.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
             if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
                 for (template, item) in paths {
-                    let path_params =
-                        item.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let path_params = item
+                        .get("parameters")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     for method in ["get", "post", "put", "delete", "patch"] {
                         let Some(op) = item.get(method) else { continue };
                         let mut params = path_params.clone();
                         params.extend(
-                            op.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default(),
+                            op.get("parameters")
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default(),
                         );
-                        let data_host = op
-                            .get("servers")
-                            .and_then(Value::as_array)
-                            .is_some_and(|s| {
+                        let data_host =
+                            op.get("servers").and_then(Value::as_array).is_some_and(|s| {
                                 s.iter().any(|s| {
-                                    s.get("url").and_then(Value::as_str).is_some_and(|u| u.contains("api-data"))
+                                    s.get("url")
+                                        .and_then(Value::as_str)
+                                        .is_some_and(|u| u.contains("api-data"))
                                 })
                             });
                         let secured = match op.get("security") {
@@ -158,7 +166,8 @@ impl Spec {
                     }
                 }
             }
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name =
+                file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             docs.push((name, doc));
         }
         Ok(Self { docs, ops })
@@ -201,7 +210,9 @@ impl Spec {
                 if op.data_host { "data" } else { "API" }
             ));
         }
-        if op.secured && !req.header("authorization").is_some_and(|a| a.starts_with("Bearer ") && a.len() > 7) {
+        if op.secured
+            && !req.header("authorization").is_some_and(|a| a.starts_with("Bearer ") && a.len() > 7)
+        {
             errors.push("a secured operation without `Authorization: Bearer <token>`".into());
         }
         // Parameters.
@@ -284,13 +295,16 @@ impl Spec {
                         Some(media) => {
                             let schema = media.get("schema").cloned().unwrap_or(Value::Null);
                             let value = match content_type.as_str() {
-                                "application/json" => match serde_json::from_slice::<Value>(&req.body) {
-                                    Ok(v) => Some(v),
-                                    Err(e) => {
-                                        errors.push(format!("the JSON body does not parse: {e}"));
-                                        None
+                                "application/json" => {
+                                    match serde_json::from_slice::<Value>(&req.body) {
+                                        Ok(v) => Some(v),
+                                        Err(e) => {
+                                            errors
+                                                .push(format!("the JSON body does not parse: {e}"));
+                                            None
+                                        }
                                     }
-                                },
+                                }
                                 "application/x-www-form-urlencoded" => Some(Value::Object(
                                     url::form_urlencoded::parse(&req.body)
                                         .into_owned()
@@ -301,7 +315,8 @@ impl Spec {
                                 _ => None,
                             };
                             if let Some(value) = value {
-                                let mut v = Validator { doc, errors: Vec::new(), suppressed: Vec::new() };
+                                let mut v =
+                                    Validator { doc, errors: Vec::new(), suppressed: Vec::new() };
                                 v.check(&value, &schema, "body", true);
                                 errors.extend(v.errors);
                             }
@@ -318,7 +333,10 @@ impl Spec {
 pub(crate) fn assert_conforms(line: &FakeLine) -> BTreeSet<String> {
     let spec = spec();
     let recorded = line.recorded_requests();
-    assert!(!recorded.is_empty(), "nothing was recorded: start the fake with record_requests(true)");
+    assert!(
+        !recorded.is_empty(),
+        "nothing was recorded: start the fake with record_requests(true)"
+    );
     let mut covered = BTreeSet::new();
     let mut failures = Vec::new();
     for request in &recorded {
@@ -330,7 +348,11 @@ pub(crate) fn assert_conforms(line: &FakeLine) -> BTreeSet<String> {
             failures.push(format!("{} {}: {}", req.method, req.path, errors.join("; ")));
         }
     }
-    assert!(failures.is_empty(), "requests that do not conform to LINE's OpenAPI specs:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "requests that do not conform to LINE's OpenAPI specs:\n{}",
+        failures.join("\n")
+    );
     covered
 }
 
@@ -347,7 +369,9 @@ fn yaml_to_json(yaml: serde_yaml_ng::Value) -> Value {
                 .map(|(k, v)| {
                     let key = match k {
                         Y::String(s) => s,
-                        other => serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned(),
+                        other => {
+                            serde_yaml_ng::to_string(&other).unwrap_or_default().trim().to_owned()
+                        }
                     };
                     (key, yaml_to_json(v))
                 })
@@ -383,7 +407,9 @@ fn percent_decode(segment: &str) -> String {
 fn typed_scalar(doc: &Value, schema: &Value, value: &str) -> Value {
     let schema = resolve(doc, schema);
     match schema.get("type").and_then(Value::as_str) {
-        Some("integer") => value.parse::<i64>().map_or_else(|_| Value::String(value.into()), Value::from),
+        Some("integer") => {
+            value.parse::<i64>().map_or_else(|_| Value::String(value.into()), Value::from)
+        }
         Some("number") => value
             .parse::<f64>()
             .ok()
@@ -494,7 +520,10 @@ impl Validator<'_> {
                 if matching == 0 {
                     self.err(
                         path,
-                        format!("matches none of {key} ({})", first_errors.unwrap_or_default().join("; ")),
+                        format!(
+                            "matches none of {key} ({})",
+                            first_errors.unwrap_or_default().join("; ")
+                        ),
                     );
                 } else if exactly_one && matching > 1 {
                     self.err(path, format!("matches {matching} of oneOf, not exactly one"));
@@ -572,7 +601,9 @@ impl Validator<'_> {
                 }
             }
             Value::Object(object) => {
-                for required in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+                for required in
+                    schema.get("required").and_then(Value::as_array).into_iter().flatten()
+                {
                     if let Some(name) = required.as_str()
                         && !object.contains_key(name)
                     {

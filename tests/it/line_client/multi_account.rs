@@ -53,9 +53,11 @@ fn signed(secret: &str, body: &[u8]) -> HeaderMap {
 async fn webhooks_are_verified_and_answered_per_destination() {
     let (a, b) = (shop(BOT_A, "token-a").await, shop(BOT_B, "token-b").await);
     // One channel found through bot/info, the other declared.
-    let channel_a = LineChannel::discover(ChannelSecret::new("secret-a"), client(&a)).await.unwrap();
+    let channel_a =
+        LineChannel::discover(ChannelSecret::new("secret-a"), client(&a)).await.unwrap();
     assert_eq!(channel_a.bot_user_id(), BOT_A);
-    let channel_b = LineChannel::new(BOT_B, ChannelSecret::new("secret-b"), client(&b)).named("shop b");
+    let channel_b =
+        LineChannel::new(BOT_B, ChannelSecret::new("secret-b"), client(&b)).named("shop b");
     let channels = LineChannels::new([channel_a, channel_b]).unwrap();
     assert_eq!(channels.len(), 2);
 
@@ -68,7 +70,10 @@ async fn webhooks_are_verified_and_answered_per_destination() {
             async move {
                 let channel = d.channel.clone().ok_or("no channel")?;
                 let user: enishi::LineUserId = d.event.user_id().ok_or("no user")?.parse()?;
-                channel.client().push(PushRequest::new(user, vec![Message::text("ようこそ")])).await?;
+                channel
+                    .client()
+                    .push(PushRequest::new(user, vec![Message::text("ようこそ")]))
+                    .await?;
                 sink.lock().unwrap().push(channel.bot_user_id().to_owned());
                 Ok::<(), HandlerError>(())
             }
@@ -82,7 +87,10 @@ async fn webhooks_are_verified_and_answered_per_destination() {
     assert_eq!(a.delivery_count(), 0);
 
     // Signed with A's secret but addressed to B: refused; unknown destinations too.
-    assert_eq!(service.handle_request(&signed("secret-a", &body_b), &body_b).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        service.handle_request(&signed("secret-a", &body_b), &body_b).await,
+        StatusCode::UNAUTHORIZED
+    );
     let stranger = payload("U0000000000000000000000000000000c");
     assert_eq!(
         service.handle_request(&signed("secret-a", &stranger), &stranger).await,
@@ -96,9 +104,8 @@ async fn webhooks_are_verified_and_answered_per_destination() {
 
 #[test]
 fn routing_errors_say_what_was_wrong() {
-    let c = |bot: &str| {
-        LineChannel::new(bot, ChannelSecret::new("s"), LineClient::new("t").unwrap())
-    };
+    let c =
+        |bot: &str| LineChannel::new(bot, ChannelSecret::new("s"), LineClient::new("t").unwrap());
     assert!(LineChannels::new([c(BOT_A), c(BOT_A)]).is_err(), "duplicate bot IDs");
     let channels = LineChannels::new([c(BOT_A)]).unwrap();
     let no_destination = br#"{"events":[]}"#;

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use enishi::line::message::{Action, Message};
 use enishi::line::{
-    Bounds, BroadcastRequest, LineClient, MulticastRequest, NarrowcastRecipient,
-    NarrowcastRequest, PushRequest, ReplyRequest, RichMenu, RichMenuAlias, RichMenuSize,
-    SendKind,
+    Bounds, BroadcastRequest, LineClient, MulticastRequest, NarrowcastRecipient, NarrowcastRequest,
+    PushRequest, ReplyRequest, RichMenu, RichMenuAlias, RichMenuSize, SendKind,
 };
 use enishi::testkit::{self as fake, FakeLine};
 use enishi::{AggregationUnit, LineUserId, RichMenuAliasId};
@@ -50,7 +49,13 @@ async fn every_request_of_the_established_surface_conforms() {
     c.mark_as_read("read-token").await.unwrap();
     c.quota().await.unwrap();
     c.quota_consumption().await.unwrap();
-    for kind in [SendKind::Reply, SendKind::Push, SendKind::Multicast, SendKind::Narrowcast, SendKind::Broadcast] {
+    for kind in [
+        SendKind::Reply,
+        SendKind::Push,
+        SendKind::Multicast,
+        SendKind::Narrowcast,
+        SendKind::Broadcast,
+    ] {
         c.validate_messages(kind, &msg()).await.unwrap();
     }
     c.push(PushRequest::new(me.clone(), msg())).await.unwrap();
@@ -62,7 +67,10 @@ async fn every_request_of_the_established_surface_conforms() {
     c.add_to_audience(audience.audience_group_id, &people[1..]).await.unwrap();
     c.audience_group(audience.audience_group_id).await.unwrap();
     let narrow = c
-        .narrowcast(NarrowcastRequest::new(msg()).recipient(NarrowcastRecipient::audience(audience.audience_group_id)))
+        .narrowcast(
+            NarrowcastRequest::new(msg())
+                .recipient(NarrowcastRecipient::audience(audience.audience_group_id)),
+        )
         .await
         .unwrap();
     c.narrowcast_progress(narrow.request_id.as_ref().unwrap()).await.unwrap();
@@ -124,7 +132,9 @@ fn violations(r: &Req) -> String {
 #[test]
 fn the_harness_reads_every_spec_document() {
     let ops = operations();
-    for doc in ["channel-access-token.yml", "insight.yml", "manage-audience.yml", "messaging-api.yml"] {
+    for doc in
+        ["channel-access-token.yml", "insight.yml", "manage-audience.yml", "messaging-api.yml"]
+    {
         assert!(ops.get(doc).is_some_and(|n| *n > 3), "{doc} missing: {ops:?}");
     }
 }
@@ -139,17 +149,42 @@ fn a_good_request_passes_and_each_kind_of_violation_is_caught() {
     let cases = [
         (req("GET", "/v2/bot/nowhere", &[], None), "no operation"),
         (push(json!({ "messages": [{ "type": "text", "text": "hi" }] })), "required property `to`"),
-        (push(json!({ "to": user, "messages": [{ "type": "txt", "text": "hi" }] })), "none of the described types"),
-        (push(json!({ "to": user, "messages": [{ "type": "text" }] })), "required property `text`"),
-        (push(json!({ "to": user, "messages": [{ "type": "text", "text": "hi", "colour": 1 }] })), "`colour` is not described"),
-        (push(json!({ "to": user, "messages": [] })), "under minItems"),
-        (push(json!({ "to": 7, "messages": [{ "type": "text", "text": "hi" }] })), "not of type string"),
-        (req("GET", "/v2/bot/audienceGroup/list", &[], None), "required query parameter `page`"),
-        (req("GET", "/v2/bot/audienceGroup/list", &[("page", "1"), ("size", "41")], None), "over maximum"),
-        (req("GET", "/v2/bot/audienceGroup/list", &[("page", "1"), ("status", "DONE")], None), "is not one of"),
-        (req("GET", "/v2/bot/audienceGroup/list", &[("page", "1"), ("colour", "x")], None), "`colour` is not described"),
         (
-            req("PUT", "/v2/bot/audienceGroup/1/updateDescription", &[], Some(json!({ "description": "x".repeat(121) }))),
+            push(json!({ "to": user, "messages": [{ "type": "txt", "text": "hi" }] })),
+            "none of the described types",
+        ),
+        (push(json!({ "to": user, "messages": [{ "type": "text" }] })), "required property `text`"),
+        (
+            push(
+                json!({ "to": user, "messages": [{ "type": "text", "text": "hi", "colour": 1 }] }),
+            ),
+            "`colour` is not described",
+        ),
+        (push(json!({ "to": user, "messages": [] })), "under minItems"),
+        (
+            push(json!({ "to": 7, "messages": [{ "type": "text", "text": "hi" }] })),
+            "not of type string",
+        ),
+        (req("GET", "/v2/bot/audienceGroup/list", &[], None), "required query parameter `page`"),
+        (
+            req("GET", "/v2/bot/audienceGroup/list", &[("page", "1"), ("size", "41")], None),
+            "over maximum",
+        ),
+        (
+            req("GET", "/v2/bot/audienceGroup/list", &[("page", "1"), ("status", "DONE")], None),
+            "is not one of",
+        ),
+        (
+            req("GET", "/v2/bot/audienceGroup/list", &[("page", "1"), ("colour", "x")], None),
+            "`colour` is not described",
+        ),
+        (
+            req(
+                "PUT",
+                "/v2/bot/audienceGroup/1/updateDescription",
+                &[],
+                Some(json!({ "description": "x".repeat(121) })),
+            ),
             "over maxLength",
         ),
         (req("GET", "/v2/bot/membership/abc/users/ids", &[], None), "is not of type integer"),
@@ -158,13 +193,21 @@ fn a_good_request_passes_and_each_kind_of_violation_is_caught() {
     ];
     for (request, expected) in cases {
         let found = violations(&request);
-        assert!(found.contains(expected), "{} {}: expected {expected:?}, got {found:?}", request.method, request.path);
+        assert!(
+            found.contains(expected),
+            "{} {}: expected {expected:?}, got {found:?}",
+            request.method,
+            request.path
+        );
     }
     let mut anonymous = good.clone();
     anonymous.headers.retain(|(k, _)| k != "authorization");
     assert!(violations(&anonymous).contains("Authorization"));
     let mut form = good;
-    form.headers = vec![("authorization".into(), "Bearer t".into()), ("content-type".into(), "text/plain".into())];
+    form.headers = vec![
+        ("authorization".into(), "Bearer t".into()),
+        ("content-type".into(), "text/plain".into()),
+    ];
     assert!(violations(&form).contains("content type"));
     // Form bodies of the token endpoints are checked against their oneOf.
     let mut token = req("POST", "/oauth2/v3/token", &[], None);

@@ -54,7 +54,10 @@ async fn v21_tokens_are_issued_verified_listed_and_revoked() {
 
     api.revoke_v21(fake::TEST_CHANNEL_ID, &secret(), &issued.access_token).await.unwrap();
     assert!(api.valid_key_ids(&key).await.unwrap().is_empty());
-    assert_eq!(api.verify(&issued.access_token).await.unwrap_err().status().map(|s| s.as_u16()), Some(400));
+    assert_eq!(
+        api.verify(&issued.access_token).await.unwrap_err().status().map(|s| s.as_u16()),
+        Some(400)
+    );
     assert_eq!(client.bot_info().await.unwrap_err().status().map(|s| s.as_u16()), Some(401));
     // Lifetimes LINE refuses never leave the client.
     assert!(matches!(
@@ -70,11 +73,15 @@ async fn stateless_tokens_by_assertion_and_by_secret() {
     let api = tokens(&line);
     let by_key = api.issue_stateless(&test_key()).await.unwrap();
     assert_eq!((by_key.expires_in, by_key.key_id.as_deref()), (900, None));
-    let by_secret = api.issue_stateless_with_secret(fake::TEST_CHANNEL_ID, &secret()).await.unwrap();
+    let by_secret =
+        api.issue_stateless_with_secret(fake::TEST_CHANNEL_ID, &secret()).await.unwrap();
     assert_ne!(by_key.access_token, by_secret.access_token);
     let wrong = SecretString::from("not-the-secret".to_owned());
     let err = api.issue_stateless_with_secret(fake::TEST_CHANNEL_ID, &wrong).await.unwrap_err();
-    assert!(err.to_string().contains("400") || err.status().map(|s| s.as_u16()) == Some(400), "{err}");
+    assert!(
+        err.to_string().contains("400") || err.status().map(|s| s.as_u16()) == Some(400),
+        "{err}"
+    );
     assert!(format!("{err:?}").contains("invalid_client"), "{err:?}");
     assert_conforms(&line);
 }
@@ -111,7 +118,11 @@ fn keys_and_tokens_never_show_in_debug_output() {
 #[tokio::test]
 async fn a_rotating_source_issues_once_and_reissues_after_a_401() {
     let line = start().await;
-    let source = Arc::new(RotatingToken::new(tokens(&line), test_key(), TokenKind::V21(Duration::from_secs(3600))));
+    let source = Arc::new(RotatingToken::new(
+        tokens(&line),
+        test_key(),
+        TokenKind::V21(Duration::from_secs(3600)),
+    ));
     let client = LineClient::builder()
         .token_source(source.clone())
         .base_url(line.api_base_url())
