@@ -589,7 +589,10 @@ struct Cached {
 pub struct RotatingToken {
     issuer: Box<dyn TokenIssuer>,
     refresh_margin: Option<Duration>,
-    state: tokio::sync::Mutex<Option<Cached>>,
+    /// The current token (held only briefly, never across an await).
+    cached: std::sync::Mutex<Option<Cached>>,
+    /// Held across an issuance, so concurrent callers share one (single flight).
+    issuing: tokio::sync::Mutex<()>,
     issued: std::sync::atomic::AtomicU64,
 }
 
@@ -616,7 +619,8 @@ impl RotatingToken {
         Self {
             issuer: Box::new(issuer),
             refresh_margin: None,
-            state: tokio::sync::Mutex::new(None),
+            cached: std::sync::Mutex::new(None),
+            issuing: tokio::sync::Mutex::new(()),
             issued: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -636,21 +640,34 @@ impl RotatingToken {
     }
 
     /// The key ID of the current v2.1 token, if one was issued.
-    pub async fn current_key_id(&self) -> Option<String> {
-        self.state.lock().await.as_ref().and_then(|c| c.key_id.clone())
+    #[must_use]
+    pub fn current_key_id(&self) -> Option<String> {
+        self.cache().as_ref().and_then(|c| c.key_id.clone())
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<Cached>> {
+        self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cached token if it is not due for replacement.
+    fn fresh(&self) -> Option<AccessToken> {
+        let now = Instant::now();
+        self.cache().as_ref().filter(|c| now < c.refresh_at).map(|c| c.token.clone())
     }
 }
 
 #[async_trait::async_trait]
 impl TokenSource for RotatingToken {
     async fn token(&self) -> Result<AccessToken, LineError> {
-        // Holding the async lock across the issuance makes it single-flight: the callers
-        // that queue behind it find the fresh token.
-        let mut state = self.state.lock().await;
-        let now = Instant::now();
-        if let Some(cached) = state.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(cached.token.clone());
+        if let Some(token) = self.fresh() {
+            return Ok(token);
         }
+        // Single flight: the callers queued behind an issuance find its token.
+        let _issuing = self.issuing.lock().await;
+        if let Some(token) = self.fresh() {
+            return Ok(token);
+        }
+        let now = Instant::now();
         let issued = match self.issuer.issue().await {
             Ok(issued) => issued,
             Err(error) => {
@@ -677,7 +694,7 @@ impl TokenSource for RotatingToken {
             "issued a channel access token"
         );
         let token = issued.access_token.clone();
-        *state = Some(Cached {
+        *self.cache() = Some(Cached {
             token: issued.access_token,
             refresh_at: now + (lifetime - margin),
             key_id: issued.key_id,
@@ -687,11 +704,10 @@ impl TokenSource for RotatingToken {
 
     fn invalidate(&self, rejected: &AccessToken) -> bool {
         // Only drop the token if it is still the cached one (another caller may have
-        // replaced it already); if the lock is busy, an issuance is under way anyway.
-        if let Ok(mut state) = self.state.try_lock()
-            && state.as_ref().is_some_and(|c| &c.token == rejected)
-        {
-            *state = None;
+        // replaced it already).
+        let mut cached = self.cache();
+        if cached.as_ref().is_some_and(|c| &c.token == rejected) {
+            *cached = None;
         }
         true
     }
