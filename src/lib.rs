@@ -66,6 +66,8 @@ mod docs {
         struct LineMessages;
         #[doc = include_str!("../docs/line.md")]
         struct Line;
+        #[doc = include_str!("../docs/line-api.md")]
+        struct LineApi;
         #[doc = include_str!("../docs/linking.md")]
         struct Linking;
         #[doc = include_str!("../docs/operations.md")]

@@ -10,6 +10,8 @@
 //! See `docs/line.md` for a tour.
 
 #[cfg(feature = "client")]
+mod channels;
+#[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "client")]
 mod image;
@@ -17,6 +19,8 @@ pub mod message;
 mod validate;
 pub mod webhook;
 
+#[cfg(feature = "client")]
+pub use channels::{ChannelRouteError, LineChannel, LineChannels};
 #[cfg(feature = "client")]
 pub use client::*;
 #[cfg(feature = "client")]

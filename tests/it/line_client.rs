@@ -884,8 +884,13 @@ async fn clones_share_the_rate_limit_buckets() {
 }
 
 mod against_fake;
+mod api_2026;
+pub(crate) mod conformance;
+mod multi_account;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_limit;
+mod spec_conformance;
+mod tokens;
 
 /// The first bytes of a PNG of the given size: enough for LINE's (and our) header checks.
 pub(crate) fn png_header(width: u32, height: u32) -> Vec<u8> {

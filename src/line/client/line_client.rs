@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -14,6 +14,7 @@ use super::error::{ACCEPTED_REQUEST_ID, ApiError, LineError, REQUEST_ID, header_
 use super::ratelimit::{LocalRateLimiter, RateLimiter, RateLimits};
 use super::request::{Body, Host, Replay, Request};
 use super::retry::{CallOutcome, RetryPolicy};
+use super::token::{StaticToken, TokenSource};
 use crate::RequestId;
 
 /// LINE's JSON API host.
@@ -48,8 +49,8 @@ pub struct LineClient {
 
 struct Inner {
     http: reqwest::Client,
-    /// `Bearer <token>`, marked sensitive so hyper never logs it.
-    authorization: HeaderValue,
+    /// Where the `Bearer` token comes from (asked before every attempt).
+    token: Arc<dyn TokenSource>,
     base_url: String,
     data_base_url: String,
     request_timeout: Duration,
@@ -63,7 +64,7 @@ impl fmt::Debug for LineClient {
         f.debug_struct("LineClient")
             .field("base_url", &crate::redact::url(&self.inner.base_url))
             .field("data_base_url", &crate::redact::url(&self.inner.data_base_url))
-            .field("channel_access_token", &"<redacted>")
+            .field("token_source", &self.inner.token)
             .field("request_timeout", &self.inner.request_timeout)
             .field("retry", &self.inner.retry)
             .field("limits", &self.inner.limits)
@@ -77,6 +78,7 @@ impl fmt::Debug for LineClient {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct LineClientBuilder {
     token: Option<SecretString>,
+    token_source: Option<Arc<dyn TokenSource>>,
     base_url: String,
     data_base_url: String,
     connect_timeout: Duration,
@@ -91,6 +93,7 @@ impl fmt::Debug for LineClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LineClientBuilder")
             .field("channel_access_token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_source", &self.token_source)
             .field("base_url", &crate::redact::url(&self.base_url))
             .field("data_base_url", &crate::redact::url(&self.data_base_url))
             .field("connect_timeout", &self.connect_timeout)
@@ -107,6 +110,7 @@ impl Default for LineClientBuilder {
     fn default() -> Self {
         Self {
             token: None,
+            token_source: None,
             base_url: DEFAULT_BASE_URL.to_owned(),
             data_base_url: DEFAULT_DATA_BASE_URL.to_owned(),
             connect_timeout: Duration::from_secs(5),
@@ -123,6 +127,14 @@ impl LineClientBuilder {
     /// The channel access token (required). Kept secret: never printed by `Debug`.
     pub fn channel_access_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(SecretString::from(token.into()));
+        self
+    }
+
+    /// Where the token comes from instead of a fixed one: e.g. a [`RotatingToken`](super::RotatingToken)
+    /// that issues v2.1 or stateless tokens and replaces them before they expire. Takes
+    /// precedence over [`channel_access_token`](Self::channel_access_token).
+    pub fn token_source(mut self, source: Arc<dyn TokenSource>) -> Self {
+        self.token_source = Some(source);
         self
     }
 
@@ -181,22 +193,17 @@ impl LineClientBuilder {
     /// Builds the client.
     ///
     /// # Errors
-    /// [`LineError::Config`] when the token is missing or not a valid header value, a base URL
-    /// is not an absolute http(s) URL, or the HTTP client cannot be built.
+    /// [`LineError::Config`] when neither a token nor a token source is given, the token is
+    /// not a valid header value, a base URL is not an absolute http(s) URL, or the HTTP client
+    /// cannot be built.
     pub fn build(self) -> Result<LineClient, LineError> {
-        let token = self
-            .token
-            .ok_or_else(|| LineError::Config("a channel access token is required".into()))?;
-        if token.expose_secret().is_empty() {
-            return Err(LineError::Config("the channel access token is empty".into()));
-        }
-        let mut authorization = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
-            .map_err(|_| {
-                LineError::Config(
-                    "the channel access token has characters not allowed in a header".into(),
-                )
-            })?;
-        authorization.set_sensitive(true);
+        let token: Arc<dyn TokenSource> = match (self.token_source, self.token) {
+            (Some(source), _) => source,
+            (None, Some(token)) => Arc::new(StaticToken::new(token.expose_secret())?),
+            (None, None) => {
+                return Err(LineError::Config("a channel access token is required".into()));
+            }
+        };
         let base_url = check_base_url("base_url", &self.base_url)?;
         let data_base_url = check_base_url("data_base_url", &self.data_base_url)?;
         let http = match self.http {
@@ -210,7 +217,7 @@ impl LineClientBuilder {
         Ok(LineClient {
             inner: Arc::new(Inner {
                 http,
-                authorization,
+                token,
                 base_url,
                 data_base_url,
                 request_timeout: self.request_timeout,
@@ -222,7 +229,7 @@ impl LineClientBuilder {
     }
 }
 
-fn check_base_url(name: &str, value: &str) -> Result<String, LineError> {
+pub(crate) fn check_base_url(name: &str, value: &str) -> Result<String, LineError> {
     let shown = crate::redact::url(value);
     let url = url::Url::parse(value)
         .map_err(|e| LineError::Config(format!("{name} {shown:?} is not a URL: {e}")))?;
@@ -242,6 +249,19 @@ pub(crate) struct Answer {
     pub(crate) accepted_request_id: Option<RequestId>,
     /// A 409 to a request with a retry key: LINE had accepted it before.
     pub(crate) already_accepted: bool,
+}
+
+/// A successful answer whose body is still to be read.
+#[derive(Debug)]
+pub(crate) struct StreamedAnswer {
+    pub(crate) endpoint: &'static str,
+    pub(crate) request_id: Option<RequestId>,
+    pub(crate) response: reqwest::Response,
+}
+
+enum Sent {
+    Buffered(Answer),
+    Streaming(StreamedAnswer),
 }
 
 impl Answer {
@@ -291,6 +311,45 @@ impl LineClient {
 
     /// Sends a described request: paces it, retries it when that is safe, maps errors.
     pub(crate) async fn execute(&self, req: Request) -> Result<Answer, LineError> {
+        match self.send(req, false).await? {
+            Sent::Buffered(answer) => Ok(answer),
+            Sent::Streaming(response) => {
+                let endpoint = response.endpoint;
+                let status = response.response.status();
+                let body = response
+                    .response
+                    .bytes()
+                    .await
+                    .map_err(|source| LineError::Transport { endpoint, attempts: 1, source })?;
+                Ok(Answer {
+                    endpoint,
+                    status,
+                    body: body.to_vec(),
+                    request_id: response.request_id,
+                    accepted_request_id: None,
+                    already_accepted: false,
+                })
+            }
+        }
+    }
+
+    /// Sends a described request like [`execute`](Self::execute), but hands back a successful
+    /// answer with its body unread, for streaming downloads. Errors are read and mapped as
+    /// usual.
+    pub(crate) async fn execute_streaming(
+        &self,
+        req: Request,
+    ) -> Result<StreamedAnswer, LineError> {
+        match self.send(req, true).await? {
+            Sent::Streaming(response) => Ok(response),
+            Sent::Buffered(answer) => Err(LineError::Config(format!(
+                "internal: {} was buffered instead of streamed",
+                answer.endpoint
+            ))),
+        }
+    }
+
+    async fn send(&self, req: Request, stream: bool) -> Result<Sent, LineError> {
         let inner = &*self.inner;
         let base = match req.host {
             Host::Api => &inner.base_url,
@@ -299,6 +358,7 @@ impl LineClient {
         let url = format!("{base}{}", req.path);
         let started = Instant::now();
         let mut attempts = 0u32;
+        let mut refreshed = false;
         loop {
             attempts += 1;
             if let Some(limit) = inner.limits.get(req.class) {
@@ -306,10 +366,11 @@ impl LineClient {
                     LineError::RateLimiter { endpoint: req.endpoint, attempts, source }
                 })?;
             }
+            let token = inner.token.token().await?;
             let mut rb = inner
                 .http
                 .request(req.method.clone(), &url)
-                .header(http::header::AUTHORIZATION, inner.authorization.clone())
+                .header(http::header::AUTHORIZATION, token.header().clone())
                 .timeout(req.timeout.unwrap_or(inner.request_timeout));
             if !req.query.is_empty() {
                 rb = rb.query(&req.query);
@@ -327,6 +388,20 @@ impl LineClient {
                 }
             };
             let result = match rb.send().await {
+                Ok(resp) if stream && resp.status().is_success() => {
+                    tracing::debug!(
+                        target: "enishi::line",
+                        endpoint = %req.endpoint,
+                        status = resp.status().as_u16(),
+                        attempt = attempts,
+                        "LINE call (streamed)"
+                    );
+                    return Ok(Sent::Streaming(StreamedAnswer {
+                        endpoint: req.endpoint,
+                        request_id: header_id(resp.headers(), REQUEST_ID),
+                        response: resp,
+                    }));
+                }
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
@@ -359,14 +434,20 @@ impl LineClient {
             );
             let has_key = matches!(req.replay, Replay::RetryKey(_));
             if status.is_success() || (status == StatusCode::CONFLICT && has_key) {
-                return Ok(Answer {
+                return Ok(Sent::Buffered(Answer {
                     endpoint: req.endpoint,
                     status,
                     request_id: header_id(&headers, REQUEST_ID),
                     accepted_request_id: header_id(&headers, ACCEPTED_REQUEST_ID),
                     already_accepted: status == StatusCode::CONFLICT,
                     body,
-                });
+                }));
+            }
+            if status == StatusCode::UNAUTHORIZED && !refreshed && inner.token.invalidate(&token) {
+                // A rotated-away or revoked token: retry once with a fresh one.
+                refreshed = true;
+                attempts -= 1;
+                continue;
             }
             let mut error = ApiError::from_answer(req.endpoint, status, &headers, &body);
             let outcome =

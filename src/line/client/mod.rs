@@ -1,9 +1,13 @@
 //! The LINE Messaging API client.
 
 mod audience;
+mod audience_manage;
+mod content;
+mod delivery;
 mod error;
 mod insight;
 mod line_client;
+mod membership;
 mod messaging;
 mod model;
 mod ratelimit;
@@ -12,15 +16,24 @@ mod redis_limit;
 mod request;
 mod retry;
 mod richmenu;
+mod token;
 mod users;
 
 pub use crate::retry::{Decision, RateLimit, StopReason};
 pub use audience::{AUDIENCE_UPLOAD_CHUNK, AudienceGroup, AudienceGroupStatus};
+pub use audience_manage::{
+    AudienceGroupPage, AudienceListQuery, AudienceOwner, SharedAudienceGroup,
+};
+pub use content::{ContentStream, TranscodingStatus};
+pub use delivery::{DeliveryStatistics, FollowerStatistics, SentCount, SentKind, StatisticsStatus};
 pub use error::{ApiError, ErrorDetail, LineError};
 pub use insight::{
     ClickStatistics, InteractionStatistics, MessageStatistics, Quota, QuotaType, StatisticsOverview,
 };
 pub use line_client::{DEFAULT_BASE_URL, DEFAULT_DATA_BASE_URL, LineClient, LineClientBuilder};
+pub use membership::{
+    MembershipCurrency, MembershipMember, MembershipPlan, MembershipSubscription,
+};
 pub use messaging::{
     Accepted, BroadcastRequest, ChunkOutcome, MULTICAST_CHUNK, MulticastReport, MulticastRequest,
     NarrowcastLimit, NarrowcastPhase, NarrowcastProgress, NarrowcastRecipient, NarrowcastRequest,
@@ -34,5 +47,10 @@ pub use retry::{CallOutcome, RetryPolicy};
 pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,
     RichMenuArea, RichMenuInfo, RichMenuSize,
+};
+pub use token::{
+    AccessToken, AssertionIssuer, AssertionKey, ChannelTokenClient, IssuedToken,
+    MAX_V21_TOKEN_LIFETIME, RotatingToken, StaticToken, TokenInfo, TokenIssuer, TokenKind,
+    TokenSource,
 };
 pub use users::{BotInfo, ChatMode, LinkToken, MarkAsReadMode, Profile};

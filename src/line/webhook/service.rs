@@ -24,6 +24,9 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 pub struct Delivery {
     /// The payload's `destination` (the receiving bot's user ID), shared by its events.
     pub destination: Option<Arc<str>>,
+    /// The channel the payload was routed to, for a service built with
+    /// [`WebhookService::for_channels`]: reply through its client.
+    pub channel: Option<crate::line::LineChannel>,
     /// The event.
     pub event: Event,
     /// What the de-duplication store said.
@@ -78,6 +81,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct WebhookServiceBuilder {
     secrets: ChannelSecrets,
+    channels: Option<crate::line::LineChannels>,
     dedup: Option<Arc<dyn EventDedup>>,
     body_limit: usize,
     handle_before_responding: bool,
@@ -133,6 +137,7 @@ impl WebhookServiceBuilder {
         WebhookService {
             inner: Arc::new(Inner {
                 secrets: self.secrets,
+                channels: self.channels,
                 dedup: self.dedup,
                 body_limit: self.body_limit,
                 handle_before_responding: self.handle_before_responding,
@@ -176,6 +181,7 @@ pub struct WebhookService {
 
 struct Inner {
     secrets: ChannelSecrets,
+    channels: Option<crate::line::LineChannels>,
     dedup: Option<Arc<dyn EventDedup>>,
     body_limit: usize,
     handle_before_responding: bool,
@@ -188,6 +194,7 @@ impl fmt::Debug for WebhookService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookService")
             .field("secrets", &self.inner.secrets)
+            .field("channels", &self.inner.channels)
             .field("dedup", &self.inner.dedup)
             .field("body_limit", &self.inner.body_limit)
             .field("handle_before_responding", &self.inner.handle_before_responding)
@@ -217,11 +224,22 @@ impl WebhookService {
     pub fn builder(secrets: impl Into<ChannelSecrets>) -> WebhookServiceBuilder {
         WebhookServiceBuilder {
             secrets: secrets.into(),
+            channels: None,
             dedup: None,
             body_limit: DEFAULT_BODY_LIMIT,
             handle_before_responding: false,
             deliver_when_dedup_fails: false,
         }
+    }
+
+    /// Starts a builder for several official accounts on one endpoint: each request is
+    /// verified with the secret(s) of the channel its `destination` names, and each
+    /// [`Delivery`] carries that [`channel`](Delivery::channel). A request for an unknown
+    /// destination is answered 401.
+    pub fn for_channels(channels: crate::line::LineChannels) -> WebhookServiceBuilder {
+        let mut builder = Self::builder(ChannelSecrets::from_iter([]));
+        builder.channels = Some(channels);
+        builder
     }
 
     /// A router answering `POST path` (e.g. `/webhook`); merge it into the host's router.
@@ -237,16 +255,26 @@ impl WebhookService {
     pub async fn handle_request(&self, headers: &HeaderMap, body: &[u8]) -> StatusCode {
         let signature =
             headers.get(SIGNATURE_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()));
-        if let Err(e) = self.inner.secrets.verify(signature.as_deref(), body) {
-            return e.http_status();
-        }
+        let channel = match &self.inner.channels {
+            Some(channels) => match channels.verify(signature.as_deref(), body) {
+                Ok(channel) => Some(channel),
+                Err(e) => return e.http_status(),
+            },
+            None => {
+                if let Err(e) = self.inner.secrets.verify(signature.as_deref(), body) {
+                    return e.http_status();
+                }
+                None
+            }
+        };
         let payload = match parse(body) {
             Ok(p) => p,
             Err(e) => return WebhookError::Parse(e).http_status(),
         };
         let destination: Option<Arc<str>> = payload.destination.map(Arc::from);
         // Claims come before the answer: a store that cannot answer must not be answered 200.
-        let (deliveries, claimed_all) = claim(&self.inner, destination, payload.events).await;
+        let (deliveries, claimed_all) =
+            claim(&self.inner, destination, channel, payload.events).await;
         let store_status =
             if claimed_all { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
         if self.inner.handle_before_responding {
@@ -295,6 +323,7 @@ async fn endpoint(
 async fn claim(
     inner: &Inner,
     destination: Option<Arc<str>>,
+    channel: Option<crate::line::LineChannel>,
     events: Vec<Event>,
 ) -> (Vec<Delivery>, bool) {
     let mut deliveries = Vec::with_capacity(events.len());
@@ -315,7 +344,12 @@ async fn claim(
                 }
             },
         };
-        deliveries.push(Delivery { destination: destination.clone(), event, dedup });
+        deliveries.push(Delivery {
+            destination: destination.clone(),
+            channel: channel.clone(),
+            event,
+            dedup,
+        });
     }
     (deliveries, ok)
 }

@@ -150,6 +150,46 @@ endpoints! {
     AggregationUnitInfo => "GET" "/v2/bot/message/aggregation/info", General, Api;
     /// `GET /v2/bot/message/aggregation/list`
     AggregationUnitList => "GET" "/v2/bot/message/aggregation/list", General, Api;
+    /// `GET /v2/bot/membership/list`
+    MembershipList => "GET" "/v2/bot/membership/list", General, Api;
+    /// `GET /v2/bot/membership/subscription/{userId}`
+    MembershipSubscription => "GET" "/v2/bot/membership/subscription/{userId}", General, Api;
+    /// `GET /v2/bot/membership/{membershipId}/users/ids`
+    MembershipUserIds => "GET" "/v2/bot/membership/{membershipId}/users/ids", General, Api;
+    /// `GET /v2/bot/insight/message/delivery`
+    InsightDelivery => "GET" "/v2/bot/insight/message/delivery", General, Api;
+    /// `GET /v2/bot/insight/followers`
+    InsightFollowers => "GET" "/v2/bot/insight/followers", General, Api;
+    /// `GET /v2/bot/message/delivery/{kind}` (`reply`, `push`, `multicast`, `broadcast`)
+    SentCount => "GET" "/v2/bot/message/delivery/{kind}", General, Api;
+    /// `POST /v2/bot/audienceGroup/click`
+    AudienceClick => "POST" "/v2/bot/audienceGroup/click", Audience, Api;
+    /// `POST /v2/bot/audienceGroup/imp`
+    AudienceImp => "POST" "/v2/bot/audienceGroup/imp", Audience, Api;
+    /// `PUT /v2/bot/audienceGroup/{audienceGroupId}/updateDescription`
+    AudienceRename => "PUT" "/v2/bot/audienceGroup/{audienceGroupId}/updateDescription", Audience, Api;
+    /// `GET /v2/bot/audienceGroup/list`
+    AudienceList => "GET" "/v2/bot/audienceGroup/list", Audience, Api;
+    /// `GET /v2/bot/audienceGroup/shared/list`
+    SharedAudienceList => "GET" "/v2/bot/audienceGroup/shared/list", Audience, Api;
+    /// `GET /v2/bot/audienceGroup/shared/{audienceGroupId}`
+    SharedAudienceGet => "GET" "/v2/bot/audienceGroup/shared/{audienceGroupId}", Audience, Api;
+    /// `GET /v2/bot/message/{messageId}/content` (data host)
+    MessageContent => "GET" "/v2/bot/message/{messageId}/content", General, Data;
+    /// `GET /v2/bot/message/{messageId}/content/preview` (data host)
+    MessageContentPreview => "GET" "/v2/bot/message/{messageId}/content/preview", General, Data;
+    /// `GET /v2/bot/message/{messageId}/content/transcoding` (data host)
+    MessageContentTranscoding => "GET" "/v2/bot/message/{messageId}/content/transcoding", General, Data;
+    /// `POST /oauth2/v2.1/token` (JWT assertion; no bearer token)
+    TokenIssueV21 => "POST" "/oauth2/v2.1/token", General, Api;
+    /// `GET /oauth2/v2.1/verify`
+    TokenVerifyV21 => "GET" "/oauth2/v2.1/verify", General, Api;
+    /// `POST /oauth2/v2.1/revoke`
+    TokenRevokeV21 => "POST" "/oauth2/v2.1/revoke", General, Api;
+    /// `GET /oauth2/v2.1/tokens/kid`
+    TokenKeyIds => "GET" "/oauth2/v2.1/tokens/kid", General, Api;
+    /// `POST /oauth2/v3/token` (stateless; no bearer token)
+    TokenIssueStateless => "POST" "/oauth2/v3/token", General, Api;
 }
 
 impl Endpoint {
@@ -159,6 +199,20 @@ impl Endpoint {
     /// Position in [`Endpoint::ALL`], used to index per-endpoint counters.
     pub(crate) const fn index(self) -> usize {
         self as usize
+    }
+
+    /// Whether the endpoint is one of the channel access token (OAuth) endpoints, which are
+    /// authenticated by a JWT assertion or the channel secret instead of a bearer token.
+    #[must_use]
+    pub const fn is_oauth(self) -> bool {
+        matches!(
+            self,
+            Self::TokenIssueV21
+                | Self::TokenVerifyV21
+                | Self::TokenRevokeV21
+                | Self::TokenKeyIds
+                | Self::TokenIssueStateless
+        )
     }
 
     /// Whether LINE accepts `X-Line-Retry-Key` here (push, multicast, narrowcast, broadcast).

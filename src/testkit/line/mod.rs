@@ -9,6 +9,7 @@ mod config;
 mod endpoint;
 mod faults;
 mod handlers;
+mod platform;
 mod respond;
 mod server;
 mod state;
@@ -27,6 +28,10 @@ use tokio::task::JoinHandle;
 pub use account_link::{DialogOutcome, FakeDialog};
 pub use config::{FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults, user_id};
 pub use endpoint::{Endpoint, FakeEndpointClass};
+pub use handlers::{
+    TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET,
+};
+pub use platform::{FakeContent, RecordedRequest};
 pub use state::{Counters, IssuedLinkToken, RecordedDelivery};
 
 use state::{App, Settings, lock};
@@ -351,6 +356,115 @@ impl FakeLine {
         self.app.reset();
     }
 
+    /// The bot's user ID (what `bot/info` answers and webhooks carry as `destination`).
+    #[must_use]
+    pub fn bot_user_id(&self) -> &str {
+        &self.app.bot_user_id
+    }
+
+    /// The channel ID (see [`FakeLineBuilder::channel_id`]).
+    #[must_use]
+    pub fn channel_id(&self) -> &str {
+        &self.app.channel_id
+    }
+
+    /// Adds a membership plan, given as LINE lists it (`membershipId`, `title`,
+    /// `description`, `benefits`, `price`, `currency`, `memberLimit`, `isInAppPurchase`,
+    /// `isPublished`); `memberCount` is computed. Replaces a plan with the same ID.
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidConfig`] when the plan has no integer `membershipId`.
+    pub fn add_membership_plan(&self, plan: Value) -> Result<(), TestkitError> {
+        let Some(id) = plan.get("membershipId").and_then(Value::as_i64) else {
+            return Err(TestkitError::InvalidConfig {
+                field: "membershipId".into(),
+                reason: "a plan needs an integer membershipId".into(),
+            });
+        };
+        let mut platform = lock(&self.app.platform);
+        platform.plans.retain(|p| p.get("membershipId").and_then(Value::as_i64) != Some(id));
+        platform.plans.push(plan);
+        Ok(())
+    }
+
+    /// Subscribes a user to a membership plan (joined now).
+    ///
+    /// # Errors
+    /// [`TestkitError::InvalidUserId`] for a bad user ID; [`TestkitError::InvalidConfig`] for
+    /// an unknown plan.
+    pub fn add_membership_member(
+        &self,
+        membership_id: i64,
+        user_id: &str,
+    ) -> Result<(), TestkitError> {
+        if !validate::is_user_id(user_id) {
+            return Err(TestkitError::InvalidUserId(user_id.to_owned()));
+        }
+        let mut platform = lock(&self.app.platform);
+        if !platform
+            .plans
+            .iter()
+            .any(|p| p.get("membershipId").and_then(Value::as_i64) == Some(membership_id))
+        {
+            return Err(TestkitError::InvalidConfig {
+                field: "membershipId".into(),
+                reason: format!("no plan {membership_id}"),
+            });
+        }
+        let members = platform.members.entry(membership_id).or_default();
+        if !members.iter().any(|m| m.user_id == user_id) {
+            let no = members.len() as u64 + 1;
+            members.push(platform::Member {
+                user_id: user_id.to_owned(),
+                no,
+                joined_unix: chrono::Utc::now().timestamp(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores content a user sent in message `message_id`, for the content endpoints.
+    pub fn add_content(&self, message_id: impl Into<String>, content: FakeContent) {
+        lock(&self.app.platform).contents.insert(message_id.into(), content);
+    }
+
+    /// Adds an audience shared with the channel by the Business Manager.
+    pub fn add_shared_audience(&self, id: i64, description: &str, owner: &str) {
+        lock(&self.app.platform).shared.insert(
+            id,
+            platform::SharedAudience {
+                id,
+                description: description.to_owned(),
+                owner: owner.to_owned(),
+                created_unix: chrono::Utc::now().timestamp(),
+            },
+        );
+    }
+
+    /// Turns request recording on or off (see [`FakeLineBuilder::record_requests`]).
+    pub fn set_recording(&self, on: bool) {
+        lock(&self.app.platform).recording = on;
+    }
+
+    /// The requests recorded so far, in arrival order.
+    #[must_use]
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.app.platform).recorded.clone()
+    }
+
+    /// Channel access tokens issued and still valid (not expired, not revoked).
+    #[must_use]
+    pub fn active_token_count(&self) -> usize {
+        let now = self.app.clock.now();
+        lock(&self.app.platform).tokens.values().filter(|t| now < t.expires_at).count()
+    }
+
+    /// Revokes every issued channel access token, as if an operator revoked them in the
+    /// console: calls with them get 401 from now on.
+    pub fn revoke_all_issued_tokens(&self) {
+        lock(&self.app.platform).tokens.clear();
+    }
+
     /// Stops the server and waits for the accept loops to end.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(());
@@ -375,6 +489,11 @@ pub struct FakeLineBuilder {
     faults: Faults,
     quota: FakeQuota,
     users: Vec<FakeUser>,
+    channel_id: String,
+    channel_secret: String,
+    assertion_keys: Vec<(String, String)>,
+    bot_user_id: Option<String>,
+    record_requests: bool,
 }
 
 impl fmt::Debug for FakeLineBuilder {
@@ -391,6 +510,11 @@ impl fmt::Debug for FakeLineBuilder {
             .field("faults", &self.faults)
             .field("quota", &self.quota)
             .field("users", &self.users.len())
+            .field("channel_id", &self.channel_id)
+            .field("channel_secret", &"<redacted>")
+            .field("assertion_kids", &self.assertion_keys.iter().map(|k| &k.0).collect::<Vec<_>>())
+            .field("bot_user_id", &self.bot_user_id)
+            .field("record_requests", &self.record_requests)
             .finish()
     }
 }
@@ -409,6 +533,14 @@ impl Default for FakeLineBuilder {
             faults: Faults::default(),
             quota: FakeQuota::Unlimited,
             users: Vec::new(),
+            channel_id: TEST_CHANNEL_ID.to_owned(),
+            channel_secret: TEST_CHANNEL_SECRET.to_owned(),
+            assertion_keys: vec![(
+                TEST_ASSERTION_KID.to_owned(),
+                TEST_ASSERTION_KEY_JWK.to_owned(),
+            )],
+            bot_user_id: None,
+            record_requests: false,
         }
     }
 }
@@ -515,6 +647,40 @@ impl FakeLineBuilder {
         self
     }
 
+    /// The channel ID JWT assertions must name (default [`TEST_CHANNEL_ID`]).
+    pub fn channel_id(mut self, id: impl Into<String>) -> Self {
+        self.channel_id = id.into();
+        self
+    }
+
+    /// The channel secret (default [`TEST_CHANNEL_SECRET`]), for stateless tokens by secret
+    /// and v2.1 revocation.
+    pub fn channel_secret(mut self, secret: impl Into<String>) -> Self {
+        self.channel_secret = secret.into();
+        self
+    }
+
+    /// Registers an assertion public key under `kid`, given as a JWK with at least `n` and
+    /// `e` (a private JWK works too: only its public half is read). The test key
+    /// [`TEST_ASSERTION_KEY_JWK`] is registered as [`TEST_ASSERTION_KID`] by default.
+    pub fn assertion_key(mut self, kid: impl Into<String>, jwk: impl Into<String>) -> Self {
+        self.assertion_keys.push((kid.into(), jwk.into()));
+        self
+    }
+
+    /// The bot's user ID (default: one derived from the seed).
+    pub fn bot_user_id(mut self, id: impl Into<String>) -> Self {
+        self.bot_user_id = Some(id.into());
+        self
+    }
+
+    /// Records every routed request ([`FakeLine::recorded_requests`]), e.g. to check each
+    /// against LINE's OpenAPI description. Off by default: recordings grow without bound.
+    pub fn record_requests(mut self, on: bool) -> Self {
+        self.record_requests = on;
+        self
+    }
+
     /// Whether the account is verified or premium (default true). Unverified accounts get 403
     /// from the followers endpoint, as on LINE.
     pub fn verified_account(mut self, verified: bool) -> Self {
@@ -540,6 +706,18 @@ impl FakeLineBuilder {
         if let Some(user) = self.users.iter().find(|u| !validate::is_user_id(&u.user_id)) {
             return Err(TestkitError::InvalidUserId(user.user_id.clone()));
         }
+        let mut assertion_keys = std::collections::HashMap::new();
+        for (kid, jwk) in &self.assertion_keys {
+            let key = handlers::public_key_of(jwk).ok_or_else(|| TestkitError::InvalidConfig {
+                field: format!("assertion_key({kid})"),
+                reason: "not a JWK with base64url `n` and `e`".into(),
+            })?;
+            assertion_keys.insert(kid.clone(), key);
+        }
+        let bot_user_id = self.bot_user_id.unwrap_or_else(|| config::user_id(self.seed ^ 0xB07));
+        if !validate::is_user_id(&bot_user_id) {
+            return Err(TestkitError::InvalidUserId(bot_user_id));
+        }
         let app = Arc::new(App::new(Settings {
             token: self.token,
             seed: self.seed,
@@ -552,6 +730,11 @@ impl FakeLineBuilder {
             faults: self.faults,
             quota: self.quota,
             users: self.users,
+            channel_id: self.channel_id,
+            channel_secret: self.channel_secret,
+            assertion_keys,
+            bot_user_id,
+            record_requests: self.record_requests,
         }));
         let api = TcpListener::bind(("127.0.0.1", 0)).await.map_err(TestkitError::Bind)?;
         let data = TcpListener::bind(("127.0.0.1", 0)).await.map_err(TestkitError::Bind)?;

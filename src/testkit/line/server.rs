@@ -74,6 +74,20 @@ async fn dispatch(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
+    {
+        let mut platform = super::state::lock(&app.platform);
+        if platform.recording {
+            platform.recorded.push(super::platform::RecordedRequest {
+                endpoint,
+                data_host: endpoint.on_data_host(),
+                method: parts.method.as_str().to_owned(),
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().map(str::to_owned),
+                headers: parts.headers.clone(),
+                body: body.clone().unwrap_or_default(),
+            });
+        }
+    }
     let input =
         Input { headers: parts.headers, query: parts.uri.query().map(str::to_owned), params, body };
     let response = handler(&app, &ctx, input);

@@ -355,6 +355,16 @@ pub(crate) struct App {
     pub(crate) read_tokens: Mutex<Vec<String>>,
     /// Link tokens spent at the account-link dialog (single use).
     pub(crate) used_link_tokens: Mutex<std::collections::HashSet<String>>,
+    /// Memberships, content, audience kinds, issued tokens and the request recorder.
+    pub(crate) platform: Mutex<super::platform::Platform>,
+    /// The channel ID (JWT assertions' `iss`/`sub`, token verification's `client_id`).
+    pub(crate) channel_id: String,
+    /// The channel secret (stateless tokens by secret, v2.1 revocation).
+    pub(crate) channel_secret: String,
+    /// Registered assertion public keys: kid → (n, e), big-endian.
+    pub(crate) assertion_keys: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    /// The bot's user ID (`bot/info`, webhook `destination`).
+    pub(crate) bot_user_id: String,
 }
 
 /// What the builder hands to [`App::new`].
@@ -371,6 +381,11 @@ pub(crate) struct Settings {
     pub(crate) faults: Faults,
     pub(crate) quota: FakeQuota,
     pub(crate) users: Vec<FakeUser>,
+    pub(crate) channel_id: String,
+    pub(crate) channel_secret: String,
+    pub(crate) assertion_keys: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    pub(crate) bot_user_id: String,
+    pub(crate) record_requests: bool,
 }
 
 /// The per-request context handed to endpoint handlers.
@@ -444,6 +459,14 @@ impl App {
             loading_shown: Mutex::new(Vec::new()),
             read_tokens: Mutex::new(Vec::new()),
             used_link_tokens: Mutex::new(std::collections::HashSet::new()),
+            platform: Mutex::new(super::platform::Platform {
+                recording: settings.record_requests,
+                ..super::platform::Platform::default()
+            }),
+            channel_id: settings.channel_id,
+            channel_secret: settings.channel_secret,
+            assertion_keys: settings.assertion_keys,
+            bot_user_id: settings.bot_user_id,
         }
     }
 
@@ -501,6 +524,12 @@ impl App {
         lock(&self.used_link_tokens).clear();
         lock(&self.loading_shown).clear();
         lock(&self.read_tokens).clear();
+        {
+            let mut platform = lock(&self.platform);
+            platform.audience_meta.clear();
+            platform.tokens.clear();
+            platform.recorded.clear();
+        }
         lock(&self.paths).clear();
         self.stats.reset();
         self.fault_seq.store(0, Ordering::Relaxed);
@@ -518,7 +547,9 @@ impl App {
         headers: &HeaderMap,
     ) -> Result<Ctx, Response> {
         self.stats.per_endpoint[endpoint.index()].fetch_add(1, Ordering::Relaxed);
-        self.authenticate(headers)?;
+        if !endpoint.is_oauth() {
+            self.authenticate(headers)?;
+        }
         let retry_key = retry_key(endpoint, headers)?;
         if !self.buckets[self.bucket_of[endpoint.index()]].try_take() {
             return Err(respond::rate_limited());
@@ -546,6 +577,7 @@ impl App {
     fn authenticate(&self, headers: &HeaderMap) -> Result<(), Response> {
         match headers.get(header::AUTHORIZATION) {
             Some(value) if value.as_bytes() == &*self.auth => Ok(()),
+            Some(value) if self.is_issued_token(value.as_bytes()) => Ok(()),
             Some(_) => Err(respond::error(
                 StatusCode::UNAUTHORIZED,
                 "Authentication failed due to the following reason: invalid token. \
@@ -556,6 +588,15 @@ impl App {
                 "Authorization header required. Must follow the scheme, 'Authorization: Bearer <ACCESS TOKEN>'",
             )),
         }
+    }
+
+    /// Whether `header` is `Bearer <token>` for a token issued here that has not expired or
+    /// been revoked.
+    fn is_issued_token(&self, header: &[u8]) -> bool {
+        let Some(token) = header.strip_prefix(b"Bearer ") else { return false };
+        let Ok(token) = std::str::from_utf8(token) else { return false };
+        let now = self.clock.now();
+        lock(&self.platform).tokens.get(token).is_some_and(|t| now < t.expires_at)
     }
 
     /// Recipients among `candidates` who can receive messages (not known to have blocked us).

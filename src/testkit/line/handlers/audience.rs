@@ -226,7 +226,7 @@ pub(super) fn get(app: &App, _ctx: &Ctx, input: Input) -> Response {
                 "audienceGroup": {
                     "audienceGroupId": group.id,
                     "createRoute": "MESSAGING_API",
-                    "type": "UPLOAD",
+                    "type": super::audience_manage::kind_of(app, group.id),
                     "description": group.description,
                     "status": status,
                     "audienceCount": members(app, group).len(),

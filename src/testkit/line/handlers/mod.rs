@@ -2,9 +2,14 @@
 //! ran, and nothing here awaits, so no lock is ever held across an await.
 
 mod audience;
+mod audience_manage;
+mod content;
+mod delivery;
 mod insight;
+mod membership;
 mod messaging;
 mod richmenu;
+mod token;
 mod users;
 
 use axum::http::{StatusCode, header};
@@ -15,6 +20,9 @@ use super::endpoint::Endpoint;
 use super::respond::{self, Detail};
 use super::server::{Handler, Input};
 use super::validate::Check;
+
+pub(crate) use token::public_key_of;
+pub use token::{TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET};
 
 /// The handler for `endpoint`.
 pub(crate) fn handler(endpoint: Endpoint) -> Handler {
@@ -66,6 +74,26 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::InsightUnitStatistics => insight::unit_statistics,
         Endpoint::AggregationUnitInfo => insight::unit_info,
         Endpoint::AggregationUnitList => insight::unit_list,
+        Endpoint::MembershipList => membership::list,
+        Endpoint::MembershipSubscription => membership::subscription,
+        Endpoint::MembershipUserIds => membership::user_ids,
+        Endpoint::InsightDelivery => delivery::insight_delivery,
+        Endpoint::InsightFollowers => delivery::followers,
+        Endpoint::SentCount => delivery::sent_count,
+        Endpoint::AudienceClick => audience_manage::create_click,
+        Endpoint::AudienceImp => audience_manage::create_imp,
+        Endpoint::AudienceRename => audience_manage::rename,
+        Endpoint::AudienceList => audience_manage::list,
+        Endpoint::SharedAudienceList => audience_manage::shared_list,
+        Endpoint::SharedAudienceGet => audience_manage::shared_get,
+        Endpoint::MessageContent => content::content,
+        Endpoint::MessageContentPreview => content::preview,
+        Endpoint::MessageContentTranscoding => content::transcoding,
+        Endpoint::TokenIssueV21 => token::issue_v21,
+        Endpoint::TokenVerifyV21 => token::verify_v21,
+        Endpoint::TokenRevokeV21 => token::revoke_v21,
+        Endpoint::TokenKeyIds => token::key_ids,
+        Endpoint::TokenIssueStateless => token::issue_stateless,
     }
 }
 

@@ -74,7 +74,7 @@ pub(super) fn follower_ids(app: &App, _ctx: &Ctx, input: Input) -> Response {
 }
 
 pub(super) fn bot_info(app: &App, _ctx: &Ctx, _input: Input) -> Response {
-    let bot_user = crate::testkit::line::config::user_id(app.seed ^ 0xB07);
+    let bot_user = &app.bot_user_id;
     respond::json(
         StatusCode::OK,
         &json!({
