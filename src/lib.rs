@@ -41,9 +41,9 @@ pub mod testkit;
 
 pub use error::{Error, Result};
 pub use ids::{
-    AggregationUnit, AudienceGroupId, BatchId, CampaignId, CustomerId, IdError, LineGroupId,
-    LineRoomId, LineUserId, MessageId, RequestId, RetryKey, RichMenuAliasId, RichMenuId,
-    WebhookEventId,
+    AggregationUnit, AudienceGroupId, BatchId, CampaignId, CouponId, CustomerId, IdError,
+    LineGroupId, LineRoomId, LineUserId, MessageId, RequestId, RetryKey, RichMenuAliasId,
+    RichMenuId, WebhookEventId,
 };
 
 /// Every code block in `docs/` compiles: each page is a doctest module (non-Rust blocks carry

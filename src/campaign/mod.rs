@@ -16,6 +16,7 @@ mod batch;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod conformance;
+mod coupon;
 #[cfg(feature = "client")]
 mod dispatch;
 mod journal;
@@ -26,6 +27,17 @@ pub mod scenario;
 pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
     JournalCounts, PauseReason, SendRecord, Transport,
+};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use coupon::PostgresCouponPool;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use coupon::SqliteCouponPool;
+pub use coupon::{
+    COUPON_CODE_MAX_BYTES, CouponClaim, CouponIssueReport, CouponPool, CouponPoolError,
+    CouponSource, CouponStep, CouponStepError, DEFAULT_COUPON_VARIABLE, MemoryCouponPool,
+    PoolCounts,
 };
 #[cfg(feature = "client")]
 pub use dispatch::{

@@ -1,6 +1,7 @@
 //! The LINE Messaging API client.
 
 mod audience;
+mod coupon;
 mod error;
 mod insight;
 mod line_client;
@@ -16,6 +17,12 @@ mod users;
 
 pub use crate::retry::{Decision, RateLimit, StopReason};
 pub use audience::{AUDIENCE_UPLOAD_CHUNK, AudienceGroup, AudienceGroupStatus};
+pub use coupon::{
+    AcquisitionCondition, AcquisitionType, COUPON_DESCRIPTION_MAX, COUPON_LIST_MAX,
+    COUPON_MAX_ACQUIRE_COUNT, COUPON_TITLE_MAX, COUPON_USAGE_CONDITION_MAX, CouponCreateRequest,
+    CouponInfo, CouponPage, CouponReward, CouponRewardType, CouponStatus, CouponSummary,
+    CouponTimezone, CouponVisibility, PriceInfo, PriceInfoType,
+};
 pub use error::{ApiError, ErrorDetail, LineError};
 pub use insight::{
     ClickStatistics, InteractionStatistics, MessageStatistics, Quota, QuotaType, StatisticsOverview,

@@ -150,6 +150,14 @@ endpoints! {
     AggregationUnitInfo => "GET" "/v2/bot/message/aggregation/info", General, Api;
     /// `GET /v2/bot/message/aggregation/list`
     AggregationUnitList => "GET" "/v2/bot/message/aggregation/list", General, Api;
+    /// `POST /v2/bot/coupon`
+    CouponCreate => "POST" "/v2/bot/coupon", General, Api;
+    /// `GET /v2/bot/coupon`
+    CouponList => "GET" "/v2/bot/coupon", General, Api;
+    /// `GET /v2/bot/coupon/{couponId}`
+    CouponGet => "GET" "/v2/bot/coupon/{couponId}", General, Api;
+    /// `PUT /v2/bot/coupon/{couponId}/close`
+    CouponClose => "PUT" "/v2/bot/coupon/{couponId}/close", General, Api;
 }
 
 impl Endpoint {

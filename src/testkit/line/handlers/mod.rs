@@ -2,6 +2,7 @@
 //! ran, and nothing here awaits, so no lock is ever held across an await.
 
 mod audience;
+mod coupon;
 mod insight;
 mod messaging;
 mod richmenu;
@@ -66,6 +67,10 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::InsightUnitStatistics => insight::unit_statistics,
         Endpoint::AggregationUnitInfo => insight::unit_info,
         Endpoint::AggregationUnitList => insight::unit_list,
+        Endpoint::CouponCreate => coupon::create,
+        Endpoint::CouponList => coupon::list,
+        Endpoint::CouponGet => coupon::get,
+        Endpoint::CouponClose => coupon::close,
     }
 }
 
