@@ -82,6 +82,7 @@ pub(crate) fn check_text(what: &'static str, value: &str) -> Result<(), CouponPo
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, CouponPoolError> {
     DateTime::from_timestamp_micros(us).ok_or_else(|| CouponPoolError::Storage {
         message: format!("coupon pool holds an unreadable claim time {us}"),
@@ -89,6 +90,7 @@ pub(crate) fn from_micros(us: i64) -> Result<DateTime<Utc>, CouponPoolError> {
     })
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn claim_from(
     pool: &str,
     code: String,
