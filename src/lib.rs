@@ -60,8 +60,14 @@ mod docs {
         struct Architecture;
         #[doc = include_str!("../docs/commerce.md")]
         struct Commerce;
+        #[cfg(feature = "client")]
+        #[doc = include_str!("../docs/coupons.md")]
+        struct Coupons;
         #[doc = include_str!("../docs/delivery.md")]
         struct Delivery;
+        #[cfg(feature = "client")]
+        #[doc = include_str!("../docs/experiments.md")]
+        struct Experiments;
         #[doc = include_str!("../docs/line-messages.md")]
         struct LineMessages;
         #[doc = include_str!("../docs/line.md")]
