@@ -9,10 +9,13 @@ use chrono::{DateTime, Utc};
 use super::{CouponClaim, CouponPool, CouponPoolError, PoolCounts, check_text};
 use crate::CustomerId;
 
+/// A code and who holds it since when.
+type Entry = (String, Option<(CustomerId, DateTime<Utc>)>);
+
 #[derive(Debug, Default)]
 struct Pool {
-    /// seq → (code, holder).
-    codes: BTreeMap<u64, (String, Option<(CustomerId, DateTime<Utc>)>)>,
+    /// seq → code and holder.
+    codes: BTreeMap<u64, Entry>,
     by_code: HashMap<String, u64>,
     by_customer: HashMap<CustomerId, u64>,
     next: u64,
