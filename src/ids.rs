@@ -178,6 +178,12 @@ id_type!(
 );
 
 id_type!(
+    /// A coupon ID assigned by LINE's coupon API (opaque, non-empty).
+    CouponId,
+    non_empty
+);
+
+id_type!(
     /// A rich menu alias ID chosen by the shop: 1–32 characters of `[a-z0-9_-]` (LINE's pattern).
     RichMenuAliasId,
     |v| {

@@ -41,9 +41,9 @@ pub mod testkit;
 
 pub use error::{Error, Result};
 pub use ids::{
-    AggregationUnit, AudienceGroupId, BatchId, CampaignId, CustomerId, IdError, LineGroupId,
-    LineRoomId, LineUserId, MessageId, RequestId, RetryKey, RichMenuAliasId, RichMenuId,
-    WebhookEventId,
+    AggregationUnit, AudienceGroupId, BatchId, CampaignId, CouponId, CustomerId, IdError,
+    LineGroupId, LineRoomId, LineUserId, MessageId, RequestId, RetryKey, RichMenuAliasId,
+    RichMenuId, WebhookEventId,
 };
 
 /// Every code block in `docs/` compiles: each page is a doctest module (non-Rust blocks carry
@@ -60,8 +60,14 @@ mod docs {
         struct Architecture;
         #[doc = include_str!("../docs/commerce.md")]
         struct Commerce;
+        #[cfg(feature = "client")]
+        #[doc = include_str!("../docs/coupons.md")]
+        struct Coupons;
         #[doc = include_str!("../docs/delivery.md")]
         struct Delivery;
+        #[cfg(feature = "client")]
+        #[doc = include_str!("../docs/experiments.md")]
+        struct Experiments;
         #[doc = include_str!("../docs/line-messages.md")]
         struct LineMessages;
         #[doc = include_str!("../docs/line.md")]

@@ -16,8 +16,10 @@ mod batch;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod conformance;
+mod coupon;
 #[cfg(feature = "client")]
 mod dispatch;
+mod experiment;
 mod journal;
 mod measure;
 mod plan;
@@ -27,10 +29,25 @@ pub use batch::{
     Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
     JournalCounts, PauseReason, SendRecord, Transport,
 };
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use coupon::PostgresCouponPool;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use coupon::SqliteCouponPool;
+pub use coupon::{
+    COUPON_CODE_MAX_BYTES, CouponClaim, CouponIssueReport, CouponPool, CouponPoolError,
+    CouponSource, CouponStep, CouponStepError, DEFAULT_COUPON_VARIABLE, MemoryCouponPool,
+    PoolCounts,
+};
 #[cfg(feature = "client")]
 pub use dispatch::{
     CampaignControl, DeliveryReport, DispatchError, Dispatcher, DispatcherBuilder, FailedBatch,
     Progress, RunStats, RunStatus,
+};
+pub use experiment::{
+    Comparison, ExperimentCounts, ExperimentError, ExperimentStatus, OfferExperiment,
+    SequentialTest, SequentialTestError, Simulation, SimulationResult, Tally, Verdict, simulate,
 };
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -49,10 +66,10 @@ pub use measure::SqliteClickStore;
 pub use measure::fetch_unit_stats;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
-    ConversationStats, DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker,
-    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact,
-    StepResult, TimelinePoint, TrackError, TrackedLink, Uplift, handle_click, unique_clicks,
-    uplift,
+    ConversationStats, CouponIssueFact, CouponRedemption, CouponResult, DEFAULT_CLICK_WINDOW, Kpis,
+    LineStatsFact, LinkContext, LinkTracker, MemoryClickStore, PurchaseFact, ReportInput,
+    ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint, TrackError, TrackedLink,
+    Uplift, coupon_redemptions, coupon_results, handle_click, unique_clicks, uplift,
 };
 #[cfg(feature = "axum")]
 pub use measure::{DEFAULT_INVALID_LINK_PAGE, track_route, track_route_with};

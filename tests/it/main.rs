@@ -6,7 +6,9 @@ mod campaign;
 #[cfg(feature = "client")]
 mod chat;
 mod commerce;
+mod coupons;
 mod error;
+mod experiment;
 mod line_client;
 mod link;
 mod message;

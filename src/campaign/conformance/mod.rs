@@ -1,6 +1,6 @@
 //! The conformance suites of the campaign stores (feature `testkit`): [`journal`] for every
 //! [`DeliveryJournal`](super::DeliveryJournal), [`clicks`] for every
-//! [`ClickStore`](super::ClickStore).
+//! [`ClickStore`](super::ClickStore), [`coupons`] for every [`CouponPool`](super::CouponPool).
 //!
 //! enishi runs them against its memory, SQLite and PostgreSQL stores (the crate's
 //! `tests/it/campaign/journal.rs` and `measure.rs`); a host runs them against its own store
@@ -9,4 +9,5 @@
 //! run them on a multi-threaded runtime to make the races real.
 
 pub mod clicks;
+pub mod coupons;
 pub mod journal;

@@ -11,6 +11,7 @@
 //! - [`ResultsReport`] is serde data, prints as a terminal table and renders as a
 //!   self-contained HTML page with charts ([`ResultsReport::to_html`]).
 
+mod coupon;
 mod kpi;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -19,6 +20,9 @@ mod report;
 mod sqlite;
 mod track;
 
+pub use coupon::{
+    CouponIssueFact, CouponRedemption, CouponResult, coupon_redemptions, coupon_results,
+};
 #[cfg(feature = "client")]
 pub use kpi::fetch_unit_stats;
 pub use kpi::{

@@ -262,6 +262,19 @@ impl Campaign {
         &self.arms
     }
 
+    /// The same campaign under another ID, sending every recipient arm `arm`'s messages (the
+    /// arm's name still marks its batches): an experiment's roll-out of its winner. `None`
+    /// when there is no such arm.
+    pub(crate) fn only_arm(&self, id: CampaignId, arm: &str) -> Option<Self> {
+        let winner = self.arms.iter().find(|a| a.name == arm)?.clone();
+        let mut out = self.clone();
+        out.salt = Some(self.salt().to_owned());
+        out.id = id;
+        out.arms = vec![winner];
+        out.ab = true;
+        Some(out)
+    }
+
     /// The salt of the arm split.
     #[must_use]
     pub fn salt(&self) -> &str {

@@ -4,6 +4,7 @@ mod audience;
 mod audience_manage;
 mod content;
 mod delivery;
+mod coupon;
 mod error;
 mod insight;
 mod line_client;
@@ -26,6 +27,12 @@ pub use audience_manage::{
 };
 pub use content::{ContentStream, TranscodingStatus};
 pub use delivery::{DeliveryStatistics, FollowerStatistics, SentCount, SentKind, StatisticsStatus};
+pub use coupon::{
+    AcquisitionCondition, AcquisitionType, COUPON_DESCRIPTION_MAX, COUPON_LIST_MAX,
+    COUPON_MAX_ACQUIRE_COUNT, COUPON_TITLE_MAX, COUPON_USAGE_CONDITION_MAX, CouponCreateRequest,
+    CouponInfo, CouponPage, CouponReward, CouponRewardType, CouponStatus, CouponSummary,
+    CouponTimezone, CouponVisibility, PriceInfo, PriceInfoType,
+};
 pub use error::{ApiError, ErrorDetail, LineError};
 pub use insight::{
     ClickStatistics, InteractionStatistics, MessageStatistics, Quota, QuotaType, StatisticsOverview,

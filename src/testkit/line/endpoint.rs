@@ -190,6 +190,14 @@ endpoints! {
     TokenKeyIds => "GET" "/oauth2/v2.1/tokens/kid", General, Api;
     /// `POST /oauth2/v3/token` (stateless; no bearer token)
     TokenIssueStateless => "POST" "/oauth2/v3/token", General, Api;
+    /// `POST /v2/bot/coupon`
+    CouponCreate => "POST" "/v2/bot/coupon", General, Api;
+    /// `GET /v2/bot/coupon`
+    CouponList => "GET" "/v2/bot/coupon", General, Api;
+    /// `GET /v2/bot/coupon/{couponId}`
+    CouponGet => "GET" "/v2/bot/coupon/{couponId}", General, Api;
+    /// `PUT /v2/bot/coupon/{couponId}/close`
+    CouponClose => "PUT" "/v2/bot/coupon/{couponId}/close", General, Api;
 }
 
 impl Endpoint {

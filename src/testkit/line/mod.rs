@@ -336,6 +336,18 @@ impl FakeLine {
         lock(&self.app.menus).links.get(user_id).cloned()
     }
 
+    /// The coupons created through the API, in creation order, with their status (`RUNNING`
+    /// or `CLOSED`).
+    #[must_use]
+    pub fn coupons(&self) -> Vec<(String, String)> {
+        let coupons = lock(&self.app.coupons);
+        coupons
+            .order
+            .iter()
+            .filter_map(|id| Some((id.clone(), coupons.by_id.get(id)?.status.to_owned())))
+            .collect()
+    }
+
     /// The default rich menu set through the API, if any.
     #[must_use]
     pub fn default_rich_menu(&self) -> Option<String> {
@@ -351,7 +363,7 @@ impl FakeLine {
     }
 
     /// Forgets deliveries, retry keys, counters, quota usage, reply and link tokens, rich menus
-    /// and audiences, and refills every rate-limit bucket. Keeps the configuration and users.
+    /// audiences and coupons, and refills every rate-limit bucket. Keeps the configuration and users.
     pub fn reset(&self) {
         self.app.reset();
     }

@@ -263,6 +263,24 @@ pub(crate) struct Menus {
     pub(crate) aliases: BTreeMap<String, String>,
 }
 
+/// A coupon created through the API.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredCoupon {
+    /// The create request as sent.
+    pub(crate) body: serde_json::Map<String, Value>,
+    /// `RUNNING` or `CLOSED`.
+    pub(crate) status: &'static str,
+    /// Created (epoch seconds).
+    pub(crate) created: i64,
+}
+
+/// Coupons by ID, in creation order.
+#[derive(Debug, Default)]
+pub(crate) struct Coupons {
+    pub(crate) by_id: HashMap<String, StoredCoupon>,
+    pub(crate) order: Vec<String>,
+}
+
 /// An upload audience and its jobs.
 #[derive(Debug, Clone)]
 pub(crate) struct AudienceGroup {
@@ -348,6 +366,7 @@ pub(crate) struct App {
     pub(crate) users: RwLock<Users>,
     pub(crate) menus: Mutex<Menus>,
     pub(crate) audiences: Mutex<Audiences>,
+    pub(crate) coupons: Mutex<Coupons>,
     pub(crate) link_tokens: Mutex<Vec<IssuedLinkToken>>,
     /// Loading animations shown: `(user, seconds)`.
     pub(crate) loading_shown: Mutex<Vec<(String, u64)>>,
@@ -455,6 +474,7 @@ impl App {
             users: RwLock::new(users),
             menus: Mutex::new(Menus::default()),
             audiences: Mutex::new(Audiences::default()),
+            coupons: Mutex::new(Coupons::default()),
             link_tokens: Mutex::new(Vec::new()),
             loading_shown: Mutex::new(Vec::new()),
             read_tokens: Mutex::new(Vec::new()),
@@ -520,6 +540,7 @@ impl App {
         }
         *lock(&self.menus) = Menus::default();
         *lock(&self.audiences) = Audiences::default();
+        *lock(&self.coupons) = Coupons::default();
         lock(&self.link_tokens).clear();
         lock(&self.used_link_tokens).clear();
         lock(&self.loading_shown).clear();

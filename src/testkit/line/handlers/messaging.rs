@@ -199,6 +199,7 @@ pub(super) fn push(app: &App, ctx: &Ctx, input: Input) -> Response {
             check.add("to", "must be a user, group or room ID (^[UCR][0-9a-f]{32}$)");
         }
         validate::messages(&mut check, &body);
+        super::coupon::coupon_messages(app, &mut check, &body);
         let unit = validate::aggregation_units(&mut check, &body);
         check.finish()?;
         let to = to.unwrap_or_default();
@@ -230,6 +231,7 @@ pub(super) fn multicast(app: &App, ctx: &Ctx, input: Input) -> Response {
             }
         }
         validate::messages(&mut check, &body);
+        super::coupon::coupon_messages(app, &mut check, &body);
         let unit = validate::aggregation_units(&mut check, &body);
         check.finish()?;
         // A user listed twice gets the message once.

@@ -5,6 +5,7 @@ mod audience;
 mod audience_manage;
 mod content;
 mod delivery;
+mod coupon;
 mod insight;
 mod membership;
 mod messaging;
@@ -94,6 +95,10 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::TokenRevokeV21 => token::revoke_v21,
         Endpoint::TokenKeyIds => token::key_ids,
         Endpoint::TokenIssueStateless => token::issue_stateless,
+        Endpoint::CouponCreate => coupon::create,
+        Endpoint::CouponList => coupon::list,
+        Endpoint::CouponGet => coupon::get,
+        Endpoint::CouponClose => coupon::close,
     }
 }
 
