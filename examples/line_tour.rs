@@ -23,14 +23,14 @@ use std::time::Duration;
 
 use enishi::line::message::{Action, Message};
 use enishi::line::{
-    AccessToken, AssertionKey, AudienceListQuery, Bounds, BroadcastRequest, ChannelTokenClient,
+    AccessToken, AssertionKey, AudienceListQuery, CouponCreateRequest, CouponReward, CouponStatus, Bounds, BroadcastRequest, ChannelTokenClient,
     LineClient, MulticastRequest, NarrowcastRecipient, NarrowcastRequest, PushRequest,
     ReplyRequest, RichMenu, RichMenuAlias, RichMenuSize, RotatingToken, SendKind, SentKind,
     TokenKind,
 };
 use enishi::testkit::{self as fake, FakeContent, FakeLine};
 use enishi::{
-    AggregationUnit, AudienceGroupId, LineUserId, RequestId, RichMenuAliasId, RichMenuId,
+    AggregationUnit, CouponId, AudienceGroupId, LineUserId, RequestId, RichMenuAliasId, RichMenuId,
 };
 use futures_util::StreamExt;
 use secrecy::SecretString;
@@ -149,6 +149,12 @@ const STEPS: &[(&str, StepFn)] = &[
     ("rich_menu_aliases", |t| Box::pin(rich_menu_aliases(t))),
     ("delete_rich_menu_alias", |t| Box::pin(delete_rich_menu_alias(t))),
     ("delete_rich_menu", |t| Box::pin(delete_rich_menu(t))),
+    ("create_coupon", |t| Box::pin(create_coupon(t))),
+    ("coupon", |t| Box::pin(coupon(t))),
+    ("coupons", |t| Box::pin(coupons(t))),
+    ("all_coupons", |t| Box::pin(all_coupons(t))),
+    ("push_coupon", |t| Box::pin(push_coupon(t))),
+    ("close_coupon", |t| Box::pin(close_coupon(t))),
     ("issue_token_v21", |t| Box::pin(issue_token_v21(t))),
     ("verify_token_v21", |t| Box::pin(verify_token_v21(t))),
     ("token_key_ids_v21", |t| Box::pin(token_key_ids_v21(t))),
@@ -185,6 +191,7 @@ struct State {
     shared_audience: Option<AudienceGroupId>,
     menu: Option<RichMenuId>,
     v21: Option<AccessToken>,
+    coupon: Option<CouponId>,
 }
 
 impl Tour {
@@ -587,6 +594,48 @@ async fn delete_rich_menu(t: &Tour) -> StepResult {
 
 fn key(t: &Tour) -> Result<Arc<AssertionKey>, Done> {
     t.key.clone().ok_or(Done::Skipped("no --assertion-key/--assertion-kid/--channel-id"))
+}
+
+async fn create_coupon(t: &Tour) -> StepResult {
+    let start = chrono::Utc::now();
+    let coupon = CouponCreateRequest::new("line_tour 10%OFF", start, start + chrono::Duration::days(7))
+        .reward(CouponReward::discount_percent(10));
+    let id = t.client.create_coupon(&coupon).await?;
+    t.state().coupon = Some(id.clone());
+    ok(format!("coupon={id}"))
+}
+
+fn tour_coupon(t: &Tour) -> Result<CouponId, Done> {
+    t.state().coupon.clone().ok_or(Done::Skipped("no coupon created"))
+}
+
+async fn coupon(t: &Tour) -> StepResult {
+    let id = need!(tour_coupon(t));
+    let info = t.client.coupon(&id).await?;
+    ok(format!("status={:?}", info.status))
+}
+
+async fn coupons(t: &Tour) -> StepResult {
+    let page = t.client.coupons(&[CouponStatus::Running], None, Some(10)).await?;
+    ok(format!("items={}", page.items.len()))
+}
+
+async fn all_coupons(t: &Tour) -> StepResult {
+    ok(format!("coupons={}", t.client.all_coupons(&[]).await?.len()))
+}
+
+async fn push_coupon(t: &Tour) -> StepResult {
+    let user = need!(t.user());
+    let id = need!(tour_coupon(t));
+    let request = PushRequest::new(user.clone(), vec![Message::coupon(id.as_str())]);
+    let sent = t.client.push(request).await?;
+    ok(format!("messages={}", sent.sent_messages.len()))
+}
+
+async fn close_coupon(t: &Tour) -> StepResult {
+    let id = need!(tour_coupon(t));
+    t.client.close_coupon(&id).await?;
+    ok("closed")
 }
 
 async fn issue_token_v21(t: &Tour) -> StepResult {
