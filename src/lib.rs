@@ -29,6 +29,9 @@ pub mod link;
 pub mod postgres;
 mod redact;
 pub mod retry;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod richmenu;
 pub mod segment;
 #[cfg(feature = "sqlite")]
 mod sqlite;

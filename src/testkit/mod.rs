@@ -34,5 +34,5 @@ pub use ecforce::{
 pub use line::{
     Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeDialog, FakeEndpointClass,
     FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults,
-    IssuedLinkToken, RecordedDelivery, TestkitError, user_id,
+    IssuedLinkToken, RecordedDelivery, RichMenuSwitch, TestkitError, user_id,
 };

@@ -12,6 +12,7 @@ mod redis_limit;
 mod request;
 mod retry;
 mod richmenu;
+mod richmenu_batch;
 mod users;
 
 pub use crate::retry::{Decision, RateLimit, StopReason};
@@ -34,5 +35,10 @@ pub use retry::{CallOutcome, RetryPolicy};
 pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,
     RichMenuArea, RichMenuInfo, RichMenuSize,
+};
+pub use richmenu_batch::{
+    RICH_MENU_BATCH_MAX_OPERATIONS, RichMenuAreaClicks, RichMenuBatchOperation, RichMenuBatchPhase,
+    RichMenuBatchProgress, RichMenuBatchRequest, RichMenuDailyMetrics, RichMenuImpression,
+    RichMenuInsight, RichMenuInsightDaily, RichMenuInsightSummary, RichMenuMetrics, is_resume_key,
 };
 pub use users::{BotInfo, ChatMode, LinkToken, MarkAsReadMode, Profile};

@@ -66,6 +66,11 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::InsightUnitStatistics => insight::unit_statistics,
         Endpoint::AggregationUnitInfo => insight::unit_info,
         Endpoint::AggregationUnitList => insight::unit_list,
+        Endpoint::RichMenuBatch => richmenu::batch,
+        Endpoint::RichMenuBatchValidate => richmenu::validate_batch,
+        Endpoint::RichMenuBatchProgress => richmenu::batch_progress,
+        Endpoint::RichMenuInsightSummary => richmenu::insight_summary,
+        Endpoint::RichMenuInsightDaily => richmenu::insight_daily,
     }
 }
 
