@@ -308,18 +308,27 @@ impl RichMenuReconciler {
         if moves.is_empty() {
             return Ok(report);
         }
-        // Whole-menu moves become batch operations: every user recorded on `from` moves to one
-        // target, and there are enough of them to be worth one of the 3 batch calls an hour.
+        // Whole-menu moves become batch operations: every user recorded on `from` whose menu
+        // this pass decides moves to one target, and there are enough of them to be worth one
+        // of the 3 batch calls an hour. Users on `from` this pass leaves alone (those who
+        // blocked the account) move with them: LINE's batch moves everyone on `from`.
+        let wanted: HashSet<&LineUserId> = desired.iter().map(|(u, _)| u).collect();
         let mut on_menu: HashMap<&RichMenuId, usize> = HashMap::new();
-        for menu in applied.values() {
-            *on_menu.entry(menu).or_default() += 1;
+        let mut untouched: HashMap<&RichMenuId, Vec<LineUserId>> = HashMap::new();
+        for (user, menu) in &applied {
+            if wanted.contains(user) {
+                *on_menu.entry(menu).or_default() += 1;
+            } else {
+                untouched.entry(menu).or_default().push(user.clone());
+            }
         }
         let mut batch_ops = Vec::new();
         let mut bulk: BTreeMap<Option<RichMenuId>, Vec<LineUserId>> = BTreeMap::new();
-        for ((from, to), users) in moves {
+        for ((from, to), mut users) in moves {
             let whole = from.as_ref().is_some_and(|f| on_menu.get(f) == Some(&users.len()));
             match from {
                 Some(from) if whole && users.len() >= self.batch_threshold => {
+                    users.extend(untouched.remove(&from).unwrap_or_default());
                     batch_ops.push((from, to, users));
                 }
                 _ => bulk.entry(to).or_default().extend(users),
