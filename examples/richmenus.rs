@@ -234,11 +234,11 @@ async fn demo(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
             for v in &victims {
                 line.set_rich_menu_of(v, None);
             }
-            let sample: Vec<LineUserId> =
-                friends.iter().take(5_000).map(|f| f.user.clone()).collect();
             let mut check: Vec<LineUserId> =
                 victims.iter().filter_map(|v| v.parse().ok()).collect();
-            check.extend(sample);
+            let sample = friends.iter().take(5_000).map(|f| &f.user);
+            let extra: Vec<LineUserId> = sample.filter(|u| !check.contains(u)).cloned().collect();
+            check.extend(extra);
             drifted = r.repair_drift(&check).await?.drifted.len();
         }
 

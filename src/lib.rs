@@ -81,6 +81,8 @@ mod docs {
         struct Chat;
         #[doc = include_str!("../docs/results.md")]
         struct Results;
+        #[doc = include_str!("../docs/richmenus.md")]
+        struct RichMenus;
         #[doc = include_str!("../docs/scenarios.md")]
         struct Scenarios;
         #[doc = include_str!("../docs/segments.md")]

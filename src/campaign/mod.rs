@@ -50,9 +50,9 @@ pub use measure::fetch_unit_stats;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
     ConversationStats, DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker,
-    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, ResultsReport, SendFact,
-    StepResult, TimelinePoint, TrackError, TrackedLink, Uplift, handle_click, unique_clicks,
-    uplift,
+    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, ResultsReport, RichMenuStats,
+    SendFact, StepResult, TimelinePoint, TrackError, TrackedLink, Uplift, handle_click,
+    unique_clicks, uplift,
 };
 #[cfg(feature = "axum")]
 pub use measure::{DEFAULT_INVALID_LINK_PAGE, track_route, track_route_with};

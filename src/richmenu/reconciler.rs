@@ -73,6 +73,20 @@ impl MenuStatistics {
     pub fn clicks(&self) -> Option<u64> {
         self.impressions().map(|_| self.summary.clicks.iter().map(|c| c.metrics.count).sum())
     }
+
+    /// The figures as a row of the results report
+    /// ([`ResultsReport::with_rich_menus`](crate::campaign::ResultsReport::with_rich_menus)).
+    #[must_use]
+    pub fn to_report(&self) -> crate::campaign::RichMenuStats {
+        let impression = self.summary.impression.as_ref();
+        crate::campaign::RichMenuStats::new(
+            self.key.as_str(),
+            self.rich_menu_id.as_str(),
+            impression.map(|i| i.metrics.count),
+            impression.map(|i| i.metrics.unique_users),
+            self.summary.clicks.iter().map(|c| c.metrics.count).collect(),
+        )
+    }
 }
 
 /// Keeps every friend's per-user rich menu equal to the one [`MenuRules`] pick. See the
@@ -478,7 +492,15 @@ impl RichMenuReconciler {
             };
             let phase = loop {
                 report.calls += 1;
-                let progress = self.client.rich_menu_batch_progress(&id).await?;
+                let progress = match self.client.rich_menu_batch_progress(&id).await {
+                    Ok(progress) => progress,
+                    // LINE keeps progress 14 days: an unknown request is sent again with its
+                    // resume key, which processes only the users not yet processed.
+                    Err(e) if e.status() == Some(http::StatusCode::NOT_FOUND) => {
+                        break RichMenuBatchPhase::Failed;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if progress.phase != RichMenuBatchPhase::Ongoing {
                     break progress.phase;
                 }

@@ -396,6 +396,17 @@ async fn richmenu_statistics_per_menu_come_from_line_insight() {
     assert!(mypage.clicks().unwrap() > 0);
     assert_eq!(mypage.summary.clicks.len(), 2, "one entry per area");
     assert_eq!(by_key["vip"].impressions(), None, "10 users are under the privacy threshold");
+    // Into the results report: a table row per menu, in text and HTML.
+    let rows: Vec<_> = stats.iter().map(|s| s.to_report()).collect();
+    let report = enishi::campaign::ReportInput::default()
+        .build(&enishi::campaign::ReportOptions::default())
+        .with_rich_menus(rows);
+    let text = report.to_string();
+    assert!(text.contains("rich menus") && text.contains("mypage"), "{text}");
+    assert!(report.to_html().contains("<h2>Rich menus</h2>"));
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["rich_menus"][1]["menu"], "mypage");
+    assert_eq!(json["rich_menus"][1]["impressions"], 420);
     let daily =
         h.client.rich_menu_insight_daily(&mypage.rich_menu_id, day(1), day(3)).await.unwrap();
     assert_eq!(daily.impression.unwrap().metrics.len(), 3);
