@@ -5,6 +5,8 @@
 //! [`run_all`], or check by check. Each check panics with a message saying what the store got
 //! wrong, and needs a new, empty store.
 
+#![allow(clippy::missing_panics_doc)] // every check panics by design, like `assert!`
+
 use std::sync::Arc;
 
 use super::rules::MenuKey;

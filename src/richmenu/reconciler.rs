@@ -225,7 +225,6 @@ impl RichMenuReconciler {
     }
 
     /// The rules.
-    #[must_use]
     pub fn rules(&self) -> &MenuRules {
         &self.rules
     }
@@ -243,7 +242,7 @@ impl RichMenuReconciler {
     /// # Errors
     /// [`RichMenuError::Line`], [`RichMenuError::Store`].
     pub async fn provision(&self) -> Result<HashMap<MenuKey, RichMenuId>, RichMenuError> {
-        Ok(self.provision_counting(&mut ReconcileReport::default()).await?)
+        self.provision_counting(&mut ReconcileReport::default()).await
     }
 
     async fn provision_counting(
