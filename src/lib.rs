@@ -29,6 +29,9 @@ pub mod link;
 pub mod postgres;
 mod redact;
 pub mod retry;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod richmenu;
 pub mod segment;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -86,6 +89,8 @@ mod docs {
         struct Chat;
         #[doc = include_str!("../docs/results.md")]
         struct Results;
+        #[doc = include_str!("../docs/richmenus.md")]
+        struct RichMenus;
         #[doc = include_str!("../docs/scenarios.md")]
         struct Scenarios;
         #[doc = include_str!("../docs/segments.md")]

@@ -68,7 +68,7 @@ pub use measure::{
     BlockFact, Bucket, CampaignResult, Click, ClickResponse, ClickStore, ClickStoreError,
     ConversationStats, CouponIssueFact, CouponRedemption, CouponResult, DEFAULT_CLICK_WINDOW, Kpis,
     LineStatsFact, LinkContext, LinkTracker, MemoryClickStore, PurchaseFact, ReportInput,
-    ReportOptions, ResultsReport, SendFact, StepResult, TimelinePoint, TrackError, TrackedLink,
+    ReportOptions, ResultsReport, RichMenuStats, SendFact, StepResult, TimelinePoint, TrackError, TrackedLink,
     Uplift, coupon_redemptions, coupon_results, handle_click, unique_clicks, uplift,
 };
 #[cfg(feature = "axum")]

@@ -17,6 +17,8 @@ mod pages;
 #[cfg(feature = "postgres")]
 mod pg;
 mod report;
+#[cfg(feature = "testkit")]
+mod richmenu;
 mod segment;
 mod stores;
 mod testkit_line;

@@ -595,6 +595,7 @@ impl ReportInput {
             bucket: options.bucket,
             campaigns,
             conversations: None,
+            rich_menus: Vec::new(),
         }
     }
 }

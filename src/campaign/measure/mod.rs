@@ -31,7 +31,8 @@ pub use kpi::{
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresClickStore;
 pub use report::{
-    CampaignResult, ConversationStats, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift,
+    CampaignResult, ConversationStats, Kpis, ResultsReport, RichMenuStats, StepResult,
+    TimelinePoint, Uplift,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;

@@ -149,6 +149,63 @@ pub struct ResultsReport {
     /// What the chatbot's conversations did in the period, when there is a chatbot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversations: Option<ConversationStats>,
+    /// LINE's statistics per rich menu in the period, when the shop's menus are reconciled
+    /// (`RichMenuReconciler::statistics`; `ResultsReport::with_rich_menus` shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rich_menus: Vec<RichMenuStats>,
+}
+
+/// One rich menu's figures for the results report. LINE withholds them (`None`) below its
+/// privacy threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RichMenuStats {
+    /// The shop's key of the menu (e.g. `mypage`).
+    pub menu: String,
+    /// LINE's rich-menu ID.
+    pub rich_menu_id: String,
+    /// Impressions of the menu.
+    pub impressions: Option<u64>,
+    /// Distinct users who saw it.
+    pub unique_impressions: Option<u64>,
+    /// Taps on its areas, in area order.
+    pub area_clicks: Vec<u64>,
+}
+
+impl RichMenuStats {
+    /// Figures for one menu.
+    #[must_use]
+    pub fn new(
+        menu: impl Into<String>,
+        rich_menu_id: impl Into<String>,
+        impressions: Option<u64>,
+        unique_impressions: Option<u64>,
+        area_clicks: Vec<u64>,
+    ) -> Self {
+        Self {
+            menu: menu.into(),
+            rich_menu_id: rich_menu_id.into(),
+            impressions,
+            unique_impressions,
+            area_clicks,
+        }
+    }
+
+    /// Taps on all areas, when LINE reported the figures.
+    #[must_use]
+    pub fn clicks(&self) -> Option<u64> {
+        self.impressions.map(|_| self.area_clicks.iter().sum())
+    }
+
+    /// Taps per impression, when LINE reported the figures and there were impressions.
+    #[must_use]
+    pub fn click_rate(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss)]
+        match (self.clicks(), self.impressions) {
+            (Some(c), Some(i)) if i > 0 => Some(c as f64 / i as f64),
+            _ => None,
+        }
+    }
 }
 
 /// The chatbot's side of the results: conversations, replies, hand-offs, survey answers
@@ -326,6 +383,19 @@ impl fmt::Display for ResultsReport {
         writeln!(f, "{}", "-".repeat(total))?;
         for (_, row) in &rows {
             line(f, row)?;
+        }
+        if !self.rich_menus.is_empty() {
+            writeln!(f, "\nrich menus (impressions, taps, taps per impression)")?;
+            for m in &self.rich_menus {
+                writeln!(
+                    f,
+                    "  {:<16} {:>10} {:>10} {:>7}",
+                    m.menu,
+                    count(m.impressions),
+                    count(m.clicks()),
+                    pct(m.click_rate())
+                )?;
+            }
         }
         Ok(())
     }
@@ -691,6 +761,13 @@ impl ResultsReport {
         self
     }
 
+    /// The report with LINE's statistics per rich menu for the period.
+    #[must_use]
+    pub fn with_rich_menus(mut self, menus: Vec<RichMenuStats>) -> Self {
+        self.rich_menus = menus;
+        self
+    }
+
     /// A self-contained HTML page (no scripts, no external resources): a KPI table, the
     /// conversion uplift per step with its interval, and open rate, 7-day block rate and
     /// conversion rate over time per step as inline SVG line charts. Every name from the data
@@ -746,6 +823,26 @@ impl ResultsReport {
                 c.survey_answers,
                 pct(c.survey_answer_rate())
             );
+        }
+
+        if !self.rich_menus.is_empty() {
+            out.push_str(
+                "<section><h2>Rich menus</h2><table><thead><tr><th>menu</th><th>rich menu ID</th>\
+                 <th>impressions</th><th>unique</th><th>taps</th><th>taps per impression</th></tr></thead><tbody>",
+            );
+            for m in &self.rich_menus {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape_html(&m.menu),
+                    escape_html(&m.rich_menu_id),
+                    count(m.impressions),
+                    count(m.unique_impressions),
+                    count(m.clicks()),
+                    pct(m.click_rate())
+                );
+            }
+            out.push_str("</tbody></table></section>");
         }
 
         let uplifts: Vec<(String, &Uplift)> = self

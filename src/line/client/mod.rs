@@ -18,6 +18,7 @@ mod request;
 mod retry;
 mod richmenu;
 mod token;
+mod richmenu_batch;
 mod users;
 
 pub use crate::retry::{Decision, RateLimit, StopReason};
@@ -59,5 +60,9 @@ pub use token::{
     AccessToken, AssertionIssuer, AssertionKey, ChannelTokenClient, IssuedToken,
     MAX_V21_TOKEN_LIFETIME, RotatingToken, StaticToken, TokenInfo, TokenIssuer, TokenKind,
     TokenSource,
+pub use richmenu_batch::{
+    RICH_MENU_BATCH_MAX_OPERATIONS, RichMenuAreaClicks, RichMenuBatchOperation, RichMenuBatchPhase,
+    RichMenuBatchProgress, RichMenuBatchRequest, RichMenuDailyMetrics, RichMenuImpression,
+    RichMenuInsight, RichMenuInsightDaily, RichMenuInsightSummary, RichMenuMetrics, is_resume_key,
 };
 pub use users::{BotInfo, ChatMode, LinkToken, MarkAsReadMode, Profile};

@@ -38,6 +38,8 @@ pub enum EndpointClass {
     RichMenuManage,
     /// Get the rich-menu list: 10 requests/s since 2026-05-26. **Unconfirmed**: configure it.
     RichMenuList,
+    /// Rich-menu batch control (`/v2/bot/richmenu/batch`): 3 requests/hour.
+    RichMenuBatch,
 }
 
 impl EndpointClass {
@@ -54,10 +56,11 @@ impl EndpointClass {
             Self::Audience => RateLimit::new(60, MINUTE),
             Self::RichMenuManage => RateLimit::new(100, HOUR),
             Self::RichMenuList => RateLimit::new(10, SECOND),
+            Self::RichMenuBatch => RateLimit::new(3, HOUR),
         }
     }
 
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Standard,
         Self::Multicast,
         Self::Broadcast,
@@ -65,6 +68,7 @@ impl EndpointClass {
         Self::Audience,
         Self::RichMenuManage,
         Self::RichMenuList,
+        Self::RichMenuBatch,
     ];
 }
 

@@ -198,6 +198,16 @@ endpoints! {
     CouponGet => "GET" "/v2/bot/coupon/{couponId}", General, Api;
     /// `PUT /v2/bot/coupon/{couponId}/close`
     CouponClose => "PUT" "/v2/bot/coupon/{couponId}/close", General, Api;
+    /// `POST /v2/bot/richmenu/batch`
+    RichMenuBatch => "POST" "/v2/bot/richmenu/batch", RichMenuBatch, Api;
+    /// `POST /v2/bot/richmenu/validate/batch`
+    RichMenuBatchValidate => "POST" "/v2/bot/richmenu/validate/batch", General, Api;
+    /// `GET /v2/bot/richmenu/progress/batch`
+    RichMenuBatchProgress => "GET" "/v2/bot/richmenu/progress/batch", RichMenuBatchProgress, Api;
+    /// `GET /v2/bot/insight/richmenu/{richMenuId}/summary`
+    RichMenuInsightSummary => "GET" "/v2/bot/insight/richmenu/{richMenuId}/summary", Insight, Api;
+    /// `GET /v2/bot/insight/richmenu/{richMenuId}/daily`
+    RichMenuInsightDaily => "GET" "/v2/bot/insight/richmenu/{richMenuId}/daily", Insight, Api;
 }
 
 impl Endpoint {
@@ -268,6 +278,10 @@ pub enum FakeEndpointClass {
     RichMenuList,
     /// Statistics (insight) endpoints: 60 requests per hour each.
     Insight,
+    /// Rich-menu batch control: 3 requests per hour.
+    RichMenuBatch,
+    /// Rich-menu batch progress: 100 requests per hour.
+    RichMenuBatchProgress,
     /// Everything else: 2,000 requests per second each.
     General,
 }
@@ -285,6 +299,8 @@ impl FakeEndpointClass {
         Self::RichMenuDelete,
         Self::RichMenuList,
         Self::Insight,
+        Self::RichMenuBatch,
+        Self::RichMenuBatchProgress,
         Self::General,
     ];
 
@@ -298,7 +314,10 @@ impl FakeEndpointClass {
             Self::RichMenuList => FakeRateLimit::per_second(10),
             Self::Narrowcast | Self::Broadcast | Self::Insight => FakeRateLimit::per_hour(60),
             Self::Audience => FakeRateLimit::per_minute(60),
-            Self::RichMenuCreate | Self::RichMenuDelete => FakeRateLimit::per_hour(100),
+            Self::RichMenuCreate | Self::RichMenuDelete | Self::RichMenuBatchProgress => {
+                FakeRateLimit::per_hour(100)
+            }
+            Self::RichMenuBatch => FakeRateLimit::per_hour(3),
         }
     }
 

@@ -32,7 +32,7 @@ pub use handlers::{
     TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET,
 };
 pub use platform::{FakeContent, RecordedRequest};
-pub use state::{Counters, IssuedLinkToken, RecordedDelivery};
+pub use state::{Counters, IssuedLinkToken, RecordedDelivery, RichMenuSwitch};
 
 use state::{App, Settings, lock};
 
@@ -346,6 +346,56 @@ impl FakeLine {
             .iter()
             .filter_map(|id| Some((id.clone(), coupons.by_id.get(id)?.status.to_owned())))
             .collect()
+    }
+
+    /// Every change of a per-user rich menu so far, in order (links, unlinks, bulk and batch
+    /// operations; a switch whose `from` equals `to` changed nothing).
+    #[must_use]
+    pub fn rich_menu_switches(&self) -> Vec<RichMenuSwitch> {
+        lock(&self.app.menus).switches.clone()
+    }
+
+    /// The number of recorded per-user menu switches.
+    #[must_use]
+    pub fn rich_menu_switch_count(&self) -> usize {
+        lock(&self.app.menus).switches.len()
+    }
+
+    /// Every user's per-user rich menu (users without one are absent).
+    #[must_use]
+    pub fn rich_menu_links(&self) -> std::collections::HashMap<String, String> {
+        lock(&self.app.menus).links.clone()
+    }
+
+    /// Links `user_id` to `menu_id` (or unlinks it, with `None`) behind the client's back, as
+    /// an operator in the LINE Official Account Manager would: for drift-repair tests. Not
+    /// recorded as a switch.
+    pub fn set_rich_menu_of(&self, user_id: &str, menu_id: Option<&str>) {
+        let mut menus = lock(&self.app.menus);
+        match menu_id {
+            Some(menu) => menus.links.insert(user_id.to_owned(), menu.to_owned()),
+            None => menus.links.remove(user_id),
+        };
+    }
+
+    /// Makes the next `richmenu/batch` request stop after processing `users` users: its
+    /// progress then reports `failed`, and sending it again with the same `resumeRequestKey`
+    /// processes the rest (a crash on LINE's side mid-batch).
+    pub fn interrupt_next_rich_menu_batch(&self, users: usize) {
+        lock(&self.app.menus).interrupt_next_batch = Some(users);
+    }
+
+    /// How long a batch request reports `ongoing` before `succeeded` or `failed` (on the
+    /// fake's job clock; default zero).
+    pub fn set_rich_menu_batch_duration(&self, duration: Duration) {
+        lock(&self.app.menus).batch_duration = duration;
+    }
+
+    /// Makes the next request to `endpoint` take effect and then drop its connection without
+    /// a response, as if the caller crashed before reading it. Implemented for the rich-menu
+    /// link, unlink, bulk and batch endpoints.
+    pub fn crash_after_next(&self, endpoint: Endpoint) {
+        lock(&self.app.menus).crash_after.push(endpoint);
     }
 
     /// The default rich menu set through the API, if any.

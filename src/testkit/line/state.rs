@@ -261,6 +261,70 @@ pub(crate) struct Menus {
     pub(crate) default: Option<String>,
     pub(crate) links: HashMap<String, String>,
     pub(crate) aliases: BTreeMap<String, String>,
+    /// Every change of a user's per-user menu, in order (see [`RichMenuSwitch`]).
+    pub(crate) switches: Vec<RichMenuSwitch>,
+    /// Batch requests by request ID.
+    pub(crate) batches: HashMap<String, MenuBatchJob>,
+    /// Users already processed under each `resumeRequestKey`.
+    pub(crate) resume_keys: HashMap<String, std::collections::HashSet<String>>,
+    /// The next batch request stops (phase `failed`) after this many users.
+    pub(crate) interrupt_next_batch: Option<usize>,
+    /// How long a batch request stays `ongoing`.
+    pub(crate) batch_duration: Duration,
+    /// Endpoints whose next accepted request takes effect and then loses its connection.
+    pub(crate) crash_after: Vec<Endpoint>,
+}
+
+/// A rich-menu batch request the fake accepted.
+#[derive(Debug, Clone)]
+pub(crate) struct MenuBatchJob {
+    pub(crate) accepted_at: Instant,
+    pub(crate) accepted_wall: DateTime<Utc>,
+    /// Stopped before every user was processed.
+    pub(crate) failed: bool,
+}
+
+/// One change of a user's per-user rich menu in a [`FakeLine`](super::FakeLine), as recorded
+/// by every link, unlink, bulk and batch operation. A switch whose `from` equals `to` is a
+/// repeat: the call changed nothing for that user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RichMenuSwitch {
+    /// The user.
+    pub user_id: String,
+    /// The per-user menu before (`None`: none, the default shows).
+    pub from: Option<String>,
+    /// The per-user menu after.
+    pub to: Option<String>,
+    /// The operation that made it.
+    pub endpoint: Endpoint,
+}
+
+impl Menus {
+    /// Sets (or removes, with `None`) a user's per-user menu and records the switch.
+    pub(crate) fn switch(&mut self, user: &str, to: Option<&str>, endpoint: Endpoint) {
+        let from = match to {
+            Some(menu) => self.links.insert(user.to_owned(), menu.to_owned()),
+            None => self.links.remove(user),
+        };
+        self.switches.push(RichMenuSwitch {
+            user_id: user.to_owned(),
+            from,
+            to: to.map(str::to_owned),
+            endpoint,
+        });
+    }
+
+    /// Whether `endpoint` was armed to lose the connection after this request (disarms it).
+    pub(crate) fn take_crash(&mut self, endpoint: Endpoint) -> bool {
+        match self.crash_after.iter().position(|e| *e == endpoint) {
+            Some(i) => {
+                self.crash_after.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// A coupon created through the API.

@@ -99,6 +99,11 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::CouponList => coupon::list,
         Endpoint::CouponGet => coupon::get,
         Endpoint::CouponClose => coupon::close,
+        Endpoint::RichMenuBatch => richmenu::batch,
+        Endpoint::RichMenuBatchValidate => richmenu::validate_batch,
+        Endpoint::RichMenuBatchProgress => richmenu::batch_progress,
+        Endpoint::RichMenuInsightSummary => richmenu::insight_summary,
+        Endpoint::RichMenuInsightDaily => richmenu::insight_daily,
     }
 }
 

@@ -1,16 +1,18 @@
 //! Rich menus: create, validate, image upload (data host), get/list/delete, default menu,
-//! per-user link/unlink, bulk link/unlink, aliases.
+//! per-user link/unlink, bulk link/unlink, aliases, batch control and statistics.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use chrono::{Datelike as _, NaiveDate, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::{bad_parameter, json_object, respond_with};
+use crate::testkit::line::endpoint::Endpoint;
 use crate::testkit::line::faults::mix;
 use crate::testkit::line::respond::{self, Detail};
 use crate::testkit::line::server::Input;
-use crate::testkit::line::state::{App, Ctx, Menu, Menus, lock};
+use crate::testkit::line::state::{App, Ctx, Menu, MenuBatchJob, Menus, lock};
 use crate::testkit::line::validate::{self, Check, index, join};
 
 /// LINE allows at most this many rich menus per channel.
@@ -269,8 +271,8 @@ pub(super) fn link_user(app: &App, _ctx: &Ctx, input: Input) -> Response {
         check_user(&user)?;
         let mut menus = lock(&app.menus);
         usable_menu(&menus, &id)?;
-        menus.links.insert(user, id);
-        Ok(respond::ok_empty())
+        menus.switch(&user, Some(&id), Endpoint::UserRichMenuLink);
+        Ok(crash_or(&mut menus, Endpoint::UserRichMenuLink, respond::ok_empty()))
     })
 }
 
@@ -289,8 +291,9 @@ pub(super) fn unlink_user(app: &App, _ctx: &Ctx, input: Input) -> Response {
     respond_with(|| {
         let user = input.param(0);
         check_user(user)?;
-        lock(&app.menus).links.remove(user);
-        Ok(respond::ok_empty())
+        let mut menus = lock(&app.menus);
+        menus.switch(user, None, Endpoint::UserRichMenuUnlink);
+        Ok(crash_or(&mut menus, Endpoint::UserRichMenuUnlink, respond::ok_empty()))
     })
 }
 
@@ -320,9 +323,9 @@ pub(super) fn bulk_link(app: &App, _ctx: &Ctx, input: Input) -> Response {
         usable_menu(&menus, &id)?;
         // LINE applies this asynchronously ("normally within a few seconds"); the fake at once.
         for user in ids {
-            menus.links.insert(user, id.clone());
+            menus.switch(&user, Some(&id), Endpoint::RichMenuBulkLink);
         }
-        Ok(respond::accepted_empty())
+        Ok(crash_or(&mut menus, Endpoint::RichMenuBulkLink, respond::accepted_empty()))
     })
 }
 
@@ -334,9 +337,9 @@ pub(super) fn bulk_unlink(app: &App, _ctx: &Ctx, input: Input) -> Response {
         check.finish()?;
         let mut menus = lock(&app.menus);
         for user in ids {
-            menus.links.remove(&user);
+            menus.switch(&user, None, Endpoint::RichMenuBulkUnlink);
         }
-        Ok(respond::accepted_empty())
+        Ok(crash_or(&mut menus, Endpoint::RichMenuBulkUnlink, respond::accepted_empty()))
     })
 }
 
@@ -422,4 +425,262 @@ pub(super) fn alias_delete(app: &App, _ctx: &Ctx, input: Input) -> Response {
     } else {
         alias_not_found()
     }
+}
+
+/// `response`, or a dropped connection when `endpoint` was armed to crash after this request.
+fn crash_or(menus: &mut Menus, endpoint: Endpoint, response: Response) -> Response {
+    if menus.take_crash(endpoint) { respond::drop_connection() } else { response }
+}
+
+/// One validated batch operation.
+enum BatchOp {
+    Link { from: String, to: String },
+    Unlink { from: String },
+    UnlinkAll,
+}
+
+/// Validates a `RichMenuBatchRequest` body: its operations and resume key.
+fn batch_request(body: &Map<String, Value>) -> Result<(Vec<BatchOp>, Option<String>), Response> {
+    let mut check = Check::new();
+    let mut ops = Vec::new();
+    if let Some(list) = check.required_array(body, "", "operations", 1, 1000) {
+        for (i, op) in list.iter().enumerate() {
+            let path = index("operations", i);
+            let Some(op) = op.as_object() else {
+                check.add(&path, "must be an object");
+                continue;
+            };
+            match check.required_str(op, &path, "type") {
+                Some("link") => {
+                    let from = check.required_str(op, &path, "from").map(str::to_owned);
+                    let to = check.required_str(op, &path, "to").map(str::to_owned);
+                    if let (Some(from), Some(to)) = (from, to) {
+                        ops.push(BatchOp::Link { from, to });
+                    }
+                }
+                Some("unlink") => {
+                    if let Some(from) = check.required_str(op, &path, "from") {
+                        ops.push(BatchOp::Unlink { from: from.to_owned() });
+                    }
+                }
+                Some("unlinkAll") => ops.push(BatchOp::UnlinkAll),
+                Some(_) => check.add(&join(&path, "type"), "must be link, unlink or unlinkAll"),
+                None => {}
+            }
+        }
+    }
+    let key = check.optional_str(body, "", "resumeRequestKey").map(str::to_owned);
+    if let Some(key) = &key
+        && !is_resume_key(key)
+    {
+        check.add("resumeRequestKey", "must match ^[a-zA-Z0-9_-]{1,100}$");
+    }
+    check.finish()?;
+    Ok((ops, key))
+}
+
+/// `^[a-zA-Z0-9_-]{1,100}$`.
+fn is_resume_key(key: &str) -> bool {
+    (1..=100).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Checks that every menu an operation names exists (and, for a `to`, has an image).
+fn batch_menus(menus: &Menus, ops: &[BatchOp]) -> Result<(), Response> {
+    for op in ops {
+        match op {
+            BatchOp::Link { from, to } => {
+                if !menus.by_id.contains_key(from) {
+                    return Err(menu_not_found());
+                }
+                usable_menu(menus, to)?;
+            }
+            BatchOp::Unlink { from } if !menus.by_id.contains_key(from) => {
+                return Err(menu_not_found());
+            }
+            BatchOp::Unlink { .. } | BatchOp::UnlinkAll => {}
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn batch(app: &App, ctx: &Ctx, input: Input) -> Response {
+    respond_with(|| {
+        let body = json_object(&input)?;
+        let (ops, key) = batch_request(&body)?;
+        let mut guard = lock(&app.menus);
+        let menus = &mut *guard;
+        batch_menus(menus, &ops)?;
+        let mut processed =
+            key.as_ref().and_then(|k| menus.resume_keys.get(k).cloned()).unwrap_or_default();
+        let mut budget = menus.interrupt_next_batch.take().unwrap_or(usize::MAX);
+        let mut failed = false;
+        'ops: for op in &ops {
+            let (from, to) = match op {
+                BatchOp::Link { from, to } => (Some(from.as_str()), Some(to.clone())),
+                BatchOp::Unlink { from } => (Some(from.as_str()), None),
+                BatchOp::UnlinkAll => (None, None),
+            };
+            // LINE processes the users linked to `from` when the request runs; in a fixed
+            // order here, so an interrupted request is reproducible.
+            let mut users: Vec<String> = menus
+                .links
+                .iter()
+                .filter(|(user, menu)| {
+                    from.is_none_or(|f| menu.as_str() == f) && !processed.contains(*user)
+                })
+                .map(|(user, _)| user.clone())
+                .collect();
+            users.sort_unstable();
+            for user in users {
+                if budget == 0 {
+                    failed = true;
+                    break 'ops;
+                }
+                budget -= 1;
+                menus.switch(&user, to.as_deref(), Endpoint::RichMenuBatch);
+                processed.insert(user);
+            }
+        }
+        if let Some(key) = key {
+            menus.resume_keys.insert(key, processed);
+        }
+        let job = MenuBatchJob { accepted_at: app.clock.now(), accepted_wall: Utc::now(), failed };
+        menus.batches.insert(ctx.request_id.to_string(), job);
+        Ok(crash_or(menus, Endpoint::RichMenuBatch, respond::accepted_empty()))
+    })
+}
+
+pub(super) fn validate_batch(app: &App, _ctx: &Ctx, input: Input) -> Response {
+    respond_with(|| {
+        let body = json_object(&input)?;
+        let (ops, _) = batch_request(&body)?;
+        batch_menus(&lock(&app.menus), &ops)?;
+        Ok(respond::ok_empty())
+    })
+}
+
+pub(super) fn batch_progress(app: &App, _ctx: &Ctx, input: Input) -> Response {
+    let Some(request_id) = input.query_param("requestId").filter(|id| !id.is_empty()) else {
+        return bad_parameter("requestId", "must be specified");
+    };
+    let menus = lock(&app.menus);
+    let Some(job) = menus.batches.get(&request_id) else { return respond::not_found() };
+    let accepted = job.accepted_wall.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let body = if app.clock.since(job.accepted_at) < menus.batch_duration {
+        json!({ "phase": "ongoing", "acceptedTime": accepted })
+    } else {
+        let took = chrono::Duration::from_std(menus.batch_duration).unwrap_or_default();
+        let completed = (job.accepted_wall + took).to_rfc3339_opts(SecondsFormat::Millis, true);
+        let phase = if job.failed { "failed" } else { "succeeded" };
+        json!({ "phase": phase, "acceptedTime": accepted, "completedTime": completed })
+    };
+    respond::json(StatusCode::OK, &body)
+}
+
+/// Below this many unique users LINE withholds a menu's statistics (a privacy threshold; the
+/// fake uses 20, like message statistics).
+const INSIGHT_THRESHOLD: u64 = 20;
+
+/// Checks `from` and `to` (`yyyyMMdd`, at most `max_days` apart) and returns the days.
+fn insight_period(input: &Input, max_days: i64) -> Result<Vec<NaiveDate>, Response> {
+    let day = |name: &str| {
+        input
+            .query_param(name)
+            .filter(|v| v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| NaiveDate::parse_from_str(&v, "%Y%m%d").ok())
+            .ok_or_else(|| bad_parameter(name, "must be a date in yyyyMMdd format"))
+    };
+    let (from, to) = (day("from")?, day("to")?);
+    if to < from || (to - from).num_days() > max_days {
+        return Err(bad_parameter("to", "the aggregation period exceeds the allowed maximum"));
+    }
+    Ok(from.iter_days().take_while(|d| *d <= to).collect())
+}
+
+/// The fake's deterministic statistics for one menu and day: each user linked to the menu
+/// sees it twice a day and taps area `i` every `i + 2` days.
+fn insight_day(users: u64, areas: usize, day: NaiveDate) -> (Value, Vec<Value>) {
+    let n = u64::from(day.day());
+    let impression = json!({ "count": users * 2, "uniqueUsers": users });
+    let clicks = (0..areas as u64)
+        .map(|i| {
+            let tappers = if n % (i + 2) == 0 { users / (i + 2) } else { users / (i + 4) };
+            json!({ "count": tappers + tappers / 2, "uniqueUsers": tappers })
+        })
+        .collect();
+    (impression, clicks)
+}
+
+fn insight(app: &App, input: &Input, daily: bool) -> Response {
+    respond_with(|| {
+        let days = insight_period(input, if daily { 99 } else { 396 })?;
+        let id = input.param(0);
+        let menus = lock(&app.menus);
+        let Some(menu) = menus.by_id.get(id) else { return Err(menu_not_found()) };
+        let users = menus.links.values().filter(|m| m.as_str() == id).count() as u64;
+        let bounds: Vec<Value> = menu
+            .body
+            .get("areas")
+            .and_then(Value::as_array)
+            .map(|areas| {
+                areas.iter().map(|a| a.get("bounds").cloned().unwrap_or(Value::Null)).collect()
+            })
+            .unwrap_or_default();
+        if users < INSIGHT_THRESHOLD {
+            return Ok(respond::json(StatusCode::OK, &json!({ "richMenuId": id })));
+        }
+        let fmt = |d: &NaiveDate| d.format("%Y%m%d").to_string();
+        let per_day: Vec<(String, Value, Vec<Value>)> = days
+            .iter()
+            .map(|d| {
+                let (imp, clicks) = insight_day(users, bounds.len(), *d);
+                (fmt(d), imp, clicks)
+            })
+            .collect();
+        let sum = |values: &mut dyn Iterator<Item = &Value>| {
+            let (mut count, mut unique) = (0, 0);
+            for v in values {
+                count += v["count"].as_u64().unwrap_or(0);
+                unique = unique.max(v["uniqueUsers"].as_u64().unwrap_or(0));
+            }
+            json!({ "count": count, "uniqueUsers": unique })
+        };
+        let dated = |date: &str, v: &Value| json!({ "date": date, "count": v["count"], "uniqueUsers": v["uniqueUsers"] });
+        let impression = if daily {
+            Value::Array(per_day.iter().map(|(d, imp, _)| dated(d, imp)).collect())
+        } else {
+            sum(&mut per_day.iter().map(|(_, imp, _)| imp))
+        };
+        let clicks: Vec<Value> = bounds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let metrics = if daily {
+                    Value::Array(per_day.iter().map(|(d, _, c)| dated(d, &c[i])).collect())
+                } else {
+                    sum(&mut per_day.iter().map(|(_, _, c)| &c[i]))
+                };
+                json!({ "bounds": b, "metrics": metrics })
+            })
+            .collect();
+        Ok(respond::json(
+            StatusCode::OK,
+            &json!({
+                "richMenuId": id,
+                "metricsFrom": days.first().map(fmt),
+                "metricsTo": days.last().map(fmt),
+                "impression": { "metrics": impression },
+                "clicks": clicks,
+            }),
+        ))
+    })
+}
+
+pub(super) fn insight_summary(app: &App, _ctx: &Ctx, input: Input) -> Response {
+    insight(app, &input, false)
+}
+
+pub(super) fn insight_daily(app: &App, _ctx: &Ctx, input: Input) -> Response {
+    insight(app, &input, true)
 }
