@@ -25,7 +25,7 @@ use enishi::line::message::{Action, Message};
 use enishi::line::{
     AccessToken, AssertionKey, AudienceListQuery, CouponCreateRequest, CouponReward, CouponStatus, Bounds, BroadcastRequest, ChannelTokenClient,
     LineClient, MulticastRequest, NarrowcastRecipient, NarrowcastRequest, PushRequest,
-    ReplyRequest, RichMenu, RichMenuAlias, RichMenuSize, RotatingToken, SendKind, SentKind,
+    ReplyRequest, RichMenu, RichMenuAlias, RichMenuBatchOperation, RichMenuBatchRequest, RichMenuSize, RotatingToken, SendKind, SentKind,
     TokenKind,
 };
 use enishi::testkit::{self as fake, FakeContent, FakeLine};
@@ -143,6 +143,11 @@ const STEPS: &[(&str, StepFn)] = &[
     ("unlink_rich_menu", |t| Box::pin(unlink_rich_menu(t))),
     ("bulk_link_rich_menu", |t| Box::pin(bulk_link_rich_menu(t))),
     ("bulk_unlink_rich_menu", |t| Box::pin(bulk_unlink_rich_menu(t))),
+    ("validate_rich_menu_batch", |t| Box::pin(validate_rich_menu_batch(t))),
+    ("rich_menu_batch", |t| Box::pin(rich_menu_batch(t))),
+    ("rich_menu_batch_progress", |t| Box::pin(rich_menu_batch_progress(t))),
+    ("rich_menu_insight_summary", |t| Box::pin(rich_menu_insight_summary(t))),
+    ("rich_menu_insight_daily", |t| Box::pin(rich_menu_insight_daily(t))),
     ("create_rich_menu_alias", |t| Box::pin(create_rich_menu_alias(t))),
     ("update_rich_menu_alias", |t| Box::pin(update_rich_menu_alias(t))),
     ("rich_menu_alias", |t| Box::pin(rich_menu_alias(t))),
@@ -192,6 +197,7 @@ struct State {
     menu: Option<RichMenuId>,
     v21: Option<AccessToken>,
     coupon: Option<CouponId>,
+    menu_batch: Option<RequestId>,
 }
 
 impl Tour {
@@ -584,6 +590,52 @@ async fn rich_menu_aliases(t: &Tour) -> StepResult {
 async fn delete_rich_menu_alias(t: &Tour) -> StepResult {
     t.client.delete_rich_menu_alias(&menu_alias()?).await?;
     ok("deleted")
+}
+
+/// Moves every user of the tour's menu off it in one `richmenu/batch` request.
+fn tour_batch(t: &Tour) -> Result<RichMenuBatchRequest, Done> {
+    let from = menu(t)?;
+    Ok(RichMenuBatchRequest::new(vec![RichMenuBatchOperation::Unlink { from }])
+        .resume_request_key("line-tour"))
+}
+
+async fn validate_rich_menu_batch(t: &Tour) -> StepResult {
+    let request = need!(tour_batch(t));
+    t.client.validate_rich_menu_batch(&request).await?;
+    ok("valid")
+}
+
+async fn rich_menu_batch(t: &Tour) -> StepResult {
+    let request = need!(tour_batch(t));
+    let id = t.client.rich_menu_batch(&request).await?;
+    t.state().menu_batch = Some(id.clone());
+    ok(format!("request={id}"))
+}
+
+async fn rich_menu_batch_progress(t: &Tour) -> StepResult {
+    let id = need!(t.state().menu_batch.clone().ok_or(Done::Skipped("no batch request")));
+    let progress = t.client.rich_menu_batch_progress(&id).await?;
+    ok(format!("phase={:?}", progress.phase))
+}
+
+/// The last seven days of the tour's menu statistics (JST dates).
+fn insight_days() -> (chrono::NaiveDate, chrono::NaiveDate) {
+    let today = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    (today - chrono::Duration::days(7), today - chrono::Duration::days(1))
+}
+
+async fn rich_menu_insight_summary(t: &Tour) -> StepResult {
+    let id = need!(menu(t));
+    let (from, to) = insight_days();
+    let summary = t.client.rich_menu_insight_summary(&id, from, to).await?;
+    ok(format!("areas={}", summary.clicks.len()))
+}
+
+async fn rich_menu_insight_daily(t: &Tour) -> StepResult {
+    let id = need!(menu(t));
+    let (from, to) = insight_days();
+    let daily = t.client.rich_menu_insight_daily(&id, from, to).await?;
+    ok(format!("areas={}", daily.clicks.len()))
 }
 
 async fn delete_rich_menu(t: &Tour) -> StepResult {
