@@ -15,6 +15,9 @@ pub mod app;
 pub mod campaign;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod channel;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod chat;
 pub mod clock;
 pub mod commerce;

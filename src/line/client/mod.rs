@@ -6,6 +6,7 @@ mod insight;
 mod line_client;
 mod messaging;
 mod model;
+mod pnp;
 mod ratelimit;
 #[cfg(feature = "redis")]
 mod redis_limit;
@@ -26,6 +27,7 @@ pub use messaging::{
     NarrowcastLimit, NarrowcastPhase, NarrowcastProgress, NarrowcastRecipient, NarrowcastRequest,
     PushRequest, PushResponse, Recipient, ReplyRequest, ReplyResponse, SendKind, SentMessage,
 };
+pub use pnp::{PnpPushRequest, PnpResponse, hash_phone_number};
 pub use ratelimit::{EndpointClass, LocalRateLimiter, RateLimiter, RateLimiterError, RateLimits};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

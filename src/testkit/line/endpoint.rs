@@ -150,6 +150,8 @@ endpoints! {
     AggregationUnitInfo => "GET" "/v2/bot/message/aggregation/info", General, Api;
     /// `GET /v2/bot/message/aggregation/list`
     AggregationUnitList => "GET" "/v2/bot/message/aggregation/list", General, Api;
+    /// LINE notification message (PNP) to a hashed phone number.
+    PnpPush => "POST" "/bot/pnp/push", Push, Api;
 }
 
 impl Endpoint {

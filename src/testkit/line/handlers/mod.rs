@@ -66,6 +66,7 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::InsightUnitStatistics => insight::unit_statistics,
         Endpoint::AggregationUnitInfo => insight::unit_info,
         Endpoint::AggregationUnitList => insight::unit_list,
+        Endpoint::PnpPush => messaging::pnp_push,
     }
 }
 
