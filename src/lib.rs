@@ -61,6 +61,9 @@ mod docs {
     mod pages {
         #[doc = include_str!("../docs/architecture.md")]
         struct Architecture;
+        #[cfg(feature = "email")]
+        #[doc = include_str!("../docs/channels.md")]
+        struct Channels;
         #[doc = include_str!("../docs/commerce.md")]
         struct Commerce;
         #[doc = include_str!("../docs/delivery.md")]

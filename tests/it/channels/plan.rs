@@ -142,7 +142,7 @@ async fn quiet_hours_defer_every_channel() {
         NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
         NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
     );
-    let policy = DeliveryPolicy::new().with_quiet_hours(quiet.clone());
+    let policy = DeliveryPolicy::new().with_quiet_hours(quiet);
     // 23:30 Japan time.
     let now = Utc.with_ymd_and_hms(2026, 4, 1, 14, 30, 0).unwrap();
     let plan = ChannelPlanner::new(journal, policy)
