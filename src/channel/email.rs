@@ -5,13 +5,14 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use base64::Engine as _;
+use lettre::address::{Address as SmtpAddress, Envelope};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::address::EmailAddress;
 use super::{Address, Channel, ChannelError, ChannelKind, ChannelReceipt, ChannelSend};
 use crate::BatchId;
 
@@ -88,15 +89,15 @@ pub fn email_html(subject: &str, text: &str, unsubscribe_url: Option<&str>) -> S
 #[derive(Clone)]
 pub struct EmailChannel {
     transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
+    /// The `From` header, encoded.
+    from_header: String,
+    from: SmtpAddress,
     domain: String,
 }
 
 impl fmt::Debug for EmailChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmailChannel")
-            .field("from", &self.from.email.domain())
-            .finish_non_exhaustive()
+        f.debug_struct("EmailChannel").field("domain", &self.domain).finish_non_exhaustive()
     }
 }
 
@@ -154,11 +155,20 @@ impl EmailChannelBuilder {
     pub fn build(self) -> Result<EmailChannel, ChannelError> {
         let bad =
             |message: String| ChannelError::Unsupported { channel: ChannelKind::Email, message };
-        let from: Mailbox = self
-            .from
+        let (name, address) = split_mailbox(&self.from).ok_or_else(|| {
+            bad(format!("the sender `{}` is not a mailbox (`name <a@b.c>` or `a@b.c`)", self.from))
+        })?;
+        let address = EmailAddress::new(address)
+            .map_err(|e| bad(format!("the sender `{}` is not a mailbox: {e}", self.from)))?;
+        let from: SmtpAddress = address
+            .as_str()
             .parse()
             .map_err(|e| bad(format!("the sender `{}` is not a mailbox: {e}", self.from)))?;
-        let domain = from.email.domain().to_owned();
+        let domain = from.domain().to_owned();
+        let from_header = match name {
+            Some(name) => format!("{} <{}>", encode_word(name), address.as_str()),
+            None => format!("<{}>", address.as_str()),
+        };
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.host.clone())
                 .timeout(Some(self.timeout));
@@ -176,7 +186,7 @@ impl EmailChannelBuilder {
             builder =
                 builder.credentials(Credentials::new(user, password.expose_secret().to_owned()));
         }
-        Ok(EmailChannel { transport: builder.build(), from, domain })
+        Ok(EmailChannel { transport: builder.build(), from_header, from, domain })
     }
 }
 
@@ -193,11 +203,16 @@ impl EmailChannel {
         }
     }
 
-    /// The e-mail of `send`, as it goes over SMTP.
+    /// The e-mail of `send` as it goes over SMTP (MIME, CRLF line ends): `multipart/alternative`
+    /// with a text and an HTML part (UTF-8, base64), the subject and the sender's name as
+    /// RFC 2047 encoded words, the batch's `Message-ID`, and `List-Unsubscribe` with RFC 8058
+    /// one-click when the send has an unsubscribe URL. Deterministic for one send, apart from
+    /// the `Date` header.
     ///
     /// # Errors
-    /// [`ChannelError::Unsupported`] when the send is not an e-mail batch.
-    pub fn compose(&self, send: &ChannelSend) -> Result<Message, ChannelError> {
+    /// [`ChannelError::Unsupported`] when the send is not an e-mail batch or the unsubscribe URL
+    /// holds control characters.
+    pub fn compose(&self, send: &ChannelSend) -> Result<Vec<u8>, ChannelError> {
         let unsupported =
             |message: String| ChannelError::Unsupported { channel: ChannelKind::Email, message };
         let Address::Email(to) = &send.address else {
@@ -208,42 +223,91 @@ impl EmailChannel {
                 "an e-mail batch holds the subject and the text as two text messages".into(),
             ));
         };
-        let to: Mailbox = to.as_str().parse().map_err(|e| ChannelError::InvalidRecipient {
-            channel: ChannelKind::Email,
-            message: format!("{e}"),
-        })?;
         let unsubscribe = send.unsubscribe_url.as_deref();
+        if unsubscribe.is_some_and(|u| u.chars().any(|c| c.is_control() || c == '>')) {
+            return Err(unsupported("the unsubscribe URL holds control characters".into()));
+        }
         let mut text_body = text.to_owned();
         if let Some(url) = unsubscribe {
             text_body.push_str(&format!("\n\n配信停止: {url}\n"));
         }
         let html = email_html(subject, text, unsubscribe);
-        let mut builder = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(subject)
-            .message_id(Some(message_id(&send.batch, &self.domain)));
+        let id = message_id(&send.batch, &self.domain);
+        let boundary = format!("enishi-{}", &id[8..40]);
+        let mut m = String::new();
+        let mut header = |name: &str, value: &str| {
+            m.push_str(name);
+            m.push_str(": ");
+            m.push_str(value);
+            m.push_str("\r\n");
+        };
+        header("From", &self.from_header);
+        header("To", &format!("<{}>", to.as_str()));
+        header("Subject", &encode_word(subject));
+        header("Date", &chrono::Utc::now().to_rfc2822());
+        header("Message-ID", &id);
+        header("MIME-Version", "1.0");
         if let Some(url) = unsubscribe {
-            builder = builder
-                .raw_header(HeaderValue::new(
-                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                    format!("<{url}>"),
-                ))
-                .raw_header(HeaderValue::new(
-                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                    "List-Unsubscribe=One-Click".to_owned(),
-                ));
+            header("List-Unsubscribe", &format!("<{url}>"));
+            header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
         }
-        builder
-            .multipart(
-                MultiPart::alternative()
-                    .singlepart(
-                        SinglePart::builder().header(ContentType::TEXT_PLAIN).body(text_body),
-                    )
-                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
-            )
-            .map_err(|e| unsupported(format!("the e-mail cannot be built: {e}")))
+        header("Content-Type", &format!("multipart/alternative; boundary=\"{boundary}\""));
+        m.push_str("\r\n");
+        for (kind, body) in [("plain", text_body.as_str()), ("html", html.as_str())] {
+            m.push_str(&format!(
+                "--{boundary}\r\nContent-Type: text/{kind}; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n"
+            ));
+            let b64 = base64::engine::general_purpose::STANDARD.encode(body.replace('\n', "\r\n"));
+            for chunk in b64.as_bytes().chunks(76) {
+                m.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+                m.push_str("\r\n");
+            }
+        }
+        m.push_str(&format!("--{boundary}--\r\n"));
+        Ok(m.into_bytes())
     }
+}
+
+/// `name <a@b.c>` → (`Some(name)`, `a@b.c`); `a@b.c` → (`None`, `a@b.c`).
+fn split_mailbox(s: &str) -> Option<(Option<&str>, &str)> {
+    let s = s.trim();
+    match s.strip_suffix('>').and_then(|rest| rest.rsplit_once('<')) {
+        Some((name, address)) => {
+            let name = name.trim().trim_matches('"').trim();
+            Some(((!name.is_empty()).then_some(name), address.trim()))
+        }
+        None if !s.contains(['<', '>', ' ']) => Some((None, s)),
+        None => None,
+    }
+}
+
+/// A header value as RFC 2047 `B` encoded words (UTF-8), folded so no line passes 78
+/// characters; plain ASCII without specials is kept as is.
+fn encode_word(value: &str) -> String {
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.contains("=?")
+        && value.len() <= 60;
+    if plain {
+        return value.to_owned();
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in value.chars() {
+        // 45 bytes of UTF-8 make 60 base64 characters: 72 with the `=?UTF-8?B?` `?=` frame.
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(format!("=?UTF-8?B?{}?=", b64.encode(&chunk)));
+            chunk.clear();
+        }
+        if !c.is_control() {
+            chunk.push(c);
+        }
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", b64.encode(&chunk)));
+    }
+    words.join("\r\n ")
 }
 
 #[async_trait]
@@ -255,7 +319,19 @@ impl Channel for EmailChannel {
     async fn send(&self, send: &ChannelSend) -> Result<ChannelReceipt, ChannelError> {
         let email = self.compose(send)?;
         let channel = ChannelKind::Email;
-        match self.transport.send(email).await {
+        let Address::Email(to) = &send.address else {
+            return Err(ChannelError::Unsupported {
+                channel,
+                message: "not an e-mail address".into(),
+            });
+        };
+        let to: SmtpAddress = to
+            .as_str()
+            .parse()
+            .map_err(|e| ChannelError::InvalidRecipient { channel, message: format!("{e}") })?;
+        let envelope = Envelope::new(Some(self.from.clone()), vec![to])
+            .map_err(|e| ChannelError::Unsupported { channel, message: e.to_string() })?;
+        match self.transport.send_raw(&envelope, &email).await {
             Ok(_) => Ok(ChannelReceipt::new(Some(message_id(&send.batch, &self.domain)))),
             Err(e) if e.is_permanent() => {
                 let message = e.to_string();

@@ -76,13 +76,24 @@ fn setup(reason: String) -> TestkitError {
 }
 
 impl SmtpSink {
-    /// The Python the sink runs with by default.
+    /// The Python the sink runs with by default: `ENISHI_SMTP_PYTHON`, else this crate's
+    /// `target/smtp-venv/bin/python`, else a `python3` on the `PATH` that can import aiosmtpd.
     #[must_use]
     pub fn default_python() -> PathBuf {
-        std::env::var_os("ENISHI_SMTP_PYTHON").map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-venv/bin/python"),
-            PathBuf::from,
-        )
+        if let Some(p) = std::env::var_os("ENISHI_SMTP_PYTHON") {
+            return PathBuf::from(p);
+        }
+        let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-venv/bin/python");
+        if venv.exists() {
+            return venv;
+        }
+        let system_has_it = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if system_has_it { PathBuf::from("python3") } else { venv }
     }
 
     /// Starts the server with [`default_python`](Self::default_python).
@@ -99,7 +110,7 @@ impl SmtpSink {
     /// # Errors
     /// As [`start`](Self::start).
     pub fn start_with(python: &Path) -> Result<Self, TestkitError> {
-        if !python.exists() {
+        if python.components().count() > 1 && !python.exists() {
             return Err(setup(format!(
                 "no Python with aiosmtpd at {}; install it: {SMTP_INSTALL_HINT}",
                 python.display()
