@@ -15,6 +15,9 @@ pub mod app;
 pub mod campaign;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod channel;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod chat;
 pub mod clock;
 pub mod commerce;
@@ -61,6 +64,9 @@ mod docs {
     mod pages {
         #[doc = include_str!("../docs/architecture.md")]
         struct Architecture;
+        #[cfg(feature = "email")]
+        #[doc = include_str!("../docs/channels.md")]
+        struct Channels;
         #[doc = include_str!("../docs/commerce.md")]
         struct Commerce;
         #[cfg(feature = "client")]

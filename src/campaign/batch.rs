@@ -17,6 +17,13 @@ pub enum Transport {
     Multicast,
     /// One push request to one user (personalised content).
     Push,
+    /// A LINE notification message to one customer's hashed phone number (`enishi::channel`).
+    Pnp,
+    /// An e-mail to one customer (`enishi::channel`): the messages hold the subject and the
+    /// text body as two text messages.
+    Email,
+    /// An SMS to one customer (`enishi::channel`): the message holds the text.
+    Sms,
 }
 
 impl Transport {
@@ -26,6 +33,9 @@ impl Transport {
         match self {
             Self::Multicast => "multicast",
             Self::Push => "push",
+            Self::Pnp => "pnp",
+            Self::Email => "email",
+            Self::Sms => "sms",
         }
     }
 }

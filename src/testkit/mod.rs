@@ -22,10 +22,15 @@
 //! # }
 //! ```
 
+mod channel;
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod line;
 
+pub use channel::{
+    FAKE_SMS_ACCOUNT_SID, FAKE_SMS_AUTH_TOKEN, FakeSms, ReceivedEmail, RecordedSms,
+    SMTP_INSTALL_HINT, SmtpSink,
+};
 #[cfg(feature = "ecforce")]
 pub use ecforce::{
     DEFAULT_ECFORCE_TOKEN, EcforceDemo, EcforceDemoSpec, EcforceFault, FakeEcforce,

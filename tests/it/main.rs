@@ -3,6 +3,8 @@
 #[cfg(feature = "app")]
 mod app;
 mod campaign;
+#[cfg(all(feature = "testkit", feature = "email"))]
+mod channels;
 #[cfg(feature = "client")]
 mod chat;
 mod commerce;

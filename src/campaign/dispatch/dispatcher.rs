@@ -702,6 +702,13 @@ async fn send(client: &LineClient, batch: &Batch) -> Result<Accepted, LineError>
             }
             client.multicast(req).await
         }
+        // A channel batch (notification message, e-mail, SMS) is not LINE push or multicast:
+        // only the channel dispatcher can send it.
+        other => Err(LineError::Config(format!(
+            "batch `{}` goes by {}: send it with enishi::channel::ChannelDispatcher",
+            batch.id,
+            other.as_str()
+        ))),
     }
 }
 

@@ -378,6 +378,9 @@ impl LineClient {
             if let Replay::RetryKey(key) = &req.replay {
                 rb = rb.header(RETRY_KEY_HEADER, key.as_str());
             }
+            for (name, value) in &req.headers {
+                rb = rb.header(*name, value.as_str());
+            }
             rb = match &req.body {
                 Body::None => rb,
                 Body::Json(bytes) => {

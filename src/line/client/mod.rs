@@ -11,6 +11,7 @@ mod line_client;
 mod membership;
 mod messaging;
 mod model;
+mod pnp;
 mod ratelimit;
 #[cfg(feature = "redis")]
 mod redis_limit;
@@ -47,6 +48,7 @@ pub use messaging::{
     NarrowcastLimit, NarrowcastPhase, NarrowcastProgress, NarrowcastRecipient, NarrowcastRequest,
     PushRequest, PushResponse, Recipient, ReplyRequest, ReplyResponse, SendKind, SentMessage,
 };
+pub use pnp::{PnpPushRequest, PnpResponse, hash_phone_number};
 pub use ratelimit::{EndpointClass, LocalRateLimiter, RateLimiter, RateLimiterError, RateLimits};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

@@ -52,6 +52,8 @@ pub(crate) struct Request {
     pub(crate) replay: Replay,
     /// Overrides the client's per-attempt timeout (audience uploads want ≥ 30 s).
     pub(crate) timeout: Option<std::time::Duration>,
+    /// Extra request headers (e.g. `X-Line-Delivery-Tag`), sent on every attempt.
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 impl Request {
@@ -68,6 +70,7 @@ impl Request {
             body: Body::None,
             replay,
             timeout: None,
+            headers: Vec::new(),
         }
     }
 
@@ -129,6 +132,11 @@ impl Request {
 
     pub(crate) fn retry_key(mut self, key: RetryKey) -> Self {
         self.replay = Replay::RetryKey(key);
+        self
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 

@@ -208,6 +208,8 @@ endpoints! {
     RichMenuInsightSummary => "GET" "/v2/bot/insight/richmenu/{richMenuId}/summary", Insight, Api;
     /// `GET /v2/bot/insight/richmenu/{richMenuId}/daily`
     RichMenuInsightDaily => "GET" "/v2/bot/insight/richmenu/{richMenuId}/daily", Insight, Api;
+    /// LINE notification message (PNP) to a hashed phone number.
+    PnpPush => "POST" "/bot/pnp/push", Push, Api;
 }
 
 impl Endpoint {

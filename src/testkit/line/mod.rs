@@ -225,6 +225,30 @@ impl FakeLine {
         lock(&self.app.sends).deliveries.clone()
     }
 
+    /// A `delivery` webhook event (as LINE sends it when a notification message reached the
+    /// phone) for every PNP delivery so far: `delivery.data` is the request's
+    /// `X-Line-Delivery-Tag`, or the hashed phone number when it had none.
+    #[must_use]
+    pub fn pnp_delivery_events(&self) -> Vec<Value> {
+        let sends = lock(&self.app.sends);
+        sends
+            .deliveries
+            .iter()
+            .filter(|d| d.endpoint == Endpoint::PnpPush)
+            .map(|d| {
+                let data = sends.pnp_tags.get(&d.request_id).unwrap_or(&d.to);
+                serde_json::json!({
+                    "type": "delivery",
+                    "mode": "active",
+                    "timestamp": d.at.timestamp_millis(),
+                                        "webhookEventId": format!("pnp-{}", d.request_id),
+                    "deliveryContext": { "isRedelivery": false },
+                    "delivery": { "data": data },
+                })
+            })
+            .collect()
+    }
+
     /// The number of deliveries so far.
     #[must_use]
     pub fn delivery_count(&self) -> usize {

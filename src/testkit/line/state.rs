@@ -219,6 +219,8 @@ pub(crate) struct Sends {
     /// Reply token → (user, used).
     pub(crate) reply_tokens: HashMap<String, (String, bool)>,
     pub(crate) next_message_id: u64,
+    /// `X-Line-Delivery-Tag` of each accepted PNP request, by request ID.
+    pub(crate) pnp_tags: HashMap<String, String>,
 }
 
 /// Known users, in registration order.

@@ -217,6 +217,53 @@ pub(super) fn push(app: &App, ctx: &Ctx, input: Input) -> Response {
     })
 }
 
+/// `POST /bot/pnp/push`: a LINE notification message to a phone number normalised to E.164 and
+/// hashed with SHA-256 (64 lowercase hex digits), with an optional `X-Line-Delivery-Tag` (16 to
+/// 100 characters) that comes back in the `delivery` webhook event.
+pub(super) fn pnp_push(app: &App, ctx: &Ctx, input: Input) -> Response {
+    respond_with(|| {
+        let tag = match input.headers.get("x-line-delivery-tag") {
+            None => None,
+            Some(v) => match v.to_str() {
+                Ok(t) if (16..=100).contains(&t.chars().count()) => Some(t.to_owned()),
+                _ => {
+                    return Err(respond::error_with(
+                        StatusCode::BAD_REQUEST,
+                        "The value for the 'X-Line-Delivery-Tag' header is invalid",
+                        &[Detail::new("X-Line-Delivery-Tag", "must be 16 to 100 characters")],
+                    ));
+                }
+            },
+        };
+        let mut body = json_object(&input)?;
+        let mut check = Check::new();
+        let to = check.required_str(&body, "", "to").map(str::to_owned);
+        if let Some(to) = &to
+            && !(to.len() == 64 && to.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            check.add("to", "must be a SHA-256 hash (64 lowercase hex digits) of an E.164 number");
+        }
+        validate::messages(&mut check, &body);
+        check.finish()?;
+        let out = Outgoing {
+            ctx,
+            recipients: vec![to.unwrap_or_default()],
+            messages: take_messages(&mut body),
+            unit: None,
+            notification_disabled: notification_disabled(&body),
+            charged: true,
+            sent_messages: false,
+        };
+        let mut sends = lock(&app.sends);
+        check_quota(&sends, 1)?;
+        record(&mut sends, &out);
+        if let Some(tag) = tag {
+            sends.pnp_tags.insert(ctx.request_id.to_string(), tag);
+        }
+        Ok(respond::ok_empty())
+    })
+}
+
 pub(super) fn multicast(app: &App, ctx: &Ctx, input: Input) -> Response {
     respond_with(|| {
         let mut body = json_object(&input)?;

@@ -104,6 +104,7 @@ pub(crate) fn handler(endpoint: Endpoint) -> Handler {
         Endpoint::RichMenuBatchProgress => richmenu::batch_progress,
         Endpoint::RichMenuInsightSummary => richmenu::insight_summary,
         Endpoint::RichMenuInsightDaily => richmenu::insight_daily,
+        Endpoint::PnpPush => messaging::pnp_push,
     }
 }
 

@@ -1,0 +1,9 @@
+//! Delivery channels beyond LINE push: routing, one policy across channels, and sends through
+//! the fake LINE server (push, PNP), a real SMTP server (aiosmtpd) and a fake SMS provider.
+
+mod dispatch;
+mod harness;
+mod plan;
+mod providers;
+mod route;
+mod unsubscribe;
