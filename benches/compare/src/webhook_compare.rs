@@ -96,7 +96,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[command(name = "webhook_compare", version)]
 struct Args {
     /// Interleaved rounds (each side runs once per round, the first side alternating).
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, default_value_t = 15)]
     rounds: usize,
     /// CPU time per side and round, in milliseconds.
     #[arg(long, default_value_t = 200)]
