@@ -182,6 +182,13 @@ struct Args {
     /// Orders to generate.
     #[arg(long, default_value_t = 10_000_000)]
     orders: usize,
+    /// After generating (and exporting), print `ready` and answer commands on standard input,
+    /// one line each, for side-by-side comparisons (`benches/compare/run`): `raw N` (median of
+    /// N cold Q3 runs from the columns: `raw_ms=<f> count=<n>`), `state N` (loads the engine on
+    /// first use, then the median of N Q3 runs from state: `state_ms=<f> count=<n>`) and
+    /// `memory` (`bytes_per_customer=<f>`).
+    #[arg(long)]
+    serve: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -205,6 +212,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(dir) = args.export {
         export(&dir, &data).map_err(|e| report::Context::new(format!("exporting to {dir}"), e))?;
         println!("exported customers.csv and orders.csv to {dir}");
+    }
+
+    if args.serve {
+        return serve(data, now);
     }
 
     // Cold: Q3 straight from the unsorted generated columns (parse included).
@@ -318,5 +329,53 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "q3_count={q3_count} raw_ms={raw_ms:.3} state_ms={state_ms:.3} recombine_ms={recombine_ms:.4} advance_day_ms={advance_day_ms:.3} append_us={append_us:.2} bytes_per_customer={bytes_per_customer:.1}"
     );
+    Ok(())
+}
+
+/// The `--serve` loop: commands on standard input, one answer line each.
+fn serve(data: Data, now: DateTime<Utc>) -> Result<(), Box<dyn std::error::Error>> {
+    let n = data.months.len();
+    let ctx = Context::new(now);
+    let mut columns = Some((data.customers, data.orders));
+    let mut engine: Option<Engine> = None;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    for line in std::io::stdin().lines() {
+        let line = line?;
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap_or_default();
+        let runs = words.next().and_then(|w| w.parse::<usize>().ok()).unwrap_or(1).max(1);
+        match command {
+            "raw" => {
+                let (customers, orders) =
+                    columns.as_ref().ok_or("`raw` after `state`: the engine took the columns")?;
+                let (ms, count) = time(runs, || {
+                    let q3 = SegmentDefinition::parse(Q3).expect("Q3 parses");
+                    evaluate_columns(&q3, customers, orders, &ctx).expect("cold Q3").len()
+                });
+                writeln!(out, "raw_ms={ms:.4} count={count}")?;
+            }
+            "state" => {
+                if engine.is_none() {
+                    let (customers, orders) = columns.take().ok_or("no columns to load")?;
+                    let mut e = Engine::new(Context::new(now));
+                    e.load_columns(customers, orders)?;
+                    e.register("q3", SegmentDefinition::parse(Q3)?)?;
+                    engine = Some(e);
+                }
+                let e = engine.as_ref().ok_or("no engine")?;
+                let (ms, count) =
+                    time(runs, || e.evaluate_from_state("q3").expect("state Q3").len());
+                writeln!(out, "state_ms={ms:.4} count={count}")?;
+            }
+            "memory" => {
+                let e = engine.as_ref().ok_or("`memory` before `state`")?;
+                writeln!(out, "bytes_per_customer={:.1}", e.memory_bytes() as f64 / n as f64)?;
+            }
+            other => return Err(format!("unknown command {other:?}").into()),
+        }
+        out.flush()?;
+    }
     Ok(())
 }

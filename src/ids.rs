@@ -129,12 +129,22 @@ fn prefixed_hex32(value: &str, prefix: char) -> bool {
         && chars.all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
+/// Whether `value` has a control character (bytewise for ASCII, the common case: webhook event
+/// IDs are read for every event).
+fn has_control(value: &str) -> bool {
+    if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    }
+}
+
 fn non_empty(value: &str) -> Result<(), &'static str> {
     if value.is_empty() {
         Err("must not be empty")
     } else if value.len() > 1024 {
         Err("must be at most 1024 bytes")
-    } else if value.chars().any(char::is_control) {
+    } else if has_control(value) {
         Err("must not contain control characters")
     } else {
         Ok(())

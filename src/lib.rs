@@ -59,6 +59,8 @@ pub use ids::{
 mod docs {
     #[doc = include_str!("../docs/cookbook.md")]
     struct Cookbook;
+    #[doc = include_str!("../docs/performance.md")]
+    struct Performance;
 
     #[cfg(all(feature = "testkit", feature = "sqlite", feature = "toml", feature = "ecforce"))]
     mod pages {

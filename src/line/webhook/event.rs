@@ -232,7 +232,46 @@ pub struct Event {
     /// The type-specific part.
     pub kind: EventKind,
     /// The event's JSON text exactly as received (always valid JSON).
-    pub(super) raw: Box<str>,
+    pub(super) raw: RawJson,
+}
+
+/// An event's JSON text: its byte range in the request body, which the events of one body share
+/// (one allocation per body instead of one per event; an event kept alone keeps its body
+/// alive). Derefs to the event's text.
+#[derive(Clone)]
+pub(super) struct RawJson {
+    body: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl RawJson {
+    /// `body[start..end]`, which must lie on character boundaries.
+    pub(super) fn new(body: Arc<str>, start: usize, end: usize) -> Self {
+        debug_assert!(body.get(start..end).is_some(), "event range off the body");
+        Self { body, start, end }
+    }
+}
+
+impl std::ops::Deref for RawJson {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Ranges come from the parser's offsets; an impossible one reads as empty, not a panic.
+        self.body.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl PartialEq for Event {

@@ -50,7 +50,9 @@ pub enum BodyError {
 /// ```
 pub fn parse(raw_body: &[u8]) -> Result<WebhookPayload, BodyError> {
     let text = std::str::from_utf8(raw_body).map_err(BodyError::NotUtf8)?;
-    Walker { text, pos: 0 }.payload().map_err(BodyError::Json)
+    // The events' raw JSON are ranges of one shared copy of the body.
+    let body: Arc<str> = Arc::from(text);
+    Walker { text: &body, body: &body, pos: 0 }.payload().map_err(BodyError::Json)
 }
 
 /// Walks the envelope by hand so that each event is read **once**, straight into the wire
@@ -60,6 +62,8 @@ pub fn parse(raw_body: &[u8]) -> Result<WebhookPayload, BodyError> {
 /// the walker only handles the punctuation between them.
 struct Walker<'a> {
     text: &'a str,
+    /// `text`, shared by the events' raw JSON.
+    body: &'a Arc<str>,
     pos: usize,
 }
 
@@ -151,7 +155,9 @@ impl<'a> Walker<'a> {
 
     fn events(&mut self) -> Result<Vec<Event>, serde_json::Error> {
         self.punct(b"[")?;
-        let mut events = Vec::new();
+        // A LINE event takes a few hundred bytes: reserve for most of them up front, rather
+        // than moving every event read so far each time the vector doubles.
+        let mut events = Vec::with_capacity(((self.text.len() - self.pos) / 320).clamp(1, 256));
         self.skip_ws();
         if self.text.as_bytes().get(self.pos) == Some(&b']') {
             self.pos += 1;
@@ -167,8 +173,8 @@ impl<'a> Walker<'a> {
                 self.pos = start;
                 self.value::<&RawValue>()?;
             }
-            let raw = &self.text[start..self.pos];
-            events.push(event_from_wire(wire, raw));
+            events
+                .push(event_from_wire(wire, RawJson::new(Arc::clone(self.body), start, self.pos)));
             if self.punct(b",]")? == b']' {
                 return Ok(events);
             }
@@ -372,10 +378,14 @@ const KNOWN_EVENT_TYPES: [&str; 21] = [
 
 /// Reads one event from its JSON text (which must be valid JSON).
 pub(super) fn event_from_raw(raw: &str) -> Event {
-    event_from_wire(serde_json::from_str::<EventWire<'_>>(raw), raw)
+    event_from_wire(
+        serde_json::from_str::<EventWire<'_>>(raw),
+        RawJson::new(raw.into(), 0, raw.len()),
+    )
 }
 
-fn event_from_wire(wire: Result<EventWire<'_>, serde_json::Error>, raw: &str) -> Event {
+fn event_from_wire(wire: Result<EventWire<'_>, serde_json::Error>, raw_json: RawJson) -> Event {
+    let raw: &str = &raw_json;
     let (common, source, kind) = match wire {
         Ok(mut wire) => {
             let mut lazy = LazyValue { raw, value: None };
@@ -408,7 +418,7 @@ fn event_from_wire(wire: Result<EventWire<'_>, serde_json::Error>, raw: &str) ->
         reply_token: common.reply_token,
         delivery_context: common.delivery_context,
         kind,
-        raw: raw.into(),
+        raw: raw_json,
     }
 }
 

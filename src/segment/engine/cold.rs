@@ -30,6 +30,16 @@ const EVALUATOR: &str = "evaluate_columns";
 /// Orders below this are scanned on one thread (spawning costs more than it saves).
 const PARALLEL_ORDERS: usize = 1 << 20;
 
+/// [`PARALLEL_ORDERS`], or never when this process may run on one CPU only (a second thread
+/// would only take turns with the first). Read once: the lookup reads cgroup files.
+fn parallel_from() -> usize {
+    static FROM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *FROM.get_or_init(|| match std::thread::available_parallelism() {
+        Ok(n) if n.get() < 2 => usize::MAX,
+        _ => PARALLEL_ORDERS,
+    })
+}
+
 /// Evaluates a segment directly from bulk columns, without building an [`Engine`](super::Engine):
 /// row `i` of `customers` is customer `i`, and each row of `orders` is a confirmed one-off order
 /// with a single line item (quantity 1, unit price = amount), exactly as
@@ -58,7 +68,7 @@ pub fn evaluate_columns<'a>(
     orders: &OrderColumns,
     ctx: &Context,
 ) -> Result<Members<'a>, SegmentError> {
-    let rows = evaluate_with(def, customers, orders, ctx, PARALLEL_ORDERS)?;
+    let rows = evaluate_with(def, customers, orders, ctx, parallel_from())?;
     Ok(Members::new(&customers.ids, None, Cow::Owned(rows)))
 }
 
