@@ -30,7 +30,7 @@ use clap::Parser;
 use enishi::campaign::{DeliveryJournal, DeliveryPolicy, FrequencyCap, SqliteJournal};
 use enishi::channel::{
     ChannelDispatcher, ChannelExclusion, ChannelKind, ChannelPlan, ChannelPlanner, ChannelResults,
-    ChannelStep, EmailChannel, EmailContent, LineChannel, MemoryContacts, MemoryOptOuts,
+    ChannelStep, EmailChannel, EmailContent, LinePushChannel, MemoryContacts, MemoryOptOuts,
     OptOutStore, PhoneNumber, PnpChannel, PnpDeliveries, Purpose, Reach, SmsChannel, SmtpTls,
     TwilioSms, UnsubscribeLinks,
 };
@@ -218,7 +218,7 @@ async fn run(args: Args) -> Result<bool, Fail> {
     )?;
     let dispatcher = |journal: Arc<dyn DeliveryJournal>, worker: &str| {
         ChannelDispatcher::builder(journal, contacts.clone())
-            .channel(Arc::new(LineChannel::new(client.clone())))
+            .channel(Arc::new(LinePushChannel::new(client.clone())))
             .channel(Arc::new(PnpChannel::new(client.clone())))
             .channel(Arc::new(
                 EmailChannel::builder("127.0.0.1", "enishi商店 <news@shop.example>")

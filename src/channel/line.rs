@@ -29,11 +29,11 @@ fn line_error(channel: ChannelKind, e: LineError) -> ChannelError {
 /// LINE push through a [`LineClient`], with the batch's retry key (a resend after a crash is
 /// answered 409 and counts as sent once).
 #[derive(Debug, Clone)]
-pub struct LineChannel {
+pub struct LinePushChannel {
     client: LineClient,
 }
 
-impl LineChannel {
+impl LinePushChannel {
     /// Pushes through `client`.
     #[must_use]
     pub fn new(client: LineClient) -> Self {
@@ -42,7 +42,7 @@ impl LineChannel {
 }
 
 #[async_trait]
-impl Channel for LineChannel {
+impl Channel for LinePushChannel {
     fn kind(&self) -> ChannelKind {
         ChannelKind::Line
     }

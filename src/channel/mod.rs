@@ -35,7 +35,7 @@ pub use dispatch::{ChannelDispatcher, ChannelDispatcherBuilder, ChannelRun};
 #[cfg(feature = "email")]
 #[cfg_attr(docsrs, doc(cfg(feature = "email")))]
 pub use email::{EmailChannel, EmailChannelBuilder, SmtpTls, email_html, message_id};
-pub use line::{LineChannel, PnpChannel, PnpDeliveries, pnp_delivery_tag};
+pub use line::{LinePushChannel, PnpChannel, PnpDeliveries, pnp_delivery_tag};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use optout::unsubscribe_route;
@@ -281,7 +281,7 @@ impl ChannelError {
 
 /// Carries one message to one customer. Object-safe; share it as `Arc<dyn Channel>`.
 ///
-/// Implementations: [`LineChannel`] (push), [`PnpChannel`] (LINE notification messages),
+/// Implementations: [`LinePushChannel`] (push), [`PnpChannel`] (LINE notification messages),
 /// `EmailChannel` (SMTP, feature `email`) and [`SmsChannel`] (over any [`SmsProvider`]).
 #[async_trait]
 pub trait Channel: Send + Sync + fmt::Debug {

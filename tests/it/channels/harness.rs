@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use enishi::campaign::{DeliveryJournal, MemoryJournal};
 use enishi::channel::{
-    ChannelDispatcher, ChannelDispatcherBuilder, ChannelKind, EmailChannel, LineChannel,
+    ChannelDispatcher, ChannelDispatcherBuilder, ChannelKind, EmailChannel, LinePushChannel,
     MemoryContacts, MemoryOptOuts, OptOutStore, PnpChannel, Reach, SmsChannel, SmtpTls, TwilioSms,
     UnsubscribeLinks,
 };
@@ -78,7 +78,7 @@ impl Rig {
     /// A dispatcher with every channel, the rig's contacts, opt-outs and links.
     pub(crate) fn dispatcher(&self, worker: &str) -> ChannelDispatcherBuilder {
         ChannelDispatcher::builder(Arc::clone(&self.journal), self.contacts.clone())
-            .channel(Arc::new(LineChannel::new(self.client.clone())))
+            .channel(Arc::new(LinePushChannel::new(self.client.clone())))
             .channel(Arc::new(PnpChannel::new(self.client.clone())))
             .channel(Arc::new(self.email()))
             .channel(Arc::new(SmsChannel::new(Arc::new(self.twilio()))))
