@@ -21,6 +21,9 @@ pub mod commerce;
 #[cfg(feature = "testkit")]
 mod conformance;
 mod error;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod hub;
 mod ids;
 pub mod line;
 pub mod link;

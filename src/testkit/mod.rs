@@ -22,10 +22,12 @@
 //! # }
 //! ```
 
+mod downstream;
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod line;
 
+pub use downstream::{FakeDownstream, ReceivedEvent};
 #[cfg(feature = "ecforce")]
 pub use ecforce::{
     DEFAULT_ECFORCE_TOKEN, EcforceDemo, EcforceDemoSpec, EcforceFault, FakeEcforce,
