@@ -63,6 +63,8 @@ mod docs {
         struct Architecture;
         #[doc = include_str!("../docs/commerce.md")]
         struct Commerce;
+        #[doc = include_str!("../docs/coexistence.md")]
+        struct Coexistence;
         #[doc = include_str!("../docs/delivery.md")]
         struct Delivery;
         #[doc = include_str!("../docs/line-messages.md")]

@@ -18,6 +18,7 @@ mod batch;
 pub mod conformance;
 #[cfg(feature = "client")]
 mod dispatch;
+pub mod forecast;
 mod journal;
 mod measure;
 mod plan;

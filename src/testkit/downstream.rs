@@ -12,7 +12,6 @@ use std::time::Duration;
 use axum::body::Body;
 use chrono::{DateTime, Utc};
 use http::{Response, StatusCode};
-use http_body_util_shim::collect;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -39,6 +38,7 @@ pub struct ReceivedEvent {
 #[derive(Debug, Default)]
 struct Record {
     events: Vec<ReceivedEvent>,
+    bodies: Vec<Vec<u8>>,
     deliveries: HashSet<String>,
     requests: u64,
     resent: u64,
@@ -70,6 +70,7 @@ pub struct FakeDownstream {
     shared: Arc<Shared>,
     addr: SocketAddr,
     stop: Option<watch::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl fmt::Debug for FakeDownstream {
@@ -81,13 +82,9 @@ impl fmt::Debug for FakeDownstream {
     }
 }
 
-mod http_body_util_shim {
-    use axum::body::Body;
-
-    /// The whole body, or `None` when it could not be read.
-    pub(super) async fn collect(body: hyper::body::Incoming) -> Option<axum::body::Bytes> {
-        axum::body::to_bytes(Body::new(body), 2 * 1024 * 1024).await.ok()
-    }
+/// The whole body, or `None` when it could not be read.
+async fn collect(body: hyper::body::Incoming) -> Option<axum::body::Bytes> {
+    axum::body::to_bytes(Body::new(body), 2 * 1024 * 1024).await.ok()
 }
 
 impl FakeDownstream {
@@ -104,7 +101,7 @@ impl FakeDownstream {
             record: Mutex::new(Record::default()),
             accepted,
         });
-        let mut me = Self { shared, addr, stop: None };
+        let mut me = Self { shared, addr, stop: None, task: None };
         me.serve(listener);
         Ok(me)
     }
@@ -142,6 +139,10 @@ impl FakeDownstream {
     /// When the port cannot be bound again.
     pub async fn restart(&mut self) -> std::io::Result<()> {
         self.stop = None;
+        if let Some(task) = self.task.take() {
+            // The old accept loop owns the listener: the port is free once it has ended.
+            let _ = task.await;
+        }
         let listener = TcpListener::bind(self.addr).await?;
         self.serve(listener);
         Ok(())
@@ -151,6 +152,12 @@ impl FakeDownstream {
     #[must_use]
     pub fn events(&self) -> Vec<ReceivedEvent> {
         self.shared.lock().events.clone()
+    }
+
+    /// Every accepted body, byte for byte, in the order accepted.
+    #[must_use]
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.shared.lock().bodies.clone()
     }
 
     /// Requests received (all answers).
@@ -201,7 +208,7 @@ impl FakeDownstream {
         let (stop, mut stopped) = watch::channel(());
         self.stop = Some(stop);
         let shared = Arc::clone(&self.shared);
-        tokio::spawn(async move {
+        self.task = Some(tokio::spawn(async move {
             loop {
                 let stream = tokio::select! {
                     _ = stopped.changed() => break,
@@ -229,7 +236,7 @@ impl FakeDownstream {
                     }
                 });
             }
-        });
+        }));
     }
 }
 
@@ -277,6 +284,7 @@ async fn handle(shared: &Shared, request: hyper::Request<hyper::body::Incoming>)
             r.resent += 1;
             return answer(StatusCode::OK);
         }
+        r.bodies.push(body.to_vec());
         let events = payload.get("events").and_then(|e| e.as_array()).cloned().unwrap_or_default();
         for e in events {
             let text =

@@ -2,11 +2,15 @@
 
 #[cfg(feature = "app")]
 mod app;
+#[cfg(feature = "client")]
+mod budget;
 mod campaign;
 #[cfg(feature = "client")]
 mod chat;
 mod commerce;
 mod error;
+#[cfg(feature = "client")]
+mod hub;
 mod line_client;
 mod link;
 mod message;
