@@ -24,6 +24,9 @@ pub mod commerce;
 #[cfg(feature = "testkit")]
 mod conformance;
 mod error;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod hub;
 mod ids;
 pub mod line;
 pub mod link;
@@ -74,6 +77,8 @@ mod docs {
         #[cfg(feature = "client")]
         #[doc = include_str!("../docs/coupons.md")]
         struct Coupons;
+        #[doc = include_str!("../docs/coexistence.md")]
+        struct Coexistence;
         #[doc = include_str!("../docs/delivery.md")]
         struct Delivery;
         #[cfg(feature = "client")]

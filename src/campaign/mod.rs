@@ -20,6 +20,7 @@ mod coupon;
 #[cfg(feature = "client")]
 mod dispatch;
 mod experiment;
+pub mod forecast;
 mod journal;
 mod measure;
 mod plan;

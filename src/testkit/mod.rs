@@ -23,6 +23,7 @@
 //! ```
 
 mod channel;
+mod downstream;
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod line;
@@ -31,6 +32,7 @@ pub use channel::{
     FAKE_SMS_ACCOUNT_SID, FAKE_SMS_AUTH_TOKEN, FakeSms, ReceivedEmail, RecordedSms,
     SMTP_INSTALL_HINT, SmtpSink,
 };
+pub use downstream::{FakeDownstream, ReceivedEvent};
 #[cfg(feature = "ecforce")]
 pub use ecforce::{
     DEFAULT_ECFORCE_TOKEN, EcforceDemo, EcforceDemoSpec, EcforceFault, FakeEcforce,

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "app")]
 mod app;
+#[cfg(feature = "client")]
+mod budget;
 mod campaign;
 #[cfg(all(feature = "testkit", feature = "email"))]
 mod channels;
@@ -11,6 +13,8 @@ mod commerce;
 mod coupons;
 mod error;
 mod experiment;
+#[cfg(feature = "client")]
+mod hub;
 mod line_client;
 mod link;
 mod message;

@@ -90,6 +90,13 @@ impl ChannelSecrets {
         self.secrets.len()
     }
 
+    /// The first secret (the current one during a rotation), which signs what enishi
+    /// re-signs (the webhook hub).
+    #[cfg(feature = "client")]
+    pub(crate) fn first(&self) -> Option<&ChannelSecret> {
+        self.secrets.first()
+    }
+
     /// `true` when no secret is held (only possible through `FromIterator`); such a set
     /// rejects every signature.
     #[must_use]

@@ -333,6 +333,12 @@ impl FakeLine {
         lock(&self.app.sends).quota = quota;
     }
 
+    /// Sets the messages counted this month so far (as if sent before the test): later sends
+    /// add to it, `quota/consumption` reports it, and the quota is checked against it.
+    pub fn set_quota_used(&self, used: u64) {
+        lock(&self.app.sends).used = used;
+    }
+
     /// Replaces the fault configuration and restarts its draw sequence.
     ///
     /// # Errors
@@ -574,6 +580,7 @@ pub struct FakeLineBuilder {
     limits: Vec<FakeRateLimit>,
     faults: Faults,
     quota: FakeQuota,
+    quota_used: u64,
     users: Vec<FakeUser>,
     channel_id: String,
     channel_secret: String,
@@ -618,6 +625,7 @@ impl Default for FakeLineBuilder {
             limits: FakeEndpointClass::ALL.iter().map(|c| c.line_default()).collect(),
             faults: Faults::default(),
             quota: FakeQuota::Unlimited,
+            quota_used: 0,
             users: Vec::new(),
             channel_id: TEST_CHANNEL_ID.to_owned(),
             channel_secret: TEST_CHANNEL_SECRET.to_owned(),
@@ -654,6 +662,13 @@ impl FakeLineBuilder {
     /// The monthly message quota (default unlimited).
     pub fn quota(mut self, quota: FakeQuota) -> Self {
         self.quota = quota;
+        self
+    }
+
+    /// Messages already counted this month when the server starts (default 0); see
+    /// [`FakeLine::set_quota_used`].
+    pub fn quota_used(mut self, used: u64) -> Self {
+        self.quota_used = used;
         self
     }
 
@@ -822,6 +837,7 @@ impl FakeLineBuilder {
             bot_user_id,
             record_requests: self.record_requests,
         }));
+        lock(&app.sends).used = self.quota_used;
         let api = TcpListener::bind(("127.0.0.1", 0)).await.map_err(TestkitError::Bind)?;
         let data = TcpListener::bind(("127.0.0.1", 0)).await.map_err(TestkitError::Bind)?;
         let api_addr = api.local_addr().map_err(TestkitError::Bind)?;
