@@ -25,6 +25,7 @@
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod line;
+mod shop;
 
 #[cfg(feature = "ecforce")]
 pub use ecforce::{
@@ -36,3 +37,4 @@ pub use line::{
     FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming, Faults,
     IssuedLinkToken, RecordedDelivery, TestkitError, user_id,
 };
+pub use shop::{AffinityShop, AffinitySpec};
