@@ -46,6 +46,9 @@ struct Args {
     /// Worker threads (default: the available parallelism).
     #[arg(long)]
     threads: Option<usize>,
+    /// The pair score's lean towards popular products (0.5: cosine, 1: confidence).
+    #[arg(long)]
+    asymmetry: Option<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -107,6 +110,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut params = ModelParams::new(t);
     if let Some(n) = args.threads {
         params = params.threads(n);
+    }
+    if let Some(a) = args.asymmetry {
+        params = params.asymmetry(a);
     }
     let threads = params.threads;
     let started = Instant::now();

@@ -66,3 +66,6 @@ pub use model::{
     Association, CoPurchaseModel, ModelParams, Reason, Recommendation, Recommendations,
 };
 pub use ranking::{RankBy, Ranked, Sales, Window, best_sellers};
+
+#[cfg(test)]
+mod tests;

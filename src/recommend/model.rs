@@ -32,6 +32,10 @@ pub struct ModelParams {
     pub exclude_recent: Duration,
     /// The window of the popularity fallback (best-sellers by units, default 30 days).
     pub popularity_window: Duration,
+    /// How much a pair's score leans towards popular products B: the score of A → B is
+    /// `both / (buyers(A)^a × buyers(B)^(1 − a))`; 0.5 is the cosine, 1 the confidence
+    /// (default 0.7: popular products B count a little more, which buys hit rate).
+    pub asymmetry: f64,
     /// Worker threads (default: the available parallelism).
     pub threads: usize,
 }
@@ -49,6 +53,7 @@ impl ModelParams {
             half_life: Duration::days(90),
             exclude_recent: Duration::days(30),
             popularity_window: Duration::days(30),
+            asymmetry: 0.7,
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         }
     }
@@ -95,6 +100,13 @@ impl ModelParams {
         self
     }
 
+    /// Sets the pair score's lean towards popular products (0 to 1).
+    #[must_use]
+    pub fn asymmetry(mut self, a: f64) -> Self {
+        self.asymmetry = a;
+        self
+    }
+
     /// Sets the number of worker threads.
     #[must_use]
     pub fn threads(mut self, threads: usize) -> Self {
@@ -119,7 +131,8 @@ pub struct Association {
     pub confidence: f64,
     /// Confidence over B's share of all buyers (> 1: more than chance).
     pub lift: f64,
-    /// The ranking score (cosine: `both / sqrt(buyers(A) × buyers(B))`).
+    /// The ranking score (`both / (buyers(A)^a × buyers(B)^(1 − a))`, see
+    /// [`ModelParams::asymmetry`]).
     pub score: f64,
 }
 
@@ -199,7 +212,7 @@ impl CoPurchaseModel {
     /// Learns the model: each customer's distinct products (most recent first, capped), then
     /// for every product A the products B its buyers also bought, with counts, kept when at
     /// least [`min_pair_customers`](ModelParams::min_pair_customers) bought both, ordered by
-    /// cosine similarity (ties by product ID).
+    /// score ([`ModelParams::asymmetry`]; ties by product ID).
     #[must_use]
     pub fn build(log: &PurchaseLog, catalogue: &Catalogue, params: ModelParams) -> Self {
         let hi = params.as_of.timestamp();
@@ -297,6 +310,11 @@ impl CoPurchaseModel {
                         catalogue,
                         min_pair,
                         keep,
+                        alpha: if params.asymmetry.is_finite() {
+                            params.asymmetry.clamp(0.0, 1.0)
+                        } else {
+                            0.5
+                        },
                     };
                     let next = &next;
                     s.spawn(move || ctx.run(next))
@@ -710,6 +728,7 @@ struct PairCtx<'a> {
     catalogue: &'a Catalogue,
     min_pair: u32,
     keep: usize,
+    alpha: f64,
 }
 
 impl PairCtx<'_> {
@@ -735,14 +754,14 @@ impl PairCtx<'_> {
                         *slot += 1;
                     }
                 }
-                let na = f64::from(self.item_buyers[a]);
+                let na = f64::from(self.item_buyers[a]).powf(self.alpha);
                 let mut list: Vec<(u32, u32, f32)> = touched
                     .iter()
                     .filter(|&&b| b as usize != a && counts[b as usize] >= self.min_pair)
                     .map(|&b| {
                         let both = counts[b as usize];
                         let nb = f64::from(self.item_buyers[b as usize]);
-                        (b, both, (f64::from(both) / (na * nb).sqrt()) as f32)
+                        (b, both, (f64::from(both) / (na * nb.powf(1.0 - self.alpha))) as f32)
                     })
                     .collect();
                 for &b in &touched {

@@ -14,6 +14,8 @@ mod message;
 mod pages;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "testkit")]
+mod recommend;
 mod report;
 mod segment;
 mod stores;
