@@ -28,7 +28,7 @@ fn uc14_set() -> ScenarioSet {
             "description": "A を購入された方へ関連商品 B のおすすめ",
             "use_cases": ["UC-14"],
             "trigger": {{ "type": "order_placed", "products": ["{A}"] }},
-            "audience": "segment linked",
+            "audience": "segment \"linked\"",
             "steps": [{{ "name": "recommend", "delay": "3d",
                          "message": "{{{{ name }}}}様、ご購入ありがとうございます。一緒に選ばれている商品です。" }}]
           }}]
