@@ -301,7 +301,7 @@ pub fn yen_text(yen: i64) -> String {
     }
     out.push('¥');
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -179,6 +179,9 @@ pub struct Recommendation {
 
 const NONE: u32 = u32::MAX;
 
+/// One product's neighbours: (product, customers who bought both, score), best first.
+type Neighbours = Vec<(u32, u32, f32)>;
+
 /// The co-purchase model learnt from a [`PurchaseLog`] before [`ModelParams::as_of`].
 #[derive(Debug, Clone)]
 pub struct CoPurchaseModel {
@@ -298,7 +301,7 @@ impl CoPurchaseModel {
         let min_pair = params.min_pair_customers.max(1);
         let keep = params.neighbours.max(1);
         let next = AtomicUsize::new(0);
-        let per_item: Vec<Vec<(usize, Vec<(u32, u32, f32)>)>> = std::thread::scope(|s| {
+        let per_item: Vec<Vec<(usize, Neighbours)>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     let ctx = PairCtx {
@@ -732,7 +735,7 @@ struct PairCtx<'a> {
 }
 
 impl PairCtx<'_> {
-    fn run(&self, next: &AtomicUsize) -> Vec<(usize, Vec<(u32, u32, f32)>)> {
+    fn run(&self, next: &AtomicUsize) -> Vec<(usize, Neighbours)> {
         const BLOCK: usize = 32;
         let n = self.item_buyers.len();
         let mut counts = vec![0u32; n];
