@@ -5,6 +5,8 @@
 //! - [`line`](mod@line): the LINE Messaging API client, typed message objects
 //!   ([`line::message`]) with local validation of LINE's limits, and webhooks.
 //! - [`segment`]: the pure segment engine.
+//! - [`recommend`]: rankings, co-purchase associations, personal recommendations and product
+//!   carousels from the shop's data (pure).
 //! - [`retry`]: retry decisions, back-off, `Retry-After` and pacing, shared by every HTTP
 //!   caller of the crate.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -33,6 +35,7 @@ pub mod link;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+pub mod recommend;
 mod redact;
 pub mod retry;
 #[cfg(feature = "client")]
@@ -100,6 +103,8 @@ mod docs {
         #[cfg(feature = "app")]
         #[doc = include_str!("../docs/chat.md")]
         struct Chat;
+        #[doc = include_str!("../docs/recommendations.md")]
+        struct Recommendations;
         #[doc = include_str!("../docs/results.md")]
         struct Results;
         #[doc = include_str!("../docs/richmenus.md")]

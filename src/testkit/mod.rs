@@ -27,6 +27,7 @@ mod downstream;
 #[cfg(feature = "ecforce")]
 mod ecforce;
 mod line;
+mod shop;
 
 pub use channel::{
     FAKE_SMS_ACCOUNT_SID, FAKE_SMS_AUTH_TOKEN, FakeSms, ReceivedEmail, RecordedSms,
@@ -44,3 +45,4 @@ pub use line::{
     Faults, IssuedLinkToken, RecordedDelivery, RecordedRequest, RichMenuSwitch, TEST_ASSERTION_KEY_JWK,
     TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET, TestkitError, user_id,
 };
+pub use shop::{AffinityShop, AffinitySpec};

@@ -22,6 +22,8 @@ mod message;
 mod pages;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "testkit")]
+mod recommend;
 mod report;
 #[cfg(feature = "testkit")]
 mod richmenu;
