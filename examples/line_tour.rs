@@ -23,14 +23,15 @@ use std::time::Duration;
 
 use enishi::line::message::{Action, Message};
 use enishi::line::{
-    AccessToken, AssertionKey, AudienceListQuery, CouponCreateRequest, CouponReward, CouponStatus, Bounds, BroadcastRequest, ChannelTokenClient,
-    LineClient, MulticastRequest, NarrowcastRecipient, NarrowcastRequest, PushRequest,
-    ReplyRequest, RichMenu, RichMenuAlias, RichMenuBatchOperation, RichMenuBatchRequest, RichMenuSize, RotatingToken, SendKind, SentKind,
+    AccessToken, AssertionKey, AudienceListQuery, Bounds, BroadcastRequest, ChannelTokenClient,
+    CouponCreateRequest, CouponReward, CouponStatus, LineClient, MulticastRequest,
+    NarrowcastRecipient, NarrowcastRequest, PushRequest, ReplyRequest, RichMenu, RichMenuAlias,
+    RichMenuBatchOperation, RichMenuBatchRequest, RichMenuSize, RotatingToken, SendKind, SentKind,
     TokenKind,
 };
 use enishi::testkit::{self as fake, FakeContent, FakeLine};
 use enishi::{
-    AggregationUnit, CouponId, AudienceGroupId, LineUserId, RequestId, RichMenuAliasId, RichMenuId,
+    AggregationUnit, AudienceGroupId, CouponId, LineUserId, RequestId, RichMenuAliasId, RichMenuId,
 };
 use futures_util::StreamExt;
 use secrecy::SecretString;
@@ -650,8 +651,9 @@ fn key(t: &Tour) -> Result<Arc<AssertionKey>, Done> {
 
 async fn create_coupon(t: &Tour) -> StepResult {
     let start = chrono::Utc::now();
-    let coupon = CouponCreateRequest::new("line_tour 10%OFF", start, start + chrono::Duration::days(7))
-        .reward(CouponReward::discount_percent(10));
+    let coupon =
+        CouponCreateRequest::new("line_tour 10%OFF", start, start + chrono::Duration::days(7))
+            .reward(CouponReward::discount_percent(10));
     let id = t.client.create_coupon(&coupon).await?;
     t.state().coupon = Some(id.clone());
     ok(format!("coupon={id}"))

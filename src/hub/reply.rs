@@ -79,11 +79,11 @@ impl ReplyRule {
 ///     .rule(ReplyRule::postback_prefix("lstep", "lstep:"))
 ///     .rule(ReplyRule::text_prefix("lstep", "予約"))
 ///     .rule(ReplyRule::event_type(ENISHI, "accountLink"));
-/// let body = br#"{"destination":"U0","events":[{"type":"message","timestamp":1,
+/// let body = r#"{"destination":"U0","events":[{"type":"message","timestamp":1,
 ///   "source":{"type":"user","userId":"U1"},"replyToken":"r","mode":"active",
 ///   "webhookEventId":"01H","deliveryContext":{"isRedelivery":false},
 ///   "message":{"type":"text","id":"1","quoteToken":"q","text":"予約したい"}}]}"#;
-/// let event = &parse(body)?.events[0];
+/// let event = &parse(body.as_bytes())?.events[0];
 /// assert_eq!(rules.owner(event), "lstep");
 /// assert!(!rules.enishi_replies(event));
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -42,7 +42,8 @@ pub use ecforce::{
 pub use line::{
     Counters, DEFAULT_CHANNEL_ACCESS_TOKEN, DialogOutcome, Endpoint, FakeContent, FakeDialog,
     FakeEndpointClass, FakeLine, FakeLineBuilder, FakeQuota, FakeRateLimit, FakeUser, FaultTiming,
-    Faults, IssuedLinkToken, RecordedDelivery, RecordedRequest, RichMenuSwitch, TEST_ASSERTION_KEY_JWK,
-    TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET, TestkitError, user_id,
+    Faults, IssuedLinkToken, RecordedDelivery, RecordedRequest, RichMenuSwitch,
+    TEST_ASSERTION_KEY_JWK, TEST_ASSERTION_KID, TEST_CHANNEL_ID, TEST_CHANNEL_SECRET, TestkitError,
+    user_id,
 };
 pub use shop::{AffinityShop, AffinitySpec};

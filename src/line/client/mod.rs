@@ -3,8 +3,8 @@
 mod audience;
 mod audience_manage;
 mod content;
-mod delivery;
 mod coupon;
+mod delivery;
 mod error;
 mod insight;
 mod line_client;
@@ -18,8 +18,8 @@ mod redis_limit;
 mod request;
 mod retry;
 mod richmenu;
-mod token;
 mod richmenu_batch;
+mod token;
 mod users;
 
 pub use crate::retry::{Decision, RateLimit, StopReason};
@@ -28,13 +28,13 @@ pub use audience_manage::{
     AudienceGroupPage, AudienceListQuery, AudienceOwner, SharedAudienceGroup,
 };
 pub use content::{ContentStream, TranscodingStatus};
-pub use delivery::{DeliveryStatistics, FollowerStatistics, SentCount, SentKind, StatisticsStatus};
 pub use coupon::{
     AcquisitionCondition, AcquisitionType, COUPON_DESCRIPTION_MAX, COUPON_LIST_MAX,
     COUPON_MAX_ACQUIRE_COUNT, COUPON_TITLE_MAX, COUPON_USAGE_CONDITION_MAX, CouponCreateRequest,
     CouponInfo, CouponPage, CouponReward, CouponRewardType, CouponStatus, CouponSummary,
     CouponTimezone, CouponVisibility, PriceInfo, PriceInfoType,
 };
+pub use delivery::{DeliveryStatistics, FollowerStatistics, SentCount, SentKind, StatisticsStatus};
 pub use error::{ApiError, ErrorDetail, LineError};
 pub use insight::{
     ClickStatistics, InteractionStatistics, MessageStatistics, Quota, QuotaType, StatisticsOverview,
@@ -58,13 +58,14 @@ pub use richmenu::{
     Bounds, ImageType, RICH_MENU_BULK_CHUNK, RICH_MENU_IMAGE_MAX_BYTES, RichMenu, RichMenuAlias,
     RichMenuArea, RichMenuInfo, RichMenuSize,
 };
-pub use token::{
-    AccessToken, AssertionIssuer, AssertionKey, ChannelTokenClient, IssuedToken,
-    MAX_V21_TOKEN_LIFETIME, RotatingToken, StaticToken, TokenInfo, TokenIssuer, TokenKind,
-    TokenSource,
 pub use richmenu_batch::{
     RICH_MENU_BATCH_MAX_OPERATIONS, RichMenuAreaClicks, RichMenuBatchOperation, RichMenuBatchPhase,
     RichMenuBatchProgress, RichMenuBatchRequest, RichMenuDailyMetrics, RichMenuImpression,
     RichMenuInsight, RichMenuInsightDaily, RichMenuInsightSummary, RichMenuMetrics, is_resume_key,
+};
+pub use token::{
+    AccessToken, AssertionIssuer, AssertionKey, ChannelTokenClient, IssuedToken,
+    MAX_V21_TOKEN_LIFETIME, RotatingToken, StaticToken, TokenInfo, TokenIssuer, TokenKind,
+    TokenSource,
 };
 pub use users::{BotInfo, ChatMode, LinkToken, MarkAsReadMode, Profile};

@@ -4,8 +4,8 @@
 mod audience;
 mod audience_manage;
 mod content;
-mod delivery;
 mod coupon;
+mod delivery;
 mod insight;
 mod membership;
 mod messaging;
