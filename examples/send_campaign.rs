@@ -18,7 +18,8 @@
 //!
 //! Exit codes: 0 sent (or planned, with `--dry-run`); 1 an error; 2 a usage error; 3 the
 //! campaign is paused (e.g. LINE's monthly quota ran out: resume by running again); 4 some
-//! batches failed (see the report).
+//! batches failed (see the report); 5 the budget (`--budget-messages`, `--budget-yen`) does not
+//! allow the send. Every run prints the forecast first: messages, quota left and cost.
 
 #[path = "support/demo.rs"]
 mod demo;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 use clap::{CommandFactory as _, Parser};
 use enishi::CampaignId;
 use enishi::app::{AppError, Enishi, EnishiBuilder};
+use enishi::campaign::forecast::{Budget, Forecast, QuotaStatus, SendStep, Tariff};
 use enishi::campaign::{Arm, Campaign, DeliveryPolicy, Holdout, MessageTemplate, RunStatus};
 use enishi::commerce::EcforceClient;
 use enishi::line::LineClient;
@@ -66,9 +68,38 @@ struct Args {
     /// types, unknown products): a misspelt attribute is then simply missing for everyone.
     #[arg(long)]
     unchecked: bool,
+    /// The channel's LINE plan, for the cost forecast (free messages and the price above them:
+    /// communication 200, light 5,000, standard 30,000).
+    #[arg(long, value_enum, default_value_t = LinePlan::Light)]
+    line_plan: LinePlan,
+    /// The most messages this send may use: over it, the send is refused (see
+    /// docs/coexistence.md for trimming lower-priority steps of several sends).
+    #[arg(long, value_name = "N")]
+    budget_messages: Option<u64>,
+    /// The most yen this send may add to the month's bill: over it, the send is refused.
+    #[arg(long, value_name = "YEN")]
+    budget_yen: Option<u64>,
     /// Offline demo: customers in the generated shop.
     #[arg(long, default_value_t = 1_000)]
     customers: u64,
+}
+
+/// LINE's plans for shops in Japan (the tariff behind the cost forecast).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LinePlan {
+    Communication,
+    Light,
+    Standard,
+}
+
+impl LinePlan {
+    fn tariff(self) -> Tariff {
+        match self {
+            Self::Communication => Tariff::communication(),
+            Self::Light => Tariff::light(),
+            Self::Standard => Tariff::standard(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -198,6 +229,24 @@ async fn run(args: Args, input: Input) -> Result<ExitCode, Box<dyn std::error::E
     };
     println!("segment: {} of {} customers", plan.dry_run().candidates, synced.customers);
     demo::print_dry_run(&plan);
+    // What the send costs this month, against the quota LINE reports; a budget refuses it.
+    let mut budget = Budget::new();
+    if let Some(n) = args.budget_messages {
+        budget = budget.max_messages(n);
+    }
+    if let Some(yen) = args.budget_yen {
+        budget = budget.max_yen(yen);
+    }
+    let quota = QuotaStatus::fetch(app.line()).await?;
+    let forecast = Forecast::new(args.line_plan.tariff(), quota)
+        .step(SendStep::campaign(plan.dry_run(), 0))
+        .budget(budget)
+        .run();
+    print!("{forecast}");
+    if forecast.refused || !forecast.dropped.is_empty() {
+        println!("the budget does not allow this send: nothing was sent");
+        return Ok(ExitCode::from(5));
+    }
     if args.dry_run {
         println!("--dry-run: nothing was sent");
         return Ok(ExitCode::SUCCESS);
