@@ -207,6 +207,88 @@ pub struct CoPurchaseModel {
     subscribed: Vec<(u32, u32)>,
 }
 
+/// The purchase rows in `[lo, hi)` grouped by customer (a counting sort): the offsets per
+/// customer and the rows packed as `item << 32 | (at - lo)`.
+fn group_by_customer(
+    log: &PurchaseLog,
+    lo: i64,
+    hi: i64,
+    n_items: usize,
+) -> (Vec<usize>, Vec<u64>) {
+    let n_cust = log.customers();
+    let in_window = |r: usize| {
+        let at = log.at[r];
+        at >= lo && at < hi && (log.item[r] as usize) < n_items
+    };
+    let mut cust_off = vec![0usize; n_cust + 1];
+    for r in (0..log.len()).filter(|&r| in_window(r)) {
+        cust_off[log.customer[r] as usize + 1] += 1;
+    }
+    for c in 0..n_cust {
+        cust_off[c + 1] += cust_off[c];
+    }
+    let mut fill = cust_off.clone();
+    let mut packed = vec![0u64; cust_off[n_cust]];
+    for r in (0..log.len()).filter(|&r| in_window(r)) {
+        let c = log.customer[r] as usize;
+        let rel = u64::try_from(log.at[r] - lo).unwrap_or(0);
+        packed[fill[c]] = (u64::from(log.item[r]) << 32) | rel;
+        fill[c] += 1;
+    }
+    (cust_off, packed)
+}
+
+/// The transpose of customer → items: buyers per item, offsets per item, and the buyers.
+fn buyers_of_items(
+    cust_off: &[usize],
+    cust_items: &[u32],
+    n_items: usize,
+) -> (Vec<u32>, Vec<usize>, Vec<u32>) {
+    let mut item_buyers = vec![0u32; n_items];
+    for &i in cust_items {
+        item_buyers[i as usize] += 1;
+    }
+    let mut ic_off = vec![0usize; n_items + 1];
+    for i in 0..n_items {
+        ic_off[i + 1] = ic_off[i] + item_buyers[i] as usize;
+    }
+    let mut fill = ic_off.clone();
+    let mut ic_cust = vec![0u32; cust_items.len()];
+    for c in 0..cust_off.len().saturating_sub(1) {
+        for &i in &cust_items[cust_off[c]..cust_off[c + 1]] {
+            ic_cust[fill[i as usize]] = u32::try_from(c).unwrap_or(NONE);
+            fill[i as usize] += 1;
+        }
+    }
+    (item_buyers, ic_off, ic_cust)
+}
+
+/// The threads' neighbour lists, in item order, as flat columns with offsets per item.
+#[allow(clippy::type_complexity)]
+fn flatten_neighbours(
+    per_item: Vec<Vec<(usize, Neighbours)>>,
+    n_items: usize,
+) -> (Vec<usize>, Vec<u32>, Vec<u32>, Vec<f32>) {
+    let mut lists: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); n_items];
+    for part in per_item {
+        for (a, list) in part {
+            lists[a] = list;
+        }
+    }
+    let mut nb_off = Vec::with_capacity(n_items + 1);
+    nb_off.push(0);
+    let (mut nb_item, mut nb_count, mut nb_score) = (Vec::new(), Vec::new(), Vec::new());
+    for list in lists {
+        for (b, n, s) in list {
+            nb_item.push(b);
+            nb_count.push(n);
+            nb_score.push(s);
+        }
+        nb_off.push(nb_item.len());
+    }
+    (nb_off, nb_item, nb_count, nb_score)
+}
+
 fn threads_of(p: &ModelParams) -> usize {
     p.threads.clamp(1, 64)
 }
@@ -225,28 +307,7 @@ impl CoPurchaseModel {
         let threads = threads_of(&params);
 
         // 1. Rows in the window grouped by customer (counting sort), packed item<<32 | at-lo.
-        let mut cust_off = vec![0usize; n_cust + 1];
-        for r in 0..log.len() {
-            let at = log.at[r];
-            if at >= lo && at < hi && (log.item[r] as usize) < n_items {
-                cust_off[log.customer[r] as usize + 1] += 1;
-            }
-        }
-        for c in 0..n_cust {
-            cust_off[c + 1] += cust_off[c];
-        }
-        let mut fill = cust_off.clone();
-        let mut packed = vec![0u64; cust_off[n_cust]];
-        for r in 0..log.len() {
-            let at = log.at[r];
-            if at >= lo && at < hi && (log.item[r] as usize) < n_items {
-                let c = log.customer[r] as usize;
-                let rel = u64::try_from(at - lo).unwrap_or(0);
-                packed[fill[c]] = (u64::from(log.item[r]) << 32) | rel;
-                fill[c] += 1;
-            }
-        }
-        drop(fill);
+        let (cust_off, mut packed) = group_by_customer(log, lo, hi, n_items);
 
         // 2. Per customer: distinct items with their last purchase, the most recent capped.
         let cap = params.max_items_per_customer.max(1);
@@ -279,23 +340,7 @@ impl CoPurchaseModel {
         let buyers_total = (0..n_cust).filter(|&c| cust_off[c + 1] > cust_off[c]).count() as u64;
 
         // 3. Item → buyers (transpose).
-        let mut item_buyers = vec![0u32; n_items];
-        for &i in &cust_items {
-            item_buyers[i as usize] += 1;
-        }
-        let mut ic_off = vec![0usize; n_items + 1];
-        for i in 0..n_items {
-            ic_off[i + 1] = ic_off[i] + item_buyers[i] as usize;
-        }
-        let mut fill = ic_off.clone();
-        let mut ic_cust = vec![0u32; cust_items.len()];
-        for c in 0..n_cust {
-            for &i in &cust_items[cust_off[c]..cust_off[c + 1]] {
-                ic_cust[fill[i as usize]] = u32::try_from(c).unwrap_or(NONE);
-                fill[i as usize] += 1;
-            }
-        }
-        drop(fill);
+        let (item_buyers, ic_off, ic_cust) = buyers_of_items(&cust_off, &cust_items, n_items);
 
         // 4. Neighbours of every item, in parallel over items.
         let min_pair = params.min_pair_customers.max(1);
@@ -326,23 +371,7 @@ impl CoPurchaseModel {
             handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
         });
         drop(ic_cust);
-        let mut lists: Vec<Vec<(u32, u32, f32)>> = vec![Vec::new(); n_items];
-        for part in per_item {
-            for (a, list) in part {
-                lists[a] = list;
-            }
-        }
-        let mut nb_off = Vec::with_capacity(n_items + 1);
-        nb_off.push(0);
-        let (mut nb_item, mut nb_count, mut nb_score) = (Vec::new(), Vec::new(), Vec::new());
-        for list in lists {
-            for (b, n, s) in list {
-                nb_item.push(b);
-                nb_count.push(n);
-                nb_score.push(s);
-            }
-            nb_off.push(nb_item.len());
-        }
+        let (nb_off, nb_item, nb_count, nb_score) = flatten_neighbours(per_item, n_items);
 
         // 5. The popularity fallback and the subscriptions.
         let window = Window { from: params.as_of - params.popularity_window, until: params.as_of };

@@ -768,6 +768,48 @@ impl ResultsReport {
         self
     }
 
+    /// The conversations table of [`to_html`](Self::to_html), when there are any.
+    fn conversations_html(&self, out: &mut String) {
+        if let Some(c) = &self.conversations {
+            let _ = write!(
+                *out,
+                "<section><h2>Conversations</h2><table><thead><tr><th>conversations</th><th>messages in</th>\
+                 <th>replies</th><th>hand-offs</th><th>surveys sent</th><th>answers</th><th>answer rate</th></tr></thead>\
+                 <tbody><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table></section>",
+                c.conversations,
+                c.inbound,
+                c.replies,
+                c.handoffs,
+                c.surveys_started,
+                c.survey_answers,
+                pct(c.survey_answer_rate())
+            );
+        }
+    }
+
+    /// The rich-menu table of [`to_html`](Self::to_html), when there are menus.
+    fn rich_menus_html(&self, out: &mut String) {
+        if !self.rich_menus.is_empty() {
+            out.push_str(
+                "<section><h2>Rich menus</h2><table><thead><tr><th>menu</th><th>rich menu ID</th>\
+                 <th>impressions</th><th>unique</th><th>taps</th><th>taps per impression</th></tr></thead><tbody>",
+            );
+            for m in &self.rich_menus {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape_html(&m.menu),
+                    escape_html(&m.rich_menu_id),
+                    count(m.impressions),
+                    count(m.unique_impressions),
+                    count(m.clicks()),
+                    pct(m.click_rate())
+                );
+            }
+            out.push_str("</tbody></table></section>");
+        }
+    }
+
     /// A self-contained HTML page (no scripts, no external resources): a KPI table, the
     /// conversion uplift per step with its interval, and open rate, 7-day block rate and
     /// conversion rate over time per step as inline SVG line charts. Every name from the data
@@ -809,41 +851,8 @@ impl ResultsReport {
             out.push_str("</tr>");
         }
         out.push_str("</tbody></table></section>");
-        if let Some(c) = &self.conversations {
-            let _ = write!(
-                out,
-                "<section><h2>Conversations</h2><table><thead><tr><th>conversations</th><th>messages in</th>\
-                 <th>replies</th><th>hand-offs</th><th>surveys sent</th><th>answers</th><th>answer rate</th></tr></thead>\
-                 <tbody><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table></section>",
-                c.conversations,
-                c.inbound,
-                c.replies,
-                c.handoffs,
-                c.surveys_started,
-                c.survey_answers,
-                pct(c.survey_answer_rate())
-            );
-        }
-
-        if !self.rich_menus.is_empty() {
-            out.push_str(
-                "<section><h2>Rich menus</h2><table><thead><tr><th>menu</th><th>rich menu ID</th>\
-                 <th>impressions</th><th>unique</th><th>taps</th><th>taps per impression</th></tr></thead><tbody>",
-            );
-            for m in &self.rich_menus {
-                let _ = write!(
-                    out,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    escape_html(&m.menu),
-                    escape_html(&m.rich_menu_id),
-                    count(m.impressions),
-                    count(m.unique_impressions),
-                    count(m.clicks()),
-                    pct(m.click_rate())
-                );
-            }
-            out.push_str("</tbody></table></section>");
-        }
+        self.conversations_html(&mut out);
+        self.rich_menus_html(&mut out);
 
         let uplifts: Vec<(String, &Uplift)> = self
             .campaigns
