@@ -31,8 +31,8 @@ pub use kpi::{
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresClickStore;
 pub use report::{
-    CampaignResult, ConversationStats, Kpis, ResultsReport, RichMenuStats, StepResult,
-    TimelinePoint, Uplift,
+    CampaignResult, ChannelStats, ConversationStats, Kpis, ResultsReport, RichMenuStats,
+    StepResult, TimelinePoint, Uplift,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;

@@ -153,6 +153,60 @@ pub struct ResultsReport {
     /// (`RichMenuReconciler::statistics`; `ResultsReport::with_rich_menus` shows them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rich_menus: Vec<RichMenuStats>,
+    /// Results per delivery channel (LINE push, notification messages, e-mail, SMS), when the
+    /// campaign went out on several (`ChannelResults::to_report`;
+    /// `ResultsReport::with_channels` shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelStats>,
+}
+
+/// One delivery channel's figures for the results report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// The channel's name (`line`, `pnp`, `email`, `sms`).
+    pub channel: String,
+    /// Customers whose message the channel accepted.
+    pub sent: u64,
+    /// Customers whose message is known delivered.
+    pub delivered: u64,
+    /// Customers who clicked a tracked link after the send.
+    pub clicked: u64,
+    /// Customers who bought within the window after the send.
+    pub converted: u64,
+    /// Converted ÷ sent, when anything was sent.
+    pub conversion_rate: Option<f64>,
+    /// Conversion rate minus the holdout's, in percentage points (`None` without a holdout).
+    pub uplift_points: Option<f64>,
+}
+
+impl ChannelStats {
+    /// Figures for one channel; the conversion rate is computed from `converted` and `sent`.
+    #[must_use]
+    pub fn new(
+        channel: impl Into<String>,
+        sent: u64,
+        delivered: u64,
+        clicked: u64,
+        converted: u64,
+        uplift_points: Option<f64>,
+    ) -> Self {
+        #[allow(clippy::cast_precision_loss)]
+        let conversion_rate = (sent > 0).then(|| converted as f64 / sent as f64);
+        Self {
+            channel: channel.into(),
+            sent,
+            delivered,
+            clicked,
+            converted,
+            conversion_rate,
+            uplift_points,
+        }
+    }
+}
+
+fn points(uplift: Option<f64>) -> String {
+    uplift.map_or_else(|| "–".to_owned(), |u| format!("{u:+.1}pt"))
 }
 
 /// One rich menu's figures for the results report. LINE withholds them (`None`) below its
@@ -394,6 +448,25 @@ impl fmt::Display for ResultsReport {
                     count(m.impressions),
                     count(m.clicks()),
                     pct(m.click_rate())
+                )?;
+            }
+        }
+        if !self.channels.is_empty() {
+            writeln!(
+                f,
+                "\nchannels (sent, delivered, clicked, converted, conversion rate, uplift vs holdout)"
+            )?;
+            for c in &self.channels {
+                writeln!(
+                    f,
+                    "  {:<8} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8}",
+                    c.channel,
+                    c.sent,
+                    c.delivered,
+                    c.clicked,
+                    c.converted,
+                    pct(c.conversion_rate),
+                    points(c.uplift_points)
                 )?;
             }
         }
@@ -768,6 +841,13 @@ impl ResultsReport {
         self
     }
 
+    /// The report with the results per delivery channel (an empty list shows nothing).
+    #[must_use]
+    pub fn with_channels(mut self, channels: Vec<ChannelStats>) -> Self {
+        self.channels = channels;
+        self
+    }
+
     /// A self-contained HTML page (no scripts, no external resources): a KPI table, the
     /// conversion uplift per step with its interval, and open rate, 7-day block rate and
     /// conversion rate over time per step as inline SVG line charts. Every name from the data
@@ -840,6 +920,28 @@ impl ResultsReport {
                     count(m.unique_impressions),
                     count(m.clicks()),
                     pct(m.click_rate())
+                );
+            }
+            out.push_str("</tbody></table></section>");
+        }
+
+        if !self.channels.is_empty() {
+            out.push_str(
+                "<section><h2>Results per channel</h2><table><thead><tr><th>channel</th><th>sent</th>\
+                 <th>delivered</th><th>clicked</th><th>converted</th><th>conversion rate</th>\
+                 <th>uplift vs holdout</th></tr></thead><tbody>",
+            );
+            for c in &self.channels {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape_html(&c.channel),
+                    c.sent,
+                    c.delivered,
+                    c.clicked,
+                    c.converted,
+                    pct(c.conversion_rate),
+                    escape_html(&points(c.uplift_points))
                 );
             }
             out.push_str("</tbody></table></section>");
