@@ -20,11 +20,18 @@ use crate::line::message::Message;
 use crate::{BatchId, CampaignId, CustomerId, LineUserId, RetryKey};
 
 mod address;
+#[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
+pub mod conformance;
 mod dispatch;
 #[cfg(feature = "email")]
 mod email;
 mod line;
 mod optout;
+#[cfg(feature = "postgres")]
+mod optout_postgres;
+#[cfg(feature = "sqlite")]
+mod optout_sqlite;
 mod plan;
 mod results;
 mod route;
@@ -40,6 +47,12 @@ pub use line::{LinePushChannel, PnpChannel, PnpDeliveries, pnp_delivery_tag};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use optout::unsubscribe_route;
 pub use optout::{MemoryOptOuts, OptOut, OptOutStore, UnsubscribeLinks};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use optout_postgres::PostgresOptOuts;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use optout_sqlite::SqliteOptOuts;
 pub use plan::{
     ChannelExclusion, ChannelPlan, ChannelPlanner, ChannelStep, EmailContent, journal_key,
 };

@@ -98,6 +98,38 @@ impl OptOutStore for MemoryOptOuts {
     }
 }
 
+/// The error a store failure becomes: [`ChannelError::Transient`] (worth retrying) naming
+/// the channel concerned (LINE when listing every opt-out, which concerns no one channel).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn store_error(
+    channel: ChannelKind,
+    message: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> ChannelError {
+    ChannelError::Transient { channel, message: message.into(), source: Some(Box::new(source)) }
+}
+
+/// An opt-out read back from a database row.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn opt_out_from(
+    customer: String,
+    channel: &str,
+    at_us: i64,
+) -> Result<OptOut, ChannelError> {
+    let bad = |message: String| ChannelError::Transient {
+        channel: ChannelKind::parse(channel).unwrap_or(ChannelKind::Line),
+        message,
+        source: None,
+    };
+    let kind = ChannelKind::parse(channel)
+        .ok_or_else(|| bad(format!("the opt-out store holds an unknown channel {channel:?}")))?;
+    let customer = CustomerId::new(customer)
+        .map_err(|e| bad(format!("the opt-out store holds an unreadable customer ID: {e}")))?;
+    let at = DateTime::from_timestamp_micros(at_us)
+        .ok_or_else(|| bad(format!("the opt-out store holds an unreadable time {at_us}")))?;
+    Ok(OptOut { customer, channel: kind, at })
+}
+
 /// Signs and checks unsubscribe links: `<base_url>/<token>`, where the token names the customer
 /// and the channel and carries an HMAC-SHA256 under the shop's key, so nobody can unsubscribe
 /// someone else.

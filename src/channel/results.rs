@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use super::ChannelKind;
 use super::line::PnpDeliveries;
 use crate::CustomerId;
-use crate::campaign::{BatchRecord, BatchStatus, Click, PurchaseFact};
+use crate::campaign::{BatchRecord, BatchStatus, ChannelStats, Click, PurchaseFact};
 
 /// One channel's results.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,6 +91,27 @@ impl ChannelResults {
             }
         }
         out
+    }
+}
+
+impl ChannelResults {
+    /// The rows of the results report's channel table (`ResultsReport::with_channels`), in
+    /// [`ChannelKind::ALL`] order.
+    #[must_use]
+    pub fn to_report(&self) -> Vec<ChannelStats> {
+        self.by_channel
+            .iter()
+            .map(|(k, r)| {
+                ChannelStats::new(
+                    k.as_str(),
+                    r.sent,
+                    r.delivered,
+                    r.clicked,
+                    r.converted,
+                    r.uplift_points,
+                )
+            })
+            .collect()
     }
 }
 

@@ -40,6 +40,7 @@ pub enum RichMenuStoreError {
 }
 
 impl RichMenuStoreError {
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn storage(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,

@@ -3,6 +3,7 @@
 
 mod dispatch;
 mod harness;
+mod optout_store;
 mod plan;
 mod providers;
 mod route;

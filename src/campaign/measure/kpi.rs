@@ -596,6 +596,7 @@ impl ReportInput {
             campaigns,
             conversations: None,
             rich_menus: Vec::new(),
+            channels: Vec::new(),
         }
     }
 }

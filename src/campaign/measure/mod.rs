@@ -16,6 +16,7 @@ mod kpi;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod report;
+mod sections;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod track;
@@ -30,10 +31,8 @@ pub use kpi::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresClickStore;
-pub use report::{
-    CampaignResult, ConversationStats, Kpis, ResultsReport, RichMenuStats, StepResult,
-    TimelinePoint, Uplift,
-};
+pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
+pub use sections::{ChannelStats, ConversationStats, RichMenuStats};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;
 pub use track::{

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::kpi::Bucket;
+use super::sections::{ChannelStats, ConversationStats, RichMenuStats};
 use crate::CampaignId;
 
 /// Treatment minus holdout conversion rate, with its confidence interval.
@@ -153,100 +154,15 @@ pub struct ResultsReport {
     /// (`RichMenuReconciler::statistics`; `ResultsReport::with_rich_menus` shows them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rich_menus: Vec<RichMenuStats>,
+    /// Results per delivery channel (LINE push, notification messages, e-mail, SMS), when the
+    /// campaign went out on several (`ChannelResults::to_report`;
+    /// `ResultsReport::with_channels` shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelStats>,
 }
 
-/// One rich menu's figures for the results report. LINE withholds them (`None`) below its
-/// privacy threshold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct RichMenuStats {
-    /// The shop's key of the menu (e.g. `mypage`).
-    pub menu: String,
-    /// LINE's rich-menu ID.
-    pub rich_menu_id: String,
-    /// Impressions of the menu.
-    pub impressions: Option<u64>,
-    /// Distinct users who saw it.
-    pub unique_impressions: Option<u64>,
-    /// Taps on its areas, in area order.
-    pub area_clicks: Vec<u64>,
-}
-
-impl RichMenuStats {
-    /// Figures for one menu.
-    #[must_use]
-    pub fn new(
-        menu: impl Into<String>,
-        rich_menu_id: impl Into<String>,
-        impressions: Option<u64>,
-        unique_impressions: Option<u64>,
-        area_clicks: Vec<u64>,
-    ) -> Self {
-        Self {
-            menu: menu.into(),
-            rich_menu_id: rich_menu_id.into(),
-            impressions,
-            unique_impressions,
-            area_clicks,
-        }
-    }
-
-    /// Taps on all areas, when LINE reported the figures.
-    #[must_use]
-    pub fn clicks(&self) -> Option<u64> {
-        self.impressions.map(|_| self.area_clicks.iter().sum())
-    }
-
-    /// Taps per impression, when LINE reported the figures and there were impressions.
-    #[must_use]
-    pub fn click_rate(&self) -> Option<f64> {
-        #[allow(clippy::cast_precision_loss)]
-        match (self.clicks(), self.impressions) {
-            (Some(c), Some(i)) if i > 0 => Some(c as f64 / i as f64),
-            _ => None,
-        }
-    }
-}
-
-/// The chatbot's side of the results: conversations, replies, hand-offs, survey answers
-/// (`ChatBot::summary` gives them; `ResultsReport::with_conversations` shows them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ConversationStats {
-    /// Distinct LINE users in a conversation.
-    pub conversations: u64,
-    /// Messages, postbacks and follows received.
-    pub inbound: u64,
-    /// Messages the bot sent.
-    pub replies: u64,
-    /// Hand-offs to staff.
-    pub handoffs: u64,
-    /// Survey questions sent.
-    pub surveys_started: u64,
-    /// Survey answers stored.
-    pub survey_answers: u64,
-}
-
-impl ConversationStats {
-    /// Stats from counts.
-    #[must_use]
-    pub fn new(
-        conversations: u64,
-        inbound: u64,
-        replies: u64,
-        handoffs: u64,
-        surveys_started: u64,
-        survey_answers: u64,
-    ) -> Self {
-        Self { conversations, inbound, replies, handoffs, surveys_started, survey_answers }
-    }
-
-    /// Survey answers per question sent, when any was sent.
-    #[must_use]
-    pub fn survey_answer_rate(&self) -> Option<f64> {
-        #[allow(clippy::cast_precision_loss)]
-        (self.surveys_started > 0).then(|| self.survey_answers as f64 / self.surveys_started as f64)
-    }
+fn points(uplift: Option<f64>) -> String {
+    uplift.map_or_else(|| "–".to_owned(), |u| format!("{u:+.1}pt"))
 }
 
 fn pct(rate: Option<f64>) -> String {
@@ -394,6 +310,25 @@ impl fmt::Display for ResultsReport {
                     count(m.impressions),
                     count(m.clicks()),
                     pct(m.click_rate())
+                )?;
+            }
+        }
+        if !self.channels.is_empty() {
+            writeln!(
+                f,
+                "\nchannels (sent, delivered, clicked, converted, conversion rate, uplift vs holdout)"
+            )?;
+            for c in &self.channels {
+                writeln!(
+                    f,
+                    "  {:<8} {:>8} {:>9} {:>8} {:>9} {:>7} {:>8}",
+                    c.channel,
+                    c.sent,
+                    c.delivered,
+                    c.clicked,
+                    c.converted,
+                    pct(c.conversion_rate),
+                    points(c.uplift_points)
                 )?;
             }
         }
@@ -810,6 +745,13 @@ impl ResultsReport {
         }
     }
 
+    /// The report with the results per delivery channel (an empty list shows nothing).
+    #[must_use]
+    pub fn with_channels(mut self, channels: Vec<ChannelStats>) -> Self {
+        self.channels = channels;
+        self
+    }
+
     /// A self-contained HTML page (no scripts, no external resources): a KPI table, the
     /// conversion uplift per step with its interval, and open rate, 7-day block rate and
     /// conversion rate over time per step as inline SVG line charts. Every name from the data
@@ -853,6 +795,28 @@ impl ResultsReport {
         out.push_str("</tbody></table></section>");
         self.conversations_html(&mut out);
         self.rich_menus_html(&mut out);
+
+        if !self.channels.is_empty() {
+            out.push_str(
+                "<section><h2>Results per channel</h2><table><thead><tr><th>channel</th><th>sent</th>\
+                 <th>delivered</th><th>clicked</th><th>converted</th><th>conversion rate</th>\
+                 <th>uplift vs holdout</th></tr></thead><tbody>",
+            );
+            for c in &self.channels {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape_html(&c.channel),
+                    c.sent,
+                    c.delivered,
+                    c.clicked,
+                    c.converted,
+                    pct(c.conversion_rate),
+                    escape_html(&points(c.uplift_points))
+                );
+            }
+            out.push_str("</tbody></table></section>");
+        }
 
         let uplifts: Vec<(String, &Uplift)> = self
             .campaigns

@@ -276,11 +276,13 @@ pub(crate) fn lease_ms(lease: Duration) -> i64 {
 }
 
 /// A time from stored milliseconds (the epoch for out-of-range values, which no store writes).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// A stored attempt count.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn attempts_of(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }

@@ -202,3 +202,70 @@ async fn a_bounced_address_fails_once_and_a_provider_outage_is_retried() {
     ));
     assert_eq!(bounced.attempts, 1);
 }
+
+/// The results per channel, computed from the journal, become the results report's channel
+/// table in the text, HTML and JSON renderings; an empty list shows no table.
+#[tokio::test]
+async fn channel_results_go_into_the_results_report() {
+    use enishi::campaign::{ChannelStats, ReportInput, ReportOptions};
+    use enishi::channel::{ChannelResults, PnpDeliveries};
+
+    let rig = rig().await;
+    let audience = mixed_audience(&rig, 14).await;
+    let campaign = CampaignId::new("report").unwrap();
+    let (sale, _) = steps(&campaign);
+    ChannelPlanner::new(Arc::clone(&rig.journal), DeliveryPolicy::new())
+        .opt_outs(rig.opt_outs.clone())
+        .plan_and_enqueue(&sale, &audience, Utc::now())
+        .await
+        .unwrap();
+    rig.dispatcher("w1").build().unwrap().run(&campaign).await.unwrap();
+    let records = rig.journal.records(&campaign).await.unwrap();
+    let results = ChannelResults::compute(
+        &records,
+        &PnpDeliveries::new(),
+        &[],
+        &[],
+        &[],
+        chrono::TimeDelta::days(7),
+    );
+    let rows = results.to_report();
+    // One row per channel used, in report order, with the journal's recipients as `sent`.
+    let mut want: Vec<(String, u64)> = Vec::new();
+    for k in ChannelKind::ALL {
+        let sent: usize = records
+            .iter()
+            .filter(|r| ChannelKind::of_transport(r.batch.transport) == Some(k))
+            .map(|r| r.batch.recipients.len())
+            .sum();
+        if sent > 0 {
+            want.push((k.as_str().to_owned(), sent as u64));
+        }
+    }
+    let have: Vec<(String, u64)> = rows.iter().map(|r| (r.channel.clone(), r.sent)).collect();
+    assert_eq!(have, want);
+    assert!(rows.len() >= 2, "the sale must go out on several channels: {rows:?}");
+    assert!(rows.iter().all(|r| r.converted == 0 && r.conversion_rate == Some(0.0)));
+
+    let empty = ReportInput::new().build(&ReportOptions::default().with_title("t"));
+    assert!(!empty.to_string().contains("channels ("));
+    assert!(!empty.to_html().contains("Results per channel"));
+    assert!(!serde_json::to_string(&empty).unwrap().contains("\"channels\""));
+
+    let mut rows = rows;
+    rows.push(ChannelStats::new("sms", 200, 190, 40, 10, Some(2.5)));
+    let report = empty.with_channels(rows);
+    let text = report.to_string();
+    assert!(text.contains("channels (sent, delivered, clicked, converted"), "{text}");
+    assert!(text.contains("5.0%") && text.contains("+2.5pt"), "{text}");
+    let html = report.to_html();
+    assert!(html.contains("<h2>Results per channel</h2>"), "{html}");
+    assert!(html.contains(
+        "<td>sms</td><td>200</td><td>190</td><td>40</td><td>10</td><td>5.0%</td><td>+2.5pt</td>"
+    ));
+    let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+    let last = json["channels"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["channel"], "sms");
+    assert_eq!(last["conversion_rate"], 0.05);
+    assert_eq!(last["uplift_points"], 2.5);
+}
