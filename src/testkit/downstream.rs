@@ -61,7 +61,7 @@ impl Shared {
     }
 }
 
-/// A fake downstream receiver. See the [module](self) documentation.
+/// A fake downstream receiver: a real HTTP server on loopback that records what it accepts.
 ///
 /// Answers 401 to a body whose `x-line-signature` does not match its secret, 503 while
 /// failing, else (after its delay) 200. A request whose `x-enishi-delivery-id` it already
