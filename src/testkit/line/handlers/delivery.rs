@@ -4,18 +4,15 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{FixedOffset, NaiveDate, Offset as _, Utc};
+use chrono::{NaiveDate, Utc};
 use serde_json::json;
 
 use super::{bad_parameter, respond_with};
+use crate::clock::jst;
 use crate::testkit::line::endpoint::Endpoint;
 use crate::testkit::line::respond;
 use crate::testkit::line::server::Input;
 use crate::testkit::line::state::{App, Ctx, lock};
-
-fn jst() -> FixedOffset {
-    FixedOffset::east_opt(9 * 3600).unwrap_or(Utc.fix())
-}
 
 /// The `date` query parameter (`yyyyMMdd`), and whether figures exist for it yet.
 fn date(input: &Input) -> Result<(NaiveDate, bool), Response> {
