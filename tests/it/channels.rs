@@ -10,4 +10,5 @@ mod plan;
 mod providers;
 mod route;
 mod scenario;
+mod storage_optouts;
 mod unsubscribe;
