@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::campaign::{ClickStore, DeliveryJournal, MemoryClickStore, MemoryJournal};
+use crate::channel::{MemoryOptOuts, OptOutStore};
 use crate::chat::{ChatStore, MemoryChatStore};
 use crate::commerce::sync::{Dataset, StoredDataset};
 use crate::line::webhook::{EventDedup, MemoryDedup};
@@ -113,6 +114,7 @@ pub struct Storage {
     clicks: Arc<dyn ClickStore>,
     dataset: Arc<dyn StoredDataset>,
     chat: Arc<dyn ChatStore>,
+    opt_outs: Arc<dyn OptOutStore>,
     backend: Backend,
 }
 
@@ -197,6 +199,8 @@ impl StorageBuilder {
         let dataset = SqliteDataset::open(&path).map_err(|e| open_err("dataset")(Box::new(e)))?;
         let chat = crate::chat::SqliteChatStore::open(&path, &self.channel)
             .map_err(|e| open_err("chat")(Box::new(e)))?;
+        let opt_outs = crate::channel::SqliteOptOuts::open(&path)
+            .map_err(|e| open_err("opt-outs")(Box::new(e)))?;
         let links = Arc::new(links);
         Ok(Storage {
             incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
@@ -206,6 +210,7 @@ impl StorageBuilder {
             clicks: Arc::new(clicks),
             dataset: Arc::new(dataset),
             chat: Arc::new(chat),
+            opt_outs: Arc::new(opt_outs),
             backend: Backend::Sqlite(path),
         })
     }
@@ -242,6 +247,9 @@ impl StorageBuilder {
         let chat = crate::chat::PostgresChatStore::from_pool(pool.clone(), schema, &self.channel)
             .await
             .map_err(|e| open_err("chat")(Box::new(e)))?;
+        let opt_outs = crate::channel::PostgresOptOuts::from_pool(pool.clone(), schema)
+            .await
+            .map_err(|e| open_err("opt-outs")(Box::new(e)))?;
         let links = Arc::new(links);
         Ok(Storage {
             incentives: Arc::clone(&links) as Arc<dyn IncentiveLedger>,
@@ -251,6 +259,7 @@ impl StorageBuilder {
             clicks: Arc::new(clicks),
             dataset: Arc::new(dataset),
             chat: Arc::new(chat),
+            opt_outs: Arc::new(opt_outs),
             backend: Backend::Postgres { pool, url: url.into(), schema: schema.into() },
         })
     }
@@ -319,13 +328,15 @@ impl Storage {
             clicks: Arc::new(MemoryClickStore::new()),
             dataset: Arc::new(Dataset::new()),
             chat: Arc::new(MemoryChatStore::new().with_channel(&options.channel)),
+            opt_outs: Arc::new(MemoryOptOuts::new()),
             backend: Backend::Memory,
         }
     }
 
     /// A storage made of the host's own stores (see the conformance suites). `incentives` is
     /// usually the link store itself (every enishi link store is an [`IncentiveLedger`]), so
-    /// the ledger lives in the links' database.
+    /// the ledger lives in the links' database. The opt-outs are kept in memory until
+    /// [`with_opt_outs`](Self::with_opt_outs) gives the host's store.
     #[must_use]
     pub fn from_parts(
         links: Arc<dyn LinkStore>,
@@ -336,7 +347,35 @@ impl Storage {
         dataset: Arc<dyn StoredDataset>,
         chat: Arc<dyn ChatStore>,
     ) -> Self {
-        Self { links, incentives, dedup, journal, clicks, dataset, chat, backend: Backend::Memory }
+        Self {
+            links,
+            incentives,
+            dedup,
+            journal,
+            clicks,
+            dataset,
+            chat,
+            opt_outs: Arc::new(MemoryOptOuts::new()),
+            backend: Backend::Memory,
+        }
+    }
+
+    /// Uses `store` for the per-channel opt-outs (a host's own store, see
+    /// `channel::conformance`).
+    #[must_use]
+    pub fn with_opt_outs(mut self, store: Arc<dyn OptOutStore>) -> Self {
+        self.opt_outs = store;
+        self
+    }
+
+    /// The per-channel opt-out store of this backend: [`MemoryOptOuts`] for `memory:`,
+    /// [`SqliteOptOuts`](crate::channel::SqliteOptOuts) in the same file for SQLite,
+    /// [`PostgresOptOuts`](crate::channel::PostgresOptOuts) under the same schema for
+    /// PostgreSQL. The unsubscribe route records into it and the channel planner and
+    /// dispatcher honour it, so an opt-out outlives restarts wherever the journal does.
+    #[must_use]
+    pub fn opt_outs(&self) -> Arc<dyn OptOutStore> {
+        Arc::clone(&self.opt_outs)
     }
 
     /// The link store.

@@ -420,6 +420,16 @@ impl Enishi {
         let others: Vec<_> = sends.iter().filter(|s| !own.contains(&s.campaign)).collect();
         state.note_sends(others);
         let tick = state.tick(now);
+        if !tick.routed.is_empty() {
+            // Steps with channels need the host's e-mail and SMS channels: the app routes and
+            // sends LINE only (see docs/channels.md, "Per scenario step").
+            tracing::warn!(
+                target: "enishi::scenario",
+                steps = tick.routed.len(),
+                "scenario steps with channels are not sent by the app: route them with \
+                 ChannelPlanner::plan_scenario and send them with a ChannelDispatcher"
+            );
+        }
         let enqueued = journal.enqueue(&tick.batches).await?;
         let skipped = tick
             .events

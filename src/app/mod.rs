@@ -142,6 +142,7 @@ struct Inner {
     chat_purged: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
+    unsubscribe: Option<crate::channel::UnsubscribeLinks>,
 }
 
 impl fmt::Debug for Enishi {
@@ -184,6 +185,7 @@ pub struct EnishiBuilder {
     write_back: bool,
     chat: Option<(Vec<u8>, chat::ChatSetup)>,
     rank_ladder: Vec<(String, i64)>,
+    unsubscribe: Option<crate::channel::UnsubscribeLinks>,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -373,6 +375,14 @@ impl EnishiBuilder {
         self
     }
 
+    /// Serves `/unsubscribe/{token}` (the links e-mails and SMS carry, see
+    /// `docs/channels.md`), recording opt-outs in the storage's
+    /// [`opt_outs`](Storage::opt_outs), which [`Enishi::channel_planner`] honours.
+    pub fn unsubscribe_links(mut self, links: crate::channel::UnsubscribeLinks) -> Self {
+        self.unsubscribe = Some(links);
+        self
+    }
+
     /// Builds the app.
     ///
     /// # Errors
@@ -489,6 +499,7 @@ impl EnishiBuilder {
                 chat_purged: Mutex::new(None),
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
+                unsubscribe: self.unsubscribe,
             }),
         };
         app_ref.set(&app.inner);
@@ -506,6 +517,20 @@ impl Enishi {
     #[must_use]
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
+    }
+
+    /// A channel planner over the storage's journal, under the app's delivery policy and
+    /// honouring the storage's opt-outs (those the unsubscribe route records).
+    #[must_use]
+    pub fn channel_planner(&self) -> crate::channel::ChannelPlanner {
+        crate::channel::ChannelPlanner::new(self.inner.storage.journal(), self.inner.policy.clone())
+            .opt_outs(self.inner.storage.opt_outs())
+    }
+
+    /// The unsubscribe links the app serves, for the channel dispatcher's e-mails and SMS.
+    #[must_use]
+    pub fn unsubscribe_links(&self) -> Option<&crate::channel::UnsubscribeLinks> {
+        self.inner.unsubscribe.as_ref()
     }
 
     /// The LINE client.

@@ -129,19 +129,34 @@ impl Enishi {
         }
     }
 
+    /// `/unsubscribe/{token}`: records opt-outs in the storage's opt-out store. Empty
+    /// without [`unsubscribe_links`](super::EnishiBuilder::unsubscribe_links).
+    pub fn unsubscribe_router(&self) -> Router {
+        match &self.inner.unsubscribe {
+            Some(links) => {
+                crate::channel::unsubscribe_route(links.clone(), self.storage().opt_outs())
+            }
+            None => Router::new(),
+        }
+    }
+
     /// `/metrics`: the Prometheus text of `handle` (see [`install_prometheus`]).
     pub fn metrics_router(handle: PrometheusHandle) -> Router {
         Router::new().route("/metrics", get(move || async move { handle.render() }))
     }
 
-    /// Every route: webhook (with a channel secret), link pages, tracked links, `/healthz`
+    /// Every route: webhook (with a channel secret), link pages, tracked links, unsubscribe
+    /// links, `/healthz`
     /// (the process answers) and `/readyz` (the storage answers; 503 while it does not).
     ///
     /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()`: the link page
     /// limits sign-in attempts per client address.
     pub fn router(&self) -> Router {
-        let mut router =
-            self.link_router().merge(self.login_router()).merge(self.tracking_router());
+        let mut router = self
+            .link_router()
+            .merge(self.login_router())
+            .merge(self.tracking_router())
+            .merge(self.unsubscribe_router());
         if let Ok(webhook) = self.webhook_router() {
             router = router.merge(webhook);
         }

@@ -74,6 +74,29 @@ pub struct Batch {
     pub arm: Option<String>,
     /// The custom aggregation unit LINE counts opens and clicks under.
     pub aggregation_unit: Option<AggregationUnit>,
+    /// Where the message goes instead when the transport's provider refuses the recipient
+    /// (`enishi::channel`'s send-time fall-through, e.g. PNP → e-mail → SMS), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<BatchFallback>,
+}
+
+/// Another transport for a batch's one recipient, with the content for it, tried when the
+/// batch's own transport refuses the recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BatchFallback {
+    /// The transport (`pnp`, `email`, `sms`, `push`).
+    pub transport: Transport,
+    /// The content as that transport's batches hold it.
+    pub messages: Vec<Message>,
+}
+
+impl BatchFallback {
+    /// A fallback on `transport` with `messages`.
+    #[must_use]
+    pub fn new(transport: Transport, messages: Vec<Message>) -> Self {
+        Self { transport, messages }
+    }
 }
 
 impl Batch {
@@ -98,7 +121,15 @@ impl Batch {
             not_before,
             arm: None,
             aggregation_unit: None,
+            fallbacks: Vec::new(),
         }
+    }
+
+    /// Sets the send-time fallbacks.
+    #[must_use]
+    pub fn with_fallbacks(mut self, fallbacks: Vec<BatchFallback>) -> Self {
+        self.fallbacks = fallbacks;
+        self
     }
 
     /// Sets the A/B arm.

@@ -13,6 +13,7 @@
 //! (`campaign::conformance`, feature `testkit`), which a host runs against its own store too.
 
 mod batch;
+mod channels;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod conformance;
@@ -27,9 +28,10 @@ mod plan;
 pub mod scenario;
 
 pub use batch::{
-    Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, FailureKind,
-    JournalCounts, PauseReason, SendRecord, Transport,
+    Batch, BatchFallback, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState,
+    FailureKind, JournalCounts, PauseReason, SendRecord, Transport,
 };
+pub use channels::{ChannelKind, Purpose, customer_send_key};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use coupon::PostgresCouponPool;

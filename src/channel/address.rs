@@ -179,6 +179,29 @@ impl PhoneNumber {
         &self.0
     }
 
+    /// Whether the number can receive SMS and LINE notification messages: a Japanese number
+    /// must be a mobile (`060`, `070`, `080` or `090` and 11 digits domestically); a number of
+    /// another country is assumed to be one.
+    ///
+    /// # Errors
+    /// [`AddressError`] for a Japanese fixed-line, IP (`050`) or free-dial number.
+    pub fn check_mobile(&self) -> Result<(), AddressError> {
+        match self.0.strip_prefix("+81") {
+            Some(national)
+                if !(national.len() == 10
+                    && ["60", "70", "80", "90"].iter().any(|p| national.starts_with(p))) =>
+            {
+                Err(AddressError::new(
+                    "phone number",
+                    &self.0,
+                    "is not a Japanese mobile number (060/070/080/090): it cannot receive SMS \
+                     or notification messages",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The SHA-256 of the E.164 text, as 64 lowercase hex digits: how LINE notification
     /// messages address a phone.
     #[must_use]
@@ -232,6 +255,13 @@ mod tests {
         }
         for bad in ["", "abc", "12345", "9012345678", "090-12", "0081901234567", "+0123456789"] {
             assert!(PhoneNumber::parse_jp(bad).is_err(), "{bad}");
+        }
+        for mobile in ["090-1234-5678", "070-1234-5678", "080 1234 5678", "+1 415 555 0100"] {
+            assert!(PhoneNumber::parse_jp(mobile).unwrap().check_mobile().is_ok(), "{mobile}");
+        }
+        for fixed in ["03-1234-5678", "050-1234-5678", "0120-123-456", "06-1234-5678"] {
+            let e = PhoneNumber::parse_jp(fixed).unwrap().check_mobile().unwrap_err();
+            assert!(e.reason.contains("mobile"), "{fixed}");
         }
         let p = PhoneNumber::parse_jp("090-1234-5678").unwrap();
         assert_eq!(p.hashed(), "3d06a39d40790f11761295e053029378ae28c4b4f6f301693005e079f3d4ca64");

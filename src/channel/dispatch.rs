@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use super::optout::{OptOutStore, UnsubscribeLinks};
 use super::route::Contacts;
 use super::{Address, Channel, ChannelError, ChannelKind, ChannelSend, Purpose, route};
-use crate::CampaignId;
-use crate::campaign::{BatchOutcome, Claimed, DeliveryJournal, FailureKind, JournalError};
+use crate::campaign::{Batch, BatchOutcome, Claimed, DeliveryJournal, FailureKind, JournalError};
+use crate::{BatchId, CampaignId};
 
 /// What one [`ChannelDispatcher::run`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,9 @@ pub struct ChannelRun {
     pub failed: u64,
     /// Batches put back for a later attempt.
     pub retried: u64,
+    /// Batches whose provider refused the recipient and whose message went on to the next
+    /// channel of the step's order (a new batch in the journal); also counted in `failed`.
+    pub fell_through: u64,
     /// The run stopped on [`crash_after`](ChannelDispatcherBuilder::crash_after), leaving
     /// its claimed batches in flight as a crashed worker would.
     pub crashed: bool,
@@ -206,6 +209,7 @@ impl ChannelDispatcherBuilder {
 enum Fate {
     Sent(ChannelKind),
     Failed,
+    FellThrough,
     Retry,
 }
 
@@ -270,6 +274,10 @@ impl ChannelDispatcher {
                         sends += 1;
                     }
                     Fate::Failed => run.failed += 1,
+                    Fate::FellThrough => {
+                        run.failed += 1;
+                        run.fell_through += 1;
+                    }
                     Fate::Retry => run.retried += 1,
                 }
             }
@@ -305,7 +313,7 @@ impl ChannelDispatcher {
         };
         let customer = &recipient.customer;
         let reach = self.contacts.reach(customer).await?;
-        let address = match (kind, reach) {
+        let address = match (kind, reach.as_ref()) {
             // LINE push goes to the user in the batch (it is the address planned).
             (ChannelKind::Line, _) => Address::Line(recipient.line_user.clone()),
             (_, None) => {
@@ -319,12 +327,10 @@ impl ChannelDispatcher {
             }
             (_, Some(reach)) => {
                 // The address as it is now, checked again; consent was checked when planning.
-                match route::check(kind, Purpose::Transactional, &reach, &|_| true, &|_| false) {
+                match route::check(kind, Purpose::Transactional, reach, &|_| true, &|_| false) {
                     Ok(a) => a,
                     Err(skip) => {
-                        return self
-                            .fail(&c, FailureKind::InvalidRecipient, format!("{kind}: {skip}"))
-                            .await;
+                        return self.refused(&c, Some(reach), format!("{kind}: {skip}")).await;
                     }
                 }
             }
@@ -375,11 +381,93 @@ impl ChannelDispatcher {
                 self.journal.release(&batch.id, at, Utc::now()).await.map_err(journal_err)?;
                 Ok(Fate::Retry)
             }
+            Err(e) if e.failure_kind() == FailureKind::InvalidRecipient => {
+                self.refused(&c, reach.as_ref(), crate::error::chain_message(&e)).await
+            }
             Err(e) => {
                 let kind = e.failure_kind();
                 self.fail(&c, kind, crate::error::chain_message(&e)).await
             }
         }
+    }
+
+    /// The batch's channel cannot reach the customer (the provider refused the recipient, or
+    /// the address is no longer valid): the message falls through to the first of the
+    /// batch's fallbacks that can carry it now, as a new batch in the same journal whose ID
+    /// extends this one's, written **before** this batch is failed with the reason. A crash in
+    /// between leaves this batch in flight; its next attempt is refused again and writes the
+    /// same fallback batch once more, which the journal keeps once. Without a usable fallback
+    /// the batch fails as [`FailureKind::InvalidRecipient`].
+    async fn refused(
+        &self,
+        c: &Claimed,
+        reach: Option<&route::Reach>,
+        why: String,
+    ) -> Result<Fate, ChannelError> {
+        let batch = &c.batch;
+        let mut passed = Vec::new();
+        for (i, fb) in batch.fallbacks.iter().enumerate() {
+            let Some(kind) = ChannelKind::of_transport(fb.transport) else { continue };
+            if !self.channels.contains_key(&kind) {
+                passed.push(format!("{kind}: not configured"));
+                continue;
+            }
+            let usable = match (kind, reach) {
+                (_, None) => Err("the customer is no longer known".to_owned()),
+                (ChannelKind::Line, Some(_)) => Ok(()),
+                (_, Some(r)) => {
+                    route::check(kind, Purpose::Transactional, r, &|_| true, &|_| false)
+                        .map(|_| ())
+                        .map_err(|skip| skip.to_string())
+                }
+            };
+            if let Err(skip) = usable {
+                passed.push(format!("{kind}: {skip}"));
+                continue;
+            }
+            if let Some(store) = &self.opt_outs
+                && store.is_opted_out(&batch.recipients[0].customer, kind).await?
+            {
+                passed.push(format!("{kind}: unsubscribed"));
+                continue;
+            }
+            let Ok(id) = BatchId::new(format!("{}/{kind}", batch.id)) else {
+                passed.push(format!("{kind}: the batch ID would be too long"));
+                continue;
+            };
+            let next = Batch::new(
+                id.clone(),
+                batch.campaign.clone(),
+                fb.transport,
+                batch.recipients.clone(),
+                fb.messages.clone(),
+                batch.not_before.max(Utc::now()),
+            )
+            .with_fallbacks(batch.fallbacks[i + 1..].to_vec());
+            match self.journal.enqueue(std::slice::from_ref(&next)).await {
+                Ok(_) | Err(JournalError::Conflict(_)) => {}
+                Err(e) => return Err(journal_err(e)),
+            }
+            let mut error = why;
+            for p in passed {
+                error.push_str(&format!("; passed over {p}"));
+            }
+            error.push_str(&format!("; falls through to {kind} as batch {id}"));
+            tracing::info!(target: "enishi::channel", batch = %batch.id, next = %id, %error, "falling through to the next channel");
+            let outcome = BatchOutcome::Failed {
+                kind: FailureKind::InvalidRecipient,
+                status: None,
+                request_id: None,
+                error,
+            };
+            self.journal.complete(&batch.id, &outcome, Utc::now()).await.map_err(journal_err)?;
+            return Ok(Fate::FellThrough);
+        }
+        let mut error = why;
+        for p in passed {
+            error.push_str(&format!("; passed over {p}"));
+        }
+        self.fail(c, FailureKind::InvalidRecipient, error).await
     }
 }
 

@@ -13,9 +13,9 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use crate::campaign::{FailureKind, Transport};
+use crate::campaign::FailureKind;
+pub use crate::campaign::{ChannelKind, Purpose};
 use crate::line::message::Message;
 use crate::{BatchId, CampaignId, CustomerId, LineUserId, RetryKey};
 
@@ -57,84 +57,10 @@ pub use plan::{
     ChannelExclusion, ChannelPlan, ChannelPlanner, ChannelStep, EmailContent, journal_key,
 };
 pub use results::{ChannelResult, ChannelResults};
-pub use route::{Contacts, LineEngagement, MemoryContacts, Reach, Route, Routing, Skip};
+pub use route::{
+    Candidates, Contacts, LineEngagement, MemoryContacts, Reach, Route, Routing, Skip,
+};
 pub use sms::{SmsChannel, SmsProvider, SmsReceipt, TwilioSms, TwilioSmsBuilder};
-
-/// A delivery channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ChannelKind {
-    /// LINE push to a linked, following LINE user.
-    Line,
-    /// A LINE notification message to a phone number (transactional only).
-    Pnp,
-    /// E-mail over SMTP.
-    Email,
-    /// SMS through a provider.
-    Sms,
-}
-
-impl ChannelKind {
-    /// Every channel, in the order reports list them.
-    pub const ALL: [Self; 4] = [Self::Line, Self::Pnp, Self::Email, Self::Sms];
-
-    /// `line`, `pnp`, `email`, `sms`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Line => "line",
-            Self::Pnp => "pnp",
-            Self::Email => "email",
-            Self::Sms => "sms",
-        }
-    }
-
-    /// The journal transport of a batch on this channel.
-    #[must_use]
-    pub fn transport(self) -> Transport {
-        match self {
-            Self::Line => Transport::Push,
-            Self::Pnp => Transport::Pnp,
-            Self::Email => Transport::Email,
-            Self::Sms => Transport::Sms,
-        }
-    }
-
-    /// The channel a journal transport belongs to (push and multicast are LINE).
-    #[must_use]
-    pub fn of_transport(transport: Transport) -> Option<Self> {
-        match transport {
-            Transport::Push | Transport::Multicast => Some(Self::Line),
-            Transport::Pnp => Some(Self::Pnp),
-            Transport::Email => Some(Self::Email),
-            Transport::Sms => Some(Self::Sms),
-        }
-    }
-
-    /// Parses [`as_str`](Self::as_str).
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl fmt::Display for ChannelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a message is sent: decides the channel order and whether marketing consent is needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Purpose {
-    /// Promotions: LINE, else e-mail with consent, else SMS with consent. Never PNP.
-    Marketing,
-    /// Order, shipping and account notices: LINE, then PNP, then e-mail, then SMS.
-    Transactional,
-}
 
 /// Where one message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::address::{EmailAddress, PhoneNumber};
 use super::{Address, ChannelError, ChannelKind, Purpose};
 use crate::campaign::{BatchRecord, BatchStatus, Click, Transport};
-use crate::commerce::Customer;
+use crate::commerce::{Customer, Exclusion};
 use crate::{CustomerId, LineUserId};
 
 /// What the shop knows about reaching one customer.
@@ -52,18 +52,40 @@ impl Reach {
         }
     }
 
-    /// From a commerce backend's customer: the linked LINE user (assumed following: set
-    /// [`line`](Self::line) with what the link store says), the e-mail with the marketing
-    /// opt-in as consent, and `mail_delivery_stop`.
+    /// From a commerce backend's customer (synced ecforce data, for one): the linked LINE
+    /// user (assumed following: set [`line`](Self::line) with what the link store says), the
+    /// e-mail with the marketing opt-in (ecforce `optin`) as consent, `mail_delivery_stop`,
+    /// and the phone number (ecforce: `mobile`, else the billing address's telephone) with
+    /// no marketing SMS consent (the shop's data has none; set [`phone`](Self::phone) if it
+    /// has). Addresses are kept as stored: routing checks them and passes an invalid one over
+    /// with the reason ([`Skip::InvalidAddress`]).
     #[must_use]
     pub fn from_customer(c: &Customer) -> Self {
         let mut r = Self::new(c.id.clone());
         r.line_following = c.line_user_id.is_some();
         r.line_user = c.line_user_id.clone();
-        r.email = c.email.clone();
+        r.email = c.email.clone().filter(|e| !e.trim().is_empty());
         r.email_consent = c.opt_in.unwrap_or(false);
         r.email_stopped = c.email_stopped.unwrap_or(false);
+        r.phone = c.phone.clone().filter(|p| !p.trim().is_empty());
         r
+    }
+
+    /// The reach of every customer the shop may message, and why the others may not be
+    /// (deleted, withdrawn or blacklisted: never messaged on any channel).
+    #[must_use]
+    pub fn from_customers<'a>(
+        customers: impl IntoIterator<Item = &'a Customer>,
+    ) -> (Vec<Self>, Vec<(CustomerId, Exclusion)>) {
+        let mut reach = Vec::new();
+        let mut excluded = Vec::new();
+        for c in customers {
+            match c.exclusion() {
+                Some(why) => excluded.push((c.id.clone(), why)),
+                None => reach.push(Self::from_customer(c)),
+            }
+        }
+        (reach, excluded)
     }
 
     /// The linked LINE user and whether they follow the account.
@@ -268,6 +290,10 @@ impl LineEngagement {
     }
 }
 
+/// What [`Routing::candidates`] finds: the channels that can carry the message, in routing
+/// order, with their addresses; and why each other channel was passed over.
+pub type Candidates = (Vec<(ChannelKind, Address)>, Vec<(ChannelKind, Skip)>);
+
 /// The channel order per purpose, plus the unclicked-LINE rule. Configure one per campaign or
 /// scenario step ([`ChannelStep::routing`](super::ChannelStep::routing)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,6 +346,27 @@ impl Routing {
         available: &dyn Fn(ChannelKind) -> bool,
         opted_out: &dyn Fn(ChannelKind) -> bool,
     ) -> Route {
+        let (usable, skipped) =
+            self.candidates(purpose, reach, engagement, now, available, opted_out);
+        match usable.into_iter().next() {
+            Some((channel, address)) => Route::Send { channel, address },
+            None => Route::Unreachable(skipped),
+        }
+    }
+
+    /// Every channel that can carry the message to `reach`, in routing order (the first is
+    /// the [`route`](Self::route); the rest are the send-time fall-through if a provider
+    /// refuses the recipient), and why the others were passed over.
+    #[must_use]
+    pub fn candidates(
+        &self,
+        purpose: Purpose,
+        reach: &Reach,
+        engagement: &LineEngagement,
+        now: DateTime<Utc>,
+        available: &dyn Fn(ChannelKind) -> bool,
+        opted_out: &dyn Fn(ChannelKind) -> bool,
+    ) -> Candidates {
         let mut order = self.order.clone();
         if let Some((n, days)) = self.email_after_unclicked
             && engagement.ignores_line(&reach.customer, n, days, now)
@@ -332,14 +379,20 @@ impl Routing {
             let e = order.remove(email);
             order.insert(line, e);
         }
+        let mut usable = Vec::new();
         let mut skipped = Vec::new();
+        let mut seen = Vec::new();
         for channel in order {
+            if seen.contains(&channel) {
+                continue;
+            }
+            seen.push(channel);
             match check(channel, purpose, reach, available, opted_out) {
-                Ok(address) => return Route::Send { channel, address },
+                Ok(address) => usable.push((channel, address)),
                 Err(skip) => skipped.push((channel, skip)),
             }
         }
-        Route::Unreachable(skipped)
+        (usable, skipped)
     }
 }
 
@@ -370,6 +423,7 @@ pub(crate) fn check(
             let raw = reach.phone.as_deref().ok_or(Skip::NoAddress)?;
             let phone =
                 PhoneNumber::parse_jp(raw).map_err(|e| Skip::InvalidAddress(e.to_string()))?;
+            phone.check_mobile().map_err(|e| Skip::InvalidAddress(e.to_string()))?;
             if channel == ChannelKind::Sms && marketing && !reach.sms_consent {
                 return Err(Skip::NoConsent);
             }

@@ -226,6 +226,11 @@ pub struct Customer {
     /// When the customer's points expire.
     #[serde(default)]
     pub points_expire_at: Option<DateTime<Utc>>,
+    /// The phone number as the shop stores it (ecforce: a `mobile` attribute if the shop has
+    /// one, else the billing address's `full_tel` or `tel01`-`tel02`-`tel03`, else `tel`);
+    /// checked and normalised to E.164 only when a message is routed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 /// Why a customer must not be targeted at all.
@@ -282,6 +287,7 @@ impl Customer {
             email_stopped: None,
             prefecture: None,
             points_expire_at: None,
+            phone: None,
         }
     }
 

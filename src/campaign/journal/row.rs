@@ -5,12 +5,14 @@
 //! campaign states are JSON text.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::{Claimed, JournalError};
 use crate::campaign::batch::{
-    Batch, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState, SendRecord,
-    Transport,
+    Batch, BatchFallback, BatchOutcome, BatchRecipient, BatchRecord, BatchStatus, CampaignState,
+    SendRecord, Transport,
 };
+use crate::line::message::Message;
 use crate::{AggregationUnit, BatchId, CampaignId, RetryKey};
 
 /// The columns a full batch row is read from, in [`RawRow`] order.
@@ -37,14 +39,49 @@ pub(super) fn recipients_json(r: &[BatchRecipient]) -> Result<String, JournalErr
     serde_json::to_string(r).map_err(|e| JournalError::storage("encoding recipients", e))
 }
 
+/// The `messages` column: the message list as a JSON array, or, for a batch with send-time
+/// fallbacks, `{"messages": [...], "fallbacks": [...]}` (so older rows and fallback-free
+/// batches keep the plain array and no migration is needed).
+#[derive(Serialize, Deserialize)]
+struct WithFallbacks {
+    messages: Vec<Message>,
+    fallbacks: Vec<BatchFallback>,
+}
+
+fn messages_json(b: &Batch) -> Result<String, JournalError> {
+    let text = if b.fallbacks.is_empty() {
+        serde_json::to_string(&b.messages)
+    } else {
+        serde_json::to_string(&WithFallbacks {
+            messages: b.messages.clone(),
+            fallbacks: b.fallbacks.clone(),
+        })
+    };
+    text.map_err(|e| JournalError::storage("encoding messages", e))
+}
+
+fn messages(json: &str) -> Result<(Vec<Message>, Vec<BatchFallback>), JournalError> {
+    match serde_json::from_str(json).map_err(|e| corrupt("message list", e))? {
+        Stored::Plain(messages) => Ok((messages, Vec::new())),
+        Stored::WithFallbacks(w) => Ok((w.messages, w.fallbacks)),
+    }
+}
+
+/// Either shape of the `messages` column.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    Plain(Vec<Message>),
+    WithFallbacks(WithFallbacks),
+}
+
 pub(super) fn encode(b: &Batch) -> Result<Encoded, JournalError> {
     Ok(Encoded {
         id: b.id.clone(),
         campaign: b.campaign.as_str().to_owned(),
         transport: b.transport.as_str(),
         recipients: recipients_json(&b.recipients)?,
-        messages: serde_json::to_string(&b.messages)
-            .map_err(|e| JournalError::storage("encoding messages", e))?,
+        messages: messages_json(b)?,
         retry_key: b.retry_key.as_str().to_owned(),
         not_before_us: micros(b.not_before),
         arm: b.arm.clone(),
@@ -125,13 +162,13 @@ impl RawRow {
         let transport: Transport =
             serde_json::from_value(serde_json::Value::String(self.transport))
                 .map_err(|e| corrupt("transport", e))?;
+        let (messages, fallbacks) = messages(&self.messages)?;
         let batch = Batch {
             id: BatchId::new(self.id).map_err(|e| corrupt("batch ID", e))?,
             campaign: campaign(self.campaign)?,
             transport,
             recipients: recipients(&self.recipients)?,
-            messages: serde_json::from_str(&self.messages)
-                .map_err(|e| corrupt("message list", e))?,
+            messages,
             retry_key: RetryKey::new(self.retry_key).map_err(|e| corrupt("retry key", e))?,
             not_before: from_micros(self.not_before_us, "not-before time")?,
             arm: self.arm,
@@ -140,6 +177,7 @@ impl RawRow {
                 .map(AggregationUnit::new)
                 .transpose()
                 .map_err(|e| corrupt("aggregation unit", e))?,
+            fallbacks,
         };
         let outcome = self
             .outcome

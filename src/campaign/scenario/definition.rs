@@ -10,7 +10,7 @@ use super::error::ScenarioError;
 use super::step::{Delay, parse_time_of_day};
 use super::trigger::{COMMON_VARIABLES, Trigger};
 use crate::CampaignId;
-use crate::campaign::TextTemplate;
+use crate::campaign::{ChannelKind, Purpose, TextTemplate};
 use crate::segment::{Context, SegmentDefinition};
 
 /// How a step competes for the frequency cap, and what happens when the cap is full.
@@ -81,6 +81,96 @@ pub struct StepDef {
     /// `24h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_defer: Option<Delay>,
+    /// Channels beyond LINE push: with them the step also reaches customers who blocked the
+    /// account or never linked it (by e-mail, SMS or, transactional only, LINE notification
+    /// messages), routed by `enishi::channel`. Without them the step is LINE push only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<StepChannels>,
+}
+
+/// A step's channel routing (see `docs/channels.md`): its purpose, the channel order, the
+/// unclicked-LINE rule and the content for e-mail and SMS. The step's `message` is the LINE
+/// message, the notification message and the e-mail's text.
+///
+/// ```toml
+/// channels = { purpose = "marketing", email_subject = "{{ name }}さんへ", sms = "...",
+///              email_after_unclicked = { messages = 3, days = 30 } }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StepChannels {
+    /// `marketing` (default: consent needed for e-mail and SMS, never PNP) or `transactional`.
+    #[serde(default = "marketing")]
+    pub purpose: Purpose,
+    /// The channels in the order tried; empty: the purpose's default order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order: Vec<ChannelKind>,
+    /// "No tracked click on the last `messages` LINE messages within `days` days → e-mail".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_after_unclicked: Option<Unclicked>,
+    /// The e-mail subject (a template); without it the step sends no e-mail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_subject: Option<String>,
+    /// The SMS text (a template); without it the step sends no SMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<String>,
+}
+
+fn marketing() -> Purpose {
+    Purpose::Marketing
+}
+
+impl StepChannels {
+    /// Routing for `purpose` with its default order and no e-mail or SMS content yet.
+    #[must_use]
+    pub fn new(purpose: Purpose) -> Self {
+        Self {
+            purpose,
+            order: Vec::new(),
+            email_after_unclicked: None,
+            email_subject: None,
+            sms: None,
+        }
+    }
+
+    /// Sets the channel order.
+    #[must_use]
+    pub fn order(mut self, order: Vec<ChannelKind>) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// "No click on the last `messages` LINE messages within `days` days → e-mail".
+    #[must_use]
+    pub fn email_after_unclicked(mut self, messages: u32, days: u32) -> Self {
+        self.email_after_unclicked = Some(Unclicked { messages, days });
+        self
+    }
+
+    /// Lets the step go by e-mail with this subject template.
+    #[must_use]
+    pub fn email_subject(mut self, subject: impl Into<String>) -> Self {
+        self.email_subject = Some(subject.into());
+        self
+    }
+
+    /// Lets the step go by SMS with this text template.
+    #[must_use]
+    pub fn sms(mut self, text: impl Into<String>) -> Self {
+        self.sms = Some(text.into());
+        self
+    }
+}
+
+/// The unclicked-LINE rule of [`StepChannels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unclicked {
+    /// The last this many LINE messages (at least 1).
+    pub messages: u32,
+    /// Within this many days (at least 1).
+    pub days: u32,
 }
 
 impl StepDef {
@@ -96,7 +186,15 @@ impl StepDef {
             variant_by: None,
             variants: BTreeMap::new(),
             max_defer: None,
+            channels: None,
         }
+    }
+
+    /// Routes the step across channels.
+    #[must_use]
+    pub fn channels(mut self, channels: StepChannels) -> Self {
+        self.channels = Some(channels);
+        self
     }
 
     /// Sets the local time of day.
@@ -241,6 +339,15 @@ pub(crate) struct Step {
     pub(crate) variant_by: Option<String>,
     pub(crate) variants: BTreeMap<String, TextTemplate>,
     pub(crate) max_defer: Duration,
+    pub(crate) channels: Option<Channels>,
+}
+
+/// A validated [`StepChannels`].
+#[derive(Debug, Clone)]
+pub(crate) struct Channels {
+    pub(crate) def: StepChannels,
+    pub(crate) email_subject: Option<TextTemplate>,
+    pub(crate) sms: Option<TextTemplate>,
 }
 
 /// A validated exit.
@@ -593,7 +700,9 @@ impl<'a> StepCompiler<'a> {
         {
             return Err(self.missing(s, by.clone()));
         }
+        let channels = s.channels.as_ref().map(|c| self.channels(s, c)).transpose()?;
         Ok(Step {
+            channels,
             name: s.name.clone(),
             delay: s.delay,
             at,
@@ -635,6 +744,28 @@ impl<'a> StepCompiler<'a> {
             ));
         }
         Ok((at, max_defer))
+    }
+
+    /// The step's channels: a sensible rule, templates whose variables are in scope.
+    fn channels(&self, s: &StepDef, c: &StepChannels) -> Result<Channels, ScenarioError> {
+        let bad = |reason: &str| {
+            invalid(self.scenario, "channels", &format!("step {:?}: {reason}", s.name))
+        };
+        if matches!(self.trigger, Trigger::FollowedUnlinked) {
+            return Err(bad("followed_unlinked reaches LINE friends only: no other channel"));
+        }
+        if c.email_after_unclicked.is_some_and(|u| u.messages == 0 || u.days == 0) {
+            return Err(bad("email_after_unclicked needs messages and days of at least 1"));
+        }
+        if c.purpose == Purpose::Marketing && c.order.contains(&ChannelKind::Pnp) {
+            return Err(bad("LINE notification messages (pnp) are for transactional steps only"));
+        }
+        let template = |t: &Option<String>| t.as_deref().map(|t| self.template(s, t)).transpose();
+        Ok(Channels {
+            def: c.clone(),
+            email_subject: template(&c.email_subject)?,
+            sms: template(&c.sms)?,
+        })
     }
 
     /// A message template whose variables are all in scope.

@@ -15,7 +15,8 @@ mod trigger;
 
 pub use catalogue::{CatalogueParams, catalogue, catalogue_set};
 pub use definition::{
-    ExitDef, Priority, Scenario, ScenarioDef, ScenarioFile, ScenarioSet, StepDef,
+    ExitDef, Priority, Scenario, ScenarioDef, ScenarioFile, ScenarioSet, StepChannels, StepDef,
+    Unclicked,
 };
 pub use error::ScenarioError;
 pub use state::{
@@ -23,5 +24,7 @@ pub use state::{
     UnknownCustomer,
 };
 pub use step::Delay;
-pub use tick::{MAX_LATE, Outcome, ScenarioEvent, SendPolicy, SkipReason, Tick, Unrestricted};
+pub use tick::{
+    MAX_LATE, Outcome, RoutedSend, ScenarioEvent, SendPolicy, SkipReason, Tick, Unrestricted,
+};
 pub use trigger::{COMMON_VARIABLES, Rank, SavedSource, Trigger};

@@ -280,6 +280,12 @@ impl<'a> Round<'a> {
         &self.set.scenarios
     }
 
+    /// Whether a step of any scenario has channels (then customers LINE cannot reach are
+    /// examined too).
+    pub(super) fn has_channel_steps(&self) -> bool {
+        self.set.scenarios.iter().any(|s| s.steps.iter().any(|st| st.channels.is_some()))
+    }
+
     /// Quiet hours, cap and holdout.
     pub(super) fn policy(&self) -> &'a dyn SendPolicy {
         self.policy

@@ -6,13 +6,15 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::definition::{Exit, Priority, Scenario, Step};
+use super::definition::{Exit, Priority, Scenario, Step, StepChannels};
 use super::state::{CustomerState, Entry, Round, ScenarioState, Who};
 use super::step::due_at;
 use super::trigger::{
     Occurrence, Trigger, World, entry_occurrence, follow_occurrence, occurrences,
 };
-use crate::campaign::{Batch, BatchRecipient, DeliveryPolicy, SendHistory, Transport, Vars};
+use crate::campaign::{
+    Batch, BatchRecipient, DeliveryPolicy, SendHistory, Transport, Vars, customer_send_key,
+};
 use crate::line::message::Message;
 use crate::segment::{Context, NextChange, matches, next_change};
 use crate::{AggregationUnit, BatchId, CustomerId, LineUserId};
@@ -131,12 +133,42 @@ pub struct ScenarioEvent {
     pub outcome: Outcome,
 }
 
+/// A step with [`channels`](super::StepDef::channels) due for one customer: routed across
+/// channels by `enishi::channel` (`ChannelPlanner::plan_scenario`), which writes one batch
+/// under [`batch`](Self::batch)'s ID on whichever channel carries it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RoutedSend {
+    /// The step's message as a LINE push batch: its ID, campaign, recipient (the customer and
+    /// the key their sends are counted under), rendered text and earliest send time.
+    pub batch: Batch,
+    /// The step's routing.
+    pub channels: StepChannels,
+    /// The rendered e-mail subject, if the step may go by e-mail (the text is the message).
+    pub email_subject: Option<String>,
+    /// The rendered SMS text, if the step may go by SMS.
+    pub sms: Option<String>,
+}
+
+impl RoutedSend {
+    /// The rendered step message.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        match self.batch.messages.first() {
+            Some(Message::Text(t)) => &t.text,
+            _ => "",
+        }
+    }
+}
+
 /// The result of a tick.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Tick {
     /// Push batches to enqueue (one recipient each, rendered for them).
     pub batches: Vec<Batch>,
+    /// Steps with channels, to route with `enishi::channel` (never in `batches`).
+    pub routed: Vec<RoutedSend>,
     /// Every decision taken.
     pub events: Vec<ScenarioEvent>,
     /// When to tick next at the latest (`None`: only new input can make anything due).
@@ -149,6 +181,8 @@ pub struct Tick {
 struct Here<'a> {
     si: usize,
     who: &'a Who,
+    /// Linked and following: LINE-only steps apply.
+    line_reachable: bool,
     rcpt: &'a CustomerId,
     customer: Option<&'a CustomerState>,
     now: DateTime<Utc>,
@@ -163,6 +197,8 @@ struct Candidate {
     id: String,
     occurrence: String,
     text: String,
+    /// The rendered e-mail subject and SMS text of a step with channels.
+    routed: Option<(Option<String>, Option<String>)>,
 }
 
 /// The recipient's customer ID: the customer, or `line:<user>` for an unlinked friend.
@@ -235,6 +271,29 @@ impl ScenarioState {
 }
 
 impl Round<'_> {
+    /// The key `who`'s sends are counted under, their state, and whether LINE reaches them
+    /// (linked and following); `None` when no step can reach them now (woken again by a link
+    /// or follow).
+    fn recipient(&self, who: &Who) -> Option<(LineUserId, Option<CustomerState>, bool)> {
+        match who {
+            Who::Customer(id) => {
+                let c = self.customer(id)?;
+                let reachable = c.reachable();
+                if !reachable && !self.has_channel_steps() {
+                    return None;
+                }
+                // A customer without a LINE user is counted under their customer key (as
+                // `enishi::channel` journals them), so the cap spans every channel.
+                let key = c.line_user.clone().unwrap_or_else(|| customer_send_key(id));
+                Some((key, Some(c.clone()), reachable))
+            }
+            Who::Friend(u) => {
+                let f = self.friend(u)?;
+                f.following.then(|| (u.clone(), None, true))
+            }
+        }
+    }
+
     /// Examines one customer or friend; returns their next wake-up.
     fn examine(
         &mut self,
@@ -243,22 +302,7 @@ impl Round<'_> {
         ctx: &Context,
         out: &mut Tick,
     ) -> Option<DateTime<Utc>> {
-        let (line_user, customer) = match who {
-            Who::Customer(id) => {
-                let c = self.customer(id)?;
-                if !c.reachable() {
-                    return None; // woken again by a link or follow
-                }
-                (c.line_user.clone()?, Some(c.clone()))
-            }
-            Who::Friend(u) => {
-                let f = self.friend(u)?;
-                if !f.following {
-                    return None;
-                }
-                (u.clone(), None)
-            }
-        };
+        let (line_user, customer, line_reachable) = self.recipient(who)?;
         let rcpt = who_id(who)?;
         let mut next: Option<DateTime<Utc>> = None;
         let mut wake = |t: DateTime<Utc>| next = Some(next.map_or(t, |n: DateTime<Utc>| n.min(t)));
@@ -289,7 +333,15 @@ impl Round<'_> {
                 _ => continue,
             };
             for occ in occs {
-                let at = Here { si, who, rcpt: &rcpt, customer: customer.as_ref(), now, ctx };
+                let at = Here {
+                    si,
+                    who,
+                    line_reachable,
+                    rcpt: &rcpt,
+                    customer: customer.as_ref(),
+                    now,
+                    ctx,
+                };
                 self.plan_occurrence(&at, &occ, out, &mut cands, &mut wake);
             }
         }
@@ -331,7 +383,15 @@ impl Round<'_> {
                     line_user: line_user.clone(),
                     not_before: c.due,
                 }));
-                out.batches.push(batch);
+                match (c.routed, &step.channels) {
+                    (Some((email_subject, sms)), Some(ch)) => out.routed.push(RoutedSend {
+                        batch,
+                        channels: ch.def.clone(),
+                        email_subject,
+                        sms,
+                    }),
+                    _ => out.batches.push(batch),
+                }
                 self.memory.sent(c.id, &line_user, now.max(c.due));
             } else if c.priority == Priority::Low
                 || (c.priority == Priority::Normal && now > c.due + step.max_defer)
@@ -394,7 +454,7 @@ impl Round<'_> {
         cands: &mut Vec<Candidate>,
         wake: &mut impl FnMut(DateTime<Utc>),
     ) {
-        let Here { si, who, rcpt, customer, now, ctx } = *here;
+        let Here { si, who, line_reachable, rcpt, customer, now, ctx } = *here;
         let ended_key = (si, who.clone(), occ.key.clone());
         if self.memory.has_ended(&ended_key) {
             return;
@@ -402,6 +462,9 @@ impl Round<'_> {
         let sc: &Scenario = &self.scenarios()[si];
         let mut exit_checked = false;
         for (k, step) in sc.steps.iter().enumerate() {
+            if !line_reachable && step.channels.is_none() {
+                continue; // LINE only: offered once the customer links and follows
+            }
             let due = self.policy().earliest(due_at(occ.anchor, step.delay, step.at, ctx.tz()));
             if due < self.active_since() {
                 continue;
@@ -430,7 +493,23 @@ impl Round<'_> {
                 }
             }
             let vars = vars_of(occ, customer, rcpt);
-            let text = render(step, &vars);
+            let mut text = render(step, &vars);
+            let routed = match &step.channels {
+                Some(ch) => {
+                    let r = |t: &Option<crate::campaign::TextTemplate>| match t {
+                        Some(t) => t.render(&vars).map(Some).map_err(|_| ()),
+                        None => Ok(None),
+                    };
+                    match (r(&ch.email_subject), r(&ch.sms)) {
+                        (Ok(e), Ok(s)) => Some((e, s)),
+                        _ => {
+                            text = None; // a template without value: skipped as Template
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
             // The condition comes before the holdout: a held-out customer counts only where the
             // step would have been sent, or the holdout group is biased for uplift.
             let skip = if now - due > MAX_LATE {
@@ -464,6 +543,7 @@ impl Round<'_> {
                 id,
                 occurrence: occ.key.clone(),
                 text: text.unwrap_or_default(),
+                routed,
             });
         }
     }

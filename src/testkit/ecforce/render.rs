@@ -103,9 +103,13 @@ pub(super) fn customer(c: &Customer, malformed: bool, shape: &Shape<'_>) -> (Val
             json!({ "billing_address": { "data": { "id": address_id, "type": "address" } } });
         let mut parts = c.name.as_deref().unwrap_or("").splitn(2, ' ');
         let (family, given) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        // ecforce keeps telephone numbers on the address, in three parts and joined.
+        let tel: Vec<&str> = c.phone.as_deref().map(|p| p.split('-').collect()).unwrap_or_default();
+        let part = |i: usize| if tel.len() == 3 { Some(tel[i]) } else { None };
         included.push(json!({ "id": address_id, "type": "address", "attributes": {
             "id": num_id(&address_id), "name01": family, "name02": given,
             "full_name": c.name, "prefecture_id": null, "prefecture_name": c.prefecture,
+            "tel01": part(0), "tel02": part(1), "tel03": part(2), "full_tel": c.phone,
             "created_at": time(c.created_at.or(Some(c.updated_at))),
             "updated_at": time(Some(c.updated_at)) } }));
     }

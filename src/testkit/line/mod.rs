@@ -249,6 +249,13 @@ impl FakeLine {
             .collect()
     }
 
+    /// Marks a phone number (SHA-256 of its E.164 form, as `PhoneNumber::hashed` gives it) as
+    /// belonging to no LINE user: `POST /bot/pnp/push` to it is answered 422 and delivers
+    /// nothing.
+    pub fn set_pnp_not_a_line_user(&self, hashed_phone: &str) {
+        lock(&self.app.sends).pnp_not_users.insert(hashed_phone.to_owned());
+    }
+
     /// The number of deliveries so far.
     #[must_use]
     pub fn delivery_count(&self) -> usize {

@@ -221,6 +221,9 @@ pub(crate) struct Sends {
     pub(crate) next_message_id: u64,
     /// `X-Line-Delivery-Tag` of each accepted PNP request, by request ID.
     pub(crate) pnp_tags: HashMap<String, String>,
+    /// Hashed phone numbers that belong to no LINE user: notification messages to them are
+    /// refused with 422.
+    pub(crate) pnp_not_users: std::collections::HashSet<String>,
 }
 
 /// Known users, in registration order.

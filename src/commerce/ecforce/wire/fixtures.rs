@@ -148,3 +148,37 @@ fn missing_updated_at_in_a_list_is_a_decode_error_but_a_show_stands_created_at_i
     let show = r#"{"data":{"id":"1","type":"customer","attributes":{"id":1,"created_at":"2026/01/15 09:30:00"}}}"#;
     assert_eq!(parse_customers_page(show).unwrap().records.len(), 1);
 }
+
+/// The Airbyte connector's customer (a Python literal, read in place) carries `mobile`, `tel`
+/// and `mail_delivery_stop`: the mobile number is the customer's phone, and the channels route
+/// on it without hand-built reach.
+#[cfg(feature = "client")]
+#[test]
+fn customer_phone_and_mail_stop_for_channels() {
+    use crate::campaign::{ChannelKind, Purpose};
+    use crate::channel::{Reach, Route, Routing};
+    let Some(dir) = fixtures() else { return };
+    let python = read(&dir, "customers-list-include-notes.txt");
+    let json: String = python
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| l.replace("True", "true").replace("False", "false").replace("None", "null"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let page = parse_customers_page(&json).unwrap();
+    let c = &page.records[0];
+    assert_eq!(c.phone.as_deref(), Some("090-1234-5678"), "the mobile, not the landline `tel`");
+    assert_eq!(c.email_stopped, Some(false));
+    let reach = Reach::from_customer(c);
+    assert!(reach.email_consent && !reach.email_stopped);
+    let route = Routing::for_purpose(Purpose::Transactional).route(
+        Purpose::Transactional,
+        &reach,
+        &Default::default(),
+        chrono::Utc::now(),
+        &|_| true,
+        &|_| false,
+    );
+    // `line_id` is "LINE123", not a LINE user ID: not linked, so a notification message.
+    assert!(matches!(route, Route::Send { channel: ChannelKind::Pnp, .. }), "{route:?}");
+}

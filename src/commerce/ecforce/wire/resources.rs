@@ -30,6 +30,13 @@ pub(super) struct CustomerAttrs {
     mail_delivery_stop: Option<bool>,
     #[serde(default, deserialize_with = "de::opt_string")]
     email: Option<String>,
+    /// Not a documented ecforce attribute (phones live on the billing address); read if a
+    /// shop's API has it (the Airbyte connector's fixture does).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    mobile: Option<String>,
+    /// As `mobile`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    tel: Option<String>,
     /// Not an ecforce attribute (names live on the billing address); read if a shop has it.
     #[serde(default, deserialize_with = "de::opt_string")]
     name: Option<String>,
@@ -82,6 +89,29 @@ struct AddressAttrs {
     name02: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
     prefecture_name: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    full_tel: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    tel01: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    tel02: Option<String>,
+    #[serde(default, deserialize_with = "de::opt_string")]
+    tel03: Option<String>,
+}
+
+impl AddressAttrs {
+    /// `full_tel`, else `tel01-tel02-tel03` when all three are there.
+    fn phone(&self) -> Option<String> {
+        let non_empty = |v: &Option<String>| {
+            v.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
+        };
+        non_empty(&self.full_tel).or_else(|| {
+            match (non_empty(&self.tel01), non_empty(&self.tel02), non_empty(&self.tel03)) {
+                (Some(a), Some(b), Some(c)) => Some(format!("{a}-{b}-{c}")),
+                _ => None,
+            }
+        })
+    }
 }
 
 fn coded(code: Option<String>, label: Option<String>) -> Option<Coded> {
@@ -109,10 +139,12 @@ impl FromResource for Customer {
         c.email_stopped = a.mail_delivery_stop;
         c.email = a.email;
         c.name = a.name;
+        let mut billing_phone = None;
         if let Some(r) = rels.related("billing_address").first()
             && let Some(raw_attrs) = included.find(r, &["address", "billing_address"])
         {
             let b: AddressAttrs = attrs(raw_attrs, || format!("included.address[{}]", r.id), raw)?;
+            billing_phone = b.phone();
             let joined = match (b.name01, b.name02) {
                 (Some(family), Some(given)) => Some(format!("{family} {given}")),
                 (family, given) => family.or(given),
@@ -122,6 +154,7 @@ impl FromResource for Customer {
             }
             c.prefecture = b.prefecture_name;
         }
+        c.phone = a.mobile.or(billing_phone).or(a.tel);
         c.birth_date = a.birth;
         c.sex = coded(a.sex_id, a.sex);
         c.rank = coded(a.customer_rank_id, a.customer_rank_name);

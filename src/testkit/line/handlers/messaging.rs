@@ -255,6 +255,12 @@ pub(super) fn pnp_push(app: &App, ctx: &Ctx, input: Input) -> Response {
             sent_messages: false,
         };
         let mut sends = lock(&app.sends);
+        if out.recipients.iter().any(|to| sends.pnp_not_users.contains(to)) {
+            return Err(respond::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The phone number does not belong to a LINE user who can receive notification messages",
+            ));
+        }
         check_quota(&sends, 1)?;
         record(&mut sends, &out);
         if let Some(tag) = tag {
