@@ -272,13 +272,14 @@ impl RetryKey {
     /// A fresh random (v4) retry key.
     #[must_use]
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+        Self::from_uuid(uuid::Uuid::new_v4())
     }
 
     /// Wraps an existing UUID.
     #[must_use]
     pub fn from_uuid(uuid: uuid::Uuid) -> Self {
-        Self(uuid.hyphenated().to_string())
+        // Encoded into a buffer rather than through `Display`: planning derives a key per batch.
+        Self(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned())
     }
 
     /// A retry key derived from a stable name (SHA-256, shaped as a v4 UUID): the same name

@@ -4,4 +4,5 @@ mod dispatch;
 mod journal;
 mod measure;
 mod plan;
+mod plan_pinned;
 mod scenario;

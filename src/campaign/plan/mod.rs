@@ -6,6 +6,7 @@
 //! goes out by multicast in chunks of 500, personalised content by push. LINE's narrowcast to
 //! an uploaded audience is not used.
 
+mod admit;
 mod dry_run;
 mod planner;
 mod policy;

@@ -122,13 +122,17 @@ impl FrequencyCap {
     /// Whether one more send to `user` at `at` stays within the cap.
     #[must_use]
     pub fn allows(&self, history: &SendHistory, user: &LineUserId, at: DateTime<Utc>) -> bool {
+        self.allows_times(history.times(user), at)
+    }
+
+    /// Whether one more send at `at` stays within the cap, given the user's send times (sorted).
+    pub(super) fn allows_times(&self, times: &[DateTime<Utc>], at: DateTime<Utc>) -> bool {
         if self.window <= TimeDelta::zero() {
             return true;
         }
         if self.max_sends == 0 {
             return false;
         }
-        let times = history.times(user);
         if times.len() < self.max_sends as usize {
             return true; // Fewer sends in all history than the cap: no window can be full.
         }
@@ -348,6 +352,11 @@ impl SendHistory {
     #[must_use]
     pub fn times(&self, user: &LineUserId) -> &[DateTime<Utc>] {
         self.by_user.get(user).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every user with sends, and their send times (oldest first), in no particular order.
+    pub(super) fn users(&self) -> impl Iterator<Item = (&LineUserId, &[DateTime<Utc>])> {
+        self.by_user.iter().map(|(user, times)| (user, times.as_slice()))
     }
 
     /// How many sends the history holds.

@@ -15,6 +15,7 @@
 //! worth the name for `n` far below 2⁶⁴.
 
 use crate::CustomerId;
+use crate::segment::BUCKETS;
 pub use crate::segment::bucket;
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -81,6 +82,36 @@ pub(crate) fn pick(weights: &[u32], point: u64) -> Option<usize> {
     None
 }
 
+/// [`Holdout::contains`](super::Holdout::contains) with the salt hashed once: the holdout's
+/// [`bucket`] is the SHA-256 of `salt:customer`; the hasher that has read `salt:` is kept and
+/// cloned per customer.
+#[derive(Debug)]
+pub(crate) struct HoldoutHasher {
+    salted: sha2::Sha256,
+    basis_points: u32,
+}
+
+impl HoldoutHasher {
+    pub(crate) fn new(holdout: &super::Holdout) -> Self {
+        use sha2::Digest as _;
+        let salted = sha2::Sha256::new().chain_update(holdout.salt()).chain_update(b":");
+        Self { salted, basis_points: u32::from(holdout.share_basis_points()) }
+    }
+
+    /// Whether `customer` is held out: [`bucket`]`(salt, customer) < share`.
+    pub(crate) fn contains(&self, customer: &CustomerId) -> bool {
+        self.bucket(customer.as_str()) < self.basis_points
+    }
+
+    fn bucket(&self, customer: &str) -> u32 {
+        use sha2::Digest as _;
+        let digest = self.salted.clone().chain_update(customer.as_bytes()).finalize();
+        // The digest's first 7 bytes, big-endian, as `bucket` reads them.
+        let x = digest[..7].iter().fold(0u64, |x, &b| (x << 8) | u64::from(b));
+        u32::try_from(x % u64::from(BUCKETS)).unwrap_or(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +125,20 @@ mod tests {
         assert_eq!(salted_hash("spring", "c-1"), 0x9c0f_2754_f1a8_8e17);
         assert_ne!(salted_hash("salt", "c-1"), salted_hash("salt", "c-2"));
         assert_ne!(salted_hash("ab", "c"), salted_hash("a", "bc"));
+    }
+
+    #[test]
+    fn holdout_hasher_agrees_with_bucket() {
+        for salt in ["", "global-2026", &"s".repeat(40), &"t".repeat(60)] {
+            let hasher = HoldoutHasher::new(&crate::campaign::Holdout::basis_points(salt, 5_000));
+            for n in [0usize, 1, 9, 13, 20, 40] {
+                let id = format!("c-{}", "7".repeat(n));
+                assert_eq!(hasher.bucket(&id), bucket(salt, &id), "{salt:?} {id:?}");
+                let customer = CustomerId::new(id.as_str()).unwrap();
+                let held = crate::campaign::Holdout::basis_points(salt, 5_000).contains(&customer);
+                assert_eq!(hasher.contains(&customer), held);
+            }
+        }
     }
 
     #[test]
