@@ -52,6 +52,22 @@
 //! id = "link-2026"
 //! points = 300      # or coupon_name = "…" and coupon_code = "…"
 //! until = "2027-01-01T00:00:00+09:00"
+//! [hub]             # optional; the shop's other LINE tools behind enishi's webhook
+//! default_owner = "lstep"                     # who answers events no rule matches
+//! [[hub.destination]]
+//! name = "lstep"
+//! url = "https://lstep.example/webhook/abc"   # LINE's signature passed through
+//! [[hub.destination]]
+//! name = "karte"
+//! url = "https://karte.example/line"
+//! secret_env = "KARTE_CHANNEL_SECRET"         # or signed with the tool's own secret
+//! events = ["message", "follow", "unfollow"]  # optional filter
+//! max_attempts = 20                           # then dead-lettered
+//! retry_min_secs = 1
+//! retry_max_secs = 300
+//! [[hub.reply]]
+//! owner = "enishi"
+//! text_prefix = "注文"   # or event_type, text_contains, postback_prefix
 //! [[campaign]]
 //! id = "spring-sale"
 //! segment = "line linked and orders count >= 1"

@@ -486,6 +486,34 @@ impl Storage {
             _ => Ok(Some(Leadership { held: LeaderHold::Local })),
         }
     }
+
+    /// The webhook hub's persistent queue in this storage's database (feature `client`):
+    /// SQLite: the `enishi_hub_queue` table in the same file; PostgreSQL: in the same schema,
+    /// through the same pool, shared by every process; memory: a new in-process queue on each
+    /// call (nothing survives the process). Hand it to
+    /// [`HubBuilder::queue_shared`](crate::hub::HubBuilder::queue_shared).
+    ///
+    /// # Errors
+    /// [`StorageError::Open`] (store `hub`) when the table cannot be created.
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    pub async fn hub_queue(&self) -> Result<Arc<dyn crate::hub::HubQueue>, StorageError> {
+        let failed =
+            |e: crate::hub::QueueError| StorageError::Open { store: "hub", source: e.into() };
+        match &self.backend {
+            Backend::Memory => Ok(Arc::new(crate::hub::MemoryHubQueue::new())),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(path) => {
+                Ok(Arc::new(crate::hub::SqliteHubQueue::open(path).map_err(failed)?))
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { pool, schema, .. } => Ok(Arc::new(
+                crate::hub::PostgresHubQueue::from_pool(pool.clone(), schema)
+                    .await
+                    .map_err(failed)?,
+            )),
+        }
+    }
 }
 
 /// Held while this process leads; dropping it lets another process lead.

@@ -16,6 +16,7 @@ use enishi::campaign::{
 };
 use enishi::clock::SimulatedClock;
 use enishi::commerce::EcforceClient;
+use enishi::hub::{Backoff, Destination, ENISHI, Hub, ReplyRule, ReplyRules};
 use enishi::line::webhook::ChannelSecret;
 use enishi::line::{LineClient, RedisRateLimiter};
 use enishi::link::{ForwardedFor, LineLogin, LinkIncentive};
@@ -52,6 +53,69 @@ pub struct Config {
     /// Demos and tests only: a fast clock shared by every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simulation: Option<SimulationSection>,
+    /// The webhook hub: the shop's other LINE tools behind enishi's webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubSection>,
+}
+
+/// `[hub]`: where LINE's webhook goes on to, and who answers which events.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubSection {
+    /// How long a worker holds a body it is sending (above every destination's timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<f64>,
+    /// The longest a worker waits before looking at the queue again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_secs: Option<f64>,
+    /// Who answers events no `[[hub.reply]]` rule matches (default `enishi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_owner: Option<String>,
+    #[serde(default, rename = "destination")]
+    pub destinations: Vec<HubDestinationSection>,
+    #[serde(default, rename = "reply")]
+    pub replies: Vec<HubReplySection>,
+}
+
+/// `[[hub.destination]]`: one other tool.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubDestinationSection {
+    /// `[a-z0-9_-]`: the label in metrics, logs, the queue and reply rules.
+    pub name: String,
+    pub url: String,
+    /// The environment variable holding the tool's own channel secret: bodies are signed
+    /// with it. Without it LINE's signature is passed through (the tool shares the channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Only these event types (`message`, `follow`, `postback`, ...); default all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Exponential back-off between attempts, from `retry_min_secs` to `retry_max_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_min_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_max_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_secs: Option<f64>,
+}
+
+/// `[[hub.reply]]`: events matching one condition are answered by `owner` (a destination's
+/// name, or `enishi`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubReplySection {
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postback_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -324,6 +388,13 @@ impl Config {
         }
         self.pages()?;
         self.incentive()?;
+        if let Some(hub) = &self.hub {
+            // Everything but the secrets (from the environment at start).
+            let queue = Arc::new(enishi::hub::MemoryHubQueue::new());
+            build_hub(hub, ChannelSecret::new("config-check"), queue, false).map_err(|e| {
+                ConfigError(e.to_string().trim_start_matches("config error: ").into())
+            })?;
+        }
         Ok(())
     }
 
@@ -443,13 +514,14 @@ impl Config {
         );
         let storage = Storage::builder(&storage_url).schema(&self.storage.schema).open().await?;
         let storage_links = storage.links();
+        let storage_hub = storage.clone();
         let mut app = Enishi::builder()
             .line(line)
             .storage(storage)
             .commerce(shop.clone())
             .authenticator(shop)
             .policy(self.policy()?)
-            .channel_secret(ChannelSecret::new(secret));
+            .channel_secret(ChannelSecret::new(secret.clone()));
         if self.server.trusted_proxies > 0 {
             app = app.forwarded_for(ForwardedFor::TrustedProxies(self.server.trusted_proxies));
         }
@@ -492,6 +564,10 @@ impl Config {
         if let Some(worker) = worker {
             app = app.worker(worker);
         }
+        if let Some(hub) = &self.hub {
+            let queue = storage_hub.hub_queue().await?;
+            app = app.hub(build_hub(hub, ChannelSecret::new(secret.clone()), queue, true)?);
+        }
         let app = app.build()?;
         let mut run = RunOptions::new()
             .sync_interval(interval("service.sync_interval_secs", self.service.sync_interval_secs)?)
@@ -508,4 +584,97 @@ impl Config {
         }
         Ok(Built { app, run })
     }
+}
+
+fn secs(key: &str, value: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+    value.map(|v| interval(key, v)).transpose()
+}
+
+/// One `[[hub.destination]]`; with `read_secret`, reads its secret from the environment.
+fn hub_destination(
+    i: usize,
+    d: &HubDestinationSection,
+    read_secret: bool,
+) -> Result<Destination, ConfigError> {
+    let key = |k: &str| format!("hub.destination[{i}].{k}");
+    url::Url::parse(&d.url).map_err(|e| bad(&key("url"), e))?;
+    let mut dest = Destination::new(&d.name, &d.url);
+    if let Some(n) = d.max_attempts {
+        dest = dest.max_attempts(n);
+    }
+    let min = secs(&key("retry_min_secs"), d.retry_min_secs)?;
+    let max = secs(&key("retry_max_secs"), d.retry_max_secs)?;
+    if min.is_some() || max.is_some() {
+        let min = min.unwrap_or(Duration::from_secs(1));
+        let max = max.unwrap_or(Duration::from_secs(300)).max(min);
+        dest = dest.backoff(Backoff::exponential(min, max));
+    }
+    if let Some(t) = secs(&key("timeout_secs"), d.timeout_secs)? {
+        dest = dest.timeout(t);
+    }
+    if let Some(events) = &d.events {
+        dest = dest.events(events.iter().cloned());
+    }
+    match &d.secret_env {
+        Some(var) if read_secret => dest = dest.secret(ChannelSecret::new(env(var)?)),
+        // Checking the file: a placeholder, so the destination is checked as signing itself.
+        Some(_) => dest = dest.secret(ChannelSecret::new("config-check")),
+        None => {}
+    }
+    Ok(dest)
+}
+
+fn hub_rules(hub: &HubSection) -> Result<ReplyRules, ConfigError> {
+    let names: Vec<&str> = hub.destinations.iter().map(|d| d.name.as_str()).collect();
+    let known = |key: &str, owner: &str| {
+        if owner == ENISHI || names.contains(&owner) {
+            Ok(())
+        } else {
+            Err(bad(key, format!("`{owner}` is neither `enishi` nor a hub.destination name")))
+        }
+    };
+    let mut rules = ReplyRules::new();
+    for (i, r) in hub.replies.iter().enumerate() {
+        let key = format!("hub.reply[{i}]");
+        known(&format!("{key}.owner"), &r.owner)?;
+        let owner = r.owner.clone();
+        let rule = match (&r.event_type, &r.text_prefix, &r.text_contains, &r.postback_prefix) {
+            (Some(t), None, None, None) => ReplyRule::event_type(owner, t),
+            (None, Some(p), None, None) => ReplyRule::text_prefix(owner, p),
+            (None, None, Some(k), None) => ReplyRule::text_contains(owner, k),
+            (None, None, None, Some(p)) => ReplyRule::postback_prefix(owner, p),
+            _ => {
+                return Err(bad(
+                    &key,
+                    "set exactly one of event_type, text_prefix, text_contains, postback_prefix",
+                ));
+            }
+        };
+        rules = rules.rule(rule);
+    }
+    if let Some(owner) = &hub.default_owner {
+        known("hub.default_owner", owner)?;
+        rules = rules.default_owner(owner);
+    }
+    Ok(rules)
+}
+
+/// The hub of `[hub]` over `queue` (the storage's), verifying with the channel's `secret`.
+fn build_hub(
+    hub: &HubSection,
+    secret: ChannelSecret,
+    queue: Arc<dyn enishi::hub::HubQueue>,
+    read_secrets: bool,
+) -> Result<Hub, Box<dyn std::error::Error>> {
+    let mut builder = Hub::builder(secret).queue_shared(queue).reply_rules(hub_rules(hub)?);
+    if let Some(lease) = secs("hub.lease_secs", hub.lease_secs)? {
+        builder = builder.lease(lease);
+    }
+    if let Some(poll) = secs("hub.poll_interval_secs", hub.poll_interval_secs)? {
+        builder = builder.poll_interval(poll);
+    }
+    for (i, d) in hub.destinations.iter().enumerate() {
+        builder = builder.destination(hub_destination(i, d, read_secrets)?);
+    }
+    builder.build().map_err(|e| bad("hub", e).into())
 }

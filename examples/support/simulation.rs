@@ -236,6 +236,7 @@ pub async fn run(options: Options) -> Result<(), BoxError> {
             }),
             link_incentive: None,
             simulation: Some(SimulationSection { start, anchor, speed: SPEED, until }),
+            hub: None,
         };
         let path = dir.join(format!("instance{index}.toml"));
         std::fs::write(&path, toml::to_string(&config)?)?;

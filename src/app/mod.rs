@@ -143,6 +143,8 @@ struct Inner {
     brain: tokio::sync::Mutex<brain::Brain>,
     campaigns: Mutex<BTreeSet<CampaignId>>,
     unsubscribe: Option<crate::channel::UnsubscribeLinks>,
+    /// The webhook hub in front of the webhook route (see [`EnishiBuilder::hub`]).
+    hub: Option<crate::hub::Hub>,
 }
 
 impl fmt::Debug for Enishi {
@@ -186,6 +188,7 @@ pub struct EnishiBuilder {
     chat: Option<(Vec<u8>, chat::ChatSetup)>,
     rank_ladder: Vec<(String, i64)>,
     unsubscribe: Option<crate::channel::UnsubscribeLinks>,
+    hub: Option<crate::hub::Hub>,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -383,6 +386,18 @@ impl EnishiBuilder {
         self
     }
 
+    /// Puts the webhook hub in front of the webhook route, so the shop's other LINE tools keep
+    /// working beside enishi: each body is verified once, queued in `hub`'s persistent queue
+    /// for every destination (build it on [`Storage::hub_queue`] and the same channel secret),
+    /// then handled here; [`Enishi::run`] runs the hub's workers. The hub's
+    /// [`ReplyRules`](crate::hub::ReplyRules) keep enishi's own replies (the chat, the link
+    /// flow's messages) away from events another tool owns; follows and unfollows are still
+    /// recorded. See `docs/coexistence.md`.
+    pub fn hub(mut self, hub: crate::hub::Hub) -> Self {
+        self.hub = Some(hub);
+        self
+    }
+
     /// Builds the app.
     ///
     /// # Errors
@@ -500,6 +515,7 @@ impl EnishiBuilder {
                 brain: tokio::sync::Mutex::new(brain),
                 campaigns: Mutex::new(campaigns),
                 unsubscribe: self.unsubscribe,
+                hub: self.hub,
             }),
         };
         app_ref.set(&app.inner);
@@ -543,6 +559,18 @@ impl Enishi {
     #[must_use]
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+
+    /// The webhook hub, when configured (see [`EnishiBuilder::hub`]).
+    #[must_use]
+    pub fn hub(&self) -> Option<&crate::hub::Hub> {
+        self.inner.hub.as_ref()
+    }
+
+    /// Whether enishi answers `event` itself: always without a hub, else as the hub's
+    /// [`ReplyRules`](crate::hub::ReplyRules) say.
+    fn answers(&self, event: &crate::line::webhook::Event) -> bool {
+        self.inner.hub.as_ref().is_none_or(|h| h.reply_rules().enishi_replies(event))
     }
 
     /// The chatbot, when configured.

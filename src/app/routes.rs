@@ -29,6 +29,13 @@ impl EventHandler for AppEvents {
         let now = self.app.now();
         let at = event.time().unwrap_or(now);
         tracing::debug!(target: "enishi::webhook", event = ?event.webhook_event_id, "webhook event");
+        // Another tool owns the conversation (the hub's reply rules): only a follow status is
+        // recorded, nothing is answered.
+        let answers = self.app.answers(event);
+        if !answers && !matches!(event.kind, EventKind::Follow(_) | EventKind::Unfollow) {
+            tracing::debug!(target: "enishi::hub", event = event.type_str(), "left to the tool that owns it");
+            return Ok(());
+        }
         let follow = match &self.app.inner.linker {
             Some(linker) => match linker.handle_event(event, now).await {
                 Ok(LinkEventOutcome::FollowChanged { line_user, following }) => {
@@ -60,7 +67,7 @@ impl EventHandler for AppEvents {
         if let Some((user, following)) = follow {
             self.app.note_follow(user, following, at).await;
         }
-        if let Some(chat) = &self.app.inner.chat {
+        if let Some(chat) = self.app.inner.chat.as_ref().filter(|_| answers) {
             // A store failure is returned: the event comes again (de-duplication released).
             chat.handle(event, now).await.map_err(|e| Box::new(e) as HandlerError)?;
         }
@@ -71,7 +78,9 @@ impl EventHandler for AppEvents {
 impl Enishi {
     /// The webhook route at `/webhook`: signed, de-duplicated (the storage's de-duplication),
     /// handled before answering so a failure makes LINE redeliver. Link events and follows go
-    /// to the link store and the scenarios.
+    /// to the link store and the scenarios. With a [hub](super::EnishiBuilder::hub), each body
+    /// is first queued for the shop's other tools (500 when the queue fails, so LINE
+    /// redelivers), and events another tool owns are left to it.
     ///
     /// # Errors
     /// [`AppError::Missing`] without a channel secret.
@@ -85,6 +94,10 @@ impl Enishi {
             .dedup_shared(self.storage().dedup())
             .handle_before_responding(true)
             .build(AppEvents { app: self.clone() });
+        if let Some(hub) = &self.inner.hub {
+            // Verified once, queued for the other tools, then handled here.
+            return Ok(crate::hub::HubService::new(hub.clone(), service).router("/webhook"));
+        }
         Ok(service.router("/webhook"))
     }
 

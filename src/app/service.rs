@@ -138,7 +138,10 @@ impl Enishi {
     ///   [`sync_interval`](RunOptions::sync_interval), ticks the scenarios when their next
     ///   wake-up has come, and plans the scheduled campaigns;
     /// - every process runs [`workers`](RunOptions::workers) dispatcher workers sending what
-    ///   is due in the campaigns it knows.
+    ///   is due in the campaigns it knows;
+    /// - with a [hub](super::EnishiBuilder::hub), every process runs its workers, forwarding
+    ///   the queued webhooks to the other tools (a shared PostgreSQL queue leases each body to
+    ///   one of them).
     ///
     /// Failures are logged, counted (`enishi_errors_total`) and retried on the next round; a
     /// lost lead is noticed and sought again. On shutdown the workers stop claiming and finish
@@ -167,11 +170,16 @@ impl Enishi {
             let interval = options.dispatch_interval;
             tasks.spawn(async move { app.work(interval, &counters, stop).await });
         }
+        // The webhook hub's workers forward the queued bodies to the other tools.
+        let hub = self.inner.hub.as_ref().map(crate::hub::Hub::spawn);
         shutdown.await;
         tracing::info!(target: "enishi::app", "shutting down: finishing the sends in flight");
         self.inner.dispatcher.stop();
         let _ = stop_tx.send(true);
         while tasks.join_next().await.is_some() {}
+        if let Some(hub) = hub {
+            hub.shutdown().await;
+        }
         let report = RunReport {
             syncs: counters.syncs.load(Ordering::Relaxed),
             ticks: counters.ticks.load(Ordering::Relaxed),

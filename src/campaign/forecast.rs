@@ -345,6 +345,16 @@ pub struct Dropped {
     pub reason: DropReason,
 }
 
+/// A narrowcast counted at the remaining quota rather than its whole reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capped {
+    /// The step, with its whole reach.
+    pub step: SendStep,
+    /// The messages counted (what LINE will deliver).
+    pub messages: u64,
+}
+
 /// A forecast's inputs; [`run`](Self::run) it.
 #[derive(Debug, Clone)]
 #[must_use]
@@ -353,12 +363,19 @@ pub struct Forecast {
     quota: QuotaStatus,
     steps: Vec<SendStep>,
     budget: Budget,
+    narrowcast: NarrowcastQuotaPolicy,
 }
 
 impl Forecast {
     /// A forecast for a channel on `tariff` whose quota stands at `quota`.
     pub fn new(tariff: Tariff, quota: QuotaStatus) -> Self {
-        Self { tariff, quota, steps: Vec::new(), budget: Budget::default() }
+        Self {
+            tariff,
+            quota,
+            steps: Vec::new(),
+            budget: Budget::default(),
+            narrowcast: NarrowcastQuotaPolicy::default(),
+        }
     }
 
     /// Adds a step.
@@ -377,6 +394,56 @@ impl Forecast {
     pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = budget;
         self
+    }
+
+    /// How the narrowcasts will use the quota (the policy's
+    /// [`narrowcast_quota`](super::DeliveryPolicy::narrowcast_quota)): with
+    /// [`UpToRemainingQuota`](NarrowcastQuotaPolicy::UpToRemainingQuota), a narrowcast the
+    /// remaining quota cannot cover is counted at what is left (LINE delivers to that many)
+    /// instead of dropped; otherwise it is dropped whole, as LINE refuses or cancels it.
+    pub fn narrowcast_policy(mut self, policy: NarrowcastQuotaPolicy) -> Self {
+        self.narrowcast = policy;
+        self
+    }
+
+    /// Under `upToRemainingQuota`, takes back narrowcasts dropped for the quota at what the
+    /// quota still allows; returns them with their counted messages.
+    fn cap_narrowcasts(
+        &self,
+        kept: &mut Vec<usize>,
+        dropped: &mut Vec<(usize, DropReason)>,
+    ) -> Vec<(usize, u64)> {
+        let mut capped = Vec::new();
+        if self.narrowcast != NarrowcastQuotaPolicy::UpToRemainingQuota
+            || self.budget.over == OverBudget::Refuse
+        {
+            return capped;
+        }
+        let Some(left) = self.quota.remaining() else { return capped };
+        // Highest priority first, as they were kept.
+        for at in (0..dropped.len()).rev() {
+            let (i, reason) = dropped[at];
+            let step = &self.steps[i];
+            if step.kind != StepKind::Narrowcast || reason != DropReason::Quota {
+                continue;
+            }
+            let total: u64 = self.counted(kept, &capped);
+            let n = step.messages.min(left.saturating_sub(total));
+            if n == 0 || self.over(total + n).is_some() {
+                continue;
+            }
+            dropped.remove(at);
+            kept.push(i);
+            capped.push((i, n));
+        }
+        capped
+    }
+
+    /// The messages of `kept`, capped narrowcasts at their capped count.
+    fn counted(&self, kept: &[usize], capped: &[(usize, u64)]) -> u64 {
+        kept.iter()
+            .map(|&i| capped.iter().find(|c| c.0 == i).map_or(self.steps[i].messages, |c| c.1))
+            .sum()
     }
 
     /// Why `messages` more (on top of what is used) do not fit, if they do not.
@@ -432,7 +499,8 @@ impl Forecast {
                 None => break,
             }
         }
-        let messages: u64 = kept.iter().map(|&i| self.steps[i].messages).sum();
+        let capped = self.cap_narrowcasts(&mut kept, &mut dropped_idx);
+        let messages = self.counted(&kept, &capped);
         let used_after = self.quota.used.saturating_add(messages);
         let cost_yen = self
             .tariff
@@ -442,7 +510,11 @@ impl Forecast {
         let mut kept_steps: Vec<SendStep> = Vec::new();
         for i in 0..self.steps.len() {
             if kept.contains(&i) {
-                kept_steps.push(self.steps[i].clone());
+                let mut step = self.steps[i].clone();
+                if let Some(&(_, n)) = capped.iter().find(|c| c.0 == i) {
+                    step.messages = n;
+                }
+                kept_steps.push(step);
             }
         }
         ForecastReport {
@@ -455,6 +527,10 @@ impl Forecast {
             cost_yen,
             refused: self.budget.over == OverBudget::Refuse && !dropped_idx.is_empty(),
             kept: kept_steps,
+            capped: capped
+                .iter()
+                .map(|&(i, n)| Capped { step: self.steps[i].clone(), messages: n })
+                .collect(),
             dropped: dropped_idx
                 .into_iter()
                 .map(|(i, reason)| Dropped { step: self.steps[i].clone(), reason })
@@ -483,8 +559,11 @@ pub struct ForecastReport {
     pub cost_yen: u64,
     /// The budget refused the whole send.
     pub refused: bool,
-    /// The steps kept, in the order given.
+    /// The steps kept, in the order given (a capped narrowcast with its capped count).
     pub kept: Vec<SendStep>,
+    /// Narrowcasts kept at the remaining quota (`upToRemainingQuota`): part of their target
+    /// gets nothing.
+    pub capped: Vec<Capped>,
     /// The steps dropped, in the order dropped (lowest priority first).
     pub dropped: Vec<Dropped>,
 }
@@ -499,6 +578,13 @@ impl fmt::Display for ForecastReport {
         )?;
         if self.refused {
             writeln!(f, "  refused: the budget does not allow this send")?;
+        }
+        for c in &self.capped {
+            writeln!(
+                f,
+                "  capped {} at the remaining quota: {} of {} recipients (upToRemainingQuota)",
+                c.step.name, c.messages, c.step.messages
+            )?;
         }
         for d in &self.dropped {
             writeln!(

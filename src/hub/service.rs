@@ -9,8 +9,9 @@ use http::{HeaderMap, StatusCode};
 use super::forward::{Hub, HubError};
 use crate::line::webhook::{DEFAULT_BODY_LIMIT, SIGNATURE_HEADER, WebhookService};
 
-/// LINE's webhook endpoint with the hub in front of enishi's own [`WebhookService`]: a
-/// verified body is queued for every destination first (500 when the queue fails, so LINE
+/// LINE's webhook endpoint with the hub in front of enishi's own [`WebhookService`]: the body
+/// is verified once (with the hub's secrets: build both with the same), queued for every
+/// destination first (500 when the queue fails, so LINE
 /// redelivers; a redelivery is not queued twice), then handed to the service, which
 /// de-duplicates and handles it (wrap its handler with
 /// [`ReplyRules::guard`](super::ReplyRules::guard)). Cheap to clone.
@@ -47,7 +48,7 @@ impl HubService {
         let signature =
             headers.get(SIGNATURE_HEADER).map(|v| String::from_utf8_lossy(v.as_bytes()));
         match self.hub.accept(signature.as_deref(), body).await {
-            Ok(_) => self.local.handle_request(headers, body).await,
+            Ok(payload) => self.local.handle_verified(headers, body, payload).await,
             Err(HubError::Webhook(e)) => e.http_status(),
             Err(e) => {
                 tracing::warn!(target: "enishi::hub", error = %e, "a webhook could not be queued; answering 500");

@@ -168,3 +168,224 @@ fn budget_counts_a_narrowcasts_whole_reach_and_policy_sets_its_limit() {
         serde_json::json!({"max": 400, "upToRemainingQuota": true, "forbidPartialDelivery": true})
     );
 }
+
+mod simulated_month {
+    use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+    use enishi::campaign::forecast::{
+        Budget, DropReason, Forecast, QuotaStatus, StepKind, Tariff, simulate_scenarios,
+    };
+    use enishi::campaign::scenario::{ScenarioInput, ScenarioSet, ScenarioState};
+    use enishi::segment::{CustomerFacts, Friendship, LineStatus, OrderFact, OrderKind};
+
+    fn jst(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        FixedOffset::east_opt(9 * 3600)
+            .unwrap()
+            .with_ymd_and_hms(2026, m, d, h, 0, 0)
+            .unwrap()
+            .to_utc()
+    }
+
+    fn customer(id: &str, n: u64) -> ScenarioInput {
+        let mut facts = CustomerFacts::new(id.parse().unwrap());
+        facts.line =
+            LineStatus { linked: true, linked_at: None, friendship: Friendship::Following };
+        ScenarioInput::Customer {
+            facts: Box::new(facts),
+            line_user: Some(format!("U{n:032x}").parse().unwrap()),
+        }
+    }
+
+    fn order(customer: &str, at: DateTime<Utc>) -> ScenarioInput {
+        ScenarioInput::OrderPlaced {
+            customer: customer.parse().unwrap(),
+            order: OrderFact {
+                id: format!("o-{customer}"),
+                placed_at: at,
+                amount: 3_000,
+                kind: OrderKind::OneOff,
+                items: Vec::new(),
+            },
+        }
+    }
+
+    /// Two scenarios on the order: a high-priority welcome (3 and 10 days, and 40 days, past
+    /// the month's end) and a low-priority review request (14 days). Orders on 28 November,
+    /// 1 and 2 December (noon JST); the forecast runs on 3 December, after the live ticks.
+    ///
+    /// By hand, sends from 3 December to the month's end:
+    /// - welcome/d3: A's fell due on 1 December (sent already), B 4 Dec, C 5 Dec: **2**;
+    /// - welcome/d10: A 8 Dec, B 11 Dec, C 12 Dec: **3**;
+    /// - welcome/d40: January for everyone: **0** (not listed);
+    /// - review/d14: A 12 Dec, B 15 Dec, C 16 Dec: **3**.
+    fn month() -> (Vec<enishi::campaign::forecast::SendStep>, DateTime<Utc>) {
+        let set = ScenarioSet::from_json(
+            r#"{"scenario": [
+              {"name": "welcome", "priority": "high", "trigger": {"type": "order_placed"},
+               "steps": [{"name": "d3", "delay": "3d", "message": "ようこそ"},
+                         {"name": "d10", "delay": "10d", "message": "使い心地はいかがですか"},
+                         {"name": "d40", "delay": "40d", "message": "そろそろ補充を"}]},
+              {"name": "review", "priority": "low", "trigger": {"type": "order_placed"},
+               "steps": [{"name": "d14", "delay": "14d", "message": "レビューをお願いします"}]}]}"#,
+        )
+        .unwrap();
+        let mut state = ScenarioState::new(set, jst(11, 25, 0));
+        for (id, n, at) in
+            [("a", 1, jst(11, 28, 12)), ("b", 2, jst(12, 1, 12)), ("c", 3, jst(12, 2, 12))]
+        {
+            state.apply(customer(id, n)).unwrap();
+            state.apply(order(id, at)).unwrap();
+        }
+        let from = jst(12, 3, 0);
+        // The live service ticked up to now: what fell due before is sent already.
+        let live = state.tick(from);
+        let sent_before = live.events.iter().filter(|e| e.step.as_deref() == Some("d3")).count();
+        assert!(sent_before >= 1, "A's first welcome fell due on 1 December: {live:?}");
+        let end_of_month = jst(12, 31, 23) + chrono::TimeDelta::minutes(59);
+        (simulate_scenarios(&mut state, from, end_of_month), from)
+    }
+
+    #[test]
+    fn budget_simulated_month_of_scenarios_counts_each_step_by_hand() {
+        let (steps, _) = month();
+        let got: Vec<(&str, u8, u64, StepKind)> =
+            steps.iter().map(|s| (s.name.as_str(), s.priority, s.messages, s.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("review/d14", 1, 3, StepKind::Scenario),
+                ("welcome/d10", 3, 3, StepKind::Scenario),
+                ("welcome/d3", 3, 2, StepKind::Scenario),
+            ]
+        );
+        let report = Forecast::new(Tariff::standard(), QuotaStatus { limit: None, used: 29_997 })
+            .steps(steps)
+            .run();
+        assert_eq!((report.wanted, report.messages), (8, 8));
+        assert_eq!(report.cost_yen, 5 * 3, "the 5 messages above the 30,000 free ones");
+    }
+
+    #[cfg(feature = "testkit")]
+    #[tokio::test]
+    async fn budget_below_the_simulated_month_drops_low_priority_steps_by_line_quota() {
+        use enishi::line::LineClient;
+        use enishi::testkit::{FakeLine, FakeQuota};
+
+        let (steps, _) = month();
+        // 6 of the month's messages are left on LINE's quota: the 8 simulated do not fit.
+        let line = FakeLine::builder()
+            .quota(FakeQuota::Limited(1_000))
+            .quota_used(994)
+            .start()
+            .await
+            .unwrap();
+        let client = LineClient::builder()
+            .channel_access_token(line.channel_access_token())
+            .base_url(line.api_base_url())
+            .data_base_url(line.data_base_url())
+            .build()
+            .unwrap();
+        let quota = QuotaStatus::fetch(&client).await.unwrap();
+        assert_eq!(quota, QuotaStatus { limit: Some(1_000), used: 994 });
+        let report = Forecast::new(Tariff::standard(), quota).steps(steps.clone()).run();
+        let dropped: Vec<(&str, DropReason)> =
+            report.dropped.iter().map(|d| (d.step.name.as_str(), d.reason)).collect();
+        assert_eq!(
+            dropped,
+            [("review/d14", DropReason::Quota)],
+            "the low-priority step goes first"
+        );
+        assert_eq!((report.messages, report.quota_left), (5, Some(1)));
+        let text = report.to_string();
+        assert!(
+            text.contains(
+                "dropped review/d14 (priority 1, 3 messages): over the remaining monthly quota"
+            ),
+            "{text}"
+        );
+
+        // A message budget of 4 (below the 8 forecast) drops the review, then the welcome
+        // step listed last among the high-priority ones.
+        let report = Forecast::new(Tariff::standard(), quota)
+            .steps(steps)
+            .budget(Budget::new().max_messages(4))
+            .run();
+        let dropped: Vec<(&str, DropReason)> =
+            report.dropped.iter().map(|d| (d.step.name.as_str(), d.reason)).collect();
+        assert_eq!(
+            dropped,
+            [("review/d14", DropReason::MessageBudget), ("welcome/d3", DropReason::MessageBudget)]
+        );
+        let kept: Vec<&str> = report.kept.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(kept, ["welcome/d10"]);
+        assert_eq!(report.messages, 3);
+    }
+}
+
+#[cfg(feature = "testkit")]
+#[tokio::test]
+async fn budget_narrowcast_quota_policy_sets_the_limit_line_honours() {
+    use enishi::campaign::DeliveryPolicy;
+    use enishi::campaign::forecast::NarrowcastQuotaPolicy as P;
+    use enishi::line::message::Message;
+    use enishi::line::{LineClient, NarrowcastRequest};
+    use enishi::testkit::{Endpoint, FakeLine, FakeQuota, FakeUser, user_id};
+
+    // Five friends, three messages left this month.
+    let mut line = FakeLine::builder()
+        .quota(FakeQuota::Limited(100))
+        .quota_used(97)
+        .narrowcast_duration(std::time::Duration::ZERO);
+    for i in 1..=5 {
+        line = line.user(FakeUser::new(user_id(i)));
+    }
+    let line = line.start().await.unwrap();
+    let client = LineClient::builder()
+        .channel_access_token(line.channel_access_token())
+        .base_url(line.api_base_url())
+        .data_base_url(line.data_base_url())
+        .build()
+        .unwrap();
+    let delivered =
+        || line.deliveries().iter().filter(|d| d.endpoint == Endpoint::Narrowcast).count() as u64;
+    // What the forecast says and what LINE does agree, policy by policy.
+    for policy in [P::WholeTarget, P::AllOrNothing, P::UpToRemainingQuota] {
+        let delivery = DeliveryPolicy::new().with_narrowcast_quota(policy);
+        let quota = QuotaStatus::fetch(&client).await.unwrap();
+        let forecast = Forecast::new(Tariff::standard(), quota)
+            .step(SendStep::narrowcast("vip", 2, 5))
+            .narrowcast_policy(delivery.narrowcast_quota)
+            .run();
+        let before = delivered();
+        let request = NarrowcastRequest::new(vec![Message::text("会員限定のお知らせ")])
+            .limit(delivery.narrowcast_limit(None));
+        let sent = client.narrowcast(request).await;
+        match policy {
+            P::WholeTarget => {
+                let e = sent.unwrap_err();
+                assert!(e.is_quota_exceeded(), "LINE refuses the whole target: {e}");
+            }
+            _ => {
+                let id = sent.unwrap().request_id.unwrap();
+                let progress = client.narrowcast_progress(&id).await.unwrap();
+                assert!(progress.is_finished(), "{progress:?}");
+                let cancelled = policy == P::AllOrNothing;
+                assert_eq!(progress.error_code == Some(5), cancelled, "{progress:?}");
+            }
+        }
+        let got = delivered() - before;
+        assert_eq!(got, forecast.messages, "{policy:?}: LINE delivered what the forecast said");
+        match policy {
+            P::UpToRemainingQuota => {
+                assert_eq!(got, 3);
+                assert_eq!((forecast.capped[0].messages, forecast.capped[0].step.messages), (3, 5));
+                assert!(forecast.dropped.is_empty());
+                assert!(forecast.to_string().contains("capped vip at the remaining quota: 3 of 5"));
+            }
+            _ => {
+                assert_eq!(got, 0);
+                assert_eq!(forecast.dropped[0].reason, DropReason::Quota);
+            }
+        }
+    }
+    assert_eq!(QuotaStatus::fetch(&client).await.unwrap().used, 100);
+}

@@ -37,6 +37,10 @@ pub struct DeliveryPolicy {
     pub quiet_hours: Option<QuietHours>,
     /// Customers kept out of every campaign, to measure uplift against.
     pub holdout: Option<Holdout>,
+    /// How a narrowcast may use the monthly quota: LINE's `upToRemainingQuota` and
+    /// `forbidPartialDelivery` (see [`DeliveryPolicy::narrowcast_limit`]; default: the whole
+    /// target or nothing, refused by LINE when the quota cannot cover it).
+    pub narrowcast_quota: crate::campaign::forecast::NarrowcastQuotaPolicy,
 }
 
 impl DeliveryPolicy {
@@ -73,6 +77,26 @@ impl DeliveryPolicy {
     pub fn with_holdout(mut self, holdout: Holdout) -> Self {
         self.holdout = Some(holdout);
         self
+    }
+
+    /// Sets how narrowcasts may use the monthly quota.
+    #[must_use]
+    pub fn with_narrowcast_quota(
+        mut self,
+        policy: crate::campaign::forecast::NarrowcastQuotaPolicy,
+    ) -> Self {
+        self.narrowcast_quota = policy;
+        self
+    }
+
+    /// The narrowcast `limit` this policy sets (`upToRemainingQuota`,
+    /// `forbidPartialDelivery`), with at most `max` recipients: pass it to
+    /// [`NarrowcastRequest::limit`](crate::line::NarrowcastRequest::limit).
+    #[cfg(feature = "client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+    #[must_use]
+    pub fn narrowcast_limit(&self, max: Option<u64>) -> crate::line::NarrowcastLimit {
+        crate::campaign::forecast::narrowcast_limit(self.narrowcast_quota, max)
     }
 }
 

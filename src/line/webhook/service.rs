@@ -271,6 +271,30 @@ impl WebhookService {
             Ok(p) => p,
             Err(e) => return WebhookError::Parse(e).http_status(),
         };
+        self.respond(channel, payload).await
+    }
+
+    /// Handles a payload whose signature the caller already verified against this service's
+    /// secrets (the webhook hub verifies once for both): claims, dispatches and returns the
+    /// status. A service for several channels verifies `headers` and `body` again, to learn
+    /// the channel.
+    pub(crate) async fn handle_verified(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        payload: super::WebhookPayload,
+    ) -> StatusCode {
+        if self.inner.channels.is_some() {
+            return self.handle_request(headers, body).await;
+        }
+        self.respond(None, payload).await
+    }
+
+    async fn respond(
+        &self,
+        channel: Option<crate::line::LineChannel>,
+        payload: super::WebhookPayload,
+    ) -> StatusCode {
         let destination: Option<Arc<str>> = payload.destination.map(Arc::from);
         // Claims come before the answer: a store that cannot answer must not be answered 200.
         let (deliveries, claimed_all) =
