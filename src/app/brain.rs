@@ -112,6 +112,27 @@ impl Brain {
         &self.mirror
     }
 
+    /// The segment engine advanced to `now`, with every customer's link (for the rich menus).
+    pub(super) fn menu_inputs(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> (&mut Engine, &HashMap<CustomerId, CustomerLink>) {
+        let _ = self.engine.advance_to(now);
+        (&mut self.engine, &self.links)
+    }
+
+    /// Shows the segment engine a link (or follow) change a webhook just made, ahead of the
+    /// next sync, which tells the scenarios and the links map.
+    pub(super) fn see_link(&mut self, link: &CustomerLink, now: DateTime<Utc>) {
+        let Some(mut facts) = self.facts.get(&link.link.customer).cloned() else { return };
+        facts.line.linked = true;
+        facts.line.linked_at = Some(link.link.linked_at);
+        facts.line.friendship =
+            if link.following() { Friendship::Following } else { Friendship::Blocked };
+        self.engine.upsert_customer(facts);
+        let _ = self.engine.advance_to(now);
+    }
+
     /// A chat attribute changed: re-evaluate that customer.
     pub(super) fn set_chat_attribute(
         &mut self,
