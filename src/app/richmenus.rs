@@ -4,16 +4,17 @@
 //! changed something, and a pass over the affected users at once on a link, an unlink, a
 //! follow or an unfollow.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 
 use super::{AppError, Enishi, EnishiBuilder};
-use crate::LineUserId;
+use crate::link::CustomerLink;
 use crate::richmenu::{Friend, MenuKey, ReconcileReport, RichMenuError, RichMenuReconciler};
 use crate::segment::{Engine, SegmentDefinition};
+use crate::{CustomerId, LineUserId};
 
 /// How long a webhook or a page waits for the menu switch its change causes.
 const MENU_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -148,7 +149,19 @@ impl Enishi {
             let mut brain = self.inner.brain.lock().await;
             self.ensure_loaded(&mut brain).await?;
             let now = self.now();
-            let (engine, links) = brain.menu_inputs(now);
+            // The link store's links now, not the last sync's: a link, an unlink or a follow
+            // since (on any instance) must not be undone by this pass.
+            let ids = brain.customer_ids();
+            let links: HashMap<CustomerId, CustomerLink> = self
+                .storage()
+                .links()
+                .links_of_customers(&ids)
+                .await?
+                .into_iter()
+                .map(|l| (l.link.customer.clone(), l))
+                .collect();
+            brain.see_links(&links);
+            let engine = brain.menu_engine(now);
             menus.register(engine, self.inner.check_segments)?;
             let friends: Vec<Friend> = links
                 .values()
@@ -210,8 +223,8 @@ impl Enishi {
             }
             let mut brain = self.inner.brain.lock().await;
             self.ensure_loaded(&mut brain).await?;
-            brain.see_link(&link, self.now());
-            let (engine, _) = brain.menu_inputs(self.now());
+            brain.see_link(&link);
+            let engine = brain.menu_engine(self.now());
             menus.register(engine, self.inner.check_segments)?;
             let friend = Friend::new(user.clone(), Some(link.link.customer.clone()));
             desired.append(&mut rules.desired(engine, std::slice::from_ref(&friend))?);

@@ -186,6 +186,8 @@ async fn app_rich_menus_follow_syncs_links_follows_and_time() {
     assert_eq!(menu_of(2).as_deref(), Some(&*active));
     assert!(clock.now() - before < TimeDelta::minutes(1), "prompt: {}", clock.now() - before);
     assert_eq!(shop.line.rich_menu_switch_count(), 4);
+    // A full pass before the next sync reads the link store too: it undoes nothing.
+    assert_eq!(app.reconcile_rich_menus().await.unwrap().switches, 0);
 
     // Time passes the boundary: 1, 2 and 3 move to `mypage` on the next round.
     tokio::time::sleep((boundary - clock.now()).to_std().unwrap()).await;
@@ -221,7 +223,10 @@ async fn app_rich_menus_unlinked_friends_go_back_to_the_default() {
     let report = app.refresh_rich_menus(&[user(3)]).await.unwrap();
     assert_eq!((report.switches, report.unlinked), (1, 1), "{report:?}");
     assert_eq!(shop.line.rich_menu_of(user(3).as_str()), None);
-    // A full pass after the next sync agrees: nothing left to do.
+    // A full pass before the next sync reads the link store, and one after it agrees:
+    // nothing left to do, nothing undone.
+    assert_eq!(app.reconcile_rich_menus().await.unwrap().switches, 0);
+    assert_eq!(shop.line.rich_menu_of(user(3).as_str()), None);
     app.sync().await.unwrap();
     assert_eq!(app.reconcile_rich_menus().await.unwrap().switches, 0);
     assert_eq!(app.rich_menu_switches(), 3);
