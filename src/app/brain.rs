@@ -97,19 +97,46 @@ impl Brain {
     /// The facts a segment and a scenario see: the shop's, with the link store's LINE status.
     fn with_link(&self, mut facts: CustomerFacts) -> CustomerFacts {
         let link = self.links.get(&facts.id);
-        facts.line.linked = link.is_some();
-        facts.line.linked_at = link.map(|l| l.link.linked_at);
-        facts.line.friendship = match link {
-            Some(l) if !l.following() => Friendship::Blocked,
-            Some(_) => Friendship::Following,
-            None => Friendship::Unknown,
-        };
+        apply_link(&mut facts, link);
         facts
     }
 
     /// The synced shop.
     pub(super) fn mirror(&self) -> &Dataset {
         &self.mirror
+    }
+
+    /// The segment engine, advanced to `now` (for the rich menus).
+    pub(super) fn menu_engine(&mut self, now: DateTime<Utc>) -> &mut Engine {
+        let _ = self.engine.advance_to(now);
+        &mut self.engine
+    }
+
+    /// The targetable customers.
+    pub(super) fn customer_ids(&self) -> Vec<CustomerId> {
+        self.mirror.targetable_ids()
+    }
+
+    /// Shows the segment engine links and follows the link store has now (`fresh`, or one
+    /// `link` a webhook just made), ahead of the next sync, which tells the scenarios and the
+    /// links map (so they are left as they are here).
+    pub(super) fn see_links(&mut self, fresh: &HashMap<CustomerId, CustomerLink>) {
+        let changed: Vec<CustomerId> =
+            self.facts.keys().filter(|id| self.links.get(*id) != fresh.get(*id)).cloned().collect();
+        for id in changed {
+            if let Some(mut facts) = self.facts.get(&id).cloned() {
+                apply_link(&mut facts, fresh.get(&id));
+                self.engine.upsert_customer(facts);
+            }
+        }
+    }
+
+    /// [`see_links`](Self::see_links) for one customer's new link.
+    pub(super) fn see_link(&mut self, link: &CustomerLink) {
+        if let Some(mut facts) = self.facts.get(&link.link.customer).cloned() {
+            apply_link(&mut facts, Some(link));
+            self.engine.upsert_customer(facts);
+        }
     }
 
     /// A chat attribute changed: re-evaluate that customer.
@@ -147,6 +174,17 @@ impl Brain {
         }
         let _ = self.engine.advance_to(now);
     }
+}
+
+/// Sets the facts' LINE status from the customer's link (`None`: not linked).
+fn apply_link(facts: &mut CustomerFacts, link: Option<&CustomerLink>) {
+    facts.line.linked = link.is_some();
+    facts.line.linked_at = link.map(|l| l.link.linked_at);
+    facts.line.friendship = match link {
+        Some(l) if !l.following() => Friendship::Blocked,
+        Some(_) => Friendship::Following,
+        None => Friendship::Unknown,
+    };
 }
 
 /// Whether the customer sent 配信停止 in the chat.

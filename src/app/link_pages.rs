@@ -210,7 +210,12 @@ pub(super) async fn unlink_submit(
     };
     let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     match linker.finish_unlink(param(&form, "ticket"), app.now()).await {
-        Ok(done) => page(&app, &View::UnlinkDone { was_linked: done.removed.is_some() }),
+        Ok(done) => {
+            if let Some(removed) = &done.removed {
+                app.menus_after_change(std::slice::from_ref(&removed.line_user)).await;
+            }
+            page(&app, &View::UnlinkDone { was_linked: done.removed.is_some() })
+        }
         Err(e) => unlink_failed(&app, &e),
     }
 }
@@ -254,6 +259,7 @@ pub(super) async fn login_callback(
     };
     match login.callback(&params, &customer, app.now()).await {
         Ok(linked) => {
+            app.menus_after_change(std::slice::from_ref(&linked.outcome.link().line_user)).await;
             let granted = linked.incentive.as_ref().and_then(|i| i.granted());
             let view = View::LinkDone { already_linked: !linked.outcome.is_new(), granted };
             page(&app, &view)

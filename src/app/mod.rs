@@ -31,9 +31,11 @@
 //! service; the lower modules stay public for hosts who assemble their own.
 
 mod brain;
+mod channels;
 mod chat;
 mod link_pages;
 mod pages;
+mod richmenus;
 mod routes;
 mod service;
 
@@ -113,6 +115,9 @@ pub enum AppError {
     /// The chatbot could not be set up.
     #[error(transparent)]
     Chat(#[from] crate::chat::ChatError),
+    /// A rich-menu pass failed; the next pass finishes what was recorded.
+    #[error(transparent)]
+    RichMenu(#[from] crate::richmenu::RichMenuError),
 }
 
 /// The app: see the [module documentation](self). Cheap to clone.
@@ -145,6 +150,10 @@ struct Inner {
     unsubscribe: Option<crate::channel::UnsubscribeLinks>,
     /// The webhook hub in front of the webhook route (see [`EnishiBuilder::hub`]).
     hub: Option<crate::hub::Hub>,
+    /// Rich menus that follow the segments ([`EnishiBuilder::rich_menus`]).
+    rich_menus: Option<richmenus::AppMenus>,
+    /// The official account this app serves, one of several ([`EnishiBuilder::channel`]).
+    channel: Option<crate::line::LineChannel>,
 }
 
 impl fmt::Debug for Enishi {
@@ -189,6 +198,10 @@ pub struct EnishiBuilder {
     rank_ladder: Vec<(String, i64)>,
     unsubscribe: Option<crate::channel::UnsubscribeLinks>,
     hub: Option<crate::hub::Hub>,
+    /// Rich menus that follow the segments.
+    rich_menus: Option<richmenus::MenuSetup>,
+    /// One official account of several.
+    channel: Option<crate::line::LineChannel>,
 }
 
 impl fmt::Debug for EnishiBuilder {
@@ -401,10 +414,11 @@ impl EnishiBuilder {
     /// Builds the app.
     ///
     /// # Errors
-    /// [`AppError::Missing`] without a LINE client or storage; [`AppError::Link`],
+    /// [`AppError::Missing`] without a LINE client (or [`channel`](Self::channel)) or storage; [`AppError::Link`],
     /// [`AppError::Track`] or [`AppError::Dispatch`] for an invalid setting.
     pub fn build(self) -> Result<Enishi, AppError> {
-        let line = self.line.ok_or(AppError::Missing("a LINE client (`line`)"))?;
+        let line = (self.line.or_else(|| self.channel.as_ref().map(|c| c.client().clone())))
+            .ok_or(AppError::Missing("a LINE client (`line`)"))?;
         let storage = self.storage.ok_or(AppError::Missing("a storage (`storage`)"))?;
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let policy = self.policy.unwrap_or_else(DeliveryPolicy::recommended);
@@ -493,6 +507,7 @@ impl EnishiBuilder {
             campaigns.extend(set.scenarios().iter().map(|s| s.campaign().clone()));
         }
         let brain = brain::Brain::new(self.scenarios, policy.clone(), clock.now());
+        let rich_menus = self.rich_menus.map(richmenus::MenuSetup::build).transpose()?;
         let app = Enishi {
             inner: Arc::new(Inner {
                 line,
@@ -516,6 +531,8 @@ impl EnishiBuilder {
                 campaigns: Mutex::new(campaigns),
                 unsubscribe: self.unsubscribe,
                 hub: self.hub,
+                rich_menus,
+                channel: self.channel,
             }),
         };
         app_ref.set(&app.inner);

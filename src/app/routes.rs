@@ -11,14 +11,16 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use super::link_pages;
 use super::{AppError, Enishi};
 use crate::campaign::track_route_with;
-use crate::line::webhook::{Delivery, EventHandler, EventKind, HandlerError, WebhookService};
+use crate::line::webhook::{
+    ChannelSecrets, Delivery, EventHandler, EventKind, HandlerError, WebhookService,
+};
 use crate::link::{LinkError, LinkEventOutcome, LinkStoreError};
 
 /// Feeds webhook events to the link flow (links, follows into the link store) and follow
 /// changes to the scenarios.
 #[derive(Debug, Clone)]
-struct AppEvents {
-    app: Enishi,
+pub(super) struct AppEvents {
+    pub(super) app: Enishi,
 }
 
 #[async_trait::async_trait]
@@ -40,6 +42,14 @@ impl EventHandler for AppEvents {
             Some(linker) => match linker.handle_event(event, now).await {
                 Ok(LinkEventOutcome::FollowChanged { line_user, following }) => {
                     Some((line_user, following))
+                }
+                Ok(LinkEventOutcome::Linked { outcome, .. }) => {
+                    let mut users = vec![outcome.link().line_user.clone()];
+                    if let crate::link::LinkOutcome::Replaced { displaced, .. } = &outcome {
+                        users.extend(displaced.iter().map(|l| l.line_user.clone()));
+                    }
+                    self.app.menus_after_change(&users).await;
+                    None
                 }
                 Ok(_)
                 | Err(
@@ -65,6 +75,7 @@ impl EventHandler for AppEvents {
             }
         };
         if let Some((user, following)) = follow {
+            self.app.menus_after_change(std::slice::from_ref(&user)).await;
             self.app.note_follow(user, following, at).await;
         }
         if let Some(chat) = self.app.inner.chat.as_ref().filter(|_| answers) {
@@ -85,12 +96,12 @@ impl Enishi {
     /// # Errors
     /// [`AppError::Missing`] without a channel secret.
     pub fn webhook_router(&self) -> Result<Router, AppError> {
-        let secret = self
-            .inner
-            .secret
-            .clone()
-            .ok_or(AppError::Missing("the channel secret (`channel_secret`)"))?;
-        let service = WebhookService::builder(secret)
+        let secrets: ChannelSecrets = match (&self.inner.secret, &self.inner.channel) {
+            (Some(secret), _) => secret.clone().into(),
+            (None, Some(channel)) => channel.secrets().clone(),
+            (None, None) => return Err(AppError::Missing("the channel secret (`channel_secret`)")),
+        };
+        let service = WebhookService::builder(secrets)
             .dedup_shared(self.storage().dedup())
             .handle_before_responding(true)
             .build(AppEvents { app: self.clone() });

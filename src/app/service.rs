@@ -109,6 +109,8 @@ pub struct RunReport {
     pub batches_sent: u64,
     /// Errors logged and retried.
     pub errors: u64,
+    /// Per-user rich-menu switches during the run (full passes, links and follows).
+    pub menu_switches: u64,
 }
 
 #[derive(Default)]
@@ -155,6 +157,7 @@ impl Enishi {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<RunReport, AppError> {
         let counters = Arc::new(Counters::default());
+        let menu_switches = self.rich_menu_switches();
         let (stop_tx, stop_rx) = watch::channel(false);
         for s in &options.campaigns {
             self.watch_campaign(s.campaign.id().clone());
@@ -186,6 +189,7 @@ impl Enishi {
             campaigns_planned: counters.planned.load(Ordering::Relaxed),
             batches_sent: counters.sent.load(Ordering::Relaxed),
             errors: counters.errors.load(Ordering::Relaxed),
+            menu_switches: self.rich_menu_switches() - menu_switches,
         };
         tracing::info!(target: "enishi::app", ?report, "stopped");
         Ok(report)
@@ -254,9 +258,11 @@ impl Enishi {
         last_sync: &mut Option<tokio::time::Instant>,
     ) {
         let sync_due = last_sync.is_none_or(|at| at.elapsed() >= options.sync_interval);
+        let mut changed = false;
         if sync_due && self.inner.commerce.is_some() {
             match self.sync().await {
-                Ok(_) => {
+                Ok(summary) => {
+                    changed = summary.changed > 0;
                     counters.syncs.fetch_add(1, Ordering::Relaxed);
                     *last_sync = Some(tokio::time::Instant::now());
                 }
@@ -274,6 +280,9 @@ impl Enishi {
                 }
                 Err(e) => counters.error("tick", &e),
             }
+        }
+        if let Err(e) = self.menu_round(changed).await {
+            counters.error("rich_menu", &e);
         }
     }
 

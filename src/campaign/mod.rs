@@ -70,10 +70,10 @@ pub use measure::fetch_unit_stats;
 pub use measure::{
     BlockFact, Bucket, CampaignResult, ChannelStats, Click, ClickResponse, ClickStore,
     ClickStoreError, ConversationStats, CouponIssueFact, CouponRedemption, CouponResult,
-    DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker, MemoryClickStore,
-    PurchaseFact, ReportInput, ReportOptions, ResultsReport, RichMenuStats, SendFact, StepResult,
-    TimelinePoint, TrackError, TrackedLink, Uplift, coupon_redemptions, coupon_results,
-    handle_click, unique_clicks, uplift,
+    CouponStats, DEFAULT_CLICK_WINDOW, Kpis, LineStatsFact, LinkContext, LinkTracker,
+    MemoryClickStore, PurchaseFact, ReportInput, ReportOptions, ResultsReport, RichMenuStats,
+    SendFact, StepResult, TimelinePoint, TrackError, TrackedLink, Uplift, coupon_redemptions,
+    coupon_results, handle_click, unique_clicks, uplift,
 };
 #[cfg(feature = "axum")]
 pub use measure::{DEFAULT_INVALID_LINK_PAGE, track_route, track_route_with};

@@ -298,6 +298,27 @@ impl RichMenuReconciler {
         &self,
         desired: &[(LineUserId, MenuKey)],
     ) -> Result<ReconcileReport, RichMenuError> {
+        self.reconcile_with(desired, true).await
+    }
+
+    /// A pass over a few users (a link, a follow): like [`reconcile`](Self::reconcile) but
+    /// never with a `richmenu/batch` request, which would move every user of a menu, not only
+    /// these.
+    ///
+    /// # Errors
+    /// As [`reconcile`](Self::reconcile).
+    pub async fn reconcile_users(
+        &self,
+        desired: &[(LineUserId, MenuKey)],
+    ) -> Result<ReconcileReport, RichMenuError> {
+        self.reconcile_with(desired, false).await
+    }
+
+    async fn reconcile_with(
+        &self,
+        desired: &[(LineUserId, MenuKey)],
+        batches: bool,
+    ) -> Result<ReconcileReport, RichMenuError> {
         let mut report =
             ReconcileReport { users: desired.len() as u64, ..ReconcileReport::default() };
         self.resume_counting(&mut report).await?;
@@ -340,7 +361,7 @@ impl RichMenuReconciler {
         for ((from, to), mut users) in moves {
             let whole = from.as_ref().is_some_and(|f| on_menu.get(f) == Some(&users.len()));
             match from {
-                Some(from) if whole && users.len() >= self.batch_threshold => {
+                Some(from) if batches && whole && users.len() >= self.batch_threshold => {
                     users.extend(untouched.remove(&from).unwrap_or_default());
                     batch_ops.push((from, to, users));
                 }

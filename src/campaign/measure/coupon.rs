@@ -104,6 +104,26 @@ pub struct CouponResult {
     pub redemption_rate: f64,
     /// Total of the redeeming orders (minor unit).
     pub revenue: u64,
+    /// Distinct orders the redemptions are attributed to.
+    #[serde(default)]
+    pub orders: u64,
+}
+
+impl CouponResult {
+    /// The figures as a row of the results report
+    /// ([`ResultsReport::with_coupons`](crate::campaign::ResultsReport::with_coupons), which
+    /// adds the campaign's conversion against its holdout).
+    #[must_use]
+    pub fn to_report(&self) -> crate::campaign::CouponStats {
+        crate::campaign::CouponStats::new(
+            self.campaign.as_str(),
+            self.arm.clone(),
+            self.issued,
+            self.redeemed,
+            self.orders,
+            self.revenue,
+        )
+    }
 }
 
 /// Codes compare trimmed and case-insensitively (backends differ in how they keep them).
@@ -168,7 +188,8 @@ pub fn coupon_results(
     orders: &[Order],
     window: Duration,
 ) -> Vec<CouponResult> {
-    let mut groups: BTreeMap<(CampaignId, Option<String>), (u64, u64, u64)> = BTreeMap::new();
+    type Group = (u64, u64, u64, HashSet<String>);
+    let mut groups: BTreeMap<(CampaignId, Option<String>), Group> = BTreeMap::new();
     for issue in issues {
         groups.entry((issue.campaign.clone(), issue.arm.clone())).or_default().0 += 1;
     }
@@ -176,16 +197,18 @@ pub fn coupon_results(
         let g = groups.entry((r.issue.campaign.clone(), r.issue.arm.clone())).or_default();
         g.1 += 1;
         g.2 += r.amount;
+        g.3.insert(r.order_id);
     }
     groups
         .into_iter()
-        .map(|((campaign, arm), (issued, redeemed, revenue))| CouponResult {
+        .map(|((campaign, arm), (issued, redeemed, revenue, orders))| CouponResult {
             campaign,
             arm,
             issued,
             redeemed,
             redemption_rate: if issued == 0 { 0.0 } else { redeemed as f64 / issued as f64 },
             revenue,
+            orders: orders.len() as u64,
         })
         .collect()
 }

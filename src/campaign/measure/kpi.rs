@@ -597,6 +597,7 @@ impl ReportInput {
             conversations: None,
             rich_menus: Vec::new(),
             channels: Vec::new(),
+            coupons: Vec::new(),
         }
     }
 }

@@ -32,7 +32,7 @@ pub use kpi::{
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresClickStore;
 pub use report::{CampaignResult, Kpis, ResultsReport, StepResult, TimelinePoint, Uplift};
-pub use sections::{ChannelStats, ConversationStats, RichMenuStats};
+pub use sections::{ChannelStats, ConversationStats, CouponStats, RichMenuStats};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteClickStore;
 pub use track::{

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::kpi::Bucket;
-use super::sections::{ChannelStats, ConversationStats, RichMenuStats};
+use super::sections::{ChannelStats, ConversationStats, CouponStats, RichMenuStats};
 use crate::CampaignId;
 
 /// Treatment minus holdout conversion rate, with its confidence interval.
@@ -159,6 +159,10 @@ pub struct ResultsReport {
     /// `ResultsReport::with_channels` shows them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<ChannelStats>,
+    /// Coupons issued and redeemed per campaign (and arm), with orders attributed
+    /// (`coupon_results`, `CouponResult::to_report`; `ResultsReport::with_coupons` shows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<CouponStats>,
 }
 
 fn points(uplift: Option<f64>) -> String {
@@ -313,6 +317,7 @@ impl fmt::Display for ResultsReport {
                 )?;
             }
         }
+        super::sections::coupons_text(f, &self.coupons)?;
         if !self.channels.is_empty() {
             writeln!(
                 f,
@@ -745,6 +750,30 @@ impl ResultsReport {
         }
     }
 
+    /// The report with coupon results (an empty list shows nothing). A campaign's row
+    /// (without an arm, or its only one) gets the campaign's conversion rate and its holdout's
+    /// from this report when the row does not have them.
+    #[must_use]
+    pub fn with_coupons(mut self, mut coupons: Vec<CouponStats>) -> Self {
+        let rows_of = |campaign: &str, rows: &[CouponStats]| {
+            rows.iter().filter(|c| c.campaign == campaign).count()
+        };
+        let only: Vec<bool> = coupons
+            .iter()
+            .map(|c| c.arm.is_none() || rows_of(&c.campaign, &coupons) == 1)
+            .collect();
+        for (c, only) in coupons.iter_mut().zip(only) {
+            let totals = self.campaigns.iter().find(|r| r.campaign.as_str() == c.campaign);
+            if let (Some(r), true) = (totals, only) {
+                c.conversion_rate = c.conversion_rate.or(r.totals.conversion_rate);
+                c.holdout_conversion_rate =
+                    c.holdout_conversion_rate.or(r.totals.holdout_conversion_rate);
+            }
+        }
+        self.coupons = coupons;
+        self
+    }
+
     /// The report with the results per delivery channel (an empty list shows nothing).
     #[must_use]
     pub fn with_channels(mut self, channels: Vec<ChannelStats>) -> Self {
@@ -795,6 +824,7 @@ impl ResultsReport {
         out.push_str("</tbody></table></section>");
         self.conversations_html(&mut out);
         self.rich_menus_html(&mut out);
+        super::sections::coupons_html(&mut out, &self.coupons);
 
         if !self.channels.is_empty() {
             out.push_str(

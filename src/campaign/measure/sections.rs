@@ -141,3 +141,140 @@ impl ConversationStats {
         (self.surveys_started > 0).then(|| self.survey_answers as f64 / self.surveys_started as f64)
     }
 }
+
+/// One campaign's (or experiment arm's) coupons for the results report: issued, redeemed,
+/// the orders they are attributed to, and the campaign's conversion against its holdout when
+/// the report knows it (`CouponResult::to_report`; `ResultsReport::with_coupons` shows them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CouponStats {
+    /// The campaign.
+    pub campaign: String,
+    /// The experiment arm, when the campaign had several.
+    pub arm: Option<String>,
+    /// Customers a coupon was sent to.
+    pub issued: u64,
+    /// Of those, redeemed in an order within the window.
+    pub redeemed: u64,
+    /// Distinct orders the redemptions are attributed to.
+    pub orders: u64,
+    /// Their revenue, in yen.
+    pub revenue: u64,
+    /// The campaign's conversion rate (of sent), when the report has the campaign.
+    pub conversion_rate: Option<f64>,
+    /// Its holdout group's conversion rate, when it had a holdout.
+    pub holdout_conversion_rate: Option<f64>,
+}
+
+impl CouponStats {
+    /// Figures for one campaign (and arm), without conversion figures.
+    #[must_use]
+    pub fn new(
+        campaign: impl Into<String>,
+        arm: Option<String>,
+        issued: u64,
+        redeemed: u64,
+        orders: u64,
+        revenue: u64,
+    ) -> Self {
+        Self {
+            campaign: campaign.into(),
+            arm,
+            issued,
+            redeemed,
+            orders,
+            revenue,
+            conversion_rate: None,
+            holdout_conversion_rate: None,
+        }
+    }
+
+    /// Redeemed ÷ issued, when any was issued.
+    #[must_use]
+    pub fn redemption_rate(&self) -> Option<f64> {
+        #[allow(clippy::cast_precision_loss)]
+        (self.issued > 0).then(|| self.redeemed as f64 / self.issued as f64)
+    }
+
+    /// Conversion rate minus the holdout's, in percentage points, when both are known.
+    #[must_use]
+    pub fn uplift_points(&self) -> Option<f64> {
+        Some((self.conversion_rate? - self.holdout_conversion_rate?) * 100.0)
+    }
+
+    /// The row's label: the campaign, with its arm.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match &self.arm {
+            Some(arm) => format!("{} / {arm}", self.campaign),
+            None => self.campaign.clone(),
+        }
+    }
+}
+
+fn rate(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".to_owned(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn uplift(points: Option<f64>) -> String {
+    points.map_or_else(|| "–".to_owned(), |u| format!("{u:+.1}pt"))
+}
+
+/// The coupon lines of the terminal report.
+pub(super) fn coupons_text(
+    f: &mut std::fmt::Formatter<'_>,
+    coupons: &[CouponStats],
+) -> std::fmt::Result {
+    if coupons.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        f,
+        "\ncoupons (issued, redeemed, redemption rate, orders, revenue, conversion, holdout conversion, uplift)"
+    )?;
+    for c in coupons {
+        writeln!(
+            f,
+            "  {:<20} {:>8} {:>8} {:>7} {:>7} {:>10} {:>7} {:>7} {:>8}",
+            c.label(),
+            c.issued,
+            c.redeemed,
+            rate(c.redemption_rate()),
+            c.orders,
+            c.revenue,
+            rate(c.conversion_rate),
+            rate(c.holdout_conversion_rate),
+            uplift(c.uplift_points())
+        )?;
+    }
+    Ok(())
+}
+
+/// The coupon table of the HTML report.
+pub(super) fn coupons_html(out: &mut String, coupons: &[CouponStats]) {
+    use std::fmt::Write as _;
+    if coupons.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<section><h2>Coupons</h2><table><thead><tr><th>campaign / arm</th><th>issued</th>\
+         <th>redeemed</th><th>redemption rate</th><th>orders attributed</th><th>revenue</th>\
+         <th>conversion rate</th><th>holdout conversion</th><th>uplift vs holdout</th></tr></thead><tbody>",
+    );
+    for c in coupons {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            super::report::escape_html(&c.label()),
+            c.issued,
+            c.redeemed,
+            rate(c.redemption_rate()),
+            c.orders,
+            c.revenue,
+            rate(c.conversion_rate),
+            rate(c.holdout_conversion_rate),
+            uplift(c.uplift_points())
+        );
+    }
+    out.push_str("</tbody></table></section>");
+}
