@@ -21,8 +21,7 @@ pub(super) fn fused_kernel(
     outs: &mut [&mut [u8]],
 ) {
     let len = outs.first().map_or(0, |x| x.len());
-    let (start, ts, amount, product, value) =
-        (&o.start, &o.ts, &o.amount, &o.item_product, &o.item_value);
+    let (start, ts, amount, product) = (&o.start, &o.ts, &o.amount, &o.product);
     let mut aggs = [(0i64, 0i64, i64::MAX, i64::MIN); 8];
     // Product groups that only count over all time share one pass over the product column.
     let count_only: Vec<(usize, u32)> = groups
@@ -80,18 +79,13 @@ pub(super) fn fused_kernel(
                 match g.shape {
                     Shape::All => {
                         // Orders are in time order within a customer (see `load_columns`).
-                        let t = &ts[a..b];
-                        let (s0, e0) = if all_in {
-                            (0, t.len())
-                        } else {
-                            (t.partition_point(|&x| x < lo), t.partition_point(|&x| x <= hi))
-                        };
-                        if e0 > s0 {
+                        let w = if all_in { a..b } else { ts.within(a..b, lo, hi) };
+                        if !w.is_empty() {
                             *agg = (
-                                i64::try_from(e0 - s0).unwrap_or(i64::MAX),
-                                if g.needs.sum { amount.sum(a + s0..a + e0) } else { 0 },
-                                t[s0],
-                                t[e0 - 1],
+                                i64::try_from(w.len()).unwrap_or(i64::MAX),
+                                if g.needs.sum { amount.sum(w.clone()) } else { 0 },
+                                ts.get(w.start),
+                                ts.get(w.end - 1),
                             );
                         }
                     }
@@ -106,9 +100,9 @@ pub(super) fn fused_kernel(
                     _ => {
                         let want = if let Shape::Product(p) = g.shape { Some(p) } else { None };
                         for i in a..b {
-                            let t = ts[i];
+                            let t = ts.get(i);
                             if t >= lo && t <= hi && want.is_none_or(|p| product[i] == p) {
-                                let v = if want.is_some() { value.get(i) } else { amount.get(i) };
+                                let v = amount.get(i);
                                 *agg = (agg.0 + 1, agg.1 + v, agg.2.min(t), agg.3.max(t));
                             }
                         }
