@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 
 use super::combine::{LeafSet, Plan, combine};
 use super::dense::{dense, dense_bytes, dense_k};
-use super::fused::fused_kernel;
+use super::fused::{fused_kernel, fused_rows};
 use super::store::SymFilter;
 use super::{Engine, Members};
 use super::{birthday_hit, expand};
@@ -205,11 +205,13 @@ impl Engine {
         within: Option<&RoaringBitmap>,
     ) -> Vec<RoaringBitmap> {
         let o = &self.orders;
-        let fast = within.is_none()
-            && o.dead.is_empty()
+        let fast = o.dead.is_empty()
             && o.delta.is_empty()
             && groups.len() <= 8
             && groups.iter().all(|g| matches!(g.shape, Shape::All | Shape::Product(_)));
+        if fast && let Some(rows) = within {
+            return fused_rows(o, groups, leaves, now, self.tz, rows);
+        }
         if fast {
             let n = self.customers.len();
             let tz = self.tz;
