@@ -85,6 +85,8 @@ pub(super) fn fused_rows(
 
 /// Every group's aggregates for customer row `r`.
 #[inline]
+// `i` indexes three columns, one of them an `IntCol`.
+#[allow(clippy::needless_range_loop)]
 fn row_aggs(
     o: &Orders,
     groups: &[Group],

@@ -158,6 +158,8 @@ macro_rules! by_width {
     };
 }
 
+// The wide arm of `by_width!` converts `i64` to `i64`.
+#[allow(clippy::useless_conversion)]
 impl IntCol {
     pub(crate) fn new(v: Vec<i64>) -> Self {
         let (lo, hi) = v.iter().fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
