@@ -2,7 +2,7 @@
 //! (orders, carts, favourites, messages, LINE state) with their maintained aggregates.
 
 use super::Engine;
-use super::store::{IntCol, NONE, Orders, Side, SymFilter};
+use super::store::{IntCol, NO_INSTANT, Orders, Side, SymFilter};
 use crate::CustomerId;
 use crate::segment::ast::Condition;
 use crate::segment::data::{
@@ -15,11 +15,11 @@ use crate::segment::time::secs;
 impl Engine {
     pub(super) fn new_row(&mut self, id: CustomerId) -> u32 {
         let row = self.customers.len();
-        self.customers.index.insert(id.clone(), row);
+        self.customers.index.insert(&self.customers.ids, &id, row);
         self.customers.ids.push(id);
         self.customers.line.push(LineStatus::default());
         self.customers.birth.push(None);
-        self.customers.registered.push(None);
+        self.customers.registered.push(NO_INSTANT);
         self.customers.side.push(None);
         let last = *self.orders.start.last().unwrap_or(&0);
         self.orders.start.push(last);
@@ -60,8 +60,9 @@ impl Engine {
                 "an order refers to an unknown customer row or product",
             ));
         }
+        self.customers.index.reserve(&self.customers.ids, n);
         for (i, id) in c.ids.into_iter().enumerate() {
-            if self.customers.index.contains_key(&id) {
+            if self.row_of(&id).is_some() {
                 return Err(SegmentError::invalid(format!("duplicate customer {id}")));
             }
             let row = self.new_row(id);
@@ -91,17 +92,11 @@ impl Engine {
         }
         let os = &mut self.orders;
         os.start = start;
-        os.ts = order_of.iter().map(|&i| o.placed_at[i as usize]).collect();
-        let amounts: Vec<i64> = order_of.iter().map(|&i| o.amount[i as usize]).collect();
-        os.amount = IntCol::new(amounts.clone());
-        os.kind = vec![0; m];
-        os.item_start = (0..=u32::try_from(m).unwrap_or(u32::MAX)).collect();
-        os.item_product = order_of.iter().map(|&i| psym[o.product[i as usize] as usize]).collect();
-        os.item_sku = vec![NONE; m];
-        os.item_category = vec![NONE; m];
-        os.item_value = IntCol::new(amounts);
-        os.max_ts = os.ts.iter().copied().max().unwrap_or(i64::MIN);
-        os.refresh_single();
+        os.ts = IntCol::new(order_of.iter().map(|&i| o.placed_at[i as usize]).collect());
+        os.amount = IntCol::new(order_of.iter().map(|&i| o.amount[i as usize]).collect());
+        os.product = order_of.iter().map(|&i| psym[o.product[i as usize] as usize]).collect();
+        drop(order_of);
+        os.max_ts = os.ts.max().unwrap_or(i64::MIN);
         for row in 0..self.customers.len() {
             self.refresh_aggregates(row);
         }
@@ -111,8 +106,8 @@ impl Engine {
 
     /// Adds a customer or replaces everything known about one.
     pub fn upsert_customer(&mut self, facts: CustomerFacts) {
-        let row = match self.customers.index.get(&facts.id) {
-            Some(&r) => {
+        let row = match self.row_of(&facts.id) {
+            Some(r) => {
                 self.remove_from_indexes(r);
                 self.orders.dead.insert(r);
                 self.orders.delta.remove(&r);
@@ -123,7 +118,7 @@ impl Engine {
         let r = row as usize;
         self.customers.line[r] = facts.line;
         self.customers.birth[r] = facts.birth_date;
-        self.customers.registered[r] = facts.registered_at.as_ref().map(secs);
+        self.customers.registered[r] = facts.registered_at.as_ref().map_or(NO_INSTANT, secs);
         let side = Side {
             attributes: facts.attributes,
             subscriptions: facts.subscriptions,

@@ -5,12 +5,12 @@
 //! only the caller's reads (`contains`, `iter`, `to_vec`) touch IDs.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::iter::FusedIterator;
 
 use roaring::RoaringBitmap;
 
+use super::store::RowIndex;
 use crate::CustomerId;
 
 /// The members of a segment, as [`CustomerId`]s.
@@ -54,7 +54,7 @@ pub struct Members<'a> {
     /// Row → customer ID.
     ids: &'a [CustomerId],
     /// Customer ID → row, when the source keeps one (the engine does, bulk columns do not).
-    index: Option<&'a HashMap<CustomerId, u32>>,
+    index: Option<&'a RowIndex>,
     /// The member rows; every row is below `ids.len()`.
     rows: Cow<'a, RoaringBitmap>,
 }
@@ -63,7 +63,7 @@ impl<'a> Members<'a> {
     /// Members given by `rows` of `ids` (every row must be below `ids.len()`).
     pub(crate) fn new(
         ids: &'a [CustomerId],
-        index: Option<&'a HashMap<CustomerId, u32>>,
+        index: Option<&'a RowIndex>,
         rows: Cow<'a, RoaringBitmap>,
     ) -> Self {
         debug_assert!(rows.max().is_none_or(|r| (r as usize) < ids.len()));
@@ -88,7 +88,7 @@ impl<'a> Members<'a> {
     #[must_use]
     pub fn contains(&self, id: &CustomerId) -> bool {
         match self.index {
-            Some(index) => index.get(id).is_some_and(|&row| self.rows.contains(row)),
+            Some(index) => index.get(self.ids, id).is_some_and(|row| self.rows.contains(row)),
             None => self.iter().any(|m| m == id),
         }
     }

@@ -163,12 +163,12 @@ impl Engine {
             leaves: Vec::new(),
             leaf_index: HashMap::new(),
             segments: BTreeMap::new(),
-            threads: 2,
+            threads: default_threads(),
             declared: Schema::new(),
         }
     }
 
-    /// Threads used by full scans (default 2).
+    /// Threads used by full scans (default 2, or 1 when this process may run on one CPU only).
     #[must_use]
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
@@ -195,7 +195,7 @@ impl Engine {
 
     /// The row of a customer.
     pub(crate) fn row_of(&self, id: &CustomerId) -> Option<u32> {
-        self.customers.index.get(id).copied()
+        self.customers.index.get(&self.customers.ids, id)
     }
 
     /// The public face of a bitmap of this engine's rows.
@@ -233,6 +233,13 @@ impl Engine {
     fn view(&self, row: u32) -> RowView<'_> {
         RowView { row, customers: &self.customers, orders: &self.orders, syms: &self.syms }
     }
+}
+
+/// Two threads, or one when this process may run on one CPU only (a second thread would only
+/// take turns with the first). Read once: the lookup reads cgroup files.
+fn default_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)))
 }
 
 /// Inlines `segment "x"` references from the context's named segments.

@@ -100,9 +100,9 @@ impl Engine {
                 .map(str::to_owned)
                 .collect()
         };
-        names(set(&o.item_product, |i| i.0)).into_iter().for_each(|p| s.add_product(p));
-        names(set(&o.item_sku, |i| i.1)).into_iter().for_each(|x| s.add_sku(x));
-        names(set(&o.item_category, |i| i.2)).into_iter().for_each(|c| s.add_category(c));
+        names(set(&o.product, |i| i.0)).into_iter().for_each(|p| s.add_product(p));
+        names(set(&[], |i| i.1)).into_iter().for_each(|x| s.add_sku(x));
+        names(set(&[], |i| i.2)).into_iter().for_each(|c| s.add_category(c));
         s
     }
 

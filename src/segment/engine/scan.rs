@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 
 use super::combine::{LeafSet, Plan, combine};
 use super::dense::{dense, dense_bytes, dense_k};
-use super::fused::fused_kernel;
+use super::fused::{fused_kernel, fused_rows};
 use super::store::SymFilter;
 use super::{Engine, Members};
 use super::{birthday_hit, expand};
@@ -39,18 +39,67 @@ impl Engine {
                 conds.len() - 1
             }))
         })?;
-        let bits = self.raw_leaves(&conds, secs(&now))?;
+        let now = secs(&now);
+        let n = self.customers.len();
+        // First every leaf that reads no order columns, over all customers.
+        let is_order: Vec<bool> = conds.iter().map(|c| reads_order_columns(c)).collect();
+        let others: Vec<&Condition> =
+            conds.iter().zip(&is_order).filter(|(_, o)| !**o).map(|(c, _)| *c).collect();
+        let mut other_bits = self.raw_leaves(&others, now, None)?.into_iter();
+        let mut bits: Vec<RoaringBitmap> = is_order
+            .iter()
+            .map(|&o| if o { RoaringBitmap::new() } else { other_bits.next().unwrap_or_default() })
+            .collect();
+        // Then the order leaves: when the order-free children of a top-level `and` leave few
+        // candidates, only the candidates' order ranges are read (orders are clustered by
+        // customer); a leaf is then exact for the candidates only, which is all the `and`
+        // reads of it.
+        let within =
+            self.candidates(&plan, &is_order, &bits).filter(|c| c.len() * 4 < u64::from(n));
+        let orders: Vec<&Condition> =
+            conds.iter().zip(&is_order).filter(|(_, o)| **o).map(|(c, _)| *c).collect();
+        if !orders.is_empty() {
+            let mut order_bits = self.raw_leaves(&orders, now, within.as_ref())?.into_iter();
+            for (b, _) in bits.iter_mut().zip(&is_order).filter(|(_, o)| **o) {
+                *b = order_bits.next().unwrap_or_default();
+            }
+        }
         let leaves: Vec<LeafSet<'_>> = bits.iter().map(LeafSet::rows).collect();
-        let rows = combine(&plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all);
+        let rows = combine(&plan, &leaves, &self.all, n).into_rows(&self.all);
         Ok(self.members_of(Cow::Owned(rows)))
+    }
+
+    /// The rows every order-free child of a top-level `and` accepts, when the `and` has both
+    /// order-free children and children that read order columns.
+    fn candidates(
+        &self,
+        plan: &Plan,
+        is_order: &[bool],
+        bits: &[RoaringBitmap],
+    ) -> Option<RoaringBitmap> {
+        let Plan::And(kids) = plan else { return None };
+        let reads = |p: &Plan| {
+            let mut ids = Vec::new();
+            p.leaf_ids(&mut ids);
+            ids.into_iter().any(|i| is_order[i])
+        };
+        let pre: Vec<Plan> = kids.iter().filter(|k| !reads(k)).cloned().collect();
+        if pre.is_empty() || pre.len() == kids.len() {
+            return None;
+        }
+        let leaves: Vec<LeafSet<'_>> = bits.iter().map(LeafSet::rows).collect();
+        let n = self.customers.len();
+        Some(combine(&Plan::And(pre), &leaves, &self.all, n).into_rows(&self.all))
     }
 
     /// Leaf bitmaps from the raw columns at `now`. Order leaves are grouped by (filter,
     /// window) and all groups are computed in one pass over the clustered orders.
+    /// With `within`, order leaves are exact for those rows only (and empty elsewhere).
     pub(super) fn raw_leaves(
         &self,
         leaves: &[&Condition],
         now: i64,
+        within: Option<&RoaringBitmap>,
     ) -> Result<Vec<RoaringBitmap>, SegmentError> {
         let n = self.customers.len();
         let tz = self.tz;
@@ -102,7 +151,7 @@ impl Engine {
         }
         if !order_leaves.is_empty() {
             let groups: Vec<Group> = groups.into_iter().map(|(_, g)| g).collect();
-            let bits = self.scan_groups(&groups, &order_leaves, now);
+            let bits = self.scan_groups(&groups, &order_leaves, now, within);
             for ((i, _, _), b) in order_leaves.iter().zip(bits) {
                 out[*i] = Some(b);
             }
@@ -153,13 +202,16 @@ impl Engine {
         groups: &[Group],
         leaves: &[(usize, usize, OrderTest<'_>)],
         now: i64,
+        within: Option<&RoaringBitmap>,
     ) -> Vec<RoaringBitmap> {
         let o = &self.orders;
         let fast = o.dead.is_empty()
             && o.delta.is_empty()
-            && o.single_item()
             && groups.len() <= 8
             && groups.iter().all(|g| matches!(g.shape, Shape::All | Shape::Product(_)));
+        if fast && let Some(rows) = within {
+            return fused_rows(o, groups, leaves, now, self.tz, rows);
+        }
         if fast {
             let n = self.customers.len();
             let tz = self.tz;
@@ -172,7 +224,7 @@ impl Engine {
         for (gi, g) in groups.iter().enumerate() {
             let idx: Vec<usize> = (0..leaves.len()).filter(|&j| leaves[j].1 == gi).collect();
             let tests: Vec<&OrderTest<'_>> = idx.iter().map(|&j| &leaves[j].2).collect();
-            for (j, b) in idx.into_iter().zip(self.group_bits(g, &tests, now)) {
+            for (j, b) in idx.into_iter().zip(self.group_bits(g, &tests, now, within)) {
                 out[j] = Some(b);
             }
         }
@@ -184,11 +236,10 @@ impl Engine {
         g: &Group,
         tests: &[&OrderTest<'_>],
         now: i64,
+        within: Option<&RoaringBitmap>,
     ) -> Vec<RoaringBitmap> {
         let o = &self.orders;
         let tz = self.tz;
-        let all_in = g.lo == i64::MIN && g.hi >= o.max_ts;
-        let single = o.single_item();
         let mut special = o.dead.clone();
         special.extend(o.delta.keys().copied());
         let (lo, hi) = (g.lo, g.hi);
@@ -208,32 +259,24 @@ impl Engine {
                 return (c, sum, first, last);
             }
             match g.shape {
-                Shape::All if all_in => {
-                    let ts = &o.ts[a..b];
-                    c = i64::try_from(b - a).unwrap_or(i64::MAX);
-                    sum = o.amount.sum(a..b);
-                    first = ts.iter().copied().min().unwrap_or(i64::MAX);
-                    last = ts.iter().copied().max().unwrap_or(i64::MIN);
-                }
                 Shape::All => {
-                    for (k, &t) in o.ts[a..b].iter().enumerate() {
-                        let x = o.amount.get(a + k);
-                        if t >= lo && t <= hi {
-                            c += 1;
-                            sum += x;
-                            first = first.min(t);
-                            last = last.max(t);
-                        }
+                    // Base orders are in time order within a customer (see `load_columns`).
+                    let w = o.ts.within(a..b, lo, hi);
+                    if !w.is_empty() {
+                        c = i64::try_from(w.len()).unwrap_or(i64::MAX);
+                        sum = o.amount.sum(w.clone());
+                        first = o.ts.get(w.start);
+                        last = o.ts.get(w.end - 1);
                     }
                 }
-                Shape::Product(p) if single => {
-                    let ps = &o.item_product[a..b];
+                Shape::Product(p) => {
+                    let ps = &o.product[a..b];
                     if ps.contains(&p) {
                         for (k, &x) in ps.iter().enumerate() {
-                            let t = o.ts[a + k];
+                            let t = o.ts.get(a + k);
                             if x == p && t >= lo && t <= hi {
                                 c += 1;
-                                sum += o.item_value.get(a + k);
+                                sum += o.amount.get(a + k);
                                 first = first.min(t);
                                 last = last.max(t);
                             }
@@ -256,13 +299,38 @@ impl Engine {
         let test = |t: &OrderTest<'_>, (c, sum, first, last): (i64, i64, i64, i64)| {
             t.hit(c, i128::from(sum), first, last, now, tz)
         };
-        dense_k(self.customers.len(), self.threads, tests.len(), |r, bits| {
-            let a = row_agg(r);
-            for (j, t) in tests.iter().enumerate() {
-                bits[j] = test(t, a);
+        let Some(rows) = within else {
+            return dense_k(self.customers.len(), self.threads, tests.len(), |r, bits| {
+                let a = row_agg(r);
+                for (j, t) in tests.iter().enumerate() {
+                    bits[j] = test(t, a);
+                }
+            });
+        };
+        // Only the given rows' order ranges, in row order (ascending addresses).
+        let mut hits: Vec<Vec<u32>> = vec![Vec::new(); tests.len()];
+        for r in rows {
+            let a = row_agg(r as usize);
+            for (t, h) in tests.iter().zip(hits.iter_mut()) {
+                if test(t, a) {
+                    h.push(r);
+                }
             }
-        })
+        }
+        hits.into_iter().map(|h| RoaringBitmap::from_sorted_iter(h).unwrap_or_default()).collect()
     }
+}
+
+/// Whether a leaf is computed from the order columns (grouped by filter and window).
+fn reads_order_columns(c: &Condition) -> bool {
+    matches!(
+        c,
+        Condition::Orders { .. }
+            | Condition::Date {
+                field: DateField::FirstOrder { .. } | DateField::LastOrder { .. },
+                ..
+            }
+    )
 }
 
 /// Orders matching one filter inside `[lo, hi]`.

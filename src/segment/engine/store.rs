@@ -2,6 +2,7 @@
 //! appended orders, symbol interning, and the maintained per-customer aggregates.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use chrono::NaiveDate;
 use roaring::RoaringBitmap;
@@ -16,6 +17,9 @@ use crate::segment::time::secs;
 
 /// No symbol.
 pub(crate) const NONE: u32 = u32::MAX;
+
+/// No instant (an instant chrono cannot represent, so never a real one).
+pub(crate) const NO_INSTANT: i64 = i64::MIN;
 
 /// Interned strings (product IDs, SKUs, categories).
 #[derive(Debug, Default, Clone)]
@@ -125,24 +129,61 @@ impl SymFilter {
     }
 }
 
-/// An integer column stored as `i32` when every value fits (halving the bytes a scan reads),
-/// `i64` otherwise.
+/// An integer column stored as `u16` or `u32` offsets from a base when the values span less
+/// than 2^16 or 2^32 (yen amounts, Unix seconds of a few decades), `i64` otherwise.
 #[derive(Debug, Clone)]
 pub(crate) enum IntCol {
-    Narrow(Vec<i32>),
+    N16 { base: i64, v: Vec<u16> },
+    N32 { base: i64, v: Vec<u32> },
     Wide(Vec<i64>),
 }
 
 impl Default for IntCol {
     fn default() -> Self {
-        Self::Narrow(Vec::new())
+        Self::N16 { base: 0, v: Vec::new() }
     }
 }
 
+/// Runs `$e` with `$v` bound to the offsets (or values) and `$base` to the base (0 for wide).
+macro_rules! by_width {
+    ($col:expr, $base:ident, $v:ident => $e:expr) => {
+        match $col {
+            IntCol::N16 { base: $base, v: $v } => $e,
+            IntCol::N32 { base: $base, v: $v } => $e,
+            IntCol::Wide($v) => {
+                let $base = &0i64;
+                $e
+            }
+        }
+    };
+}
+
+// The wide arm of `by_width!` converts `i64` to `i64`.
+#[allow(clippy::useless_conversion)]
 impl IntCol {
     pub(crate) fn new(v: Vec<i64>) -> Self {
-        if v.iter().all(|&x| i32::try_from(x).is_ok()) {
-            Self::Narrow(v.into_iter().map(|x| i32::try_from(x).unwrap_or_default()).collect())
+        let (lo, hi) = v.iter().fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        if v.is_empty() {
+            return Self::default();
+        }
+        // Non-negative columns keep base 0 while they fit, so their offsets are the values.
+        let span = |max: i64| {
+            if lo >= 0 && hi <= max {
+                Some(0)
+            } else {
+                hi.checked_sub(lo).filter(|&d| d <= max).map(|_| lo)
+            }
+        };
+        if let Some(base) = span(i64::from(u16::MAX)) {
+            Self::N16 {
+                base,
+                v: v.iter().map(|&x| u16::try_from(x - base).unwrap_or_default()).collect(),
+            }
+        } else if let Some(base) = span(i64::from(u32::MAX)) {
+            Self::N32 {
+                base,
+                v: v.iter().map(|&x| u32::try_from(x - base).unwrap_or_default()).collect(),
+            }
         } else {
             Self::Wide(v)
         }
@@ -150,73 +191,81 @@ impl IntCol {
 
     #[inline]
     pub(crate) fn get(&self, i: usize) -> i64 {
-        match self {
-            Self::Narrow(v) => i64::from(v[i]),
-            Self::Wide(v) => v[i],
-        }
+        by_width!(self, base, v => base + i64::from(v[i]))
     }
 
     /// Sum of a range.
     #[inline]
     pub(crate) fn sum(&self, r: std::ops::Range<usize>) -> i64 {
-        match self {
-            Self::Narrow(v) => v[r].iter().map(|&x| i64::from(x)).sum(),
-            Self::Wide(v) => v[r].iter().sum(),
-        }
+        let n = i64::try_from(r.len()).unwrap_or(i64::MAX);
+        by_width!(self, base, v => {
+            let s: i128 = v[r].iter().map(|&x| i128::from(x)).sum();
+            let s = i128::from(*base) * i128::from(n) + s;
+            i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
+        })
+    }
+
+    /// Within a range sorted ascending, the sub-range of values in `[lo, hi]`.
+    #[inline]
+    pub(crate) fn within(
+        &self,
+        r: std::ops::Range<usize>,
+        lo: i64,
+        hi: i64,
+    ) -> std::ops::Range<usize> {
+        let a = r.start;
+        let (s, e) = by_width!(self, base, v => {
+            // Bounds moved into offset space (saturating: no offset is below 0).
+            let (lo, hi) = (lo.saturating_sub(*base), hi.saturating_sub(*base));
+            let t = &v[r];
+            (
+                t.partition_point(|&x| i64::from(x) < lo),
+                t.partition_point(|&x| i64::from(x) <= hi),
+            )
+        });
+        a + s..a + e.max(s)
+    }
+
+    /// Largest value (`None` when empty).
+    pub(crate) fn max(&self) -> Option<i64> {
+        by_width!(self, base, v => v.iter().max().map(|&x| base + i64::from(x)))
     }
 
     fn bytes(&self) -> usize {
-        match self {
-            Self::Narrow(v) => v.capacity() * 4,
-            Self::Wide(v) => v.capacity() * 8,
-        }
+        by_width!(self, _base, v => capacity_bytes(v))
     }
 }
 
-/// Orders clustered by customer.
+/// Bytes reserved by a vector.
+fn capacity_bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
+/// Orders clustered by customer. The base holds bulk-loaded orders, each a one-off order with
+/// one line item (no SKU or category, its value the order amount), in time order within a
+/// customer; everything else arrives as delta rows.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Orders {
     /// Per customer, its first order (length = customers + 1).
     pub(crate) start: Vec<u32>,
-    pub(crate) ts: Vec<i64>,
+    pub(crate) ts: IntCol,
     pub(crate) amount: IntCol,
-    pub(crate) kind: Vec<u8>,
-    /// Per order, its first item (length = orders + 1).
-    pub(crate) item_start: Vec<u32>,
-    pub(crate) item_product: Vec<u32>,
-    pub(crate) item_sku: Vec<u32>,
-    pub(crate) item_category: Vec<u32>,
-    pub(crate) item_value: IntCol,
+    /// The product of each base order's line item.
+    pub(crate) product: Vec<u32>,
     /// Orders appended since the base was built.
     pub(crate) delta: HashMap<u32, Vec<DeltaOrder>>,
     /// Customers whose base orders were replaced (their base rows are ignored).
     pub(crate) dead: RoaringBitmap,
     /// Latest order instant stored.
     pub(crate) max_ts: i64,
-    /// Every base order has exactly one item.
-    single: bool,
 }
+
+/// [`DeltaOrder::kind`] of the base orders (one-off).
+const BASE_KIND: u8 = 0;
 
 impl Orders {
     pub(crate) fn new() -> Self {
-        Self {
-            start: vec![0],
-            item_start: vec![0],
-            max_ts: i64::MIN,
-            single: true,
-            ..Self::default()
-        }
-    }
-
-    /// Whether every base order has exactly one item (then item `i` belongs to order `i`).
-    pub(crate) fn single_item(&self) -> bool {
-        self.single
-    }
-
-    /// Recomputes [`Orders::single_item`] after the base changed.
-    pub(crate) fn refresh_single(&mut self) {
-        self.single = self.item_start.len() == self.ts.len() + 1
-            && self.item_start.windows(2).all(|w| w[1] == w[0] + 1);
+        Self { start: vec![0], max_ts: i64::MIN, ..Self::default() }
     }
 
     /// Base order range of a customer.
@@ -231,23 +280,11 @@ impl Orders {
 
     /// Calls `f(ts, value)` for every order of `row` matching `filter`.
     pub(crate) fn for_each(&self, row: u32, filter: &SymFilter, f: &mut dyn FnMut(i64, i64)) {
-        for o in self.range(row) {
-            if filter.kind.is_some_and(|k| k != self.kind[o]) {
-                continue;
-            }
-            if !filter.has_items {
-                f(self.ts[o], self.amount.get(o));
-                continue;
-            }
-            let (mut hit, mut total) = (false, 0i64);
-            for i in self.item_start[o] as usize..self.item_start[o + 1] as usize {
-                if filter.item(self.item_product[i], self.item_sku[i], self.item_category[i]) {
-                    hit = true;
-                    total = total.saturating_add(self.item_value.get(i));
+        if filter.kind.is_none_or(|k| k == BASE_KIND) {
+            for o in self.range(row) {
+                if !filter.has_items || filter.item(self.product[o], NONE, NONE) {
+                    f(self.ts.get(o), self.amount.get(o));
                 }
-            }
-            if hit {
-                f(self.ts[o], total);
             }
         }
         for d in self.delta.get(&row).into_iter().flatten() {
@@ -274,11 +311,8 @@ impl Orders {
     /// Products of every order of `row` placed at or before `now`.
     pub(crate) fn products_until(&self, row: u32, now: i64, out: &mut Vec<u32>) {
         for o in self.range(row) {
-            if self.ts[o] <= now {
-                out.extend_from_slice(
-                    &self.item_product
-                        [self.item_start[o] as usize..self.item_start[o + 1] as usize],
-                );
+            if self.ts.get(o) <= now {
+                out.push(self.product[o]);
             }
         }
         for d in self.delta.get(&row).into_iter().flatten() {
@@ -310,16 +344,48 @@ impl Orders {
 
     pub(crate) fn bytes(&self) -> usize {
         self.start.capacity() * 4
-            + self.ts.capacity() * 8
+            + self.ts.bytes()
             + self.amount.bytes()
-            + self.kind.capacity()
-            + self.item_start.capacity() * 4
-            + self.item_product.capacity() * 4
-            + self.item_sku.capacity() * 4
-            + self.item_category.capacity() * 4
-            + self.item_value.bytes()
+            + self.product.capacity() * 4
             + self.delta.values().map(|v| 64 + v.len() * 64).sum::<usize>()
             + self.dead.serialized_size()
+    }
+}
+
+/// Customer ID → row: a hash table of rows only, hashed and compared through the ID column
+/// (the IDs are stored once, in [`Customers::ids`]).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RowIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl RowIndex {
+    /// The row of `id`, given the ID column the rows index.
+    #[inline]
+    pub(crate) fn get(&self, ids: &[CustomerId], id: &CustomerId) -> Option<u32> {
+        let h = self.hasher.hash_one(id);
+        self.table.find(h, |&r| ids.get(r as usize) == Some(id)).copied()
+    }
+
+    /// Records `row` for `id` (absent so far); `ids` is the ID column, `ids[row]` may be missing
+    /// yet.
+    pub(crate) fn insert(&mut self, ids: &[CustomerId], id: &CustomerId, row: u32) {
+        let hasher = &self.hasher;
+        let h = hasher.hash_one(id);
+        self.table
+            .insert_unique(h, row, |&r| ids.get(r as usize).map_or(0, |x| hasher.hash_one(x)));
+    }
+
+    /// Reserves room for `more` rows.
+    pub(crate) fn reserve(&mut self, ids: &[CustomerId], more: usize) {
+        let hasher = &self.hasher;
+        self.table.reserve(more, |&r| ids.get(r as usize).map_or(0, |x| hasher.hash_one(x)));
+    }
+
+    fn bytes(&self) -> usize {
+        // Buckets (at most 7/8 full) of one row and one control byte each.
+        (self.table.capacity() * 8 / 7) * 5 + 64
     }
 }
 
@@ -327,10 +393,11 @@ impl Orders {
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Customers {
     pub(crate) ids: Vec<CustomerId>,
-    pub(crate) index: HashMap<CustomerId, u32>,
+    pub(crate) index: RowIndex,
     pub(crate) line: Vec<LineStatus>,
     pub(crate) birth: Vec<Option<NaiveDate>>,
-    pub(crate) registered: Vec<Option<i64>>,
+    /// Registration instants ([`NO_INSTANT`] when unknown).
+    pub(crate) registered: Vec<i64>,
     pub(crate) side: Vec<Option<Box<Side>>>,
 }
 
@@ -341,11 +408,10 @@ impl Customers {
 
     pub(crate) fn bytes(&self) -> usize {
         self.ids.iter().map(|i| i.as_str().len() + 24).sum::<usize>()
-            + self.index.capacity() * (24 + 4 + 8)
-            + self.index.len() * 16
+            + self.index.bytes()
             + self.line.capacity() * std::mem::size_of::<LineStatus>()
             + self.birth.capacity() * std::mem::size_of::<Option<NaiveDate>>()
-            + self.registered.capacity() * 16
+            + self.registered.capacity() * 8
             + self.side.capacity() * 8
             + self.side.iter().flatten().map(|_| std::mem::size_of::<Side>() + 256).sum::<usize>()
     }
@@ -408,7 +474,7 @@ impl View for RowView<'_> {
         self.customers.birth[self.row as usize]
     }
     fn registered_at(&self) -> Option<i64> {
-        self.customers.registered[self.row as usize]
+        Some(self.customers.registered[self.row as usize]).filter(|&t| t != NO_INSTANT)
     }
     fn line(&self) -> LineStatus {
         self.customers.line[self.row as usize]

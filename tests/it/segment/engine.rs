@@ -342,4 +342,99 @@ pub(super) mod columns {
             prop_assert_eq!(cached, want, "cached");
         }
     }
+
+    /// Bulk columns as an engine and as the reference's customer facts.
+    fn load_both(
+        linked: &[bool],
+        months: &[u32],
+        rows: &[(usize, i64, i64, usize)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Engine, Vec<CustomerFacts>) {
+        let mut cols = CustomerColumns::default();
+        let mut facts = Vec::new();
+        for (i, (&l, &m)) in linked.iter().zip(months).enumerate() {
+            let id = CustomerId::new(format!("c{i}")).unwrap();
+            cols.ids.push(id.clone());
+            cols.line_linked.push(l);
+            cols.birth_date.push(NaiveDate::from_ymd_opt(1990, m, 1));
+            let mut f = CustomerFacts::new(id);
+            f.line.linked = l;
+            f.birth_date = NaiveDate::from_ymd_opt(1990, m, 1);
+            facts.push(f);
+        }
+        let names = arb::PRODUCTS.iter().map(|p| p.to_string()).collect();
+        let mut oc = OrderColumns { product_names: names, ..Default::default() };
+        for (k, &(c, off, amount, p)) in rows.iter().enumerate() {
+            oc.customer.push(c as u32);
+            oc.placed_at.push(now.timestamp() + off);
+            oc.amount.push(amount);
+            oc.product.push(p as u32);
+            facts[c].orders.push(one_item(
+                format!("o{k}"),
+                now + TimeDelta::seconds(off),
+                amount,
+                p,
+            ));
+        }
+        let mut e = Engine::new(Context::new(now));
+        e.set_list("vip", facts.iter().step_by(3).map(|c| c.id.clone()));
+        e.load_columns(cols, oc).unwrap();
+        (e, facts)
+    }
+
+    fn one_item(id: String, at: chrono::DateTime<chrono::Utc>, amount: i64, p: usize) -> OrderFact {
+        let item = LineItemFact {
+            product: arb::PRODUCTS[p].into(),
+            sku: None,
+            category: None,
+            quantity: 1,
+            unit_price: amount,
+        };
+        OrderFact { id, placed_at: at, amount, kind: OrderKind::OneOff, items: vec![item] }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// A top-level `and` whose customer conditions leave few candidates reads only their
+        /// order ranges: still the reference's answer, over bulk-loaded orders, then with an
+        /// appended order and a replaced customer on top.
+        #[test]
+        fn segment_engine_selective_and_reads_candidates_only(
+            linked in proptest::collection::vec(any::<bool>(), 20),
+            months in proptest::collection::vec(1u32..=12, 20),
+            rows in orders(),
+            month in 1u32..=12,
+            c in prop_oneof![arb::condition(false), fused_condition(), product_pair()],
+            extra in (0usize..20, -40i64..2, 300i64..20_000, 0usize..5),
+            replaced in 0usize..20,
+        ) {
+            let now = arb::now();
+            let (mut e, mut facts) = load_both(&linked, &months, &rows, now);
+            let birthday = SegmentDefinition::parse(&format!("birthday month = {month}")).unwrap();
+            let def = SegmentDefinition::new(Condition::And {
+                children: vec![birthday.condition().clone(), c],
+            })
+            .unwrap();
+            let check = |e: &Engine, facts: &[CustomerFacts], when: &str| -> Result<(), TestCaseError> {
+                let ctx = arb::context(&[], facts, None);
+                let got = e.evaluate_as_of(&def, now).unwrap();
+                let want: Vec<bool> = facts.iter().map(|f| matches(&def, f, &ctx).unwrap()).collect();
+                let have: Vec<bool> = facts.iter().map(|f| got.contains(&f.id)).collect();
+                prop_assert_eq!(have, want, "{}", when);
+                Ok(())
+            };
+            check(&e, &facts, "loaded")?;
+            let (i, days, amount, p) = extra;
+            let o = one_item("x".into(), now + TimeDelta::days(days), amount, p);
+            e.append_order(&facts[i].id, &o).unwrap();
+            facts[i].orders.push(o);
+            check(&e, &facts, "appended")?;
+            let mut f = facts[replaced].clone();
+            f.orders.truncate(1);
+            e.upsert_customer(f.clone());
+            facts[replaced] = f;
+            check(&e, &facts, "replaced")?;
+        }
+    }
 }
