@@ -167,7 +167,7 @@ struct Document<'a> {
     #[serde(borrow, default)]
     data: Vec<&'a RawValue>,
     #[serde(borrow, default)]
-    included: Vec<&'a RawValue>,
+    included: Vec<IncludedEntry<'a>>,
     #[serde(default)]
     meta: Option<Meta>,
 }
@@ -178,7 +178,7 @@ struct SingleDocument<'a> {
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    included: Vec<&'a RawValue>,
+    included: Vec<IncludedEntry<'a>>,
     #[serde(default)]
     meta: Option<Meta>,
 }
@@ -193,8 +193,9 @@ struct Meta {
 struct Resource<'a> {
     #[serde(borrow)]
     id: Cow<'a, str>,
+    /// Required (a record without a type is not a resource), though not read.
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    _kind: Cow<'a, str>,
     #[serde(borrow)]
     attributes: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -302,28 +303,164 @@ struct Stamp {
 
 /// A resource type without the spelling differences seen around ecforce's relationships:
 /// `order_items`, `order-item` and `order_item` are one type.
-fn normalize_type(kind: &str) -> String {
-    let kind = kind.replace('-', "_");
-    match kind.strip_suffix('s') {
-        Some(singular) if !singular.ends_with('s') => singular.to_owned(),
+fn normalize_type(kind: &str) -> Cow<'_, str> {
+    let singular = match kind.strip_suffix('s') {
+        Some(singular) if !singular.ends_with('s') => singular,
         _ => kind,
+    };
+    if singular.contains('-') {
+        Cow::Owned(singular.replace('-', "_"))
+    } else {
+        Cow::Borrowed(singular)
     }
 }
 
 /// Side-loaded resources by (normalized type, id).
 struct Included<'a> {
-    by_key: HashMap<(String, &'a str), &'a RawValue>,
+    by_key: HashMap<(Cow<'a, str>, &'a str), &'a RawValue>,
 }
 
 impl<'a> Included<'a> {
+    /// Indexes the side-loaded resources that have attributes (a later duplicate wins).
+    fn new(entries: &'a [IncludedEntry<'a>]) -> Self {
+        let mut by_key = HashMap::with_capacity(entries.len());
+        for e in entries {
+            if let IncludedEntry::Resource { id, kind, attributes: Some(a) } = e {
+                by_key.insert((normalize_type(kind), id.as_ref()), *a);
+            }
+        }
+        Self { by_key }
+    }
+
     /// The attributes of the resource a linkage names: the type as linked (spelling
-    /// normalized), else any of `aliases` with the same ID.
+    /// normalized), else any of `aliases` with the same ID. Allocates nothing unless the
+    /// linked type is spelled with a `-`.
     fn find(&self, r: &Ref<'_>, aliases: &[&str]) -> Option<&'a RawValue> {
         let id = r.id.as_ref();
         std::iter::once(normalize_type(&r.kind))
-            .chain(aliases.iter().map(|a| (*a).to_owned()))
+            .chain(aliases.iter().map(|a| Cow::Borrowed(*a)))
             .find_map(|kind| self.by_key.get(&(kind, id)).copied())
     }
+}
+
+/// One `included` entry, read in the document's own pass (no second parse of side-loads):
+/// a resource's ID, type and raw attributes, or `Other` for an entry that is not a resource
+/// (dropped: a record that refers to it reports the gap).
+enum IncludedEntry<'a> {
+    Resource { id: Cow<'a, str>, kind: Cow<'a, str>, attributes: Option<&'a RawValue> },
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for IncludedEntry<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IncludedVisitor)
+    }
+}
+
+/// A string, borrowed when it has no escapes; any other JSON value reads as `None`.
+struct LenientStr<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for LenientStr<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LenientStrVisitor)
+    }
+}
+
+/// Accepts every JSON value (consuming containers) as "not what was wanted".
+macro_rules! accept_any_as {
+    ($value:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut s: A,
+        ) -> Result<Self::Value, A::Error> {
+            while s.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok($value)
+        }
+    };
+}
+
+struct LenientStrVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LenientStrVisitor {
+    type Value = LenientStr<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(LenientStr(Some(Cow::Borrowed(v))))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(LenientStr(Some(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        while m.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(LenientStr(None))
+    }
+    accept_any_as!(LenientStr(None));
+}
+
+struct IncludedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for IncludedVisitor {
+    type Value = IncludedEntry<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(IncludedEntry::Other)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let (mut id, mut kind, mut attributes) = (None, None, None);
+        // A duplicate key or a non-string ID or type makes the entry not a resource.
+        let mut ok = true;
+        while let Some(LenientStr(key)) = m.next_key::<LenientStr<'de>>()? {
+            match key.as_deref() {
+                Some("id") => {
+                    let LenientStr(v) = m.next_value()?;
+                    ok &= id.is_none() && v.is_some();
+                    id = v;
+                }
+                Some("type") => {
+                    let LenientStr(v) = m.next_value()?;
+                    ok &= kind.is_none() && v.is_some();
+                    kind = v;
+                }
+                Some("attributes") => {
+                    let v: Option<&'de RawValue> = m.next_value()?;
+                    ok &= attributes.is_none();
+                    attributes = Some(v);
+                }
+                _ => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(match (id, kind) {
+            (Some(id), Some(kind)) if ok => {
+                IncludedEntry::Resource { id, kind, attributes: attributes.flatten() }
+            }
+            _ => IncludedEntry::Other,
+        })
+    }
+    accept_any_as!(IncludedEntry::Other);
 }
 
 /// What decoding a record may consult: the mapping, and whether this is a show (one record)
@@ -375,8 +512,75 @@ trait FromResource: Sized {
     }
 }
 
+/// A list page read in one typed pass: every record's attributes straight into their struct,
+/// side-loads split into resources in the same pass.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "A: Deserialize<'de>"))]
+struct TypedDocument<'a, A> {
+    #[serde(borrow, default)]
+    data: Vec<Typed<'a, A>>,
+    #[serde(borrow, default)]
+    included: Vec<IncludedEntry<'a>>,
+    #[serde(default)]
+    meta: Option<Meta>,
+}
+
+/// Decodes an ecforce page (a list, or a show body): one typed pass over the whole document
+/// when every record reads cleanly (the common case), else record by record so that one
+/// malformed record is rejected, naming its field, while the rest of the page decodes.
+///
+/// # Errors
+/// [`CommerceError::Decode`] when the body is not a JSON:API document.
 #[allow(private_bounds)]
 pub(super) fn parse_page_with<T: FromResource + Record>(
+    body: &str,
+    mapping: &EcforceMapping,
+) -> Result<EcforcePage<T>, CommerceError> {
+    match clean_page(body, mapping) {
+        Some(page) => Ok(page),
+        None => parse_page_by_record(body, mapping),
+    }
+}
+
+/// The one-pass path: `None` as soon as anything is off (a record that does not read or
+/// build, a warning, a show body), for [`parse_page_by_record`] to redo with its reasons.
+fn clean_page<T: FromResource + Record>(
+    body: &str,
+    mapping: &EcforceMapping,
+) -> Option<EcforcePage<T>> {
+    let doc: TypedDocument<'_, T::Attrs> = serde_json::from_str(body).ok()?;
+    let ctx = Ctx { mapping, single: false };
+    let included = Included::new(&doc.included);
+    let count = doc.data.len();
+    let mut records = Vec::with_capacity(count);
+    let mut warnings = Vec::new();
+    for typed in doc.data {
+        let rels = typed.relationships.unwrap_or_default();
+        // The raw record is only quoted in errors and warnings, which send this page down
+        // the other path: none is needed here.
+        let record =
+            T::build(&typed.id, typed.attributes?, &rels, &included, &ctx, &mut warnings, "")
+                .ok()?;
+        if !warnings.is_empty() {
+            return None;
+        }
+        records.push(record);
+    }
+    let total_count = doc.meta.and_then(|m| m.total_count).and_then(|n| u64::try_from(n).ok());
+    Some(EcforcePage {
+        last: records.last().map(Record::cursor),
+        records,
+        rejected: Vec::new(),
+        warnings: Vec::new(),
+        warnings_at: Vec::new(),
+        count,
+        rejected_at: Vec::new(),
+        total_count,
+    })
+}
+
+/// Record by record: each record's raw text is kept for the errors that quote it.
+fn parse_page_by_record<T: FromResource + Record>(
     body: &str,
     mapping: &EcforceMapping,
 ) -> Result<EcforcePage<T>, CommerceError> {
@@ -396,20 +600,7 @@ pub(super) fn parse_page_with<T: FromResource + Record>(
     };
     let ctx = Ctx { mapping, single };
     let data = doc.data;
-    let mut included_res = Vec::with_capacity(doc.included.len());
-    for raw in &doc.included {
-        // An included object that is not even a resource is dropped: the record that refers
-        // to it reports the gap instead.
-        if let Ok(res) = serde_json::from_str::<Resource<'_>>(raw.get()) {
-            included_res.push(res);
-        }
-    }
-    let mut included = Included { by_key: HashMap::with_capacity(included_res.len()) };
-    for res in &included_res {
-        if let Some(a) = res.attributes {
-            included.by_key.insert((normalize_type(&res.kind), res.id.as_ref()), a);
-        }
-    }
+    let included = Included::new(&doc.included);
     let meta = doc.meta;
     let count_of = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok());
     let mut page = EcforcePage {

@@ -232,9 +232,10 @@ fn items(
     warnings: &mut Vec<CommerceError>,
     raw: &str,
 ) -> Result<(Vec<LineItem>, u32), CommerceError> {
-    let mut out = Vec::new();
+    let refs = rels.related("order_items");
+    let mut out = Vec::with_capacity(refs.len());
     let mut missing = 0;
-    for r in rels.related("order_items") {
+    for r in refs {
         let prefix = || format!("included.order_item[{}]", r.id);
         let Some(a) = included.find(r, &["order_item", "sub_order_item", "subs_order_item"]) else {
             missing += 1;
