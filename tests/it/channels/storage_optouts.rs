@@ -1,7 +1,6 @@
 //! `Storage::opt_outs`: the opt-out store of each storage backend, persistent where the
 //! backend is; and the app's unsubscribe route and channel planner over it.
 
-
 use chrono::Utc;
 use enishi::CampaignId;
 use enishi::app::Enishi;
