@@ -459,8 +459,8 @@ impl Enishi {
         state.note_sends(others);
         let tick = state.tick(now);
         if !tick.routed.is_empty() {
-            // Steps with channels need the host's e-mail and SMS channels: the app routes and
-            // sends LINE only (see docs/channels.md, "Per scenario step").
+            // `EnishiBuilder::build` refuses such steps (the app sends LINE only); should one
+            // get here, say so loudly rather than pass over it quietly.
             tracing::warn!(
                 target: "enishi::scenario",
                 steps = tick.routed.len(),

@@ -120,6 +120,23 @@ pub enum AppError {
     RichMenu(#[from] crate::richmenu::RichMenuError),
 }
 
+/// The app's tick sends LINE only: a step with `channels` would be marked done without being
+/// sent, so such a set is refused when the app is built rather than dropped at run time.
+fn refuse_routed_steps(set: &ScenarioSet) -> Result<(), AppError> {
+    for scenario in set.scenarios() {
+        if let Some(step) = scenario.steps.iter().find(|s| s.channels.is_some()) {
+            return Err(AppError::Config(format!(
+                "scenario `{}` step `{}` has `channels`, which the app does not send (it sends \
+                 LINE only): route such steps with ChannelPlanner::plan_scenario and a \
+                 ChannelDispatcher (docs/channels.md), or remove `channels`",
+                scenario.name(),
+                step.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The app: see the [module documentation](self). Cheap to clone.
 #[derive(Clone)]
 pub struct Enishi {
@@ -504,6 +521,7 @@ impl EnishiBuilder {
         let dispatcher = dispatcher.poll_interval(Duration::from_millis(50)).build()?;
         let mut campaigns = BTreeSet::new();
         if let Some(set) = &self.scenarios {
+            refuse_routed_steps(set)?;
             campaigns.extend(set.scenarios().iter().map(|s| s.campaign().clone()));
         }
         let brain = brain::Brain::new(self.scenarios, policy.clone(), clock.now());

@@ -216,3 +216,32 @@ fn channel_scenario_step_channels_load_and_are_checked() {
     let unknown = json.replace("\"pnp\"", "\"fax\"");
     assert!(ScenarioSet::from_json(&unknown).is_err());
 }
+
+/// The app sends LINE only, so it refuses a scenario set with a routed step when it is built,
+/// naming the scenario and the step, instead of passing over the step at run time.
+#[tokio::test]
+async fn channel_scenario_step_with_channels_is_refused_by_the_app() {
+    use enishi::app::{AppError, Enishi};
+    let line = enishi::line::LineClient::builder().channel_access_token("token").build().unwrap();
+    let err = Enishi::builder()
+        .line(line.clone())
+        .storage(enishi::storage::Storage::in_memory())
+        .scenarios(thanks_scenario())
+        .build()
+        .unwrap_err();
+    match err {
+        AppError::Config(message) => {
+            assert!(message.contains("channels"), "{message}");
+            assert!(message.contains("plan_scenario"), "{message}");
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    let plain = r#"{ "scenario": [ { "name": "thanks", "trigger": { "type": "order_placed" },
+        "steps": [ { "name": "notice", "delay": "0s", "message": "ありがとうございます" } ] } ] }"#;
+    Enishi::builder()
+        .line(line)
+        .storage(enishi::storage::Storage::in_memory())
+        .scenarios(ScenarioSet::from_json(plain).unwrap())
+        .build()
+        .expect("a set without channels builds");
+}
