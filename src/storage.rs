@@ -498,6 +498,8 @@ impl Storage {
     #[cfg(feature = "client")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
     pub async fn hub_queue(&self) -> Result<Arc<dyn crate::hub::HubQueue>, StorageError> {
+        // Only the database arms can fail to open their table.
+        #[cfg(any(feature = "sqlite", feature = "postgres"))]
         let failed =
             |e: crate::hub::QueueError| StorageError::Open { store: "hub", source: e.into() };
         match &self.backend {
