@@ -27,32 +27,33 @@ pub(crate) fn parse_jst_datetime(text: &str) -> Option<DateTime<Utc>> {
 /// The common case without chrono's format interpreter (ecforce pages hold several datetimes
 /// per record): exactly `YYYY?MM?DD HH:MM:SS` with `?` one of `/` and `-`.
 fn fixed_layout(b: &[u8]) -> Option<NaiveDateTime> {
-    if b.len() != 19
-        || !matches!(b[4], b'/' | b'-')
-        || b[7] != b[4]
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b.len() != 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range]
-            .iter()
-            .try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
-    };
-    let year = i32::try_from(num(0..4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)?.and_hms_opt(
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    )
+    fixed_date(&b[..10])?.and_hms_opt(digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?)
+}
+
+/// Exactly `YYYY?MM?DD` with `?` one of `/` and `-` (customers' birthdays, one per record).
+fn fixed_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || !matches!(b[4], b'/' | b'-') || b[7] != b[4] {
+        return None;
+    }
+    let year = i32::try_from(digits(&b[0..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// The value of a run of ASCII digits.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
 }
 
 /// Parses an ecforce date (`YYYY/MM/DD` in responses, `YYYY-MM-DD` in requests).
 #[must_use]
 pub(crate) fn parse_ecforce_date(text: &str) -> Option<NaiveDate> {
     let text = text.trim();
+    if let Some(date) = fixed_date(text.as_bytes()) {
+        return Some(date);
+    }
     NaiveDate::parse_from_str(text, "%Y/%m/%d")
         .or_else(|_| NaiveDate::parse_from_str(text, "%Y-%m-%d"))
         .ok()

@@ -191,22 +191,18 @@ impl Jwks {
             if k.kty.as_deref() != Some("EC") || k.crv.as_deref() != Some("P-256") {
                 continue;
             }
-            let coord = |c: Option<String>| -> Result<Vec<u8>, IdTokenError> {
+            // A fixed-size array converts into `FieldBytes` without the slice constructors
+            // that newer `generic-array` releases deprecate.
+            let coord = |c: Option<String>| -> Result<p256::FieldBytes, IdTokenError> {
                 let bytes = URL_SAFE_NO_PAD
                     .decode(c.unwrap_or_default())
                     .map_err(|_| IdTokenError::BadJwks("coordinate is not base64url"))?;
-                if bytes.len() == 32 {
-                    Ok(bytes)
-                } else {
-                    Err(IdTokenError::BadJwks("coordinate is not 32 bytes"))
-                }
+                <[u8; 32]>::try_from(bytes.as_slice())
+                    .map(p256::FieldBytes::from)
+                    .map_err(|_| IdTokenError::BadJwks("coordinate is not 32 bytes"))
             };
             let (x, y) = (coord(k.x)?, coord(k.y)?);
-            let point = p256::EncodedPoint::from_affine_coordinates(
-                p256::FieldBytes::from_slice(&x),
-                p256::FieldBytes::from_slice(&y),
-                false,
-            );
+            let point = p256::EncodedPoint::from_affine_coordinates(&x, &y, false);
             let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
                 .map_err(|_| IdTokenError::BadJwks("point is not on P-256"))?;
             keys.push((k.kid, key));

@@ -5,7 +5,9 @@
 //! field while the rest of the page still decodes.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -167,7 +169,7 @@ struct Document<'a> {
     #[serde(borrow, default)]
     data: Vec<&'a RawValue>,
     #[serde(borrow, default)]
-    included: Vec<IncludedEntry<'a>>,
+    included: Vec<IncludedEntry<'a, &'a RawValue>>,
     #[serde(default)]
     meta: Option<Meta>,
 }
@@ -178,7 +180,7 @@ struct SingleDocument<'a> {
     #[serde(borrow)]
     data: Option<&'a RawValue>,
     #[serde(borrow, default)]
-    included: Vec<IncludedEntry<'a>>,
+    included: Vec<IncludedEntry<'a, &'a RawValue>>,
     #[serde(default)]
     meta: Option<Meta>,
 }
@@ -233,11 +235,36 @@ struct Relationship<'a> {
     data: Option<Linkage<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A relationship's `data`: a list of references or one. Read by hand: serde's `untagged`
+/// buffers every linkage before trying each shape, which was a tenth of decoding an order page.
 enum Linkage<'a> {
-    Many(#[serde(borrow)] Vec<Ref<'a>>),
-    One(#[serde(borrow)] Ref<'a>),
+    Many(Vec<Ref<'a>>),
+    One(Ref<'a>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Linkage<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LinkageVisitor)
+    }
+}
+
+struct LinkageVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LinkageVisitor {
+    type Value = Linkage<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a resource linkage: an object with `id`, or an array of them")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+        let mut refs = Vec::with_capacity(s.size_hint().unwrap_or(4));
+        while let Some(r) = s.next_element()? {
+            refs.push(r);
+        }
+        Ok(Linkage::Many(refs))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<Self::Value, A::Error> {
+        Ref::deserialize(serde::de::value::MapAccessDeserializer::new(m)).map(Linkage::One)
+    }
 }
 
 #[derive(Deserialize)]
@@ -315,18 +342,19 @@ fn normalize_type(kind: &str) -> Cow<'_, str> {
     }
 }
 
-/// Side-loaded resources by (normalized type, id).
-struct Included<'a> {
-    by_key: HashMap<(Cow<'a, str>, &'a str), &'a RawValue>,
+/// Side-loaded resources by (normalized type, id): their raw attributes (`V` is
+/// `&RawValue`), or their attributes already read ([`Slot`]).
+struct Included<'a, V> {
+    by_key: HashMap<(Cow<'a, str>, &'a str), &'a V>,
 }
 
-impl<'a> Included<'a> {
+impl<'a, V> Included<'a, V> {
     /// Indexes the side-loaded resources that have attributes (a later duplicate wins).
-    fn new(entries: &'a [IncludedEntry<'a>]) -> Self {
+    fn new(entries: &'a [IncludedEntry<'a, V>]) -> Self {
         let mut by_key = HashMap::with_capacity(entries.len());
         for e in entries {
             if let IncludedEntry::Resource { id, kind, attributes: Some(a) } = e {
-                by_key.insert((normalize_type(kind), id.as_ref()), *a);
+                by_key.insert((normalize_type(kind), id.as_ref()), a);
             }
         }
         Self { by_key }
@@ -335,7 +363,7 @@ impl<'a> Included<'a> {
     /// The attributes of the resource a linkage names: the type as linked (spelling
     /// normalized), else any of `aliases` with the same ID. Allocates nothing unless the
     /// linked type is spelled with a `-`.
-    fn find(&self, r: &Ref<'_>, aliases: &[&str]) -> Option<&'a RawValue> {
+    fn find(&self, r: &Ref<'_>, aliases: &[&str]) -> Option<&'a V> {
         let id = r.id.as_ref();
         std::iter::once(normalize_type(&r.kind))
             .chain(aliases.iter().map(|a| Cow::Borrowed(*a)))
@@ -343,17 +371,72 @@ impl<'a> Included<'a> {
     }
 }
 
+/// Where a record's side-loads come from while it is built.
+trait Sides<S> {
+    /// The attributes of the side-load `r` links to (see [`Included::find`]), `None` when it
+    /// was not side-loaded. `field` names it in errors.
+    fn take(
+        &mut self,
+        r: &Ref<'_>,
+        aliases: &[&str],
+        field: impl FnOnce() -> String,
+        raw: &str,
+    ) -> Result<Option<S>, CommerceError>;
+}
+
+/// Side-loads kept raw and read when a record asks (the record-by-record path).
+struct RawSides<'i, 'a>(&'i Included<'a, &'a RawValue>);
+
+impl<S: DeserializeOwned> Sides<S> for RawSides<'_, '_> {
+    fn take(
+        &mut self,
+        r: &Ref<'_>,
+        aliases: &[&str],
+        field: impl FnOnce() -> String,
+        raw: &str,
+    ) -> Result<Option<S>, CommerceError> {
+        self.0.find(r, aliases).map(|a| attrs(a, field, raw)).transpose()
+    }
+}
+
+/// A side-load's attributes read in the document's own pass, until a record takes them.
+struct Slot<S>(Cell<Option<S>>);
+
+impl<'de, S: Deserialize<'de>> Deserialize<'de> for Slot<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        S::deserialize(d).map(|s| Self(Cell::new(Some(s))))
+    }
+}
+
+impl<S> Sides<S> for Included<'_, Slot<S>> {
+    fn take(
+        &mut self,
+        r: &Ref<'_>,
+        aliases: &[&str],
+        field: impl FnOnce() -> String,
+        raw: &str,
+    ) -> Result<Option<S>, CommerceError> {
+        let Some(slot) = self.find(r, aliases) else { return Ok(None) };
+        // Each side-load moves into the one record linking it. A second record linking the
+        // same one fails this path; the record-by-record path then reads it again.
+        slot.0
+            .take()
+            .map(Some)
+            .ok_or_else(|| decode_error(field(), "side-load linked twice".into(), raw))
+    }
+}
+
 /// One `included` entry, read in the document's own pass (no second parse of side-loads):
-/// a resource's ID, type and raw attributes, or `Other` for an entry that is not a resource
-/// (dropped: a record that refers to it reports the gap).
-enum IncludedEntry<'a> {
-    Resource { id: Cow<'a, str>, kind: Cow<'a, str>, attributes: Option<&'a RawValue> },
+/// a resource's ID, type and attributes (raw, or already read), or `Other` for an entry that
+/// is not a resource (dropped: a record that refers to it reports the gap).
+enum IncludedEntry<'a, V> {
+    Resource { id: Cow<'a, str>, kind: Cow<'a, str>, attributes: Option<V> },
     Other,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for IncludedEntry<'a> {
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for IncludedEntry<'a, V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(IncludedVisitor)
+        d.deserialize_any(IncludedVisitor(PhantomData))
     }
 }
 
@@ -417,10 +500,10 @@ impl<'de> serde::de::Visitor<'de> for LenientStrVisitor {
     accept_any_as!(LenientStr(None));
 }
 
-struct IncludedVisitor;
+struct IncludedVisitor<V>(PhantomData<V>);
 
-impl<'de> serde::de::Visitor<'de> for IncludedVisitor {
-    type Value = IncludedEntry<'de>;
+impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for IncludedVisitor<V> {
+    type Value = IncludedEntry<'de, V>;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
@@ -444,7 +527,7 @@ impl<'de> serde::de::Visitor<'de> for IncludedVisitor {
                     kind = v;
                 }
                 Some("attributes") => {
-                    let v: Option<&'de RawValue> = m.next_value()?;
+                    let v: Option<V> = m.next_value()?;
                     ok &= attributes.is_none();
                     attributes = Some(v);
                 }
@@ -486,12 +569,15 @@ impl Ctx<'_> {
 
 trait FromResource: Sized {
     type Attrs: DeserializeOwned;
+    /// The attributes of the side-loads this resource reads (one struct holding every field
+    /// it reads from any of them), so that the one-pass path reads them with the document.
+    type Side: DeserializeOwned;
 
     fn build(
         id: &str,
         attrs: Self::Attrs,
         rels: &Rels<'_>,
-        included: &Included<'_>,
+        sides: &mut impl Sides<Self::Side>,
         ctx: &Ctx<'_>,
         warnings: &mut Vec<CommerceError>,
         raw: &str,
@@ -500,7 +586,7 @@ trait FromResource: Sized {
     /// The slow path: decode the attributes naming the failing field.
     fn from_resource(
         res: &Resource<'_>,
-        included: &Included<'_>,
+        included: &Included<'_, &RawValue>,
         ctx: &Ctx<'_>,
         warnings: &mut Vec<CommerceError>,
         raw: &str,
@@ -508,19 +594,20 @@ trait FromResource: Sized {
         let attrs: Self::Attrs = attrs(attributes(res, raw)?, || "attributes".into(), raw)?;
         let rels = res.relationships.as_ref();
         let empty = Rels::default();
-        Self::build(&res.id, attrs, rels.unwrap_or(&empty), included, ctx, warnings, raw)
+        let mut sides = RawSides(included);
+        Self::build(&res.id, attrs, rels.unwrap_or(&empty), &mut sides, ctx, warnings, raw)
     }
 }
 
 /// A list page read in one typed pass: every record's attributes straight into their struct,
-/// side-loads split into resources in the same pass.
+/// side-loads' attributes read typed in the same pass.
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "A: Deserialize<'de>"))]
-struct TypedDocument<'a, A> {
+#[serde(bound(deserialize = "A: Deserialize<'de>, S: Deserialize<'de>"))]
+struct TypedDocument<'a, A, S> {
     #[serde(borrow, default)]
     data: Vec<Typed<'a, A>>,
     #[serde(borrow, default)]
-    included: Vec<IncludedEntry<'a>>,
+    included: Vec<IncludedEntry<'a, Slot<S>>>,
     #[serde(default)]
     meta: Option<Meta>,
 }
@@ -548,9 +635,9 @@ fn clean_page<T: FromResource + Record>(
     body: &str,
     mapping: &EcforceMapping,
 ) -> Option<EcforcePage<T>> {
-    let doc: TypedDocument<'_, T::Attrs> = serde_json::from_str(body).ok()?;
+    let doc: TypedDocument<'_, T::Attrs, T::Side> = serde_json::from_str(body).ok()?;
     let ctx = Ctx { mapping, single: false };
-    let included = Included::new(&doc.included);
+    let mut included = Included::new(&doc.included);
     let count = doc.data.len();
     let mut records = Vec::with_capacity(count);
     let mut warnings = Vec::new();
@@ -559,7 +646,7 @@ fn clean_page<T: FromResource + Record>(
         // The raw record is only quoted in errors and warnings, which send this page down
         // the other path: none is needed here.
         let record =
-            T::build(&typed.id, typed.attributes?, &rels, &included, &ctx, &mut warnings, "")
+            T::build(&typed.id, typed.attributes?, &rels, &mut included, &ctx, &mut warnings, "")
                 .ok()?;
         if !warnings.is_empty() {
             return None;
@@ -613,6 +700,7 @@ fn parse_page_by_record<T: FromResource + Record>(
         count: data.len(),
         total_count: count_of(meta.as_ref().and_then(|m| m.total_count)),
     };
+    let mut sides = RawSides(&included);
     for raw in data {
         // Fast path: the whole record in one typed pass.
         let mut warnings = Vec::new();
@@ -622,7 +710,7 @@ fn parse_page_by_record<T: FromResource + Record>(
             let rels = typed.relationships.unwrap_or_default();
             // On failure fall through: the slow path names the failing field.
             if let Ok(record) =
-                T::build(&typed.id, attrs, &rels, &included, &ctx, &mut warnings, raw.get())
+                T::build(&typed.id, attrs, &rels, &mut sides, &ctx, &mut warnings, raw.get())
             {
                 page.last = Some(record.cursor());
                 page.warnings_at.extend(warnings.iter().map(|_| record.cursor()));

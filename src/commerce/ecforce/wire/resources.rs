@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Ctx, FromResource, Included, Rels, attrs, decode_error};
+use super::{Ctx, FromResource, Rels, Sides, decode_error};
 use crate::commerce::ecforce::de;
 use crate::commerce::error::CommerceError;
 use crate::commerce::model::{
@@ -80,7 +80,7 @@ pub(super) struct CustomerAttrs {
 
 /// The billing address (`include=billing_address`): where ecforce keeps names.
 #[derive(Deserialize)]
-struct AddressAttrs {
+pub(super) struct AddressAttrs {
     #[serde(default, deserialize_with = "de::opt_string")]
     full_name: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
@@ -120,12 +120,13 @@ fn coded(code: Option<String>, label: Option<String>) -> Option<Coded> {
 
 impl FromResource for Customer {
     type Attrs = CustomerAttrs;
+    type Side = AddressAttrs;
 
     fn build(
         id: &str,
         a: CustomerAttrs,
         rels: &Rels<'_>,
-        included: &Included<'_>,
+        sides: &mut impl Sides<AddressAttrs>,
         ctx: &Ctx<'_>,
         _: &mut Vec<CommerceError>,
         raw: &str,
@@ -141,9 +142,13 @@ impl FromResource for Customer {
         c.name = a.name;
         let mut billing_phone = None;
         if let Some(r) = rels.related("billing_address").first()
-            && let Some(raw_attrs) = included.find(r, &["address", "billing_address"])
+            && let Some(b) = sides.take(
+                r,
+                &["address", "billing_address"],
+                || format!("included.address[{}]", r.id),
+                raw,
+            )?
         {
-            let b: AddressAttrs = attrs(raw_attrs, || format!("included.address[{}]", r.id), raw)?;
             billing_phone = b.phone();
             let joined = match (b.name01, b.name02) {
                 (Some(family), Some(given)) => Some(format!("{family} {given}")),
@@ -206,7 +211,7 @@ pub(super) struct OrderAttrs {
 }
 
 #[derive(Deserialize)]
-struct ItemAttrs {
+pub(super) struct ItemAttrs {
     #[serde(default, deserialize_with = "de::opt_string")]
     variant_sku: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
@@ -228,7 +233,7 @@ struct ItemAttrs {
 /// such gaps is returned.
 fn items(
     rels: &Rels<'_>,
-    included: &Included<'_>,
+    sides: &mut impl Sides<ItemAttrs>,
     warnings: &mut Vec<CommerceError>,
     raw: &str,
 ) -> Result<(Vec<LineItem>, u32), CommerceError> {
@@ -237,7 +242,8 @@ fn items(
     let mut missing = 0;
     for r in refs {
         let prefix = || format!("included.order_item[{}]", r.id);
-        let Some(a) = included.find(r, &["order_item", "sub_order_item", "subs_order_item"]) else {
+        let aliases = ["order_item", "sub_order_item", "subs_order_item"];
+        let Some(a) = sides.take(r, &aliases, prefix, raw)? else {
             missing += 1;
             warnings.push(decode_error(
                 prefix(),
@@ -246,7 +252,6 @@ fn items(
             ));
             continue;
         };
-        let a: ItemAttrs = attrs(a, prefix, raw)?;
         let mut item = LineItem::new(a.variant_sku, a.quantity.unwrap_or(1));
         item.product = a.product_number;
         item.name = a.product_name;
@@ -259,12 +264,13 @@ fn items(
 
 impl FromResource for Order {
     type Attrs = OrderAttrs;
+    type Side = ItemAttrs;
 
     fn build(
         id: &str,
         a: OrderAttrs,
         rels: &Rels<'_>,
-        included: &Included<'_>,
+        sides: &mut impl Sides<ItemAttrs>,
         ctx: &Ctx<'_>,
         warnings: &mut Vec<CommerceError>,
         raw: &str,
@@ -288,7 +294,7 @@ impl FromResource for Order {
         o.shipped_at = a.shipped_at;
         o.delivered_at = a.delivered_at;
         o.subscription_id = a.subs_order_id;
-        (o.items, o.items_missing) = items(rels, included, warnings, raw)?;
+        (o.items, o.items_missing) = items(rels, sides, warnings, raw)?;
         for item in &mut o.items {
             item.subscription_id.clone_from(&o.subscription_id);
         }
@@ -340,12 +346,13 @@ pub(super) struct SubAttrs {
 
 impl FromResource for Subscription {
     type Attrs = SubAttrs;
+    type Side = ItemAttrs;
 
     fn build(
         id: &str,
         a: SubAttrs,
         rels: &Rels<'_>,
-        included: &Included<'_>,
+        sides: &mut impl Sides<ItemAttrs>,
         ctx: &Ctx<'_>,
         warnings: &mut Vec<CommerceError>,
         raw: &str,
@@ -375,7 +382,7 @@ impl FromResource for Subscription {
         s.remaining_orders = a.remaining_number_of_orders.or(a.remaining_block_times);
         s.skip_next_delivery = a.skip_next_scheduled_delivery;
         s.cycle = a.payment_schedule;
-        (s.items, _) = items(rels, included, warnings, raw)?;
+        (s.items, _) = items(rels, sides, warnings, raw)?;
         Ok(s)
     }
 }
@@ -400,19 +407,16 @@ pub(super) struct ProductAttrs {
     updated_at: Option<DateTime<Utc>>,
 }
 
-/// Variants have no `stock` (stock lives in `stock_items`).
+/// What a product reads of its side-loads: a variant's `sku`, `name` and `sales_price` (variants
+/// have no `stock`: it lives in `stock_items`), a thumbnail's `url` and `url_medium`.
 #[derive(Deserialize)]
-struct VariantAttrs {
+pub(super) struct ProductSide {
     #[serde(default, deserialize_with = "de::opt_string")]
     sku: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
     name: Option<String>,
     #[serde(default, deserialize_with = "de::opt_i64")]
     sales_price: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct ThumbnailAttrs {
     #[serde(default, deserialize_with = "de::opt_string")]
     url: Option<String>,
     #[serde(default, deserialize_with = "de::opt_string")]
@@ -421,12 +425,13 @@ struct ThumbnailAttrs {
 
 impl FromResource for Product {
     type Attrs = ProductAttrs;
+    type Side = ProductSide;
 
     fn build(
         id: &str,
         a: ProductAttrs,
         rels: &Rels<'_>,
-        included: &Included<'_>,
+        sides: &mut impl Sides<ProductSide>,
         ctx: &Ctx<'_>,
         _: &mut Vec<CommerceError>,
         raw: &str,
@@ -440,18 +445,17 @@ impl FromResource for Product {
         p.for_sale = a.for_sale;
         p.categories = a.product_category_names;
         if let Some(r) = rels.related("thumbnail").first()
-            && let Some(raw_attrs) = included.find(r, &["thumbnail"])
+            && let Some(t) =
+                sides.take(r, &["thumbnail"], || format!("included.thumbnail[{}]", r.id), raw)?
         {
-            let t: ThumbnailAttrs =
-                attrs(raw_attrs, || format!("included.thumbnail[{}]", r.id), raw)?;
             p.image_url = t.url.or(t.url_medium);
         }
         for r in rels.related("variants") {
             let mut v = Variant::new(r.id.as_ref(), None);
             // Variants are often not side-loaded; keep the reference alone then.
-            if let Some(raw_attrs) = included.find(r, &["variant"]) {
-                let va: VariantAttrs =
-                    attrs(raw_attrs, || format!("included.variant[{}]", r.id), raw)?;
+            if let Some(va) =
+                sides.take(r, &["variant"], || format!("included.variant[{}]", r.id), raw)?
+            {
                 v.sku = va.sku;
                 v.name = va.name;
                 v.price = yen(va.sales_price);
