@@ -6,6 +6,7 @@
 //! `Hash` and `Ord`. Deliberately no `Deref` (API guideline C-DEREF).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// An identifier failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,26 +27,28 @@ impl IdError {
     }
 }
 
-/// Defines an ID newtype over `String` whose values are checked by `$check`
+/// Defines an ID newtype whose values are checked by `$check`
 /// (a `fn(&str) -> Result<(), &'static str>` returning the reason on failure).
+///
+/// The value is held as `Arc<str>`: planning copies customer, LINE user and campaign IDs into
+/// a million batches, and a clone that only counts a reference costs no allocation.
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $check:expr) => {
         $(#[$meta])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `value` and wraps it.
             ///
             /// # Errors
             /// [`IdError`] when the value does not have this ID's format.
-            pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
-                let value = value.into();
+            pub fn new(value: impl AsRef<str>) -> Result<Self, IdError> {
+                let value = value.as_ref();
                 let check: fn(&str) -> Result<(), &'static str> = $check;
-                match check(&value) {
-                    Ok(()) => Ok(Self(value)),
-                    Err(reason) => Err(IdError::new(stringify!($name), reason, &value)),
+                match check(value) {
+                    Ok(()) => Ok(Self(Arc::from(value))),
+                    Err(reason) => Err(IdError::new(stringify!($name), reason, value)),
                 }
             }
 
@@ -55,28 +58,35 @@ macro_rules! id_type {
                 &self.0
             }
 
-            /// The owned string inside.
+            /// The ID as an owned string.
             #[must_use]
             pub fn into_string(self) -> String {
-                self.0
+                String::from(&*self.0)
             }
         }
 
+        id_common!($name);
+    };
+}
+
+/// The traits every ID implements, over its `new` and `as_str`.
+macro_rules! id_common {
+    ($name:ident) => {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), self.0)
+                write!(f, "{}({:?})", stringify!($name), self.as_str())
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {
-                &self.0
+                self.as_str()
             }
         }
 
@@ -103,22 +113,69 @@ macro_rules! id_type {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.into_string()
             }
         }
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                self.as_str() == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                self.as_str() == *other
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(IdVisitor::<Self>(std::marker::PhantomData))
+            }
+        }
+
+        impl FromIdStr for $name {
+            fn from_id_str(s: &str) -> Result<Self, IdError> {
+                Self::new(s)
             }
         }
     };
+}
+
+/// An ID type the serde visitor can build (validated) from a string slice.
+trait FromIdStr: Sized {
+    fn from_id_str(s: &str) -> Result<Self, IdError>;
+}
+
+/// Deserialises an ID from a borrowed or owned string without an intermediate `String`.
+struct IdVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T: FromIdStr> serde::de::Visitor<'_> for IdVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+        T::from_id_str(v).map_err(E::custom)
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<T, E> {
+        match std::str::from_utf8(v) {
+            Ok(s) => self.visit_str(s),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+        }
+    }
 }
 
 /// `prefix` followed by exactly 32 lowercase hexadecimal digits (LINE's user, group and room IDs).
@@ -255,18 +312,48 @@ fn slug64(v: &str) -> Result<(), &'static str> {
     }
 }
 
-id_type!(
-    /// An `X-Line-Retry-Key`: a UUID in its lowercase hyphenated form.
+/// An `X-Line-Retry-Key`: a UUID in its lowercase hyphenated form.
+///
+/// Create one per logical send with [`RetryKey::generate`], persist it before the first
+/// attempt, and reuse it on every retry so LINE accepts the send at most once.
+// Held inline (36 ASCII bytes), not on the heap: planning derives one for every batch.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RetryKey([u8; 36]);
+
+impl RetryKey {
+    /// Validates `value` and wraps it.
     ///
-    /// Create one per logical send with [`RetryKey::generate`], persist it before the first
-    /// attempt, and reuse it on every retry so LINE accepts the send at most once.
-    RetryKey,
-    |v| match uuid::Uuid::try_parse(v) {
-        Ok(u) if u.hyphenated().to_string() == v => Ok(()),
-        Ok(_) => Err("expected the lowercase hyphenated UUID form"),
-        Err(_) => Err("expected a UUID such as 123e4567-e89b-12d3-a456-426614174000"),
+    /// # Errors
+    /// [`IdError`] when the value is not a UUID in its lowercase hyphenated form.
+    pub fn new(value: impl AsRef<str>) -> Result<Self, IdError> {
+        let value = value.as_ref();
+        let reason = match uuid::Uuid::try_parse(value) {
+            Ok(u) if u.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()) == value => {
+                let mut bytes = [0u8; 36];
+                bytes.copy_from_slice(value.as_bytes());
+                return Ok(Self(bytes));
+            }
+            Ok(_) => "expected the lowercase hyphenated UUID form",
+            Err(_) => "expected a UUID such as 123e4567-e89b-12d3-a456-426614174000",
+        };
+        Err(IdError::new("RetryKey", reason, value))
     }
-);
+
+    /// The key as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Always ASCII: the bytes come from a checked UUID string.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The key as an owned string.
+    #[must_use]
+    pub fn into_string(self) -> String {
+        self.as_str().to_owned()
+    }
+}
+
+id_common!(RetryKey);
 
 impl RetryKey {
     /// A fresh random (v4) retry key.
@@ -279,7 +366,9 @@ impl RetryKey {
     #[must_use]
     pub fn from_uuid(uuid: uuid::Uuid) -> Self {
         // Encoded into a buffer rather than through `Display`: planning derives a key per batch.
-        Self(uuid.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned())
+        let mut bytes = [0u8; 36];
+        uuid.hyphenated().encode_lower(&mut bytes);
+        Self(bytes)
     }
 
     /// A retry key derived from a stable name (SHA-256, shaped as a v4 UUID): the same name

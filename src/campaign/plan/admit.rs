@@ -40,6 +40,8 @@ pub(super) struct Gate<'a> {
     cap: Option<FrequencyCap>,
     /// The holdout, when it holds anyone out.
     holdout: Option<&'a Holdout>,
+    /// Candidates from which work is split over two threads.
+    pub(super) parallel_from: usize,
 }
 
 impl<'a> Gate<'a> {
@@ -58,6 +60,7 @@ impl<'a> Gate<'a> {
             // Without history only a cap of 0 excludes anyone: skip the per-contact lookup.
             cap: policy.frequency_cap.filter(|c| !history.is_empty() || c.max_sends() == 0),
             holdout: policy.holdout.as_ref().filter(|h| h.share_basis_points() > 0),
+            parallel_from: PARALLEL_FROM,
         }
     }
 
@@ -92,7 +95,7 @@ impl<'a> Gate<'a> {
             }
             (verdicts, keys)
         };
-        if contacts.len() < PARALLEL_FROM {
+        if contacts.len() < self.parallel_from {
             return run(0, contacts);
         }
         let (left, right) = contacts.split_at(contacts.len() / 2);
@@ -181,7 +184,7 @@ impl<'a> Gate<'a> {
                 };
             }
         };
-        if contacts.len() < PARALLEL_FROM || hasher.is_none() {
+        if contacts.len() < self.parallel_from || hasher.is_none() {
             decide(contacts, verdicts);
             return;
         }
