@@ -1,8 +1,10 @@
 //! From raw bytes to [`WebhookPayload`]: the envelope is read once with each event kept as a
 //! borrowed raw slice, then every event is read on its own (so one bad event cannot fail the
 //! batch) through a flat "wire" struct that holds every known field of every event type. This
-//! reads each event in one pass whatever the order of its keys; only unknown or malformed
-//! events take a slower path through `serde_json::Value`.
+//! reads each event in one pass whatever the order of its keys: a hand-written reader walks the
+//! event (serde_json reads only its rare values), and an event it does not take as it is goes
+//! through serde's derived reader of the wire struct instead; only unknown or malformed events
+//! take a slower path through `serde_json::Value`.
 
 use std::sync::Arc;
 
