@@ -51,7 +51,7 @@ macro_rules! string_enum {
                 }
             }
 
-            fn from_wire(s: &str) -> Self {
+            pub(super) fn from_wire(s: &str) -> Self {
                 match s {
                     $($s => Self::$variant,)*
                     other => Self::Unknown(other.to_owned()),

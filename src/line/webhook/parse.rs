@@ -1,8 +1,10 @@
 //! From raw bytes to [`WebhookPayload`]: the envelope is read once with each event kept as a
 //! borrowed raw slice, then every event is read on its own (so one bad event cannot fail the
 //! batch) through a flat "wire" struct that holds every known field of every event type. This
-//! reads each event in one pass whatever the order of its keys; only unknown or malformed
-//! events take a slower path through `serde_json::Value`.
+//! reads each event in one pass whatever the order of its keys: a hand-written reader walks the
+//! event (serde_json reads only its rare values), and an event it does not take as it is goes
+//! through serde's derived reader of the wire struct instead; only unknown or malformed events
+//! take a slower path through `serde_json::Value`.
 
 use std::sync::Arc;
 
@@ -52,7 +54,15 @@ pub fn parse(raw_body: &[u8]) -> Result<WebhookPayload, BodyError> {
     let text = std::str::from_utf8(raw_body).map_err(BodyError::NotUtf8)?;
     // The events' raw JSON are ranges of one shared copy of the body.
     let body: Arc<str> = Arc::from(text);
-    Walker { text: &body, body: &body, pos: 0 }.payload().map_err(BodyError::Json)
+    Walker { text: &body, body: &body, pos: 0, fast: true }.payload().map_err(BodyError::Json)
+}
+
+/// [`parse`] with serde's reading of every event only, to check the fast reader against.
+#[cfg(test)]
+fn parse_slow(raw_body: &[u8]) -> Result<WebhookPayload, BodyError> {
+    let text = std::str::from_utf8(raw_body).map_err(BodyError::NotUtf8)?;
+    let body: Arc<str> = Arc::from(text);
+    Walker { text: &body, body: &body, pos: 0, fast: false }.payload().map_err(BodyError::Json)
 }
 
 /// Walks the envelope by hand so that each event is read **once**, straight into the wire
@@ -65,6 +75,9 @@ struct Walker<'a> {
     /// `text`, shared by the events' raw JSON.
     body: &'a Arc<str>,
     pos: usize,
+    /// Whether events are tried with the fast reader first (off only to test it against the
+    /// serde path).
+    fast: bool,
 }
 
 fn syntax_error(msg: String) -> serde_json::Error {
@@ -124,7 +137,14 @@ impl<'a> Walker<'a> {
         } else {
             loop {
                 self.skip_ws();
-                let Key(key) = self.value()?;
+                let at = self.pos;
+                let key = match self.fast_string() {
+                    Ok(key) => key,
+                    Err(Bail) => {
+                        self.pos = at;
+                        self.value::<Key<'a>>()?.0
+                    }
+                };
                 self.punct(b":")?;
                 match &*key {
                     "events" if events.is_some() => {
@@ -134,7 +154,22 @@ impl<'a> Walker<'a> {
                     "destination" if destination.is_some() => {
                         return Err(syntax_error("duplicate field `destination`".into()));
                     }
-                    "destination" => destination = Some(self.value::<Option<String>>()?),
+                    "destination" => {
+                        let at = self.pos;
+                        // A value the fast reader leaves to serde, or a bad end (`nullx`) for
+                        // serde to report.
+                        let fast = self.fast_opt_string().and_then(|d| {
+                            self.skip_ws();
+                            matches!(self.peek(), Some(b',' | b'}')).then_some(d).ok_or(Bail)
+                        });
+                        destination = Some(match fast {
+                            Ok(d) => d,
+                            Err(Bail) => {
+                                self.pos = at;
+                                self.value::<Option<String>>()?
+                            }
+                        });
+                    }
                     _ => {
                         self.value::<&RawValue>()?;
                     }
@@ -166,7 +201,13 @@ impl<'a> Walker<'a> {
         loop {
             self.skip_ws();
             let start = self.pos;
-            let wire = self.value::<EventWire<'a>>();
+            let wire = match self.fast.then(|| self.fast_event()) {
+                Some(Ok(wire)) => Ok(wire),
+                _ => {
+                    self.pos = start;
+                    self.value::<EventWire<'a>>()
+                }
+            };
             if wire.is_err() {
                 // Not an event we can read: find where it ends (a syntax error here means the
                 // body is not JSON at all, which fails the payload).
@@ -182,6 +223,524 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The fast reader gave up on an event. Serde then reads the event again from its start and
+/// decides what it is: something the fast reader leaves to serde (escaped keys, duplicate
+/// fields, floats where an integer is expected), a malformed event, or not JSON at all.
+struct Bail;
+
+type Fast<T> = Result<T, Bail>;
+
+/// Marks field `bit` of an object as read; a second occurrence gives up (serde's derived
+/// readers reject duplicate fields, which makes the event malformed).
+fn once(seen: &mut u32, bit: u32) -> Fast<()> {
+    if *seen & (1 << bit) != 0 {
+        return Err(Bail);
+    }
+    *seen |= 1 << bit;
+    Ok(())
+}
+
+/// The index of the first `"`, `\` or control character at or after `i` (`bytes.len()` when
+/// there is none), eight bytes at a time.
+fn string_end(bytes: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    while let Some(chunk) = bytes.get(i..i + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let v = u64::from_le_bytes(chunk);
+        let quote = v ^ (ONES * u64::from(b'"'));
+        let backslash = v ^ (ONES * u64::from(b'\\'));
+        // The classic "has a zero / a byte below n" tests: the lowest flagged byte is exact
+        // (higher ones may be borrows from it), so the first hit is found.
+        let hits = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (v.wrapping_sub(ONES * 0x20) & !v))
+            & HIGH;
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = bytes.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The fast reader: walks an event object byte by byte into the wire struct, reading strings,
+/// integers and booleans itself and handing anything else (arrays, rare objects, unknown
+/// fields) to serde_json, value by value. It accepts only what serde's derived reader of
+/// [`EventWire`] accepts and gives the same wire struct; anything else gives up ([`Bail`]).
+/// It saves serde's per-field dispatch through `Option`/`Result`, the boxes of the common
+/// parts and the moves of the large wire struct.
+impl<'a> Walker<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        let text: &'a str = self.text;
+        text.as_bytes().get(self.pos..).unwrap_or_default()
+    }
+
+    /// Consumes `null` (after whitespace) if it is there.
+    fn fast_null(&mut self) -> bool {
+        self.skip_ws();
+        let null = self.rest().starts_with(b"null");
+        if null {
+            self.pos += 4;
+        }
+        null
+    }
+
+    fn fast_bool(&mut self) -> Fast<bool> {
+        self.skip_ws();
+        let rest = self.rest();
+        if rest.starts_with(b"true") {
+            self.pos += 4;
+            Ok(true)
+        } else if rest.starts_with(b"false") {
+            self.pos += 5;
+            Ok(false)
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// A string (after whitespace): borrowed from the body, or decoded by serde_json when it
+    /// has escapes.
+    fn fast_string(&mut self) -> Fast<Cow<'a, str>> {
+        self.skip_ws();
+        if self.peek() != Some(b'"') {
+            return Err(Bail);
+        }
+        let text: &'a str = self.text;
+        let start = self.pos + 1;
+        let end = string_end(text.as_bytes(), start);
+        match text.as_bytes().get(end) {
+            Some(b'"') => {
+                self.pos = end + 1;
+                // Both ends are next to an ASCII quote, so on character boundaries.
+                text.get(start..end).map(Cow::Borrowed).ok_or(Bail)
+            }
+            Some(b'\\') => Ok(self.value::<Key<'a>>().map_err(|_| Bail)?.0),
+            _ => Err(Bail),
+        }
+    }
+
+    /// A string with no escapes, borrowed (keys: an escaped key is left to serde).
+    fn fast_key(&mut self) -> Fast<&'a str> {
+        match self.fast_string()? {
+            Cow::Borrowed(key) => Ok(key),
+            Cow::Owned(_) => Err(Bail),
+        }
+    }
+
+    fn fast_opt_string(&mut self) -> Fast<Option<String>> {
+        if self.fast_null() {
+            return Ok(None);
+        }
+        Ok(Some(self.fast_string()?.into_owned()))
+    }
+
+    /// A non-negative integer without fraction or exponent, or `null`.
+    fn fast_opt_i64(&mut self) -> Fast<Option<i64>> {
+        if self.fast_null() {
+            return Ok(None);
+        }
+        let digits = self.rest();
+        let mut n: i64 = 0;
+        let mut len = 0;
+        while let Some(&d @ b'0'..=b'9') = digits.get(len) {
+            n = n.checked_mul(10).and_then(|n| n.checked_add(i64::from(d - b'0'))).ok_or(Bail)?;
+            len += 1;
+        }
+        // No digits (a sign, another type), a leading zero, a fraction or an exponent: serde's.
+        if len == 0
+            || (digits[0] == b'0' && len > 1)
+            || matches!(digits.get(len), Some(b'.' | b'e' | b'E'))
+        {
+            return Err(Bail);
+        }
+        self.pos += len;
+        Ok(Some(n))
+    }
+
+    /// One value read by serde_json (whose errors give up: the slow path reports them).
+    fn fast_value<T: Deserialize<'a>>(&mut self) -> Fast<T> {
+        self.skip_ws();
+        self.value().map_err(|_| Bail)
+    }
+
+    fn fast_skip(&mut self) -> Fast<()> {
+        self.fast_value::<serde::de::IgnoredAny>().map(drop)
+    }
+
+    /// Walks an object (after whitespace), calling `field` with each key to read its value.
+    fn fast_object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Fast<()>) -> Fast<()> {
+        self.skip_ws();
+        if self.peek() != Some(b'{') {
+            return Err(Bail);
+        }
+        self.pos += 1;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(());
+        }
+        loop {
+            let key = self.fast_key()?;
+            self.skip_ws();
+            if self.peek() != Some(b':') {
+                return Err(Bail);
+            }
+            self.pos += 1;
+            field(self, key)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    fn fast_event(&mut self) -> Fast<EventWire<'a>> {
+        let mut w = EventWire::default();
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            match key {
+                "type" => {
+                    once(&mut seen, 0)?;
+                    w.type_ = r.fast_string()?;
+                }
+                "timestamp" => {
+                    once(&mut seen, 1)?;
+                    w.timestamp = r.fast_opt_i64()?;
+                }
+                "mode" => {
+                    once(&mut seen, 2)?;
+                    w.mode =
+                        if r.fast_null() { None } else { Some(Mode::from_wire(&r.fast_string()?)) };
+                }
+                "source" => {
+                    once(&mut seen, 3)?;
+                    w.source = if r.fast_null() { None } else { Some(r.fast_source()?) };
+                }
+                "webhookEventId" => {
+                    once(&mut seen, 4)?;
+                    w.webhook_event_id = r.fast_opt_string()?;
+                }
+                "deliveryContext" => {
+                    once(&mut seen, 5)?;
+                    w.delivery_context =
+                        if r.fast_null() { None } else { Some(r.fast_delivery_context()?) };
+                }
+                "replyToken" => {
+                    once(&mut seen, 6)?;
+                    w.reply_token = r.fast_opt_string()?;
+                }
+                "message" => {
+                    once(&mut seen, 7)?;
+                    w.message =
+                        if r.fast_null() { None } else { Some(Box::new(r.fast_message()?)) };
+                }
+                "unsend" => {
+                    once(&mut seen, 8)?;
+                    w.unsend = r.fast_value()?;
+                }
+                "follow" => {
+                    once(&mut seen, 9)?;
+                    w.follow = if r.fast_null() { None } else { Some(r.fast_follow()?) };
+                }
+                "joined" => {
+                    once(&mut seen, 10)?;
+                    w.joined = r.fast_value()?;
+                }
+                "left" => {
+                    once(&mut seen, 11)?;
+                    w.left = r.fast_value()?;
+                }
+                "postback" => {
+                    once(&mut seen, 12)?;
+                    w.postback =
+                        if r.fast_null() { None } else { Some(Box::new(r.fast_postback()?)) };
+                }
+                "videoPlayComplete" => {
+                    once(&mut seen, 13)?;
+                    w.video_play_complete = r.fast_value()?;
+                }
+                "beacon" => {
+                    once(&mut seen, 14)?;
+                    w.beacon = r.fast_value()?;
+                }
+                "link" => {
+                    once(&mut seen, 15)?;
+                    w.link = if r.fast_null() { None } else { Some(Box::new(r.fast_link()?)) };
+                }
+                "membership" => {
+                    once(&mut seen, 16)?;
+                    w.membership = r.fast_value()?;
+                }
+                "module" => {
+                    once(&mut seen, 17)?;
+                    w.module = r.fast_value()?;
+                }
+                "chatControl" => {
+                    once(&mut seen, 18)?;
+                    w.chat_control = r.fast_value()?;
+                }
+                "delivery" => {
+                    once(&mut seen, 19)?;
+                    w.delivery = r.fast_value()?;
+                }
+                "things" => {
+                    once(&mut seen, 20)?;
+                    w.things = r.fast_value()?;
+                }
+                _ => r.fast_skip()?,
+            }
+            Ok(())
+        })?;
+        // `type` is required.
+        if seen & 1 == 0 {
+            return Err(Bail);
+        }
+        Ok(w)
+    }
+
+    fn fast_source(&mut self) -> Fast<SourceWire<'a>> {
+        let mut s = SourceWire::default();
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            match key {
+                "type" => {
+                    once(&mut seen, 0)?;
+                    s.type_ = r.fast_string()?;
+                }
+                "userId" => {
+                    once(&mut seen, 1)?;
+                    s.user_id = r.fast_opt_string()?;
+                }
+                "groupId" => {
+                    once(&mut seen, 2)?;
+                    s.group_id = r.fast_opt_string()?;
+                }
+                "roomId" => {
+                    once(&mut seen, 3)?;
+                    s.room_id = r.fast_opt_string()?;
+                }
+                _ => r.fast_skip()?,
+            }
+            Ok(())
+        })?;
+        if seen & 1 == 0 {
+            return Err(Bail);
+        }
+        Ok(s)
+    }
+
+    fn fast_delivery_context(&mut self) -> Fast<DeliveryContext> {
+        let mut d = DeliveryContext { is_redelivery: false };
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            if key == "isRedelivery" {
+                once(&mut seen, 0)?;
+                d.is_redelivery = r.fast_bool()?;
+            } else {
+                r.fast_skip()?;
+            }
+            Ok(())
+        })?;
+        Ok(d)
+    }
+
+    fn fast_follow(&mut self) -> Fast<Follow> {
+        let mut f = Follow::default();
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            if key == "isUnblocked" {
+                once(&mut seen, 0)?;
+                f.is_unblocked = if r.fast_null() { None } else { Some(r.fast_bool()?) };
+            } else {
+                r.fast_skip()?;
+            }
+            Ok(())
+        })?;
+        Ok(f)
+    }
+
+    fn fast_postback(&mut self) -> Fast<Postback> {
+        let (mut data, mut params) = (None, None);
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            match key {
+                "data" => {
+                    once(&mut seen, 0)?;
+                    data = Some(r.fast_string()?.into_owned());
+                }
+                "params" => {
+                    once(&mut seen, 1)?;
+                    params = if r.fast_null() { None } else { Some(r.fast_postback_params()?) };
+                }
+                _ => r.fast_skip()?,
+            }
+            Ok(())
+        })?;
+        Ok(Postback { data: data.ok_or(Bail)?, params })
+    }
+
+    fn fast_postback_params(&mut self) -> Fast<PostbackParams> {
+        let mut p = PostbackParams::default();
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            let (bit, field) = match key {
+                "date" => (0, &mut p.date),
+                "time" => (1, &mut p.time),
+                "datetime" => (2, &mut p.datetime),
+                "newRichMenuAliasId" => (3, &mut p.new_rich_menu_alias_id),
+                "status" => (4, &mut p.status),
+                _ => return r.fast_skip(),
+            };
+            once(&mut seen, bit)?;
+            *field = r.fast_opt_string()?;
+            Ok(())
+        })?;
+        Ok(p)
+    }
+
+    fn fast_link(&mut self) -> Fast<AccountLink> {
+        let (mut result, mut nonce) = (None, None);
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            match key {
+                "result" => {
+                    once(&mut seen, 0)?;
+                    result = Some(LinkResult::from_wire(&r.fast_string()?));
+                }
+                "nonce" => {
+                    once(&mut seen, 1)?;
+                    nonce = Some(r.fast_string()?.into_owned());
+                }
+                _ => r.fast_skip()?,
+            }
+            Ok(())
+        })?;
+        match (result, nonce) {
+            (Some(result), Some(nonce)) => Ok(AccountLink { result, nonce }),
+            _ => Err(Bail),
+        }
+    }
+
+    fn fast_message(&mut self) -> Fast<MessageWire<'a>> {
+        let mut m = MessageWire::default();
+        let mut seen = 0;
+        self.fast_object(|r, key| {
+            match key {
+                "type" => {
+                    once(&mut seen, 0)?;
+                    m.type_ = r.fast_string()?;
+                }
+                "id" => {
+                    once(&mut seen, 1)?;
+                    m.id = r.fast_opt_string()?;
+                }
+                "text" => {
+                    once(&mut seen, 2)?;
+                    m.text = r.fast_opt_string()?;
+                }
+                "emojis" => {
+                    once(&mut seen, 3)?;
+                    m.emojis = r.fast_value()?;
+                }
+                "mention" => {
+                    once(&mut seen, 4)?;
+                    m.mention = r.fast_value()?;
+                }
+                "quoteToken" => {
+                    once(&mut seen, 5)?;
+                    m.quote_token = r.fast_opt_string()?;
+                }
+                "quotedMessageId" => {
+                    once(&mut seen, 6)?;
+                    m.quoted_message_id = r.fast_opt_string()?;
+                }
+                "markAsReadToken" => {
+                    once(&mut seen, 7)?;
+                    m.mark_as_read_token = r.fast_opt_string()?;
+                }
+                "contentProvider" => {
+                    once(&mut seen, 8)?;
+                    m.content_provider = r.fast_value()?;
+                }
+                "imageSet" => {
+                    once(&mut seen, 9)?;
+                    m.image_set = r.fast_value()?;
+                }
+                "duration" => {
+                    once(&mut seen, 10)?;
+                    m.duration = r.fast_value()?;
+                }
+                "fileName" => {
+                    once(&mut seen, 11)?;
+                    m.file_name = r.fast_opt_string()?;
+                }
+                "fileSize" => {
+                    once(&mut seen, 12)?;
+                    m.file_size = r.fast_value()?;
+                }
+                "title" => {
+                    once(&mut seen, 13)?;
+                    m.title = r.fast_opt_string()?;
+                }
+                "address" => {
+                    once(&mut seen, 14)?;
+                    m.address = r.fast_opt_string()?;
+                }
+                "latitude" => {
+                    once(&mut seen, 15)?;
+                    m.latitude = r.fast_value()?;
+                }
+                "longitude" => {
+                    once(&mut seen, 16)?;
+                    m.longitude = r.fast_value()?;
+                }
+                "packageId" => {
+                    once(&mut seen, 17)?;
+                    m.package_id = r.fast_opt_string()?;
+                }
+                "stickerId" => {
+                    once(&mut seen, 18)?;
+                    m.sticker_id = r.fast_opt_string()?;
+                }
+                "stickerResourceType" => {
+                    once(&mut seen, 19)?;
+                    m.sticker_resource_type = if r.fast_null() {
+                        None
+                    } else {
+                        Some(StickerResourceType::from_wire(&r.fast_string()?))
+                    };
+                }
+                "keywords" => {
+                    once(&mut seen, 20)?;
+                    m.keywords = r.fast_value()?;
+                }
+                _ => r.fast_skip()?,
+            }
+            Ok(())
+        })?;
+        if seen & 1 == 0 {
+            return Err(Bail);
+        }
+        Ok(m)
+    }
+}
+
 /// Parses one event object (as found in `events`, or as serialised from an [`Event`]).
 /// An event that is JSON but cannot be read becomes [`EventKind::Malformed`].
 ///
@@ -192,7 +751,7 @@ pub fn parse_event(json: &str) -> Result<Event, BodyError> {
     Ok(event_from_raw(raw.get()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct SourceWire<'a> {
     #[serde(rename = "type", borrow)]
@@ -205,7 +764,7 @@ struct SourceWire<'a> {
     room_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct MessageWire<'a> {
     #[serde(rename = "type", borrow)]
@@ -284,7 +843,7 @@ struct ThingsWire {
 
 /// Every known field of every event type. The type-specific parts are boxed: serde moves
 /// this struct several times, and a flat 1.5 KB struct made those moves the largest cost.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct EventWire<'a> {
     #[serde(rename = "type", borrow)]
@@ -630,4 +1189,241 @@ fn message_from_wire(
             raw: lazy.pointer("/message"),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The fast reader must give exactly what serde's reader gives: the same events (kinds,
+    /// errors with their positions, raw JSON) or the same body error.
+    fn same(body: &[u8]) {
+        match (parse(body), parse_slow(body)) {
+            (Ok(fast), Ok(slow)) => {
+                assert_eq!(fast, slow, "{}", String::from_utf8_lossy(body));
+                for (f, s) in fast.events.iter().zip(&slow.events) {
+                    assert_eq!(
+                        f.error().map(ToString::to_string),
+                        s.error().map(ToString::to_string)
+                    );
+                }
+            }
+            (Err(fast), Err(slow)) => assert_eq!(
+                format!("{:?}", std::error::Error::source(&fast)),
+                format!("{:?}", std::error::Error::source(&slow)),
+                "{}",
+                String::from_utf8_lossy(body)
+            ),
+            (fast, slow) => panic!("{}: {fast:?} / {slow:?}", String::from_utf8_lossy(body)),
+        }
+    }
+
+    fn fixture_bodies() -> Vec<Vec<u8>> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/line/webhook-events");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    const TEXT: &str = r#"{"destination":"U0","events":[{"type":"message","mode":"active","timestamp":1760000000000,"source":{"type":"user","userId":"U4af4980629a1b2c3d4e5f60718290001"},"webhookEventId":"01JAB7Z8Q4M3N5P6R7S8T90001","deliveryContext":{"isRedelivery":false},"replyToken":"b60d432864f44d079f6d8efe86cf0001","message":{"type":"text","id":"532904521318600001","quoteToken":"q3Plxr","markAsReadToken":"30yhdy","text":"注文番号 1 の配送状況"}},{"type":"accountLink","timestamp":1,"source":{"type":"group","groupId":"C1","userId":"U1"},"link":{"result":"ok","nonce":"n1"},"follow":{"isUnblocked":null}}]}"#;
+
+    #[test]
+    fn fast_reader_matches_serde_on_fixtures() {
+        for body in fixture_bodies() {
+            same(&body);
+        }
+        same(TEXT.as_bytes());
+    }
+
+    #[test]
+    fn fast_reader_matches_serde_on_edge_cases() {
+        let event = |inner: &str| format!(r#"{{"events":[{inner}]}}"#);
+        for inner in [
+            r#"{"type":"unfollow","type":"unfollow"}"#,
+            r#"{"type":"unfollow","mode":null,"mode":null}"#,
+            r#"{"type":"unfollow","replyToken":null}"#,
+            r#"{"type":"unfollow","replyToken":1}"#,
+            r#"{"type":"unf\u006fllow"}"#,
+            r#"{"typ\u0065":"unfollow"}"#,
+            r#"{"type":"message","message":{"type":"text","text":"a\nb\"c\\"}}"#,
+            r#"{"type":"message","message":{"type":"text","text":"a	b"}}"#,
+            r#"{"type":"message","message":{"type":"text"}}"#,
+            r#"{"type":"message","message":{"type":"text","text":"x","text":"y"}}"#,
+            r#"{"type":"message","message":{"text":"x"}}"#,
+            r#"{"type":"message","message":{"type":"location","latitude":1.5,"longitude":-2e3}}"#,
+            r#"{"type":"message","message":{"type":"sticker","packageId":"1","stickerId":"2","stickerResourceType":"NEW","keywords":["a"]}}"#,
+            r#"{"type":"message","message":{"type":"image","contentProvider":{"type":"line"},"imageSet":{"id":"s","index":1}}}"#,
+            r#"{"type":"message","message":{"type":"file","fileSize":-1}}"#,
+            r#"{"type":"message","message":{"type":"video","duration":1.0}}"#,
+            r#"{"type":"message","message":null}"#,
+            r#"{"type":"unfollow","timestamp":-1}"#,
+            r#"{"type":"unfollow","timestamp":01}"#,
+            r#"{"type":"unfollow","timestamp":0}"#,
+            r#"{"type":"unfollow","timestamp":1.0}"#,
+            r#"{"type":"unfollow","timestamp":1e3}"#,
+            r#"{"type":"unfollow","timestamp":9223372036854775807}"#,
+            r#"{"type":"unfollow","timestamp":9223372036854775808}"#,
+            r#"{"type":"unfollow","timestamp":"1"}"#,
+            r#"{"type":"unfollow","timestamp":1x}"#,
+            r#"{ "type" : "follow" , "follow" : { "isUnblocked" : true } , "x" : [ 1 , { } ] }"#,
+            r#"{"type":"follow","follow":{"isUnblocked":1}}"#,
+            r#"{"type":"follow","follow":{"isUnblocked":truex}}"#,
+            r#"{"type":"follow","follow":{}}"#,
+            r#"{"type":"follow","deliveryContext":{"isRedelivery":null}}"#,
+            r#"{"type":"follow","deliveryContext":{}}"#,
+            r#"{"type":"follow","deliveryContext":{"isRedelivery":true,"isRedelivery":true}}"#,
+            r#"{"type":"accountLink","link":{"result":"ok"}}"#,
+            r#"{"type":"accountLink","link":{"result":"new","nonce":"n","extra":{}}}"#,
+            r#"{"type":"accountLink","link":{"result":"ok","nonce":"n","nonce":"n"}}"#,
+            r#"{"type":"memberJoined","joined":{"members":[{"type":"user","userId":"U1"},{"type":"bot"}]}}"#,
+            r#"{"type":"unfollow","source":{"type":"room"}}"#,
+            r#"{"type":"unfollow","source":{"type":"new","x":1}}"#,
+            r#"{"type":"unfollow","source":{"userId":"U1"}}"#,
+            r#"{"type":"unfollow","source":"U1"}"#,
+            r#"{"type":"somethingNew","message":{"type":"text"}}"#,
+            r#"{"type":"unfollow",}"#,
+            r#"{"type":"unfollow""#,
+            r#"{"type":"unfollow"]"#,
+            r#"{"type":1}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#""event""#,
+            r#"{"type":"unfollow","x":nul}"#,
+            r#"{"type":"unfollow","x":"\x"}"#,
+            r#"{"type":"unfollow","webhookEventId":""}"#,
+        ] {
+            same(event(inner).as_bytes());
+        }
+        for body in [
+            r#"{"event\u0073":[]}"#,
+            r#"{"events":[],"events":[]}"#,
+            r#"{"destination":"U","events":[{"type":"unfollow"} ,{"type":"join"}]}"#,
+            r#"{"destination":"U\n","events":[]}"#,
+            r#"{"events":[{"type":"unfollow"}]} x"#,
+            r#"{"events":[{"type":"unfollow"},]}"#,
+            r#" { "events" : [ ] } "#,
+            r#"{"destination":nullx,"events":[]}"#,
+            r#"{"destination":null,"events":[]}"#,
+            r#"{"destination":"\u0055","events":[]}"#,
+        ] {
+            same(body.as_bytes());
+        }
+    }
+
+    /// Every one-byte deletion or replacement in an event gives the same outcome both ways.
+    #[test]
+    fn fast_reader_matches_serde_on_damaged_events() {
+        let mut bodies = vec![TEXT.as_bytes().to_vec()];
+        bodies.extend(fixture_bodies().into_iter().step_by(7));
+        for body in bodies {
+            let start = body.windows(2).position(|w| w == b"[{").map_or(0, |p| p + 1);
+            for at in start..body.len().min(start + 600) {
+                let mut cut = body.clone();
+                cut.remove(at);
+                same(&cut);
+                for b in [b'"', b'\\', b'0', b'n', b' ', b'}', b',', b'.', 0x01] {
+                    let mut changed = body.clone();
+                    changed[at] = b;
+                    same(&changed);
+                }
+            }
+        }
+    }
+
+    const WORDS: &[&str] = &[
+        "type",
+        "message",
+        "text",
+        "source",
+        "user",
+        "group",
+        "userId",
+        "groupId",
+        "id",
+        "timestamp",
+        "mode",
+        "active",
+        "webhookEventId",
+        "deliveryContext",
+        "isRedelivery",
+        "replyToken",
+        "follow",
+        "isUnblocked",
+        "postback",
+        "data",
+        "params",
+        "accountLink",
+        "link",
+        "result",
+        "nonce",
+        "ok",
+        "sticker",
+        "packageId",
+        "stickerId",
+        "stickerResourceType",
+        "keywords",
+        "emojis",
+        "quoteToken",
+        "markAsReadToken",
+        "joined",
+        "members",
+        "unfollow",
+        "x",
+    ];
+
+    /// JSON text with duplicate keys, odd spacing and escapes, which `Value` would not produce.
+    fn json(depth: u32) -> BoxedStrategy<String> {
+        let word = || {
+            prop_oneof![
+                4 => proptest::sample::select(WORDS).prop_map(|w| format!("\"{w}\"")),
+                1 => ".{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            ]
+        };
+        let leaf = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            any::<i64>().prop_map(|i| i.to_string()),
+            Just("1.5".to_owned()),
+            word(),
+        ];
+        if depth == 0 {
+            return leaf.boxed();
+        }
+        let ws = || proptest::sample::select(&["", " ", "\n "][..]);
+        prop_oneof![
+            2 => leaf,
+            1 => proptest::collection::vec(json(depth - 1), 0..3)
+                .prop_map(|v| format!("[{}]", v.join(","))),
+            3 => (proptest::collection::vec((word(), ws(), json(depth - 1)), 0..7))
+                .prop_map(|kv| {
+                    let fields: Vec<String> =
+                        kv.into_iter().map(|(k, w, v)| format!("{w}{k}{w}:{w}{v}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+        ]
+        .boxed()
+    }
+
+    proptest! {
+        #[test]
+        fn fast_reader_matches_serde_on_generated_events(
+            events in proptest::collection::vec(
+                (proptest::sample::select(&["message", "follow", "accountLink", "unfollow", "x"][..]), json(3)),
+                0..4,
+            )
+        ) {
+            let events: Vec<String> = events
+                .into_iter()
+                .map(|(t, v)| match v.strip_prefix('{') {
+                    Some(rest) if rest != "}" => format!("{{\"type\":\"{t}\",{rest}"),
+                    _ => v,
+                })
+                .collect();
+            same(format!(r#"{{"events":[{}]}}"#, events.join(",")).as_bytes());
+        }
+    }
 }
