@@ -171,7 +171,9 @@ pub(super) fn combine<'b>(
             LeafSet::Test(t) => Lit::Pos(Cow::Owned(dense(rows, threads, t))),
         },
         Plan::Not(c) => combine(c, leaves, all, rows, threads).negate(),
-        Plan::Or(cs) => Lit::or(cs.iter().map(|c| combine(c, leaves, all, rows, threads)).collect()),
+        Plan::Or(cs) => {
+            Lit::or(cs.iter().map(|c| combine(c, leaves, all, rows, threads)).collect())
+        }
         Plan::And(cs) => {
             let mut tests = Vec::new();
             let mut kids = Vec::with_capacity(cs.len());
@@ -205,7 +207,11 @@ const PARALLEL_TESTS: usize = 8_192;
 /// it, in a tight loop whose iterations are independent, so the cache misses of far-apart rows
 /// overlap; the test that keeps the fewest rows of a small sample runs first. Large sets are
 /// split over `threads` threads, each taking a contiguous share of the rows.
-fn filter_rows(candidates: &RoaringBitmap, tests: &[&RowTest<'_>], threads: usize) -> RoaringBitmap {
+fn filter_rows(
+    candidates: &RoaringBitmap,
+    tests: &[&RowTest<'_>],
+    threads: usize,
+) -> RoaringBitmap {
     let mut rows: Vec<u32> = candidates.iter().collect();
     let step = rows.len() / 64 + 1;
     let mut order: Vec<(usize, &RowTest<'_>)> = tests

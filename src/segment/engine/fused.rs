@@ -275,7 +275,9 @@ mod tests {
         // leaves, the state path tests as many rows against its order aggregates.
         let quarter = "line linked and (birthday month = 1 or birthday month = 2 or \
                        birthday month = 3) and orders sum >= 10000 and last_order age > 30d";
-        let products = format!("{quarter} and bought {{product = \"1\"}} and never bought {{product = \"2\"}}");
+        let products = format!(
+            "{quarter} and bought {{product = \"1\"}} and never bought {{product = \"2\"}}"
+        );
         let cases: Vec<_> = [quarter, products.as_str()]
             .into_iter()
             .map(|text| {

@@ -37,7 +37,8 @@ impl Engine {
                 },
             })
             .collect();
-        let rows = combine(&s.plan, &leaves, &self.all, self.customers.len(), self.threads).into_rows(&self.all);
+        let rows = combine(&s.plan, &leaves, &self.all, self.customers.len(), self.threads)
+            .into_rows(&self.all);
         Ok(self.members_of(Cow::Owned(rows)))
     }
 
