@@ -48,7 +48,7 @@ impl Engine {
     /// The members of a plan over the cached leaf bitmaps.
     pub(super) fn combine(&self, plan: &Plan) -> RoaringBitmap {
         let leaves: Vec<LeafSet<'_>> = self.leaves.iter().map(|l| LeafSet::rows(&l.bits)).collect();
-        combine(plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all)
+        combine(plan, &leaves, &self.all, self.customers.len(), self.threads).into_rows(&self.all)
     }
 
     /// Per-leaf and per-step counts of a registered segment.

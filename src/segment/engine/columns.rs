@@ -66,7 +66,7 @@ impl Engine {
                 return Err(SegmentError::invalid(format!("duplicate customer {id}")));
             }
             let row = self.new_row(id);
-            self.customers.line[row as usize].linked = c.line_linked[i];
+            self.customers.line.linked[row as usize] = c.line_linked[i];
             self.customers.birth[row as usize] = c.birth_date[i];
         }
         let psym: Vec<u32> = o.product_names.iter().map(|p| self.syms.intern(p)).collect();
@@ -116,7 +116,7 @@ impl Engine {
             None => self.new_row(facts.id.clone()),
         };
         let r = row as usize;
-        self.customers.line[r] = facts.line;
+        self.customers.line.set(r, facts.line);
         self.customers.birth[r] = facts.birth_date;
         self.customers.registered[r] = facts.registered_at.as_ref().map_or(NO_INSTANT, secs);
         let side = Side {
@@ -208,7 +208,7 @@ impl Engine {
     /// [`SegmentError::UnknownCustomer`].
     pub fn set_line(&mut self, id: &CustomerId, line: LineStatus) -> Result<(), SegmentError> {
         let row = self.row_of(id).ok_or_else(|| SegmentError::UnknownCustomer(id.to_string()))?;
-        self.customers.line[row as usize] = line;
+        self.customers.line.set(row as usize, line);
         self.touch(&[row]);
         Ok(())
     }

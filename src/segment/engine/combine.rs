@@ -157,20 +157,23 @@ fn split(kids: Vec<Lit<'_>>) -> (Sets<'_>, Sets<'_>) {
 }
 
 /// Combines the leaves of `plan` over the rows `all` (= `0..rows`) without copying leaf
-/// bitmaps or materialising complements.
+/// bitmaps or materialising complements; per-row tests run on up to `threads` threads.
 pub(super) fn combine<'b>(
     plan: &Plan,
     leaves: &'b [LeafSet<'_>],
     all: &'b RoaringBitmap,
     rows: u32,
+    threads: usize,
 ) -> Lit<'b> {
     match plan {
         Plan::Leaf(i) => match &leaves[*i] {
             LeafSet::Bits(l) => l.borrowed(),
-            LeafSet::Test(t) => Lit::Pos(Cow::Owned(dense(rows, 1, t))),
+            LeafSet::Test(t) => Lit::Pos(Cow::Owned(dense(rows, threads, t))),
         },
-        Plan::Not(c) => combine(c, leaves, all, rows).negate(),
-        Plan::Or(cs) => Lit::or(cs.iter().map(|c| combine(c, leaves, all, rows)).collect()),
+        Plan::Not(c) => combine(c, leaves, all, rows, threads).negate(),
+        Plan::Or(cs) => {
+            Lit::or(cs.iter().map(|c| combine(c, leaves, all, rows, threads)).collect())
+        }
         Plan::And(cs) => {
             let mut tests = Vec::new();
             let mut kids = Vec::with_capacity(cs.len());
@@ -180,7 +183,7 @@ pub(super) fn combine<'b>(
                 {
                     tests.push(t);
                 } else {
-                    kids.push(combine(c, leaves, all, rows));
+                    kids.push(combine(c, leaves, all, rows, threads));
                 }
             }
             let Some(&first) = tests.first() else {
@@ -188,11 +191,64 @@ pub(super) fn combine<'b>(
             };
             if !kids.iter().any(|k| matches!(k, Lit::Pos(_))) {
                 // No bitmap narrows the candidates: the first test scans every row.
-                kids.push(Lit::Pos(Cow::Owned(dense(rows, 1, first))));
+                kids.push(Lit::Pos(Cow::Owned(dense(rows, threads, first))));
             }
             let candidates = Lit::and(all, kids);
-            let hits = candidates.iter().filter(|&r| tests.iter().all(|t| t(r as usize)));
-            Lit::Pos(Cow::Owned(RoaringBitmap::from_sorted_iter(hits).unwrap_or_default()))
+            Lit::Pos(Cow::Owned(filter_rows(&candidates, &tests, threads)))
         }
     }
+}
+
+/// Candidates at which [`filter_rows`] splits its tests over threads: a spawned thread costs
+/// tens of microseconds, about what a few thousand rows' tests take.
+const PARALLEL_TESTS: usize = 8_192;
+
+/// The candidates every test holds for. Each test runs over the survivors of the tests before
+/// it, in a tight loop whose iterations are independent, so the cache misses of far-apart rows
+/// overlap; the test that keeps the fewest rows of a small sample runs first. Large sets are
+/// split over `threads` threads, each taking a contiguous share of the rows.
+fn filter_rows(
+    candidates: &RoaringBitmap,
+    tests: &[&RowTest<'_>],
+    threads: usize,
+) -> RoaringBitmap {
+    let mut rows: Vec<u32> = candidates.iter().collect();
+    let step = rows.len() / 64 + 1;
+    let mut order: Vec<(usize, &RowTest<'_>)> = tests
+        .iter()
+        .map(|t| (rows.iter().step_by(step).filter(|&&r| t(r as usize)).count(), *t))
+        .collect();
+    order.sort_by_key(|(kept, _)| *kept);
+    let run = |rows: &mut Vec<u32>| {
+        for (_, t) in &order {
+            // Without a branch on the outcome (`retain` has one): a mispredicted branch would
+            // discard the loads already under way for the rows after it.
+            let mut kept = 0;
+            for i in 0..rows.len() {
+                let r = rows[i];
+                rows[kept] = r;
+                kept += usize::from(t(r as usize));
+            }
+            rows.truncate(kept);
+        }
+    };
+    if threads <= 1 || rows.len() < PARALLEL_TESTS {
+        run(&mut rows);
+        return RoaringBitmap::from_sorted_iter(rows).unwrap_or_default();
+    }
+    let chunk = rows.len().div_ceil(threads);
+    let mut parts: Vec<Vec<u32>> = rows.chunks(chunk).map(<[u32]>::to_vec).collect();
+    std::thread::scope(|s| {
+        let mut rest = parts.iter_mut();
+        let own = rest.next();
+        let run = &run;
+        for p in rest {
+            s.spawn(move || run(p));
+        }
+        // This thread takes the first share instead of waiting idle.
+        if let Some(p) = own {
+            run(p);
+        }
+    });
+    RoaringBitmap::from_sorted_iter(parts.into_iter().flatten()).unwrap_or_default()
 }

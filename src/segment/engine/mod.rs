@@ -168,7 +168,9 @@ impl Engine {
         }
     }
 
-    /// Threads used by full scans (default 2, or 1 when this process may run on one CPU only).
+    /// Threads used by full scans, by the raw path's pass over many candidates' orders and by
+    /// the state path's tests of many rows (default 2, or 1 when this process may run on one
+    /// CPU only).
     #[must_use]
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);

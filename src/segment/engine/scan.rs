@@ -13,7 +13,7 @@ use super::store::SymFilter;
 use super::{Engine, Members};
 use super::{birthday_hit, expand};
 use crate::segment::ast::{
-    CmpOp, Condition, DateField, DateTest, Measure, SegmentDefinition, Window,
+    CmpOp, Condition, DateField, DateTest, LineState, Measure, SegmentDefinition, Window,
 };
 use crate::segment::error::SegmentError;
 use crate::segment::eval::{Env, date_test, eval, line_test, measure_test, window_bounds};
@@ -65,7 +65,7 @@ impl Engine {
             }
         }
         let leaves: Vec<LeafSet<'_>> = bits.iter().map(LeafSet::rows).collect();
-        let rows = combine(&plan, &leaves, &self.all, n).into_rows(&self.all);
+        let rows = combine(&plan, &leaves, &self.all, n, self.threads).into_rows(&self.all);
         Ok(self.members_of(Cow::Owned(rows)))
     }
 
@@ -89,7 +89,7 @@ impl Engine {
         }
         let leaves: Vec<LeafSet<'_>> = bits.iter().map(LeafSet::rows).collect();
         let n = self.customers.len();
-        Some(combine(&Plan::And(pre), &leaves, &self.all, n).into_rows(&self.all))
+        Some(combine(&Plan::And(pre), &leaves, &self.all, n, self.threads).into_rows(&self.all))
     }
 
     /// Leaf bitmaps from the raw columns at `now`. Order leaves are grouped by (filter,
@@ -170,9 +170,21 @@ impl Engine {
         let n = self.customers.len();
         let tz = self.tz;
         Ok(match c {
+            Condition::Line { state: LineState::Linked } => {
+                // The link flags alone: 1 byte a customer.
+                let linked = &self.customers.line.linked;
+                dense(n, self.threads, |r| linked[r])
+            }
             Condition::Line { state } => {
                 let (line, s) = (&self.customers.line, *state);
-                dense(n, self.threads, |r| line_test(line[r], s))
+                dense(n, self.threads, |r| line_test(line.get(r), s))
+            }
+            Condition::Date { field: DateField::Birthday, test: DateTest::MonthIs { month } } => {
+                // `birthday_hit`'s month arm, with the test chosen once rather than per row.
+                let (birth, month) = (&self.customers.birth, *month);
+                dense(n, self.threads, |r| {
+                    birth[r].is_some_and(|d| chrono::Datelike::month(&d) == month)
+                })
             }
             Condition::Date { field: DateField::Birthday, test } => {
                 let birth = &self.customers.birth;
@@ -210,7 +222,7 @@ impl Engine {
             && groups.len() <= 8
             && groups.iter().all(|g| matches!(g.shape, Shape::All | Shape::Product(_)));
         if fast && let Some(rows) = within {
-            return fused_rows(o, groups, leaves, now, self.tz, rows);
+            return fused_rows(o, groups, leaves, now, self.tz, rows, self.threads);
         }
         if fast {
             let n = self.customers.len();

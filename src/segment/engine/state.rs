@@ -37,7 +37,8 @@ impl Engine {
                 },
             })
             .collect();
-        let rows = combine(&s.plan, &leaves, &self.all, self.customers.len()).into_rows(&self.all);
+        let rows = combine(&s.plan, &leaves, &self.all, self.customers.len(), self.threads)
+            .into_rows(&self.all);
         Ok(self.members_of(Cow::Owned(rows)))
     }
 
@@ -107,13 +108,23 @@ impl Engine {
                     (CmpOp::Eq, 0) | (CmpOp::Lt, 1) | (CmpOp::Le, 0) => false,
                     _ => return None,
                 };
-                let mut u = RoaringBitmap::new();
-                for p in ps {
-                    if let Some(b) = self.agg.product.get(p) {
-                        u |= b;
+                let u = match ps {
+                    // One product (the usual case): its index, borrowed, not copied.
+                    [p] => match self.agg.product.get(p) {
+                        Some(b) => Cow::Borrowed(b),
+                        None => Cow::Owned(RoaringBitmap::new()),
+                    },
+                    ps => {
+                        let mut u = RoaringBitmap::new();
+                        for p in ps {
+                            if let Some(b) = self.agg.product.get(p) {
+                                u |= b;
+                            }
+                        }
+                        Cow::Owned(u)
                     }
-                }
-                Some(if any { Lit::Pos(Cow::Owned(u)) } else { Lit::Neg(Cow::Owned(u)) })
+                };
+                Some(if any { Lit::Pos(u) } else { Lit::Neg(u) })
             }
             _ => None,
         }

@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use roaring::RoaringBitmap;
 
 use crate::CustomerId;
 use crate::segment::ast::{OrderFilter, OrderKind};
 use crate::segment::data::{
-    AttrValue, LineStatus, MessageEvent, OrderFact, SavedItem, SubscriptionFact,
+    AttrValue, Friendship, LineStatus, MessageEvent, OrderFact, SavedItem, SubscriptionFact,
 };
 use crate::segment::eval::View;
 use crate::segment::time::secs;
@@ -198,11 +198,19 @@ impl IntCol {
     #[inline]
     pub(crate) fn sum(&self, r: std::ops::Range<usize>) -> i64 {
         let n = i64::try_from(r.len()).unwrap_or(i64::MAX);
-        by_width!(self, base, v => {
-            let s: i128 = v[r].iter().map(|&x| i128::from(x)).sum();
-            let s = i128::from(*base) * i128::from(n) + s;
-            i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
-        })
+        let s = match self {
+            // At most 2^32 offsets below 2^32 each: the sum fits a `u64`, which vectorises.
+            Self::N16 { base, v } => {
+                i128::from(*base) * i128::from(n)
+                    + i128::from(v[r].iter().map(|&x| u64::from(x)).sum::<u64>())
+            }
+            Self::N32 { base, v } => {
+                i128::from(*base) * i128::from(n)
+                    + i128::from(v[r].iter().map(|&x| u64::from(x)).sum::<u64>())
+            }
+            Self::Wide(v) => v[r].iter().map(|&x| i128::from(x)).sum(),
+        };
+        i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX })
     }
 
     /// Within a range sorted ascending, the sub-range of values in `[lo, hi]`.
@@ -389,12 +397,49 @@ impl RowIndex {
     }
 }
 
+/// LINE state as columns: `line linked` reads the link flags alone (1 byte a customer, not
+/// the whole 16-byte [`LineStatus`]).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LineCols {
+    pub(crate) linked: Vec<bool>,
+    linked_at: Vec<Option<DateTime<Utc>>>,
+    friendship: Vec<Friendship>,
+}
+
+impl LineCols {
+    pub(crate) fn push(&mut self, l: LineStatus) {
+        self.linked.push(l.linked);
+        self.linked_at.push(l.linked_at);
+        self.friendship.push(l.friendship);
+    }
+
+    pub(crate) fn set(&mut self, row: usize, l: LineStatus) {
+        self.linked[row] = l.linked;
+        self.linked_at[row] = l.linked_at;
+        self.friendship[row] = l.friendship;
+    }
+
+    pub(crate) fn get(&self, row: usize) -> LineStatus {
+        LineStatus {
+            linked: self.linked[row],
+            linked_at: self.linked_at[row],
+            friendship: self.friendship[row],
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.linked.capacity()
+            + self.linked_at.capacity() * std::mem::size_of::<Option<DateTime<Utc>>>()
+            + self.friendship.capacity() * std::mem::size_of::<Friendship>()
+    }
+}
+
 /// Customer columns.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Customers {
     pub(crate) ids: Vec<CustomerId>,
     pub(crate) index: RowIndex,
-    pub(crate) line: Vec<LineStatus>,
+    pub(crate) line: LineCols,
     pub(crate) birth: Vec<Option<NaiveDate>>,
     /// Registration instants ([`NO_INSTANT`] when unknown).
     pub(crate) registered: Vec<i64>,
@@ -409,7 +454,7 @@ impl Customers {
     pub(crate) fn bytes(&self) -> usize {
         self.ids.iter().map(|i| i.as_str().len() + 24).sum::<usize>()
             + self.index.bytes()
-            + self.line.capacity() * std::mem::size_of::<LineStatus>()
+            + self.line.bytes()
             + self.birth.capacity() * std::mem::size_of::<Option<NaiveDate>>()
             + self.registered.capacity() * 8
             + self.side.capacity() * 8
@@ -477,7 +522,7 @@ impl View for RowView<'_> {
         Some(self.customers.registered[self.row as usize]).filter(|&t| t != NO_INSTANT)
     }
     fn line(&self) -> LineStatus {
-        self.customers.line[self.row as usize]
+        self.customers.line.get(self.row as usize)
     }
     fn subscriptions(&self) -> &[SubscriptionFact] {
         &self.side().subscriptions
