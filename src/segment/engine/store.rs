@@ -452,7 +452,9 @@ impl Customers {
     }
 
     pub(crate) fn bytes(&self) -> usize {
-        self.ids.iter().map(|i| i.as_str().len() + 24).sum::<usize>()
+        // An ID is a pointer and length here, and two reference counts beside its bytes.
+        let id_overhead = std::mem::size_of::<CustomerId>() + 2 * std::mem::size_of::<usize>();
+        self.ids.iter().map(|i| i.as_str().len() + id_overhead).sum::<usize>()
             + self.index.bytes()
             + self.line.bytes()
             + self.birth.capacity() * std::mem::size_of::<Option<NaiveDate>>()
