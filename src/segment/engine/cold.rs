@@ -623,18 +623,20 @@ fn scan_range(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::{DateTime, NaiveDate};
 
     use super::*;
     use crate::segment::Engine;
 
-    /// The two-thread split (each thread owning half of the candidates) gives the same
-    /// members as one thread and as the engine.
-    #[test]
-    fn two_thread_split_matches_one_thread_and_the_engine() {
-        let (n, m) = (3_000usize, 40_000usize);
-        let now = 1_751_295_600i64;
+    /// `n` customers (70 % linked to LINE, born in 1990 on the first of a random month) and
+    /// `m` orders over the 400 days before `now` of `products` products, from a fixed seed.
+    pub(in crate::segment::engine) fn random_columns(
+        n: usize,
+        m: usize,
+        products: u64,
+        now: i64,
+    ) -> (CustomerColumns, OrderColumns) {
         let mut x = 0x5eed_u64;
         let mut next = |k: u64| {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -647,15 +649,25 @@ mod tests {
             c.birth_date.push(NaiveDate::from_ymd_opt(1990, 1 + next(12) as u32, 1));
         }
         let mut o = OrderColumns {
-            product_names: (0..50).map(|p| p.to_string()).collect(),
+            product_names: (0..products).map(|p| p.to_string()).collect(),
             ..Default::default()
         };
         for _ in 0..m {
             o.customer.push(next(n as u64) as u32);
             o.placed_at.push(now - next(400 * 86_400) as i64 + 86_400);
             o.amount.push(300 + next(20_000) as i64);
-            o.product.push(next(50) as u32);
+            o.product.push(next(products) as u32);
         }
+        (c, o)
+    }
+
+    /// The two-thread split (each thread owning half of the candidates) gives the same
+    /// members as one thread and as the engine.
+    #[test]
+    fn two_thread_split_matches_one_thread_and_the_engine() {
+        let (n, m) = (3_000usize, 40_000usize);
+        let now = 1_751_295_600i64;
+        let (c, o) = random_columns(n, m, 50, now);
         let ctx = Context::new(DateTime::from_timestamp(now, 0).unwrap());
         let mut engine = Engine::new(ctx.clone());
         engine.load_columns(c.clone(), o.clone()).unwrap();

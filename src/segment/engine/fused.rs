@@ -235,12 +235,10 @@ fn row_aggs(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, NaiveDate};
+    use chrono::DateTime;
 
-    use crate::CustomerId;
-    use crate::segment::{
-        Context, CustomerColumns, Engine, OrderColumns, SegmentDefinition, evaluate_columns,
-    };
+    use crate::segment::engine::cold::tests::random_columns;
+    use crate::segment::{Context, Engine, SegmentDefinition, evaluate_columns};
 
     /// Enough candidates to split the raw candidate pass and the state path's row tests over
     /// threads: one thread, two and three give the same members as the cold path.
@@ -248,27 +246,7 @@ mod tests {
     fn thread_splits_match_one_thread_and_the_cold_path() {
         let (n, m) = (100_000usize, 300_000usize);
         let now = 1_751_295_600i64;
-        let mut x = 0x5eed_u64;
-        let mut next = |k: u64| {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (x >> 33) % k
-        };
-        let mut c = CustomerColumns::default();
-        for i in 0..n {
-            c.ids.push(CustomerId::new(format!("c{i}")).unwrap());
-            c.line_linked.push(next(10) < 7);
-            c.birth_date.push(NaiveDate::from_ymd_opt(1990, 1 + next(12) as u32, 1));
-        }
-        let mut o = OrderColumns {
-            product_names: (0..20).map(|p| p.to_string()).collect(),
-            ..Default::default()
-        };
-        for _ in 0..m {
-            o.customer.push(next(n as u64) as u32);
-            o.placed_at.push(now - next(400 * 86_400) as i64 + 86_400);
-            o.amount.push(300 + next(20_000) as i64);
-            o.product.push(next(20) as u32);
-        }
+        let (c, o) = random_columns(n, m, 20, now);
         let ctx = Context::new(DateTime::from_timestamp(now, 0).unwrap());
         // Linked and born in the first quarter: about 17,500 candidates, under a quarter of
         // the customers, so the raw path reads only their order ranges; without the product
