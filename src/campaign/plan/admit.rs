@@ -3,10 +3,15 @@
 //! The rules are those of [`ExclusionReason::ALL`], in that order; the first that applies
 //! counts. Checking them one candidate at a time through a hash set of the LINE users seen
 //! and a hash map of the send history costs two cache misses per candidate, which at a million
-//! candidates was half of planning. Instead the candidates' LINE users are hashed once, grouped
-//! by hash (bucketed, then sorted within buckets, so every step walks memory in order) and
-//! merged with the history sorted the same way. Pure per-candidate work (the hashes, the holdout
-//! check) runs on two threads for large audiences; the verdicts do not depend on it.
+//! candidates was half of planning. Instead:
+//!
+//! 1. One pass over the candidates (on two threads for large audiences) makes every check that
+//!    depends on the candidate alone: linked, following, consent, exclusion list, the holdout
+//!    and the A/B arm. Each candidate's IDs are read once, while they are in cache.
+//! 2. The LINE users of the candidates still pending are grouped by hash: scattered into
+//!    buckets by the hash's top bits, keeping candidate order.
+//! 3. Each half of the buckets (one thread each) is sorted in cache and merged with the send
+//!    history sorted the same way: duplicates, then the frequency cap.
 
 use std::hash::Hasher as _;
 
@@ -15,17 +20,30 @@ use chrono::{DateTime, Utc};
 use super::planner::{Campaign, Contact, ExclusionReason};
 use super::policy::{DeliveryPolicy, FrequencyCap, Holdout, SendHistory};
 use super::split::{FastHasher, HoldoutHasher};
-use crate::LineUserId;
+use crate::{CustomerId, LineUserId};
 
 /// A candidate that receives the campaign (any other verdict is an [`ExclusionReason`] as `u8`).
 pub(super) const ADMITTED: u8 = u8::MAX;
 /// Passed the checks before de-duplication; not decided yet.
 const PENDING: u8 = u8::MAX - 1;
-/// At the frequency cap, unless held out (the holdout is checked first).
-const CAPPED: u8 = u8::MAX - 2;
+/// As [`PENDING`], and in the holdout group: held out unless a duplicate.
+const HELD: u8 = u8::MAX - 2;
 
 /// Candidates from which work is split over two threads.
 pub(super) const PARALLEL_FROM: usize = 50_000;
+
+/// Each candidate's verdict ([`ADMITTED`] or an [`ExclusionReason`] as `u8`), and the arm of
+/// each admitted one.
+pub(super) struct Verdicts {
+    pub(super) verdicts: Vec<u8>,
+    pub(super) arms: Vec<u32>,
+}
+
+/// (hash of the LINE user, candidate index) of a pending candidate.
+type Key = (u64, usize);
+
+/// Sent-history users who can reach the cap: (hash, user, send times), sorted.
+type History<'h> = [(u64, &'h LineUserId, &'h [DateTime<Utc>])];
 
 /// The delivery policy as it applies to one planning run: when the batches become due, and
 /// which contacts may receive them.
@@ -65,48 +83,95 @@ impl<'a> Gate<'a> {
     }
 
     /// Each contact's verdict: [`ADMITTED`] or the first [`ExclusionReason`] (as `u8`) that
-    /// applies, checked in the order of [`ExclusionReason::ALL`].
-    pub(super) fn admit(&self, contacts: &[Contact]) -> Vec<u8> {
-        let (mut verdicts, keys) = self.first_checks(contacts);
-        let sorted = by_hash(keys);
-        self.duplicates_and_cap(contacts, &sorted, &mut verdicts);
-        drop(sorted);
-        self.holdout(contacts, &mut verdicts);
-        verdicts
+    /// applies, checked in the order of [`ExclusionReason::ALL`]; and the arm `arm_of` gives
+    /// each admitted contact's customer.
+    pub(super) fn admit(
+        &self,
+        contacts: &[Contact],
+        arm_of: &(dyn Fn(&CustomerId) -> u32 + Sync),
+    ) -> Verdicts {
+        let mut out = Verdicts { verdicts: vec![0; contacts.len()], arms: vec![0; contacts.len()] };
+        let parts = self.first_pass(contacts, arm_of, &mut out);
+        let (mut keys, starts) = by_hash(&parts);
+        drop(parts);
+        let history = self.cap.map(|cap| capped_history(cap, self.history)).unwrap_or_default();
+        let verdicts = &out.verdicts;
+        let changes = if keys.len() < self.parallel_from {
+            sort_buckets(&mut keys, &starts);
+            vec![self.duplicates_and_cap(contacts, &keys, &history, verdicts)]
+        } else {
+            // Hash groups never straddle buckets: split where half the keys are behind.
+            let half = starts.partition_point(|&s| s * 2 < keys.len());
+            let (left, right) = keys.split_at_mut(starts[half]);
+            let (left_starts, right_starts) = starts.split_at(half);
+            let mut right_starts = right_starts.to_vec();
+            for s in &mut right_starts {
+                *s -= left.len();
+            }
+            let mut left_starts = left_starts.to_vec();
+            left_starts.push(left.len());
+            std::thread::scope(|s| {
+                let second = s.spawn(|| {
+                    sort_buckets(right, &right_starts);
+                    self.duplicates_and_cap(contacts, right, &history, verdicts)
+                });
+                sort_buckets(left, &left_starts);
+                let first = self.duplicates_and_cap(contacts, left, &history, verdicts);
+                vec![first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e))]
+            })
+        };
+        for (i, verdict) in changes.into_iter().flatten() {
+            out.verdicts[i] = verdict;
+        }
+        for v in &mut out.verdicts {
+            *v = match *v {
+                PENDING => ADMITTED,
+                HELD => ExclusionReason::Holdout as u8,
+                v => v,
+            };
+        }
+        out
     }
 
-    /// Not linked, not following, no consent, excluded: the verdicts so far, and (hash of the
-    /// LINE user, index) of every contact still [`PENDING`].
-    fn first_checks(&self, contacts: &[Contact]) -> (Vec<u8>, Vec<(u64, usize)>) {
-        let check = |(i, contact): (usize, &Contact), verdicts: &mut Vec<u8>, keys: &mut Vec<_>| {
-            let verdict = self.first_check(contact);
-            if verdict == PENDING
-                && let Some(user) = &contact.line_user
-            {
-                keys.push((user_hash(user), i));
+    /// Fills every contact's verdict as far as it depends on the contact alone (not linked,
+    /// not following, no consent, excluded, [`HELD`] or [`PENDING`]) and the arm of every
+    /// pending one; returns the keys of the pending ones, in contact order, in parts.
+    fn first_pass(
+        &self,
+        contacts: &[Contact],
+        arm_of: &(dyn Fn(&CustomerId) -> u32 + Sync),
+        out: &mut Verdicts,
+    ) -> Vec<Vec<Key>> {
+        let holdout = self.holdout.map(HoldoutHasher::new);
+        let run = |offset: usize, contacts: &[Contact], verdicts: &mut [u8], arms: &mut [u32]| {
+            let mut keys = Vec::with_capacity(contacts.len());
+            for (k, ((c, verdict), arm)) in contacts.iter().zip(verdicts).zip(arms).enumerate() {
+                *verdict = self.first_check(c);
+                let Some(user) = c.line_user.as_ref().filter(|_| *verdict == PENDING) else {
+                    continue;
+                };
+                keys.push((user_hash(user), offset + k));
+                if holdout.as_ref().is_some_and(|h| h.contains(&c.customer)) {
+                    *verdict = HELD;
+                } else {
+                    *arm = arm_of(&c.customer);
+                }
             }
-            verdicts.push(verdict);
+            keys
         };
-        let run = |offset: usize, part: &[Contact]| {
-            let mut verdicts = Vec::with_capacity(part.len());
-            let mut keys = Vec::with_capacity(part.len());
-            for (i, c) in part.iter().enumerate() {
-                check((offset + i, c), &mut verdicts, &mut keys);
-            }
-            (verdicts, keys)
-        };
+        let Verdicts { verdicts, arms } = out;
         if contacts.len() < self.parallel_from {
-            return run(0, contacts);
+            return vec![run(0, contacts, verdicts, arms)];
         }
-        let (left, right) = contacts.split_at(contacts.len() / 2);
-        let ((mut verdicts, mut keys), (v2, k2)) = std::thread::scope(|s| {
-            let second = s.spawn(|| run(left.len(), right));
-            let first = run(0, left);
-            (first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-        });
-        verdicts.extend_from_slice(&v2);
-        keys.extend_from_slice(&k2);
-        (verdicts, keys)
+        let mid = contacts.len() / 2;
+        let (c1, c2) = contacts.split_at(mid);
+        let (v1, v2) = verdicts.split_at_mut(mid);
+        let (a1, a2) = arms.split_at_mut(mid);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| run(mid, c2, v2, a2));
+            let first = run(0, c1, v1, a1);
+            vec![first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e))]
+        })
     }
 
     fn first_check(&self, contact: &Contact) -> u8 {
@@ -125,31 +190,37 @@ impl<'a> Gate<'a> {
         PENDING
     }
 
-    /// Marks every contact whose LINE user an earlier pending contact has, then the first
-    /// contacts of users at the frequency cap ([`CAPPED`]). `sorted` is sorted by (hash, index).
+    /// The verdicts `keys` (whole hash groups, sorted by (hash, index)) change: a contact
+    /// whose LINE user an earlier pending contact has is a duplicate; else, unless held out,
+    /// a contact whose user is at the frequency cap is capped.
     fn duplicates_and_cap(
         &self,
         contacts: &[Contact],
-        sorted: &[(u64, usize)],
-        verdicts: &mut [u8],
-    ) {
+        keys: &[Key],
+        history: &History<'_>,
+        verdicts: &[u8],
+    ) -> Vec<(usize, u8)> {
         let user = |i: usize| contacts[i].line_user.as_ref();
-        let history = self.cap.map(|cap| capped_history(cap, self.history)).unwrap_or_default();
         let cap_all =
             self.cap.is_some_and(|c| c.window() > chrono::TimeDelta::zero() && c.max_sends() == 0);
-        let mut h = 0;
+        let mut changes = Vec::new();
+        let Some(&(first, _)) = keys.first() else { return changes };
+        let mut h = history.partition_point(|e| e.0 < first);
         let mut start = 0;
-        while start < sorted.len() {
-            let hash = sorted[start].0;
-            let end = start + sorted[start..].iter().take_while(|k| k.0 == hash).count();
+        while start < keys.len() {
+            let hash = keys[start].0;
+            let end = start + keys[start..].iter().take_while(|k| k.0 == hash).count();
             while h < history.len() && history[h].0 < hash {
                 h += 1;
             }
             let same_hash = history[h..].iter().take_while(|e| e.0 == hash);
-            for (j, &(_, i)) in sorted[start..end].iter().enumerate() {
+            for (j, &(_, i)) in keys[start..end].iter().enumerate() {
                 // Indices ascend within a group: an earlier equal user means a duplicate.
-                if sorted[start..start + j].iter().any(|&(_, k)| user(k) == user(i)) {
-                    verdicts[i] = ExclusionReason::DuplicateLineUser as u8;
+                if keys[start..start + j].iter().any(|&(_, k)| user(k) == user(i)) {
+                    changes.push((i, ExclusionReason::DuplicateLineUser as u8));
+                    continue;
+                }
+                if verdicts[i] == HELD {
                     continue;
                 }
                 let capped = cap_all
@@ -160,41 +231,12 @@ impl<'a> Gate<'a> {
                             .is_some_and(|e| !cap.allows_times(e.2, self.not_before))
                     });
                 if capped {
-                    verdicts[i] = CAPPED;
+                    changes.push((i, ExclusionReason::FrequencyCap as u8));
                 }
             }
             start = end;
         }
-    }
-
-    /// The holdout check of every contact still in, and the final verdicts.
-    fn holdout(&self, contacts: &[Contact], verdicts: &mut [u8]) {
-        let hasher = self.holdout.map(HoldoutHasher::new);
-        let decide = |contacts: &[Contact], verdicts: &mut [u8]| {
-            for (c, v) in contacts.iter().zip(verdicts) {
-                if *v != PENDING && *v != CAPPED {
-                    continue;
-                }
-                *v = if hasher.as_ref().is_some_and(|h| h.contains(&c.customer)) {
-                    ExclusionReason::Holdout as u8
-                } else if *v == CAPPED {
-                    ExclusionReason::FrequencyCap as u8
-                } else {
-                    ADMITTED
-                };
-            }
-        };
-        if contacts.len() < self.parallel_from || hasher.is_none() {
-            decide(contacts, verdicts);
-            return;
-        }
-        let mid = contacts.len() / 2;
-        let (c1, c2) = contacts.split_at(mid);
-        let (v1, v2) = verdicts.split_at_mut(mid);
-        std::thread::scope(|s| {
-            s.spawn(|| decide(c2, v2));
-            decide(c1, v1);
-        });
+        changes
     }
 }
 
@@ -205,34 +247,35 @@ fn user_hash(user: &LineUserId) -> u64 {
     h.finish()
 }
 
-/// `keys` sorted by (hash, index): scattered into buckets by the hash's top bits (the
-/// scatter keeps index order), then each small bucket sorted in cache.
-fn by_hash(keys: Vec<(u64, usize)>) -> Vec<(u64, usize)> {
-    let bits = (keys.len() / 256).max(1).ilog2().min(16);
-    if bits == 0 {
-        let mut keys = keys;
-        keys.sort_unstable();
-        return keys;
-    }
-    let shift = 64 - bits;
+/// The keys of `parts` (in contact order) scattered into buckets by the hash's top bits (the
+/// scatter keeps index order), and where each bucket starts (one more entry: the end).
+fn by_hash(parts: &[Vec<Key>]) -> (Vec<Key>, Vec<usize>) {
+    let len = parts.iter().map(Vec::len).sum::<usize>();
+    let bits = (len / 256).max(1).ilog2().min(16);
+    let bucket = |h: u64| h.checked_shr(64 - bits).unwrap_or(0) as usize;
     let mut starts = vec![0usize; (1 << bits) + 1];
-    for &(h, _) in &keys {
-        starts[(h >> shift) as usize + 1] += 1;
+    for &(h, _) in parts.iter().flatten() {
+        starts[bucket(h) + 1] += 1;
     }
     for b in 1..starts.len() {
         starts[b] += starts[b - 1];
     }
     let mut next = starts.clone();
-    let mut out = vec![(0u64, 0usize); keys.len()];
-    for &(h, i) in &keys {
-        let slot = &mut next[(h >> shift) as usize];
+    let mut out = vec![(0u64, 0usize); len];
+    for &(h, i) in parts.iter().flatten() {
+        let slot = &mut next[bucket(h)];
         out[*slot] = (h, i);
         *slot += 1;
     }
-    for b in 0..starts.len() - 1 {
-        out[starts[b]..starts[b + 1]].sort_unstable();
+    (out, starts)
+}
+
+/// Sorts each bucket of `keys` (bucket `b` is `starts[b]..starts[b + 1]`) by (hash, index):
+/// small runs, sorted in cache.
+fn sort_buckets(keys: &mut [Key], starts: &[usize]) {
+    for w in starts.windows(2) {
+        keys[w[0]..w[1]].sort_unstable();
     }
-    out
 }
 
 /// The users whose history can reach `cap` (at least `max_sends` sends), by (hash, user).

@@ -7,7 +7,7 @@ use std::ops::Range;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::admit::{ADMITTED, Gate, PARALLEL_FROM};
+use super::admit::{ADMITTED, Gate, PARALLEL_FROM, Verdicts};
 use super::dry_run::{ArmSummary, DryRun, Plan, Sample};
 use super::policy::{DeliveryPolicy, SendHistory};
 use super::split;
@@ -524,19 +524,19 @@ impl<'a> Planner<'a> {
         gate.parallel_from = self.parallel_from;
         let split = ArmSplit::new(campaign, &arms);
         let mut excluded = [0u64; ExclusionReason::ALL.len()];
-        let verdicts = gate.admit(contacts);
-        for &verdict in &verdicts {
+        let admitted = gate.admit(contacts, &|customer| split.arm_of(customer));
+        for &verdict in &admitted.verdicts {
             if let Some(n) = excluded.get_mut(usize::from(verdict)) {
                 *n += 1;
             }
         }
-        let picks = pick(&arms, &split, contacts, &verdicts, self.parallel_from);
-        drop(verdicts);
+        let picks = pick(&arms, contacts, &admitted, self.parallel_from);
+        drop(admitted);
         // In candidate order, decide which batch every recipient lands in (cheap, one thread),
         // then make the batches on two threads: their numbers are known by then.
         let mut layout = Layout::new(campaign, &arms, picks.len());
         let mut failures = RenderFailures::default();
-        for p in picks {
+        for p in picks.into_iter().flatten() {
             if let Some(reason) = layout.add(&arms, p, &mut failures)? {
                 excluded[reason as usize] += 1;
             }
@@ -558,25 +558,27 @@ impl<'a> Planner<'a> {
 }
 
 /// Assigns each customer an arm by weight, stably (a salted hash of the customer ID).
-struct ArmSplit<'a> {
-    salt: &'a str,
+struct ArmSplit {
+    hasher: split::SaltedHasher,
     weights: Vec<u32>,
     total_weight: u64,
 }
 
-impl<'a> ArmSplit<'a> {
-    fn new(campaign: &'a Campaign, arms: &[PreparedArm]) -> Self {
+impl ArmSplit {
+    fn new(campaign: &Campaign, arms: &[PreparedArm]) -> Self {
         let weights: Vec<u32> = arms.iter().map(|a| a.weight).collect();
         let total_weight = weights.iter().map(|&w| u64::from(w)).sum();
-        Self { salt: campaign.salt(), weights, total_weight }
+        Self { hasher: split::SaltedHasher::new(campaign.salt()), weights, total_weight }
     }
 
-    fn arm_of(&self, customer: &CustomerId) -> usize {
+    fn arm_of(&self, customer: &CustomerId) -> u32 {
         if self.weights.len() == 1 {
             return 0;
         }
-        let hash = split::salted_hash(self.salt, customer.as_str());
-        split::pick(&self.weights, split::scale(hash, self.total_weight)).unwrap_or(0)
+        let hash = self.hasher.hash(customer.as_str());
+        let arm = split::pick(&self.weights, split::scale(hash, self.total_weight)).unwrap_or(0);
+        // An arm index fits in `u32`: no campaign has four billion arms.
+        u32::try_from(arm).unwrap_or(0)
     }
 }
 
@@ -588,42 +590,40 @@ struct Pick<'c> {
     rendered: Option<Result<Vec<Message>, RenderError>>,
 }
 
-/// The [`Pick`] of every admitted (and so linked) contact, in contact order. Rendering depends
-/// on nothing but the contact, so large audiences render on two threads.
+/// The [`Pick`] of every admitted (and so linked) contact, in contact order, in parts.
+/// Rendering depends on nothing but the contact, so large audiences with personalised arms
+/// render on two threads; the parts are laid out one after the other, not joined (a copy).
 fn pick<'c>(
     arms: &[PreparedArm],
-    split: &ArmSplit<'_>,
     contacts: &'c [Contact],
-    verdicts: &[u8],
+    admitted: &Verdicts,
     parallel_from: usize,
-) -> Vec<Pick<'c>> {
-    let run = |contacts: &'c [Contact], verdicts: &[u8], out: &mut Vec<Pick<'c>>| {
-        for (c, _) in contacts.iter().zip(verdicts).filter(|(_, v)| **v == ADMITTED) {
+) -> [Vec<Pick<'c>>; 2] {
+    let run = |from: usize, contacts: &'c [Contact]| {
+        let verdicts = &admitted.verdicts[from..from + contacts.len()];
+        let count = verdicts.iter().filter(|&&v| v == ADMITTED).count();
+        let mut out = Vec::with_capacity(count);
+        for (k, (c, _)) in
+            contacts.iter().zip(verdicts).enumerate().filter(|(_, (_, v))| **v == ADMITTED)
+        {
             let Some(user) = &c.line_user else { continue };
-            let arm = split.arm_of(&c.customer);
+            let arm = admitted.arms[from + k] as usize;
             let rendered =
                 arms[arm].statics.is_none().then(|| render(&arms[arm].templates, &c.vars));
             out.push(Pick { customer: &c.customer, user, arm, rendered });
         }
+        out
     };
-    let admitted = verdicts.iter().filter(|&&v| v == ADMITTED).count();
-    let mut first = Vec::with_capacity(admitted);
-    if contacts.len() < parallel_from {
-        run(contacts, verdicts, &mut first);
-        return first;
+    let personalised = arms.iter().any(|a| a.statics.is_none());
+    if contacts.len() < parallel_from || !personalised {
+        return [run(0, contacts), Vec::new()];
     }
     let mid = contacts.len() / 2;
-    let second = std::thread::scope(|s| {
-        let second = s.spawn(|| {
-            let mut out = Vec::with_capacity(admitted);
-            run(&contacts[mid..], &verdicts[mid..], &mut out);
-            out
-        });
-        run(&contacts[..mid], &verdicts[..mid], &mut first);
-        second.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-    });
-    first.extend(second);
-    first
+    std::thread::scope(|s| {
+        let second = s.spawn(|| run(mid, &contacts[mid..]));
+        let first = run(0, &contacts[..mid]);
+        [first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e))]
+    })
 }
 
 /// Recipients whose messages could not be rendered, when the campaign fails on them.

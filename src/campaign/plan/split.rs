@@ -32,12 +32,31 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 /// ```
 #[must_use]
 pub fn salted_hash(salt: &str, key: &str) -> u64 {
-    let mut h = FNV_OFFSET;
-    for &b in salt.as_bytes().iter().chain(&[0xFF]).chain(key.as_bytes()) {
+    SaltedHasher::new(salt).hash(key)
+}
+
+/// [`salted_hash`] with the salt read once: FNV-1a is a running state, so the state after
+/// `salt` and the `0xFF` separator is kept and carried on over each key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SaltedHasher(u64);
+
+impl SaltedHasher {
+    pub(crate) fn new(salt: &str) -> Self {
+        Self(fnv(FNV_OFFSET, salt.as_bytes().iter().chain(&[0xFF])))
+    }
+
+    /// `salted_hash(salt, key)`.
+    pub(crate) fn hash(self, key: &str) -> u64 {
+        fmix64(fnv(self.0, key.as_bytes()))
+    }
+}
+
+fn fnv<'a>(mut h: u64, bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(FNV_PRIME);
     }
-    fmix64(h)
+    h
 }
 
 /// MurmurHash3's 64-bit finaliser: every input bit affects every output bit.
