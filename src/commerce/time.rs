@@ -12,10 +12,12 @@ use crate::clock::jst;
 /// seen on one ecforce resource). Returns `None` for anything else.
 #[must_use]
 pub(crate) fn parse_jst_datetime(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
-    if let Some(naive) = fixed_layout(text.as_bytes()) {
+    // The fixed layout starts and ends with a digit, so it needs no trimming (most values).
+    let naive = fixed_layout(text.as_bytes()).or_else(|| fixed_layout(text.trim().as_bytes()));
+    if let Some(naive) = naive {
         return jst().from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc));
     }
+    let text = text.trim();
     let naive = NaiveDateTime::parse_from_str(text, "%Y/%m/%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"));
     match naive {

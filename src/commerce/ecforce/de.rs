@@ -137,12 +137,15 @@ impl<'de> Visitor<'de> for OptTime {
         f.write_str("a JST datetime `YYYY/MM/DD HH:MM:SS` or null")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        if v.trim().is_empty() {
+        if v.is_empty() {
             return Ok(None);
         }
-        parse_jst_datetime(v)
-            .map(Some)
-            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+        // Parsed before trimming: a datetime is the common case.
+        match parse_jst_datetime(v) {
+            Some(t) => Ok(Some(t)),
+            None if v.trim().is_empty() => Ok(None),
+            None => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+        }
     }
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
