@@ -15,7 +15,7 @@ use super::template::{MessageTemplate, RenderError, Vars};
 use crate::campaign::{Batch, BatchRecipient, Transport};
 use crate::line::ValidationError;
 use crate::line::message::{Message, validate_messages};
-use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId};
+use crate::{AggregationUnit, BatchId, CampaignId, CustomerId, LineUserId, RetryKey};
 
 /// Most recipients of one multicast request (LINE's limit).
 pub const MULTICAST_MAX_RECIPIENTS: usize = 500;
@@ -374,6 +374,13 @@ impl AffectedCustomers {
         }
         self.count += 1;
     }
+
+    /// Adds `later`, customers that come after these.
+    fn merge(&mut self, later: Self) {
+        let room = LISTED_CUSTOMERS.saturating_sub(self.first.len());
+        self.first.extend(later.first.into_iter().take(room));
+        self.count += later.count;
+    }
 }
 
 impl fmt::Display for AffectedCustomers {
@@ -530,6 +537,11 @@ impl<'a> Planner<'a> {
                 *n += 1;
             }
         }
+        if arms.iter().all(|a| a.statics.is_none()) {
+            let (batches, layout) =
+                self.plan_pushes(campaign, &arms, contacts, &admitted, &gate, &mut excluded)?;
+            return Ok(layout.finish(batches, &gate, now, contacts.len() as u64, excluded));
+        }
         let picks = pick(&arms, contacts, &admitted, self.parallel_from);
         drop(admitted);
         // In candidate order, decide which batch every recipient lands in (cheap, one thread),
@@ -547,6 +559,117 @@ impl<'a> Planner<'a> {
         }
         let batches = layout.build(&arms, gate.not_before, self.parallel_from)?;
         Ok(layout.finish(batches, &gate, now, contacts.len() as u64, excluded))
+    }
+
+    /// A campaign whose every arm is personalised: every admitted contact is one push batch,
+    /// so batch numbers follow candidate order and each contact is rendered and made into its
+    /// batch in one go, on two threads for large audiences (no layout pass, no intermediate
+    /// vectors). The second half numbers its batches as if the first rendered every contact;
+    /// when the first left some out ([`OnRenderError::Exclude`]), the second is renumbered.
+    fn plan_pushes<'c>(
+        &self,
+        campaign: &'c Campaign,
+        arms: &[PreparedArm],
+        contacts: &[Contact],
+        admitted: &Verdicts,
+        gate: &Gate<'_>,
+        excluded: &mut [u64; ExclusionReason::ALL.len()],
+    ) -> Result<(Vec<Batch>, Layout<'c>), PlanError> {
+        let run = |from: usize, contacts: &[Contact], first: usize| {
+            let mut part = PushPart::new(arms.len());
+            let mut maker = BatchMaker::new(campaign, gate.not_before);
+            let verdicts = &admitted.verdicts[from..from + contacts.len()];
+            for (k, c) in contacts.iter().enumerate().filter(|&(k, _)| verdicts[k] == ADMITTED) {
+                let Some(user) = &c.line_user else { continue };
+                let arm = admitted.arms[from + k] as usize;
+                let rendered = render(&arms[arm].templates, &c.vars);
+                let messages = match rendered_or_excluded(
+                    campaign,
+                    rendered,
+                    &c.customer,
+                    &mut part.failures,
+                )? {
+                    Ok(messages) => messages,
+                    Err(reason) => {
+                        part.excluded[reason as usize] += 1;
+                        continue;
+                    }
+                };
+                part.recipients[arm] += 1;
+                if part.failures.is_failing() {
+                    continue;
+                }
+                if part.recipients[arm] <= campaign.samples as u64 {
+                    let name = campaign.ab.then(|| arms[arm].name.clone());
+                    let sample = Sample {
+                        arm: name,
+                        customer: c.customer.clone(),
+                        messages: messages.clone(),
+                    };
+                    part.samples.push((arm, sample));
+                }
+                let seq = first + part.batches.len() + 1;
+                let recipient =
+                    BatchRecipient { customer: c.customer.clone(), line_user: user.clone() };
+                let batch = maker.batch(
+                    seq,
+                    &arms[arm].name,
+                    Transport::Push,
+                    vec![recipient],
+                    messages,
+                )?;
+                part.batches.push(batch);
+            }
+            Ok::<_, PlanError>(part)
+        };
+        let mut parts = if contacts.len() < self.parallel_from {
+            vec![run(0, contacts, 0)?]
+        } else {
+            let mid = contacts.len() / 2;
+            let before = admitted.verdicts[..mid].iter().filter(|&&v| v == ADMITTED).count();
+            let (first, second) = std::thread::scope(|s| {
+                let second = s.spawn(|| run(mid, &contacts[mid..], before));
+                let first = run(0, &contacts[..mid], 0);
+                (first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            });
+            let (first, mut second) = (first?, second?);
+            if first.batches.len() != before {
+                let mut maker = BatchMaker::new(campaign, gate.not_before);
+                for (k, batch) in second.batches.iter_mut().enumerate() {
+                    maker.renumber(batch, first.batches.len() + k + 1)?;
+                }
+            }
+            vec![first, second]
+        };
+        let mut failures = RenderFailures::default();
+        let mut layout = Layout::new(campaign, arms, 0);
+        let mut sampled = vec![0usize; arms.len()];
+        for part in &mut parts {
+            failures.merge(std::mem::take(&mut part.failures));
+            for (n, more) in excluded.iter_mut().zip(part.excluded) {
+                *n += more;
+            }
+            // Each part keeps its arms' first samples; the plan keeps the first overall.
+            for (arm, sample) in part.samples.drain(..) {
+                if sampled[arm] < campaign.samples {
+                    sampled[arm] += 1;
+                    layout.samples.push(sample);
+                }
+            }
+            for (out, recipients) in layout.arms_out.iter_mut().zip(&part.recipients) {
+                out.recipients += recipients;
+            }
+        }
+        failures.into_result(&campaign.id)?;
+        for out in &mut layout.arms_out {
+            out.batches = out.recipients;
+        }
+        let mut parts = parts.into_iter();
+        let mut batches = parts.next().map(|p| p.batches).unwrap_or_default();
+        for part in parts {
+            batches.extend(part.batches);
+        }
+        Ok((batches, layout))
     }
 
     /// This planner, splitting work over two threads from `parallel_from` candidates on.
@@ -626,6 +749,125 @@ fn pick<'c>(
     })
 }
 
+/// What planning one run of contacts of a push-only campaign gave.
+struct PushPart {
+    batches: Vec<Batch>,
+    /// Recipients rendered, per arm.
+    recipients: Vec<u64>,
+    /// The first samples of each arm, in candidate order.
+    samples: Vec<(usize, Sample)>,
+    failures: RenderFailures,
+    excluded: [u64; ExclusionReason::ALL.len()],
+}
+
+impl PushPart {
+    fn new(arms: usize) -> Self {
+        Self {
+            batches: Vec::new(),
+            recipients: vec![0; arms],
+            samples: Vec::new(),
+            failures: RenderFailures::default(),
+            excluded: [0; ExclusionReason::ALL.len()],
+        }
+    }
+}
+
+/// A recipient's rendered messages, or why they are left out. A recipient the campaign fails
+/// on is recorded in `failures`; a template that renders to something that is not a message
+/// fails planning.
+fn rendered_or_excluded(
+    campaign: &Campaign,
+    rendered: Result<Vec<Message>, RenderError>,
+    customer: &CustomerId,
+    failures: &mut RenderFailures,
+) -> Result<Result<Vec<Message>, ExclusionReason>, PlanError> {
+    let fail = campaign.on_render_error == OnRenderError::Fail;
+    match rendered {
+        Ok(messages) => Ok(Ok(messages)),
+        Err(RenderError::MissingVariable { name }) => {
+            if fail {
+                failures.missing(name, customer);
+            }
+            Ok(Err(ExclusionReason::MissingVariable))
+        }
+        Err(RenderError::Invalid(e)) => {
+            if fail {
+                failures.invalid(e, customer);
+            }
+            Ok(Err(ExclusionReason::InvalidMessage))
+        }
+        Err(e) => Err(PlanError::InvalidCampaign {
+            campaign: campaign.id.clone(),
+            reason: "a template renders to something that is not a message".to_owned(),
+            source: Some(Box::new(e)),
+        }),
+    }
+}
+
+/// Makes a campaign's batches on one thread.
+struct BatchMaker<'a> {
+    campaign: &'a Campaign,
+    /// Copies of the IDs every batch holds, for this thread alone: clones only count
+    /// references, and two threads counting on one counter would fight over its cache line.
+    id: CampaignId,
+    unit: Option<AggregationUnit>,
+    not_before: DateTime<Utc>,
+    buf: String,
+}
+
+impl<'a> BatchMaker<'a> {
+    fn new(campaign: &'a Campaign, not_before: DateTime<Utc>) -> Self {
+        let shared = &campaign.id;
+        let id = CampaignId::new(shared.as_str()).unwrap_or_else(|_| shared.clone());
+        let unit = campaign
+            .aggregation_unit
+            .as_ref()
+            .map(|u| AggregationUnit::new(u.as_str()).unwrap_or_else(|_| u.clone()));
+        let buf = String::with_capacity(id.as_str().len() + 21);
+        Self { campaign, id, unit, not_before, buf }
+    }
+
+    /// The ID of batch number `seq` (from 1).
+    fn batch_id(&mut self, seq: usize) -> Result<BatchId, PlanError> {
+        // Fixed width: IDs sort in plan order up to 10 million batches and do not change
+        // when a re-plan has a few more candidates.
+        batch_id(&mut self.buf, self.id.as_str(), seq);
+        BatchId::new(&self.buf).map_err(|e| PlanError::InvalidCampaign {
+            campaign: self.campaign.id.clone(),
+            reason: "batch IDs cannot be formed from the campaign ID".to_owned(),
+            source: Some(Box::new(e)),
+        })
+    }
+
+    /// Batch number `seq` of arm `arm`.
+    fn batch(
+        &mut self,
+        seq: usize,
+        arm: &str,
+        transport: Transport,
+        recipients: Vec<BatchRecipient>,
+        messages: Vec<Message>,
+    ) -> Result<Batch, PlanError> {
+        let id = self.batch_id(seq)?;
+        let mut batch =
+            Batch::new(id, self.id.clone(), transport, recipients, messages, self.not_before);
+        if self.campaign.ab {
+            batch = batch.with_arm(arm);
+        }
+        if let Some(unit) = &self.unit {
+            batch = batch.with_aggregation_unit(unit.clone());
+        }
+        Ok(batch)
+    }
+
+    /// Gives `batch` number `seq`: its ID and the retry key derived from it.
+    fn renumber(&mut self, batch: &mut Batch, seq: usize) -> Result<(), PlanError> {
+        batch.id = self.batch_id(seq)?;
+        batch.retry_key = RetryKey::derive(batch.id.as_str());
+        Ok(())
+    }
+}
+
 /// Recipients whose messages could not be rendered, when the campaign fails on them.
 #[derive(Default)]
 struct RenderFailures {
@@ -650,6 +892,27 @@ impl RenderFailures {
         let (customers, _) =
             self.invalid.get_or_insert_with(|| (AffectedCustomers::default(), error));
         customers.add(customer);
+    }
+
+    /// Whether any recipient failed (planning will fail).
+    fn is_failing(&self) -> bool {
+        !self.missing.is_empty() || self.invalid.is_some()
+    }
+
+    /// Adds `later`'s failures, which come after these in candidate order.
+    fn merge(&mut self, later: Self) {
+        for m in later.missing {
+            match self.missing.iter_mut().find(|own| own.name == m.name) {
+                Some(own) => own.customers.merge(m.customers),
+                None => self.missing.push(m),
+            }
+        }
+        if let Some((customers, error)) = later.invalid {
+            match &mut self.invalid {
+                Some((own, _)) => own.merge(customers),
+                None => self.invalid = Some((customers, error)),
+            }
+        }
     }
 
     fn into_result(self, campaign: &CampaignId) -> Result<(), PlanError> {
@@ -815,31 +1078,15 @@ impl<'c> Layout<'c> {
             self.multicast(arm, arms, customer, user);
             return Ok(None);
         };
-        let fail = self.campaign.on_render_error == OnRenderError::Fail;
-        match rendered {
+        match rendered_or_excluded(self.campaign, rendered, customer, failures)? {
             Ok(messages) => {
                 self.push(arm, customer, user, messages);
                 Ok(None)
             }
-            Err(RenderError::MissingVariable { name }) => {
-                if fail {
-                    failures.missing(name, customer);
-                    self.failing = true;
-                }
-                Ok(Some(ExclusionReason::MissingVariable))
+            Err(reason) => {
+                self.failing = failures.is_failing();
+                Ok(Some(reason))
             }
-            Err(RenderError::Invalid(e)) => {
-                if fail {
-                    failures.invalid(e, customer);
-                    self.failing = true;
-                }
-                Ok(Some(ExclusionReason::InvalidMessage))
-            }
-            Err(e) => Err(PlanError::InvalidCampaign {
-                campaign: self.campaign.id.clone(),
-                reason: "a template renders to something that is not a message".to_owned(),
-                source: Some(Box::new(e)),
-            }),
         }
     }
 
@@ -949,25 +1196,8 @@ impl<'c> Layout<'c> {
         done: usize,
         out: &mut Vec<Batch>,
     ) -> Result<(), PlanError> {
-        let shared = &self.campaign.id;
-        // Copies of the IDs every batch holds, for this thread alone: clones only count
-        // references, and two threads counting on one counter would fight over its cache line.
-        let campaign = CampaignId::new(shared.as_str()).unwrap_or_else(|_| shared.clone());
-        let unit = self
-            .campaign
-            .aggregation_unit
-            .as_ref()
-            .map(|u| AggregationUnit::new(u.as_str()).unwrap_or_else(|_| u.clone()));
-        let mut id = String::with_capacity(campaign.as_str().len() + 21);
+        let mut maker = BatchMaker::new(self.campaign, not_before);
         for (k, emit) in emits.iter_mut().enumerate() {
-            // Fixed width: IDs sort in plan order up to 10 million batches and do not change
-            // when a re-plan has a few more candidates.
-            batch_id(&mut id, campaign.as_str(), done + k + 1);
-            let batch_id = BatchId::new(&id).map_err(|e| PlanError::InvalidCampaign {
-                campaign: shared.clone(),
-                reason: "batch IDs cannot be formed from the campaign ID".to_owned(),
-                source: Some(Box::new(e)),
-            })?;
             let (arm, transport, recipients, messages) = match emit {
                 Emit::Push { arm, customer, user, messages } => {
                     let recipient = BatchRecipient {
@@ -992,15 +1222,13 @@ impl<'c> Layout<'c> {
                     )
                 }
             };
-            let mut batch =
-                Batch::new(batch_id, campaign.clone(), transport, recipients, messages, not_before);
-            if self.campaign.ab {
-                batch = batch.with_arm(self.arms_out[arm].name.clone());
-            }
-            if let Some(unit) = &unit {
-                batch = batch.with_aggregation_unit(unit.clone());
-            }
-            out.push(batch);
+            out.push(maker.batch(
+                done + k + 1,
+                &arms[arm].name,
+                transport,
+                recipients,
+                messages,
+            )?);
         }
         Ok(())
     }
@@ -1118,10 +1346,21 @@ mod tests {
         .with_aggregation_unit(AggregationUnit::new("unit").unwrap())
         .on_render_error(OnRenderError::Exclude);
         let identical = Campaign::new(CampaignId::new("same").unwrap(), [text("お知らせ")]);
+        // Push only: rendered and made in one pass; names missing in both halves renumber the
+        // second half's batches.
+        let personal = Campaign::ab(
+            CampaignId::new("personal").unwrap(),
+            [
+                Arm::new("x", 1, [text("{{ name }}さん あと{{ gap }}円")]),
+                Arm::new("y", 2, [text("{{ name | お客様 }} {{ gap }}")]),
+            ],
+        )
+        .with_aggregation_unit(AggregationUnit::new("unit").unwrap())
+        .on_render_error(OnRenderError::Exclude);
         let failing = Campaign::new(CampaignId::new("fail").unwrap(), [text("{{ name }}")]);
         let policy = DeliveryPolicy::recommended().with_holdout(Holdout::percent("h", 5));
         let planner = Planner::new(&policy).with_history(&history);
-        for campaign in [&mixed, &identical] {
+        for campaign in [&mixed, &identical, &personal] {
             let one = planner.parallel_from(usize::MAX).plan(campaign, &contacts, now).unwrap();
             for from in [1, 100] {
                 let two = planner.parallel_from(from).plan(campaign, &contacts, now).unwrap();
