@@ -980,11 +980,6 @@ from_payload!(FlexComponent {
 });
 
 from_payload!(FlexContainer {
+    Bubble(FlexBubble),
     Carousel(FlexCarousel),
 });
-
-impl From<FlexBubble> for FlexContainer {
-    fn from(bubble: FlexBubble) -> Self {
-        Self::Bubble(Box::new(bubble))
-    }
-}

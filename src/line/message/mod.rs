@@ -38,13 +38,14 @@ macro_rules! setters {
     };
 }
 
-/// `From<Payload> for Enum` for newtype variants.
+/// `From<Payload> for Enum` for newtype variants, boxing the payload where the variant holds
+/// a `Box` (a large payload kept off the enum).
 macro_rules! from_payload {
     ($enum:ident { $( $variant:ident($payload:ty) ),* $(,)? }) => {
         $(
             impl From<$payload> for $enum {
                 fn from(payload: $payload) -> Self {
-                    Self::$variant(payload)
+                    Self::$variant(payload.into())
                 }
             }
         )*
@@ -405,21 +406,11 @@ from_payload!(Message {
     Video(VideoMessage),
     Audio(AudioMessage),
     Location(LocationMessage),
+    Imagemap(ImagemapMessage),
+    Template(TemplateMessage),
     Flex(FlexMessage),
     Coupon(CouponMessage),
 });
-
-impl From<ImagemapMessage> for Message {
-    fn from(payload: ImagemapMessage) -> Self {
-        Self::Imagemap(Box::new(payload))
-    }
-}
-
-impl From<TemplateMessage> for Message {
-    fn from(payload: TemplateMessage) -> Self {
-        Self::Template(Box::new(payload))
-    }
-}
 
 /// Checks a request's messages: 1 to 5 of them, each within LINE's limits. Violations are
 /// reported at `messages` and `messages[i]...`.
