@@ -621,7 +621,8 @@ async fn rich_menu_batch_progress(t: &Tour) -> StepResult {
 
 /// The last seven days of the tour's menu statistics (JST dates).
 fn insight_days() -> (chrono::NaiveDate, chrono::NaiveDate) {
-    let today = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap_or_else(|| unreachable!());
+    let today = chrono::Utc::now().with_timezone(&jst).date_naive();
     (today - chrono::Duration::days(7), today - chrono::Duration::days(1))
 }
 
