@@ -204,6 +204,15 @@ pub(super) fn combine<'b>(
 /// 40,000 candidates (a state query) was slower than one thread.
 const PARALLEL_TESTS: usize = 65_536;
 
+/// The rows of `bitmap`, in order, taken out in bulk: one row at a time through roaring's
+/// iterator cost a state query as much as its row tests.
+pub(super) fn rows_of(bitmap: &RoaringBitmap) -> Vec<u32> {
+    let mut rows = vec![0; usize::try_from(bitmap.len()).unwrap_or(usize::MAX)];
+    let filled = bitmap.iter().next_many(&mut rows).len();
+    rows.truncate(filled);
+    rows
+}
+
 /// The candidates every test holds for. Each test runs over the survivors of the tests before
 /// it, in a tight loop whose iterations are independent, so the cache misses of far-apart rows
 /// overlap; the test that keeps the fewest rows of a small sample runs first. Large sets are
@@ -213,10 +222,7 @@ fn filter_rows(
     tests: &[&RowTest<'_>],
     threads: usize,
 ) -> RoaringBitmap {
-    // In bulk: one row at a time through roaring's iterator cost as much as the tests.
-    let mut rows = vec![0; usize::try_from(candidates.len()).unwrap_or(usize::MAX)];
-    let filled = candidates.iter().next_many(&mut rows).len();
-    rows.truncate(filled);
+    let mut rows = rows_of(candidates);
     let step = rows.len() / 64 + 1;
     let mut order: Vec<(usize, &RowTest<'_>)> = tests
         .iter()

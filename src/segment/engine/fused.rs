@@ -79,7 +79,7 @@ pub(super) fn fused_rows(
     rows: &RoaringBitmap,
     threads: usize,
 ) -> Vec<RoaringBitmap> {
-    let rows: Vec<u32> = rows.iter().collect();
+    let rows = super::combine::rows_of(rows);
     let parts = if threads > 1 && rows.len() >= PARALLEL_ROWS { threads } else { 1 };
     let chunk = rows.len().div_ceil(parts).max(1);
     let part = |rows: &[u32]| fused_part(o, groups, leaves, now, tz, rows);
