@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserializer;
 use serde::de::{self, SeqAccess, Visitor};
 
+use super::wire::scan::{Reader, Scalar};
 use crate::commerce::time::{parse_ecforce_date, parse_jst_datetime};
 
 struct OptI64;
@@ -238,4 +239,159 @@ impl<'de> Visitor<'de> for Strings {
 /// Labels, category names, coupon codes, reason IDs: a comma-separated string or an array.
 pub(super) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     d.deserialize_any(Strings)
+}
+
+/// A lenient field type: its serde decoder above, and the same reading by the hand-written
+/// reader of clean pages, which gives up (`None`) wherever serde would fail or read a value it
+/// does not handle itself (floats, arrays of objects).
+pub(super) trait Lenient: Sized + Default {
+    /// The serde decoder.
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error>;
+    /// The value at `r`, as [`Self::from_serde`] reads it, or `None` to leave it to serde.
+    fn read(r: &mut Reader<'_>) -> Option<Self>;
+}
+
+/// `deserialize_with` for any [`Lenient`] field.
+pub(super) fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<T, D::Error> {
+    T::from_serde(d)
+}
+
+fn to_i64(s: Scalar<'_>) -> Option<Option<i64>> {
+    match s {
+        Scalar::Str(s) => {
+            let t = s.trim();
+            if t.is_empty() { Some(None) } else { t.parse().ok().map(Some) }
+        }
+        Scalar::U(u) => i64::try_from(u).ok().map(Some),
+        Scalar::I(i) => Some(Some(i)),
+        Scalar::Null => Some(None),
+        Scalar::Bool(_) => None,
+    }
+}
+
+impl Lenient for Option<i64> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_i64(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        to_i64(r.scalar()?)
+    }
+}
+
+impl Lenient for Option<u32> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_u32(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        match to_i64(r.scalar()?)? {
+            None => Some(None),
+            Some(v) => u32::try_from(v).ok().map(Some),
+        }
+    }
+}
+
+impl Lenient for Option<bool> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_bool(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        match r.scalar()? {
+            Scalar::Bool(b) => Some(Some(b)),
+            Scalar::U(0) => Some(Some(false)),
+            Scalar::U(1) => Some(Some(true)),
+            Scalar::Str(s) => match s.trim() {
+                "true" | "1" => Some(Some(true)),
+                "false" | "0" => Some(Some(false)),
+                "" => Some(None),
+                _ => None,
+            },
+            Scalar::Null => Some(None),
+            Scalar::U(_) | Scalar::I(_) => None,
+        }
+    }
+}
+
+impl Lenient for Option<String> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_string(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        match r.scalar()? {
+            Scalar::Str(s) => Some((!s.is_empty()).then(|| s.into_owned())),
+            Scalar::U(u) => Some(Some(u.to_string())),
+            Scalar::I(i) => Some(Some(i.to_string())),
+            Scalar::Null => Some(None),
+            Scalar::Bool(_) => None,
+        }
+    }
+}
+
+impl Lenient for Option<DateTime<Utc>> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_time(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        match r.scalar()? {
+            Scalar::Str(s) if s.is_empty() => Some(None),
+            Scalar::Str(s) => match parse_jst_datetime(&s) {
+                Some(t) => Some(Some(t)),
+                None => s.trim().is_empty().then_some(None),
+            },
+            Scalar::Null => Some(None),
+            _ => None,
+        }
+    }
+}
+
+impl Lenient for Option<NaiveDate> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_date(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        match r.scalar()? {
+            Scalar::Str(v) if v.trim().is_empty() => Some(None),
+            Scalar::Str(v) => parse_ecforce_date(&v)
+                .or_else(|| v.trim().get(..10).and_then(parse_ecforce_date))
+                .map(Some),
+            Scalar::Null => Some(None),
+            _ => None,
+        }
+    }
+}
+
+impl Lenient for Vec<String> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        strings(d)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        if !r.at_array()? {
+            return match r.scalar()? {
+                Scalar::Str(v) => Some(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                Scalar::U(u) => Some(vec![u.to_string()]),
+                Scalar::I(i) => Some(vec![i.to_string()]),
+                Scalar::Null => Some(Self::new()),
+                Scalar::Bool(_) => None,
+            };
+        }
+        // Entries that are objects (coupons, campaigns) are left to serde.
+        let mut out = Self::new();
+        r.elements(|r| {
+            let text = match r.scalar()? {
+                Scalar::Str(s) => Some(s.into_owned()),
+                Scalar::U(u) => Some(u.to_string()),
+                Scalar::I(i) => Some(i.to_string()),
+                Scalar::Null => None,
+                Scalar::Bool(_) => return None,
+            };
+            out.extend(text.filter(|t| !t.trim().is_empty()));
+            Some(())
+        })?;
+        Some(out)
+    }
 }

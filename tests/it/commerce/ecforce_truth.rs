@@ -741,3 +741,64 @@ async fn ecforce_fake_bodies_decode_like_the_public_fixtures() {
     let Some(sign_in) = fixture("customer-sign-in.json") else { return };
     assert_eq!(kind(&sign_in["id"]), "number");
 }
+
+async fn get_text(shop: &FakeEcforce, path: &str) -> String {
+    let url = format!("{}/api/v2/admin/{path}", shop.base_url());
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("Authorization", format!("Token token=\"{DEFAULT_ECFORCE_TOKEN}\""))
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap()
+}
+
+/// The first page of a list, as the client's own walk reads it.
+async fn first_page<T>(mut pages: enishi::commerce::PageStream<'_, T>) -> Vec<T> {
+    enishi::commerce::next_item(&mut pages).await.expect("a page").expect("page reads").records
+}
+
+#[tokio::test]
+async fn a_body_fetched_elsewhere_decodes_as_the_client_reads_it() {
+    let shop = shop().await;
+    shop.seed_demo(EcforceDemoSpec::default());
+    let client = client(&shop);
+    let query = || ListQuery::all().page_size(100);
+    let list = "per=100&lighter=0&sort=updated_at,id";
+
+    let body = get_text(
+        &shop,
+        &format!("customers.json?{list}&include=billing_address&q[with_deleted]=1"),
+    )
+    .await;
+    let decoded = client.decode_customers(&body).unwrap();
+    assert!(decoded.rejected.is_empty() && decoded.warnings.is_empty());
+    assert!(
+        decoded.records.iter().any(|c| c.name.is_some()),
+        "names come from the billing address"
+    );
+    assert_eq!(decoded.records, first_page(client.customers(query())).await);
+    let last = decoded.records.last().map(enishi::commerce::Record::cursor);
+    assert_eq!(decoded.cursor, last);
+
+    let body = get_text(&shop, &format!("orders.json?{list}&include=order_items")).await;
+    let decoded = client.decode_orders(&body).unwrap();
+    assert!(decoded.records.iter().any(|o| !o.items.is_empty()));
+    assert_eq!(decoded.records, first_page(client.orders(query())).await);
+
+    let body =
+        get_text(&shop, &format!("subs_orders.json?{list}&include=customer,order_items")).await;
+    let decoded = client.decode_subscriptions(&body).unwrap();
+    assert!(!decoded.records.is_empty());
+    assert_eq!(decoded.records, first_page(client.subscriptions(query())).await);
+
+    let body = get_text(&shop, &format!("products.json?{list}&include=variants,thumbnail")).await;
+    let decoded = client.decode_products(&body).unwrap();
+    assert!(!decoded.records.is_empty());
+    assert_eq!(decoded.records, first_page(client.products(query())).await);
+
+    // Every record decoded is counted; a body that is not JSON:API is an error naming it.
+    assert!(client.decode_stats().records >= 4);
+    let e = client.decode_orders("<html>Just a moment</html>").unwrap_err();
+    assert!(matches!(e, CommerceError::Decode { ref field, .. } if field == "(document)"), "{e}");
+}

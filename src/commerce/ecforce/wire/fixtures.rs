@@ -3,10 +3,12 @@
 
 use std::path::PathBuf;
 
+use super::scan::tests::agrees;
 use super::{
     parse_customers_page, parse_orders_page, parse_products_page, parse_subscriptions_page,
 };
 use crate::commerce::CommerceError;
+use crate::commerce::model::{Customer, Order, Product, Subscription};
 use crate::commerce::model::{Money, OrderState, SubscriptionState};
 
 fn fixtures() -> Option<PathBuf> {
@@ -181,4 +183,35 @@ fn customer_phone_and_mail_stop_for_channels() {
     );
     // `line_id` is "LINE123", not a LINE user ID: not linked, so a notification message.
     assert!(matches!(route, Route::Send { channel: ChannelKind::Pnp, .. }), "{route:?}");
+}
+
+#[test]
+fn the_hand_written_reader_reads_every_body_as_serde_does() {
+    let Some(dir) = fixtures() else { return };
+    let mut read_here = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let body = std::fs::read_to_string(&path).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let read = [
+                agrees::<Customer>(&body),
+                agrees::<Order>(&body),
+                agrees::<Subscription>(&body),
+                agrees::<Product>(&body),
+            ];
+            if read.contains(&true) {
+                read_here.push(name);
+            }
+        }
+    }
+    // The list pages are the reader's work; each must be read here, not left to serde.
+    for list in [
+        "customers-list-include-notes-relationships.json",
+        "customers-list-q-email-eq.json",
+        "customers-list-empty-page.json",
+        "subs-orders-list-q-state-eq.json",
+    ] {
+        assert!(read_here.iter().any(|n| n == list), "{list} left to serde; read: {read_here:?}");
+    }
 }

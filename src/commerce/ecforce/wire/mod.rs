@@ -14,12 +14,14 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use super::de;
+use crate::commerce::backend::Page;
 use crate::commerce::error::CommerceError;
 use crate::commerce::model::{Cursor, OrderState, Record};
 #[cfg(test)]
 use crate::commerce::model::{Customer, Order, Product, Subscription};
 
 mod resources;
+pub(super) mod scan;
 
 pub(super) const BACKEND: &str = "ecforce";
 
@@ -161,6 +163,13 @@ pub(crate) struct EcforcePage<T> {
     pub(super) rejected_at: Vec<Option<Cursor>>,
     /// `meta.total_count` (records matching the request), when present.
     pub(crate) total_count: Option<u64>,
+}
+
+impl<T> EcforcePage<T> {
+    /// The page as a backend hands it out, its cursor at the last record read.
+    pub(crate) fn into_page(self) -> Page<T> {
+        Page::new(self.records, self.rejected, self.last).with_warnings(self.warnings)
+    }
 }
 
 #[derive(Deserialize)]
@@ -568,10 +577,10 @@ impl Ctx<'_> {
 }
 
 trait FromResource: Sized {
-    type Attrs: DeserializeOwned;
+    type Attrs: DeserializeOwned + scan::Read;
     /// The attributes of the side-loads this resource reads (one struct holding every field
     /// it reads from any of them), so that the one-pass path reads them with the document.
-    type Side: DeserializeOwned;
+    type Side: DeserializeOwned + scan::Read;
 
     fn build(
         id: &str,
@@ -662,7 +671,16 @@ fn clean_page<T: FromResource + Record>(
     body: &str,
     mapping: &EcforceMapping,
 ) -> Option<EcforcePage<T>> {
-    let doc: TypedDocument<'_, T::Attrs, T::Side> = serde_json::from_str(body).ok()?;
+    // The hand-written reader first; serde_json reads what it leaves.
+    let doc = scan::document(body).or_else(|| serde_json::from_str(body).ok())?;
+    build_clean(doc, mapping)
+}
+
+/// The records of a page read in one pass, or `None` if any of them needs the other path.
+fn build_clean<T: FromResource + Record>(
+    doc: TypedDocument<'_, T::Attrs, T::Side>,
+    mapping: &EcforceMapping,
+) -> Option<EcforcePage<T>> {
     let ctx = Ctx { mapping, single: false };
     let mut included = Included::new(&doc.included);
     let count = doc.data.len();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{Ctx, FromResource, Rels, Sides, decode_error};
+use super::{Ctx, FromResource, Rels, Sides, decode_error, scan};
 use crate::commerce::ecforce::de;
 use crate::commerce::error::CommerceError;
 use crate::commerce::model::{
@@ -12,91 +12,83 @@ use crate::commerce::model::{
 };
 use crate::{CustomerId, LineUserId};
 
+/// Declares an attributes struct read two ways from one field list: by serde (on the paths
+/// that name a failing field) and by the hand-written reader of clean pages ([`scan`]). Every
+/// field is [`de::Lenient`] and defaults when absent; a field sent twice is left to serde,
+/// which rejects it.
+macro_rules! attributes {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Deserialize)]
+        $vis struct $name {
+            $($(#[$fmeta])* #[serde(default, deserialize_with = "de::lenient")] $field: $ty,)*
+        }
+
+        impl scan::Read for $name {
+            fn read(r: &mut scan::Reader<'_>) -> Option<Self> {
+                $(let mut $field: Option<$ty> = None;)*
+                r.object(|r, key| match key {
+                    $(stringify!($field) => scan::once(&mut $field, <$ty as de::Lenient>::read(r)),)*
+                    _ => r.skip(),
+                })?;
+                Some(Self { $($field: $field.unwrap_or_default(),)* })
+            }
+        }
+    };
+}
+
 fn yen(v: Option<i64>) -> Option<Money> {
     v.map(Money::jpy)
 }
 
-#[derive(Deserialize)]
-pub(super) struct CustomerAttrs {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    number: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    state: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    human_state_name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    blacklist: Option<bool>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    mail_delivery_stop: Option<bool>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    email: Option<String>,
-    /// Not a documented ecforce attribute (phones live on the billing address); read if a
-    /// shop's API has it (the Airbyte connector's fixture does).
-    #[serde(default, deserialize_with = "de::opt_string")]
-    mobile: Option<String>,
-    /// As `mobile`.
-    #[serde(default, deserialize_with = "de::opt_string")]
-    tel: Option<String>,
-    /// Not an ecforce attribute (names live on the billing address); read if a shop has it.
-    #[serde(default, deserialize_with = "de::opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_date")]
-    birth: Option<chrono::NaiveDate>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    sex_id: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    sex: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    customer_rank_id: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    customer_rank_name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    point: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    point_expired_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    buy_total: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    buy_times: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    first_order_completed_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    last_order_completed_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    optin: Option<bool>,
-    #[serde(default, deserialize_with = "de::strings")]
-    labels: Vec<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    line_id: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    line_id_linked_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    created_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    updated_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    deleted_at: Option<DateTime<Utc>>,
+attributes! {
+    pub(super) struct CustomerAttrs {
+        number: Option<String>,
+        state: Option<String>,
+        human_state_name: Option<String>,
+        blacklist: Option<bool>,
+        mail_delivery_stop: Option<bool>,
+        email: Option<String>,
+        /// Not a documented ecforce attribute (phones live on the billing address); read if a
+        /// shop's API has it (the Airbyte connector's fixture does).
+        mobile: Option<String>,
+        /// As `mobile`.
+        tel: Option<String>,
+        /// Not an ecforce attribute (names live on the billing address); read if a shop has it.
+        name: Option<String>,
+        birth: Option<chrono::NaiveDate>,
+        sex_id: Option<String>,
+        sex: Option<String>,
+        customer_rank_id: Option<String>,
+        customer_rank_name: Option<String>,
+        point: Option<i64>,
+        point_expired_at: Option<DateTime<Utc>>,
+        buy_total: Option<i64>,
+        buy_times: Option<u32>,
+        first_order_completed_at: Option<DateTime<Utc>>,
+        last_order_completed_at: Option<DateTime<Utc>>,
+        optin: Option<bool>,
+        labels: Vec<String>,
+        line_id: Option<String>,
+        line_id_linked_at: Option<DateTime<Utc>>,
+        created_at: Option<DateTime<Utc>>,
+        updated_at: Option<DateTime<Utc>>,
+        deleted_at: Option<DateTime<Utc>>,
+    }
 }
 
-/// The billing address (`include=billing_address`): where ecforce keeps names.
-#[derive(Deserialize)]
-pub(super) struct AddressAttrs {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    full_name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    name01: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    name02: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    prefecture_name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    full_tel: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    tel01: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    tel02: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    tel03: Option<String>,
+attributes! {
+    /// The billing address (`include=billing_address`): where ecforce keeps names.
+    pub(super) struct AddressAttrs {
+        full_name: Option<String>,
+        name01: Option<String>,
+        name02: Option<String>,
+        prefecture_name: Option<String>,
+        full_tel: Option<String>,
+        tel01: Option<String>,
+        tel02: Option<String>,
+        tel03: Option<String>,
+    }
 }
 
 impl AddressAttrs {
@@ -180,52 +172,34 @@ impl FromResource for Customer {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct OrderAttrs {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    customer_id: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    state: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    payment_state: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    total: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    times: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    nth: Option<u32>,
-    #[serde(default, deserialize_with = "de::strings")]
-    coupons: Vec<String>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    created_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    completed_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    shipped_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    delivered_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    updated_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    subs_order_id: Option<String>,
+attributes! {
+    pub(super) struct OrderAttrs {
+        customer_id: Option<String>,
+        state: Option<String>,
+        payment_state: Option<String>,
+        total: Option<i64>,
+        times: Option<u32>,
+        nth: Option<u32>,
+        coupons: Vec<String>,
+        created_at: Option<DateTime<Utc>>,
+        completed_at: Option<DateTime<Utc>>,
+        shipped_at: Option<DateTime<Utc>>,
+        delivered_at: Option<DateTime<Utc>>,
+        updated_at: Option<DateTime<Utc>>,
+        subs_order_id: Option<String>,
+    }
 }
 
-#[derive(Deserialize)]
-pub(super) struct ItemAttrs {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    variant_sku: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    product_number: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    product_name: Option<String>,
-    #[serde(default, deserialize_with = "de::strings")]
-    product_category_names: Vec<String>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    quantity: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    price: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    sales_price: Option<i64>,
+attributes! {
+    pub(super) struct ItemAttrs {
+        variant_sku: Option<String>,
+        product_number: Option<String>,
+        product_name: Option<String>,
+        product_category_names: Vec<String>,
+        quantity: Option<u32>,
+        price: Option<i64>,
+        sales_price: Option<i64>,
+    }
 }
 
 /// The items a record links to. An item linked but not side-loaded is left out and reported
@@ -302,46 +276,28 @@ impl FromResource for Order {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct SubAttrs {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    customer_id: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    customer_number: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    state: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    times: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    orders_count: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    remaining_number_of_orders: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_u32")]
-    remaining_block_times: Option<u32>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    skip_next_scheduled_delivery: Option<bool>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    payment_schedule: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    scheduled_to_be_delivered_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    scheduled_to_be_shipped_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    suspended_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    suspend_reasons: Option<String>,
-    #[serde(default, deserialize_with = "de::strings")]
-    suspend_reason_ids: Vec<String>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    canceled_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    cancel_reasons: Option<String>,
-    #[serde(default, deserialize_with = "de::strings")]
-    cancel_reason_ids: Vec<String>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    created_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    updated_at: Option<DateTime<Utc>>,
+attributes! {
+    pub(super) struct SubAttrs {
+        customer_id: Option<String>,
+        customer_number: Option<String>,
+        state: Option<String>,
+        times: Option<u32>,
+        orders_count: Option<u32>,
+        remaining_number_of_orders: Option<u32>,
+        remaining_block_times: Option<u32>,
+        skip_next_scheduled_delivery: Option<bool>,
+        payment_schedule: Option<String>,
+        scheduled_to_be_delivered_at: Option<DateTime<Utc>>,
+        scheduled_to_be_shipped_at: Option<DateTime<Utc>>,
+        suspended_at: Option<DateTime<Utc>>,
+        suspend_reasons: Option<String>,
+        suspend_reason_ids: Vec<String>,
+        canceled_at: Option<DateTime<Utc>>,
+        cancel_reasons: Option<String>,
+        cancel_reason_ids: Vec<String>,
+        created_at: Option<DateTime<Utc>>,
+        updated_at: Option<DateTime<Utc>>,
+    }
 }
 
 impl FromResource for Subscription {
@@ -387,40 +343,29 @@ impl FromResource for Subscription {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct ProductAttrs {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    number: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    master_sales_price: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    is_recurring: Option<bool>,
-    #[serde(default, deserialize_with = "de::opt_bool")]
-    for_sale: Option<bool>,
-    #[serde(default, deserialize_with = "de::strings")]
-    product_category_names: Vec<String>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    created_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "de::opt_time")]
-    updated_at: Option<DateTime<Utc>>,
+attributes! {
+    pub(super) struct ProductAttrs {
+        number: Option<String>,
+        name: Option<String>,
+        master_sales_price: Option<i64>,
+        is_recurring: Option<bool>,
+        for_sale: Option<bool>,
+        product_category_names: Vec<String>,
+        created_at: Option<DateTime<Utc>>,
+        updated_at: Option<DateTime<Utc>>,
+    }
 }
 
-/// What a product reads of its side-loads: a variant's `sku`, `name` and `sales_price` (variants
-/// have no `stock`: it lives in `stock_items`), a thumbnail's `url` and `url_medium`.
-#[derive(Deserialize)]
-pub(super) struct ProductSide {
-    #[serde(default, deserialize_with = "de::opt_string")]
-    sku: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_i64")]
-    sales_price: Option<i64>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    url: Option<String>,
-    #[serde(default, deserialize_with = "de::opt_string")]
-    url_medium: Option<String>,
+attributes! {
+    /// What a product reads of its side-loads: a variant's `sku`, `name` and `sales_price` (variants
+    /// have no `stock`: it lives in `stock_items`), a thumbnail's `url` and `url_medium`.
+    pub(super) struct ProductSide {
+        sku: Option<String>,
+        name: Option<String>,
+        sales_price: Option<i64>,
+        url: Option<String>,
+        url_medium: Option<String>,
+    }
 }
 
 impl FromResource for Product {
