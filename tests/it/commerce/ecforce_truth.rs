@@ -682,14 +682,7 @@ fn same_shape(endpoint: &str, fake: &serde_json::Value, fixture: &serde_json::Va
 }
 
 async fn get(shop: &FakeEcforce, path: &str) -> serde_json::Value {
-    let url = format!("{}/api/v2/admin/{path}", shop.base_url());
-    let response = reqwest::Client::new()
-        .get(url)
-        .header("Authorization", format!("Token token=\"{DEFAULT_ECFORCE_TOKEN}\""))
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
+    serde_json::from_str(&get_text(shop, path).await).unwrap()
 }
 
 #[tokio::test]
