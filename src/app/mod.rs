@@ -428,53 +428,58 @@ impl EnishiBuilder {
         self
     }
 
+    /// The account linker, when the app has a public URL to serve its pages from.
+    fn build_linker(
+        &mut self,
+        line: &LineClient,
+        storage: &Storage,
+        pages: &Pages,
+    ) -> Result<Option<AccountLinker>, AppError> {
+        let Some(url) = self.public_url.clone() else { return Ok(None) };
+        let mut linker =
+            AccountLinker::builder(line.clone(), storage.links(), format!("{url}/link"))
+                .shop_name(pages.brand().name())
+                .unlink_page(format!("{url}/unlink"));
+        if let Some(auth) = self.authenticator.take() {
+            linker = linker.authenticator(auth);
+        }
+        if let Some(ttl) = self.ticket_ttl {
+            linker = linker.ticket_ttl(ttl);
+        }
+        if let Some(access) = &self.access_base_url {
+            linker = linker.access_base_url(access);
+        }
+        if let Some(limit) = self.attempt_limit {
+            linker = linker.password_attempt_limit(limit);
+        }
+        if self.write_back {
+            let shop = self.commerce.clone().ok_or(AppError::Missing(
+                "a commerce backend (`commerce`) to write links back to",
+            ))?;
+            linker = linker.write_back(Arc::new(shop), crate::link::WriteBackRetry::default());
+        }
+        if let Some(incentive) = &self.incentive {
+            let shop = self.commerce.clone().ok_or(AppError::Missing(
+                "a commerce backend (`commerce`) to grant the link incentive",
+            ))?;
+            linker = linker.incentive(incentive.clone(), storage.incentives(), shop);
+        }
+        Ok(Some(linker.build()?))
+    }
+
     /// Builds the app.
     ///
     /// # Errors
     /// [`AppError::Missing`] without a LINE client (or [`channel`](Self::channel)) or storage; [`AppError::Link`],
     /// [`AppError::Track`] or [`AppError::Dispatch`] for an invalid setting.
-    pub fn build(self) -> Result<Enishi, AppError> {
-        let line = (self.line.or_else(|| self.channel.as_ref().map(|c| c.client().clone())))
+    pub fn build(mut self) -> Result<Enishi, AppError> {
+        let line = (self.line.take().or_else(|| self.channel.as_ref().map(|c| c.client().clone())))
             .ok_or(AppError::Missing("a LINE client (`line`)"))?;
-        let storage = self.storage.ok_or(AppError::Missing("a storage (`storage`)"))?;
-        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let policy = self.policy.unwrap_or_else(DeliveryPolicy::recommended);
-        let pages = self.pages.unwrap_or_default();
-        let linker = match &self.public_url {
-            Some(url) => {
-                let mut linker =
-                    AccountLinker::builder(line.clone(), storage.links(), format!("{url}/link"))
-                        .shop_name(pages.brand().name())
-                        .unlink_page(format!("{url}/unlink"));
-                if let Some(auth) = self.authenticator {
-                    linker = linker.authenticator(auth);
-                }
-                if let Some(ttl) = self.ticket_ttl {
-                    linker = linker.ticket_ttl(ttl);
-                }
-                if let Some(access) = &self.access_base_url {
-                    linker = linker.access_base_url(access);
-                }
-                if let Some(limit) = self.attempt_limit {
-                    linker = linker.password_attempt_limit(limit);
-                }
-                if self.write_back {
-                    let shop = self.commerce.clone().ok_or(AppError::Missing(
-                        "a commerce backend (`commerce`) to write links back to",
-                    ))?;
-                    linker =
-                        linker.write_back(Arc::new(shop), crate::link::WriteBackRetry::default());
-                }
-                if let Some(incentive) = &self.incentive {
-                    let shop = self.commerce.clone().ok_or(AppError::Missing(
-                        "a commerce backend (`commerce`) to grant the link incentive",
-                    ))?;
-                    linker = linker.incentive(incentive.clone(), storage.incentives(), shop);
-                }
-                Some(linker.build()?)
-            }
-            None => None,
-        };
+        let storage = self.storage.take().ok_or(AppError::Missing("a storage (`storage`)"))?;
+        let clock = self.clock.take().unwrap_or_else(|| Arc::new(SystemClock));
+        let policy = self.policy.take().unwrap_or_else(DeliveryPolicy::recommended);
+        let pages = self.pages.take().unwrap_or_default();
+        let linker = self.build_linker(&line, &storage, &pages)?;
         let app_ref = chat::AppRef::default();
         let chat = match self.chat {
             Some((key, setup)) => {
