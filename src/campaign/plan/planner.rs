@@ -398,10 +398,11 @@ impl<'a> Planner<'a> {
     }
 
     /// A campaign whose every arm is personalised: every admitted contact is one push batch,
-    /// so batch numbers follow candidate order and each contact is rendered and made into its
-    /// batch in one go, on two threads for large audiences (no layout pass, no intermediate
-    /// vectors). The second half numbers its batches as if the first rendered every contact;
-    /// when the first left some out ([`OnRenderError::Exclude`]), the second is renumbered.
+    /// numbered in candidate order. Each contact is rendered and made into its batch in one go,
+    /// written straight into its place in the plan: on rayon's threads for large audiences, so
+    /// the halves need no joining (a copy of every batch) and a slower thread gives work away.
+    /// A contact whose messages do not render leaves a gap; the rare plan with gaps is
+    /// compacted and renumbered afterwards, its reasons found by rendering those contacts again.
     fn plan_pushes<'c>(
         &self,
         campaign: &'c Campaign,
@@ -411,100 +412,93 @@ impl<'a> Planner<'a> {
         gate: &Gate<'_>,
         excluded: &mut [u64; ExclusionReason::ALL.len()],
     ) -> Result<(Vec<Batch>, Layout<'c>), PlanError> {
-        let run = |from: usize, contacts: &[Contact], first: usize| {
-            let mut part = PushPart::new(arms.len());
+        use rayon::prelude::*;
+
+        // Admitted contacts are linked: their verdicts alone say who they are.
+        let order: Vec<usize> =
+            (0..contacts.len()).filter(|&i| admitted.verdicts[i] == ADMITTED).collect();
+        let gaps = std::sync::Mutex::new(Vec::new());
+        // Any valid ID for the gaps: they are removed before anyone sees them.
+        let gap_id = BatchMaker::new(campaign, gate.not_before).batch_id(1)?;
+        let make = |maker: &mut BatchMaker<'_>, pos: usize, i: usize| {
+            let made = push_batch(maker, arms, &contacts[i], admitted.arms[i] as usize, pos + 1);
+            made.unwrap_or_else(|| {
+                gaps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(pos);
+                maker.gap(&gap_id)
+            })
+        };
+        let mut batches = Vec::new();
+        if order.len() < self.parallel_from {
             let mut maker = BatchMaker::new(campaign, gate.not_before);
-            let verdicts = &admitted.verdicts[from..from + contacts.len()];
-            for (k, c) in contacts.iter().enumerate().filter(|&(k, _)| verdicts[k] == ADMITTED) {
-                let Some(user) = &c.line_user else { continue };
-                let arm = admitted.arms[from + k] as usize;
-                let rendered = render(&arms[arm].templates, &c.vars);
-                let messages = match rendered_or_excluded(
-                    campaign,
-                    rendered,
-                    &c.customer,
-                    &mut part.failures,
-                )? {
-                    Ok(messages) => messages,
-                    Err(reason) => {
-                        part.excluded[reason as usize] += 1;
-                        continue;
-                    }
-                };
-                part.recipients[arm] += 1;
-                if part.failures.is_failing() {
-                    continue;
-                }
-                if part.recipients[arm] <= campaign.samples as u64 {
-                    let name = campaign.ab.then(|| arms[arm].name.clone());
-                    let sample = Sample {
-                        arm: name,
-                        customer: c.customer.clone(),
-                        messages: messages.clone(),
-                    };
-                    part.samples.push((arm, sample));
-                }
-                let seq = first + part.batches.len() + 1;
-                let recipient =
-                    BatchRecipient { customer: c.customer.clone(), line_user: user.clone() };
-                let batch = maker.batch(
-                    seq,
-                    &arms[arm].name,
-                    Transport::Push,
-                    vec![recipient],
-                    messages,
-                )?;
-                part.batches.push(batch);
-            }
-            Ok::<_, PlanError>(part)
-        };
-        let mut parts = if contacts.len() < self.parallel_from {
-            vec![run(0, contacts, 0)?]
+            batches = order.iter().enumerate().map(|(pos, &i)| make(&mut maker, pos, i)).collect();
         } else {
-            let mid = contacts.len() / 2;
-            let before = admitted.verdicts[..mid].iter().filter(|&&v| v == ADMITTED).count();
-            let (first, second) = std::thread::scope(|s| {
-                let second = s.spawn(|| run(mid, &contacts[mid..], before));
-                let first = run(0, &contacts[..mid], 0);
-                (first, second.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            });
-            let (first, mut second) = (first?, second?);
-            if first.batches.len() != before {
-                let mut maker = BatchMaker::new(campaign, gate.not_before);
-                for (k, batch) in second.batches.iter_mut().enumerate() {
-                    maker.renumber(batch, first.batches.len() + k + 1)?;
-                }
-            }
-            vec![first, second]
-        };
-        let mut failures = RenderFailures::default();
+            order
+                .par_iter()
+                .enumerate()
+                .with_min_len(PUSH_CHUNK.min(self.parallel_from).max(1))
+                .map_init(
+                    || BatchMaker::new(campaign, gate.not_before),
+                    |m, (pos, &i)| make(m, pos, i),
+                )
+                .collect_into_vec(&mut batches);
+        }
+        let mut gaps = gaps.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        gaps.sort_unstable();
+
         let mut layout = Layout::new(campaign, arms, 0);
-        let mut sampled = vec![0usize; arms.len()];
-        for part in &mut parts {
-            failures.merge(std::mem::take(&mut part.failures));
-            for (n, more) in excluded.iter_mut().zip(part.excluded) {
-                *n += more;
-            }
-            // Each part keeps its arms' first samples; the plan keeps the first overall.
-            for (arm, sample) in part.samples.drain(..) {
-                if sampled[arm] < campaign.samples {
-                    sampled[arm] += 1;
-                    layout.samples.push(sample);
-                }
-            }
-            for (out, recipients) in layout.arms_out.iter_mut().zip(&part.recipients) {
-                out.recipients += recipients;
+        if let [out] = layout.arms_out.as_mut_slice() {
+            out.recipients = order.len() as u64;
+        } else {
+            for &i in &order {
+                layout.arms_out[admitted.arms[i] as usize].recipients += 1;
             }
         }
-        failures.into_result(&campaign.id)?;
+        if let Some(&first_gap) = gaps.first() {
+            // Why each gap: rendered again, in candidate order, as planning one by one would.
+            let mut failures = RenderFailures::default();
+            let mut maker = BatchMaker::new(campaign, gate.not_before);
+            for &pos in &gaps {
+                let c = &contacts[order[pos]];
+                let arm = admitted.arms[order[pos]] as usize;
+                if c.line_user.is_none() {
+                    excluded[ExclusionReason::NotLinked as usize] += 1;
+                    layout.arms_out[arm].recipients -= 1;
+                    continue;
+                }
+                let rendered = render(&arms[arm].templates, &c.vars);
+                match rendered_or_excluded(campaign, rendered, &c.customer, &mut failures)? {
+                    Err(reason) => {
+                        excluded[reason as usize] += 1;
+                        layout.arms_out[arm].recipients -= 1;
+                    }
+                    // It renders: its batch could not be made (an ID too long), which fails.
+                    Ok(messages) => {
+                        maker.batch(
+                            pos + 1,
+                            &arms[arm].name,
+                            Transport::Push,
+                            Vec::new(),
+                            messages,
+                        )?;
+                    }
+                }
+            }
+            failures.into_result(&campaign.id)?;
+            let mut pos = 0;
+            let mut gaps_left = gaps.iter().peekable();
+            batches.retain(|_| {
+                let gap = gaps_left.next_if_eq(&&pos).is_some();
+                pos += 1;
+                !gap
+            });
+            for (k, batch) in batches.iter_mut().enumerate().skip(first_gap) {
+                maker.renumber(batch, k + 1)?;
+            }
+        }
         for out in &mut layout.arms_out {
             out.batches = out.recipients;
         }
-        let mut parts = parts.into_iter();
-        let mut batches = parts.next().map(|p| p.batches).unwrap_or_default();
-        for part in parts {
-            batches.extend(part.batches);
-        }
+        layout.samples = push_samples(campaign, arms, &batches, &order, &gaps, admitted);
         Ok((batches, layout))
     }
 
@@ -585,27 +579,58 @@ fn pick<'c>(
     })
 }
 
-/// What planning one run of contacts of a push-only campaign gave.
-struct PushPart {
-    batches: Vec<Batch>,
-    /// Recipients rendered, per arm.
-    recipients: Vec<u64>,
-    /// The first samples of each arm, in candidate order.
-    samples: Vec<(usize, Sample)>,
-    failures: RenderFailures,
-    excluded: [u64; ExclusionReason::ALL.len()],
+/// Batches per unit of work a thread takes when push batches are made in parallel.
+const PUSH_CHUNK: usize = 4096;
+
+/// The push batch number `seq` for `contact` on arm `arm`, or `None` when its messages do not
+/// render or its batch cannot be made (the caller finds out why).
+fn push_batch(
+    maker: &mut BatchMaker<'_>,
+    arms: &[PreparedArm],
+    contact: &Contact,
+    arm: usize,
+    seq: usize,
+) -> Option<Batch> {
+    let user = contact.line_user.as_ref()?;
+    let messages = render(&arms[arm].templates, &contact.vars).ok()?;
+    let recipient = BatchRecipient { customer: contact.customer.clone(), line_user: user.clone() };
+    maker.batch(seq, &arms[arm].name, Transport::Push, vec![recipient], messages).ok()
 }
 
-impl PushPart {
-    fn new(arms: usize) -> Self {
-        Self {
-            batches: Vec::new(),
-            recipients: vec![0; arms],
-            samples: Vec::new(),
-            failures: RenderFailures::default(),
-            excluded: [0; ExclusionReason::ALL.len()],
+/// The first samples of each arm of a push-only plan, in candidate order: `batches` are the
+/// batches of the contacts `order` lists, less those at the positions `gaps` lists.
+fn push_samples(
+    campaign: &Campaign,
+    arms: &[PreparedArm],
+    batches: &[Batch],
+    order: &[usize],
+    gaps: &[usize],
+    admitted: &Verdicts,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut taken = vec![0usize; arms.len()];
+    let mut wanted = arms.len();
+    let positions = (0..order.len()).filter(|pos| gaps.binary_search(pos).is_err());
+    for (batch, pos) in batches.iter().zip(positions) {
+        if wanted == 0 || campaign.samples == 0 {
+            break;
         }
+        let arm = admitted.arms[order[pos]] as usize;
+        if taken[arm] == campaign.samples {
+            continue;
+        }
+        taken[arm] += 1;
+        if taken[arm] == campaign.samples {
+            wanted -= 1;
+        }
+        let Some(recipient) = batch.recipients.first() else { continue };
+        samples.push(Sample {
+            arm: campaign.ab.then(|| arms[arm].name.clone()),
+            customer: recipient.customer.clone(),
+            messages: batch.messages.clone(),
+        });
     }
+    samples
 }
 
 /// A recipient's rendered messages, or why they are left out. A recipient the campaign fails
@@ -696,6 +721,12 @@ impl<'a> BatchMaker<'a> {
         Ok(batch)
     }
 
+    /// What stands in a gap of the plan until it is compacted: no recipients, no messages.
+    fn gap(&self, id: &BatchId) -> Batch {
+        let id = id.clone();
+        Batch::new(id, self.id.clone(), Transport::Push, Vec::new(), Vec::new(), self.not_before)
+    }
+
     /// Gives `batch` number `seq`: its ID and the retry key derived from it.
     fn renumber(&mut self, batch: &mut Batch, seq: usize) -> Result<(), PlanError> {
         batch.id = self.batch_id(seq)?;
@@ -733,22 +764,6 @@ impl RenderFailures {
     /// Whether any recipient failed (planning will fail).
     fn is_failing(&self) -> bool {
         !self.missing.is_empty() || self.invalid.is_some()
-    }
-
-    /// Adds `later`'s failures, which come after these in candidate order.
-    fn merge(&mut self, later: Self) {
-        for m in later.missing {
-            match self.missing.iter_mut().find(|own| own.name == m.name) {
-                Some(own) => own.customers.merge(m.customers),
-                None => self.missing.push(m),
-            }
-        }
-        if let Some((customers, error)) = later.invalid {
-            match &mut self.invalid {
-                Some((own, _)) => own.merge(customers),
-                None => self.invalid = Some((customers, error)),
-            }
-        }
     }
 
     fn into_result(self, campaign: &CampaignId) -> Result<(), PlanError> {

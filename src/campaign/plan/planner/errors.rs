@@ -85,13 +85,6 @@ impl AffectedCustomers {
         }
         self.count += 1;
     }
-
-    /// Adds `later`, customers that come after these.
-    pub(super) fn merge(&mut self, later: Self) {
-        let room = LISTED_CUSTOMERS.saturating_sub(self.first.len());
-        self.first.extend(later.first.into_iter().take(room));
-        self.count += later.count;
-    }
 }
 
 impl fmt::Display for AffectedCustomers {

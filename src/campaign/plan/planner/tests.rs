@@ -79,6 +79,16 @@ fn two_threads_plan_what_one_plans() {
             assert_eq!(json(&one), json(&two), "{} from {from}", campaign.id());
         }
     }
+    // The gaps left by missing names are closed: numbers run on, keys follow the IDs.
+    let plan = planner.parallel_from(1).plan(&personal, &contacts, now).unwrap();
+    let missing = plan.dry_run().excluded.get(&ExclusionReason::MissingVariable);
+    assert!(missing.is_some_and(|n| *n > 10), "{:?}", plan.dry_run().excluded);
+    assert_eq!(plan.dry_run().recipients, plan.batches.len() as u64);
+    for (k, batch) in plan.batches.iter().enumerate() {
+        assert_eq!(batch.id.as_str(), format!("personal#{:07}", k + 1));
+        assert_eq!(batch.retry_key, RetryKey::derive(batch.id.as_str()));
+        assert_eq!(batch.recipients.len(), 1);
+    }
     let one = planner.parallel_from(usize::MAX).plan(&failing, &contacts, now).unwrap_err();
     let two = planner.parallel_from(1).plan(&failing, &contacts, now).unwrap_err();
     assert_eq!(one.to_string(), two.to_string());
