@@ -544,8 +544,9 @@ struct Pick<'c> {
 }
 
 /// The [`Pick`] of every admitted (and so linked) contact, in contact order, in parts.
-/// Rendering depends on nothing but the contact, so large audiences with personalised arms
-/// render on two threads; the parts are laid out one after the other, not joined (a copy).
+/// Rendering depends on nothing but the contact, so large audiences are picked (and rendered,
+/// for personalised arms) on two threads; the parts are laid out one after the other, not
+/// joined (a copy).
 fn pick<'c>(
     arms: &[PreparedArm],
     contacts: &'c [Contact],
@@ -567,8 +568,7 @@ fn pick<'c>(
         }
         out
     };
-    let personalised = arms.iter().any(|a| a.statics.is_none());
-    if contacts.len() < parallel_from || !personalised {
+    if contacts.len() < parallel_from {
         return [run(0, contacts), Vec::new()];
     }
     let mid = contacts.len() / 2;
