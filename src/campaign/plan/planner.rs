@@ -24,7 +24,7 @@ mod errors;
 mod layout;
 
 pub use errors::{AffectedCustomers, ExclusionReason, MissingVariable, PlanError};
-use layout::{Layout, batch_id};
+use layout::Layout;
 
 /// One candidate recipient: a segment member or an entry of an explicit list, with what
 /// decides whether (and with what) a message may reach them.
@@ -417,14 +417,13 @@ impl<'a> Planner<'a> {
         // Admitted contacts are linked: their verdicts alone say who they are.
         let order: Vec<usize> =
             (0..contacts.len()).filter(|&i| admitted.verdicts[i] == ADMITTED).collect();
+        // Where a contact's messages did not render, and why: rare, so one lock will do.
         let gaps = std::sync::Mutex::new(Vec::new());
-        // Any valid ID for the gaps: they are removed before anyone sees them.
-        let gap_id = BatchMaker::new(campaign, gate.not_before).batch_id(1)?;
         let make = |maker: &mut BatchMaker<'_>, pos: usize, i: usize| {
-            let made = push_batch(maker, arms, &contacts[i], admitted.arms[i] as usize, pos + 1);
-            made.unwrap_or_else(|| {
-                gaps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(pos);
-                maker.gap(&gap_id)
+            let arm = admitted.arms[i] as usize;
+            push_batch(maker, arms, &contacts[i], arm, pos + 1).unwrap_or_else(|gap| {
+                gaps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((pos, gap));
+                maker.batch(pos + 1, &arms[arm].name, Transport::Push, Vec::new(), Vec::new())
             })
         };
         let mut batches = Vec::new();
@@ -443,7 +442,7 @@ impl<'a> Planner<'a> {
                 .collect_into_vec(&mut batches);
         }
         let mut gaps = gaps.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        gaps.sort_unstable();
+        gaps.sort_unstable_by_key(|&(pos, _)| pos);
 
         let mut layout = Layout::new(campaign, arms, 0);
         if let [out] = layout.arms_out.as_mut_slice() {
@@ -453,52 +452,36 @@ impl<'a> Planner<'a> {
                 layout.arms_out[admitted.arms[i] as usize].recipients += 1;
             }
         }
-        if let Some(&first_gap) = gaps.first() {
-            // Why each gap: rendered again, in candidate order, as planning one by one would.
+        let gap_positions: Vec<usize> = gaps.iter().map(|&(pos, _)| pos).collect();
+        if let Some(&first_gap) = gap_positions.first() {
+            // The reasons, in candidate order, as planning one contact after another finds them.
             let mut failures = RenderFailures::default();
-            let mut maker = BatchMaker::new(campaign, gate.not_before);
-            for &pos in &gaps {
+            for (pos, gap) in gaps {
                 let c = &contacts[order[pos]];
-                let arm = admitted.arms[order[pos]] as usize;
-                if c.line_user.is_none() {
-                    excluded[ExclusionReason::NotLinked as usize] += 1;
-                    layout.arms_out[arm].recipients -= 1;
-                    continue;
-                }
-                let rendered = render(&arms[arm].templates, &c.vars);
-                match rendered_or_excluded(campaign, rendered, &c.customer, &mut failures)? {
-                    Err(reason) => {
-                        excluded[reason as usize] += 1;
-                        layout.arms_out[arm].recipients -= 1;
-                    }
-                    // It renders: its batch could not be made (an ID too long), which fails.
-                    Ok(messages) => {
-                        maker.batch(
-                            pos + 1,
-                            &arms[arm].name,
-                            Transport::Push,
-                            Vec::new(),
-                            messages,
-                        )?;
-                    }
-                }
+                let reason = match gap {
+                    Gap::NotLinked => ExclusionReason::NotLinked,
+                    Gap::Render(e) => excluded_for(campaign, e, &c.customer, &mut failures)?,
+                };
+                excluded[reason as usize] += 1;
+                layout.arms_out[admitted.arms[order[pos]] as usize].recipients -= 1;
             }
             failures.into_result(&campaign.id)?;
             let mut pos = 0;
-            let mut gaps_left = gaps.iter().peekable();
+            let mut left = gap_positions.iter().peekable();
             batches.retain(|_| {
-                let gap = gaps_left.next_if_eq(&&pos).is_some();
+                let gap = left.next_if_eq(&&pos).is_some();
                 pos += 1;
                 !gap
             });
+            let mut maker = BatchMaker::new(campaign, gate.not_before);
             for (k, batch) in batches.iter_mut().enumerate().skip(first_gap) {
-                maker.renumber(batch, k + 1)?;
+                maker.renumber(batch, k + 1);
             }
         }
         for out in &mut layout.arms_out {
             out.batches = out.recipients;
         }
-        layout.samples = push_samples(campaign, arms, &batches, &order, &gaps, admitted);
+        layout.samples = push_samples(campaign, arms, &batches, &order, &gap_positions, admitted);
         Ok((batches, layout))
     }
 
@@ -582,19 +565,26 @@ fn pick<'c>(
 /// Batches per unit of work a thread takes when push batches are made in parallel.
 const PUSH_CHUNK: usize = 4096;
 
-/// The push batch number `seq` for `contact` on arm `arm`, or `None` when its messages do not
-/// render or its batch cannot be made (the caller finds out why).
+/// Why a contact admitted to a push-only plan has no batch.
+enum Gap {
+    /// Not linked after all (admission admits linked contacts only).
+    NotLinked,
+    /// Its messages did not render.
+    Render(RenderError),
+}
+
+/// The push batch number `seq` for `contact` on arm `arm`, or why it has none.
 fn push_batch(
     maker: &mut BatchMaker<'_>,
     arms: &[PreparedArm],
     contact: &Contact,
     arm: usize,
     seq: usize,
-) -> Option<Batch> {
-    let user = contact.line_user.as_ref()?;
-    let messages = render(&arms[arm].templates, &contact.vars).ok()?;
+) -> Result<Batch, Gap> {
+    let user = contact.line_user.as_ref().ok_or(Gap::NotLinked)?;
+    let messages = render(&arms[arm].templates, &contact.vars).map_err(Gap::Render)?;
     let recipient = BatchRecipient { customer: contact.customer.clone(), line_user: user.clone() };
-    maker.batch(seq, &arms[arm].name, Transport::Push, vec![recipient], messages).ok()
+    Ok(maker.batch(seq, &arms[arm].name, Transport::Push, vec![recipient], messages))
 }
 
 /// The first samples of each arm of a push-only plan, in candidate order: `batches` are the
@@ -633,31 +623,43 @@ fn push_samples(
     samples
 }
 
-/// A recipient's rendered messages, or why they are left out. A recipient the campaign fails
-/// on is recorded in `failures`; a template that renders to something that is not a message
-/// fails planning.
+/// A recipient's rendered messages, or why they are left out (see [`excluded_for`]).
 fn rendered_or_excluded(
     campaign: &Campaign,
     rendered: Result<Vec<Message>, RenderError>,
     customer: &CustomerId,
     failures: &mut RenderFailures,
 ) -> Result<Result<Vec<Message>, ExclusionReason>, PlanError> {
-    let fail = campaign.on_render_error == OnRenderError::Fail;
     match rendered {
         Ok(messages) => Ok(Ok(messages)),
-        Err(RenderError::MissingVariable { name }) => {
+        Err(e) => excluded_for(campaign, e, customer, failures).map(Err),
+    }
+}
+
+/// Why a recipient whose messages did not render is left out. A recipient the campaign fails
+/// on is recorded in `failures`; a template that renders to something that is not a message
+/// fails planning.
+fn excluded_for(
+    campaign: &Campaign,
+    error: RenderError,
+    customer: &CustomerId,
+    failures: &mut RenderFailures,
+) -> Result<ExclusionReason, PlanError> {
+    let fail = campaign.on_render_error == OnRenderError::Fail;
+    match error {
+        RenderError::MissingVariable { name } => {
             if fail {
                 failures.missing(name, customer);
             }
-            Ok(Err(ExclusionReason::MissingVariable))
+            Ok(ExclusionReason::MissingVariable)
         }
-        Err(RenderError::Invalid(e)) => {
+        RenderError::Invalid(e) => {
             if fail {
                 failures.invalid(e, customer);
             }
-            Ok(Err(ExclusionReason::InvalidMessage))
+            Ok(ExclusionReason::InvalidMessage)
         }
-        Err(e) => Err(PlanError::InvalidCampaign {
+        e => Err(PlanError::InvalidCampaign {
             campaign: campaign.id.clone(),
             reason: "a template renders to something that is not a message".to_owned(),
             source: Some(Box::new(e)),
@@ -689,15 +691,10 @@ impl<'a> BatchMaker<'a> {
     }
 
     /// The ID of batch number `seq` (from 1).
-    fn batch_id(&mut self, seq: usize) -> Result<BatchId, PlanError> {
+    fn batch_id(&mut self, seq: usize) -> BatchId {
         // Fixed width: IDs sort in plan order up to 10 million batches and do not change
         // when a re-plan has a few more candidates.
-        batch_id(&mut self.buf, self.id.as_str(), seq);
-        BatchId::new(&self.buf).map_err(|e| PlanError::InvalidCampaign {
-            campaign: self.campaign.id.clone(),
-            reason: "batch IDs cannot be formed from the campaign ID".to_owned(),
-            source: Some(Box::new(e)),
-        })
+        BatchId::numbered(&self.id, seq, &mut self.buf)
     }
 
     /// Batch number `seq` of arm `arm`.
@@ -708,30 +705,22 @@ impl<'a> BatchMaker<'a> {
         transport: Transport,
         recipients: Vec<BatchRecipient>,
         messages: Vec<Message>,
-    ) -> Result<Batch, PlanError> {
-        let id = self.batch_id(seq)?;
+    ) -> Batch {
+        let id = self.batch_id(seq);
         let mut batch =
             Batch::new(id, self.id.clone(), transport, recipients, messages, self.not_before);
+        // Set in place: a batch is 200 bytes, and each builder call would move it.
         if self.campaign.ab {
-            batch = batch.with_arm(arm);
+            batch.arm = Some(arm.to_owned());
         }
-        if let Some(unit) = &self.unit {
-            batch = batch.with_aggregation_unit(unit.clone());
-        }
-        Ok(batch)
-    }
-
-    /// What stands in a gap of the plan until it is compacted: no recipients, no messages.
-    fn gap(&self, id: &BatchId) -> Batch {
-        let id = id.clone();
-        Batch::new(id, self.id.clone(), Transport::Push, Vec::new(), Vec::new(), self.not_before)
+        batch.aggregation_unit.clone_from(&self.unit);
+        batch
     }
 
     /// Gives `batch` number `seq`: its ID and the retry key derived from it.
-    fn renumber(&mut self, batch: &mut Batch, seq: usize) -> Result<(), PlanError> {
-        batch.id = self.batch_id(seq)?;
+    fn renumber(&mut self, batch: &mut Batch, seq: usize) {
+        batch.id = self.batch_id(seq);
         batch.retry_key = RetryKey::derive(batch.id.as_str());
-        Ok(())
     }
 }
 

@@ -223,13 +223,7 @@ impl<'c> Layout<'c> {
                     )
                 }
             };
-            out.push(maker.batch(
-                done + k + 1,
-                &arms[arm].name,
-                transport,
-                recipients,
-                messages,
-            )?);
+            out.push(maker.batch(done + k + 1, &arms[arm].name, transport, recipients, messages));
         }
         Ok(())
     }
@@ -264,22 +258,4 @@ impl<'c> Layout<'c> {
         };
         Plan { batches, summary }
     }
-}
-
-/// Writes `<campaign>#<seq>`, `seq` zero-padded to 7 digits, into `id`:
-/// `format!("{campaign}#{seq:07}")` without the formatting machinery or a new string, which
-/// mattered when planning a million push batches.
-pub(super) fn batch_id(id: &mut String, campaign: &str, seq: usize) {
-    let mut digits = [b'0'; 20];
-    let mut n = seq;
-    let mut start = digits.len();
-    while n > 0 || start > digits.len() - 7 {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    id.clear();
-    id.push_str(campaign);
-    id.push('#');
-    id.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
