@@ -95,7 +95,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     .with_var("coupon", "RANKUP");
 
     // Wall-clock time (best of the runs) and the process's CPU time (all threads: planning
-    // splits large audiences over two), which a machine shared with other work inflates less.
+    // splits large audiences over the cores), which a machine shared with other work inflates
+    // less.
     let mut times: [Vec<f64>; 2] = Default::default();
     let mut best_cpu = [f64::INFINITY; 2];
     for (k, campaign) in [&identical, &personalised].into_iter().enumerate() {

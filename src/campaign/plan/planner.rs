@@ -407,8 +407,8 @@ impl<'a> Planner<'a> {
     /// numbered in candidate order. Each contact is rendered and made into its batch in one go,
     /// written straight into its place in the plan: on rayon's threads for large audiences, so
     /// the halves need no joining (a copy of every batch) and a slower thread gives work away.
-    /// A contact whose messages do not render leaves a gap; the rare plan with gaps is
-    /// compacted and renumbered afterwards, its reasons found by rendering those contacts again.
+    /// A contact whose messages do not render leaves a gap, recorded with its render error;
+    /// the rare plan with gaps is counted (or failed), compacted and renumbered afterwards.
     fn plan_pushes<'c>(
         &self,
         campaign: &'c Campaign,
