@@ -60,8 +60,46 @@ impl Plan {
     }
 }
 
-/// A per-row test, shared by the threads of a dense fill.
-pub(super) type RowTest<'a> = Box<dyn Fn(usize) -> bool + Sync + 'a>;
+/// A per-row test, shared by the threads of a dense fill, with a filter over many rows made
+/// from the same closure: one call filters all candidates in a loop the test is inlined into,
+/// instead of a call through a pointer per row.
+pub(super) struct RowTest<'a> {
+    one: Box<dyn Fn(usize) -> bool + Sync + 'a>,
+    many: Box<RowsFilter<'a>>,
+}
+
+/// Keeps the rows of a list a test holds for.
+type RowsFilter<'a> = dyn Fn(&mut Vec<u32>) + Sync + 'a;
+
+impl<'a> RowTest<'a> {
+    /// The test `test`.
+    pub(super) fn new(test: impl Fn(usize) -> bool + Sync + Clone + 'a) -> Self {
+        let inlined = test.clone();
+        Self { one: Box::new(test), many: Box::new(move |rows| keep(rows, &inlined)) }
+    }
+
+    /// Whether the test holds for `row`.
+    pub(super) fn holds(&self, row: usize) -> bool {
+        (self.one)(row)
+    }
+
+    /// Keeps the rows the test holds for, in order.
+    fn retain(&self, rows: &mut Vec<u32>) {
+        (self.many)(rows);
+    }
+}
+
+/// Keeps the `rows` `test` holds for. Without a branch on the outcome (`retain` has one): a
+/// mispredicted branch would discard the loads already under way for the rows after it.
+fn keep(rows: &mut Vec<u32>, test: &impl Fn(usize) -> bool) {
+    let mut kept = 0;
+    for i in 0..rows.len() {
+        let r = rows[i];
+        rows[kept] = r;
+        kept += usize::from(test(r as usize));
+    }
+    rows.truncate(kept);
+}
 
 /// A leaf as the combiner receives it.
 pub(super) enum LeafSet<'a> {
@@ -168,7 +206,7 @@ pub(super) fn combine<'b>(
     match plan {
         Plan::Leaf(i) => match &leaves[*i] {
             LeafSet::Bits(l) => l.borrowed(),
-            LeafSet::Test(t) => Lit::Pos(Cow::Owned(dense(rows, threads, t))),
+            LeafSet::Test(t) => Lit::Pos(Cow::Owned(dense(rows, threads, |r| t.holds(r)))),
         },
         Plan::Not(c) => combine(c, leaves, all, rows, threads).negate(),
         Plan::Or(cs) => {
@@ -191,7 +229,7 @@ pub(super) fn combine<'b>(
             };
             if !kids.iter().any(|k| matches!(k, Lit::Pos(_))) {
                 // No bitmap narrows the candidates: the first test scans every row.
-                kids.push(Lit::Pos(Cow::Owned(dense(rows, threads, first))));
+                kids.push(Lit::Pos(Cow::Owned(dense(rows, threads, |r| first.holds(r)))));
             }
             let candidates = Lit::and(all, kids);
             Lit::Pos(Cow::Owned(filter_rows(&candidates, &tests, threads)))
@@ -226,20 +264,12 @@ fn filter_rows(
     let step = rows.len() / 64 + 1;
     let mut order: Vec<(usize, &RowTest<'_>)> = tests
         .iter()
-        .map(|t| (rows.iter().step_by(step).filter(|&&r| t(r as usize)).count(), *t))
+        .map(|t| (rows.iter().step_by(step).filter(|&&r| t.holds(r as usize)).count(), *t))
         .collect();
     order.sort_by_key(|(kept, _)| *kept);
     let run = |rows: &mut Vec<u32>| {
         for (_, t) in &order {
-            // Without a branch on the outcome (`retain` has one): a mispredicted branch would
-            // discard the loads already under way for the rows after it.
-            let mut kept = 0;
-            for i in 0..rows.len() {
-                let r = rows[i];
-                rows[kept] = r;
-                kept += usize::from(t(r as usize));
-            }
-            rows.truncate(kept);
+            t.retain(rows);
         }
     };
     if threads <= 1 || rows.len() < PARALLEL_TESTS {

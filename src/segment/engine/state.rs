@@ -54,10 +54,10 @@ impl Engine {
                 let (cnt, sum) = (&self.agg.count, &self.agg.sum);
                 let (m, op, v) = (*measure, *op, *value);
                 Some(match (m, op) {
-                    (Measure::Sum, CmpOp::Ge) => Box::new(move |r| sum[r] >= v),
-                    (Measure::Sum, CmpOp::Gt) => Box::new(move |r| sum[r] > v),
-                    (Measure::Count, CmpOp::Ge) => Box::new(move |r| i64::from(cnt[r]) >= v),
-                    _ => Box::new(move |r| {
+                    (Measure::Sum, CmpOp::Ge) => RowTest::new(move |r| sum[r] >= v),
+                    (Measure::Sum, CmpOp::Gt) => RowTest::new(move |r| sum[r] > v),
+                    (Measure::Count, CmpOp::Ge) => RowTest::new(move |r| i64::from(cnt[r]) >= v),
+                    _ => RowTest::new(move |r| {
                         measure_test(i64::from(cnt[r]), i128::from(sum[r]), m, op, v)
                     }),
                 })
@@ -78,13 +78,13 @@ impl Engine {
                     // `now - t op v` is `t op' now - v`: one comparison per customer.
                     DateTest::Age { op: CmpOp::Gt, value } => {
                         let b = now - value.as_secs();
-                        Box::new(move |r| ok(col[r]) && col[r] < b)
+                        RowTest::new(move |r| ok(col[r]) && col[r] < b)
                     }
                     DateTest::Age { op: CmpOp::Ge, value } => {
                         let b = now - value.as_secs();
-                        Box::new(move |r| ok(col[r]) && col[r] <= b)
+                        RowTest::new(move |r| ok(col[r]) && col[r] <= b)
                     }
-                    t => Box::new(move |r| ok(col[r]) && date_test(Some(col[r]), t, now, tz).0),
+                    t => RowTest::new(move |r| ok(col[r]) && date_test(Some(col[r]), t, now, tz).0),
                 })
             }
             _ => None,
