@@ -151,6 +151,22 @@ impl<'a> Lit<'a> {
     fn and(all: &RoaringBitmap, kids: Vec<Self>) -> RoaringBitmap {
         let (mut pos, neg) = split(kids);
         pos.sort_by_key(|b| b.len());
+        if let [smallest, .., largest] = pos.as_slice()
+            && smallest.len().saturating_mul(16) >= all.len()
+        {
+            // Every set is dense (stored as 64 Ki-bit words): word-wise operations cost the
+            // same at any density, while each result that turns sparse is converted to a list
+            // of its rows. Largest first, smallest last: one conversion, of the fewest rows.
+            let mut acc = largest.as_ref().clone();
+            for b in pos[1..pos.len() - 1].iter().rev() {
+                acc &= b.as_ref();
+            }
+            for b in &neg {
+                acc -= b.as_ref();
+            }
+            acc &= smallest.as_ref();
+            return acc;
+        }
         let mut acc = pos.first().map_or_else(|| all.clone(), |b| b.as_ref().clone());
         for b in pos.iter().skip(1) {
             acc &= b.as_ref();
@@ -291,4 +307,36 @@ fn filter_rows(
         }
     });
     RoaringBitmap::from_sorted_iter(parts.into_iter().flatten()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn and_of_literals_is_the_intersection_less_the_negatives_dense_or_sparse() {
+        let all: RoaringBitmap = (0..200_000).collect();
+        let set = |step: u32, offset: u32| -> RoaringBitmap {
+            (0..200_000).filter(|r| r % step == offset).collect()
+        };
+        // Dense sets (every one at least 1/16 of the rows), then with a sparse one among them.
+        for sparse in [None, Some(997)] {
+            let mut pos = vec![set(2, 0), set(3, 1), set(5, 2)];
+            if let Some(step) = sparse {
+                pos.push(set(step, 4));
+            }
+            let neg = set(7, 3);
+            let mut want = all.clone();
+            for p in &pos {
+                want &= p;
+            }
+            want -= &neg;
+            let kids = pos
+                .iter()
+                .map(|p| Lit::Pos(Cow::Borrowed(p)))
+                .chain([Lit::Neg(Cow::Borrowed(&neg))])
+                .collect();
+            assert_eq!(Lit::and(&all, kids), want, "sparse: {sparse:?}");
+        }
+    }
 }
