@@ -92,6 +92,10 @@ fn orders(n: u64, customers: u64) -> impl Iterator<Item = Order> {
             })
             .collect();
         o.total = Some(Money::jpy(1980 * o.items.len() as i64));
+        // One order in ten with a coupon: ecforce lists coupons as objects.
+        if i % 10 == 0 {
+            o.coupons = vec!["WELCOME10".into()];
+        }
         if i % 6 == 0 {
             o.subscription_id = Some((i / 6).to_string());
         }

@@ -359,6 +359,35 @@ impl Lenient for Option<NaiveDate> {
     }
 }
 
+/// A list entry that is an object (a coupon, a campaign), named as [`Strings`] names it: by
+/// its code, else its name, display name or ID. `None` leaves it to serde (a duplicate key, a
+/// float).
+fn named_entry(r: &mut Reader<'_>) -> Option<Option<String>> {
+    const KEYS: [&str; 4] = ["code", "name", "display_name", "id"];
+    // `Some(None)`: the key is there but holds no name.
+    let mut found: [Option<Option<String>>; 4] = Default::default();
+    r.object(|r, key| {
+        let Some(k) = KEYS.iter().position(|&name| name == key) else { return r.skip() };
+        if found[k].is_some() {
+            return None;
+        }
+        let name = if r.at_object()? || r.at_array()? {
+            r.skip()?;
+            None
+        } else {
+            match r.scalar()? {
+                Scalar::Str(s) => (!s.is_empty()).then(|| s.into_owned()),
+                Scalar::U(u) => Some(u.to_string()),
+                Scalar::I(i) => Some(i.to_string()),
+                Scalar::Null | Scalar::Bool(_) => None,
+            }
+        };
+        found[k] = Some(name);
+        Some(())
+    })?;
+    Some(found.into_iter().flatten().flatten().next())
+}
+
 impl Lenient for Vec<String> {
     fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         strings(d)
@@ -379,9 +408,12 @@ impl Lenient for Vec<String> {
                 Scalar::Bool(_) => None,
             };
         }
-        // Entries that are objects (coupons, campaigns) are left to serde.
         let mut out = Self::new();
         r.elements(|r| {
+            if r.at_object()? {
+                out.extend(named_entry(r)?.filter(|t| !t.trim().is_empty()));
+                return Some(());
+            }
             let text = match r.scalar()? {
                 Scalar::Str(s) => Some(s.into_owned()),
                 Scalar::U(u) => Some(u.to_string()),

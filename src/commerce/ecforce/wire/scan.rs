@@ -318,6 +318,11 @@ impl<'a> Reader<'a> {
         Some(self.peek()? == b'[')
     }
 
+    /// Whether the next value is an object.
+    pub(crate) fn at_object(&mut self) -> Option<bool> {
+        Some(self.peek()? == b'{')
+    }
+
     /// Calls `element` for each element of the array at the reader.
     pub(crate) fn elements(&mut self, element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.array(element)
@@ -571,6 +576,9 @@ pub(super) mod tests {
         "[]",
         r#"["a", 1, -2, null, " "]"#,
         r#"[{"code":"C1"}]"#,
+        r#"[{"id":3,"code":"","name":"初回10%OFF"}, "x"]"#,
+        r#"[{"display_name":{"x":[1]},"name":null,"id":-4,"memo":[true]}]"#,
+        r#"[{"other":1}, {}]"#,
         "[true]",
         "[1.5]",
         "{}",
@@ -609,7 +617,15 @@ pub(super) mod tests {
             field_agrees::<Option<NaiveDate>>(),
             field_agrees::<Vec<String>>(),
         ];
-        assert_eq!(read, [12, 9, 11, 25, 6, 8, 27]);
+        assert_eq!(read, [12, 9, 11, 25, 6, 8, 31]);
+    }
+
+    #[test]
+    fn list_entries_serde_names_differently_are_left_to_serde() {
+        // serde_json keeps the last of duplicate keys, and writes a float its own way.
+        for json in [r#"[{"code":"A","code":"B"}]"#, r#"[{"name":"x","code":1.5}]"#] {
+            assert_eq!(<Vec<String> as de::Lenient>::read(&mut Reader::new(json)), None, "{json}");
+        }
     }
 
     /// A field name: one some resource reads, or one none does.
