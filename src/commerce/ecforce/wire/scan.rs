@@ -42,6 +42,10 @@ pub(crate) struct Reader<'a> {
     pos: usize,
 }
 
+/// The byte that opens an object (named: a lone brace in a one-line function reads as an
+/// unclosed block to line-based tools).
+const OBJECT_OPEN: u8 = b'{';
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -320,7 +324,7 @@ impl<'a> Reader<'a> {
 
     /// Whether the next value is an object.
     pub(crate) fn at_object(&mut self) -> Option<bool> {
-        Some(self.peek()? == b'{')
+        Some(self.peek()? == OBJECT_OPEN)
     }
 
     /// Calls `element` for each element of the array at the reader.
