@@ -7,14 +7,17 @@
 //! ```
 //!
 //! Defaults: 100,000 customers and 1,000,000 orders. The last line is
-//! `parse_records_per_s=<f> sync_parse_records_per_s=<f> read_records_per_s=<f> sync_s=<f>`:
-//! the decoder's rate on page bodies fetched once and decoded again and again, its rate during
-//! the first sync, pages read over loopback, and the first sync.
+//! `parse_records_per_s=<f> parse_median_records_per_s=<f> sync_parse_records_per_s=<f>
+//! read_records_per_s=<f> sync_s=<f>`: the decoder's rate on page bodies fetched once and
+//! decoded again and again (best window, and the median window), its rate during the first
+//! sync, pages read over loopback, and the first sync.
 //!
 //! The first is the parser's figure, measured as a parser benchmark measures: the bodies of
 //! customer and order pages in the shop's own proportion, each decoded through
 //! `EcforceClient::decode_customers` / `decode_orders` (timed by `decode_stats`), the records
-//! dropped before the next page. During the sync the decoding shares the process with the
+//! dropped before the next page, in seven windows of 0.3 s. The best window is the figure, as
+//! `plan_bench`'s best run is: on a shared machine the slower windows measure the neighbours
+//! too. During the sync the decoding shares the process with the
 //! HTTP stack and the fake shop, and the records are kept, so each page's strings land on
 //! memory never touched before: on a virtual machine that first touch can cost more than the
 //! decoding and varies by a third between runs (see docs/performance.md). That figure is
@@ -116,13 +119,13 @@ async fn read_pages<T>(mut stream: PageStream<'_, T>, pages: usize) -> Result<u6
 }
 
 /// The decoder's rate: page bodies fetched once (customers and orders in the shop's
-/// proportion, at least one page of each), then decoded again and again for 1.5 s.
+/// proportion, at least one page of each), then decoded again and again in timed windows.
 async fn decode_rate(
     shop: &FakeEcforce,
     client: &EcforceClient,
     customers: u64,
     orders: u64,
-) -> Result<f64, Box<dyn std::error::Error>> {
+) -> Result<DecodeRate, Box<dyn std::error::Error>> {
     const PAGES: u64 = 55;
     let customer_pages =
         (PAGES * customers / (customers + orders)).clamp(1, customers.div_ceil(100));
@@ -143,26 +146,47 @@ async fn decode_rate(
             bodies.push((is_order, response.error_for_status()?.text().await?));
         }
     }
-    let before = client.decode_stats();
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_millis(1500) {
-        for (is_order, body) in &bodies {
-            let rejected = if *is_order {
-                client.decode_orders(body)?.rejected
-            } else {
-                client.decode_customers(body)?.rejected
-            };
-            assert!(rejected.is_empty(), "{rejected:?}");
+    // Seven windows of 0.3 s, each over every body about twenty times; the best window is the
+    // figure, as plan_bench's best run: on a shared machine the other windows measure the
+    // neighbours too. The median is printed beside it.
+    let mut rates = Vec::with_capacity(DECODE_WINDOWS);
+    let (mut records, mut secs) = (0, 0.0);
+    for _ in 0..DECODE_WINDOWS {
+        let before = client.decode_stats();
+        let started = Instant::now();
+        while started.elapsed() < DECODE_WINDOW {
+            for (is_order, body) in &bodies {
+                let rejected = if *is_order {
+                    client.decode_orders(body)?.rejected
+                } else {
+                    client.decode_customers(body)?.rejected
+                };
+                assert!(rejected.is_empty(), "{rejected:?}");
+            }
         }
+        let after = client.decode_stats();
+        let window_secs = (after.elapsed - before.elapsed).as_secs_f64();
+        records += after.records - before.records;
+        secs += window_secs;
+        rates.push((after.records - before.records) as f64 / window_secs);
     }
-    let after = client.decode_stats();
-    let records = after.records - before.records;
-    let secs = (after.elapsed - before.elapsed).as_secs_f64();
+    rates.sort_by(f64::total_cmp);
+    let (best, median) = (rates[rates.len() - 1], rates[rates.len() / 2]);
     println!(
-        "decode: {customer_pages} customer and {order_pages} order pages decoded again and again, {records} records in {secs:.2} s of decoding = {:.0} records/s",
-        records as f64 / secs
+        "decode: {customer_pages} customer and {order_pages} order pages decoded again and again, {records} records in {secs:.2} s of decoding; {DECODE_WINDOWS} windows: best {best:.0} records/s, median {median:.0}, worst {:.0}",
+        rates[0]
     );
-    Ok(records as f64 / secs)
+    Ok(DecodeRate { best, median })
+}
+
+/// The decoding windows of [`decode_rate`] and their length.
+const DECODE_WINDOWS: usize = 7;
+const DECODE_WINDOW: Duration = Duration::from_millis(300);
+
+/// Records decoded per second: the best window, and the median.
+struct DecodeRate {
+    best: f64,
+    median: f64,
 }
 
 /// ecforce page read speed and first-sync time against the fake ecforce server.
@@ -276,7 +300,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "decode during the sync: {sync_records} records in {sync_decode_secs:.2} s = {sync_parse_rate:.0} records/s"
     );
     println!(
-        "parse_records_per_s={parse_rate:.0} sync_parse_records_per_s={sync_parse_rate:.0} read_records_per_s={read_rate:.0} sync_s={sync_secs:.2}"
+        "parse_records_per_s={:.0} parse_median_records_per_s={:.0} sync_parse_records_per_s={sync_parse_rate:.0} read_records_per_s={read_rate:.0} sync_s={sync_secs:.2}",
+        parse_rate.best, parse_rate.median
     );
     Ok(())
 }

@@ -130,6 +130,92 @@ pub(super) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
     d.deserialize_any(OptString)
 }
 
+/// Text that is usually short and only looked at or copied once (a state word, a numeric ID):
+/// up to [`Text::INLINE`] bytes are kept in place, without an allocation; longer text goes on
+/// the heap. Read exactly as an `Option<String>` field is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Text {
+    /// Short text, the first `len` bytes.
+    Inline { len: u8, bytes: [u8; Self::INLINE] },
+    /// Longer text.
+    Heap(String),
+}
+
+impl Text {
+    /// The most bytes kept in place: an order's state, a 20-digit ID.
+    pub(super) const INLINE: usize = 22;
+
+    fn new(text: &str) -> Self {
+        let mut bytes = [0; Self::INLINE];
+        match bytes.get_mut(..text.len()) {
+            Some(head) => {
+                head.copy_from_slice(text.as_bytes());
+                Self::Inline { len: text.len() as u8, bytes }
+            }
+            None => Self::Heap(text.to_owned()),
+        }
+    }
+
+    /// An integer's decimal digits, as `to_string` writes them (20 bytes at most).
+    fn integer(negative: bool, mut magnitude: u64) -> Self {
+        let mut digits = [0; Self::INLINE];
+        let mut at = Self::INLINE;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (magnitude % 10) as u8;
+            magnitude /= 10;
+            if magnitude == 0 {
+                break;
+            }
+        }
+        if negative {
+            at -= 1;
+            digits[at] = b'-';
+        }
+        let mut bytes = [0; Self::INLINE];
+        bytes[..Self::INLINE - at].copy_from_slice(&digits[at..]);
+        Self::Inline { len: (Self::INLINE - at) as u8, bytes }
+    }
+
+    /// The text.
+    pub(super) fn as_str(&self) -> &str {
+        match self {
+            // Always whole characters: copied from a `str` or written as ASCII digits.
+            Self::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            Self::Heap(s) => s,
+        }
+    }
+}
+
+struct OptText;
+
+impl<'de> Visitor<'de> for OptText {
+    type Value = Option<Text>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        OptString.expecting(f)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok((!v.is_empty()).then(|| Text::new(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Text::integer(v < 0, v.unsigned_abs())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Text::integer(false, v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Text::Heap(v.to_string())))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
 struct OptTime;
 
 impl<'de> Visitor<'de> for OptTime {
@@ -320,6 +406,21 @@ impl Lenient for Option<String> {
             Scalar::Str(s) => Some((!s.is_empty()).then(|| s.into_owned())),
             Scalar::U(u) => Some(Some(u.to_string())),
             Scalar::I(i) => Some(Some(i.to_string())),
+            Scalar::Null => Some(None),
+            Scalar::Bool(_) => None,
+        }
+    }
+}
+
+impl Lenient for Option<Text> {
+    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OptText)
+    }
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        match r.scalar()? {
+            Scalar::Str(s) => Some((!s.is_empty()).then(|| Text::new(&s))),
+            Scalar::U(u) => Some(Some(Text::integer(false, u))),
+            Scalar::I(i) => Some(Some(Text::integer(i < 0, i.unsigned_abs()))),
             Scalar::Null => Some(None),
             Scalar::Bool(_) => None,
         }

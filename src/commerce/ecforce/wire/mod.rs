@@ -130,8 +130,8 @@ impl EcforceMapping {
         }
     }
 
-    fn order_state(&self, raw: Option<String>) -> OrderState {
-        match raw.as_deref() {
+    fn order_state(&self, raw: Option<&str>) -> OrderState {
+        match raw {
             Some(s) if Self::has(&self.canceled_order_states, s) => OrderState::Canceled,
             Some("complete" | "completed" | "shipped" | "delivered") => OrderState::Completed,
             Some("new" | "pending" | "processing" | "confirm" | "in_progress") => {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{Ctx, FromResource, Rels, Sides, decode_error, scan};
-use crate::commerce::ecforce::de;
+use crate::commerce::ecforce::de::{self, Text};
 use crate::commerce::error::CommerceError;
 use crate::commerce::model::{
     Coded, Customer, LineItem, Money, Order, Product, Subscription, SubscriptionState, Variant,
@@ -44,8 +44,8 @@ fn yen(v: Option<i64>) -> Option<Money> {
 attributes! {
     pub(super) struct CustomerAttrs {
         number: Option<String>,
-        state: Option<String>,
-        human_state_name: Option<String>,
+        state: Option<Text>,
+        human_state_name: Option<Text>,
         blacklist: Option<bool>,
         mail_delivery_stop: Option<bool>,
         email: Option<String>,
@@ -92,13 +92,23 @@ attributes! {
 }
 
 impl AddressAttrs {
-    /// `full_tel`, else `tel01-tel02-tel03` when all three are there.
-    fn phone(&self) -> Option<String> {
-        let non_empty = |v: &Option<String>| {
-            v.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned)
-        };
-        non_empty(&self.full_tel).or_else(|| {
-            match (non_empty(&self.tel01), non_empty(&self.tel02), non_empty(&self.tel03)) {
+    /// `full_tel`, else `tel01-tel02-tel03` when all three are there, trimmed (taken out of
+    /// the attributes: a number already trimmed is kept, not copied).
+    fn take_phone(&mut self) -> Option<String> {
+        fn non_empty(v: Option<String>) -> Option<String> {
+            let v = v?;
+            match v.trim() {
+                "" => None,
+                t if t.len() == v.len() => Some(v),
+                t => Some(t.to_owned()),
+            }
+        }
+        non_empty(self.full_tel.take()).or_else(|| {
+            match (
+                non_empty(self.tel01.take()),
+                non_empty(self.tel02.take()),
+                non_empty(self.tel03.take()),
+            ) {
                 (Some(a), Some(b), Some(c)) => Some(format!("{a}-{b}-{c}")),
                 _ => None,
             }
@@ -127,26 +137,31 @@ impl FromResource for Customer {
         let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
         let mut c = Self::new(id, updated_at);
         c.number = a.number;
-        c.withdrawn = ctx.mapping.withdrawn(a.state.as_deref(), a.human_state_name.as_deref());
+        c.withdrawn = ctx.mapping.withdrawn(
+            a.state.as_ref().map(Text::as_str),
+            a.human_state_name.as_ref().map(Text::as_str),
+        );
         c.blacklisted = a.blacklist.unwrap_or(false);
         c.email_stopped = a.mail_delivery_stop;
         c.email = a.email;
         c.name = a.name;
         let mut billing_phone = None;
         if let Some(r) = rels.related("billing_address").first()
-            && let Some(b) = sides.take(
+            && let Some(mut b) = sides.take(
                 r,
                 &["address", "billing_address"],
                 || format!("included.address[{}]", r.id),
                 raw,
             )?
         {
-            billing_phone = b.phone();
-            let joined = match (b.name01, b.name02) {
-                (Some(family), Some(given)) => Some(format!("{family} {given}")),
-                (family, given) => family.or(given),
+            billing_phone = b.take_phone();
+            // The parts are joined only without a full name: most addresses have one.
+            let name = match (b.full_name, b.name01, b.name02) {
+                (Some(full), _, _) => Some(full),
+                (None, Some(family), Some(given)) => Some(format!("{family} {given}")),
+                (None, family, given) => family.or(given),
             };
-            if let Some(name) = b.full_name.or(joined) {
+            if let Some(name) = name {
                 c.name = Some(name);
             }
             c.prefecture = b.prefecture_name;
@@ -174,8 +189,8 @@ impl FromResource for Customer {
 
 attributes! {
     pub(super) struct OrderAttrs {
-        customer_id: Option<String>,
-        state: Option<String>,
+        customer_id: Option<Text>,
+        state: Option<Text>,
         payment_state: Option<String>,
         total: Option<i64>,
         times: Option<u32>,
@@ -250,10 +265,13 @@ impl FromResource for Order {
         raw: &str,
     ) -> Result<Self, CommerceError> {
         let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
-        let mut o = Self::new(id, ctx.mapping.order_state(a.state), updated_at);
+        let mut o =
+            Self::new(id, ctx.mapping.order_state(a.state.as_ref().map(Text::as_str)), updated_at);
         // Some shops send the customer only as a relationship.
-        let customer =
-            a.customer_id.or_else(|| rels.related("customer").first().map(|r| r.id.to_string()));
+        let customer = match &a.customer_id {
+            Some(text) => Some(text.as_str()),
+            None => rels.related("customer").first().map(|r| r.id.as_ref()),
+        };
         o.customer_id = customer
             .map(CustomerId::new)
             .transpose()
@@ -280,7 +298,7 @@ attributes! {
     pub(super) struct SubAttrs {
         customer_id: Option<String>,
         customer_number: Option<String>,
-        state: Option<String>,
+        state: Option<Text>,
         times: Option<u32>,
         orders_count: Option<u32>,
         remaining_number_of_orders: Option<u32>,
@@ -314,7 +332,7 @@ impl FromResource for Subscription {
         raw: &str,
     ) -> Result<Self, CommerceError> {
         let updated_at = ctx.updated_at(a.updated_at, a.created_at, raw)?;
-        let state = match a.state.as_deref() {
+        let state = match a.state.as_ref().map(Text::as_str) {
             Some("active") => SubscriptionState::Active,
             Some("suspend" | "suspended") => SubscriptionState::Paused,
             Some("canceled" | "cancelled" | "cancel") => SubscriptionState::Canceled,

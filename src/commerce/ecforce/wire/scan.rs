@@ -443,7 +443,7 @@ fn relationship<'a>(r: &mut Reader<'a>) -> Option<Relationship<'a>> {
         "data" => once(
             &mut data,
             r.nullable(|r| match r.peek()? {
-                b'[' => r.seq(4, reference).map(Linkage::Many),
+                b'[' => references(r),
                 b'{' => reference(r).map(Linkage::One),
                 _ => None,
             }),
@@ -451,6 +451,26 @@ fn relationship<'a>(r: &mut Reader<'a>) -> Option<Relationship<'a>> {
         _ => r.skip(),
     })?;
     Some(Relationship { data: data.flatten() })
+}
+
+/// A list of references. A list of one (an order of one item, the usual order) is kept as
+/// [`Linkage::One`]: it reads the same, without a vector to allocate and free.
+fn references<'a>(r: &mut Reader<'a>) -> Option<Linkage<'a>> {
+    let mut first = None;
+    let mut many = Vec::new();
+    r.elements(|r| {
+        let next = reference(r)?;
+        match first.take() {
+            None if many.is_empty() => first = Some(next),
+            None => many.push(next),
+            Some(one) => {
+                many.reserve_exact(4);
+                many.extend([one, next]);
+            }
+        }
+        Some(())
+    })?;
+    Some(first.map_or(Linkage::Many(many), Linkage::One))
 }
 
 fn reference<'a>(r: &mut Reader<'a>) -> Option<Ref<'a>> {
@@ -617,11 +637,29 @@ pub(super) mod tests {
             field_agrees::<Option<u32>>(),
             field_agrees::<Option<bool>>(),
             field_agrees::<Option<String>>(),
+            field_agrees::<Option<de::Text>>(),
             field_agrees::<Option<DateTime<Utc>>>(),
             field_agrees::<Option<NaiveDate>>(),
             field_agrees::<Vec<String>>(),
         ];
-        assert_eq!(read, [12, 9, 11, 25, 6, 8, 31]);
+        assert_eq!(read, [12, 9, 11, 25, 25, 6, 8, 31]);
+    }
+
+    #[test]
+    fn text_reads_what_a_string_field_reads() {
+        let long = format!("\"{}\"", "状態".repeat(8));
+        let extremes = ["0", "-1", "18446744073709551615", "-9223372036854775808", r#""会員""#];
+        for json in VALUES.iter().copied().chain(extremes).chain([long.as_str()]) {
+            let text = <Option<de::Text> as de::Lenient>::read(&mut Reader::new(json));
+            let string = <Option<String> as de::Lenient>::read(&mut Reader::new(json));
+            let text = text.map(|t| t.map(|t| t.as_str().to_owned()));
+            assert_eq!(text, string, "{json}");
+            let mut d = serde_json::Deserializer::from_str(json);
+            let text = <Option<de::Text> as de::Lenient>::from_serde(&mut d).ok();
+            let mut d = serde_json::Deserializer::from_str(json);
+            let string = <Option<String> as de::Lenient>::from_serde(&mut d).ok();
+            assert_eq!(text.map(|t| t.map(|t| t.as_str().to_owned())), string, "{json}");
+        }
     }
 
     #[test]
