@@ -165,10 +165,11 @@ async fn decode_rate(
             }
         }
         let after = client.decode_stats();
-        let window_secs = (after.elapsed - before.elapsed).as_secs_f64();
-        records += after.records - before.records;
+        let (window_records, window_secs) =
+            (after.records - before.records, (after.elapsed - before.elapsed).as_secs_f64());
+        records += window_records;
         secs += window_secs;
-        rates.push((after.records - before.records) as f64 / window_secs);
+        rates.push(window_records as f64 / window_secs);
     }
     rates.sort_by(f64::total_cmp);
     let (best, median) = (rates[rates.len() - 1], rates[rates.len() / 2]);

@@ -2,7 +2,9 @@
 //! `null`), numbers arrive as strings, empty strings mean "unset". Anything clearly broken is an
 //! error, which `serde_path_to_error` turns into the field's name.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserializer;
@@ -99,35 +101,8 @@ pub(super) fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, 
     d.deserialize_any(OptBool)
 }
 
-struct OptString;
-
-impl<'de> Visitor<'de> for OptString {
-    type Value = Option<String>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, a number or null")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(if v.is_empty() { None } else { Some(v.to_owned()) })
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-}
-
 pub(super) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    d.deserialize_any(OptString)
+    d.deserialize_any(OptText::<String>(PhantomData))
 }
 
 /// Text that is usually short and only looked at or copied once (a state word, a numeric ID):
@@ -189,24 +164,64 @@ impl Text {
     }
 }
 
-struct OptText;
+/// What a text field holds, made from what the JSON has there: text, an integer (written as
+/// `to_string` writes it) or a float (serde's path only). An owned `String`, or a [`Text`].
+pub(super) trait TextValue: Sized {
+    /// Non-empty text.
+    fn from_text(text: Cow<'_, str>) -> Self;
+    /// An integer, by sign and magnitude.
+    fn from_integer(negative: bool, magnitude: u64) -> Self;
+    /// A float, as `to_string` writes it.
+    fn from_float(v: f64) -> Self;
+}
 
-impl<'de> Visitor<'de> for OptText {
-    type Value = Option<Text>;
+impl TextValue for String {
+    fn from_text(text: Cow<'_, str>) -> Self {
+        text.into_owned()
+    }
+    fn from_integer(negative: bool, magnitude: u64) -> Self {
+        if negative { format!("-{magnitude}") } else { magnitude.to_string() }
+    }
+    fn from_float(v: f64) -> Self {
+        v.to_string()
+    }
+}
+
+impl TextValue for Text {
+    fn from_text(text: Cow<'_, str>) -> Self {
+        match text {
+            // Unescaped by the reader already: moved, not copied.
+            Cow::Owned(long) if long.len() > Self::INLINE => Self::Heap(long),
+            text => Self::new(&text),
+        }
+    }
+    fn from_integer(negative: bool, magnitude: u64) -> Self {
+        Self::integer(negative, magnitude)
+    }
+    fn from_float(v: f64) -> Self {
+        Self::Heap(v.to_string())
+    }
+}
+
+/// A text field: text (empty is unset), a number, or null.
+struct OptText<T>(PhantomData<T>);
+
+impl<'de, T: TextValue> Visitor<'de> for OptText<T> {
+    type Value = Option<T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        OptString.expecting(f)
+        f.write_str("a string, a number or null")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok((!v.is_empty()).then(|| Text::new(v)))
+        Ok((!v.is_empty()).then(|| T::from_text(Cow::Borrowed(v))))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(Some(Text::integer(v < 0, v.unsigned_abs())))
+        Ok(Some(T::from_integer(v < 0, v.unsigned_abs())))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(Some(Text::integer(false, v)))
+        Ok(Some(T::from_integer(false, v)))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(Some(Text::Heap(v.to_string())))
+        Ok(Some(T::from_float(v)))
     }
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(None)
@@ -397,30 +412,16 @@ impl Lenient for Option<bool> {
     }
 }
 
-impl Lenient for Option<String> {
+impl<T: TextValue> Lenient for Option<T> {
     fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        opt_string(d)
+        d.deserialize_any(OptText(PhantomData))
     }
+    #[inline]
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         match r.scalar()? {
-            Scalar::Str(s) => Some((!s.is_empty()).then(|| s.into_owned())),
-            Scalar::U(u) => Some(Some(u.to_string())),
-            Scalar::I(i) => Some(Some(i.to_string())),
-            Scalar::Null => Some(None),
-            Scalar::Bool(_) => None,
-        }
-    }
-}
-
-impl Lenient for Option<Text> {
-    fn from_serde<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(OptText)
-    }
-    fn read(r: &mut Reader<'_>) -> Option<Self> {
-        match r.scalar()? {
-            Scalar::Str(s) => Some((!s.is_empty()).then(|| Text::new(&s))),
-            Scalar::U(u) => Some(Some(Text::integer(false, u))),
-            Scalar::I(i) => Some(Some(Text::integer(i < 0, i.unsigned_abs()))),
+            Scalar::Str(s) => Some((!s.is_empty()).then(|| T::from_text(s))),
+            Scalar::U(u) => Some(Some(T::from_integer(false, u))),
+            Scalar::I(i) => Some(Some(T::from_integer(i < 0, i.unsigned_abs()))),
             Scalar::Null => Some(None),
             Scalar::Bool(_) => None,
         }
