@@ -13,7 +13,7 @@ use axum::body::Body;
 use chrono::{DateTime, Utc};
 use http::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::hub::DELIVERY_ID_HEADER;
@@ -70,7 +70,8 @@ pub struct FakeDownstream {
     shared: Arc<Shared>,
     addr: SocketAddr,
     stop: Option<watch::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// The accept loop; once stopped, it hands back the port it keeps (see [`reserve`]).
+    task: Option<tokio::task::JoinHandle<Option<TcpSocket>>>,
 }
 
 impl fmt::Debug for FakeDownstream {
@@ -139,11 +140,16 @@ impl FakeDownstream {
     /// When the port cannot be bound again.
     pub async fn restart(&mut self) -> std::io::Result<()> {
         self.stop = None;
-        if let Some(task) = self.task.take() {
-            // The old accept loop owns the listener: the port is free once it has ended.
-            let _ = task.await;
-        }
-        let listener = TcpListener::bind(self.addr).await?;
+        // The old accept loop owns the listener; once it has ended it hands back the port,
+        // still held, so no other socket took it while this receiver was down.
+        let reserved = match self.task.take() {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        let listener = match reserved {
+            Some(socket) => socket.listen(1024)?,
+            None => TcpListener::bind(self.addr).await?,
+        };
         self.serve(listener);
         Ok(())
     }
@@ -208,6 +214,7 @@ impl FakeDownstream {
         let (stop, mut stopped) = watch::channel(());
         self.stop = Some(stop);
         let shared = Arc::clone(&self.shared);
+        let addr = self.addr;
         self.task = Some(tokio::spawn(async move {
             loop {
                 let stream = tokio::select! {
@@ -236,8 +243,19 @@ impl FakeDownstream {
                     }
                 });
             }
+            drop(listener);
+            reserve(addr)
         }));
     }
+}
+
+/// Holds `addr` without listening on it: connections are refused, as by a stopped server,
+/// and no other socket (another test's ephemeral port) can take it before a restart.
+fn reserve(addr: SocketAddr) -> Option<TcpSocket> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.ok()?;
+    socket.set_reuseaddr(true).ok()?;
+    socket.bind(addr).ok()?;
+    Some(socket)
 }
 
 async fn handle(shared: &Shared, request: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
